@@ -1,0 +1,160 @@
+//! `/v1/check`: is a name listed? Answered from this node's in-memory index only; a check
+//! never waits on the store.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, Caller, State, query, read_json};
+use crate::api::error::ErrorDetail;
+use crate::auth::policy;
+use crate::domain::{Category, DomainName, Scope};
+use crate::index::Lookup;
+use crate::metrics::Metrics;
+
+/// Most names in one batch check.
+pub const MAX_BATCH: usize = 10_000;
+
+#[derive(Deserialize)]
+struct CheckQuery {
+    domain: Option<String>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct BatchRequest {
+    pub domains: Vec<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CheckMatch<'a> {
+    pub domain: &'a str,
+    #[schema(value_type = String)]
+    pub entry_id: uuid::Uuid,
+    #[schema(value_type = String)]
+    pub scope: Scope,
+    #[schema(value_type = String)]
+    pub category: Category,
+    pub status: &'static str,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CheckResult<'a> {
+    pub domain: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain_unicode: Option<String>,
+    pub listed: bool,
+    #[serde(rename = "match")]
+    pub matched: Option<CheckMatch<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum BatchItem<'a> {
+    Checked(CheckResult<'a>),
+    Failed { domain: &'a str, error: ErrorDetail<'a> },
+}
+
+#[derive(Serialize)]
+struct BatchResponse<'a> {
+    results: Vec<BatchItem<'a>>,
+    seq: u64,
+}
+
+fn result<'a>(name: &'a DomainName, lookup: &Lookup, metrics: &Metrics) -> CheckResult<'a> {
+    let matched = lookup.hit.map(|hit| CheckMatch {
+        domain: &name.as_str()[hit.start..],
+        entry_id: hit.entry_id(),
+        scope: hit.scope(),
+        category: hit.category(),
+        status: "active",
+    });
+    if matched.is_some() {
+        metrics.checks_listed.inc();
+    } else {
+        metrics.checks_clear.inc();
+    }
+    CheckResult {
+        domain: name.as_str(),
+        domain_unicode: name.to_unicode(),
+        listed: matched.is_some(),
+        matched,
+        seq: None,
+    }
+}
+
+/// Check one name.
+#[utoipa::path(get, path = "/v1/check", tag = "checks",
+    params(("domain" = String, Query, description = "the name to check, Unicode or ASCII")),
+    responses((status = 200, body = CheckResult, headers(("X-Blacklist-Seq" = u64))),
+              (status = 422, description = "invalid_domain")),
+    security(("bearer" = [])))]
+pub async fn one(caller: Caller, state: State, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    caller.require(policy::CHECK)?;
+    let params: CheckQuery = query(&req)?;
+    let domain = params
+        .domain
+        .ok_or_else(|| ApiError::InvalidParameter("the domain parameter is required".into()))?;
+    let name = DomainName::parse(&domain).inspect_err(|_| state.metrics.checks_invalid.inc())?;
+    let lookup = state.index.lookup(name.as_str());
+    let mut body = result(&name, &lookup, &state.metrics);
+    body.seq = Some(lookup.seq);
+    Ok(HttpResponse::Ok()
+        .insert_header(("X-Blacklist-Seq", lookup.seq))
+        .json(body))
+}
+
+/// Check up to 10,000 names at once; an invalid name fails alone.
+#[utoipa::path(post, path = "/v1/check", tag = "checks", request_body = BatchRequest,
+    responses((status = 200, description = "one result per name, in input order", headers(("X-Blacklist-Seq" = u64))),
+              (status = 422, description = "too_many_domains")),
+    security(("bearer" = [])))]
+pub async fn batch(
+    caller: Caller,
+    state: State,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(policy::CHECK)?;
+    let body: BatchRequest = read_json(&req, payload, state.settings.server.body_limit_bytes).await?;
+    if body.domains.len() > MAX_BATCH {
+        return Err(ApiError::invalid(
+            "too_many_domains",
+            format!("{} names given; at most {MAX_BATCH} per request", body.domains.len()),
+        ));
+    }
+    // One view for the whole batch, so every answer is as of the same sequence.
+    let view = state.index.view();
+    let names: Vec<Result<DomainName, ApiError>> = body
+        .domains
+        .iter()
+        .map(|d| DomainName::parse(d).map_err(ApiError::from))
+        .collect();
+    let results = names
+        .iter()
+        .zip(&body.domains)
+        .map(|(name, given)| match name {
+            Ok(name) => {
+                let lookup = Lookup {
+                    seq: view.seq(),
+                    hit: view.find(name.as_str()),
+                };
+                BatchItem::Checked(result(name, &lookup, &state.metrics))
+            }
+            Err(e) => {
+                state.metrics.checks_invalid.inc();
+                BatchItem::Failed {
+                    domain: given,
+                    error: ErrorDetail {
+                        code: e.code(),
+                        message: e.to_string(),
+                    },
+                }
+            }
+        })
+        .collect();
+    let seq = view.seq();
+    Ok(HttpResponse::Ok()
+        .insert_header(("X-Blacklist-Seq", seq))
+        .json(BatchResponse { results, seq }))
+}

@@ -1,0 +1,236 @@
+//! `/v1/entries`: listing a domain under a penalty decision, lifting it under a document, and
+//! reading entries and a domain's history.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{ApiError, Caller, State, query, read_json};
+use crate::auth::policy;
+use crate::domain::{Category, Decision, DecisionInput, DomainName, Scope, today_in_china};
+use crate::model::{Entry, EntryStatus, LiftRequest, NewEntry};
+use crate::store::StatusFilter;
+
+/// Longest accepted `reason`, in characters.
+const MAX_REASON: usize = 2000;
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct CreateEntryRequest {
+    #[schema(example = "shop.example.cn")]
+    pub domain: Option<String>,
+    /// `subtree` (default) or `exact`.
+    pub scope: Option<String>,
+    #[schema(example = "counterfeit_goods")]
+    pub category: Option<String>,
+    pub reason: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub decision: Option<DecisionInput>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct LiftEntryRequest {
+    pub reason: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub document: Option<DecisionInput>,
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    status: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct EntryPage {
+    pub entries: Vec<Entry>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DomainHistory {
+    #[schema(value_type = String)]
+    pub domain: DomainName,
+    pub current: Option<Entry>,
+    pub history: Vec<Entry>,
+}
+
+fn reason(text: Option<String>) -> Result<String, ApiError> {
+    let text = text.unwrap_or_default().trim().to_string();
+    if text.chars().count() > MAX_REASON {
+        return Err(ApiError::invalid(
+            "invalid_reason",
+            format!("reason is longer than {MAX_REASON} characters"),
+        ));
+    }
+    Ok(text)
+}
+
+/// Validates the fields of a listing request in the contract's order: domain, scope,
+/// category, decision.
+pub fn parse_listing(body: CreateEntryRequest) -> Result<(DomainName, Scope, Category, Decision, String), ApiError> {
+    let domain = body
+        .domain
+        .ok_or_else(|| ApiError::invalid("invalid_domain", "domain is required"))?;
+    let domain = DomainName::parse_listable(&domain)?;
+    let scope = match body.scope.as_deref() {
+        None => Scope::Subtree,
+        Some(text) => Scope::parse(text).ok_or_else(|| {
+            ApiError::invalid(
+                "invalid_scope",
+                format!("scope {text:?} is not one of subtree, exact"),
+            )
+        })?,
+    };
+    let category = body
+        .category
+        .ok_or_else(|| ApiError::invalid("invalid_category", "category is required"))?;
+    let category = Category::parse(&category).ok_or_else(|| {
+        ApiError::invalid(
+            "invalid_category",
+            format!("category {category:?} is not one of the categories in the API documentation"),
+        )
+    })?;
+    let decision = body.decision.ok_or_else(|| {
+        ApiError::invalid(
+            "decision_required",
+            "an entry needs the administrative penalty decision it rests on",
+        )
+    })?;
+    let decision = Decision::parse(decision, today_in_china())
+        .map_err(|e| ApiError::invalid("invalid_decision", e.to_string()))?;
+    Ok((domain, scope, category, decision, reason(body.reason)?))
+}
+
+/// List a domain under a penalty decision.
+#[utoipa::path(post, path = "/v1/entries", tag = "entries", request_body = CreateEntryRequest,
+    responses((status = 201, body = Entry), (status = 409, description = "already_listed"),
+              (status = 422, description = "invalid_domain, public_suffix, invalid_scope, invalid_category, decision_required, invalid_decision")),
+    security(("bearer" = [])))]
+pub async fn create(
+    caller: Caller,
+    state: State,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let principal = caller.require(policy::WRITE_ENTRIES)?;
+    let body: CreateEntryRequest = read_json(&req, payload, state.settings.server.body_limit_bytes).await?;
+    let (domain, scope, category, decision, reason) = parse_listing(body)?;
+    let entry = state
+        .list(NewEntry {
+            id: Uuid::now_v7(),
+            domain,
+            scope,
+            category,
+            reason,
+            decision,
+            listed_at: crate::model::now(),
+            listed_by: principal.actor(),
+        })
+        .await?;
+    tracing::info!(domain = %entry.domain, entry_id = %entry.id, seq = entry.seq, by = %principal.key_id, "entry listed");
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/v1/entries/{}", entry.domain)))
+        .json(entry))
+}
+
+/// Lift the active entry of a domain under a written document.
+#[utoipa::path(post, path = "/v1/entries/{domain}/lift", tag = "entries", request_body = LiftEntryRequest,
+    params(("domain" = String, Path, description = "the listed domain")),
+    responses((status = 200, body = Entry), (status = 404, description = "not_listed"),
+              (status = 422, description = "invalid_domain, document_required, invalid_document")),
+    security(("bearer" = [])))]
+pub async fn lift(
+    caller: Caller,
+    state: State,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let principal = caller.require(policy::WRITE_ENTRIES)?;
+    let body: LiftEntryRequest = read_json(&req, payload, state.settings.server.body_limit_bytes).await?;
+    let domain = DomainName::parse(&path)?;
+    let document = body.document.ok_or_else(|| {
+        ApiError::invalid(
+            "document_required",
+            "lifting needs the written document that orders it",
+        )
+    })?;
+    let document = Decision::parse(document, today_in_china())
+        .map_err(|e| ApiError::invalid("invalid_document", e.to_string()))?;
+    let reason = reason(body.reason)?;
+    let entry = state
+        .lift(
+            &domain,
+            LiftRequest {
+                reason,
+                document,
+                lifted_at: crate::model::now(),
+                lifted_by: principal.actor(),
+            },
+        )
+        .await?;
+    tracing::info!(domain = %entry.domain, entry_id = %entry.id, by = %principal.key_id, "entry lifted");
+    Ok(HttpResponse::Ok().json(entry))
+}
+
+/// A domain's current entry and its whole history.
+#[utoipa::path(get, path = "/v1/entries/{domain}", tag = "entries",
+    params(("domain" = String, Path, description = "the domain")),
+    responses((status = 200, body = DomainHistory), (status = 404, description = "not_found")),
+    security(("bearer" = [])))]
+pub async fn get(caller: Caller, state: State, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    caller.require(policy::READ_ENTRIES)?;
+    let domain = DomainName::parse(&path)?;
+    let history = state.store.history(&domain).await?;
+    if history.is_empty() {
+        return Err(ApiError::NotFound(format!("{domain} has never been listed")));
+    }
+    let current = history
+        .iter()
+        .rev()
+        .find(|e| e.status == EntryStatus::Active)
+        .cloned();
+    Ok(HttpResponse::Ok().json(DomainHistory {
+        domain,
+        current,
+        history,
+    }))
+}
+
+/// Entries in listing order, a page at a time.
+#[utoipa::path(get, path = "/v1/entries", tag = "entries",
+    params(("status" = Option<String>, Query, description = "active or lifted"),
+           ("limit" = Option<usize>, Query, description = "1 to 1000, default 100"),
+           ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
+    responses((status = 200, body = EntryPage), (status = 400, description = "invalid_parameter")),
+    security(("bearer" = [])))]
+pub async fn list(caller: Caller, state: State, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    caller.require(policy::READ_ENTRIES)?;
+    let params: ListQuery = query(&req)?;
+    let filter = match params.status.as_deref() {
+        None => StatusFilter::All,
+        Some("active") => StatusFilter::Only(EntryStatus::Active),
+        Some("lifted") => StatusFilter::Only(EntryStatus::Lifted),
+        Some(other) => {
+            return Err(ApiError::InvalidParameter(format!(
+                "status {other:?} is not one of active, lifted"
+            )));
+        }
+    };
+    let limit = params.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::InvalidParameter("limit must be from 1 to 1000".into()));
+    }
+    let after = match params.cursor.as_deref() {
+        None | Some("") => 0,
+        Some(cursor) => cursor
+            .parse()
+            .map_err(|_| ApiError::InvalidParameter("cursor is not one this service gave out".into()))?,
+    };
+    let (entries, next) = state.store.entries(filter, after, limit).await?;
+    Ok(HttpResponse::Ok().json(EntryPage {
+        entries,
+        next_cursor: next.map(|n| n.to_string()),
+    }))
+}

@@ -1,0 +1,189 @@
+//! `/v1/feed`, `/v1/snapshot` and `/v1/rpz`: how providers keep their own copy of the active
+//! set. The feed is read from the store; snapshots and zones are written from one consistent
+//! view of this node's index, so their `seq` is exact.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use actix_web::{HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, Caller, State, query};
+use crate::auth::policy;
+use crate::domain::{Category, Scope};
+use crate::model::Event;
+
+const MAX_WAIT_SECONDS: u64 = 30;
+const MAX_LIMIT: usize = 10_000;
+
+#[derive(Deserialize)]
+struct FeedQuery {
+    after: Option<u64>,
+    limit: Option<usize>,
+    wait: Option<u64>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct FeedPage {
+    pub events: Vec<Event>,
+    pub next: u64,
+}
+
+#[derive(Deserialize)]
+struct SnapshotQuery {
+    format: Option<String>,
+}
+
+/// Events after `after`, optionally waiting for one.
+#[utoipa::path(get, path = "/v1/feed", tag = "feed",
+    params(("after" = Option<u64>, Query, description = "last seq already applied, default 0"),
+           ("limit" = Option<usize>, Query, description = "1 to 10000, default 1000"),
+           ("wait" = Option<u64>, Query, description = "seconds to wait for an event, 0 to 30")),
+    responses((status = 200, body = FeedPage, headers(("X-Blacklist-Seq" = u64))),
+              (status = 410, description = "snapshot_required")),
+    security(("bearer" = [])))]
+pub async fn feed(caller: Caller, state: State, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    caller.require(policy::FEED)?;
+    let params: FeedQuery = query(&req)?;
+    let after = params.after.unwrap_or(0);
+    let limit = params.limit.unwrap_or(1000);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::InvalidParameter(format!("limit must be from 1 to {MAX_LIMIT}")));
+    }
+    let wait = params.wait.unwrap_or(0);
+    if wait > MAX_WAIT_SECONDS {
+        return Err(ApiError::InvalidParameter(format!("wait must be from 0 to {MAX_WAIT_SECONDS} seconds")));
+    }
+    let mut events = state.store.events(after, limit).await?;
+    if events.is_empty() && wait > 0 {
+        // The index moves when the follower applies a new event; wake on that, then read the
+        // store again so the answer comes from the authoritative feed.
+        if state
+            .index
+            .wait_for(after.saturating_add(1), Duration::from_secs(wait))
+            .await
+        {
+            events = state.store.events(after, limit).await?;
+        }
+    }
+    let next = events.last().map_or(after, |e| e.seq);
+    Ok(HttpResponse::Ok()
+        .insert_header(("X-Blacklist-Seq", state.index.seq()))
+        .json(FeedPage { events, next }))
+}
+
+#[derive(Serialize)]
+struct SnapshotEntry<'a> {
+    domain: &'a str,
+    scope: Scope,
+    entry_id: uuid::Uuid,
+    category: Category,
+    status: &'static str,
+}
+
+/// The active set as of `seq`, as JSON or as text lines.
+#[utoipa::path(get, path = "/v1/snapshot", tag = "feed",
+    params(("format" = Option<String>, Query, description = "json (default) or text")),
+    responses((status = 200, description = "{\"seq\", \"entries\": [{\"domain\", \"scope\", \"entry_id\", \"category\", \"status\"}]}", headers(("X-Blacklist-Seq" = u64)))),
+    security(("bearer" = [])))]
+pub async fn snapshot(caller: Caller, state: State, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    caller.require(policy::FEED)?;
+    let params: SnapshotQuery = query(&req)?;
+    let view = state.index.view();
+    let seq = view.seq();
+    match params.format.as_deref() {
+        None | Some("json") => {
+            let body = actix_web::web::block(move || {
+                let mut out = Vec::with_capacity(view.len() * 110 + 64);
+                out.extend_from_slice(format!("{{\"seq\":{},\"entries\":[", view.seq()).as_bytes());
+                for (i, (domain, record)) in view.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    let entry = SnapshotEntry {
+                        domain,
+                        scope: Scope::from_u8(record.scope).unwrap_or_default(),
+                        entry_id: uuid::Uuid::from_bytes(record.entry_id),
+                        category: Category::from_u8(record.category).unwrap_or(Category::Other),
+                        status: "active",
+                    };
+                    serde_json::to_writer(&mut out, &entry).map_err(|e| ApiError::Internal(e.to_string()))?;
+                }
+                out.extend_from_slice(b"]}");
+                Ok::<_, ApiError>(out)
+            })
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))??;
+            Ok(HttpResponse::Ok()
+                .insert_header(("X-Blacklist-Seq", seq))
+                .content_type("application/json")
+                .body(body))
+        }
+        Some("text") => {
+            let body = actix_web::web::block(move || {
+                let mut out = String::with_capacity(view.len() * 24);
+                for (domain, record) in view.iter() {
+                    if record.scope == Scope::Subtree.to_u8() {
+                        out.push_str("*.");
+                    }
+                    out.push_str(domain);
+                    out.push('\n');
+                }
+                out
+            })
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+            Ok(HttpResponse::Ok()
+                .insert_header(("X-Blacklist-Seq", seq))
+                .content_type("text/plain; charset=utf-8")
+                .body(body))
+        }
+        Some(other) => Err(ApiError::InvalidParameter(format!(
+            "format {other:?} is not one of json, text"
+        ))),
+    }
+}
+
+/// The SOA serial for a feed sequence: the low 32 bits, which grow with every change and wrap
+/// as RFC 1982 serial arithmetic expects.
+pub fn soa_serial(seq: u64) -> u32 {
+    seq as u32
+}
+
+/// The active set as an RPZ zone file.
+#[utoipa::path(get, path = "/v1/rpz", tag = "feed",
+    responses((status = 200, description = "RPZ zone file", content_type = "text/dns")),
+    security(("bearer" = [])))]
+pub async fn rpz(caller: Caller, state: State) -> Result<HttpResponse, ApiError> {
+    caller.require(policy::RPZ)?;
+    let view = state.index.view();
+    let seq = view.seq();
+    let dns = state.settings.dns.clone();
+    let body = actix_web::web::block(move || {
+        let mut out = String::with_capacity(view.len() * 48 + 256);
+        let _ = writeln!(out, "$ORIGIN {}", dns.rpz_zone);
+        let _ = writeln!(out, "$TTL {}", dns.rpz_ttl);
+        let _ = writeln!(
+            out,
+            "@ SOA {} {} {} 3600 600 86400 {}",
+            dns.rpz_ns,
+            dns.rpz_hostmaster,
+            soa_serial(view.seq()),
+            dns.rpz_ttl
+        );
+        let _ = writeln!(out, "@ NS {}", dns.rpz_ns);
+        for (domain, record) in view.iter() {
+            let _ = writeln!(out, "{domain} CNAME .");
+            if record.scope == Scope::Subtree.to_u8() {
+                let _ = writeln!(out, "*.{domain} CNAME .");
+            }
+        }
+        out
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("X-Blacklist-Seq", seq))
+        .content_type("text/dns")
+        .body(body))
+}

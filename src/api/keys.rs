@@ -1,0 +1,133 @@
+//! `/v1/keys`: the admin's management of API keys. A token is shown once, at creation; only
+//! its SHA-256 is stored.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, Caller, State, read_json};
+use crate::auth::{hash_token, new_key_id, new_token, policy};
+use crate::domain::{Province, Role};
+use crate::model::KeyRecord;
+
+const MAX_NAME: usize = 200;
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct CreateKeyRequest {
+    #[schema(example = "Beijing AMR")]
+    pub name: Option<String>,
+    #[schema(example = "agency")]
+    pub role: Option<String>,
+    #[schema(example = "11")]
+    pub province: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct KeyView {
+    pub id: String,
+    /// Present only in the answer to the creation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    pub name: String,
+    #[schema(value_type = String)]
+    pub role: Role,
+    #[schema(value_type = Option<String>)]
+    pub province: Option<Province>,
+    pub created_at: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct KeyList {
+    pub keys: Vec<KeyView>,
+}
+
+fn view(record: &KeyRecord, token: Option<String>) -> KeyView {
+    KeyView {
+        id: record.id.clone(),
+        token,
+        name: record.name.clone(),
+        role: record.role,
+        province: record.province,
+        created_at: crate::model::rfc3339::format(&record.created_at),
+    }
+}
+
+/// Reloads this node's key cache at once, so a key works (or stops working) here as soon as
+/// the admin is answered; other nodes follow through the store's key log.
+async fn refresh(state: &State) -> Result<(), ApiError> {
+    let (version, keys) = state.store.keys().await?;
+    state.auth.replace(version, &keys);
+    Ok(())
+}
+
+/// Create a key; the token is in this answer only.
+#[utoipa::path(post, path = "/v1/keys", tag = "keys", request_body = CreateKeyRequest,
+    responses((status = 201, body = KeyView), (status = 422, description = "invalid_name, invalid_role, invalid_province")),
+    security(("bearer" = [])))]
+pub async fn create(
+    caller: Caller,
+    state: State,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let admin = caller.require(policy::MANAGE_KEYS)?;
+    let body: CreateKeyRequest = read_json(&req, payload, state.settings.server.body_limit_bytes).await?;
+    let name = body.name.unwrap_or_default().trim().to_string();
+    if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
+        return Err(ApiError::invalid(
+            "invalid_name",
+            format!("name is required: 1 to {MAX_NAME} printable characters"),
+        ));
+    }
+    let role = body.role.unwrap_or_default();
+    let role = Role::parse(&role).ok_or_else(|| {
+        ApiError::invalid(
+            "invalid_role",
+            format!("role {role:?} is not one of admin, agency, telecom, access_provider, dns_provider, auditor"),
+        )
+    })?;
+    let province = body
+        .province
+        .map(|p| Province::parse(&p))
+        .transpose()
+        .map_err(|e| ApiError::invalid("invalid_province", e.to_string()))?;
+    let token = new_token();
+    let record = KeyRecord {
+        id: new_key_id(),
+        name,
+        role,
+        province,
+        token_sha256: hex::encode(hash_token(&token)),
+        created_at: crate::model::now(),
+    };
+    state.store.create_key(record.clone()).await?;
+    refresh(&state).await?;
+    tracing::info!(key_id = %record.id, role = record.role.as_str(), by = %admin.key_id, "key created");
+    Ok(HttpResponse::Created().json(view(&record, Some(token))))
+}
+
+/// Every key, without tokens.
+#[utoipa::path(get, path = "/v1/keys", tag = "keys", responses((status = 200, body = KeyList)),
+    security(("bearer" = [])))]
+pub async fn list(caller: Caller, state: State) -> Result<HttpResponse, ApiError> {
+    caller.require(policy::MANAGE_KEYS)?;
+    let (_, mut keys) = state.store.keys().await?;
+    keys.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
+    Ok(HttpResponse::Ok().json(KeyList {
+        keys: keys.iter().map(|k| view(k, None)).collect(),
+    }))
+}
+
+/// Revoke a key; its token stops working at once.
+#[utoipa::path(delete, path = "/v1/keys/{id}", tag = "keys",
+    params(("id" = String, Path, description = "key id")),
+    responses((status = 204), (status = 404, description = "not_found")),
+    security(("bearer" = [])))]
+pub async fn revoke(caller: Caller, state: State, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let admin = caller.require(policy::MANAGE_KEYS)?;
+    if !state.store.revoke_key(&path).await? {
+        return Err(ApiError::NotFound(format!("no key with id {:?}", path.as_str())));
+    }
+    refresh(&state).await?;
+    tracing::info!(key_id = %path, by = %admin.key_id, "key revoked");
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,43 @@
+//! Operations endpoints, open without a token: liveness, readiness, metrics and the OpenAPI
+//! document.
+
+use actix_web::HttpResponse;
+use serde_json::json;
+use utoipa::OpenApi;
+
+use super::{ApiDoc, State};
+
+/// 200 while the process runs.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200)))]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+/// 200 when the store answers and the index has caught up with the feed; 503 with the reason
+/// otherwise (checks are still answered from memory then).
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200), (status = 503)))]
+pub async fn readyz(state: State) -> HttpResponse {
+    let seq = state.index.seq();
+    match state.readiness().await {
+        Ok(()) => HttpResponse::Ok().json(json!({"status": "ready", "seq": seq})),
+        Err(reason) => HttpResponse::ServiceUnavailable().json(json!({
+            "status": "not_ready",
+            "reason": reason,
+            "seq": seq,
+            "stale": true,
+        })),
+    }
+}
+
+/// Prometheus text exposition.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain")))]
+pub async fn metrics(state: State) -> HttpResponse {
+    state.refresh_gauges();
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render())
+}
+
+pub async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}

@@ -1,0 +1,193 @@
+//! API keys and callers: token generation and hashing, the in-memory key cache that answers
+//! every authentication without a store round trip, and the role policy of each endpoint.
+//! Tokens are never stored or logged; only their SHA-256 is kept.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::domain::{Province, Role};
+use crate::model::{Actor, KeyRecord};
+
+/// The identity behind a valid token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub key_id: String,
+    pub name: String,
+    pub role: Role,
+    pub province: Option<Province>,
+}
+
+impl Principal {
+    pub fn actor(&self) -> Actor {
+        Actor {
+            key_id: self.key_id.clone(),
+            name: self.name.clone(),
+            role: self.role,
+            province: self.province,
+        }
+    }
+}
+
+pub type TokenHash = [u8; 32];
+
+pub fn hash_token(token: &str) -> TokenHash {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// A new random token: 256 bits from the OS generator, hex-encoded behind a `sb_` prefix so
+/// that leaked tokens are easy to recognise in secret scanners.
+pub fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("sb_{}", hex::encode(bytes))
+}
+
+pub fn new_key_id() -> String {
+    let mut bytes = [0u8; 8];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("k_{}", hex::encode(bytes))
+}
+
+/// The key cache. Lookups hash the presented token and find it in an immutable map swapped
+/// in whole on every change, so authentication never locks and never calls the store.
+pub struct Authenticator {
+    admin: Option<(TokenHash, Arc<Principal>)>,
+    keys: ArcSwap<HashMap<TokenHash, Arc<Principal>>>,
+    version: std::sync::atomic::AtomicU64,
+}
+
+impl Authenticator {
+    /// `admin_token` is the bootstrap admin token from configuration, if any.
+    pub fn new(admin_token: Option<&str>) -> Authenticator {
+        Authenticator {
+            admin: admin_token.map(|token| {
+                (
+                    hash_token(token),
+                    Arc::new(Principal {
+                        key_id: "admin".into(),
+                        name: "bootstrap admin".into(),
+                        role: Role::Admin,
+                        province: None,
+                    }),
+                )
+            }),
+            keys: ArcSwap::from_pointee(HashMap::new()),
+            version: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    pub fn authenticate(&self, token: &str) -> Option<Arc<Principal>> {
+        let hash = hash_token(token);
+        if let Some((admin, principal)) = &self.admin
+            && bool::from(admin.ct_eq(&hash))
+        {
+            return Some(Arc::clone(principal));
+        }
+        // The map is keyed by the digest, so a lookup's timing depends only on the digest of
+        // what the caller sent, which reveals nothing about any stored token.
+        self.keys.load().get(&hash).cloned()
+    }
+
+    /// Replaces the whole key set, as read from the store at `version`. Older versions than
+    /// the one applied are ignored, so a slow reload cannot bring a revoked key back.
+    pub fn replace(&self, version: u64, records: &[KeyRecord]) {
+        use std::sync::atomic::Ordering;
+        if version < self.version.load(Ordering::Acquire) {
+            return;
+        }
+        let map = records
+            .iter()
+            .filter_map(|record| {
+                let hash: TokenHash = hex::decode(&record.token_sha256).ok()?.try_into().ok()?;
+                Some((hash, Arc::new(principal_of(record))))
+            })
+            .collect();
+        self.keys.store(Arc::new(map));
+        self.version.store(version, Ordering::Release);
+    }
+
+    /// The key-change version the cache reflects.
+    pub fn version(&self) -> u64 {
+        self.version.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.load().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn principal_of(record: &KeyRecord) -> Principal {
+    Principal {
+        key_id: record.id.clone(),
+        name: record.name.clone(),
+        role: record.role,
+        province: record.province,
+    }
+}
+
+/// Which roles may call each endpoint. Every handler names its policy explicitly; the
+/// README's role matrix is this table.
+pub mod policy {
+    use crate::domain::Role::{self, *};
+
+    pub const MANAGE_KEYS: &[Role] = &[Admin];
+    pub const WRITE_ENTRIES: &[Role] = &[Agency, Telecom];
+    pub const READ_ENTRIES: &[Role] = &[Agency, Telecom, Auditor];
+    pub const CHECK: &[Role] = &[Agency, Telecom, AccessProvider, DnsProvider, Auditor];
+    pub const FEED: &[Role] = &[Agency, Telecom, AccessProvider, DnsProvider, Auditor];
+    pub const RPZ: &[Role] = &[Agency, Telecom, DnsProvider, Auditor];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str, token: &str) -> KeyRecord {
+        KeyRecord {
+            id: id.into(),
+            name: "Beijing AMR".into(),
+            role: Role::Agency,
+            province: Some(Province::parse("11").unwrap()),
+            token_sha256: hex::encode(hash_token(token)),
+            created_at: crate::model::now(),
+        }
+    }
+
+    #[test]
+    fn tokens_are_long_random_and_distinct() {
+        let (a, b) = (new_token(), new_token());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 3 + 64);
+        assert!(a.starts_with("sb_"));
+    }
+
+    #[test]
+    fn admin_token_and_keys_authenticate_others_do_not() {
+        let auth = Authenticator::new(Some("root-secret"));
+        assert_eq!(auth.authenticate("root-secret").unwrap().role, Role::Admin);
+        assert!(auth.authenticate("root-secreT").is_none());
+        auth.replace(1, &[record("k_1", "sb_one")]);
+        assert_eq!(auth.authenticate("sb_one").unwrap().key_id, "k_1");
+        auth.replace(2, &[]);
+        assert!(auth.authenticate("sb_one").is_none());
+    }
+
+    #[test]
+    fn an_older_key_set_does_not_replace_a_newer_one() {
+        let auth = Authenticator::new(None);
+        auth.replace(2, &[]);
+        auth.replace(1, &[record("k_1", "sb_one")]);
+        assert!(auth.authenticate("sb_one").is_none());
+        auth.replace(3, &[record("k_1", "sb_one")]);
+        assert!(auth.authenticate("sb_one").is_some());
+    }
+}

@@ -1,0 +1,701 @@
+//! Penalty decisions and lifting documents: validating what arrives over JSON and normalising
+//! decision numbers; whether a decision is required, and for what, is left to `api`.
+
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+use time::{Date, Month, OffsetDateTime, macros::offset};
+
+/// Number and authority are short references, not document bodies; the cap keeps stored
+/// entries and feed events small.
+const MAX_TEXT_CHARS: usize = 200;
+
+/// Opening brackets found around the year of a decision number, `〔` first. DOMAIN.md names
+/// `[ ［ 【 （` and ASCII `(`; `﹝` and `〖` are look-alikes that input methods offer for `〔`.
+const OPEN_BRACKETS: [char; 8] = ['〔', '[', '［', '【', '（', '(', '﹝', '〖'];
+
+/// Closing brackets, matching [`OPEN_BRACKETS`].
+const CLOSE_BRACKETS: [char; 8] = ['〕', ']', '］', '】', '）', ')', '﹞', '〗'];
+
+/// A validated administrative penalty decision (行政处罚决定书), or the document that lifts
+/// an entry. A decision number is unique only together with its authority.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    /// The document number, normalised to `{prefix}〔YYYY〕{第}{serial}号` when it has that shape.
+    pub number: String,
+    /// The issuing authority, e.g. 北京市市场监督管理局.
+    pub authority: String,
+    /// The date of the document, never later than its day of submission in China.
+    #[serde(with = "ymd")]
+    pub date: Date,
+    /// SHA-256 of the signed document, 64 lower-case hex characters.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub document_sha256: Option<String>,
+}
+
+/// A decision as it arrives over JSON, before validation. Every field is an optional string,
+/// so deserialising fails only on wrong JSON types and [`Decision::parse`] can name the field
+/// that is missing or wrong. Only a JSON object is accepted: a derived implementation would
+/// also take an array and read its items by position.
+#[derive(Debug, Default)]
+pub struct DecisionInput {
+    /// The document number.
+    pub number: Option<String>,
+    /// The issuing authority.
+    pub authority: Option<String>,
+    /// The date as `YYYY-MM-DD`.
+    pub date: Option<String>,
+    /// Optional SHA-256 of the signed document, in hex.
+    pub document_sha256: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for DecisionInput {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        /// The same fields, with the derived field handling (unknown keys ignored, `null`
+        /// read as absent, duplicates refused).
+        #[derive(Default, Deserialize)]
+        #[serde(default)]
+        struct Fields {
+            number: Option<String>,
+            authority: Option<String>,
+            date: Option<String>,
+            document_sha256: Option<String>,
+        }
+
+        struct ObjectOnly;
+
+        impl<'de> Visitor<'de> for ObjectOnly {
+            type Value = DecisionInput;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object with number, authority, date and document_sha256")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<DecisionInput, A::Error> {
+                let fields = Fields::deserialize(MapAccessDeserializer::new(map))?;
+                Ok(DecisionInput {
+                    number: fields.number,
+                    authority: fields.authority,
+                    date: fields.date,
+                    document_sha256: fields.document_sha256,
+                })
+            }
+        }
+
+        deserializer.deserialize_map(ObjectOnly)
+    }
+}
+
+/// Why a decision (or lifting document) was refused; the message names the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DecisionError(pub String);
+
+impl Decision {
+    /// Validates and normalises a decision. `today` is the current date in China Standard
+    /// Time ([`today_in_china`]); it is a parameter so that tests can fix it.
+    pub fn parse(input: DecisionInput, today: Date) -> Result<Decision, DecisionError> {
+        let number = required_text(
+            "number",
+            input.number.as_deref(),
+            "give the document number, e.g. 京市监处罚〔2024〕123号",
+        )?;
+        let number = normalise_number(number).unwrap_or_else(|| number.to_owned());
+        let authority = required_text(
+            "authority",
+            input.authority.as_deref(),
+            "give the issuing authority, e.g. 北京市市场监督管理局",
+        )?
+        .to_owned();
+        let date = parse_date(input.date.as_deref(), today)?;
+        let document_sha256 = input
+            .document_sha256
+            .as_deref()
+            .map(parse_sha256)
+            .transpose()?;
+        Ok(Decision {
+            number,
+            authority,
+            date,
+            document_sha256,
+        })
+    }
+}
+
+/// Today's date in China Standard Time (UTC+8), the day against which the contract decides
+/// whether a decision date lies in the future.
+pub fn today_in_china() -> Date {
+    OffsetDateTime::now_utc().to_offset(offset!(+8)).date()
+}
+
+fn invalid(message: String) -> DecisionError {
+    DecisionError(message)
+}
+
+/// Trims a required free-text field and checks that it is present, short and printable.
+fn required_text<'a>(
+    field: &str,
+    value: Option<&'a str>,
+    hint: &str,
+) -> Result<&'a str, DecisionError> {
+    let value = value.map(str::trim).unwrap_or_default();
+    if value.is_empty() {
+        return Err(invalid(format!("{field} is missing or empty: {hint}")));
+    }
+    if value.chars().count() > MAX_TEXT_CHARS {
+        return Err(invalid(format!(
+            "{field} is longer than {MAX_TEXT_CHARS} characters"
+        )));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(invalid(format!(
+            "{field} contains a control character such as a line break: give it on one line"
+        )));
+    }
+    Ok(value)
+}
+
+/// Rewrites a number of the shape `{prefix}〔YYYY〕{第}{serial}号` with the year in `〔 〕`
+/// and without whitespace, so that the same decision typed in different ways is stored once.
+/// Returns `None` when the shape is not recognised: the prefix is free text, and guessing
+/// at an unfamiliar number would do more harm than keeping it as given.
+fn normalise_number(number: &str) -> Option<String> {
+    let chars: Vec<char> = number.chars().filter(|c| !c.is_whitespace()).collect();
+    (0..chars.len()).find_map(|start| {
+        let year = chars.get(start + 1..start + 5)?;
+        let recognised = OPEN_BRACKETS.contains(&chars[start])
+            && year.iter().all(char::is_ascii_digit)
+            && chars
+                .get(start + 5)
+                .is_some_and(|c| CLOSE_BRACKETS.contains(c))
+            && is_serial(&chars[start + 6..]);
+        recognised.then(|| {
+            let mut normalised: String = chars[..start].iter().collect();
+            normalised.push('〔');
+            normalised.extend(year);
+            normalised.push('〕');
+            normalised.extend(&chars[start + 6..]);
+            normalised
+        })
+    })
+}
+
+/// `{第}{serial}号`, where the serial is letters, digits and hyphens (`123`, `A001`, `3-12`).
+fn is_serial(rest: &[char]) -> bool {
+    let rest = rest.strip_prefix(&['第']).unwrap_or(rest);
+    match rest.split_last() {
+        Some(('号', serial)) => {
+            !serial.is_empty()
+                && serial
+                    .iter()
+                    .all(|c| *c != '号' && (c.is_alphanumeric() || *c == '-'))
+        }
+        _ => false,
+    }
+}
+
+fn parse_date(value: Option<&str>, today: Date) -> Result<Date, DecisionError> {
+    let value = value.ok_or_else(|| {
+        invalid("date is missing: give the date of the document as YYYY-MM-DD".to_owned())
+    })?;
+    let date = parse_ymd(value)?;
+    if date > today {
+        return Err(invalid(format!(
+            "date {value} is in the future: today is {} in China Standard Time",
+            Ymd(today)
+        )));
+    }
+    Ok(date)
+}
+
+/// Strictly `YYYY-MM-DD` with ASCII digits, and a day that exists in the calendar.
+fn parse_ymd(value: &str) -> Result<Date, DecisionError> {
+    let malformed = || {
+        invalid(format!(
+            "date {:?} is not written YYYY-MM-DD (e.g. 2024-05-01)",
+            excerpt(value)
+        ))
+    };
+    let bytes = value.as_bytes();
+    let shape_ok = bytes.len() == 10
+        && bytes.iter().enumerate().all(|(index, byte)| match index {
+            4 | 7 => *byte == b'-',
+            _ => byte.is_ascii_digit(),
+        });
+    if !shape_ok {
+        return Err(malformed());
+    }
+    let number = |range: std::ops::Range<usize>| -> u16 {
+        bytes[range]
+            .iter()
+            .fold(0, |acc, digit| acc * 10 + u16::from(digit - b'0'))
+    };
+    let (year, month, day) = (number(0..4), number(5..7), number(8..10));
+    let unreal = || invalid(format!("date {value:?} is not a real date"));
+    let month = u8::try_from(month)
+        .ok()
+        .and_then(|month| Month::try_from(month).ok())
+        .ok_or_else(unreal)?;
+    let day = u8::try_from(day).map_err(|_| unreal())?;
+    Date::from_calendar_date(i32::from(year), month, day).map_err(|_| unreal())
+}
+
+fn parse_sha256(value: &str) -> Result<String, DecisionError> {
+    let length = value.chars().count();
+    if length != 64 {
+        return Err(invalid(format!(
+            "document_sha256 must be 64 hexadecimal characters, not {length}"
+        )));
+    }
+    if let Some(bad) = value.chars().find(|c| !c.is_ascii_hexdigit()) {
+        return Err(invalid(format!(
+            "document_sha256 contains {bad:?}: use the 64 hexadecimal characters of the SHA-256 digest"
+        )));
+    }
+    Ok(value.to_ascii_lowercase())
+}
+
+/// Echoing a whole oversized input back in an error message helps nobody.
+fn excerpt(input: &str) -> String {
+    const MAX_CHARS: usize = 16;
+    match input.char_indices().nth(MAX_CHARS) {
+        Some((cut, _)) => format!("{}…", &input[..cut]),
+        None => input.to_owned(),
+    }
+}
+
+/// Displays a date as `YYYY-MM-DD`, the only date format of the contract.
+struct Ymd(Date);
+
+impl std::fmt::Display for Ymd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let date = self.0;
+        write!(
+            f,
+            "{:04}-{:02}-{:02}",
+            date.year(),
+            u8::from(date.month()),
+            date.day()
+        )
+    }
+}
+
+/// Serde for dates as `YYYY-MM-DD`, reading with the same strict rules as [`Decision::parse`]
+/// (but no check against today: a stored decision stays valid).
+mod ymd {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+    use time::Date;
+
+    pub fn serialize<S: Serializer>(date: &Date, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&super::Ymd(*date))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Date, D::Error> {
+        let value = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        super::parse_ymd(&value).map_err(D::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use time::macros::date;
+
+    const TODAY: Date = date!(2026 - 05 - 01);
+    const HASH: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+    fn input(number: &str, authority: &str, date: &str) -> DecisionInput {
+        DecisionInput {
+            number: Some(number.to_owned()),
+            authority: Some(authority.to_owned()),
+            date: Some(date.to_owned()),
+            document_sha256: None,
+        }
+    }
+
+    fn valid() -> DecisionInput {
+        input(
+            "京市监处罚〔2024〕123号",
+            "北京市市场监督管理局",
+            "2024-05-01",
+        )
+    }
+
+    fn number_of(number: &str) -> String {
+        Decision::parse(input(number, "某市市场监督管理局", "2024-05-01"), TODAY)
+            .expect(number)
+            .number
+    }
+
+    fn error_of(input: DecisionInput) -> String {
+        Decision::parse(input, TODAY).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn accepts_a_complete_decision() {
+        let decision = Decision::parse(
+            DecisionInput {
+                document_sha256: Some(HASH.to_uppercase()),
+                ..valid()
+            },
+            TODAY,
+        )
+        .unwrap();
+        assert_eq!(
+            decision,
+            Decision {
+                number: "京市监处罚〔2024〕123号".to_owned(),
+                authority: "北京市市场监督管理局".to_owned(),
+                date: date!(2024 - 05 - 01),
+                document_sha256: Some(HASH.to_owned()),
+            }
+        );
+    }
+
+    #[test]
+    fn normalises_decision_numbers() {
+        let cases = [
+            ("京市监处罚〔2024〕123号", "京市监处罚〔2024〕123号"),
+            ("京市监处罚[2024]123号", "京市监处罚〔2024〕123号"),
+            ("京市监处罚［2024］123号", "京市监处罚〔2024〕123号"),
+            ("京市监处罚【2024】123号", "京市监处罚〔2024〕123号"),
+            ("京市监处罚（2024）123号", "京市监处罚〔2024〕123号"),
+            ("京市监处罚(2024)123号", "京市监处罚〔2024〕123号"),
+            ("京市监处罚﹝2024﹞123号", "京市监处罚〔2024〕123号"),
+            ("京市监处罚〖2024〗123号", "京市监处罚〔2024〕123号"),
+            ("京市监处罚[2024〕123号", "京市监处罚〔2024〕123号"),
+            ("石市监处罚〔2022〕第120号", "石市监处罚〔2022〕第120号"),
+            ("石市监处罚 [ 2022 ] 第 120 号", "石市监处罚〔2022〕第120号"),
+            ("  国市监处罚〔2026〕10号\u{3000}", "国市监处罚〔2026〕10号"),
+            ("北流工商处字〔2015〕240号", "北流工商处字〔2015〕240号"),
+            (
+                "京（朝）市监处罚（2024）A001号",
+                "京（朝）市监处罚〔2024〕A001号",
+            ),
+            ("沪市监处〔2023〕3-12号", "沪市监处〔2023〕3-12号"),
+            // Not the recognised shape: kept as given, only trimmed.
+            (" 京市监处罚 2024 123号 ", "京市监处罚 2024 123号"),
+            ("京市监处罚[24]123号", "京市监处罚[24]123号"),
+            ("京市监处罚[2024]号", "京市监处罚[2024]号"),
+            ("京市监处罚[2024]123", "京市监处罚[2024]123"),
+            ("京市监处罚[2024]12 号 附件", "京市监处罚[2024]12 号 附件"),
+            ("No. 2024/123", "No. 2024/123"),
+        ];
+        for (given, expected) in cases {
+            assert_eq!(number_of(given), expected, "number {given:?}");
+        }
+    }
+
+    #[test]
+    fn rejects_with_a_message_naming_the_field() {
+        let long = "京".repeat(201);
+        let cases = [
+            (
+                DecisionInput {
+                    number: None,
+                    ..valid()
+                },
+                "number is missing or empty: give the document number, e.g. 京市监处罚〔2024〕123号",
+            ),
+            (
+                DecisionInput {
+                    number: Some(" \t ".to_owned()),
+                    ..valid()
+                },
+                "number is missing or empty: give the document number, e.g. 京市监处罚〔2024〕123号",
+            ),
+            (
+                DecisionInput {
+                    number: Some(long.clone()),
+                    ..valid()
+                },
+                "number is longer than 200 characters",
+            ),
+            (
+                DecisionInput {
+                    number: Some("京市监处罚\n〔2024〕1号".to_owned()),
+                    ..valid()
+                },
+                "number contains a control character such as a line break: give it on one line",
+            ),
+            (
+                DecisionInput {
+                    authority: Some(String::new()),
+                    ..valid()
+                },
+                "authority is missing or empty: give the issuing authority, e.g. 北京市市场监督管理局",
+            ),
+            (
+                DecisionInput {
+                    authority: Some(long),
+                    ..valid()
+                },
+                "authority is longer than 200 characters",
+            ),
+            (
+                DecisionInput {
+                    authority: Some("北京\u{0}".to_owned()),
+                    ..valid()
+                },
+                "authority contains a control character such as a line break: give it on one line",
+            ),
+            (
+                DecisionInput {
+                    date: None,
+                    ..valid()
+                },
+                "date is missing: give the date of the document as YYYY-MM-DD",
+            ),
+            (
+                DecisionInput {
+                    date: Some("2024-5-1".to_owned()),
+                    ..valid()
+                },
+                "date \"2024-5-1\" is not written YYYY-MM-DD (e.g. 2024-05-01)",
+            ),
+            (
+                DecisionInput {
+                    date: Some("2024/05/01".to_owned()),
+                    ..valid()
+                },
+                "date \"2024/05/01\" is not written YYYY-MM-DD (e.g. 2024-05-01)",
+            ),
+            (
+                DecisionInput {
+                    date: Some(" 2024-05-01".to_owned()),
+                    ..valid()
+                },
+                "date \" 2024-05-01\" is not written YYYY-MM-DD (e.g. 2024-05-01)",
+            ),
+            (
+                DecisionInput {
+                    date: Some("2024-05-01T00:00:00Z".to_owned()),
+                    ..valid()
+                },
+                "date \"2024-05-01T00:00…\" is not written YYYY-MM-DD (e.g. 2024-05-01)",
+            ),
+            (
+                DecisionInput {
+                    date: Some("２０２４-05-01".to_owned()),
+                    ..valid()
+                },
+                "date \"２０２４-05-01\" is not written YYYY-MM-DD (e.g. 2024-05-01)",
+            ),
+            (
+                DecisionInput {
+                    date: Some("+024-05-01".to_owned()),
+                    ..valid()
+                },
+                "date \"+024-05-01\" is not written YYYY-MM-DD (e.g. 2024-05-01)",
+            ),
+            (
+                DecisionInput {
+                    date: Some("2024-02-30".to_owned()),
+                    ..valid()
+                },
+                "date \"2024-02-30\" is not a real date",
+            ),
+            (
+                DecisionInput {
+                    date: Some("2023-02-29".to_owned()),
+                    ..valid()
+                },
+                "date \"2023-02-29\" is not a real date",
+            ),
+            (
+                DecisionInput {
+                    date: Some("2024-13-01".to_owned()),
+                    ..valid()
+                },
+                "date \"2024-13-01\" is not a real date",
+            ),
+            (
+                DecisionInput {
+                    date: Some("2024-00-10".to_owned()),
+                    ..valid()
+                },
+                "date \"2024-00-10\" is not a real date",
+            ),
+            (
+                DecisionInput {
+                    date: Some("2024-04-31".to_owned()),
+                    ..valid()
+                },
+                "date \"2024-04-31\" is not a real date",
+            ),
+            (
+                DecisionInput {
+                    date: Some("2026-05-02".to_owned()),
+                    ..valid()
+                },
+                "date 2026-05-02 is in the future: today is 2026-05-01 in China Standard Time",
+            ),
+            (
+                DecisionInput {
+                    document_sha256: Some(HASH[1..].to_owned()),
+                    ..valid()
+                },
+                "document_sha256 must be 64 hexadecimal characters, not 63",
+            ),
+            (
+                DecisionInput {
+                    document_sha256: Some(format!("{HASH}0")),
+                    ..valid()
+                },
+                "document_sha256 must be 64 hexadecimal characters, not 65",
+            ),
+            (
+                DecisionInput {
+                    document_sha256: Some(String::new()),
+                    ..valid()
+                },
+                "document_sha256 must be 64 hexadecimal characters, not 0",
+            ),
+            (
+                DecisionInput {
+                    document_sha256: Some(format!("g{}", &HASH[1..])),
+                    ..valid()
+                },
+                "document_sha256 contains 'g': use the 64 hexadecimal characters of the SHA-256 digest",
+            ),
+        ];
+        for (input, expected) in cases {
+            let description = format!("{input:?}");
+            assert_eq!(error_of(input), expected, "input {description}");
+        }
+    }
+
+    #[test]
+    fn leap_day_and_today_are_accepted() {
+        for (date, expected) in [("2024-02-29", date!(2024 - 02 - 29)), ("2026-05-01", TODAY)] {
+            let decision = Decision::parse(
+                DecisionInput {
+                    date: Some(date.to_owned()),
+                    ..valid()
+                },
+                TODAY,
+            )
+            .unwrap();
+            assert_eq!(decision.date, expected);
+        }
+    }
+
+    #[test]
+    fn today_in_china_is_utc_plus_eight() {
+        // Read the clock on both sides of the call so a midnight in between cannot fail the test.
+        let before = OffsetDateTime::now_utc().to_offset(offset!(+8)).date();
+        let today = today_in_china();
+        let after = OffsetDateTime::now_utc().to_offset(offset!(+8)).date();
+        assert!(before <= today && today <= after);
+        // A decision dated today in China is accepted, tomorrow is in the future.
+        let dated = |date: Date| DecisionInput {
+            date: Some(Ymd(date).to_string()),
+            ..valid()
+        };
+        assert!(Decision::parse(dated(today), today).is_ok());
+        let tomorrow = today.next_day().unwrap();
+        let error = Decision::parse(dated(tomorrow), today).unwrap_err();
+        assert!(error.0.contains("is in the future"), "{error}");
+    }
+
+    #[test]
+    fn serde_forms() {
+        let decision = Decision::parse(valid(), TODAY).unwrap();
+        let json = serde_json::to_value(&decision).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "number": "京市监处罚〔2024〕123号",
+                "authority": "北京市市场监督管理局",
+                "date": "2024-05-01",
+            })
+        );
+        assert_eq!(serde_json::from_value::<Decision>(json).unwrap(), decision);
+        let with_hash = Decision {
+            document_sha256: Some(HASH.to_owned()),
+            ..decision
+        };
+        let json = serde_json::to_string(&with_hash).unwrap();
+        assert!(json.contains(HASH));
+        assert_eq!(serde_json::from_str::<Decision>(&json).unwrap(), with_hash);
+        let bad_date = r#"{"number":"1","authority":"a","date":"2024-5-1"}"#;
+        assert!(serde_json::from_str::<Decision>(bad_date).is_err());
+    }
+
+    #[test]
+    fn input_deserialises_anything_of_the_right_types() {
+        let empty: DecisionInput = serde_json::from_str("{}").unwrap();
+        assert!(empty.number.is_none() && empty.date.is_none());
+        let nulls: DecisionInput =
+            serde_json::from_str(r#"{"number": null, "date": null, "extra": 1}"#).unwrap();
+        assert!(nulls.number.is_none());
+        let odd: DecisionInput =
+            serde_json::from_str(r#"{"number": "", "date": "tomorrow"}"#).unwrap();
+        assert_eq!(odd.date.as_deref(), Some("tomorrow"));
+        for wrong in [
+            r#"{"number": 5}"#,
+            r#"{"date": ["2024-05-01"]}"#,
+            r#"["京市监处罚〔2024〕123号", "北京市市场监督管理局", "2024-05-01"]"#,
+            r#"{"number": "a", "number": "b"}"#,
+            "[]",
+            "\"x\"",
+        ] {
+            assert!(
+                serde_json::from_str::<DecisionInput>(wrong).is_err(),
+                "{wrong}"
+            );
+        }
+    }
+
+    fn text() -> impl Strategy<Value = Option<String>> {
+        prop::option::of(prop_oneof![
+            any::<String>(),
+            "[京沪粤a-z ]{0,6}[\\[［【（(〔﹝〖 ]{0,2}[0-9]{2,5}[\\]］】）)〕﹞〗 ]{0,2}第?[0-9A-Z-]{0,4}号?",
+        ])
+    }
+
+    fn date_text() -> impl Strategy<Value = Option<String>> {
+        prop::option::of(prop_oneof![
+            any::<String>(),
+            "[0-9]{4}-[0-9]{2}-[0-9]{2}",
+            "[0-9+-]{1,5}-[0-9]{1,3}-[0-9]{1,3}",
+        ])
+    }
+
+    fn hash_text() -> impl Strategy<Value = Option<String>> {
+        prop::option::of(prop_oneof![any::<String>(), "[0-9a-fA-Fg]{62,66}"])
+    }
+
+    proptest! {
+        #[test]
+        fn parse_never_panics(
+            number in text(),
+            authority in text(),
+            date in date_text(),
+            document_sha256 in hash_text(),
+            today in (-9999i32..=9999, 1u16..=365),
+        ) {
+            let today = Date::from_ordinal_date(today.0, today.1).unwrap();
+            let input = DecisionInput { number, authority, date, document_sha256 };
+            let _ = Decision::parse(input, today);
+        }
+
+        #[test]
+        fn normalising_a_number_is_idempotent(number in text()) {
+            let first = Decision::parse(DecisionInput { number, ..valid() }, TODAY);
+            if let Ok(first) = first {
+                let again = DecisionInput { number: Some(first.number.clone()), ..valid() };
+                prop_assert_eq!(Decision::parse(again, TODAY).map(|d| d.number), Ok(first.number));
+            }
+        }
+
+        #[test]
+        fn accepted_dates_print_as_given(date in date_text()) {
+            let given = date.clone();
+            if let Ok(decision) = Decision::parse(DecisionInput { date, ..valid() }, TODAY) {
+                prop_assert_eq!(Some(Ymd(decision.date).to_string()), given);
+            }
+        }
+    }
+}

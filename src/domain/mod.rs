@@ -1,0 +1,17 @@
+//! Pure domain values, parsed and normalised once at the edge: domain names, scopes,
+//! categories, provinces, roles and decisions. No I/O happens here; storage and HTTP shapes
+//! are left to `store` and `api`.
+
+mod category;
+mod decision;
+mod name;
+mod province;
+mod role;
+mod scope;
+
+pub use category::Category;
+pub use decision::{Decision, DecisionError, DecisionInput, today_in_china};
+pub use name::{DomainError, DomainName};
+pub use province::{Province, ProvinceError};
+pub use role::Role;
+pub use scope::Scope;

@@ -1,0 +1,155 @@
+//! The compact, immutable base table of the index: every active name in one string arena,
+//! fixed-size slots, and a hash table of slot numbers. Built once, read by many threads, never
+//! changed; the overlay in `index` carries what changed since.
+
+use hashbrown::HashTable;
+
+/// What the index keeps per active entry, 19 bytes with no padding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Record {
+    pub entry_id: [u8; 16],
+    pub scope: u8,
+    pub category: u8,
+    pub status: u8,
+}
+
+#[derive(Clone, Copy)]
+struct Slot {
+    /// Offset of the name in the arena. `u32` bounds the arena at 4 GiB, about 150 million
+    /// names of average length: far beyond a national registry.
+    offset: u32,
+    len: u8,
+    record: Record,
+}
+
+pub struct Table {
+    arena: String,
+    slots: Vec<Slot>,
+    map: HashTable<u32>,
+    hasher: foldhash::fast::FixedState,
+}
+
+impl Table {
+    pub fn empty(seed: u64) -> Table {
+        Table::build(seed, 0, std::iter::empty())
+    }
+
+    /// Builds a table from `(name, record)` pairs; a later pair for the same name wins.
+    pub fn build<'a>(
+        seed: u64,
+        capacity: usize,
+        items: impl Iterator<Item = (&'a str, Record)>,
+    ) -> Table {
+        let mut table = Table {
+            arena: String::with_capacity(capacity * 24),
+            slots: Vec::with_capacity(capacity),
+            map: HashTable::with_capacity(capacity),
+            hasher: foldhash::fast::FixedState::with_seed(seed),
+        };
+        for (name, record) in items {
+            table.insert(name, record);
+        }
+        table.arena.shrink_to_fit();
+        table.slots.shrink_to_fit();
+        table.map.shrink_to_fit(|&i| table_hash(&table.hasher, slot_name(&table.arena, &table.slots[i as usize])));
+        table
+    }
+
+    fn insert(&mut self, name: &str, record: Record) {
+        let hash = table_hash(&self.hasher, name);
+        let (arena, slots) = (&self.arena, &mut self.slots);
+        if let Some(&i) = self
+            .map
+            .find(hash, |&i| slot_name(arena, &slots[i as usize]) == name)
+        {
+            slots[i as usize].record = record;
+            return;
+        }
+        // Domain names are at most 253 octets, so the length always fits in a byte.
+        let slot = Slot {
+            offset: self.arena.len() as u32,
+            len: name.len() as u8,
+            record,
+        };
+        self.arena.push_str(name);
+        let index = self.slots.len() as u32;
+        self.slots.push(slot);
+        let (arena, slots, hasher) = (&self.arena, &self.slots, &self.hasher);
+        self.map.insert_unique(hash, index, |&i| {
+            table_hash(hasher, slot_name(arena, &slots[i as usize]))
+        });
+    }
+
+    pub fn get(&self, name: &str) -> Option<Record> {
+        let hash = table_hash(&self.hasher, name);
+        self.map
+            .find(hash, |&i| slot_name(&self.arena, &self.slots[i as usize]) == name)
+            .map(|&i| self.slots[i as usize].record)
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, Record)> {
+        self.slots
+            .iter()
+            .map(|slot| (slot_name(&self.arena, slot), slot.record))
+    }
+
+    /// Bytes held on the heap, for the index size metric.
+    pub fn heap_bytes(&self) -> usize {
+        self.arena.capacity()
+            + self.slots.capacity() * std::mem::size_of::<Slot>()
+            + self.map.capacity() * (std::mem::size_of::<u32>() + 1)
+    }
+}
+
+fn slot_name<'a>(arena: &'a str, slot: &Slot) -> &'a str {
+    let start = slot.offset as usize;
+    &arena[start..start + slot.len as usize]
+}
+
+fn table_hash(hasher: &foldhash::fast::FixedState, name: &str) -> u64 {
+    use std::hash::BuildHasher;
+    hasher.hash_one(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(n: u8) -> Record {
+        Record {
+            entry_id: [n; 16],
+            scope: 0,
+            category: n,
+            status: 0,
+        }
+    }
+
+    #[test]
+    fn finds_what_was_inserted_and_nothing_else() {
+        let names = ["a.example", "b.example", "shop.example.cn"];
+        let table = Table::build(7, 3, names.iter().enumerate().map(|(i, n)| (*n, record(i as u8))));
+        assert_eq!(table.len(), 3);
+        assert_eq!(table.get("b.example"), Some(record(1)));
+        assert_eq!(table.get("example"), None);
+        assert_eq!(table.get("hop.example.cn"), None);
+    }
+
+    #[test]
+    fn a_later_pair_for_the_same_name_wins() {
+        let table = Table::build(
+            1,
+            2,
+            [("x.example", record(1)), ("x.example", record(2))].into_iter(),
+        );
+        assert_eq!(table.len(), 1);
+        assert_eq!(table.get("x.example"), Some(record(2)));
+    }
+}

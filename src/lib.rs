@@ -1,0 +1,26 @@
+//! siteban: the shared national registry of illegal online-trading websites.
+//!
+//! Layout, by layer (see `ARCHITECTURE.md` for the data flow and the invariants):
+//!
+//! - [`domain`]: values parsed once at the edge (names, decisions, codes); pure, no I/O.
+//! - [`model`]: the registry's records (entries, events, keys).
+//! - [`store`]: durable storage behind one trait, embedded (redb) or Redis.
+//! - [`index`]: the in-memory index that answers every check.
+//! - [`auth`]: tokens, the key cache and the role policy of each endpoint.
+//! - [`registry`]: one node's service: store, index and keys kept in step by the follower.
+//! - [`api`]: HTTP routes and the JSON of the external contract.
+//! - [`settings`], [`telemetry`], [`metrics`], [`startup`]: running a node.
+//! - [`import`]: bulk loading of entries from NDJSON.
+
+pub mod api;
+pub mod auth;
+pub mod domain;
+pub mod import;
+pub mod index;
+pub mod metrics;
+pub mod model;
+pub mod registry;
+pub mod settings;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,270 @@
+//! Registry records: entries, lifts, feed events and API keys, shared by the store, the index and
+//! the API. Parsing of outside input lives in `domain`; JSON request shapes live in `api`.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::domain::{Category, Decision, DomainName, Province, Role, Scope};
+
+/// Who did something: the key that made the request, copied onto the record so that it stays
+/// readable after the key is revoked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Actor {
+    pub key_id: String,
+    pub name: String,
+    #[schema(value_type = String)]
+    pub role: Role,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub province: Option<Province>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryStatus {
+    Active,
+    Lifted,
+}
+
+impl EntryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryStatus::Active => "active",
+            EntryStatus::Lifted => "lifted",
+        }
+    }
+}
+
+/// A validated listing request, ready to be written. The store assigns `seq`.
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    pub id: Uuid,
+    pub domain: DomainName,
+    pub scope: Scope,
+    pub category: Category,
+    pub reason: String,
+    pub decision: Decision,
+    pub listed_at: OffsetDateTime,
+    pub listed_by: Actor,
+}
+
+/// How an entry ended: the document that lifted it and the feed sequence of the lift.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Lift {
+    pub reason: String,
+    #[schema(value_type = Object)]
+    pub document: Decision,
+    pub lifted_by: Actor,
+    pub seq: u64,
+}
+
+/// A validated lift request, ready to be written. The store assigns the sequence number.
+#[derive(Debug, Clone)]
+pub struct LiftRequest {
+    pub reason: String,
+    pub document: Decision,
+    pub lifted_at: OffsetDateTime,
+    pub lifted_by: Actor,
+}
+
+/// One blacklist entry: a listing of one domain under one decision, active or lifted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Entry {
+    #[schema(value_type = String)]
+    pub id: Uuid,
+    #[schema(value_type = String, example = "shop.example.cn")]
+    pub domain: DomainName,
+    /// The Unicode form of `domain`, present only when it differs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain_unicode: Option<String>,
+    #[schema(value_type = String, example = "subtree")]
+    pub scope: Scope,
+    #[schema(value_type = String, example = "counterfeit_goods")]
+    pub category: Category,
+    pub reason: String,
+    pub status: EntryStatus,
+    #[schema(value_type = Object)]
+    pub decision: Decision,
+    #[serde(with = "crate::model::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub listed_at: OffsetDateTime,
+    pub listed_by: Actor,
+    /// The feed sequence number of the listing.
+    pub seq: u64,
+    #[serde(default, with = "crate::model::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub lifted_at: Option<OffsetDateTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lift: Option<Lift>,
+}
+
+impl Entry {
+    pub fn from_new(new: NewEntry, seq: u64) -> Entry {
+        Entry {
+            id: new.id,
+            domain_unicode: new.domain.to_unicode(),
+            domain: new.domain,
+            scope: new.scope,
+            category: new.category,
+            reason: new.reason,
+            status: EntryStatus::Active,
+            decision: new.decision,
+            listed_at: new.listed_at,
+            listed_by: new.listed_by,
+            seq,
+            lifted_at: None,
+            lift: None,
+        }
+    }
+
+    /// Marks the entry lifted by `request` at feed sequence `seq`.
+    pub fn lifted(mut self, request: LiftRequest, seq: u64) -> Entry {
+        self.status = EntryStatus::Lifted;
+        self.lifted_at = Some(request.lifted_at);
+        self.lift = Some(Lift {
+            reason: request.reason,
+            document: request.document,
+            lifted_by: request.lifted_by,
+            seq,
+        });
+        self
+    }
+
+    pub fn record(&self) -> ActiveRecord {
+        ActiveRecord {
+            domain: self.domain.clone(),
+            entry_id: self.id,
+            scope: self.scope,
+            category: self.category,
+        }
+    }
+}
+
+/// What the index keeps of an active entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveRecord {
+    pub domain: DomainName,
+    pub entry_id: Uuid,
+    pub scope: Scope,
+    pub category: Category,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Listed,
+    Lifted,
+}
+
+/// One change of the active set, numbered by the feed sequence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Event {
+    pub seq: u64,
+    #[serde(rename = "type")]
+    pub kind: EventKind,
+    #[schema(value_type = String)]
+    pub domain: DomainName,
+    #[schema(value_type = String)]
+    pub scope: Scope,
+    #[schema(value_type = String)]
+    pub entry_id: Uuid,
+    #[schema(value_type = String)]
+    pub category: Category,
+    #[serde(with = "crate::model::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub at: OffsetDateTime,
+}
+
+impl Event {
+    pub fn listed(entry: &Entry) -> Event {
+        Event {
+            seq: entry.seq,
+            kind: EventKind::Listed,
+            domain: entry.domain.clone(),
+            scope: entry.scope,
+            entry_id: entry.id,
+            category: entry.category,
+            at: entry.listed_at,
+        }
+    }
+
+    /// The lift event of an entry that `Entry::lifted` has marked.
+    pub fn lifted(entry: &Entry) -> Event {
+        Event {
+            seq: entry.lift.as_ref().map_or(entry.seq, |lift| lift.seq),
+            kind: EventKind::Lifted,
+            domain: entry.domain.clone(),
+            scope: entry.scope,
+            entry_id: entry.id,
+            category: entry.category,
+            at: entry.lifted_at.unwrap_or(entry.listed_at),
+        }
+    }
+}
+
+/// An API key as stored: the token itself is never kept, only its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRecord {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub province: Option<Province>,
+    /// Lower-case hex SHA-256 of the token.
+    pub token_sha256: String,
+    #[serde(with = "crate::model::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// The current time, truncated to milliseconds so that it survives a round trip through
+/// RFC 3339 text unchanged.
+pub fn now() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now.replace_nanosecond(now.nanosecond() / 1_000_000 * 1_000_000)
+        .unwrap_or(now)
+}
+
+/// RFC 3339 in UTC with a `Z`, the one time format of the API and the store.
+pub mod rfc3339 {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use time::OffsetDateTime;
+    use time::format_description::well_known::Rfc3339;
+
+    pub fn format(at: &OffsetDateTime) -> String {
+        at.to_offset(time::UtcOffset::UTC)
+            .format(&Rfc3339)
+            .unwrap_or_default()
+    }
+
+    pub fn serialize<S: Serializer>(at: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format(at))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<OffsetDateTime, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        OffsetDateTime::parse(&text, &Rfc3339).map_err(serde::de::Error::custom)
+    }
+
+    pub mod option {
+        use super::*;
+
+        pub fn serialize<S: Serializer>(
+            at: &Option<OffsetDateTime>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            match at {
+                Some(at) => super::serialize(at, s),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<OffsetDateTime>, D::Error> {
+            let text = <Option<std::borrow::Cow<'de, str>>>::deserialize(d)?;
+            text.map(|t| OffsetDateTime::parse(&t, &Rfc3339).map_err(serde::de::Error::custom))
+                .transpose()
+        }
+    }
+}

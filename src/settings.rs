@@ -1,0 +1,284 @@
+//! Settings: defaults in code, then `config/default.toml`, then `--config FILE`, then
+//! `SITEBAN__SECTION__KEY` environment variables; validated once at start with errors that name
+//! the key. `config/default.toml` documents every key. Secrets never appear in `Debug` output.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub store: StoreSettings,
+    pub auth: AuthSettings,
+    pub feed: FeedSettings,
+    pub index: IndexSettings,
+    pub log: LogSettings,
+    pub dns: DnsSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address and port of the HTTP listener.
+    pub listen: String,
+    /// HTTP worker threads; 0 means one per core.
+    pub workers: usize,
+    /// Largest accepted request body.
+    pub body_limit_bytes: usize,
+    /// Grace period for in-flight requests at shutdown.
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            listen: "127.0.0.1:8080".into(),
+            workers: 0,
+            body_limit_bytes: 4 * 1024 * 1024,
+            shutdown_grace_seconds: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    #[default]
+    Embedded,
+    Redis,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreSettings {
+    pub backend: Backend,
+    /// Data directory of the embedded store.
+    pub path: PathBuf,
+    pub redis_url: String,
+    /// Response and connect timeout of ordinary Redis commands.
+    pub redis_timeout_ms: u64,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        StoreSettings {
+            backend: Backend::Embedded,
+            path: PathBuf::from("./data"),
+            redis_url: "redis://127.0.0.1:6379/0".into(),
+            redis_timeout_ms: 500,
+        }
+    }
+}
+
+#[derive(Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// The bootstrap admin token. When empty, one is generated on first start and written to
+    /// `admin_token` in the data directory.
+    pub admin_token: Option<String>,
+}
+
+impl std::fmt::Debug for AuthSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthSettings")
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FeedSettings {
+    /// How many feed events the store retains; older `after` values get `410`.
+    pub retention: u64,
+}
+
+impl Default for FeedSettings {
+    fn default() -> Self {
+        FeedSettings { retention: 1_000_000 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IndexSettings {
+    /// Changes held in the index overlay before they are merged into a new base.
+    pub overlay_max: usize,
+    /// How long a write waits for the local index to show it before answering.
+    pub read_your_writes_ms: u64,
+    /// How long the follower blocks on the store per read.
+    pub follow_block_ms: u64,
+}
+
+impl Default for IndexSettings {
+    fn default() -> Self {
+        IndexSettings {
+            overlay_max: 4096,
+            read_your_writes_ms: 2000,
+            follow_block_ms: 5000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// Default filter; `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings {
+            format: LogFormat::Pretty,
+            level: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DnsSettings {
+    /// Origin of the RPZ zone served at `/v1/rpz`.
+    pub rpz_zone: String,
+    /// Name server named in the zone's NS and SOA records.
+    pub rpz_ns: String,
+    /// Mailbox of the zone's SOA record, in DNS form.
+    pub rpz_hostmaster: String,
+    /// TTL of the zone's records.
+    pub rpz_ttl: u32,
+}
+
+impl Default for DnsSettings {
+    fn default() -> Self {
+        DnsSettings {
+            rpz_zone: "rpz.siteban.".into(),
+            rpz_ns: "localhost.".into(),
+            rpz_hostmaster: "hostmaster.localhost.".into(),
+            rpz_ttl: 60,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("cannot read settings: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("invalid setting {key}: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+impl Settings {
+    /// Loads the layered settings; `file` is the optional `--config FILE`.
+    pub fn load(file: Option<&Path>) -> Result<Settings, SettingsError> {
+        let mut builder = config::Config::builder().add_source(
+            config::File::with_name("config/default")
+                .format(config::FileFormat::Toml)
+                .required(false),
+        );
+        if let Some(file) = file {
+            builder = builder.add_source(
+                config::File::from(file)
+                    .format(config::FileFormat::Toml)
+                    .required(true),
+            );
+        }
+        let settings: Settings = builder
+            .add_source(
+                config::Environment::with_prefix("SITEBAN")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true),
+            )
+            .build()?
+            .try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        let invalid = |key, message: &str| SettingsError::Invalid {
+            key,
+            message: message.to_string(),
+        };
+        self.listen_addr()?;
+        if self.server.body_limit_bytes < 1024 {
+            return Err(invalid("server.body_limit_bytes", "must be at least 1024"));
+        }
+        if self.store.backend == Backend::Redis && self.store.redis_url.is_empty() {
+            return Err(invalid("store.redis_url", "is required when store.backend is redis"));
+        }
+        if self.store.redis_timeout_ms == 0 {
+            return Err(invalid("store.redis_timeout_ms", "must be positive"));
+        }
+        if self.feed.retention == 0 {
+            return Err(invalid("feed.retention", "must be positive"));
+        }
+        if self.index.overlay_max == 0 {
+            return Err(invalid("index.overlay_max", "must be positive"));
+        }
+        if self.auth.admin_token.as_deref().is_some_and(|t| !t.is_empty() && t.len() < 16) {
+            return Err(invalid("auth.admin_token", "must be at least 16 characters"));
+        }
+        for (key, name) in [
+            ("dns.rpz_zone", &self.dns.rpz_zone),
+            ("dns.rpz_ns", &self.dns.rpz_ns),
+            ("dns.rpz_hostmaster", &self.dns.rpz_hostmaster),
+        ] {
+            if !name.ends_with('.') || name.len() < 2 || name.contains(char::is_whitespace) {
+                return Err(invalid(key, "must be an absolute DNS name ending in a dot"));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn listen_addr(&self) -> Result<SocketAddr, SettingsError> {
+        self.server
+            .listen
+            .parse()
+            .map_err(|e| SettingsError::Invalid {
+                key: "server.listen",
+                message: format!("{e}: expected an address and port such as 127.0.0.1:8080"),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Settings::default().validate().unwrap();
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let mut settings = Settings::default();
+        settings.server.listen = "nowhere".into();
+        let error = settings.validate().unwrap_err().to_string();
+        assert!(error.contains("server.listen"), "{error}");
+        let mut settings = Settings::default();
+        settings.dns.rpz_zone = "rpz.siteban".into();
+        assert!(settings.validate().unwrap_err().to_string().contains("dns.rpz_zone"));
+    }
+
+    #[test]
+    fn debug_output_hides_the_admin_token() {
+        let mut settings = Settings::default();
+        settings.auth.admin_token = Some("very-secret-admin-token".into());
+        assert!(!format!("{settings:?}").contains("very-secret"));
+    }
+}

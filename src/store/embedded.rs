@@ -1,0 +1,500 @@
+//! The embedded store: one redb database file in the data directory, for a single node. Every
+//! write is one redb transaction committed with `Durability::Immediate`, so a `201` means the
+//! entry, its history link and its feed event are on disk together or not at all.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use super::{
+    ActiveSet, FollowBatch, FollowCursor, StatusFilter, Store, StoreError, StoreResult,
+    FORMAT_VERSION, clamp_limit,
+};
+use crate::domain::{Category, DomainName, Scope};
+use crate::model::{
+    ActiveRecord, Entry, EntryStatus, Event, KeyRecord, LiftRequest, NewEntry,
+};
+
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// Entry id → JSON of the entry.
+const ENTRIES: TableDefinition<u128, &[u8]> = TableDefinition::new("entries");
+/// Domain → compact record of its active entry (see `encode_active`).
+const ACTIVE: TableDefinition<&str, &[u8]> = TableDefinition::new("active");
+/// (domain, listing seq) → entry id: the history of a domain in order.
+const HISTORY: TableDefinition<(&str, u64), u128> = TableDefinition::new("history");
+/// Listing seq → entry id, for paging through all, active and lifted entries.
+const BY_SEQ: TableDefinition<u64, u128> = TableDefinition::new("by_seq");
+const BY_SEQ_ACTIVE: TableDefinition<u64, u128> = TableDefinition::new("by_seq_active");
+const BY_SEQ_LIFTED: TableDefinition<u64, u128> = TableDefinition::new("by_seq_lifted");
+/// Feed seq → JSON of the event, trimmed to the retention.
+const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+/// Key id → JSON of the key record.
+const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
+
+const SEQ: &str = "seq";
+const KEYS_VERSION: &str = "keys_version";
+const FORMAT: &str = "format";
+const IMPORT_BATCH: usize = 10_000;
+
+pub struct EmbeddedStore {
+    db: Arc<Database>,
+    /// Newest committed feed sequence, so followers in this process wake on a write.
+    head: watch::Sender<u64>,
+    keys_version: watch::Sender<u64>,
+    retention: u64,
+}
+
+fn db_err(e: impl Into<redb::Error>) -> StoreError {
+    StoreError::Unavailable(e.into().to_string())
+}
+
+impl EmbeddedStore {
+    /// Opens (or creates) the database in `dir`, checking its format version.
+    pub fn open(dir: &Path, retention: u64) -> StoreResult<EmbeddedStore> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
+        let db = Database::create(dir.join("siteban.redb")).map_err(db_err)?;
+        let txn = db.begin_write().map_err(db_err)?;
+        let (seq, keys_version) = {
+            let mut meta = txn.open_table(META).map_err(db_err)?;
+            let format = meta.get(FORMAT).map_err(db_err)?.map(|v| v.value());
+            match format {
+                None => {
+                    meta.insert(FORMAT, FORMAT_VERSION).map_err(db_err)?;
+                }
+                Some(FORMAT_VERSION) => {}
+                Some(other) => {
+                    return Err(StoreError::corrupt(format!(
+                        "data directory holds format {other}, this build reads {FORMAT_VERSION}"
+                    )));
+                }
+            }
+            let seq = meta.get(SEQ).map_err(db_err)?.map_or(0, |v| v.value());
+            let kv = meta.get(KEYS_VERSION).map_err(db_err)?.map_or(0, |v| v.value());
+            (seq, kv)
+        };
+        // Create every table once so that readers never meet a missing one.
+        txn.open_table(ENTRIES).map_err(db_err)?;
+        txn.open_table(ACTIVE).map_err(db_err)?;
+        txn.open_table(HISTORY).map_err(db_err)?;
+        txn.open_table(BY_SEQ).map_err(db_err)?;
+        txn.open_table(BY_SEQ_ACTIVE).map_err(db_err)?;
+        txn.open_table(BY_SEQ_LIFTED).map_err(db_err)?;
+        txn.open_table(EVENTS).map_err(db_err)?;
+        txn.open_table(KEYS).map_err(db_err)?;
+        txn.commit().map_err(db_err)?;
+        Ok(EmbeddedStore {
+            db: Arc::new(db),
+            head: watch::channel(seq).0,
+            keys_version: watch::channel(keys_version).0,
+            retention: retention.max(1),
+        })
+    }
+
+    /// Runs blocking database work off the async runtime.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Database) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let db = Arc::clone(&self.db);
+        tokio::task::spawn_blocking(move || work(&db))
+            .await
+            .map_err(StoreError::unavailable)?
+    }
+
+    fn advance_head(&self, seq: u64) {
+        self.head.send_if_modified(|head| {
+            let newer = seq > *head;
+            if newer {
+                *head = seq;
+            }
+            newer
+        });
+    }
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> StoreResult<Vec<u8>> {
+    serde_json::to_vec(value).map_err(StoreError::corrupt)
+}
+
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> StoreResult<T> {
+    serde_json::from_slice(bytes).map_err(StoreError::corrupt)
+}
+
+/// 16 bytes of entry id, then scope and category: all the index needs.
+fn encode_active(entry: &Entry) -> [u8; 18] {
+    let mut out = [0u8; 18];
+    out[..16].copy_from_slice(entry.id.as_bytes());
+    out[16] = entry.scope.to_u8();
+    out[17] = entry.category.to_u8();
+    out
+}
+
+fn decode_active(domain: &str, bytes: &[u8]) -> StoreResult<ActiveRecord> {
+    let bad = || StoreError::corrupt(format!("active record of {domain}"));
+    if bytes.len() != 18 {
+        return Err(bad());
+    }
+    Ok(ActiveRecord {
+        domain: DomainName::parse(domain).map_err(|_| bad())?,
+        entry_id: Uuid::from_slice(&bytes[..16]).map_err(|_| bad())?,
+        scope: Scope::from_u8(bytes[16]).ok_or_else(bad)?,
+        category: Category::from_u8(bytes[17]).ok_or_else(bad)?,
+    })
+}
+
+/// Writes one new entry inside an open transaction and returns it with its sequence.
+fn write_listing(
+    txn: &redb::WriteTransaction,
+    new: NewEntry,
+    retention: u64,
+) -> StoreResult<Entry> {
+    let mut active = txn.open_table(ACTIVE).map_err(db_err)?;
+    let mut entries = txn.open_table(ENTRIES).map_err(db_err)?;
+    if let Some(existing) = active.get(new.domain.as_str()).map_err(db_err)? {
+        let record = decode_active(new.domain.as_str(), existing.value())?;
+        let current = entries
+            .get(record.entry_id.as_u128())
+            .map_err(db_err)?
+            .ok_or_else(|| StoreError::corrupt("active entry without a record"))?;
+        return Err(StoreError::AlreadyListed(Box::new(decode(current.value())?)));
+    }
+    let seq = next_seq(txn)?;
+    let entry = Entry::from_new(new, seq);
+    let id = entry.id.as_u128();
+    entries.insert(id, encode(&entry)?.as_slice()).map_err(db_err)?;
+    active
+        .insert(entry.domain.as_str(), encode_active(&entry).as_slice())
+        .map_err(db_err)?;
+    txn.open_table(HISTORY)
+        .map_err(db_err)?
+        .insert((entry.domain.as_str(), seq), id)
+        .map_err(db_err)?;
+    txn.open_table(BY_SEQ).map_err(db_err)?.insert(seq, id).map_err(db_err)?;
+    txn.open_table(BY_SEQ_ACTIVE)
+        .map_err(db_err)?
+        .insert(seq, id)
+        .map_err(db_err)?;
+    append_event(txn, &Event::listed(&entry), retention)?;
+    Ok(entry)
+}
+
+fn next_seq(txn: &redb::WriteTransaction) -> StoreResult<u64> {
+    let mut meta = txn.open_table(META).map_err(db_err)?;
+    let seq = meta.get(SEQ).map_err(db_err)?.map_or(0, |v| v.value()) + 1;
+    meta.insert(SEQ, seq).map_err(db_err)?;
+    Ok(seq)
+}
+
+fn append_event(txn: &redb::WriteTransaction, event: &Event, retention: u64) -> StoreResult<()> {
+    let mut events = txn.open_table(EVENTS).map_err(db_err)?;
+    events
+        .insert(event.seq, encode(event)?.as_slice())
+        .map_err(db_err)?;
+    if event.seq > retention {
+        let cutoff = event.seq - retention;
+        events.retain_in(..=cutoff, |_, _| false).map_err(db_err)?;
+    }
+    Ok(())
+}
+
+fn read_entry(table: &impl ReadableTable<u128, &'static [u8]>, id: u128) -> StoreResult<Entry> {
+    let bytes = table
+        .get(id)
+        .map_err(db_err)?
+        .ok_or_else(|| StoreError::corrupt(format!("missing entry {}", Uuid::from_u128(id))))?;
+    decode(bytes.value())
+}
+
+fn read_events(db: &Database, after: u64, limit: usize) -> StoreResult<Vec<Event>> {
+    let txn = db.begin_read().map_err(db_err)?;
+    let head = txn
+        .open_table(META)
+        .map_err(db_err)?
+        .get(SEQ)
+        .map_err(db_err)?
+        .map_or(0, |v| v.value());
+    let table = txn.open_table(EVENTS).map_err(db_err)?;
+    let mut events = Vec::new();
+    for row in table.range(after.saturating_add(1)..).map_err(db_err)?.take(limit) {
+        let (_, value) = row.map_err(db_err)?;
+        events.push(decode::<Event>(value.value())?);
+    }
+    // A gap between `after` and the first retained event means history was trimmed.
+    match events.first() {
+        Some(first) if first.seq != after + 1 => Err(StoreError::SnapshotRequired { oldest: first.seq }),
+        None if after < head => Err(StoreError::SnapshotRequired { oldest: head + 1 }),
+        _ => Ok(events),
+    }
+}
+
+fn read_keys(db: &Database) -> StoreResult<(u64, Vec<KeyRecord>)> {
+    let txn = db.begin_read().map_err(db_err)?;
+    let version = txn
+        .open_table(META)
+        .map_err(db_err)?
+        .get(KEYS_VERSION)
+        .map_err(db_err)?
+        .map_or(0, |v| v.value());
+    let table = txn.open_table(KEYS).map_err(db_err)?;
+    let mut keys = Vec::new();
+    for row in table.iter().map_err(db_err)? {
+        let (_, value) = row.map_err(db_err)?;
+        keys.push(decode(value.value())?);
+    }
+    Ok((version, keys))
+}
+
+fn bump_keys_version(txn: &redb::WriteTransaction) -> StoreResult<u64> {
+    let mut meta = txn.open_table(META).map_err(db_err)?;
+    let version = meta.get(KEYS_VERSION).map_err(db_err)?.map_or(0, |v| v.value()) + 1;
+    meta.insert(KEYS_VERSION, version).map_err(db_err)?;
+    Ok(version)
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    async fn list(&self, new: NewEntry) -> StoreResult<Entry> {
+        let retention = self.retention;
+        let entry = self
+            .blocking(move |db| {
+                let txn = db.begin_write().map_err(db_err)?;
+                let entry = write_listing(&txn, new, retention)?;
+                txn.commit().map_err(db_err)?;
+                Ok(entry)
+            })
+            .await?;
+        self.advance_head(entry.seq);
+        Ok(entry)
+    }
+
+    async fn lift(&self, domain: &DomainName, request: LiftRequest) -> StoreResult<Entry> {
+        let domain = domain.clone();
+        let retention = self.retention;
+        let entry = self
+            .blocking(move |db| {
+                let txn = db.begin_write().map_err(db_err)?;
+                let entry = {
+                    let mut active = txn.open_table(ACTIVE).map_err(db_err)?;
+                    let record = match active.remove(domain.as_str()).map_err(db_err)? {
+                        Some(bytes) => decode_active(domain.as_str(), bytes.value())?,
+                        None => return Err(StoreError::NotListed),
+                    };
+                    let mut entries = txn.open_table(ENTRIES).map_err(db_err)?;
+                    let id = record.entry_id.as_u128();
+                    let entry = read_entry(&entries, id)?;
+                    let seq = next_seq(&txn)?;
+                    let listed_seq = entry.seq;
+                    let entry = entry.lifted(request, seq);
+                    entries.insert(id, encode(&entry)?.as_slice()).map_err(db_err)?;
+                    txn.open_table(BY_SEQ_ACTIVE)
+                        .map_err(db_err)?
+                        .remove(listed_seq)
+                        .map_err(db_err)?;
+                    txn.open_table(BY_SEQ_LIFTED)
+                        .map_err(db_err)?
+                        .insert(listed_seq, id)
+                        .map_err(db_err)?;
+                    append_event(&txn, &Event::lifted(&entry), retention)?;
+                    entry
+                };
+                txn.commit().map_err(db_err)?;
+                Ok(entry)
+            })
+            .await?;
+        self.advance_head(entry.lift.as_ref().map_or(entry.seq, |l| l.seq));
+        Ok(entry)
+    }
+
+    async fn history(&self, domain: &DomainName) -> StoreResult<Vec<Entry>> {
+        let domain = domain.clone();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            let history = txn.open_table(HISTORY).map_err(db_err)?;
+            let entries = txn.open_table(ENTRIES).map_err(db_err)?;
+            let mut out = Vec::new();
+            let name = domain.as_str();
+            for row in history.range((name, 0)..=(name, u64::MAX)).map_err(db_err)? {
+                let (_, id) = row.map_err(db_err)?;
+                out.push(read_entry(&entries, id.value())?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn entries(
+        &self,
+        filter: StatusFilter,
+        after: u64,
+        limit: usize,
+    ) -> StoreResult<(Vec<Entry>, Option<u64>)> {
+        let limit = clamp_limit(limit);
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            let index = match filter {
+                StatusFilter::All => BY_SEQ,
+                StatusFilter::Only(EntryStatus::Active) => BY_SEQ_ACTIVE,
+                StatusFilter::Only(EntryStatus::Lifted) => BY_SEQ_LIFTED,
+            };
+            let index = txn.open_table(index).map_err(db_err)?;
+            let entries = txn.open_table(ENTRIES).map_err(db_err)?;
+            let mut out = Vec::with_capacity(limit);
+            let mut more = false;
+            for row in index.range(after.saturating_add(1)..).map_err(db_err)? {
+                if out.len() == limit {
+                    more = true;
+                    break;
+                }
+                let (_, id) = row.map_err(db_err)?;
+                out.push(read_entry(&entries, id.value())?);
+            }
+            let next = if more { out.last().map(|e: &Entry| e.seq) } else { None };
+            Ok((out, next))
+        })
+        .await
+    }
+
+    async fn events(&self, after: u64, limit: usize) -> StoreResult<Vec<Event>> {
+        let limit = clamp_limit(limit);
+        self.blocking(move |db| read_events(db, after, limit)).await
+    }
+
+    async fn head(&self) -> StoreResult<u64> {
+        Ok(*self.head.borrow())
+    }
+
+    async fn follow(&self, cursor: FollowCursor, block: Duration) -> StoreResult<FollowBatch> {
+        let mut head_rx = self.head.subscribe();
+        let mut keys_rx = self.keys_version.subscribe();
+        let deadline = tokio::time::Instant::now() + block;
+        loop {
+            let head = *head_rx.borrow_and_update();
+            let keys_version = *keys_rx.borrow_and_update();
+            if head > cursor.seq || keys_version != cursor.keys_version {
+                let keys_changed = keys_version != cursor.keys_version;
+                return self
+                    .blocking(move |db| {
+                        let events = if head > cursor.seq {
+                            read_events(db, cursor.seq, 1000)?
+                        } else {
+                            Vec::new()
+                        };
+                        let keys = if keys_changed { Some(read_keys(db)?) } else { None };
+                        Ok(FollowBatch { events, keys, head })
+                    })
+                    .await;
+            }
+            tokio::select! {
+                _ = head_rx.changed() => {}
+                _ = keys_rx.changed() => {}
+                _ = tokio::time::sleep_until(deadline) => {
+                    return Ok(FollowBatch { head, ..FollowBatch::default() });
+                }
+            }
+        }
+    }
+
+    async fn active_set(&self) -> StoreResult<ActiveSet> {
+        self.blocking(|db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            let seq = txn
+                .open_table(META)
+                .map_err(db_err)?
+                .get(SEQ)
+                .map_err(db_err)?
+                .map_or(0, |v| v.value());
+            let active = txn.open_table(ACTIVE).map_err(db_err)?;
+            let mut records = Vec::with_capacity(active.len().map_err(db_err)? as usize);
+            for row in active.iter().map_err(db_err)? {
+                let (domain, bytes) = row.map_err(db_err)?;
+                records.push(decode_active(domain.value(), bytes.value())?);
+            }
+            Ok(ActiveSet { seq, records })
+        })
+        .await
+    }
+
+    async fn create_key(&self, key: KeyRecord) -> StoreResult<()> {
+        let version = self
+            .blocking(move |db| {
+                let txn = db.begin_write().map_err(db_err)?;
+                txn.open_table(KEYS)
+                    .map_err(db_err)?
+                    .insert(key.id.as_str(), encode(&key)?.as_slice())
+                    .map_err(db_err)?;
+                let version = bump_keys_version(&txn)?;
+                txn.commit().map_err(db_err)?;
+                Ok(version)
+            })
+            .await?;
+        self.keys_version.send_replace(version);
+        Ok(())
+    }
+
+    async fn revoke_key(&self, id: &str) -> StoreResult<bool> {
+        let id = id.to_string();
+        let outcome = self
+            .blocking(move |db| {
+                let txn = db.begin_write().map_err(db_err)?;
+                let removed = txn
+                    .open_table(KEYS)
+                    .map_err(db_err)?
+                    .remove(id.as_str())
+                    .map_err(db_err)?
+                    .is_some();
+                if !removed {
+                    return Ok(None);
+                }
+                let version = bump_keys_version(&txn)?;
+                txn.commit().map_err(db_err)?;
+                Ok(Some(version))
+            })
+            .await?;
+        if let Some(version) = outcome {
+            self.keys_version.send_replace(version);
+        }
+        Ok(outcome.is_some())
+    }
+
+    async fn keys(&self) -> StoreResult<(u64, Vec<KeyRecord>)> {
+        self.blocking(read_keys).await
+    }
+
+    async fn import(&self, entries: Vec<NewEntry>) -> StoreResult<u64> {
+        let retention = self.retention;
+        let mut imported = 0;
+        let mut head = 0;
+        let mut batches = entries.into_iter().peekable();
+        while batches.peek().is_some() {
+            let batch: Vec<NewEntry> = batches.by_ref().take(IMPORT_BATCH).collect();
+            let (count, last) = self
+                .blocking(move |db| {
+                    let txn = db.begin_write().map_err(db_err)?;
+                    let (mut count, mut last) = (0, 0);
+                    for new in batch {
+                        match write_listing(&txn, new, retention) {
+                            Ok(entry) => {
+                                count += 1;
+                                last = entry.seq;
+                            }
+                            Err(StoreError::AlreadyListed(_)) => {}
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    txn.commit().map_err(db_err)?;
+                    Ok((count, last))
+                })
+                .await?;
+            imported += count;
+            head = head.max(last);
+        }
+        self.advance_head(head);
+        Ok(imported)
+    }
+}

@@ -1,0 +1,126 @@
+//! Durable storage of entries, the feed and keys, behind one trait with two backends: the
+//! embedded redb store (default, single node) and Redis (shared by many nodes). Only this module
+//! knows keys, tables and encodings; the format is private and versioned (`FORMAT_VERSION`).
+
+pub mod embedded;
+pub mod redis;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::domain::DomainName;
+use crate::model::{ActiveRecord, Entry, EntryStatus, Event, KeyRecord, LiftRequest, NewEntry};
+
+/// Version of the stored format; a store written by another version is refused at start.
+pub const FORMAT_VERSION: u64 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("an active entry for this domain already exists")]
+    AlreadyListed(Box<Entry>),
+    #[error("no active entry for this domain")]
+    NotListed,
+    /// The events after the requested sequence are no longer retained.
+    #[error("feed history before sequence {oldest} is no longer retained")]
+    SnapshotRequired { oldest: u64 },
+    /// The store could not be reached or did not answer in time; nothing was written.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The store answered with something this version cannot read.
+    #[error("store data is corrupt or of another format: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    pub fn unavailable(e: impl std::fmt::Display) -> StoreError {
+        StoreError::Unavailable(e.to_string())
+    }
+
+    pub fn corrupt(e: impl std::fmt::Display) -> StoreError {
+        StoreError::Corrupt(e.to_string())
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Which entries a listing returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFilter {
+    All,
+    Only(EntryStatus),
+}
+
+/// Where a follower stands: the last feed event and the last key change it has seen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FollowCursor {
+    pub seq: u64,
+    pub keys_version: u64,
+}
+
+/// What changed after a cursor: feed events in order, and the whole key set when it changed.
+#[derive(Debug, Default)]
+pub struct FollowBatch {
+    pub events: Vec<Event>,
+    pub keys: Option<(u64, Vec<KeyRecord>)>,
+    /// The newest feed sequence the store holds, for the lag metric.
+    pub head: u64,
+}
+
+/// The active set for loading an index: every record, and the sequence from which the feed
+/// must be replayed to make it exact (the load itself need not be atomic).
+pub struct ActiveSet {
+    pub seq: u64,
+    pub records: Vec<ActiveRecord>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Writes a new active entry, its history link and its `listed` event atomically, and
+    /// returns it with its sequence number. Durable when it returns.
+    async fn list(&self, entry: NewEntry) -> StoreResult<Entry>;
+
+    /// Lifts the active entry of `domain` and appends its `lifted` event atomically.
+    async fn lift(&self, domain: &DomainName, request: LiftRequest) -> StoreResult<Entry>;
+
+    /// Every entry ever made for `domain`, oldest first.
+    async fn history(&self, domain: &DomainName) -> StoreResult<Vec<Entry>>;
+
+    /// Entries in listing order, starting after listing sequence `after`; returns the page and
+    /// the cursor of the next page.
+    async fn entries(
+        &self,
+        filter: StatusFilter,
+        after: u64,
+        limit: usize,
+    ) -> StoreResult<(Vec<Entry>, Option<u64>)>;
+
+    /// Feed events after `after`, at most `limit`. `SnapshotRequired` when some of them are no
+    /// longer retained.
+    async fn events(&self, after: u64, limit: usize) -> StoreResult<Vec<Event>>;
+
+    /// The newest feed sequence number (0 when empty).
+    async fn head(&self) -> StoreResult<u64>;
+
+    /// Changes after `cursor`, waiting up to `block` for one to happen.
+    async fn follow(&self, cursor: FollowCursor, block: Duration) -> StoreResult<FollowBatch>;
+
+    async fn active_set(&self) -> StoreResult<ActiveSet>;
+
+    async fn create_key(&self, key: KeyRecord) -> StoreResult<()>;
+
+    /// Removes a key; false when there was none with that id.
+    async fn revoke_key(&self, id: &str) -> StoreResult<bool>;
+
+    /// All keys and the key-change version they reflect.
+    async fn keys(&self) -> StoreResult<(u64, Vec<KeyRecord>)>;
+
+    /// Bulk import of entries, for seeding and migrations: written in batches, each batch
+    /// atomic, without waiting for followers.
+    async fn import(&self, entries: Vec<NewEntry>) -> StoreResult<u64>;
+}
+
+/// Checks that a page size is usable.
+pub(crate) fn clamp_limit(limit: usize) -> usize {
+    limit.clamp(1, 10_000)
+}

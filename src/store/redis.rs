@@ -1,0 +1,631 @@
+//! The Redis store, for several siteban nodes sharing one registry. Every key is built by
+//! [`Keys`] and carries the one hash tag `{siteban}`, so every multi-key script touches a single
+//! hash slot and the same code runs on Redis Cluster. Each write is one Lua script: Redis runs a
+//! script atomically and refuses a writing script up front when out of memory, and every script
+//! here does its checks before its first write, so a failing write leaves nothing half done.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
+use redis::{AsyncCommands, AsyncConnectionConfig, Client, Script, Value};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+use super::{
+    ActiveSet, FollowBatch, FollowCursor, StatusFilter, Store, StoreError, StoreResult,
+    FORMAT_VERSION, clamp_limit,
+};
+use crate::domain::{Category, Decision, DomainName, Scope};
+use crate::model::{
+    ActiveRecord, Actor, Entry, EntryStatus, Event, EventKind, KeyRecord, LiftRequest, NewEntry,
+};
+
+/// Builds every Redis key the service uses; nothing else in the code names a key.
+struct Keys;
+
+impl Keys {
+    const TAG: &'static str = "{siteban}";
+
+    fn named(name: &str) -> String {
+        format!("{}:{name}", Self::TAG)
+    }
+    fn format() -> String {
+        Self::named("format")
+    }
+    fn seq() -> String {
+        Self::named("seq")
+    }
+    fn feed() -> String {
+        Self::named("feed")
+    }
+    fn active() -> String {
+        Self::named("active")
+    }
+    fn entry(id: Uuid) -> String {
+        format!("{}:entry:{}", Self::TAG, id.simple())
+    }
+    fn history(domain: &DomainName) -> String {
+        format!("{}:history:{}", Self::TAG, domain.as_str())
+    }
+    fn by_seq(filter: StatusFilter) -> String {
+        Self::named(match filter {
+            StatusFilter::All => "by_seq:all",
+            StatusFilter::Only(EntryStatus::Active) => "by_seq:active",
+            StatusFilter::Only(EntryStatus::Lifted) => "by_seq:lifted",
+        })
+    }
+    fn keys() -> String {
+        Self::named("keys")
+    }
+    fn keys_version() -> String {
+        Self::named("keys:version")
+    }
+    fn keys_log() -> String {
+        Self::named("keys:log")
+    }
+}
+
+/// Lists an entry: checks that the domain has no active entry, then takes the next sequence
+/// number and writes the entry, its history link, the listing indexes and the feed event.
+/// The feed stream's entry id is `<seq>-0`, so stream order is sequence order.
+const LIST_SCRIPT: &str = r#"
+local current = redis.call('HGET', KEYS[3], ARGV[1])
+if current then return {0, current} end
+local seq = redis.call('INCR', KEYS[1])
+redis.call('HSET', KEYS[4], 'doc', ARGV[3], 'seq', seq)
+redis.call('RPUSH', KEYS[5], ARGV[4])
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[6], seq, ARGV[4])
+redis.call('ZADD', KEYS[7], seq, ARGV[4])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[8], seq .. '-0',
+  't', 'listed', 'd', ARGV[1], 's', ARGV[5], 'i', ARGV[4], 'c', ARGV[6], 'a', ARGV[7])
+return {1, seq}
+"#;
+
+/// Lifts the active entry of a domain when it is still the one the caller read (else the
+/// caller reads again), moving it from the active to the lifted index and appending the event.
+const LIFT_SCRIPT: &str = r#"
+local current = redis.call('HGET', KEYS[3], ARGV[1])
+if not current then return {0, 0} end
+if current ~= ARGV[2] then return {2, 0} end
+local listed = redis.call('HGET', KEYS[4], 'seq')
+local seq = redis.call('INCR', KEYS[1])
+redis.call('HSET', KEYS[4], 'lift', ARGV[3], 'lift_seq', seq)
+redis.call('HDEL', KEYS[3], ARGV[1])
+redis.call('ZREM', KEYS[5], ARGV[4])
+redis.call('ZADD', KEYS[6], listed, ARGV[4])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[8], seq .. '-0',
+  't', 'lifted', 'd', ARGV[1], 's', ARGV[5], 'i', ARGV[4], 'c', ARGV[6], 'a', ARGV[7])
+return {1, seq}
+"#;
+
+/// Adds or removes a key and records the change in the key log that followers block on.
+const KEY_SCRIPT: &str = r#"
+if ARGV[1] == 'create' then
+  redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+elseif redis.call('HDEL', KEYS[1], ARGV[2]) == 0 then
+  return 0
+end
+local version = redis.call('INCR', KEYS[2])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', 1000, version .. '-0', 'op', ARGV[1], 'id', ARGV[2])
+return version
+"#;
+
+/// What the entry hash's `doc` field holds: the entry as listed, without its sequence.
+#[derive(Serialize, Deserialize)]
+struct ListingDoc {
+    v: u64,
+    entry: Entry,
+}
+
+/// What the entry hash's `lift` field holds.
+#[derive(Serialize, Deserialize)]
+struct LiftDoc {
+    reason: String,
+    document: Decision,
+    lifted_by: Actor,
+    #[serde(with = "crate::model::rfc3339")]
+    lifted_at: OffsetDateTime,
+}
+
+pub struct RedisStore {
+    client: Client,
+    conn: ConnectionManager,
+    /// The follower's own connection: blocking reads would stall every command queued behind
+    /// them on a shared multiplexed connection, and need a longer response timeout.
+    follow_conn: Mutex<Option<MultiplexedConnection>>,
+    list: Script,
+    lift: Script,
+    key: Script,
+    retention: u64,
+}
+
+fn redis_err(e: redis::RedisError) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+impl RedisStore {
+    /// Connects, checks the stored format version and warns when Redis keeps nothing on disk.
+    pub async fn connect(url: &str, timeout: Duration, retention: u64) -> StoreResult<RedisStore> {
+        let client = Client::open(url).map_err(|e| StoreError::Unavailable(format!("bad store.redis_url: {e}")))?;
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(timeout))
+            .set_connection_timeout(Some(timeout))
+            .set_number_of_retries(1);
+        let mut conn = ConnectionManager::new_with_config(client.clone(), config)
+            .await
+            .map_err(redis_err)?;
+        let format: Option<u64> = conn.get(Keys::format()).await.map_err(redis_err)?;
+        match format {
+            None => {
+                let _: bool = conn
+                    .set_nx(Keys::format(), FORMAT_VERSION)
+                    .await
+                    .map_err(redis_err)?;
+            }
+            Some(FORMAT_VERSION) => {}
+            Some(other) => {
+                return Err(StoreError::corrupt(format!(
+                    "redis holds format {other}, this build reads {FORMAT_VERSION}"
+                )));
+            }
+        }
+        warn_without_persistence(&mut conn).await;
+        Ok(RedisStore {
+            client,
+            conn,
+            follow_conn: Mutex::new(None),
+            list: Script::new(LIST_SCRIPT),
+            lift: Script::new(LIFT_SCRIPT),
+            key: Script::new(KEY_SCRIPT),
+            retention: retention.max(1),
+        })
+    }
+
+    async fn read_entries(&self, ids: &[String]) -> StoreResult<Vec<Entry>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for id in ids {
+            let id = Uuid::parse_str(id).map_err(StoreError::corrupt)?;
+            pipe.hgetall(Keys::entry(id));
+        }
+        let hashes: Vec<HashMap<String, Vec<u8>>> =
+            pipe.query_async(&mut self.conn.clone()).await.map_err(redis_err)?;
+        hashes.into_iter().map(decode_entry).collect()
+    }
+
+    async fn entry_by_id(&self, id: Uuid) -> StoreResult<Entry> {
+        let hash: HashMap<String, Vec<u8>> = self
+            .conn
+            .clone()
+            .hgetall(Keys::entry(id))
+            .await
+            .map_err(redis_err)?;
+        decode_entry(hash)
+    }
+
+    async fn invoke_list(&self, new: &NewEntry) -> StoreResult<Result<u64, Vec<u8>>> {
+        let entry = Entry::from_new(new.clone(), 0);
+        let doc = serde_json::to_vec(&ListingDoc { v: FORMAT_VERSION, entry: entry.clone() })
+            .map_err(StoreError::corrupt)?;
+        let (ok, value): (i64, Value) = self
+            .list
+            .key(Keys::seq())
+            .key(Keys::feed())
+            .key(Keys::active())
+            .key(Keys::entry(entry.id))
+            .key(Keys::history(&entry.domain))
+            .key(Keys::by_seq(StatusFilter::All))
+            .key(Keys::by_seq(StatusFilter::Only(EntryStatus::Active)))
+            .arg(entry.domain.as_str())
+            .arg(&encode_active(&entry)[..])
+            .arg(doc)
+            .arg(entry.id.simple().to_string())
+            .arg(entry.scope.as_str())
+            .arg(entry.category.as_str())
+            .arg(crate::model::rfc3339::format(&entry.listed_at))
+            .arg(self.retention)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_err)?;
+        match (ok, value) {
+            (1, Value::Int(seq)) => Ok(Ok(seq as u64)),
+            (0, Value::BulkString(current)) => Ok(Err(current)),
+            (_, other) => Err(StoreError::corrupt(format!("list script answered {other:?}"))),
+        }
+    }
+}
+
+/// Logs an error when the Redis instance keeps nothing on disk: an acknowledged entry would
+/// then not survive a restart of Redis.
+async fn warn_without_persistence(conn: &mut ConnectionManager) {
+    let config: redis::RedisResult<HashMap<String, String>> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("appendonly")
+        .query_async::<Vec<String>>(conn)
+        .await
+        .map(|v| v.chunks(2).filter(|c| c.len() == 2).map(|c| (c[0].clone(), c[1].clone())).collect());
+    let save: redis::RedisResult<Vec<String>> =
+        redis::cmd("CONFIG").arg("GET").arg("save").query_async(conn).await;
+    match (config, save) {
+        (Ok(aof), Ok(save)) => {
+            let aof_on = aof.get("appendonly").is_some_and(|v| v == "yes");
+            let rdb_on = save.get(1).is_some_and(|v| !v.trim().is_empty());
+            if !aof_on && !rdb_on {
+                tracing::error!(
+                    "THE REDIS STORE KEEPS NOTHING ON DISK (appendonly no, save \"\"): \
+                     acknowledged entries will be lost when Redis restarts; \
+                     enable appendonly yes with appendfsync always or everysec"
+                );
+            } else if !aof_on {
+                tracing::warn!(
+                    "redis has no append-only file: entries written since the last RDB save \
+                     are lost if Redis stops; enable appendonly yes"
+                );
+            }
+        }
+        _ => tracing::warn!("cannot read the redis persistence settings (CONFIG GET refused)"),
+    }
+}
+
+fn encode_active(entry: &Entry) -> [u8; 18] {
+    let mut out = [0u8; 18];
+    out[..16].copy_from_slice(entry.id.as_bytes());
+    out[16] = entry.scope.to_u8();
+    out[17] = entry.category.to_u8();
+    out
+}
+
+fn decode_active(domain: &str, bytes: &[u8]) -> StoreResult<ActiveRecord> {
+    let bad = || StoreError::corrupt(format!("active record of {domain}"));
+    if bytes.len() != 18 {
+        return Err(bad());
+    }
+    Ok(ActiveRecord {
+        domain: DomainName::parse(domain).map_err(|_| bad())?,
+        entry_id: Uuid::from_slice(&bytes[..16]).map_err(|_| bad())?,
+        scope: Scope::from_u8(bytes[16]).ok_or_else(bad)?,
+        category: Category::from_u8(bytes[17]).ok_or_else(bad)?,
+    })
+}
+
+fn decode_entry(mut hash: HashMap<String, Vec<u8>>) -> StoreResult<Entry> {
+    let number = |v: Option<Vec<u8>>| -> StoreResult<Option<u64>> {
+        v.map(|b| {
+            std::str::from_utf8(&b)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| StoreError::corrupt("entry sequence is not a number"))
+        })
+        .transpose()
+    };
+    let doc = hash
+        .remove("doc")
+        .ok_or_else(|| StoreError::corrupt("entry without a document"))?;
+    let doc: ListingDoc = serde_json::from_slice(&doc).map_err(StoreError::corrupt)?;
+    let mut entry = doc.entry;
+    entry.seq = number(hash.remove("seq"))?.unwrap_or(0);
+    if let Some(lift) = hash.remove("lift") {
+        let lift: LiftDoc = serde_json::from_slice(&lift).map_err(StoreError::corrupt)?;
+        let seq = number(hash.remove("lift_seq"))?.unwrap_or(0);
+        entry = entry.lifted(
+            LiftRequest {
+                reason: lift.reason,
+                document: lift.document,
+                lifted_at: lift.lifted_at,
+                lifted_by: lift.lifted_by,
+            },
+            seq,
+        );
+    }
+    Ok(entry)
+}
+
+fn decode_event(id: &StreamId) -> StoreResult<Event> {
+    let bad = |what: &str| StoreError::corrupt(format!("feed event {}: {what}", id.id));
+    let field = |name: &str| -> StoreResult<String> {
+        match id.map.get(name) {
+            Some(Value::BulkString(b)) => String::from_utf8(b.clone()).map_err(|_| bad(name)),
+            Some(Value::SimpleString(s)) => Ok(s.clone()),
+            _ => Err(bad(name)),
+        }
+    };
+    let seq = stream_seq(&id.id).ok_or_else(|| bad("id"))?;
+    Ok(Event {
+        seq,
+        kind: match field("t")?.as_str() {
+            "listed" => EventKind::Listed,
+            "lifted" => EventKind::Lifted,
+            _ => return Err(bad("type")),
+        },
+        domain: DomainName::parse(&field("d")?).map_err(|_| bad("domain"))?,
+        scope: Scope::parse(&field("s")?).ok_or_else(|| bad("scope"))?,
+        entry_id: Uuid::parse_str(&field("i")?).map_err(|_| bad("entry id"))?,
+        category: Category::parse(&field("c")?).ok_or_else(|| bad("category"))?,
+        at: OffsetDateTime::parse(&field("a")?, &time::format_description::well_known::Rfc3339)
+            .map_err(|_| bad("time"))?,
+    })
+}
+
+fn stream_seq(id: &str) -> Option<u64> {
+    id.split_once('-').and_then(|(ms, _)| ms.parse().ok())
+}
+
+/// Checks that events continue right after `after`; a gap means the history was trimmed.
+fn check_contiguous(after: u64, events: &[Event], head: u64) -> StoreResult<()> {
+    match events.first() {
+        Some(first) if first.seq != after + 1 => Err(StoreError::SnapshotRequired { oldest: first.seq }),
+        None if after < head => Err(StoreError::SnapshotRequired { oldest: head + 1 }),
+        _ => Ok(()),
+    }
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn list(&self, new: NewEntry) -> StoreResult<Entry> {
+        match self.invoke_list(&new).await? {
+            Ok(seq) => Ok(Entry::from_new(new, seq)),
+            Err(current) => {
+                let record = decode_active(new.domain.as_str(), &current)?;
+                let existing = self.entry_by_id(record.entry_id).await?;
+                Err(StoreError::AlreadyListed(Box::new(existing)))
+            }
+        }
+    }
+
+    async fn lift(&self, domain: &DomainName, request: LiftRequest) -> StoreResult<Entry> {
+        // Read the active entry, then lift it only if it is still the active one: a concurrent
+        // lift and relist between the two steps makes the script answer 2 and we read again.
+        for _ in 0..5 {
+            let current: Option<Vec<u8>> = self
+                .conn
+                .clone()
+                .hget(Keys::active(), domain.as_str())
+                .await
+                .map_err(redis_err)?;
+            let Some(current) = current else {
+                return Err(StoreError::NotListed);
+            };
+            let record = decode_active(domain.as_str(), &current)?;
+            let entry = self.entry_by_id(record.entry_id).await?;
+            let doc = serde_json::to_vec(&LiftDoc {
+                reason: request.reason.clone(),
+                document: request.document.clone(),
+                lifted_by: request.lifted_by.clone(),
+                lifted_at: request.lifted_at,
+            })
+            .map_err(StoreError::corrupt)?;
+            let (outcome, seq): (i64, i64) = self
+                .lift
+                .key(Keys::seq())
+                .key(Keys::feed())
+                .key(Keys::active())
+                .key(Keys::entry(entry.id))
+                .key(Keys::by_seq(StatusFilter::Only(EntryStatus::Active)))
+                .key(Keys::by_seq(StatusFilter::Only(EntryStatus::Lifted)))
+                .arg(domain.as_str())
+                .arg(current)
+                .arg(doc)
+                .arg(entry.id.simple().to_string())
+                .arg(entry.scope.as_str())
+                .arg(entry.category.as_str())
+                .arg(crate::model::rfc3339::format(&request.lifted_at))
+                .arg(self.retention)
+                .invoke_async(&mut self.conn.clone())
+                .await
+                .map_err(redis_err)?;
+            match outcome {
+                1 => return Ok(entry.lifted(request, seq as u64)),
+                0 => return Err(StoreError::NotListed),
+                _ => continue,
+            }
+        }
+        Err(StoreError::Unavailable(
+            "the entry kept changing while being lifted".into(),
+        ))
+    }
+
+    async fn history(&self, domain: &DomainName) -> StoreResult<Vec<Entry>> {
+        let ids: Vec<String> = self
+            .conn
+            .clone()
+            .lrange(Keys::history(domain), 0, -1)
+            .await
+            .map_err(redis_err)?;
+        self.read_entries(&ids).await
+    }
+
+    async fn entries(
+        &self,
+        filter: StatusFilter,
+        after: u64,
+        limit: usize,
+    ) -> StoreResult<(Vec<Entry>, Option<u64>)> {
+        let limit = clamp_limit(limit);
+        let ids: Vec<String> = redis::cmd("ZRANGE")
+            .arg(Keys::by_seq(filter))
+            .arg(format!("({after}"))
+            .arg("+inf")
+            .arg("BYSCORE")
+            .arg("LIMIT")
+            .arg(0)
+            .arg(limit + 1)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_err)?;
+        let more = ids.len() > limit;
+        let entries = self.read_entries(&ids[..ids.len().min(limit)]).await?;
+        let next = if more { entries.last().map(|e| e.seq) } else { None };
+        Ok((entries, next))
+    }
+
+    async fn events(&self, after: u64, limit: usize) -> StoreResult<Vec<Event>> {
+        let limit = clamp_limit(limit);
+        // Read the range and the head in one transaction, so that an event written between
+        // the two reads cannot look like a trimmed history.
+        let (range, head): (StreamRangeReply, Option<u64>) = redis::pipe()
+            .atomic()
+            .cmd("XRANGE")
+            .arg(Keys::feed())
+            .arg(format!("{}-0", after.saturating_add(1)))
+            .arg("+")
+            .arg("COUNT")
+            .arg(limit)
+            .get(Keys::seq())
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_err)?;
+        let events = range.ids.iter().map(decode_event).collect::<StoreResult<Vec<_>>>()?;
+        check_contiguous(after, &events, head.unwrap_or(0))?;
+        Ok(events)
+    }
+
+    async fn head(&self) -> StoreResult<u64> {
+        let head: Option<u64> = self.conn.clone().get(Keys::seq()).await.map_err(redis_err)?;
+        Ok(head.unwrap_or(0))
+    }
+
+    async fn follow(&self, cursor: FollowCursor, block: Duration) -> StoreResult<FollowBatch> {
+        let mut guard = self.follow_conn.lock().await;
+        if guard.is_none() {
+            let config = AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(Duration::from_secs(2)))
+                // Longer than the block, so a blocking read is never cut short, but bounded so
+                // that a hung server is noticed.
+                .set_response_timeout(Some(block + Duration::from_secs(5)));
+            let conn = self
+                .client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await
+                .map_err(redis_err)?;
+            *guard = Some(conn);
+        }
+        let conn = guard.as_mut().expect("connection set above");
+        let reply: redis::RedisResult<Option<StreamReadReply>> = redis::cmd("XREAD")
+            .arg("COUNT")
+            .arg(1000)
+            .arg("BLOCK")
+            .arg(block.as_millis().max(1) as u64)
+            .arg("STREAMS")
+            .arg(Keys::feed())
+            .arg(Keys::keys_log())
+            .arg(format!("{}-0", cursor.seq))
+            .arg(format!("{}-0", cursor.keys_version))
+            .query_async(conn)
+            .await;
+        let reply = match reply {
+            Ok(reply) => reply,
+            Err(e) => {
+                // Drop the connection so the next call dials afresh.
+                *guard = None;
+                return Err(redis_err(e));
+            }
+        };
+        drop(guard);
+        let mut batch = FollowBatch { head: cursor.seq, ..FollowBatch::default() };
+        let mut keys_changed = false;
+        for stream in reply.map(|r| r.keys).unwrap_or_default() {
+            if stream.key == Keys::feed() {
+                batch.events = stream.ids.iter().map(decode_event).collect::<StoreResult<_>>()?;
+                check_contiguous(cursor.seq, &batch.events, 0)?;
+                batch.head = batch.events.last().map_or(cursor.seq, |e| e.seq);
+            } else if !stream.ids.is_empty() {
+                keys_changed = true;
+            }
+        }
+        if keys_changed {
+            batch.keys = Some(self.keys().await?);
+        }
+        Ok(batch)
+    }
+
+    async fn active_set(&self) -> StoreResult<ActiveSet> {
+        // The scan is not atomic: the sequence read before it tells the follower where to
+        // replay from, and replaying events over a newer state converges (see `Index::apply`).
+        let mut conn = self.conn.clone();
+        let seq: Option<u64> = conn.get(Keys::seq()).await.map_err(redis_err)?;
+        let mut records = Vec::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, page): (u64, Vec<(String, Vec<u8>)>) = redis::cmd("HSCAN")
+                .arg(Keys::active())
+                .arg(cursor)
+                .arg("COUNT")
+                .arg(10_000)
+                .query_async(&mut conn)
+                .await
+                .map_err(redis_err)?;
+            for (domain, bytes) in page {
+                records.push(decode_active(&domain, &bytes)?);
+            }
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        Ok(ActiveSet { seq: seq.unwrap_or(0), records })
+    }
+
+    async fn create_key(&self, key: KeyRecord) -> StoreResult<()> {
+        let doc = serde_json::to_vec(&key).map_err(StoreError::corrupt)?;
+        let _: u64 = self
+            .key
+            .key(Keys::keys())
+            .key(Keys::keys_version())
+            .key(Keys::keys_log())
+            .arg("create")
+            .arg(&key.id)
+            .arg(doc)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_err)?;
+        Ok(())
+    }
+
+    async fn revoke_key(&self, id: &str) -> StoreResult<bool> {
+        let version: u64 = self
+            .key
+            .key(Keys::keys())
+            .key(Keys::keys_version())
+            .key(Keys::keys_log())
+            .arg("revoke")
+            .arg(id)
+            .arg("")
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_err)?;
+        Ok(version != 0)
+    }
+
+    async fn keys(&self) -> StoreResult<(u64, Vec<KeyRecord>)> {
+        let (version, keys): (Option<u64>, HashMap<String, Vec<u8>>) = redis::pipe()
+            .atomic()
+            .get(Keys::keys_version())
+            .hgetall(Keys::keys())
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_err)?;
+        let keys = keys
+            .values()
+            .map(|doc| serde_json::from_slice(doc).map_err(StoreError::corrupt))
+            .collect::<StoreResult<Vec<KeyRecord>>>()?;
+        Ok((version.unwrap_or(0), keys))
+    }
+
+    async fn import(&self, entries: Vec<NewEntry>) -> StoreResult<u64> {
+        let mut imported = 0;
+        for new in entries {
+            if self.invoke_list(&new).await?.is_ok() {
+                imported += 1;
+            }
+        }
+        Ok(imported)
+    }
+}

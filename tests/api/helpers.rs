@@ -1,0 +1,359 @@
+//! Test harness: a real `redis-server` per test on a free port in its own directory, the
+//! application started in-process on port 0 with its own state, the real binary started as a
+//! process, and a real HTTP client.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use siteban::settings::{Backend, Settings};
+use siteban::startup::Application;
+use tempfile::TempDir;
+
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// Polls `condition` until it holds or `deadline` passes.
+pub async fn eventually<F, Fut>(deadline: Duration, what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !condition().await {
+        assert!(start.elapsed() < deadline, "timed out after {deadline:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A `redis-server` process of this test's own.
+pub struct RedisServer {
+    pub port: u16,
+    dir: TempDir,
+    aof: bool,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    /// Starts Redis without persistence.
+    pub fn start() -> RedisServer {
+        RedisServer::start_with(false)
+    }
+
+    /// Starts Redis; with `aof`, every write is fsynced to the append-only file before Redis
+    /// answers it.
+    pub fn start_with(aof: bool) -> RedisServer {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let mut server = RedisServer {
+            port: free_port(),
+            dir,
+            aof,
+            child: None,
+        };
+        server.launch();
+        server
+    }
+
+    fn launch(&mut self) {
+        let mut command = Command::new("redis-server");
+        command
+            .arg("--port")
+            .arg(self.port.to_string())
+            .arg("--bind")
+            .arg("127.0.0.1")
+            .arg("--dir")
+            .arg(self.dir.path())
+            .arg("--save")
+            .arg("")
+            .arg("--daemonize")
+            .arg("no")
+            .arg("--logfile")
+            .arg(self.dir.path().join("redis.log"));
+        if self.aof {
+            command.args(["--appendonly", "yes", "--appendfsync", "always"]);
+        } else {
+            command.args(["--appendonly", "no"]);
+        }
+        let child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start redis-server ({e}); install it (scripts/test does) and retry")
+            });
+        self.child = Some(child);
+        let start = Instant::now();
+        loop {
+            if let Ok(client) = redis::Client::open(self.url())
+                && let Ok(mut conn) = client.get_connection()
+                && redis::cmd("PING").query::<String>(&mut conn).is_ok()
+            {
+                return;
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "redis-server on port {} did not answer; see {}",
+                self.port,
+                self.dir.path().join("redis.log").display()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// SIGKILL: no chance to save anything on the way out.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port and directory.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.launch();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Store {
+    Embedded,
+    Redis,
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub admin_token: String,
+    pub registry: std::sync::Arc<siteban::registry::Registry>,
+    handle: actix_web::dev::ServerHandle,
+    pub data_dir: TempDir,
+    /// Held so the test's Redis lives as long as the app.
+    pub _redis: Option<RedisServer>,
+}
+
+pub fn test_settings(store: Store, data_dir: &Path, redis: Option<&RedisServer>) -> Settings {
+    let mut settings = Settings::default();
+    settings.server.listen = "127.0.0.1:0".into();
+    settings.server.workers = 1;
+    settings.store.path = data_dir.to_path_buf();
+    settings.auth.admin_token = Some(format!("admin-{}", siteban::auth::new_token()));
+    settings.index.follow_block_ms = 1000;
+    match store {
+        Store::Embedded => settings.store.backend = Backend::Embedded,
+        Store::Redis => {
+            settings.store.backend = Backend::Redis;
+            settings.store.redis_url = redis.expect("a redis server").url();
+        }
+    }
+    settings
+}
+
+pub async fn spawn_app(store: Store) -> TestApp {
+    spawn_app_with(store, |_| {}).await
+}
+
+pub async fn spawn_app_with(store: Store, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    let redis = (store == Store::Redis).then(RedisServer::start);
+    let data_dir = tempfile::tempdir().expect("a temp dir");
+    let mut settings = test_settings(store, data_dir.path(), redis.as_ref());
+    tweak(&mut settings);
+    let admin_token = settings.auth.admin_token.clone().unwrap();
+    let app = Application::build(settings).await.expect("the app starts");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let registry = app.registry();
+    let handle = app.handle();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        admin_token,
+        registry,
+        handle,
+        data_dir,
+        _redis: redis,
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        drop(handle.stop(false));
+    }
+}
+
+/// A decision dated in the past, valid under the API's rules.
+pub fn decision(n: u32) -> Value {
+    json!({
+        "number": format!("京市监处罚〔2024〕{n}号"),
+        "authority": "北京市市场监督管理局",
+        "date": "2024-05-01"
+    })
+}
+
+pub fn entry_body(domain: &str) -> Value {
+    json!({
+        "domain": domain,
+        "scope": "subtree",
+        "category": "counterfeit_goods",
+        "reason": "sold counterfeit goods under a forged business identity",
+        "decision": decision(123),
+    })
+}
+
+pub fn lift_body() -> Value {
+    json!({
+        "reason": "the operator complied",
+        "document": {"number": "京市监撤〔2024〕7号", "authority": "北京市市场监督管理局", "date": "2024-06-01"}
+    })
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn create_key(&self, role: &str, province: Option<&str>) -> String {
+        let mut body = json!({"name": format!("test {role}"), "role": role});
+        if let Some(p) = province {
+            body["province"] = json!(p);
+        }
+        let response = self
+            .client
+            .post(self.url("/v1/keys"))
+            .bearer_auth(&self.admin_token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        response.json::<Value>().await.unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    pub async fn get(&self, token: &str, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).bearer_auth(token).send().await.unwrap()
+    }
+
+    pub async fn post(&self, token: &str, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn list(&self, token: &str, domain: &str) -> reqwest::Response {
+        self.post(token, "/v1/entries", &entry_body(domain)).await
+    }
+
+    pub async fn lift(&self, token: &str, domain: &str) -> reqwest::Response {
+        self.post(token, &format!("/v1/entries/{domain}/lift"), &lift_body()).await
+    }
+
+    pub async fn check(&self, token: &str, domain: &str) -> Value {
+        let response = self
+            .client
+            .get(self.url("/v1/check"))
+            .query(&[("domain", domain)])
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "check of {domain}");
+        response.json().await.unwrap()
+    }
+
+    pub async fn feed(&self, token: &str, query: &str) -> Value {
+        let response = self.get(token, &format!("/v1/feed?{query}")).await;
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+}
+
+/// A `siteban serve` process, configured through the environment as an operator would.
+pub struct Node {
+    pub port: u16,
+    child: Option<Child>,
+    pub log: PathBuf,
+}
+
+impl Node {
+    pub fn start(env: &[(&str, String)], log: PathBuf) -> Node {
+        let port = free_port();
+        let log_file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_siteban"))
+            .arg("serve")
+            .env("SITEBAN__SERVER__LISTEN", format!("127.0.0.1:{port}"))
+            .env("SITEBAN__SERVER__WORKERS", "1")
+            .env("SITEBAN__INDEX__FOLLOW_BLOCK_MS", "1000")
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .expect("the siteban binary starts");
+        Node {
+            port,
+            child: Some(child),
+            log,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub async fn wait_ready(&self, client: &reqwest::Client) {
+        let url = self.url("/readyz");
+        let log = self.log.clone();
+        let start = Instant::now();
+        loop {
+            if let Ok(r) = client.get(&url).send().await
+                && r.status() == 200
+            {
+                return;
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "node did not become ready: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -1,0 +1,48 @@
+//! Integration tests against the real HTTP API. The behaviour suite runs every case on both
+//! stores: the embedded store, and a `redis-server` started for the test.
+
+mod helpers;
+
+mod bad_input;
+mod behaviour;
+mod processes;
+mod roles;
+
+/// Runs each listed behaviour case once per store.
+macro_rules! on_both_stores {
+    ($($case:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    crate::behaviour::$case(crate::helpers::Store::Embedded).await;
+                }
+            )*
+        }
+        mod redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    crate::behaviour::$case(crate::helpers::Store::Redis).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_stores!(
+    list_check_lift_and_relist,
+    exact_scope_matches_the_name_alone,
+    idn_names_are_listed_and_checked_in_either_form,
+    conflicts_and_missing_entries,
+    entries_page_by_status,
+    batch_checks_answer_in_order,
+    feed_pages_and_long_polls,
+    feed_history_beyond_retention_needs_a_snapshot,
+    snapshot_plus_feed_reconstructs_the_active_set,
+    snapshot_text_and_rpz_zone,
+    keys_are_created_listed_and_revoked,
+    operations_endpoints,
+    bad_input_is_refused_and_changes_nothing,
+    every_role_gets_what_the_matrix_says,
+);

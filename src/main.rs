@@ -9,7 +9,11 @@ use siteban::settings::Settings;
 use siteban::startup::Application;
 
 #[derive(Parser)]
-#[command(name = "siteban", version, about = "Shared national registry of illegal online-trading websites")]
+#[command(
+    name = "siteban",
+    version,
+    about = "Shared national registry of illegal online-trading websites"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -29,6 +33,11 @@ enum Command {
         config: Option<PathBuf>,
         /// The NDJSON file; `-` reads standard input.
         file: PathBuf,
+    },
+    /// Exit 0 when the service answers 200 at the URL (for container health checks).
+    Health {
+        #[arg(long, default_value = "http://127.0.0.1:8080/healthz")]
+        url: String,
     },
 }
 
@@ -55,14 +64,23 @@ async fn main() -> anyhow::Result<()> {
                 Box::new(std::io::stdin().lock())
             } else {
                 Box::new(std::io::BufReader::new(
-                    std::fs::File::open(&file).with_context(|| format!("cannot open {}", file.display()))?,
+                    std::fs::File::open(&file)
+                        .with_context(|| format!("cannot open {}", file.display()))?,
                 ))
             };
             let entries = siteban::import::parse(reader)?;
             let total = entries.len();
             let store = siteban::startup::open_store(&settings).await?;
             let imported = siteban::import::write(store.as_ref(), entries).await?;
-            tracing::info!(imported, skipped = total as u64 - imported, "import finished");
+            tracing::info!(
+                imported,
+                skipped = total as u64 - imported,
+                "import finished"
+            );
+        }
+        Command::Health { url } => {
+            let status = siteban::startup::probe(&url)?;
+            anyhow::ensure!(status == 200, "{url} answered {status}");
         }
     }
     Ok(())

@@ -27,16 +27,22 @@ impl Metrics {
     pub fn new() -> Metrics {
         let registry = Registry::new();
         let requests = IntCounterVec::new(
-            Opts::new("siteban_http_requests_total", "HTTP requests by route, method and status"),
+            Opts::new(
+                "siteban_http_requests_total",
+                "HTTP requests by route, method and status",
+            ),
             &["route", "method", "status"],
         )
         .expect("valid metric");
         let request_seconds = HistogramVec::new(
-            HistogramOpts::new("siteban_http_request_duration_seconds", "HTTP request latency by route")
-                .buckets(vec![
-                    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1,
-                    0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-                ]),
+            HistogramOpts::new(
+                "siteban_http_request_duration_seconds",
+                "HTTP request latency by route",
+            )
+            .buckets(vec![
+                0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ]),
             &["route"],
         )
         .expect("valid metric");
@@ -45,14 +51,26 @@ impl Metrics {
             &["result"],
         )
         .expect("valid metric");
-        let index_entries = IntGauge::new("siteban_index_entries", "Active entries in the in-memory index")
-            .expect("valid metric");
-        let index_bytes = IntGauge::new("siteban_index_heap_bytes", "Heap bytes held by the index tables")
-            .expect("valid metric");
-        let applied_seq = IntGauge::new("siteban_index_applied_seq", "Highest feed sequence applied to the index")
-            .expect("valid metric");
-        let store_head_seq = IntGauge::new("siteban_store_head_seq", "Newest feed sequence seen in the store")
-            .expect("valid metric");
+        let index_entries = IntGauge::new(
+            "siteban_index_entries",
+            "Active entries in the in-memory index",
+        )
+        .expect("valid metric");
+        let index_bytes = IntGauge::new(
+            "siteban_index_heap_bytes",
+            "Heap bytes held by the index tables",
+        )
+        .expect("valid metric");
+        let applied_seq = IntGauge::new(
+            "siteban_index_applied_seq",
+            "Highest feed sequence applied to the index",
+        )
+        .expect("valid metric");
+        let store_head_seq = IntGauge::new(
+            "siteban_store_head_seq",
+            "Newest feed sequence seen in the store",
+        )
+        .expect("valid metric");
         let follower_lag_events = IntGauge::new(
             "siteban_follower_lag_events",
             "Feed events in the store not yet applied to the index",
@@ -64,7 +82,10 @@ impl Metrics {
         )
         .expect("valid metric");
         let follower_errors = IntCounterVec::new(
-            Opts::new("siteban_follower_errors_total", "Failed follower reads, by kind"),
+            Opts::new(
+                "siteban_follower_errors_total",
+                "Failed follower reads, by kind",
+            ),
             &["kind"],
         )
         .expect("valid metric");
@@ -80,7 +101,9 @@ impl Metrics {
             Box::new(follower_stale_seconds.clone()),
             Box::new(follower_errors.clone()),
         ] {
-            registry.register(collector).expect("metric names are unique");
+            registry
+                .register(collector)
+                .expect("metric names are unique");
         }
         Metrics {
             registry,

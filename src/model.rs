@@ -92,7 +92,11 @@ pub struct Entry {
     pub listed_by: Actor,
     /// The feed sequence number of the listing.
     pub seq: u64,
-    #[serde(default, with = "crate::model::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "crate::model::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub lifted_at: Option<OffsetDateTime>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -99,7 +99,10 @@ impl Registry {
     async fn await_index(&self, seq: u64) {
         let timeout = Duration::from_millis(self.settings.index.read_your_writes_ms);
         if !self.index.wait_for(seq, timeout).await {
-            tracing::warn!(seq, "the index did not show a write in time; the follower will apply it");
+            tracing::warn!(
+                seq,
+                "the index did not show a write in time; the follower will apply it"
+            );
         }
     }
 
@@ -119,7 +122,8 @@ impl Registry {
             ));
         }
         let stale = self.health.stale_for();
-        let limit = Duration::from_millis(self.settings.index.follow_block_ms) + Duration::from_secs(5);
+        let limit =
+            Duration::from_millis(self.settings.index.follow_block_ms) + Duration::from_secs(5);
         if stale > limit {
             return Err(format!(
                 "the feed follower has not reached the store for {} s",
@@ -167,7 +171,9 @@ pub async fn follow(registry: Arc<Registry>, mut shutdown: tokio::sync::watch::R
                 }
                 match registry.index.apply(&batch.events) {
                     Ok(()) => {
-                        registry.health.mark_ok(batch.head.max(registry.index.seq()));
+                        registry
+                            .health
+                            .mark_ok(batch.head.max(registry.index.seq()));
                         Ok(())
                     }
                     Err(gap) => Err(StoreError::corrupt(gap)),
@@ -186,7 +192,11 @@ pub async fn follow(registry: Arc<Registry>, mut shutdown: tokio::sync::watch::R
             Err(StoreError::SnapshotRequired { .. }) | Err(StoreError::Corrupt(_)) => {
                 // The feed no longer holds what this node missed, or could not be applied:
                 // reload the whole active set, then follow from there.
-                registry.metrics.follower_errors.with_label_values(&["resync"]).inc();
+                registry
+                    .metrics
+                    .follower_errors
+                    .with_label_values(&["resync"])
+                    .inc();
                 tracing::warn!("the feed cannot bring this node up to date; reloading the index");
                 if let Err(e) = registry.bootstrap().await {
                     tracing::warn!(error = %e, "reloading the index failed");
@@ -198,7 +208,11 @@ pub async fn follow(registry: Arc<Registry>, mut shutdown: tokio::sync::watch::R
                 backoff = (backoff * 2).min(Duration::from_secs(2));
             }
             Err(e) => {
-                registry.metrics.follower_errors.with_label_values(&["store"]).inc();
+                registry
+                    .metrics
+                    .follower_errors
+                    .with_label_values(&["store"])
+                    .inc();
                 if !failing {
                     tracing::warn!(error = %e, "the feed follower cannot read the store; checks are answered from the last index");
                 }

@@ -84,7 +84,10 @@ pub struct AuthSettings {
 impl std::fmt::Debug for AuthSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuthSettings")
-            .field("admin_token", &self.admin_token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "admin_token",
+                &self.admin_token.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -98,7 +101,9 @@ pub struct FeedSettings {
 
 impl Default for FeedSettings {
     fn default() -> Self {
-        FeedSettings { retention: 1_000_000 }
+        FeedSettings {
+            retention: 1_000_000,
+        }
     }
 }
 
@@ -218,7 +223,10 @@ impl Settings {
             return Err(invalid("server.body_limit_bytes", "must be at least 1024"));
         }
         if self.store.backend == Backend::Redis && self.store.redis_url.is_empty() {
-            return Err(invalid("store.redis_url", "is required when store.backend is redis"));
+            return Err(invalid(
+                "store.redis_url",
+                "is required when store.backend is redis",
+            ));
         }
         if self.store.redis_timeout_ms == 0 {
             return Err(invalid("store.redis_timeout_ms", "must be positive"));
@@ -229,8 +237,16 @@ impl Settings {
         if self.index.overlay_max == 0 {
             return Err(invalid("index.overlay_max", "must be positive"));
         }
-        if self.auth.admin_token.as_deref().is_some_and(|t| !t.is_empty() && t.len() < 16) {
-            return Err(invalid("auth.admin_token", "must be at least 16 characters"));
+        if self
+            .auth
+            .admin_token
+            .as_deref()
+            .is_some_and(|t| !t.is_empty() && t.len() < 16)
+        {
+            return Err(invalid(
+                "auth.admin_token",
+                "must be at least 16 characters",
+            ));
         }
         for (key, name) in [
             ("dns.rpz_zone", &self.dns.rpz_zone),
@@ -272,7 +288,13 @@ mod tests {
         assert!(error.contains("server.listen"), "{error}");
         let mut settings = Settings::default();
         settings.dns.rpz_zone = "rpz.siteban".into();
-        assert!(settings.validate().unwrap_err().to_string().contains("dns.rpz_zone"));
+        assert!(
+            settings
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("dns.rpz_zone")
+        );
     }
 
     #[test]

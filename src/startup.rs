@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::dev::{Server, ServerHandle, Service};
-use actix_web::{App, HttpMessage, HttpServer, middleware, web};
+use actix_web::{App, HttpMessage, HttpServer, web};
 use anyhow::Context;
 use tokio::sync::watch;
 use tracing_actix_web::{RequestId, TracingLogger};
@@ -61,7 +61,6 @@ impl Application {
                 .app_data(data.clone())
                 .wrap_fn(observe)
                 .wrap(TracingLogger::default())
-                .wrap(middleware::Compress::default())
                 .configure(crate::api::routes)
         })
         .workers(workers)
@@ -102,9 +101,14 @@ impl Application {
 fn observe<S, B>(
     req: actix_web::dev::ServiceRequest,
     srv: &S,
-) -> impl std::future::Future<Output = Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>> + use<S, B>
+) -> impl std::future::Future<Output = Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>>
++ use<S, B>
 where
-    S: Service<actix_web::dev::ServiceRequest, Response = actix_web::dev::ServiceResponse<B>, Error = actix_web::Error>,
+    S: Service<
+            actix_web::dev::ServiceRequest,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
 {
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
     let method = req.method().clone();
@@ -146,7 +150,12 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
             let retention = settings.feed.retention;
             let store = tokio::task::spawn_blocking(move || EmbeddedStore::open(&path, retention))
                 .await?
-                .with_context(|| format!("cannot open the embedded store in {}", settings.store.path.display()))?;
+                .with_context(|| {
+                    format!(
+                        "cannot open the embedded store in {}",
+                        settings.store.path.display()
+                    )
+                })?;
             Arc::new(store)
         }
         Backend::Redis => Arc::new(
@@ -194,4 +203,29 @@ fn write_secret(path: &Path, secret: &str) -> anyhow::Result<()> {
     writeln!(file, "{secret}")?;
     file.sync_all()?;
     Ok(())
+}
+
+/// Fetches `url` (plain `http://host:port/path`) and returns the status code, for the
+/// container health check; the runtime image has no HTTP client of its own.
+pub fn probe(url: &str) -> anyhow::Result<u16> {
+    use std::io::{Read, Write};
+    let rest = url
+        .strip_prefix("http://")
+        .context("only http:// URLs can be probed")?;
+    let (authority, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_string()), |(a, p)| (a, format!("/{p}")));
+    let address = std::net::ToSocketAddrs::to_socket_addrs(authority)?
+        .next()
+        .context("the URL names no address")?;
+    let mut stream = std::net::TcpStream::connect_timeout(&address, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {authority}\r\n\r\n")?;
+    let mut head = [0u8; 32];
+    let n = stream.read(&mut head)?;
+    let line = std::str::from_utf8(&head[..n]).unwrap_or_default();
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .context("not an HTTP answer")
 }

@@ -52,7 +52,10 @@ pub struct CheckResult<'a> {
 #[serde(untagged)]
 enum BatchItem<'a> {
     Checked(CheckResult<'a>),
-    Failed { domain: &'a str, error: ErrorDetail<'a> },
+    Failed {
+        domain: &'a str,
+        error: ErrorDetail<'a>,
+    },
 }
 
 #[derive(Serialize)]
@@ -116,11 +119,15 @@ pub async fn batch(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(policy::CHECK)?;
-    let body: BatchRequest = read_json(&req, payload, state.settings.server.body_limit_bytes).await?;
+    let body: BatchRequest =
+        read_json(&req, payload, state.settings.server.body_limit_bytes).await?;
     if body.domains.len() > MAX_BATCH {
         return Err(ApiError::invalid(
             "too_many_domains",
-            format!("{} names given; at most {MAX_BATCH} per request", body.domains.len()),
+            format!(
+                "{} names given; at most {MAX_BATCH} per request",
+                body.domains.len()
+            ),
         ));
     }
     // One view for the whole batch, so every answer is as of the same sequence.

@@ -68,7 +68,9 @@ fn reason(text: Option<String>) -> Result<String, ApiError> {
 
 /// Validates the fields of a listing request in the contract's order: domain, scope,
 /// category, decision.
-pub fn parse_listing(body: CreateEntryRequest) -> Result<(DomainName, Scope, Category, Decision, String), ApiError> {
+pub fn parse_listing(
+    body: CreateEntryRequest,
+) -> Result<(DomainName, Scope, Category, Decision, String), ApiError> {
     let domain = body
         .domain
         .ok_or_else(|| ApiError::invalid("invalid_domain", "domain is required"))?;
@@ -114,7 +116,8 @@ pub async fn create(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let principal = caller.require(policy::WRITE_ENTRIES)?;
-    let body: CreateEntryRequest = read_json(&req, payload, state.settings.server.body_limit_bytes).await?;
+    let body: CreateEntryRequest =
+        read_json(&req, payload, state.settings.server.body_limit_bytes).await?;
     let (domain, scope, category, decision, reason) = parse_listing(body)?;
     let entry = state
         .list(NewEntry {
@@ -148,7 +151,8 @@ pub async fn lift(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let principal = caller.require(policy::WRITE_ENTRIES)?;
-    let body: LiftEntryRequest = read_json(&req, payload, state.settings.server.body_limit_bytes).await?;
+    let body: LiftEntryRequest =
+        read_json(&req, payload, state.settings.server.body_limit_bytes).await?;
     let domain = DomainName::parse(&path)?;
     let document = body.document.ok_or_else(|| {
         ApiError::invalid(
@@ -179,12 +183,18 @@ pub async fn lift(
     params(("domain" = String, Path, description = "the domain")),
     responses((status = 200, body = DomainHistory), (status = 404, description = "not_found")),
     security(("bearer" = [])))]
-pub async fn get(caller: Caller, state: State, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get(
+    caller: Caller,
+    state: State,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     caller.require(policy::READ_ENTRIES)?;
     let domain = DomainName::parse(&path)?;
     let history = state.store.history(&domain).await?;
     if history.is_empty() {
-        return Err(ApiError::NotFound(format!("{domain} has never been listed")));
+        return Err(ApiError::NotFound(format!(
+            "{domain} has never been listed"
+        )));
     }
     let current = history
         .iter()
@@ -205,7 +215,11 @@ pub async fn get(caller: Caller, state: State, path: web::Path<String>) -> Resul
            ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
     responses((status = 200, body = EntryPage), (status = 400, description = "invalid_parameter")),
     security(("bearer" = [])))]
-pub async fn list(caller: Caller, state: State, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    caller: Caller,
+    state: State,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     caller.require(policy::READ_ENTRIES)?;
     let params: ListQuery = query(&req)?;
     let filter = match params.status.as_deref() {
@@ -220,13 +234,15 @@ pub async fn list(caller: Caller, state: State, req: HttpRequest) -> Result<Http
     };
     let limit = params.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        return Err(ApiError::InvalidParameter("limit must be from 1 to 1000".into()));
+        return Err(ApiError::InvalidParameter(
+            "limit must be from 1 to 1000".into(),
+        ));
     }
     let after = match params.cursor.as_deref() {
         None | Some("") => 0,
-        Some(cursor) => cursor
-            .parse()
-            .map_err(|_| ApiError::InvalidParameter("cursor is not one this service gave out".into()))?,
+        Some(cursor) => cursor.parse().map_err(|_| {
+            ApiError::InvalidParameter("cursor is not one this service gave out".into())
+        })?,
     };
     let (entries, next) = state.store.entries(filter, after, limit).await?;
     Ok(HttpResponse::Ok().json(EntryPage {

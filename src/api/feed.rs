@@ -42,17 +42,25 @@ struct SnapshotQuery {
     responses((status = 200, body = FeedPage, headers(("X-Blacklist-Seq" = u64))),
               (status = 410, description = "snapshot_required")),
     security(("bearer" = [])))]
-pub async fn feed(caller: Caller, state: State, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn feed(
+    caller: Caller,
+    state: State,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     caller.require(policy::FEED)?;
     let params: FeedQuery = query(&req)?;
     let after = params.after.unwrap_or(0);
     let limit = params.limit.unwrap_or(1000);
     if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::InvalidParameter(format!("limit must be from 1 to {MAX_LIMIT}")));
+        return Err(ApiError::InvalidParameter(format!(
+            "limit must be from 1 to {MAX_LIMIT}"
+        )));
     }
     let wait = params.wait.unwrap_or(0);
     if wait > MAX_WAIT_SECONDS {
-        return Err(ApiError::InvalidParameter(format!("wait must be from 0 to {MAX_WAIT_SECONDS} seconds")));
+        return Err(ApiError::InvalidParameter(format!(
+            "wait must be from 0 to {MAX_WAIT_SECONDS} seconds"
+        )));
     }
     let mut events = state.store.events(after, limit).await?;
     if events.is_empty() && wait > 0 {
@@ -86,7 +94,11 @@ struct SnapshotEntry<'a> {
     params(("format" = Option<String>, Query, description = "json (default) or text")),
     responses((status = 200, description = "{\"seq\", \"entries\": [{\"domain\", \"scope\", \"entry_id\", \"category\", \"status\"}]}", headers(("X-Blacklist-Seq" = u64)))),
     security(("bearer" = [])))]
-pub async fn snapshot(caller: Caller, state: State, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn snapshot(
+    caller: Caller,
+    state: State,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     caller.require(policy::FEED)?;
     let params: SnapshotQuery = query(&req)?;
     let view = state.index.view();
@@ -107,7 +119,8 @@ pub async fn snapshot(caller: Caller, state: State, req: HttpRequest) -> Result<
                         category: Category::from_u8(record.category).unwrap_or(Category::Other),
                         status: "active",
                     };
-                    serde_json::to_writer(&mut out, &entry).map_err(|e| ApiError::Internal(e.to_string()))?;
+                    serde_json::to_writer(&mut out, &entry)
+                        .map_err(|e| ApiError::Internal(e.to_string()))?;
                 }
                 out.extend_from_slice(b"]}");
                 Ok::<_, ApiError>(out)

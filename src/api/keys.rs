@@ -70,7 +70,8 @@ pub async fn create(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let admin = caller.require(policy::MANAGE_KEYS)?;
-    let body: CreateKeyRequest = read_json(&req, payload, state.settings.server.body_limit_bytes).await?;
+    let body: CreateKeyRequest =
+        read_json(&req, payload, state.settings.server.body_limit_bytes).await?;
     let name = body.name.unwrap_or_default().trim().to_string();
     if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
         return Err(ApiError::invalid(
@@ -111,7 +112,11 @@ pub async fn create(
 pub async fn list(caller: Caller, state: State) -> Result<HttpResponse, ApiError> {
     caller.require(policy::MANAGE_KEYS)?;
     let (_, mut keys) = state.store.keys().await?;
-    keys.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
+    keys.sort_by(|a, b| {
+        a.created_at
+            .cmp(&b.created_at)
+            .then_with(|| a.id.cmp(&b.id))
+    });
     Ok(HttpResponse::Ok().json(KeyList {
         keys: keys.iter().map(|k| view(k, None)).collect(),
     }))
@@ -122,10 +127,17 @@ pub async fn list(caller: Caller, state: State) -> Result<HttpResponse, ApiError
     params(("id" = String, Path, description = "key id")),
     responses((status = 204), (status = 404, description = "not_found")),
     security(("bearer" = [])))]
-pub async fn revoke(caller: Caller, state: State, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn revoke(
+    caller: Caller,
+    state: State,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let admin = caller.require(policy::MANAGE_KEYS)?;
     if !state.store.revoke_key(&path).await? {
-        return Err(ApiError::NotFound(format!("no key with id {:?}", path.as_str())));
+        return Err(ApiError::NotFound(format!(
+            "no key with id {:?}",
+            path.as_str()
+        )));
     }
     refresh(&state).await?;
     tracing::info!(key_id = %path, by = %admin.key_id, "key revoked");

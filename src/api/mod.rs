@@ -86,14 +86,17 @@ pub async fn read_json<T: DeserializeOwned>(
     }
     let mut body = web::BytesMut::with_capacity(declared.unwrap_or(1024).min(limit));
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::InvalidJson(format!("cannot read the body: {e}")))?;
+        let chunk =
+            chunk.map_err(|e| ApiError::InvalidJson(format!("cannot read the body: {e}")))?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::PayloadTooLarge(limit));
         }
         body.extend_from_slice(&chunk);
     }
     if body.is_empty() {
-        return Err(ApiError::InvalidJson("the request body is empty; a JSON object is expected".into()));
+        return Err(ApiError::InvalidJson(
+            "the request body is empty; a JSON object is expected".into(),
+        ));
     }
     serde_json::from_slice(&body).map_err(|e| ApiError::InvalidJson(format!("malformed JSON: {e}")))
 }
@@ -105,10 +108,63 @@ pub fn query<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
         .map_err(|e| ApiError::InvalidParameter(format!("bad query parameter: {e}")))
 }
 
-/// Every route of the service.
+/// Every route of the service. Checks come first and dynamic paths last: actix tries the
+/// routes in order, and a path with a `{parameter}` costs a regular-expression match.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    let not_allowed = || web::to(|| async { Err::<actix_web::HttpResponse, _>(ApiError::MethodNotAllowed) });
+    let not_allowed =
+        || web::to(|| async { Err::<actix_web::HttpResponse, _>(ApiError::MethodNotAllowed) });
     cfg.service(
+        web::resource("/v1/check")
+            .route(web::get().to(check::one))
+            .route(web::post().to(check::batch))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/healthz")
+            .route(web::get().to(ops::healthz))
+            .default_service(not_allowed()),
+    )
+    // Only the bulk answers are worth compressing; checks are small and latency-bound.
+    .service(
+        web::resource("/v1/feed")
+            .wrap(actix_web::middleware::Compress::default())
+            .route(web::get().to(feed::feed))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/v1/snapshot")
+            .wrap(actix_web::middleware::Compress::default())
+            .route(web::get().to(feed::snapshot))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/v1/rpz")
+            .wrap(actix_web::middleware::Compress::default())
+            .route(web::get().to(feed::rpz))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/readyz")
+            .route(web::get().to(ops::readyz))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/metrics")
+            .route(web::get().to(ops::metrics))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/openapi.json")
+            .route(web::get().to(ops::openapi))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/v1/entries")
+            .route(web::post().to(entries::create))
+            .route(web::get().to(entries::list))
+            .default_service(not_allowed()),
+    )
+    .service(
         web::resource("/v1/keys")
             .route(web::post().to(keys::create))
             .route(web::get().to(keys::list))
@@ -117,12 +173,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/v1/keys/{id}")
             .route(web::delete().to(keys::revoke))
-            .default_service(not_allowed()),
-    )
-    .service(
-        web::resource("/v1/entries")
-            .route(web::post().to(entries::create))
-            .route(web::get().to(entries::list))
             .default_service(not_allowed()),
     )
     .service(
@@ -135,19 +185,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(entries::get))
             .default_service(not_allowed()),
     )
-    .service(
-        web::resource("/v1/check")
-            .route(web::get().to(check::one))
-            .route(web::post().to(check::batch))
-            .default_service(not_allowed()),
-    )
-    .service(web::resource("/v1/feed").route(web::get().to(feed::feed)).default_service(not_allowed()))
-    .service(web::resource("/v1/snapshot").route(web::get().to(feed::snapshot)).default_service(not_allowed()))
-    .service(web::resource("/v1/rpz").route(web::get().to(feed::rpz)).default_service(not_allowed()))
-    .service(web::resource("/healthz").route(web::get().to(ops::healthz)).default_service(not_allowed()))
-    .service(web::resource("/readyz").route(web::get().to(ops::readyz)).default_service(not_allowed()))
-    .service(web::resource("/metrics").route(web::get().to(ops::metrics)).default_service(not_allowed()))
-    .service(web::resource("/openapi.json").route(web::get().to(ops::openapi)).default_service(not_allowed()))
     .default_service(web::to(|| async {
         Err::<actix_web::HttpResponse, _>(ApiError::NotFound("no such path".into()))
     }));

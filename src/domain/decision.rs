@@ -6,6 +6,8 @@ use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use time::{Date, Month, OffsetDateTime, macros::offset};
 
+use super::excerpt;
+
 /// Number and authority are short references, not document bodies; the cap keeps stored
 /// entries and feed events small.
 const MAX_TEXT_CHARS: usize = 200;
@@ -253,15 +255,6 @@ fn parse_sha256(value: &str) -> Result<String, DecisionError> {
         )));
     }
     Ok(value.to_ascii_lowercase())
-}
-
-/// Echoing a whole oversized input back in an error message helps nobody.
-fn excerpt(input: &str) -> String {
-    const MAX_CHARS: usize = 16;
-    match input.char_indices().nth(MAX_CHARS) {
-        Some((cut, _)) => format!("{}…", &input[..cut]),
-        None => input.to_owned(),
-    }
 }
 
 /// Displays a date as `YYYY-MM-DD`, the only date format of the contract.

@@ -15,3 +15,13 @@ pub use name::{DomainError, DomainName};
 pub use province::{Province, ProvinceError};
 pub use role::Role;
 pub use scope::Scope;
+
+/// Shortens user input quoted in an error message: echoing a whole oversized value back
+/// helps nobody and bloats logs.
+fn excerpt(input: &str) -> String {
+    const MAX_CHARS: usize = 16;
+    match input.char_indices().nth(MAX_CHARS) {
+        Some((cut, _)) => format!("{}…", &input[..cut]),
+        None => input.to_owned(),
+    }
+}

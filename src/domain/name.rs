@@ -14,10 +14,10 @@ const MAX_LABEL_OCTETS: usize = 63;
 /// The DNS limit on a whole name without its trailing dot, in octets.
 const MAX_NAME_OCTETS: usize = 253;
 
-/// Inputs longer than this are refused before any Unicode processing. No domain name comes
-/// close (even four-byte UTF-8 characters give at most 253 characters of real content, plus
-/// a few ignorable ones), and the cap keeps a hostile batch from spending time in the IDNA
-/// mapping of megabyte-sized strings.
+/// Inputs longer than this are refused before any Unicode processing, so that a hostile
+/// batch cannot spend time in the IDNA mapping of megabyte-sized strings. Every character
+/// of a valid name except the ignorable ones (soft hyphens, variation selectors) yields at
+/// least one output octet and takes at most four bytes, so no realistic name comes close.
 const MAX_INPUT_BYTES: usize = 1024;
 
 /// A domain name in normalised form: lower-case A-labels (`xn--fsqu00a.xn--fiqs8s`), LDH
@@ -153,9 +153,9 @@ fn parse_via_idna(input: &str) -> Result<DomainName, DomainError> {
     reject_non_names(input)?;
     // The empty ASCII deny list and `Hyphens::Allow` leave those rules to `finish`, which
     // checks the normalised output and can say which label and which character is wrong.
-    // Together they accept exactly what `AsciiDenyList::STD3` with
-    // `Hyphens::CheckFirstLast` accepts: a disallowed ASCII character survives into the
-    // A-label (Punycode copies basic code points), and `finish` decodes A-labels to check
+    // Together they enforce what `AsciiDenyList::STD3` with `Hyphens::CheckFirstLast` would
+    // (a property test checks it): a disallowed ASCII character survives into the A-label,
+    // because Punycode copies basic code points, and `finish` decodes A-labels to check
     // their hyphens. Length checks are ours too, to report the offending label.
     let ascii = Uts46::new()
         .to_ascii(
@@ -262,9 +262,11 @@ fn check_label(number: usize, label: &str) -> Result<(), DomainError> {
              a subtree entry already covers every name below it"
         )));
     }
+    // Lower case only: UTS #46 has mapped upper case already, and the fast path admits none,
+    // so this also guards the "lower-case A-labels" invariant of `DomainName`.
     if let Some(bad) = label
         .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-'))
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
     {
         return Err(DomainError::invalid(format!(
             "label {number} contains {bad:?}, which is not allowed: \
@@ -298,9 +300,9 @@ fn check_label(number: usize, label: &str) -> Result<(), DomainError> {
     Ok(())
 }
 
-/// Browsers and resolvers read a name whose last label is a number as an IPv4 address
-/// (`1.2.3.4`, but also `10.1` or `3232235777`), and no top-level domain is numeric, so such
-/// names are never domain names.
+/// Browsers (the WHATWG URL standard) read a name whose last label is a number as an IPv4
+/// address (`1.2.3.4`, but also `10.1` or `3232235777`), and no top-level domain is numeric,
+/// so such names are never domain names.
 fn reject_numeric(name: &str) -> Result<(), DomainError> {
     let last = name.rsplit('.').next().unwrap_or(name);
     if !last.bytes().all(|b| b.is_ascii_digit()) {

@@ -5,6 +5,8 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::excerpt;
+
 /// One of the 31 domestic provincial-level divisions, by GB/T 2260 code (`11` Beijing ...
 /// `65` Xinjiang). 71 (Taiwan), 81 (Hong Kong) and 82 (Macao) are outside the domestic
 /// system of recordals and telecom administrations, so they are not provinces here.
@@ -82,15 +84,6 @@ const PROVINCES: [Info; 31] = [
     info(64, "64", "Ningxia", &['宁']),
     info(65, "65", "Xinjiang", &['新']),
 ];
-
-/// Echoing a whole oversized input back in an error message helps nobody.
-fn excerpt(input: &str) -> String {
-    const MAX_CHARS: usize = 16;
-    match input.char_indices().nth(MAX_CHARS) {
-        Some((cut, _)) => format!("{}…", &input[..cut]),
-        None => input.to_owned(),
-    }
-}
 
 impl Province {
     /// Every province, in code order.

@@ -167,7 +167,9 @@ impl Index {
             seq = event.seq;
         }
         if seq != current.seq {
-            let overlay = overlay.map(Arc::new).unwrap_or_else(|| current.overlay.clone());
+            let overlay = overlay
+                .map(Arc::new)
+                .unwrap_or_else(|| current.overlay.clone());
             let overlay_len = overlay.len();
             self.view.store(Arc::new(View {
                 base: current.base.clone(),

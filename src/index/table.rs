@@ -51,7 +51,12 @@ impl Table {
         }
         table.arena.shrink_to_fit();
         table.slots.shrink_to_fit();
-        table.map.shrink_to_fit(|&i| table_hash(&table.hasher, slot_name(&table.arena, &table.slots[i as usize])));
+        table.map.shrink_to_fit(|&i| {
+            table_hash(
+                &table.hasher,
+                slot_name(&table.arena, &table.slots[i as usize]),
+            )
+        });
         table
     }
 
@@ -83,7 +88,9 @@ impl Table {
     pub fn get(&self, name: &str) -> Option<Record> {
         let hash = table_hash(&self.hasher, name);
         self.map
-            .find(hash, |&i| slot_name(&self.arena, &self.slots[i as usize]) == name)
+            .find(hash, |&i| {
+                slot_name(&self.arena, &self.slots[i as usize]) == name
+            })
             .map(|&i| self.slots[i as usize].record)
     }
 
@@ -135,7 +142,11 @@ mod tests {
     #[test]
     fn finds_what_was_inserted_and_nothing_else() {
         let names = ["a.example", "b.example", "shop.example.cn"];
-        let table = Table::build(7, 3, names.iter().enumerate().map(|(i, n)| (*n, record(i as u8))));
+        let table = Table::build(
+            7,
+            3,
+            names.iter().enumerate().map(|(i, n)| (*n, record(i as u8))),
+        );
         assert_eq!(table.len(), 3);
         assert_eq!(table.get("b.example"), Some(record(1)));
         assert_eq!(table.get("example"), None);

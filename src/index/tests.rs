@@ -33,10 +33,22 @@ fn matched(index: &Index, name: &str) -> Option<String> {
 fn subtree_matches_below_on_label_boundaries_only() {
     let index = Index::new(16);
     index
-        .apply(&[event(1, EventKind::Listed, "shop.example.cn", Scope::Subtree, 1)])
+        .apply(&[event(
+            1,
+            EventKind::Listed,
+            "shop.example.cn",
+            Scope::Subtree,
+            1,
+        )])
         .unwrap();
-    assert_eq!(matched(&index, "shop.example.cn").as_deref(), Some("shop.example.cn"));
-    assert_eq!(matched(&index, "www.shop.example.cn").as_deref(), Some("shop.example.cn"));
+    assert_eq!(
+        matched(&index, "shop.example.cn").as_deref(),
+        Some("shop.example.cn")
+    );
+    assert_eq!(
+        matched(&index, "www.shop.example.cn").as_deref(),
+        Some("shop.example.cn")
+    );
     assert_eq!(matched(&index, "notshop.example.cn"), None);
     assert_eq!(matched(&index, "example.cn"), None);
     assert_eq!(index.lookup("x").seq, 1);
@@ -48,7 +60,10 @@ fn exact_matches_the_name_alone() {
     index
         .apply(&[event(1, EventKind::Listed, "a.example.cn", Scope::Exact, 1)])
         .unwrap();
-    assert_eq!(matched(&index, "a.example.cn").as_deref(), Some("a.example.cn"));
+    assert_eq!(
+        matched(&index, "a.example.cn").as_deref(),
+        Some("a.example.cn")
+    );
     assert_eq!(matched(&index, "www.a.example.cn"), None);
 }
 
@@ -65,9 +80,18 @@ fn the_most_specific_entry_wins() {
     assert_eq!(hit.entry_id(), Uuid::from_u128(2));
     // An exact entry below a subtree entry does not hide the subtree for other names.
     index
-        .apply(&[event(3, EventKind::Listed, "x.shop.example.cn", Scope::Exact, 3)])
+        .apply(&[event(
+            3,
+            EventKind::Listed,
+            "x.shop.example.cn",
+            Scope::Exact,
+            3,
+        )])
         .unwrap();
-    assert_eq!(index.lookup("y.x.shop.example.cn").hit.unwrap().entry_id(), Uuid::from_u128(2));
+    assert_eq!(
+        index.lookup("y.x.shop.example.cn").hit.unwrap().entry_id(),
+        Uuid::from_u128(2)
+    );
 }
 
 #[test]
@@ -81,7 +105,13 @@ fn a_lift_removes_only_the_entry_it_names() {
         .unwrap();
     assert!(index.lookup("a.example.cn").hit.is_some());
     index
-        .apply(&[event(3, EventKind::Lifted, "a.example.cn", Scope::Subtree, 1)])
+        .apply(&[event(
+            3,
+            EventKind::Lifted,
+            "a.example.cn",
+            Scope::Subtree,
+            1,
+        )])
         .unwrap();
     assert!(index.lookup("a.example.cn").hit.is_none());
     assert_eq!(index.len(), 0);
@@ -91,14 +121,38 @@ fn a_lift_removes_only_the_entry_it_names() {
 fn old_events_are_skipped_and_gaps_refused() {
     let index = Index::new(16);
     index
-        .apply(&[event(1, EventKind::Listed, "a.example.cn", Scope::Subtree, 1)])
+        .apply(&[event(
+            1,
+            EventKind::Listed,
+            "a.example.cn",
+            Scope::Subtree,
+            1,
+        )])
         .unwrap();
     index
-        .apply(&[event(1, EventKind::Listed, "b.example.cn", Scope::Subtree, 2)])
+        .apply(&[event(
+            1,
+            EventKind::Listed,
+            "b.example.cn",
+            Scope::Subtree,
+            2,
+        )])
         .unwrap();
     assert!(index.lookup("b.example.cn").hit.is_none());
-    let gap = index.apply(&[event(3, EventKind::Listed, "c.example.cn", Scope::Subtree, 3)]);
-    assert_eq!(gap, Err(IndexError::Gap { expected: 2, got: 3 }));
+    let gap = index.apply(&[event(
+        3,
+        EventKind::Listed,
+        "c.example.cn",
+        Scope::Subtree,
+        3,
+    )]);
+    assert_eq!(
+        gap,
+        Err(IndexError::Gap {
+            expected: 2,
+            got: 3
+        })
+    );
     assert_eq!(index.seq(), 1);
 }
 
@@ -110,10 +164,20 @@ async fn wait_for_returns_once_the_sequence_is_applied() {
         tokio::spawn(async move { index.wait_for(1, std::time::Duration::from_secs(5)).await })
     };
     index
-        .apply(&[event(1, EventKind::Listed, "a.example.cn", Scope::Subtree, 1)])
+        .apply(&[event(
+            1,
+            EventKind::Listed,
+            "a.example.cn",
+            Scope::Subtree,
+            1,
+        )])
         .unwrap();
     assert!(waiter.await.unwrap());
-    assert!(!index.wait_for(2, std::time::Duration::from_millis(10)).await);
+    assert!(
+        !index
+            .wait_for(2, std::time::Duration::from_millis(10))
+            .await
+    );
 }
 
 fn wait_for_merges(index: &Index) {

@@ -12,13 +12,11 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::{
-    ActiveSet, FollowBatch, FollowCursor, StatusFilter, Store, StoreError, StoreResult,
-    FORMAT_VERSION, clamp_limit,
+    ActiveSet, FORMAT_VERSION, FollowBatch, FollowCursor, StatusFilter, Store, StoreError,
+    StoreResult, clamp_limit,
 };
 use crate::domain::{Category, DomainName, Scope};
-use crate::model::{
-    ActiveRecord, Entry, EntryStatus, Event, KeyRecord, LiftRequest, NewEntry,
-};
+use crate::model::{ActiveRecord, Entry, EntryStatus, Event, KeyRecord, LiftRequest, NewEntry};
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// Entry id → JSON of the entry.
@@ -56,8 +54,9 @@ fn db_err(e: impl Into<redb::Error>) -> StoreError {
 impl EmbeddedStore {
     /// Opens (or creates) the database in `dir`, checking its format version.
     pub fn open(dir: &Path, retention: u64) -> StoreResult<EmbeddedStore> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+        })?;
         let db = Database::create(dir.join("siteban.redb")).map_err(db_err)?;
         let txn = db.begin_write().map_err(db_err)?;
         let (seq, keys_version) = {
@@ -75,7 +74,10 @@ impl EmbeddedStore {
                 }
             }
             let seq = meta.get(SEQ).map_err(db_err)?.map_or(0, |v| v.value());
-            let kv = meta.get(KEYS_VERSION).map_err(db_err)?.map_or(0, |v| v.value());
+            let kv = meta
+                .get(KEYS_VERSION)
+                .map_err(db_err)?
+                .map_or(0, |v| v.value());
             (seq, kv)
         };
         // Create every table once so that readers never meet a missing one.
@@ -162,12 +164,16 @@ fn write_listing(
             .get(record.entry_id.as_u128())
             .map_err(db_err)?
             .ok_or_else(|| StoreError::corrupt("active entry without a record"))?;
-        return Err(StoreError::AlreadyListed(Box::new(decode(current.value())?)));
+        return Err(StoreError::AlreadyListed(Box::new(decode(
+            current.value(),
+        )?)));
     }
     let seq = next_seq(txn)?;
     let entry = Entry::from_new(new, seq);
     let id = entry.id.as_u128();
-    entries.insert(id, encode(&entry)?.as_slice()).map_err(db_err)?;
+    entries
+        .insert(id, encode(&entry)?.as_slice())
+        .map_err(db_err)?;
     active
         .insert(entry.domain.as_str(), encode_active(&entry).as_slice())
         .map_err(db_err)?;
@@ -175,7 +181,10 @@ fn write_listing(
         .map_err(db_err)?
         .insert((entry.domain.as_str(), seq), id)
         .map_err(db_err)?;
-    txn.open_table(BY_SEQ).map_err(db_err)?.insert(seq, id).map_err(db_err)?;
+    txn.open_table(BY_SEQ)
+        .map_err(db_err)?
+        .insert(seq, id)
+        .map_err(db_err)?;
     txn.open_table(BY_SEQ_ACTIVE)
         .map_err(db_err)?
         .insert(seq, id)
@@ -221,13 +230,19 @@ fn read_events(db: &Database, after: u64, limit: usize) -> StoreResult<Vec<Event
         .map_or(0, |v| v.value());
     let table = txn.open_table(EVENTS).map_err(db_err)?;
     let mut events = Vec::new();
-    for row in table.range(after.saturating_add(1)..).map_err(db_err)?.take(limit) {
+    for row in table
+        .range(after.saturating_add(1)..)
+        .map_err(db_err)?
+        .take(limit)
+    {
         let (_, value) = row.map_err(db_err)?;
         events.push(decode::<Event>(value.value())?);
     }
     // A gap between `after` and the first retained event means history was trimmed.
     match events.first() {
-        Some(first) if first.seq != after + 1 => Err(StoreError::SnapshotRequired { oldest: first.seq }),
+        Some(first) if first.seq != after + 1 => {
+            Err(StoreError::SnapshotRequired { oldest: first.seq })
+        }
         None if after < head => Err(StoreError::SnapshotRequired { oldest: head + 1 }),
         _ => Ok(events),
     }
@@ -252,7 +267,11 @@ fn read_keys(db: &Database) -> StoreResult<(u64, Vec<KeyRecord>)> {
 
 fn bump_keys_version(txn: &redb::WriteTransaction) -> StoreResult<u64> {
     let mut meta = txn.open_table(META).map_err(db_err)?;
-    let version = meta.get(KEYS_VERSION).map_err(db_err)?.map_or(0, |v| v.value()) + 1;
+    let version = meta
+        .get(KEYS_VERSION)
+        .map_err(db_err)?
+        .map_or(0, |v| v.value())
+        + 1;
     meta.insert(KEYS_VERSION, version).map_err(db_err)?;
     Ok(version)
 }
@@ -291,7 +310,9 @@ impl Store for EmbeddedStore {
                     let seq = next_seq(&txn)?;
                     let listed_seq = entry.seq;
                     let entry = entry.lifted(request, seq);
-                    entries.insert(id, encode(&entry)?.as_slice()).map_err(db_err)?;
+                    entries
+                        .insert(id, encode(&entry)?.as_slice())
+                        .map_err(db_err)?;
                     txn.open_table(BY_SEQ_ACTIVE)
                         .map_err(db_err)?
                         .remove(listed_seq)
@@ -319,7 +340,10 @@ impl Store for EmbeddedStore {
             let entries = txn.open_table(ENTRIES).map_err(db_err)?;
             let mut out = Vec::new();
             let name = domain.as_str();
-            for row in history.range((name, 0)..=(name, u64::MAX)).map_err(db_err)? {
+            for row in history
+                .range((name, 0)..=(name, u64::MAX))
+                .map_err(db_err)?
+            {
                 let (_, id) = row.map_err(db_err)?;
                 out.push(read_entry(&entries, id.value())?);
             }
@@ -354,7 +378,11 @@ impl Store for EmbeddedStore {
                 let (_, id) = row.map_err(db_err)?;
                 out.push(read_entry(&entries, id.value())?);
             }
-            let next = if more { out.last().map(|e: &Entry| e.seq) } else { None };
+            let next = if more {
+                out.last().map(|e: &Entry| e.seq)
+            } else {
+                None
+            };
             Ok((out, next))
         })
         .await
@@ -385,7 +413,11 @@ impl Store for EmbeddedStore {
                         } else {
                             Vec::new()
                         };
-                        let keys = if keys_changed { Some(read_keys(db)?) } else { None };
+                        let keys = if keys_changed {
+                            Some(read_keys(db)?)
+                        } else {
+                            None
+                        };
                         Ok(FollowBatch { events, keys, head })
                     })
                     .await;

@@ -17,8 +17,8 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use super::{
-    ActiveSet, FollowBatch, FollowCursor, StatusFilter, Store, StoreError, StoreResult,
-    FORMAT_VERSION, clamp_limit,
+    ActiveSet, FORMAT_VERSION, FollowBatch, FollowCursor, StatusFilter, Store, StoreError,
+    StoreResult, clamp_limit,
 };
 use crate::domain::{Category, Decision, DomainName, Scope};
 use crate::model::{
@@ -152,7 +152,8 @@ fn redis_err(e: redis::RedisError) -> StoreError {
 impl RedisStore {
     /// Connects, checks the stored format version and warns when Redis keeps nothing on disk.
     pub async fn connect(url: &str, timeout: Duration, retention: u64) -> StoreResult<RedisStore> {
-        let client = Client::open(url).map_err(|e| StoreError::Unavailable(format!("bad store.redis_url: {e}")))?;
+        let client = Client::open(url)
+            .map_err(|e| StoreError::Unavailable(format!("bad store.redis_url: {e}")))?;
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(timeout))
             .set_connection_timeout(Some(timeout))
@@ -196,8 +197,10 @@ impl RedisStore {
             let id = Uuid::parse_str(id).map_err(StoreError::corrupt)?;
             pipe.hgetall(Keys::entry(id));
         }
-        let hashes: Vec<HashMap<String, Vec<u8>>> =
-            pipe.query_async(&mut self.conn.clone()).await.map_err(redis_err)?;
+        let hashes: Vec<HashMap<String, Vec<u8>>> = pipe
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_err)?;
         hashes.into_iter().map(decode_entry).collect()
     }
 
@@ -211,12 +214,16 @@ impl RedisStore {
         decode_entry(hash)
     }
 
-    async fn invoke_list(&self, new: &NewEntry) -> StoreResult<Result<u64, Vec<u8>>> {
+    /// The list script's call for one new entry (its keys all share the hash tag).
+    fn list_invocation(&self, new: &NewEntry) -> StoreResult<redis::ScriptInvocation<'_>> {
         let entry = Entry::from_new(new.clone(), 0);
-        let doc = serde_json::to_vec(&ListingDoc { v: FORMAT_VERSION, entry: entry.clone() })
-            .map_err(StoreError::corrupt)?;
-        let (ok, value): (i64, Value) = self
-            .list
+        let doc = serde_json::to_vec(&ListingDoc {
+            v: FORMAT_VERSION,
+            entry: entry.clone(),
+        })
+        .map_err(StoreError::corrupt)?;
+        let mut invocation = self.list.prepare_invoke();
+        invocation
             .key(Keys::seq())
             .key(Keys::feed())
             .key(Keys::active())
@@ -231,14 +238,22 @@ impl RedisStore {
             .arg(entry.scope.as_str())
             .arg(entry.category.as_str())
             .arg(crate::model::rfc3339::format(&entry.listed_at))
-            .arg(self.retention)
+            .arg(self.retention);
+        Ok(invocation)
+    }
+
+    async fn invoke_list(&self, new: &NewEntry) -> StoreResult<Result<u64, Vec<u8>>> {
+        let (ok, value): (i64, Value) = self
+            .list_invocation(new)?
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(redis_err)?;
         match (ok, value) {
             (1, Value::Int(seq)) => Ok(Ok(seq as u64)),
             (0, Value::BulkString(current)) => Ok(Err(current)),
-            (_, other) => Err(StoreError::corrupt(format!("list script answered {other:?}"))),
+            (_, other) => Err(StoreError::corrupt(format!(
+                "list script answered {other:?}"
+            ))),
         }
     }
 }
@@ -251,9 +266,17 @@ async fn warn_without_persistence(conn: &mut ConnectionManager) {
         .arg("appendonly")
         .query_async::<Vec<String>>(conn)
         .await
-        .map(|v| v.chunks(2).filter(|c| c.len() == 2).map(|c| (c[0].clone(), c[1].clone())).collect());
-    let save: redis::RedisResult<Vec<String>> =
-        redis::cmd("CONFIG").arg("GET").arg("save").query_async(conn).await;
+        .map(|v| {
+            v.chunks(2)
+                .filter(|c| c.len() == 2)
+                .map(|c| (c[0].clone(), c[1].clone()))
+                .collect()
+        });
+    let save: redis::RedisResult<Vec<String>> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("save")
+        .query_async(conn)
+        .await;
     match (config, save) {
         (Ok(aof), Ok(save)) => {
             let aof_on = aof.get("appendonly").is_some_and(|v| v == "yes");
@@ -361,7 +384,9 @@ fn stream_seq(id: &str) -> Option<u64> {
 /// Checks that events continue right after `after`; a gap means the history was trimmed.
 fn check_contiguous(after: u64, events: &[Event], head: u64) -> StoreResult<()> {
     match events.first() {
-        Some(first) if first.seq != after + 1 => Err(StoreError::SnapshotRequired { oldest: first.seq }),
+        Some(first) if first.seq != after + 1 => {
+            Err(StoreError::SnapshotRequired { oldest: first.seq })
+        }
         None if after < head => Err(StoreError::SnapshotRequired { oldest: head + 1 }),
         _ => Ok(()),
     }
@@ -462,7 +487,11 @@ impl Store for RedisStore {
             .map_err(redis_err)?;
         let more = ids.len() > limit;
         let entries = self.read_entries(&ids[..ids.len().min(limit)]).await?;
-        let next = if more { entries.last().map(|e| e.seq) } else { None };
+        let next = if more {
+            entries.last().map(|e| e.seq)
+        } else {
+            None
+        };
         Ok((entries, next))
     }
 
@@ -482,13 +511,22 @@ impl Store for RedisStore {
             .query_async(&mut self.conn.clone())
             .await
             .map_err(redis_err)?;
-        let events = range.ids.iter().map(decode_event).collect::<StoreResult<Vec<_>>>()?;
+        let events = range
+            .ids
+            .iter()
+            .map(decode_event)
+            .collect::<StoreResult<Vec<_>>>()?;
         check_contiguous(after, &events, head.unwrap_or(0))?;
         Ok(events)
     }
 
     async fn head(&self) -> StoreResult<u64> {
-        let head: Option<u64> = self.conn.clone().get(Keys::seq()).await.map_err(redis_err)?;
+        let head: Option<u64> = self
+            .conn
+            .clone()
+            .get(Keys::seq())
+            .await
+            .map_err(redis_err)?;
         Ok(head.unwrap_or(0))
     }
 
@@ -529,11 +567,18 @@ impl Store for RedisStore {
             }
         };
         drop(guard);
-        let mut batch = FollowBatch { head: cursor.seq, ..FollowBatch::default() };
+        let mut batch = FollowBatch {
+            head: cursor.seq,
+            ..FollowBatch::default()
+        };
         let mut keys_changed = false;
         for stream in reply.map(|r| r.keys).unwrap_or_default() {
             if stream.key == Keys::feed() {
-                batch.events = stream.ids.iter().map(decode_event).collect::<StoreResult<_>>()?;
+                batch.events = stream
+                    .ids
+                    .iter()
+                    .map(decode_event)
+                    .collect::<StoreResult<_>>()?;
                 check_contiguous(cursor.seq, &batch.events, 0)?;
                 batch.head = batch.events.last().map_or(cursor.seq, |e| e.seq);
             } else if !stream.ids.is_empty() {
@@ -570,7 +615,10 @@ impl Store for RedisStore {
             }
             cursor = next;
         }
-        Ok(ActiveSet { seq: seq.unwrap_or(0), records })
+        Ok(ActiveSet {
+            seq: seq.unwrap_or(0),
+            records,
+        })
     }
 
     async fn create_key(&self, key: KeyRecord) -> StoreResult<()> {
@@ -620,11 +668,23 @@ impl Store for RedisStore {
     }
 
     async fn import(&self, entries: Vec<NewEntry>) -> StoreResult<u64> {
+        // Pipelined in chunks: each script call is still atomic on its own, and a domain that
+        // already has an active entry is skipped by the script's own check.
         let mut imported = 0;
-        for new in entries {
-            if self.invoke_list(&new).await?.is_ok() {
-                imported += 1;
+        let mut conn = self.conn.clone();
+        for chunk in entries.chunks(1000) {
+            let mut pipe = redis::pipe();
+            pipe.load_script(&self.list).ignore();
+            let mut invocations = Vec::with_capacity(chunk.len());
+            for new in chunk {
+                invocations.push(self.list_invocation(new)?);
             }
+            for invocation in &invocations {
+                pipe.invoke_script(invocation);
+            }
+            let outcomes: Vec<(i64, Value)> =
+                pipe.query_async(&mut conn).await.map_err(redis_err)?;
+            imported += outcomes.iter().filter(|(ok, _)| *ok == 1).count() as u64;
         }
         Ok(imported)
     }

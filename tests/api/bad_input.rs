@@ -62,52 +62,352 @@ fn cases() -> Vec<Case> {
     };
     let tomorrow = (today_in_china() + time::Duration::days(1)).to_string();
     let mut cases = vec![
-        post("no token", "/v1/entries", None, Body::Json(entry_body("ok.example.cn")), 401, "unauthenticated"),
-        post("unknown token", "/v1/entries", Unknown, Body::Json(entry_body("ok.example.cn")), 401, "unauthenticated"),
-        post("provider may not list", "/v1/entries", Role("access_provider"), Body::Json(entry_body("ok.example.cn")), 403, "forbidden"),
-        post("admin may not list", "/v1/entries", Role("admin"), Body::Json(entry_body("ok.example.cn")), 403, "forbidden"),
-        post("auditor may not list", "/v1/entries", Role("auditor"), Body::Json(entry_body("ok.example.cn")), 403, "forbidden"),
-        post("role before shape", "/v1/entries", Role("dns_provider"), Body::Raw(b"{not json".to_vec()), 403, "forbidden"),
-        post("truncated JSON", "/v1/entries", Role("agency"), Body::Raw(b"{\"domain\": ".to_vec()), 400, "invalid_json"),
-        post("empty body", "/v1/entries", Role("agency"), Body::Empty, 400, "invalid_json"),
-        post("array body", "/v1/entries", Role("agency"), Body::Json(json!([1, 2])), 400, "invalid_json"),
-        post("domain of wrong type", "/v1/entries", Role("agency"), with("domain", json!(5)), 400, "invalid_json"),
-        post("decision of wrong type", "/v1/entries", Role("agency"), with("decision", json!("yes")), 400, "invalid_json"),
-        post("oversize body", "/v1/entries", Role("agency"), Body::Raw(vec![b' '; 5 * 1024 * 1024]), 413, "payload_too_large"),
-        post("no domain", "/v1/entries", Role("agency"), with("domain", Value::Null), 422, "invalid_domain"),
-        post("domain checked before category", "/v1/entries", Role("agency"), Body::Json(json!({"domain": "a..b", "category": "nope"})), 422, "invalid_domain"),
-        post("unknown scope", "/v1/entries", Role("agency"), with("scope", json!("wide")), 422, "invalid_scope"),
-        post("no category", "/v1/entries", Role("agency"), with("category", Value::Null), 422, "invalid_category"),
-        post("unknown category", "/v1/entries", Role("agency"), with("category", json!("piracy")), 422, "invalid_category"),
-        post("no decision", "/v1/entries", Role("agency"), with("decision", Value::Null), 422, "decision_required"),
-        post("empty decision number", "/v1/entries", Role("agency"), with_decision("number", json!("  ")), 422, "invalid_decision"),
-        post("no authority", "/v1/entries", Role("agency"), with_decision("authority", Value::Null), 422, "invalid_decision"),
-        post("malformed date", "/v1/entries", Role("agency"), with_decision("date", json!("2024-5-1")), 422, "invalid_decision"),
-        post("impossible date", "/v1/entries", Role("agency"), with_decision("date", json!("2024-02-30")), 422, "invalid_decision"),
-        post("future date", "/v1/entries", Role("agency"), with_decision("date", json!(tomorrow)), 422, "invalid_decision"),
-        post("malformed hash", "/v1/entries", Role("agency"), with_decision("document_sha256", json!("abc")), 422, "invalid_decision"),
-        post("lift without document", "/v1/entries/x.example.cn/lift", Role("agency"), Body::Json(json!({"reason": "r"})), 422, "document_required"),
-        post("lift with future document", "/v1/entries/x.example.cn/lift", Role("telecom"), Body::Json(json!({"document": {"number": "n", "authority": "a", "date": tomorrow}})), 422, "invalid_document"),
-        post("lift of an invalid name", "/v1/entries/a_b.example.cn/lift", Role("agency"), Body::Json(lift_body()), 422, "invalid_domain"),
-        post("lift of nothing listed", "/v1/entries/x.example.cn/lift", Role("agency"), Body::Json(lift_body()), 404, "not_listed"),
-        post("batch of wrong type", "/v1/check", Role("agency"), Body::Json(json!({"domains": "a.example.cn"})), 400, "invalid_json"),
-        post("batch of numbers", "/v1/check", Role("agency"), Body::Json(json!({"domains": [1, 2]})), 400, "invalid_json"),
-        post("key with unknown role", "/v1/keys", Role("admin"), Body::Json(json!({"name": "x", "role": "root"})), 422, "invalid_role"),
-        post("key with unknown province", "/v1/keys", Role("admin"), Body::Json(json!({"name": "x", "role": "agency", "province": "99"})), 422, "invalid_province"),
-        post("key outside the domestic system", "/v1/keys", Role("admin"), Body::Json(json!({"name": "x", "role": "agency", "province": "71"})), 422, "invalid_province"),
-        post("key without name", "/v1/keys", Role("admin"), Body::Json(json!({"role": "agency"})), 422, "invalid_name"),
-        post("key by a non-admin", "/v1/keys", Role("telecom"), Body::Json(json!({"name": "x", "role": "admin"})), 403, "forbidden"),
-        get("check without a name", "/v1/check", 400, "invalid_parameter"),
-        get("check of a URL", "/v1/check?domain=http%3A%2F%2Fa.example.cn%2F", 422, "invalid_domain"),
-        get("feed after not a number", "/v1/feed?after=x", 400, "invalid_parameter"),
-        get("feed after negative", "/v1/feed?after=-1", 400, "invalid_parameter"),
-        get("feed limit zero", "/v1/feed?limit=0", 400, "invalid_parameter"),
-        get("feed limit too large", "/v1/feed?limit=10001", 400, "invalid_parameter"),
-        get("feed wait too long", "/v1/feed?wait=31", 400, "invalid_parameter"),
-        get("entries of unknown status", "/v1/entries?status=gone", 400, "invalid_parameter"),
-        get("entries limit not a number", "/v1/entries?limit=ten", 400, "invalid_parameter"),
-        get("entries cursor not ours", "/v1/entries?cursor=zzz", 400, "invalid_parameter"),
-        get("history of an invalid name", "/v1/entries/-bad.example.cn", 422, "invalid_domain"),
+        post(
+            "no token",
+            "/v1/entries",
+            None,
+            Body::Json(entry_body("ok.example.cn")),
+            401,
+            "unauthenticated",
+        ),
+        post(
+            "unknown token",
+            "/v1/entries",
+            Unknown,
+            Body::Json(entry_body("ok.example.cn")),
+            401,
+            "unauthenticated",
+        ),
+        post(
+            "provider may not list",
+            "/v1/entries",
+            Role("access_provider"),
+            Body::Json(entry_body("ok.example.cn")),
+            403,
+            "forbidden",
+        ),
+        post(
+            "admin may not list",
+            "/v1/entries",
+            Role("admin"),
+            Body::Json(entry_body("ok.example.cn")),
+            403,
+            "forbidden",
+        ),
+        post(
+            "auditor may not list",
+            "/v1/entries",
+            Role("auditor"),
+            Body::Json(entry_body("ok.example.cn")),
+            403,
+            "forbidden",
+        ),
+        post(
+            "role before shape",
+            "/v1/entries",
+            Role("dns_provider"),
+            Body::Raw(b"{not json".to_vec()),
+            403,
+            "forbidden",
+        ),
+        post(
+            "truncated JSON",
+            "/v1/entries",
+            Role("agency"),
+            Body::Raw(b"{\"domain\": ".to_vec()),
+            400,
+            "invalid_json",
+        ),
+        post(
+            "empty body",
+            "/v1/entries",
+            Role("agency"),
+            Body::Empty,
+            400,
+            "invalid_json",
+        ),
+        post(
+            "array body",
+            "/v1/entries",
+            Role("agency"),
+            Body::Json(json!([1, 2])),
+            400,
+            "invalid_json",
+        ),
+        post(
+            "domain of wrong type",
+            "/v1/entries",
+            Role("agency"),
+            with("domain", json!(5)),
+            400,
+            "invalid_json",
+        ),
+        post(
+            "decision of wrong type",
+            "/v1/entries",
+            Role("agency"),
+            with("decision", json!("yes")),
+            400,
+            "invalid_json",
+        ),
+        post(
+            "oversize body",
+            "/v1/entries",
+            Role("agency"),
+            Body::Raw(vec![b' '; 5 * 1024 * 1024]),
+            413,
+            "payload_too_large",
+        ),
+        post(
+            "no domain",
+            "/v1/entries",
+            Role("agency"),
+            with("domain", Value::Null),
+            422,
+            "invalid_domain",
+        ),
+        post(
+            "domain checked before category",
+            "/v1/entries",
+            Role("agency"),
+            Body::Json(json!({"domain": "a..b", "category": "nope"})),
+            422,
+            "invalid_domain",
+        ),
+        post(
+            "unknown scope",
+            "/v1/entries",
+            Role("agency"),
+            with("scope", json!("wide")),
+            422,
+            "invalid_scope",
+        ),
+        post(
+            "no category",
+            "/v1/entries",
+            Role("agency"),
+            with("category", Value::Null),
+            422,
+            "invalid_category",
+        ),
+        post(
+            "unknown category",
+            "/v1/entries",
+            Role("agency"),
+            with("category", json!("piracy")),
+            422,
+            "invalid_category",
+        ),
+        post(
+            "no decision",
+            "/v1/entries",
+            Role("agency"),
+            with("decision", Value::Null),
+            422,
+            "decision_required",
+        ),
+        post(
+            "empty decision number",
+            "/v1/entries",
+            Role("agency"),
+            with_decision("number", json!("  ")),
+            422,
+            "invalid_decision",
+        ),
+        post(
+            "no authority",
+            "/v1/entries",
+            Role("agency"),
+            with_decision("authority", Value::Null),
+            422,
+            "invalid_decision",
+        ),
+        post(
+            "malformed date",
+            "/v1/entries",
+            Role("agency"),
+            with_decision("date", json!("2024-5-1")),
+            422,
+            "invalid_decision",
+        ),
+        post(
+            "impossible date",
+            "/v1/entries",
+            Role("agency"),
+            with_decision("date", json!("2024-02-30")),
+            422,
+            "invalid_decision",
+        ),
+        post(
+            "future date",
+            "/v1/entries",
+            Role("agency"),
+            with_decision("date", json!(tomorrow)),
+            422,
+            "invalid_decision",
+        ),
+        post(
+            "malformed hash",
+            "/v1/entries",
+            Role("agency"),
+            with_decision("document_sha256", json!("abc")),
+            422,
+            "invalid_decision",
+        ),
+        post(
+            "lift without document",
+            "/v1/entries/x.example.cn/lift",
+            Role("agency"),
+            Body::Json(json!({"reason": "r"})),
+            422,
+            "document_required",
+        ),
+        post(
+            "lift with future document",
+            "/v1/entries/x.example.cn/lift",
+            Role("telecom"),
+            Body::Json(json!({"document": {"number": "n", "authority": "a", "date": tomorrow}})),
+            422,
+            "invalid_document",
+        ),
+        post(
+            "lift of an invalid name",
+            "/v1/entries/a_b.example.cn/lift",
+            Role("agency"),
+            Body::Json(lift_body()),
+            422,
+            "invalid_domain",
+        ),
+        post(
+            "lift of nothing listed",
+            "/v1/entries/x.example.cn/lift",
+            Role("agency"),
+            Body::Json(lift_body()),
+            404,
+            "not_listed",
+        ),
+        post(
+            "batch of wrong type",
+            "/v1/check",
+            Role("agency"),
+            Body::Json(json!({"domains": "a.example.cn"})),
+            400,
+            "invalid_json",
+        ),
+        post(
+            "batch of numbers",
+            "/v1/check",
+            Role("agency"),
+            Body::Json(json!({"domains": [1, 2]})),
+            400,
+            "invalid_json",
+        ),
+        post(
+            "key with unknown role",
+            "/v1/keys",
+            Role("admin"),
+            Body::Json(json!({"name": "x", "role": "root"})),
+            422,
+            "invalid_role",
+        ),
+        post(
+            "key with unknown province",
+            "/v1/keys",
+            Role("admin"),
+            Body::Json(json!({"name": "x", "role": "agency", "province": "99"})),
+            422,
+            "invalid_province",
+        ),
+        post(
+            "key outside the domestic system",
+            "/v1/keys",
+            Role("admin"),
+            Body::Json(json!({"name": "x", "role": "agency", "province": "71"})),
+            422,
+            "invalid_province",
+        ),
+        post(
+            "key without name",
+            "/v1/keys",
+            Role("admin"),
+            Body::Json(json!({"role": "agency"})),
+            422,
+            "invalid_name",
+        ),
+        post(
+            "key by a non-admin",
+            "/v1/keys",
+            Role("telecom"),
+            Body::Json(json!({"name": "x", "role": "admin"})),
+            403,
+            "forbidden",
+        ),
+        get(
+            "check without a name",
+            "/v1/check",
+            400,
+            "invalid_parameter",
+        ),
+        get(
+            "check of a URL",
+            "/v1/check?domain=http%3A%2F%2Fa.example.cn%2F",
+            422,
+            "invalid_domain",
+        ),
+        get(
+            "feed after not a number",
+            "/v1/feed?after=x",
+            400,
+            "invalid_parameter",
+        ),
+        get(
+            "feed after negative",
+            "/v1/feed?after=-1",
+            400,
+            "invalid_parameter",
+        ),
+        get(
+            "feed limit zero",
+            "/v1/feed?limit=0",
+            400,
+            "invalid_parameter",
+        ),
+        get(
+            "feed limit too large",
+            "/v1/feed?limit=10001",
+            400,
+            "invalid_parameter",
+        ),
+        get(
+            "feed wait too long",
+            "/v1/feed?wait=31",
+            400,
+            "invalid_parameter",
+        ),
+        get(
+            "entries of unknown status",
+            "/v1/entries?status=gone",
+            400,
+            "invalid_parameter",
+        ),
+        get(
+            "entries limit not a number",
+            "/v1/entries?limit=ten",
+            400,
+            "invalid_parameter",
+        ),
+        get(
+            "entries cursor not ours",
+            "/v1/entries?cursor=zzz",
+            400,
+            "invalid_parameter",
+        ),
+        get(
+            "history of an invalid name",
+            "/v1/entries/-bad.example.cn",
+            422,
+            "invalid_domain",
+        ),
         get("unknown path", "/v1/nothing", 404, "not_found"),
     ];
     let invalid_domains = [
@@ -130,10 +430,24 @@ fn cases() -> Vec<Case> {
         "a\u{0}.example.cn",
     ];
     for domain in invalid_domains {
-        cases.push(post("invalid domain", "/v1/entries", Role("agency"), with("domain", json!(domain)), 422, "invalid_domain"));
+        cases.push(post(
+            "invalid domain",
+            "/v1/entries",
+            Role("agency"),
+            with("domain", json!(domain)),
+            422,
+            "invalid_domain",
+        ));
     }
     for suffix in ["com", "com.cn", "github.io", "COM.CN.", "中国"] {
-        cases.push(post("public suffix", "/v1/entries", Role("telecom"), with("domain", json!(suffix)), 422, "public_suffix"));
+        cases.push(post(
+            "public suffix",
+            "/v1/entries",
+            Role("telecom"),
+            with("domain", json!(suffix)),
+            422,
+            "public_suffix",
+        ));
     }
     cases
 }
@@ -142,7 +456,13 @@ pub async fn bad_input_is_refused_and_changes_nothing(store: Store) {
     let app = spawn_app(store).await;
     let mut tokens = std::collections::HashMap::new();
     tokens.insert("admin", app.admin_token.clone());
-    for role in ["agency", "telecom", "access_provider", "dns_provider", "auditor"] {
+    for role in [
+        "agency",
+        "telecom",
+        "access_provider",
+        "dns_provider",
+        "auditor",
+    ] {
         tokens.insert(role, app.create_key(role, None).await);
     }
     let (_, keys_before) = app.registry.store.keys().await.unwrap();
@@ -153,21 +473,31 @@ pub async fn bad_input_is_refused_and_changes_nothing(store: Store) {
         };
         request = match case.auth {
             Auth::None => request,
-            Auth::Unknown => request.bearer_auth("sb_0000000000000000000000000000000000000000000000000000000000000000"),
+            Auth::Unknown => request
+                .bearer_auth("sb_0000000000000000000000000000000000000000000000000000000000000000"),
             Auth::Role(role) => request.bearer_auth(&tokens[role]),
         };
         request = match case.body {
             Body::Empty => request,
-            Body::Raw(bytes) => request.header("content-type", "application/json").body(bytes),
+            Body::Raw(bytes) => request
+                .header("content-type", "application/json")
+                .body(bytes),
             Body::Json(value) => request.json(&value),
         };
         let response = request.send().await.unwrap();
         let status = response.status().as_u16();
-        let body: Value = response.json().await.unwrap_or_else(|e| panic!("{}: body is not JSON: {e}", case.name));
+        let body: Value = response
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("{}: body is not JSON: {e}", case.name));
         assert_eq!(status, case.status, "{}: {body}", case.name);
         assert_eq!(body["error"]["code"], case.code, "{}: {body}", case.name);
         let message = body["error"]["message"].as_str().unwrap_or_default();
-        assert!(!message.is_empty() && !message.ends_with('.'), "{}: message {message:?}", case.name);
+        assert!(
+            !message.is_empty() && !message.ends_with('.'),
+            "{}: message {message:?}",
+            case.name
+        );
     }
     // Nothing was written: no feed event, no entry, no new key.
     assert_eq!(app.registry.store.head().await.unwrap(), 0);
@@ -181,5 +511,8 @@ pub async fn bad_input_is_refused_and_changes_nothing(store: Store) {
     let (_, keys_after) = app.registry.store.keys().await.unwrap();
     assert_eq!(keys_after.len(), keys_before.len());
     // And the same requests, made right, work.
-    assert_eq!(app.list(&tokens["agency"], "ok.example.cn").await.status(), 201);
+    assert_eq!(
+        app.list(&tokens["agency"], "ok.example.cn").await.status(),
+        201
+    );
 }

@@ -42,15 +42,29 @@ pub async fn list_check_lift_and_relist(store: Store) {
     assert_eq!(lifted["status"], "lifted");
     assert_eq!(lifted["lift"]["seq"], 2);
     assert!(lifted["lifted_at"].is_string());
-    assert_eq!(app.check(&provider, "www.shop.example.cn").await["listed"], false);
+    assert_eq!(
+        app.check(&provider, "www.shop.example.cn").await["listed"],
+        false
+    );
 
     let mut relist = entry_body("shop.example.cn");
     relist["decision"] = decision(456);
-    assert_eq!(app.post(&agency, "/v1/entries", &relist).await.status(), 201);
-    let history: Value = app.get(&agency, "/v1/entries/shop.example.cn").await.json().await.unwrap();
+    assert_eq!(
+        app.post(&agency, "/v1/entries", &relist).await.status(),
+        201
+    );
+    let history: Value = app
+        .get(&agency, "/v1/entries/shop.example.cn")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(history["history"].as_array().unwrap().len(), 2);
     assert_eq!(history["history"][0]["status"], "lifted");
-    assert_eq!(history["current"]["decision"]["number"], "京市监处罚〔2024〕456号");
+    assert_eq!(
+        history["current"]["decision"]["number"],
+        "京市监处罚〔2024〕456号"
+    );
     assert_eq!(history["current"]["seq"], 3);
 }
 
@@ -60,8 +74,14 @@ pub async fn exact_scope_matches_the_name_alone(store: Store) {
     let mut body = entry_body("only.example.com");
     body["scope"] = json!("exact");
     assert_eq!(app.post(&telecom, "/v1/entries", &body).await.status(), 201);
-    assert_eq!(app.check(&telecom, "only.example.com").await["listed"], true);
-    assert_eq!(app.check(&telecom, "www.only.example.com").await["listed"], false);
+    assert_eq!(
+        app.check(&telecom, "only.example.com").await["listed"],
+        true
+    );
+    assert_eq!(
+        app.check(&telecom, "www.only.example.com").await["listed"],
+        false
+    );
     // The most specific entry wins when several match.
     assert_eq!(app.list(&telecom, "example.com").await.status(), 201);
     let check = app.check(&telecom, "only.example.com").await;
@@ -82,7 +102,10 @@ pub async fn idn_names_are_listed_and_checked_in_either_form(store: Store) {
     let check = app.check(&agency, "WWW.例子.中国.").await;
     assert_eq!(check["listed"], true);
     assert_eq!(check["domain"], "www.xn--fsqu00a.xn--fiqs8s");
-    assert_eq!(app.check(&agency, "www.xn--fsqu00a.xn--fiqs8s").await["listed"], true);
+    assert_eq!(
+        app.check(&agency, "www.xn--fsqu00a.xn--fiqs8s").await["listed"],
+        true
+    );
 }
 
 pub async fn conflicts_and_missing_entries(store: Store) {
@@ -96,10 +119,16 @@ pub async fn conflicts_and_missing_entries(store: Store) {
 
     let response = app.lift(&agency, "never.example.cn").await;
     assert_eq!(response.status(), 404);
-    assert_eq!(response.json::<Value>().await.unwrap()["error"]["code"], "not_listed");
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"]["code"],
+        "not_listed"
+    );
     let response = app.get(&agency, "/v1/entries/never.example.cn").await;
     assert_eq!(response.status(), 404);
-    assert_eq!(response.json::<Value>().await.unwrap()["error"]["code"], "not_found");
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"]["code"],
+        "not_found"
+    );
     // Lifting twice: the second finds nothing active.
     assert_eq!(app.lift(&agency, "dup.example.cn").await.status(), 200);
     assert_eq!(app.lift(&agency, "dup.example.cn").await.status(), 404);
@@ -109,17 +138,30 @@ pub async fn entries_page_by_status(store: Store) {
     let app = spawn_app(store).await;
     let agency = app.create_key("agency", None).await;
     for i in 0..7 {
-        assert_eq!(app.list(&agency, &format!("p{i}.example.cn")).await.status(), 201);
+        assert_eq!(
+            app.list(&agency, &format!("p{i}.example.cn"))
+                .await
+                .status(),
+            201
+        );
     }
     for i in [1, 4] {
-        assert_eq!(app.lift(&agency, &format!("p{i}.example.cn")).await.status(), 200);
+        assert_eq!(
+            app.lift(&agency, &format!("p{i}.example.cn"))
+                .await
+                .status(),
+            200
+        );
     }
     async fn all_pages(app: &crate::helpers::TestApp, token: &str, query: &str) -> Vec<String> {
         let mut names = Vec::new();
         let mut cursor = String::new();
         loop {
             let page: Value = app
-                .get(token, &format!("/v1/entries?{query}&limit=2&cursor={cursor}"))
+                .get(
+                    token,
+                    &format!("/v1/entries?{query}&limit=2&cursor={cursor}"),
+                )
                 .await
                 .json()
                 .await
@@ -134,7 +176,10 @@ pub async fn entries_page_by_status(store: Store) {
         }
     }
     let active = all_pages(&app, &agency, "status=active").await;
-    assert_eq!(active, ["p0", "p2", "p3", "p5", "p6"].map(|p| format!("{p}.example.cn")));
+    assert_eq!(
+        active,
+        ["p0", "p2", "p3", "p5", "p6"].map(|p| format!("{p}.example.cn"))
+    );
     let lifted = all_pages(&app, &agency, "status=lifted").await;
     assert_eq!(lifted, ["p1", "p4"].map(|p| format!("{p}.example.cn")));
     assert_eq!(all_pages(&app, &agency, "").await.len(), 7);
@@ -166,14 +211,21 @@ pub async fn batch_checks_answer_in_order(store: Store) {
     assert_eq!(body["seq"], 1);
 
     let full: Vec<String> = (0..10_000).map(|i| format!("n{i}.example.org")).collect();
-    let response = app.post(&agency, "/v1/check", &json!({"domains": full})).await;
+    let response = app
+        .post(&agency, "/v1/check", &json!({"domains": full}))
+        .await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["results"].as_array().unwrap().len(), 10_000);
     let too_many: Vec<String> = (0..10_001).map(|i| format!("n{i}.example.org")).collect();
-    let response = app.post(&agency, "/v1/check", &json!({"domains": too_many})).await;
+    let response = app
+        .post(&agency, "/v1/check", &json!({"domains": too_many}))
+        .await;
     assert_eq!(response.status(), 422);
-    assert_eq!(response.json::<Value>().await.unwrap()["error"]["code"], "too_many_domains");
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"]["code"],
+        "too_many_domains"
+    );
 }
 
 pub async fn feed_pages_and_long_polls(store: Store) {
@@ -181,7 +233,12 @@ pub async fn feed_pages_and_long_polls(store: Store) {
     let agency = app.create_key("agency", None).await;
     let provider = app.create_key("dns_provider", None).await;
     for i in 0..3 {
-        assert_eq!(app.list(&agency, &format!("f{i}.example.cn")).await.status(), 201);
+        assert_eq!(
+            app.list(&agency, &format!("f{i}.example.cn"))
+                .await
+                .status(),
+            201
+        );
     }
     assert_eq!(app.lift(&agency, "f1.example.cn").await.status(), 200);
 
@@ -217,7 +274,15 @@ pub async fn feed_pages_and_long_polls(store: Store) {
         let token = provider.clone();
         tokio::spawn(async move {
             let started = Instant::now();
-            let body: Value = client.get(url).bearer_auth(token).send().await.unwrap().json().await.unwrap();
+            let body: Value = client
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
             (body, started.elapsed())
         })
     };
@@ -226,7 +291,10 @@ pub async fn feed_pages_and_long_polls(store: Store) {
     let (body, elapsed) = poll.await.unwrap();
     assert_eq!(body["events"][0]["domain"], "late.example.cn");
     assert_eq!(body["events"][0]["seq"], 5);
-    assert!(elapsed < Duration::from_secs(10), "long poll took {elapsed:?}");
+    assert!(
+        elapsed < Duration::from_secs(10),
+        "long poll took {elapsed:?}"
+    );
 
     let response = app.get(&provider, "/v1/feed?after=0").await;
     assert_eq!(response.headers()["x-blacklist-seq"], "5");
@@ -236,11 +304,19 @@ pub async fn feed_history_beyond_retention_needs_a_snapshot(store: Store) {
     let app = spawn_app_with(store, |s| s.feed.retention = 3).await;
     let agency = app.create_key("agency", None).await;
     for i in 0..300 {
-        assert_eq!(app.list(&agency, &format!("r{i}.example.cn")).await.status(), 201);
+        assert_eq!(
+            app.list(&agency, &format!("r{i}.example.cn"))
+                .await
+                .status(),
+            201
+        );
     }
     let response = app.get(&agency, "/v1/feed?after=0").await;
     assert_eq!(response.status(), 410);
-    assert_eq!(response.json::<Value>().await.unwrap()["error"]["code"], "snapshot_required");
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"]["code"],
+        "snapshot_required"
+    );
     // The snapshot's seq is a valid place to follow from.
     let snapshot: Value = app.get(&agency, "/v1/snapshot").await.json().await.unwrap();
     assert_eq!(snapshot["seq"], 300);
@@ -262,18 +338,19 @@ pub async fn snapshot_plus_feed_reconstructs_the_active_set(store: Store) {
     let mut consumer: Option<(u64, BTreeMap<String, String>)> = None;
     for step in 0..150 {
         let domain = format!("d{}.example.cn", rng.random_range(0..25));
-        if model.contains_key(&domain) && rng.random_bool(0.6) {
-            assert_eq!(app.lift(&agency, &domain).await.status(), 200, "seed {seed}");
+        let listed = model.contains_key(&domain);
+        if listed && rng.random_bool(0.6) {
+            let response = app.lift(&agency, &domain).await;
+            assert_eq!(response.status(), 200, "seed {seed}");
             model.remove(&domain);
-        } else if !model.contains_key(&domain) {
-            let mut body = entry_body(&domain);
+        } else if let std::collections::btree_map::Entry::Vacant(slot) = model.entry(domain) {
+            let mut body = entry_body(slot.key());
             if rng.random_bool(0.5) {
                 body["scope"] = json!("exact");
             }
             let response = app.post(&agency, "/v1/entries", &body).await;
             assert_eq!(response.status(), 201, "seed {seed}");
-            let scope = body["scope"].as_str().unwrap().to_string();
-            model.insert(domain, scope);
+            slot.insert(body["scope"].as_str().unwrap().to_string());
         }
         if step == 60 {
             let snapshot: Value = app.get(&agency, "/v1/snapshot").await.json().await.unwrap();
@@ -281,7 +358,12 @@ pub async fn snapshot_plus_feed_reconstructs_the_active_set(store: Store) {
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|e| (e["domain"].as_str().unwrap().to_string(), e["scope"].as_str().unwrap().to_string()))
+                .map(|e| {
+                    (
+                        e["domain"].as_str().unwrap().to_string(),
+                        e["scope"].as_str().unwrap().to_string(),
+                    )
+                })
                 .collect();
             consumer = Some((snapshot["seq"].as_u64().unwrap(), set));
         }
@@ -294,7 +376,11 @@ pub async fn snapshot_plus_feed_reconstructs_the_active_set(store: Store) {
             break;
         }
         for event in events {
-            assert_eq!(event["seq"].as_u64().unwrap(), after + 1, "seq numbers step by one");
+            assert_eq!(
+                event["seq"].as_u64().unwrap(),
+                after + 1,
+                "seq numbers step by one"
+            );
             after += 1;
             let domain = event["domain"].as_str().unwrap().to_string();
             match event["type"].as_str().unwrap() {
@@ -325,7 +411,13 @@ pub async fn snapshot_text_and_rpz_zone(store: Store) {
 
     let response = app.get(&dns, "/v1/snapshot?format=text").await;
     assert_eq!(response.headers()["x-blacklist-seq"], "2");
-    let mut lines: Vec<String> = response.text().await.unwrap().lines().map(String::from).collect();
+    let mut lines: Vec<String> = response
+        .text()
+        .await
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
     lines.sort();
     assert_eq!(lines, ["*.tree.example.cn", "one.example.net"]);
 
@@ -346,7 +438,10 @@ pub async fn snapshot_text_and_rpz_zone(store: Store) {
     let before = serial(&zone);
     assert_eq!(app.lift(&agency, "one.example.net").await.status(), 200);
     let after = app.get(&dns, "/v1/rpz").await.text().await.unwrap();
-    assert!(serial(&after) > before, "the SOA serial grows with every change");
+    assert!(
+        serial(&after) > before,
+        "the SOA serial grows with every change"
+    );
     assert!(!after.contains("one.example.net"));
     let response = app.get(&dns, "/v1/snapshot?format=xml").await;
     assert_eq!(response.status(), 400);
@@ -355,7 +450,11 @@ pub async fn snapshot_text_and_rpz_zone(store: Store) {
 pub async fn keys_are_created_listed_and_revoked(store: Store) {
     let app = spawn_app(store).await;
     let response = app
-        .post(&app.admin_token, "/v1/keys", &json!({"name": "Guangdong CA", "role": "telecom", "province": "44"}))
+        .post(
+            &app.admin_token,
+            "/v1/keys",
+            &json!({"name": "Guangdong CA", "role": "telecom", "province": "44"}),
+        )
         .await;
     assert_eq!(response.status(), 201);
     let key: Value = response.json().await.unwrap();
@@ -364,7 +463,12 @@ pub async fn keys_are_created_listed_and_revoked(store: Store) {
     assert_eq!(key["province"], "44");
     assert!(key["created_at"].is_string());
 
-    let keys: Value = app.get(&app.admin_token, "/v1/keys").await.json().await.unwrap();
+    let keys: Value = app
+        .get(&app.admin_token, "/v1/keys")
+        .await
+        .json()
+        .await
+        .unwrap();
     let listed = keys["keys"].as_array().unwrap();
     assert_eq!(listed.len(), 1);
     assert!(listed[0].get("token").is_none(), "tokens are shown once");
@@ -380,7 +484,11 @@ pub async fn keys_are_created_listed_and_revoked(store: Store) {
         .unwrap();
     assert_eq!(response.status(), 204);
     let response = app.get(&token, "/v1/check?domain=a.example.cn").await;
-    assert_eq!(response.status(), 401, "a revoked token stops working at once");
+    assert_eq!(
+        response.status(),
+        401,
+        "a revoked token stops working at once"
+    );
     let response = app
         .client
         .delete(app.url("/v1/keys/k_missing"))
@@ -409,7 +517,15 @@ pub async fn operations_endpoints(store: Store) {
     assert!(healthz.headers().contains_key("x-request-id"));
     let readyz = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(readyz.status(), 200);
-    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for name in [
         "siteban_http_requests_total{method=\"GET\",route=\"/v1/check\",status=\"200\"} 1",
         "siteban_http_request_duration_seconds_bucket{route=\"/v1/check\"",
@@ -421,12 +537,39 @@ pub async fn operations_endpoints(store: Store) {
     ] {
         assert!(metrics.contains(name), "{name} missing from\n{metrics}");
     }
-    for line in metrics.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+    for line in metrics
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
         assert!(line.starts_with("siteban_"), "{line}");
     }
-    let openapi: Value = app.client.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let openapi: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(openapi["openapi"].as_str().unwrap().starts_with("3."));
-    for path in ["/v1/keys", "/v1/keys/{id}", "/v1/entries", "/v1/entries/{domain}", "/v1/entries/{domain}/lift", "/v1/check", "/v1/feed", "/v1/snapshot", "/v1/rpz", "/healthz", "/readyz", "/metrics"] {
-        assert!(openapi["paths"].get(path).is_some(), "{path} missing from the OpenAPI document");
+    for path in [
+        "/v1/keys",
+        "/v1/keys/{id}",
+        "/v1/entries",
+        "/v1/entries/{domain}",
+        "/v1/entries/{domain}/lift",
+        "/v1/check",
+        "/v1/feed",
+        "/v1/snapshot",
+        "/v1/rpz",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    ] {
+        assert!(
+            openapi["paths"].get(path).is_some(),
+            "{path} missing from the OpenAPI document"
+        );
     }
 }

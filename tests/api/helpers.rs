@@ -29,7 +29,10 @@ where
 {
     let start = Instant::now();
     while !condition().await {
-        assert!(start.elapsed() < deadline, "timed out after {deadline:?} waiting for {what}");
+        assert!(
+            start.elapsed() < deadline,
+            "timed out after {deadline:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -252,7 +255,12 @@ impl TestApp {
     }
 
     pub async fn get(&self, token: &str, path: &str) -> reqwest::Response {
-        self.client.get(self.url(path)).bearer_auth(token).send().await.unwrap()
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn post(&self, token: &str, path: &str, body: &Value) -> reqwest::Response {
@@ -270,7 +278,8 @@ impl TestApp {
     }
 
     pub async fn lift(&self, token: &str, domain: &str) -> reqwest::Response {
-        self.post(token, &format!("/v1/entries/{domain}/lift"), &lift_body()).await
+        self.post(token, &format!("/v1/entries/{domain}/lift"), &lift_body())
+            .await
     }
 
     pub async fn check(&self, token: &str, domain: &str) -> Value {

@@ -37,7 +37,10 @@ async fn make_key(client: &reqwest::Client, node: &Node, role: &str) -> (String,
         .json()
         .await
         .unwrap();
-    (key["id"].as_str().unwrap().into(), key["token"].as_str().unwrap().into())
+    (
+        key["id"].as_str().unwrap().into(),
+        key["token"].as_str().unwrap().into(),
+    )
 }
 
 async fn listed(client: &reqwest::Client, node: &Node, token: &str, domain: &str) -> Option<bool> {
@@ -54,7 +57,12 @@ async fn listed(client: &reqwest::Client, node: &Node, token: &str, domain: &str
     response.json::<Value>().await.ok()?["listed"].as_bool()
 }
 
-async fn post_entry(client: &reqwest::Client, node: &Node, token: &str, domain: &str) -> reqwest::StatusCode {
+async fn post_entry(
+    client: &reqwest::Client,
+    node: &Node,
+    token: &str,
+    domain: &str,
+) -> reqwest::StatusCode {
     client
         .post(node.url("/v1/entries"))
         .bearer_auth(token)
@@ -72,12 +80,18 @@ async fn embedded_entry_survives_sigkill_right_after_201() {
     let mut node = Node::start(&embedded_env(dir.path()), dir.path().join("node.log"));
     node.wait_ready(&client).await;
     let (_, agency) = make_key(&client, &node, "agency").await;
-    assert_eq!(post_entry(&client, &node, &agency, "durable.example.cn").await, 201);
+    assert_eq!(
+        post_entry(&client, &node, &agency, "durable.example.cn").await,
+        201
+    );
     node.kill();
 
     let node = Node::start(&embedded_env(dir.path()), dir.path().join("node2.log"));
     node.wait_ready(&client).await;
-    assert_eq!(listed(&client, &node, &agency, "www.durable.example.cn").await, Some(true));
+    assert_eq!(
+        listed(&client, &node, &agency, "www.durable.example.cn").await,
+        Some(true)
+    );
 }
 
 #[tokio::test]
@@ -88,13 +102,19 @@ async fn redis_entry_survives_sigkill_of_siteban_and_redis_right_after_201() {
     let mut node = Node::start(&redis_env(&redis, dir.path()), dir.path().join("node.log"));
     node.wait_ready(&client).await;
     let (_, agency) = make_key(&client, &node, "agency").await;
-    assert_eq!(post_entry(&client, &node, &agency, "durable.example.cn").await, 201);
+    assert_eq!(
+        post_entry(&client, &node, &agency, "durable.example.cn").await,
+        201
+    );
     node.kill();
     redis.restart();
 
     let node = Node::start(&redis_env(&redis, dir.path()), dir.path().join("node2.log"));
     node.wait_ready(&client).await;
-    assert_eq!(listed(&client, &node, &agency, "www.durable.example.cn").await, Some(true));
+    assert_eq!(
+        listed(&client, &node, &agency, "www.durable.example.cn").await,
+        Some(true)
+    );
 }
 
 #[tokio::test]
@@ -109,21 +129,33 @@ async fn two_nodes_on_one_redis_see_each_others_writes_and_keys() {
 
     // A key made through A works on B within a second.
     let (key_id, agency) = make_key(&client, &a, "agency").await;
-    eventually(Duration::from_secs(1), "the key to work on node B", || async {
-        listed(&client, &b, &agency, "x.example.cn").await.is_some()
-    })
+    eventually(
+        Duration::from_secs(1),
+        "the key to work on node B",
+        || async { listed(&client, &b, &agency, "x.example.cn").await.is_some() },
+    )
     .await;
 
     // An entry written on A is listed on B within a second, and the other way round.
-    assert_eq!(post_entry(&client, &a, &agency, "shared.example.cn").await, 201);
-    eventually(Duration::from_secs(1), "node B to list the entry", || async {
-        listed(&client, &b, &agency, "www.shared.example.cn").await == Some(true)
-    })
+    assert_eq!(
+        post_entry(&client, &a, &agency, "shared.example.cn").await,
+        201
+    );
+    eventually(
+        Duration::from_secs(1),
+        "node B to list the entry",
+        || async { listed(&client, &b, &agency, "www.shared.example.cn").await == Some(true) },
+    )
     .await;
-    assert_eq!(post_entry(&client, &b, &agency, "other.example.cn").await, 201);
-    eventually(Duration::from_secs(1), "node A to list the entry", || async {
-        listed(&client, &a, &agency, "other.example.cn").await == Some(true)
-    })
+    assert_eq!(
+        post_entry(&client, &b, &agency, "other.example.cn").await,
+        201
+    );
+    eventually(
+        Duration::from_secs(1),
+        "node A to list the entry",
+        || async { listed(&client, &a, &agency, "other.example.cn").await == Some(true) },
+    )
     .await;
     // Both nodes numbered their writes from one sequence.
     let feed: Value = client
@@ -135,7 +167,12 @@ async fn two_nodes_on_one_redis_see_each_others_writes_and_keys() {
         .json()
         .await
         .unwrap();
-    let seqs: Vec<u64> = feed["events"].as_array().unwrap().iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    let seqs: Vec<u64> = feed["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
     assert_eq!(seqs, [1, 2]);
 
     // A key revoked on A stops working on B within a second.
@@ -146,14 +183,18 @@ async fn two_nodes_on_one_redis_see_each_others_writes_and_keys() {
         .await
         .unwrap();
     assert_eq!(response.status(), 204);
-    eventually(Duration::from_secs(1), "the revoked key to fail on node B", || async {
-        client
-            .get(b.url("/v1/check?domain=x.example.cn"))
-            .bearer_auth(&agency)
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 401)
-    })
+    eventually(
+        Duration::from_secs(1),
+        "the revoked key to fail on node B",
+        || async {
+            client
+                .get(b.url("/v1/check?domain=x.example.cn"))
+                .bearer_auth(&agency)
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 401)
+        },
+    )
     .await;
 }
 
@@ -165,15 +206,23 @@ async fn checks_go_on_while_redis_is_down_and_writes_resume_after() {
     let node = Node::start(&redis_env(&redis, dir.path()), dir.path().join("node.log"));
     node.wait_ready(&client).await;
     let (_, agency) = make_key(&client, &node, "agency").await;
-    assert_eq!(post_entry(&client, &node, &agency, "before.example.cn").await, 201);
+    assert_eq!(
+        post_entry(&client, &node, &agency, "before.example.cn").await,
+        201
+    );
 
     redis.kill();
     // Checks keep being answered from memory; readiness reports the stale index.
-    assert_eq!(listed(&client, &node, &agency, "before.example.cn").await, Some(true));
+    assert_eq!(
+        listed(&client, &node, &agency, "before.example.cn").await,
+        Some(true)
+    );
     eventually(DEADLINE, "readyz to report the outage", || async {
         let response = client.get(node.url("/readyz")).send().await.unwrap();
         response.status() == 503
-            && response.json::<Value>().await.unwrap()["reason"].as_str().is_some_and(|r| r.contains("store"))
+            && response.json::<Value>().await.unwrap()["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("store"))
     })
     .await;
     let response = client
@@ -184,17 +233,39 @@ async fn checks_go_on_while_redis_is_down_and_writes_resume_after() {
         .await
         .unwrap();
     assert_eq!(response.status(), 503);
-    assert_eq!(response.json::<Value>().await.unwrap()["error"]["code"], "store_unavailable");
-    assert_eq!(listed(&client, &node, &agency, "before.example.cn").await, Some(true));
-    let metrics = client.get(node.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("siteban_follower_errors_total{kind=\"store\"}"), "{metrics}");
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"]["code"],
+        "store_unavailable"
+    );
+    assert_eq!(
+        listed(&client, &node, &agency, "before.example.cn").await,
+        Some(true)
+    );
+    let metrics = client
+        .get(node.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("siteban_follower_errors_total{kind=\"store\"}"),
+        "{metrics}"
+    );
 
     redis.restart();
     eventually(DEADLINE, "writes to succeed again", || async {
         post_entry(&client, &node, &agency, "after.example.cn").await == 201
     })
     .await;
-    assert_eq!(listed(&client, &node, &agency, "after.example.cn").await, Some(true));
-    assert_eq!(listed(&client, &node, &agency, "during.example.cn").await, Some(false));
+    assert_eq!(
+        listed(&client, &node, &agency, "after.example.cn").await,
+        Some(true)
+    );
+    assert_eq!(
+        listed(&client, &node, &agency, "during.example.cn").await,
+        Some(false)
+    );
     node.wait_ready(&client).await;
 }

@@ -5,7 +5,14 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Store, TestApp, entry_body, lift_body, spawn_app};
 
-const ROLES: [&str; 6] = ["admin", "agency", "telecom", "access_provider", "dns_provider", "auditor"];
+const ROLES: [&str; 6] = [
+    "admin",
+    "agency",
+    "telecom",
+    "access_provider",
+    "dns_provider",
+    "auditor",
+];
 
 /// (method, path, allowed roles). `{n}` in a path is replaced by a name unique to each call.
 const MATRIX: &[(&str, &str, &[&str])] = &[
@@ -14,16 +21,70 @@ const MATRIX: &[(&str, &str, &[&str])] = &[
     ("DELETE", "/v1/keys/{key}", &["admin"]),
     ("POST", "/v1/entries", &["agency", "telecom"]),
     ("GET", "/v1/entries", &["agency", "telecom", "auditor"]),
-    ("GET", "/v1/entries/{listed}", &["agency", "telecom", "auditor"]),
+    (
+        "GET",
+        "/v1/entries/{listed}",
+        &["agency", "telecom", "auditor"],
+    ),
     ("POST", "/v1/entries/{listed}/lift", &["agency", "telecom"]),
-    ("GET", "/v1/check?domain=a.example.cn", &["agency", "telecom", "access_provider", "dns_provider", "auditor"]),
-    ("POST", "/v1/check", &["agency", "telecom", "access_provider", "dns_provider", "auditor"]),
-    ("GET", "/v1/feed", &["agency", "telecom", "access_provider", "dns_provider", "auditor"]),
-    ("GET", "/v1/snapshot", &["agency", "telecom", "access_provider", "dns_provider", "auditor"]),
-    ("GET", "/v1/rpz", &["agency", "telecom", "dns_provider", "auditor"]),
+    (
+        "GET",
+        "/v1/check?domain=a.example.cn",
+        &[
+            "agency",
+            "telecom",
+            "access_provider",
+            "dns_provider",
+            "auditor",
+        ],
+    ),
+    (
+        "POST",
+        "/v1/check",
+        &[
+            "agency",
+            "telecom",
+            "access_provider",
+            "dns_provider",
+            "auditor",
+        ],
+    ),
+    (
+        "GET",
+        "/v1/feed",
+        &[
+            "agency",
+            "telecom",
+            "access_provider",
+            "dns_provider",
+            "auditor",
+        ],
+    ),
+    (
+        "GET",
+        "/v1/snapshot",
+        &[
+            "agency",
+            "telecom",
+            "access_provider",
+            "dns_provider",
+            "auditor",
+        ],
+    ),
+    (
+        "GET",
+        "/v1/rpz",
+        &["agency", "telecom", "dns_provider", "auditor"],
+    ),
 ];
 
-async fn call(app: &TestApp, method: &str, path: &str, token: Option<&str>, unique: usize) -> (u16, Value) {
+async fn call(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    unique: usize,
+) -> (u16, Value) {
     let agency = app.create_key("agency", None).await;
     let listed = format!("m{unique}.example.cn");
     let needs_listing = path.contains("{listed}");
@@ -33,7 +94,11 @@ async fn call(app: &TestApp, method: &str, path: &str, token: Option<&str>, uniq
     }
     if path.contains("{key}") {
         let key: Value = app
-            .post(&app.admin_token, "/v1/keys", &json!({"name": "spare", "role": "auditor"}))
+            .post(
+                &app.admin_token,
+                "/v1/keys",
+                &json!({"name": "spare", "role": "auditor"}),
+            )
             .await
             .json()
             .await
@@ -86,7 +151,10 @@ pub async fn every_role_gets_what_the_matrix_says(store: Store) {
             unique += 1;
             let (status, body) = call(&app, method, path, Some(token), unique).await;
             if allowed.contains(role) {
-                assert!((200..300).contains(&status), "{method} {path} as {role}: {status} {body}");
+                assert!(
+                    (200..300).contains(&status),
+                    "{method} {path} as {role}: {status} {body}"
+                );
             } else {
                 assert_eq!(status, 403, "{method} {path} as {role}: {body}");
                 assert_eq!(body["error"]["code"], "forbidden");

@@ -35,6 +35,8 @@ impl Principal {
 
 pub type TokenHash = [u8; 32];
 
+type KeyMap = HashMap<TokenHash, Arc<Principal>, foldhash::fast::RandomState>;
+
 pub fn hash_token(token: &str) -> TokenHash {
     Sha256::digest(token.as_bytes()).into()
 }
@@ -57,7 +59,9 @@ pub fn new_key_id() -> String {
 /// in whole on every change, so authentication never locks and never calls the store.
 pub struct Authenticator {
     admin: Option<(TokenHash, Arc<Principal>)>,
-    keys: ArcSwap<HashMap<TokenHash, Arc<Principal>>>,
+    /// Keyed by token digest. The digest is already uniformly random, so the fast hasher
+    /// loses nothing to a hash-flooding attacker, who cannot choose digests.
+    keys: ArcSwap<KeyMap>,
     version: std::sync::atomic::AtomicU64,
 }
 
@@ -76,7 +80,7 @@ impl Authenticator {
                     }),
                 )
             }),
-            keys: ArcSwap::from_pointee(HashMap::new()),
+            keys: ArcSwap::from_pointee(KeyMap::default()),
             version: std::sync::atomic::AtomicU64::new(0),
         }
     }
@@ -100,7 +104,7 @@ impl Authenticator {
         if version < self.version.load(Ordering::Acquire) {
             return;
         }
-        let map = records
+        let map: KeyMap = records
             .iter()
             .filter_map(|record| {
                 let hash: TokenHash = hex::decode(&record.token_sha256).ok()?.try_into().ok()?;

@@ -1,5 +1,5 @@
-//! The compact, immutable base table of the index: every active name in one string arena,
-//! fixed-size slots, and a hash table of slot numbers. Built once, read by many threads, never
+//! The compact, immutable base table of the index: every active name in one string arena and
+//! a hash table of fixed-size slots pointing into it. Built once, read by many threads, never
 //! changed; the overlay in `index` carries what changed since.
 
 use hashbrown::HashTable;
@@ -24,8 +24,9 @@ struct Slot {
 
 pub struct Table {
     arena: String,
-    slots: Vec<Slot>,
-    map: HashTable<u32>,
+    /// Slots live in the hash table itself: a probe reads the slot and then the name, with no
+    /// third indirection (each is a likely cache miss at a million entries).
+    map: HashTable<Slot>,
     hasher: foldhash::fast::FixedState,
 }
 
@@ -42,7 +43,6 @@ impl Table {
     ) -> Table {
         let mut table = Table {
             arena: String::with_capacity(capacity * 24),
-            slots: Vec::with_capacity(capacity),
             map: HashTable::with_capacity(capacity),
             hasher: foldhash::fast::FixedState::with_seed(seed),
         };
@@ -50,24 +50,21 @@ impl Table {
             table.insert(name, record);
         }
         table.arena.shrink_to_fit();
-        table.slots.shrink_to_fit();
-        table.map.shrink_to_fit(|&i| {
-            table_hash(
-                &table.hasher,
-                slot_name(&table.arena, &table.slots[i as usize]),
-            )
-        });
+        let (arena, hasher) = (&table.arena, &table.hasher);
+        table
+            .map
+            .shrink_to_fit(|slot| table_hash(hasher, slot_name(arena, slot)));
         table
     }
 
     fn insert(&mut self, name: &str, record: Record) {
         let hash = table_hash(&self.hasher, name);
-        let (arena, slots) = (&self.arena, &mut self.slots);
-        if let Some(&i) = self
+        let arena = &self.arena;
+        if let Some(slot) = self
             .map
-            .find(hash, |&i| slot_name(arena, &slots[i as usize]) == name)
+            .find_mut(hash, |slot| slot_name(arena, slot) == name)
         {
-            slots[i as usize].record = record;
+            slot.record = record;
             return;
         }
         // Domain names are at most 253 octets, so the length always fits in a byte.
@@ -77,42 +74,38 @@ impl Table {
             record,
         };
         self.arena.push_str(name);
-        let index = self.slots.len() as u32;
-        self.slots.push(slot);
-        let (arena, slots, hasher) = (&self.arena, &self.slots, &self.hasher);
-        self.map.insert_unique(hash, index, |&i| {
-            table_hash(hasher, slot_name(arena, &slots[i as usize]))
+        let (arena, hasher) = (&self.arena, &self.hasher);
+        self.map.insert_unique(hash, slot, |slot| {
+            table_hash(hasher, slot_name(arena, slot))
         });
     }
 
     pub fn get(&self, name: &str) -> Option<Record> {
         let hash = table_hash(&self.hasher, name);
         self.map
-            .find(hash, |&i| {
-                slot_name(&self.arena, &self.slots[i as usize]) == name
+            .find(hash, |slot| {
+                slot.len as usize == name.len() && slot_name(&self.arena, slot) == name
             })
-            .map(|&i| self.slots[i as usize].record)
+            .map(|slot| slot.record)
     }
 
     pub fn len(&self) -> usize {
-        self.slots.len()
+        self.map.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
+        self.map.is_empty()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, Record)> {
-        self.slots
+        self.map
             .iter()
             .map(|slot| (slot_name(&self.arena, slot), slot.record))
     }
 
     /// Bytes held on the heap, for the index size metric.
     pub fn heap_bytes(&self) -> usize {
-        self.arena.capacity()
-            + self.slots.capacity() * std::mem::size_of::<Slot>()
-            + self.map.capacity() * (std::mem::size_of::<u32>() + 1)
+        self.arena.capacity() + self.map.capacity() * (std::mem::size_of::<Slot>() + 1)
     }
 }
 

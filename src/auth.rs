@@ -20,6 +20,7 @@ pub struct Principal {
     pub name: String,
     pub role: Role,
     pub province: Option<Province>,
+    pub expires_at: Option<time::OffsetDateTime>,
 }
 
 impl Principal {
@@ -77,6 +78,7 @@ impl Authenticator {
                         name: "bootstrap admin".into(),
                         role: Role::Admin,
                         province: None,
+                        expires_at: None,
                     }),
                 )
             }),
@@ -94,7 +96,11 @@ impl Authenticator {
         }
         // The map is keyed by the digest, so a lookup's timing depends only on the digest of
         // what the caller sent, which reveals nothing about any stored token.
-        self.keys.load().get(&hash).cloned()
+        let principal = self.keys.load().get(&hash).cloned()?;
+        match principal.expires_at {
+            Some(expiry) if expiry <= time::OffsetDateTime::now_utc() => None,
+            _ => Some(principal),
+        }
     }
 
     /// Replaces the whole key set, as read from the store at `version`. Older versions than
@@ -135,6 +141,7 @@ fn principal_of(record: &KeyRecord) -> Principal {
         name: record.name.clone(),
         role: record.role,
         province: record.province,
+        expires_at: record.expires_at,
     }
 }
 
@@ -149,6 +156,9 @@ pub mod policy {
     pub const CHECK: &[Role] = &[Agency, Telecom, AccessProvider, DnsProvider, Auditor];
     pub const FEED: &[Role] = &[Agency, Telecom, AccessProvider, DnsProvider, Auditor];
     pub const RPZ: &[Role] = &[Agency, Telecom, DnsProvider, Auditor];
+    pub const READ_PROTECTED: &[Role] = &[Admin, Agency, Telecom, Auditor];
+    pub const MANAGE_PROTECTED: &[Role] = &[Admin];
+    pub const READ_AUDIT: &[Role] = &[Admin, Auditor];
 }
 
 #[cfg(test)]
@@ -163,7 +173,20 @@ mod tests {
             province: Some(Province::parse("11").unwrap()),
             token_sha256: hex::encode(hash_token(token)),
             created_at: crate::model::now(),
+            expires_at: None,
         }
+    }
+
+    #[test]
+    fn an_expired_key_no_longer_authenticates() {
+        let auth = Authenticator::new(None);
+        let mut expired = record("k_2", "sb_two");
+        expired.expires_at = Some(crate::model::now() - time::Duration::seconds(1));
+        let mut live = record("k_3", "sb_three");
+        live.expires_at = Some(crate::model::now() + time::Duration::hours(1));
+        auth.replace(1, &[expired, live]);
+        assert!(auth.authenticate("sb_two").is_none());
+        assert!(auth.authenticate("sb_three").is_some());
     }
 
     #[test]

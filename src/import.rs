@@ -44,7 +44,7 @@ pub fn parse(input: impl BufRead) -> Result<Vec<NewEntry>, ImportError> {
         let parsed = serde_json::from_str::<CreateEntryRequest>(&line)
             .map_err(|e| format!("line {}: invalid_json: {e}", number + 1))
             .and_then(|body| {
-                parse_listing(body).map_err(|e| format!("line {}: {}: {e}", number + 1, e.code()))
+                parse_listing(&body).map_err(|e| format!("line {}: {}: {e}", number + 1, e.code()))
             });
         match parsed {
             Ok((domain, scope, category, decision, reason)) => entries.push(NewEntry {
@@ -56,6 +56,7 @@ pub fn parse(input: impl BufRead) -> Result<Vec<NewEntry>, ImportError> {
                 decision,
                 listed_at: now,
                 listed_by: import_actor(),
+                protection_override: None,
             }),
             Err(e) => errors.push(e),
         }

@@ -13,10 +13,12 @@
 //! - [`import`]: bulk loading of entries from NDJSON.
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod domain;
 pub mod import;
 pub mod index;
+pub mod limits;
 pub mod metrics;
 pub mod model;
 pub mod registry;

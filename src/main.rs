@@ -34,10 +34,35 @@ enum Command {
         /// The NDJSON file; `-` reads standard input.
         file: PathBuf,
     },
+    /// Export or verify the audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Exit 0 when the service answers 200 at the URL (for container health checks).
     Health {
         #[arg(long, default_value = "http://127.0.0.1:8080/healthz")]
         url: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Write the audit log as NDJSON to standard output, for the other side's copy.
+    Export {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Start after this record.
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+    },
+    /// Verify the hash chain of an NDJSON export, or of the live store; exits 1 at the first
+    /// record that was altered, removed or reordered.
+    Verify {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The export to verify; without it, the store named by the settings is verified.
+        file: Option<PathBuf>,
     },
 }
 
@@ -78,6 +103,7 @@ async fn main() -> anyhow::Result<()> {
                 "import finished"
             );
         }
+        Command::Audit { command } => return audit(command).await,
         Command::Health { url } => {
             let status = siteban::startup::probe(&url)?;
             anyhow::ensure!(status == 200, "{url} answered {status}");
@@ -93,4 +119,72 @@ async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate.recv() => {}
     }
+}
+
+async fn audit(command: AuditCommand) -> anyhow::Result<()> {
+    use std::io::Write;
+    match command {
+        AuditCommand::Export { config, after } => {
+            let settings = Settings::load(config.as_deref())?;
+            let store = siteban::startup::open_store(&settings).await?;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let mut after = after;
+            loop {
+                let page = store.audit(after, 1000).await?;
+                let Some(last) = page.last() else { break };
+                after = last.seq;
+                for record in &page {
+                    serde_json::to_writer(&mut out, record)?;
+                    out.write_all(b"\n")?;
+                }
+            }
+            out.flush()?;
+        }
+        AuditCommand::Verify { config, file } => {
+            let outcome = match file {
+                Some(file) => {
+                    let reader = std::io::BufReader::new(
+                        std::fs::File::open(&file)
+                            .with_context(|| format!("cannot open {}", file.display()))?,
+                    );
+                    siteban::audit::verify_ndjson(reader)
+                }
+                None => {
+                    let settings = Settings::load(config.as_deref())?;
+                    let store = siteban::startup::open_store(&settings).await?;
+                    let mut verifier = siteban::audit::Verifier::new();
+                    let mut after = 0;
+                    let mut outcome = Ok(());
+                    'pages: loop {
+                        let page = store.audit(after, 1000).await?;
+                        let Some(last) = page.last() else { break };
+                        after = last.seq;
+                        for record in &page {
+                            if let Err(tamper) = verifier.check(record) {
+                                outcome = Err(tamper);
+                                break 'pages;
+                            }
+                        }
+                    }
+                    outcome.map(|()| verifier)
+                }
+            };
+            let mut out = std::io::stdout().lock();
+            match outcome {
+                Ok(verifier) => {
+                    writeln!(
+                        out,
+                        "ok: {} records verified; chain head {}",
+                        verifier.verified,
+                        verifier.head()
+                    )?;
+                }
+                Err(tamper) => {
+                    writeln!(out, "TAMPERED: {tamper}")?;
+                    std::process::exit(1);
+                }
+            }
+        }
+    }
+    Ok(())
 }

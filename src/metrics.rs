@@ -21,6 +21,8 @@ pub struct Metrics {
     pub follower_lag_events: IntGauge,
     pub follower_stale_seconds: Gauge,
     pub follower_errors: IntCounterVec,
+    pub rate_limited: IntCounterVec,
+    pub audit_failures: prometheus::IntCounter,
 }
 
 impl Metrics {
@@ -89,8 +91,23 @@ impl Metrics {
             &["kind"],
         )
         .expect("valid metric");
+        let rate_limited = IntCounterVec::new(
+            Opts::new(
+                "siteban_rate_limited_total",
+                "Requests refused by a limit, by kind",
+            ),
+            &["kind"],
+        )
+        .expect("valid metric");
+        let audit_failures = prometheus::IntCounter::new(
+            "siteban_audit_failures_total",
+            "State-changing requests whose audit record could not be written",
+        )
+        .expect("valid metric");
         for collector in [
-            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(rate_limited.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(audit_failures.clone()),
+            Box::new(requests.clone()),
             Box::new(request_seconds.clone()),
             Box::new(checks.clone()),
             Box::new(index_entries.clone()),
@@ -120,6 +137,8 @@ impl Metrics {
             follower_lag_events,
             follower_stale_seconds,
             follower_errors,
+            rate_limited,
+            audit_failures,
         }
     }
 

@@ -23,17 +23,49 @@ pub struct Actor {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EntryStatus {
+    /// Waiting for a second key's approval (`entries.require_approval`); not checked as listed.
+    Pending,
     Active,
     Lifted,
+    /// Refused at review; never took effect.
+    Rejected,
 }
 
 impl EntryStatus {
     pub fn as_str(self) -> &'static str {
         match self {
+            EntryStatus::Pending => "pending",
             EntryStatus::Active => "active",
             EntryStatus::Lifted => "lifted",
+            EntryStatus::Rejected => "rejected",
         }
     }
+}
+
+/// The second key's decision on a pending entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Review {
+    /// `approved` or `rejected`.
+    pub outcome: String,
+    pub by: Actor,
+    #[serde(with = "crate::model::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub at: OffsetDateTime,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    /// When the entry was submitted for review.
+    #[serde(with = "crate::model::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub proposed_at: OffsetDateTime,
+}
+
+/// A national telecom key's deliberate listing of a protected name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ProtectionOverride {
+    pub justification: String,
+    /// The protected name the entry touches.
+    #[schema(value_type = String)]
+    pub protected: DomainName,
 }
 
 /// A validated listing request, ready to be written. The store assigns `seq`.
@@ -47,6 +79,7 @@ pub struct NewEntry {
     pub decision: Decision,
     pub listed_at: OffsetDateTime,
     pub listed_by: Actor,
+    pub protection_override: Option<ProtectionOverride>,
 }
 
 /// How an entry ended: the document that lifted it and the feed sequence of the lift.
@@ -62,6 +95,8 @@ pub struct Lift {
 /// A validated lift request, ready to be written. The store assigns the sequence number.
 #[derive(Debug, Clone)]
 pub struct LiftRequest {
+    /// The active entry the caller decided to lift; the store refuses if another is active.
+    pub entry_id: Option<Uuid>,
     pub reason: String,
     pub document: Decision,
     pub lifted_at: OffsetDateTime,
@@ -101,9 +136,20 @@ pub struct Entry {
     pub lifted_at: Option<OffsetDateTime>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lift: Option<Lift>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<Review>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protection_override: Option<ProtectionOverride>,
 }
 
 impl Entry {
+    /// A new entry waiting for review: no feed sequence until it is approved.
+    pub fn pending(new: NewEntry) -> Entry {
+        let mut entry = Entry::from_new(new, 0);
+        entry.status = EntryStatus::Pending;
+        entry
+    }
+
     pub fn from_new(new: NewEntry, seq: u64) -> Entry {
         Entry {
             id: new.id,
@@ -119,6 +165,23 @@ impl Entry {
             seq,
             lifted_at: None,
             lift: None,
+            review: None,
+            protection_override: new.protection_override,
+        }
+    }
+
+    /// The listing request this entry was made from, to write it again when approved.
+    pub fn as_new(&self) -> NewEntry {
+        NewEntry {
+            id: self.id,
+            domain: self.domain.clone(),
+            scope: self.scope,
+            category: self.category,
+            reason: self.reason.clone(),
+            decision: self.decision.clone(),
+            listed_at: self.listed_at,
+            listed_by: self.listed_by.clone(),
+            protection_override: self.protection_override.clone(),
         }
     }
 
@@ -219,6 +282,31 @@ pub struct KeyRecord {
     pub token_sha256: String,
     #[serde(with = "crate::model::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// After this the token no longer authenticates.
+    #[serde(
+        default,
+        with = "crate::model::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// A name that must never be cut off, with who protected it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ProtectedName {
+    #[schema(value_type = String)]
+    pub domain: DomainName,
+    pub note: String,
+    /// Absent for names from configuration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added_by: Option<Actor>,
+    #[serde(
+        default,
+        with = "crate::model::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub added_at: Option<OffsetDateTime>,
 }
 
 /// The current time, truncated to milliseconds so that it survives a round trip through

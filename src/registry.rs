@@ -21,6 +21,9 @@ pub struct Registry {
     pub metrics: Arc<Metrics>,
     pub settings: Settings,
     pub health: FollowerHealth,
+    pub limits: crate::limits::Limits,
+    /// Protected names from configuration (validated at start).
+    pub configured_protection: Vec<DomainName>,
 }
 
 /// What the follower last knew of the store, for readiness and the lag metrics.
@@ -86,6 +89,34 @@ impl Registry {
         let entry = self.store.list(entry).await?;
         self.await_index(entry.seq).await;
         Ok(entry)
+    }
+
+    /// Approves a pending entry and, like `list`, answers once this node's index shows it.
+    pub async fn approve(
+        &self,
+        domain: &DomainName,
+        entry_id: uuid::Uuid,
+        review: crate::model::Review,
+    ) -> StoreResult<Entry> {
+        let entry = self.store.approve(domain, entry_id, review).await?;
+        self.await_index(entry.seq).await;
+        Ok(entry)
+    }
+
+    /// Every protected name, from configuration and from the store.
+    pub async fn protected_names(&self) -> StoreResult<Vec<crate::model::ProtectedName>> {
+        let mut names: Vec<crate::model::ProtectedName> = self
+            .configured_protection
+            .iter()
+            .map(|domain| crate::model::ProtectedName {
+                domain: domain.clone(),
+                note: "configured in protection.names".into(),
+                added_by: None,
+                added_at: None,
+            })
+            .collect();
+        names.extend(self.store.protected().await?);
+        Ok(names)
     }
 
     pub async fn lift(&self, domain: &DomainName, request: LiftRequest) -> StoreResult<Entry> {

@@ -17,6 +17,67 @@ pub struct Settings {
     pub index: IndexSettings,
     pub log: LogSettings,
     pub dns: DnsSettings,
+    pub entries: EntrySettings,
+    pub protection: ProtectionSettings,
+    pub limits: LimitSettings,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct EntrySettings {
+    /// Four-eyes: a new entry stays `pending` until a different key of the same side approves.
+    pub require_approval: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProtectionSettings {
+    /// Names that must never be cut off (with everything below them), beside those that
+    /// admins add through `/v1/protected`.
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitSettings {
+    /// Largest body of a write (entries, keys, protected names); batch checks use
+    /// `server.body_limit_bytes`.
+    pub write_body_bytes: usize,
+    /// Time a client gets to send a request's head; a slower client is cut off.
+    pub header_timeout_ms: u64,
+    /// Time a client gets to send a request's body.
+    pub body_timeout_ms: u64,
+    /// Most long-polls (`/v1/feed?wait=`) held at once on this node.
+    pub max_long_polls: usize,
+    pub rate: RateSettings,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        LimitSettings {
+            write_body_bytes: 64 * 1024,
+            header_timeout_ms: 5000,
+            body_timeout_ms: 10_000,
+            max_long_polls: 1000,
+            rate: RateSettings::default(),
+        }
+    }
+}
+
+/// Requests per second allowed per token, by role; 0 means no limit. A batch check counts
+/// one per name. `anonymous` applies per client address to requests without a valid token.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateSettings {
+    pub admin: u32,
+    pub agency: u32,
+    pub telecom: u32,
+    pub access_provider: u32,
+    pub dns_provider: u32,
+    pub auditor: u32,
+    pub anonymous: u32,
+    /// Seconds of quota that may be spent at once (the bucket size).
+    pub burst_seconds: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -79,6 +140,9 @@ pub struct AuthSettings {
     /// The bootstrap admin token. When empty, one is generated on first start and written to
     /// `admin_token` in the data directory.
     pub admin_token: Option<String>,
+    /// Longest lifetime of a key, in days, applied when `POST /v1/keys` gives none; 0 means
+    /// keys do not expire unless asked to.
+    pub key_max_days: u32,
 }
 
 impl std::fmt::Debug for AuthSettings {
@@ -233,6 +297,23 @@ impl Settings {
         }
         if self.feed.retention == 0 {
             return Err(invalid("feed.retention", "must be positive"));
+        }
+        for (i, name) in self.protection.names.iter().enumerate() {
+            if crate::domain::DomainName::parse(name).is_err() {
+                return Err(SettingsError::Invalid {
+                    key: "protection.names",
+                    message: format!("entry {} ({name:?}) is not a valid domain name", i + 1),
+                });
+            }
+        }
+        if self.limits.write_body_bytes < 1024 {
+            return Err(invalid("limits.write_body_bytes", "must be at least 1024"));
+        }
+        if self.limits.header_timeout_ms == 0 || self.limits.body_timeout_ms == 0 {
+            return Err(invalid(
+                "limits.header_timeout_ms",
+                "timeouts must be positive",
+            ));
         }
         if self.index.overlay_max == 0 {
             return Err(invalid("index.overlay_max", "must be positive"));

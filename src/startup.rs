@@ -32,11 +32,19 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         let admin_token = admin_token(&settings)?;
         let store = open_store(&settings).await?;
+        let metrics = Arc::new(Metrics::new());
         let registry = Arc::new(Registry {
             store,
             index: Index::new(settings.index.overlay_max),
             auth: Arc::new(Authenticator::new(Some(&admin_token))),
-            metrics: Arc::new(Metrics::new()),
+            limits: crate::limits::Limits::new(&settings.limits, metrics.rate_limited.clone()),
+            metrics,
+            configured_protection: settings
+                .protection
+                .names
+                .iter()
+                .filter_map(|n| crate::domain::DomainName::parse(n).ok())
+                .collect(),
             settings: settings.clone(),
             health: FollowerHealth::new(),
         });
@@ -46,7 +54,8 @@ impl Application {
             .context("cannot load the index from the store")?;
 
         let (shutdown, shutdown_rx) = watch::channel(false);
-        tokio::spawn(follow(Arc::clone(&registry), shutdown_rx));
+        tokio::spawn(follow(Arc::clone(&registry), shutdown_rx.clone()));
+        tokio::spawn(housekeeping(Arc::clone(&registry), shutdown_rx));
 
         let listener = TcpListener::bind(settings.listen_addr()?)
             .with_context(|| format!("cannot listen on {}", settings.server.listen))?;
@@ -64,6 +73,8 @@ impl Application {
                 .configure(crate::api::routes)
         })
         .workers(workers)
+        .client_request_timeout(Duration::from_millis(settings.limits.header_timeout_ms))
+        .client_disconnect_timeout(Duration::from_secs(1))
         .shutdown_timeout(settings.server.shutdown_grace_seconds)
         .disable_signals()
         .listen(listener)?
@@ -97,7 +108,19 @@ impl Application {
     }
 }
 
-/// Counts and times every request by route pattern, and returns the request id.
+/// Periodic upkeep until shutdown: forgetting idle rate-limit keys.
+async fn housekeeping(registry: Arc<Registry>, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tick.tick() => registry.limits.housekeeping(),
+        }
+    }
+}
+
+/// Counts and times every request by route pattern, writes the audit record of state-changing
+/// requests, and returns the request id.
 fn observe<S, B>(
     req: actix_web::dev::ServiceRequest,
     srv: &S,
@@ -113,14 +136,16 @@ where
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
     let method = req.method().clone();
     let request_id = req.extensions().get::<RequestId>().copied();
-    let metrics = req
-        .app_data::<web::Data<Registry>>()
-        .map(|r| Arc::clone(&r.metrics));
+    let registry = req.app_data::<web::Data<Registry>>().cloned();
+    let audited = crate::api::audit_action(method.as_str(), &route);
     let start = Instant::now();
     let response = srv.call(req);
     async move {
         let mut response = response.await?;
-        if let Some(metrics) = metrics {
+        if let (Some(registry), Some(action)) = (&registry, audited) {
+            audit(registry, &response, action, request_id).await;
+        }
+        if let Some(metrics) = registry.as_ref().map(|r| &r.metrics) {
             let status = response.status();
             metrics
                 .requests
@@ -140,6 +165,61 @@ where
             );
         }
         Ok(response)
+    }
+}
+
+/// Appends the audit record of a state-changing request made with a valid token. The answer
+/// waits for it, so a client that got its answer knows the request is on record; when the
+/// record cannot be written the answer still goes out (the write, if any, is durable) and the
+/// failure is logged and counted.
+async fn audit<B>(
+    registry: &Registry,
+    response: &actix_web::dev::ServiceResponse<B>,
+    action: String,
+    request_id: Option<RequestId>,
+) {
+    let request = response.request();
+    let Some(principal) = request
+        .extensions()
+        .get::<Arc<crate::auth::Principal>>()
+        .cloned()
+    else {
+        return;
+    };
+    let note = request
+        .extensions()
+        .get::<crate::api::AuditNote>()
+        .cloned()
+        .unwrap_or_default();
+    let status = response.status();
+    let outcome = match response
+        .response()
+        .extensions()
+        .get::<crate::api::error::ErrorCode>()
+    {
+        Some(code) => code.0.to_string(),
+        None if status.is_success() => "ok".to_string(),
+        None => "error".to_string(),
+    };
+    let event = crate::audit::AuditEvent {
+        at: crate::model::now(),
+        actor: principal.actor(),
+        address: request
+            .peer_addr()
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default(),
+        method: request.method().to_string(),
+        path: request.path().to_string(),
+        action,
+        target: note.target,
+        status: status.as_u16(),
+        outcome,
+        request_id: request_id.map(|id| id.to_string()).unwrap_or_default(),
+        detail: note.detail,
+    };
+    if let Err(e) = registry.store.append_audit(event).await {
+        registry.metrics.audit_failures.inc();
+        tracing::error!(error = %e, "cannot write the audit record of a request");
     }
 }
 

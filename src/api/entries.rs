@@ -5,10 +5,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{ApiError, Caller, State, query, read_json};
-use crate::auth::policy;
-use crate::domain::{Category, Decision, DecisionInput, DomainName, Scope, today_in_china};
-use crate::model::{Entry, EntryStatus, LiftRequest, NewEntry};
+use super::{ApiError, Caller, State, note, query, read_json, read_json_or_default};
+use crate::auth::{Principal, policy};
+use crate::domain::{Category, Decision, DecisionInput, DomainName, Role, Scope, today_in_china};
+use crate::model::{Entry, EntryStatus, LiftRequest, NewEntry, ProtectionOverride, Review};
 use crate::store::StatusFilter;
 
 /// Longest accepted `reason`, in characters.
@@ -25,6 +25,20 @@ pub struct CreateEntryRequest {
     pub reason: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub decision: Option<DecisionInput>,
+    /// Lists a protected name deliberately; national telecom keys only.
+    pub override_protection: Option<OverrideRequest>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct OverrideRequest {
+    pub justification: Option<String>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema, Default)]
+pub struct ReviewRequest {
+    /// The pending entry meant; when absent, whichever is pending for the domain.
+    pub entry_id: Option<String>,
+    pub reason: Option<String>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -52,6 +66,9 @@ pub struct DomainHistory {
     #[schema(value_type = String)]
     pub domain: DomainName,
     pub current: Option<Entry>,
+    /// The entry waiting for review, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending: Option<Entry>,
     pub history: Vec<Entry>,
 }
 
@@ -69,12 +86,13 @@ fn reason(text: Option<String>) -> Result<String, ApiError> {
 /// Validates the fields of a listing request in the contract's order: domain, scope,
 /// category, decision.
 pub fn parse_listing(
-    body: CreateEntryRequest,
+    body: &CreateEntryRequest,
 ) -> Result<(DomainName, Scope, Category, Decision, String), ApiError> {
     let domain = body
         .domain
+        .as_deref()
         .ok_or_else(|| ApiError::invalid("invalid_domain", "domain is required"))?;
-    let domain = DomainName::parse_listable(&domain)?;
+    let domain = DomainName::parse_listable(domain)?;
     let scope = match body.scope.as_deref() {
         None => Scope::Subtree,
         Some(text) => Scope::parse(text).ok_or_else(|| {
@@ -86,14 +104,15 @@ pub fn parse_listing(
     };
     let category = body
         .category
+        .as_deref()
         .ok_or_else(|| ApiError::invalid("invalid_category", "category is required"))?;
-    let category = Category::parse(&category).ok_or_else(|| {
+    let category = Category::parse(category).ok_or_else(|| {
         ApiError::invalid(
             "invalid_category",
             format!("category {category:?} is not one of the categories in the API documentation"),
         )
     })?;
-    let decision = body.decision.ok_or_else(|| {
+    let decision = body.decision.clone().ok_or_else(|| {
         ApiError::invalid(
             "decision_required",
             "an entry needs the administrative penalty decision it rests on",
@@ -101,13 +120,81 @@ pub fn parse_listing(
     })?;
     let decision = Decision::parse(decision, today_in_china())
         .map_err(|e| ApiError::invalid("invalid_decision", e.to_string()))?;
-    Ok((domain, scope, category, decision, reason(body.reason)?))
+    Ok((
+        domain,
+        scope,
+        category,
+        decision,
+        reason(body.reason.clone())?,
+    ))
+}
+
+/// Refuses a listing that touches a protected name (equal, above or below it), unless a
+/// national telecom key overrides the protection with a justification.
+async fn check_protection(
+    state: &State,
+    principal: &Principal,
+    domain: &DomainName,
+    request: Option<&OverrideRequest>,
+) -> Result<Option<ProtectionOverride>, ApiError> {
+    let protected = state.protected_names().await?;
+    let Some(hit) = protected
+        .iter()
+        .find(|p| domain.is_within(&p.domain) || p.domain.is_within(domain))
+    else {
+        return Ok(None);
+    };
+    let Some(request) = request else {
+        return Err(ApiError::invalid(
+            "protected_domain",
+            format!(
+                "{domain} touches the protected name {}: it must never be cut off",
+                hit.domain
+            ),
+        ));
+    };
+    if principal.role != Role::Telecom || principal.province.is_some() {
+        return Err(ApiError::ForbiddenBecause(
+            "only a national telecom key may override the protection of a name".into(),
+        ));
+    }
+    let justification = request.justification.as_deref().unwrap_or_default().trim();
+    if justification.is_empty() || justification.chars().count() > MAX_REASON {
+        return Err(ApiError::invalid(
+            "invalid_override",
+            format!("override_protection needs a justification of 1 to {MAX_REASON} characters"),
+        ));
+    }
+    Ok(Some(ProtectionOverride {
+        justification: justification.to_string(),
+        protected: hit.domain.clone(),
+    }))
+}
+
+/// Refuses a provincial key acting on an entry listed by a key of another province (or by a
+/// national key): provinces act within their own remit; national keys may act on any entry.
+fn check_province(principal: &Principal, entry: &Entry) -> Result<(), ApiError> {
+    match principal.province {
+        Some(own) if entry.listed_by.province != Some(own) => {
+            Err(ApiError::OutOfProvince(format!(
+                "{} was listed by {}; a key of province {own} may act only on its own province's entries",
+                entry.domain,
+                entry
+                    .listed_by
+                    .province
+                    .map_or("a national key".to_string(), |p| format!(
+                        "a key of province {p}"
+                    )),
+            )))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// List a domain under a penalty decision.
 #[utoipa::path(post, path = "/v1/entries", tag = "entries", request_body = CreateEntryRequest,
     responses((status = 201, body = Entry), (status = 409, description = "already_listed"),
-              (status = 422, description = "invalid_domain, public_suffix, invalid_scope, invalid_category, decision_required, invalid_decision")),
+              (status = 422, description = "invalid_domain, public_suffix, invalid_scope, invalid_category, decision_required, invalid_decision, protected_domain")),
     security(("bearer" = [])))]
 pub async fn create(
     caller: Caller,
@@ -117,21 +204,46 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let principal = caller.require(policy::WRITE_ENTRIES)?;
     let body: CreateEntryRequest =
-        read_json(&req, payload, state.settings.server.body_limit_bytes).await?;
-    let (domain, scope, category, decision, reason) = parse_listing(body)?;
-    let entry = state
-        .list(NewEntry {
-            id: Uuid::now_v7(),
-            domain,
-            scope,
-            category,
-            reason,
-            decision,
-            listed_at: crate::model::now(),
-            listed_by: principal.actor(),
-        })
-        .await?;
-    tracing::info!(domain = %entry.domain, entry_id = %entry.id, seq = entry.seq, by = %principal.key_id, "entry listed");
+        read_json(&req, payload, state.settings.limits.write_body_bytes).await?;
+    if let Some(domain) = &body.domain {
+        note(&req, domain.clone(), "");
+    }
+    let (domain, scope, category, decision, reason) = parse_listing(&body)?;
+    note(&req, domain.as_str(), "");
+    let protection_override = check_protection(
+        &state,
+        principal,
+        &domain,
+        body.override_protection.as_ref(),
+    )
+    .await?;
+    if let Some(o) = &protection_override {
+        note(
+            &req,
+            domain.as_str(),
+            format!(
+                "protection of {} overridden: {}",
+                o.protected, o.justification
+            ),
+        );
+    }
+    let new = NewEntry {
+        id: Uuid::now_v7(),
+        domain,
+        scope,
+        category,
+        reason,
+        decision,
+        listed_at: crate::model::now(),
+        listed_by: principal.actor(),
+        protection_override,
+    };
+    let entry = if state.settings.entries.require_approval {
+        state.store.propose(new).await?
+    } else {
+        state.list(new).await?
+    };
+    tracing::info!(domain = %entry.domain, entry_id = %entry.id, seq = entry.seq, status = entry.status.as_str(), by = %principal.key_id, "entry submitted");
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/v1/entries/{}", entry.domain)))
         .json(entry))
@@ -141,6 +253,7 @@ pub async fn create(
 #[utoipa::path(post, path = "/v1/entries/{domain}/lift", tag = "entries", request_body = LiftEntryRequest,
     params(("domain" = String, Path, description = "the listed domain")),
     responses((status = 200, body = Entry), (status = 404, description = "not_listed"),
+              (status = 403, description = "forbidden, out_of_province"),
               (status = 422, description = "invalid_domain, document_required, invalid_document")),
     security(("bearer" = [])))]
 pub async fn lift(
@@ -151,8 +264,9 @@ pub async fn lift(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let principal = caller.require(policy::WRITE_ENTRIES)?;
+    note(&req, path.as_str(), "");
     let body: LiftEntryRequest =
-        read_json(&req, payload, state.settings.server.body_limit_bytes).await?;
+        read_json(&req, payload, state.settings.limits.write_body_bytes).await?;
     let domain = DomainName::parse(&path)?;
     let document = body.document.ok_or_else(|| {
         ApiError::invalid(
@@ -163,10 +277,20 @@ pub async fn lift(
     let document = Decision::parse(document, today_in_china())
         .map_err(|e| ApiError::invalid("invalid_document", e.to_string()))?;
     let reason = reason(body.reason)?;
+    let current = state
+        .store
+        .history(&domain)
+        .await?
+        .into_iter()
+        .rev()
+        .find(|e| e.status == EntryStatus::Active)
+        .ok_or_else(|| ApiError::NotListed("this domain has no active entry".into()))?;
+    check_province(principal, &current)?;
     let entry = state
         .lift(
             &domain,
             LiftRequest {
+                entry_id: Some(current.id),
                 reason,
                 document,
                 lifted_at: crate::model::now(),
@@ -176,6 +300,100 @@ pub async fn lift(
         .await?;
     tracing::info!(domain = %entry.domain, entry_id = %entry.id, by = %principal.key_id, "entry lifted");
     Ok(HttpResponse::Ok().json(entry))
+}
+
+/// Checks that `principal` may review `entry`: another key than the one that submitted it,
+/// of the same side (agency or telecom), and within its province.
+fn check_reviewer(principal: &Principal, entry: &Entry) -> Result<(), ApiError> {
+    if entry.listed_by.key_id == principal.key_id {
+        return Err(ApiError::ForbiddenBecause(
+            "a different key than the one that submitted the entry must review it".into(),
+        ));
+    }
+    if entry.listed_by.role != principal.role {
+        return Err(ApiError::ForbiddenBecause(format!(
+            "the entry was submitted by a {} key; a key of the same side must review it",
+            entry.listed_by.role.as_str()
+        )));
+    }
+    check_province(principal, entry)
+}
+
+async fn review(
+    caller: Caller,
+    state: State,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    approve: bool,
+) -> Result<HttpResponse, ApiError> {
+    let principal = caller.require(policy::WRITE_ENTRIES)?;
+    note(&req, path.as_str(), "");
+    let body: ReviewRequest =
+        read_json_or_default(&req, payload, state.settings.limits.write_body_bytes).await?;
+    let domain = DomainName::parse(&path)?;
+    let wanted = body
+        .entry_id
+        .as_deref()
+        .map(|id| {
+            Uuid::parse_str(id)
+                .map_err(|_| ApiError::invalid("invalid_entry_id", "entry_id is not an entry id"))
+        })
+        .transpose()?;
+    let reason = reason(body.reason)?;
+    let pending = state
+        .store
+        .pending(&domain)
+        .await?
+        .filter(|e| wanted.is_none_or(|id| id == e.id))
+        .ok_or_else(|| ApiError::NotPending(format!("{domain} has no entry waiting for review")))?;
+    check_reviewer(principal, &pending)?;
+    let review = Review {
+        outcome: if approve { "approved" } else { "rejected" }.into(),
+        by: principal.actor(),
+        at: crate::model::now(),
+        reason,
+        proposed_at: pending.listed_at,
+    };
+    let entry = if approve {
+        state.approve(&domain, pending.id, review).await?
+    } else {
+        state.store.reject(&domain, pending.id, review).await?
+    };
+    tracing::info!(domain = %entry.domain, entry_id = %entry.id, status = entry.status.as_str(), by = %principal.key_id, "entry reviewed");
+    Ok(HttpResponse::Ok().json(entry))
+}
+
+/// Approve the entry of a domain waiting for review; it is listed at once.
+#[utoipa::path(post, path = "/v1/entries/{domain}/approve", tag = "entries", request_body = ReviewRequest,
+    params(("domain" = String, Path, description = "the domain")),
+    responses((status = 200, body = Entry), (status = 404, description = "not_pending"),
+              (status = 403, description = "forbidden, out_of_province")),
+    security(("bearer" = [])))]
+pub async fn approve(
+    caller: Caller,
+    state: State,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    review(caller, state, req, path, payload, true).await
+}
+
+/// Reject the entry of a domain waiting for review; it never takes effect.
+#[utoipa::path(post, path = "/v1/entries/{domain}/reject", tag = "entries", request_body = ReviewRequest,
+    params(("domain" = String, Path, description = "the domain")),
+    responses((status = 200, body = Entry), (status = 404, description = "not_pending"),
+              (status = 403, description = "forbidden, out_of_province")),
+    security(("bearer" = [])))]
+pub async fn reject(
+    caller: Caller,
+    state: State,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    review(caller, state, req, path, payload, false).await
 }
 
 /// A domain's current entry and its whole history.
@@ -201,16 +419,22 @@ pub async fn get(
         .rev()
         .find(|e| e.status == EntryStatus::Active)
         .cloned();
+    let pending = history
+        .iter()
+        .rev()
+        .find(|e| e.status == EntryStatus::Pending)
+        .cloned();
     Ok(HttpResponse::Ok().json(DomainHistory {
         domain,
         current,
+        pending,
         history,
     }))
 }
 
 /// Entries in listing order, a page at a time.
 #[utoipa::path(get, path = "/v1/entries", tag = "entries",
-    params(("status" = Option<String>, Query, description = "active or lifted"),
+    params(("status" = Option<String>, Query, description = "active, lifted or pending"),
            ("limit" = Option<usize>, Query, description = "1 to 1000, default 100"),
            ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
     responses((status = 200, body = EntryPage), (status = 400, description = "invalid_parameter")),
@@ -224,8 +448,8 @@ pub async fn list(
     let params: ListQuery = query(&req)?;
     let filter = match params.status.as_deref() {
         None => StatusFilter::All,
-        Some("active") => StatusFilter::Only(EntryStatus::Active),
-        Some("lifted") => StatusFilter::Only(EntryStatus::Lifted),
+        Some("active") => StatusFilter::Active,
+        Some("lifted") => StatusFilter::Lifted,
         Some(other) => {
             return Err(ApiError::InvalidParameter(format!(
                 "status {other:?} is not one of active, lifted"

@@ -16,6 +16,10 @@ pub enum ApiError {
     #[error("this key's role may not do this")]
     Forbidden,
     #[error("{0}")]
+    ForbiddenBecause(String),
+    #[error("{0}")]
+    OutOfProvince(String),
+    #[error("{0}")]
     InvalidJson(String),
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
@@ -31,8 +35,16 @@ pub enum ApiError {
     Invalid { code: &'static str, message: String },
     #[error("{0}")]
     AlreadyListed(String),
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
     #[error("{0}")]
     NotListed(String),
+    #[error("{0}")]
+    NotPending(String),
+    #[error("{message}")]
+    RateLimited { message: String, retry_after: u64 },
+    #[error("{0}")]
+    RequestTimeout(String),
     #[error("{0}")]
     SnapshotRequired(String),
     #[error("the registry store is unavailable; nothing was written, try again")]
@@ -53,7 +65,8 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::Unauthenticated => "unauthenticated",
-            ApiError::Forbidden => "forbidden",
+            ApiError::Forbidden | ApiError::ForbiddenBecause(_) => "forbidden",
+            ApiError::OutOfProvince(_) => "out_of_province",
             ApiError::InvalidJson(_) => "invalid_json",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::InvalidParameter(_) => "invalid_parameter",
@@ -62,13 +75,21 @@ impl ApiError {
             ApiError::Domain(e) => e.code(),
             ApiError::Invalid { code, .. } => code,
             ApiError::AlreadyListed(_) => "already_listed",
+            ApiError::Conflict { code, .. } => code,
             ApiError::NotListed(_) => "not_listed",
+            ApiError::NotPending(_) => "not_pending",
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::RequestTimeout(_) => "request_timeout",
             ApiError::SnapshotRequired(_) => "snapshot_required",
             ApiError::StoreUnavailable(_) => "store_unavailable",
             ApiError::Internal(_) => "internal",
         }
     }
 }
+
+/// The error code of an answer, kept in the response's extensions for the audit log.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorCode(pub &'static str);
 
 #[derive(Serialize)]
 pub struct ErrorBody<'a> {
@@ -85,13 +106,19 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::Forbidden | ApiError::ForbiddenBecause(_) | ApiError::OutOfProvince(_) => {
+                StatusCode::FORBIDDEN
+            }
             ApiError::InvalidJson(_) | ApiError::InvalidParameter(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::NotFound(_) | ApiError::NotListed(_) => StatusCode::NOT_FOUND,
+            ApiError::NotFound(_) | ApiError::NotListed(_) | ApiError::NotPending(_) => {
+                StatusCode::NOT_FOUND
+            }
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Domain(_) | ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::AlreadyListed(_) => StatusCode::CONFLICT,
+            ApiError::AlreadyListed(_) | ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::SnapshotRequired(_) => StatusCode::GONE,
             ApiError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -110,12 +137,18 @@ impl ResponseError for ApiError {
         if matches!(self, ApiError::Unauthenticated) {
             response.insert_header(("WWW-Authenticate", "Bearer"));
         }
-        response.json(ErrorBody {
+        if let ApiError::RateLimited { retry_after, .. } = self {
+            response.insert_header(("Retry-After", retry_after.to_string()));
+        }
+        // The audit log records the outcome of every state-changing request by this code.
+        let mut response = response.json(ErrorBody {
             error: ErrorDetail {
                 code: self.code(),
                 message: self.to_string(),
             },
-        })
+        });
+        response.extensions_mut().insert(ErrorCode(self.code()));
+        response
     }
 }
 
@@ -127,6 +160,9 @@ impl From<StoreError> for ApiError {
                 entry.domain, entry.id, entry.decision.number
             )),
             StoreError::NotListed => ApiError::NotListed("this domain has no active entry".into()),
+            StoreError::NotPending => ApiError::NotPending(
+                "this domain has no entry waiting for review, or another one than given".into(),
+            ),
             StoreError::SnapshotRequired { oldest } => ApiError::SnapshotRequired(format!(
                 "events before {oldest} are no longer retained: load /v1/snapshot and follow from its seq"
             )),

@@ -64,6 +64,8 @@ pub async fn feed(
     }
     let mut events = state.store.events(after, limit).await?;
     if events.is_empty() && wait > 0 {
+        // Held until the answer is sent: the cap counts waiting requests only.
+        let _slot = state.limits.long_poll()?;
         // The index moves when the follower applies a new event; wake on that, then read the
         // store again so the answer comes from the authoritative feed.
         if state

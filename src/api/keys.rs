@@ -19,6 +19,8 @@ pub struct CreateKeyRequest {
     pub role: Option<String>,
     #[schema(example = "11")]
     pub province: Option<String>,
+    /// RFC 3339 time after which the token stops working.
+    pub expires_at: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -33,6 +35,8 @@ pub struct KeyView {
     #[schema(value_type = Option<String>)]
     pub province: Option<Province>,
     pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -48,6 +52,10 @@ fn view(record: &KeyRecord, token: Option<String>) -> KeyView {
         role: record.role,
         province: record.province,
         created_at: crate::model::rfc3339::format(&record.created_at),
+        expires_at: record
+            .expires_at
+            .as_ref()
+            .map(crate::model::rfc3339::format),
     }
 }
 
@@ -91,6 +99,32 @@ pub async fn create(
         .map(|p| Province::parse(&p))
         .transpose()
         .map_err(|e| ApiError::invalid("invalid_province", e.to_string()))?;
+    let now = crate::model::now();
+    let max_days = state.settings.auth.key_max_days;
+    let latest = (max_days > 0).then(|| now + time::Duration::days(max_days.into()));
+    let expires_at = match body.expires_at.as_deref() {
+        None => latest,
+        Some(text) => {
+            let at =
+                time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+                    .map_err(|_| {
+                    ApiError::invalid("invalid_expiry", "expires_at is not an RFC 3339 time")
+                })?;
+            if at <= now {
+                return Err(ApiError::invalid(
+                    "invalid_expiry",
+                    "expires_at is in the past",
+                ));
+            }
+            if latest.is_some_and(|latest| at > latest) {
+                return Err(ApiError::invalid(
+                    "invalid_expiry",
+                    format!("expires_at is more than auth.key_max_days ({max_days}) away"),
+                ));
+            }
+            Some(at)
+        }
+    };
     let token = new_token();
     let record = KeyRecord {
         id: new_key_id(),
@@ -98,8 +132,14 @@ pub async fn create(
         role,
         province,
         token_sha256: hex::encode(hash_token(&token)),
-        created_at: crate::model::now(),
+        created_at: now,
+        expires_at,
     };
+    super::note(
+        &req,
+        record.id.as_str(),
+        format!("role {}", record.role.as_str()),
+    );
     state.store.create_key(record.clone()).await?;
     refresh(&state).await?;
     tracing::info!(key_id = %record.id, role = record.role.as_str(), by = %admin.key_id, "key created");
@@ -130,9 +170,11 @@ pub async fn list(caller: Caller, state: State) -> Result<HttpResponse, ApiError
 pub async fn revoke(
     caller: Caller,
     state: State,
+    req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let admin = caller.require(policy::MANAGE_KEYS)?;
+    super::note(&req, path.as_str(), "");
     if !state.store.revoke_key(&path).await? {
         return Err(ApiError::NotFound(format!(
             "no key with id {:?}",

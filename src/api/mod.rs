@@ -2,17 +2,19 @@
 //! knows the JSON of the external contract (`../shared/API.md`). Every handler authenticates
 //! first, checks its role policy explicitly, then parses its input, in that order.
 
+pub mod audit;
 pub mod check;
 pub mod entries;
 pub mod error;
 pub mod feed;
 pub mod keys;
 pub mod ops;
+pub mod protected;
 
 use std::sync::Arc;
 
 use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
@@ -51,27 +53,111 @@ fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
     let registry = req
         .app_data::<State>()
         .ok_or_else(|| ApiError::Internal("registry missing from app data".into()))?;
+    match principal(req, registry) {
+        Some(principal) => {
+            registry.limits.check(&principal, 1)?;
+            // The audit middleware reads who made the request from here.
+            req.extensions_mut().insert(Arc::clone(&principal));
+            Ok(Caller(principal))
+        }
+        None => {
+            // Guessing tokens costs the guesser's address its anonymous quota.
+            registry
+                .limits
+                .check_anonymous(req.peer_addr().map(|a| a.ip()))?;
+            Err(ApiError::Unauthenticated)
+        }
+    }
+}
+
+fn principal(req: &HttpRequest, registry: &Registry) -> Option<Arc<Principal>> {
     let header = req
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or(ApiError::Unauthenticated)?;
+        .and_then(|v| v.to_str().ok())?;
     let token = header
         .strip_prefix("Bearer ")
         .or_else(|| header.strip_prefix("bearer "))
         .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or(ApiError::Unauthenticated)?;
-    registry
-        .auth
-        .authenticate(token)
-        .map(Caller)
-        .ok_or(ApiError::Unauthenticated)
+        .filter(|t| !t.is_empty())?;
+    registry.auth.authenticate(token)
+}
+
+/// What a state-changing request did, for its audit record: set by the handler once it knows
+/// the target (a domain, a key id) and anything worth keeping beside it.
+#[derive(Debug, Clone, Default)]
+pub struct AuditNote {
+    pub target: String,
+    pub detail: String,
+}
+
+/// The audit action of a request, or `None` for requests that change nothing (reads, and
+/// batch checks, which are POSTs only to carry their names).
+pub fn audit_action(method: &str, route: &str) -> Option<String> {
+    let action = match (method, route) {
+        ("GET" | "HEAD" | "OPTIONS", _) | ("POST", "/v1/check") => return None,
+        ("POST", "/v1/entries") => "entry.submit",
+        ("POST", "/v1/entries/{domain}/lift") => "entry.lift",
+        ("POST", "/v1/entries/{domain}/approve") => "entry.approve",
+        ("POST", "/v1/entries/{domain}/reject") => "entry.reject",
+        ("POST", "/v1/keys") => "key.create",
+        ("DELETE", "/v1/keys/{id}") => "key.revoke",
+        ("POST", "/v1/protected") => "protected.add",
+        ("DELETE", "/v1/protected/{domain}") => "protected.remove",
+        (method, route) => return Some(format!("{method} {route}")),
+    };
+    Some(action.to_string())
+}
+
+/// Records the target (and detail) of this request for the audit log.
+pub fn note(req: &HttpRequest, target: impl Into<String>, detail: impl Into<String>) {
+    req.extensions_mut().insert(AuditNote {
+        target: target.into(),
+        detail: detail.into(),
+    });
 }
 
 /// Reads a JSON body of at most `limit` bytes and parses it; called after the role check so
 /// that an unauthorised caller never learns how its body would have been judged.
 pub async fn read_json<T: DeserializeOwned>(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<T, ApiError> {
+    let timeout = req
+        .app_data::<State>()
+        .map_or(10_000, |r| r.settings.limits.body_timeout_ms);
+    // A client that trickles its body is cut off rather than holding a worker's attention.
+    tokio::time::timeout(
+        std::time::Duration::from_millis(timeout),
+        read_json_unbounded(req, payload, limit),
+    )
+    .await
+    .map_err(|_| {
+        ApiError::RequestTimeout(format!(
+            "the request body did not arrive within {timeout} ms"
+        ))
+    })?
+}
+
+/// Like `read_json`, but an empty body stands for the default value (for requests whose
+/// fields are all optional).
+pub async fn read_json_or_default<T: DeserializeOwned + Default>(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<T, ApiError> {
+    let empty = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .is_some_and(|v| v.as_bytes() == b"0");
+    if empty {
+        return Ok(T::default());
+    }
+    read_json(req, payload, limit).await
+}
+
+async fn read_json_unbounded<T: DeserializeOwned>(
     req: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,
@@ -176,8 +262,34 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .default_service(not_allowed()),
     )
     .service(
+        web::resource("/v1/protected")
+            .route(web::get().to(protected::list))
+            .route(web::post().to(protected::add))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/v1/audit")
+            .route(web::get().to(audit::list))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/v1/protected/{domain}")
+            .route(web::delete().to(protected::remove))
+            .default_service(not_allowed()),
+    )
+    .service(
         web::resource("/v1/entries/{domain}/lift")
             .route(web::post().to(entries::lift))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/v1/entries/{domain}/approve")
+            .route(web::post().to(entries::approve))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/v1/entries/{domain}/reject")
+            .route(web::post().to(entries::reject))
             .default_service(not_allowed()),
     )
     .service(
@@ -196,7 +308,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     info(title = "siteban", description = "Shared national registry of illegal online-trading websites"),
     paths(
         keys::create, keys::list, keys::revoke,
-        entries::create, entries::list, entries::get, entries::lift,
+        entries::create, entries::list, entries::get, entries::lift, entries::approve, entries::reject,
+        protected::list, protected::add, protected::remove, audit::list,
         check::one, check::batch,
         feed::feed, feed::snapshot, feed::rpz,
         ops::healthz, ops::readyz, ops::metrics,

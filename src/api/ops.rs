@@ -1,24 +1,33 @@
 //! Operations endpoints, open without a token: liveness, readiness, metrics and the OpenAPI
 //! document.
 
-use actix_web::HttpResponse;
+use actix_web::{HttpRequest, HttpResponse};
 use serde_json::json;
 use utoipa::OpenApi;
 
-use super::{ApiDoc, State};
+use super::{ApiDoc, ApiError, State};
 
 /// 200 while the process runs.
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200)))]
-pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "ok"}))
+pub async fn healthz(state: State, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    anonymous(&state, &req)?;
+    Ok(HttpResponse::Ok().json(json!({"status": "ok"})))
+}
+
+/// These endpoints take no token: they spend the client address's anonymous quota.
+fn anonymous(state: &State, req: &HttpRequest) -> Result<(), ApiError> {
+    state
+        .limits
+        .check_anonymous(req.peer_addr().map(|a| a.ip()))
 }
 
 /// 200 when the store answers and the index has caught up with the feed; 503 with the reason
 /// otherwise (checks are still answered from memory then).
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200), (status = 503)))]
-pub async fn readyz(state: State) -> HttpResponse {
+pub async fn readyz(state: State, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    anonymous(&state, &req)?;
     let seq = state.index.seq();
-    match state.readiness().await {
+    Ok(match state.readiness().await {
         Ok(()) => HttpResponse::Ok().json(json!({"status": "ready", "seq": seq})),
         Err(reason) => HttpResponse::ServiceUnavailable().json(json!({
             "status": "not_ready",
@@ -26,18 +35,20 @@ pub async fn readyz(state: State) -> HttpResponse {
             "seq": seq,
             "stale": true,
         })),
-    }
+    })
 }
 
 /// Prometheus text exposition.
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain")))]
-pub async fn metrics(state: State) -> HttpResponse {
+pub async fn metrics(state: State, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    anonymous(&state, &req)?;
     state.refresh_gauges();
-    HttpResponse::Ok()
+    Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render())
+        .body(state.metrics.render()))
 }
 
-pub async fn openapi() -> HttpResponse {
-    HttpResponse::Ok().json(ApiDoc::openapi())
+pub async fn openapi(state: State, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    anonymous(&state, &req)?;
+    Ok(HttpResponse::Ok().json(ApiDoc::openapi()))
 }

@@ -39,7 +39,7 @@ pub struct Decision {
 /// so deserialising fails only on wrong JSON types and [`Decision::parse`] can name the field
 /// that is missing or wrong. Only a JSON object is accepted: a derived implementation would
 /// also take an array and read its items by position.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct DecisionInput {
     /// The document number.
     pub number: Option<String>,

@@ -15,16 +15,26 @@ use super::{
     ActiveSet, FORMAT_VERSION, FollowBatch, FollowCursor, StatusFilter, Store, StoreError,
     StoreResult, clamp_limit,
 };
+use crate::audit::{AuditEvent, AuditRecord};
 use crate::domain::{Category, DomainName, Scope};
-use crate::model::{ActiveRecord, Entry, EntryStatus, Event, KeyRecord, LiftRequest, NewEntry};
+use crate::model::{
+    ActiveRecord, Entry, EntryStatus, Event, KeyRecord, LiftRequest, NewEntry, ProtectedName,
+    Review,
+};
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// Entry id → JSON of the entry.
 const ENTRIES: TableDefinition<u128, &[u8]> = TableDefinition::new("entries");
 /// Domain → compact record of its active entry (see `encode_active`).
 const ACTIVE: TableDefinition<&str, &[u8]> = TableDefinition::new("active");
-/// (domain, listing seq) → entry id: the history of a domain in order.
-const HISTORY: TableDefinition<(&str, u64), u128> = TableDefinition::new("history");
+/// (domain, entry id) → (): the history of a domain; ids are UUIDv7, so in creation order.
+const HISTORY: TableDefinition<(&str, u128), ()> = TableDefinition::new("history");
+/// Domain → id of its entry waiting for review.
+const PENDING: TableDefinition<&str, u128> = TableDefinition::new("pending");
+/// Audit seq → JSON of the chained record.
+const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
+/// Protected domain → JSON of the protected name.
+const PROTECTED: TableDefinition<&str, &[u8]> = TableDefinition::new("protected");
 /// Listing seq → entry id, for paging through all, active and lifted entries.
 const BY_SEQ: TableDefinition<u64, u128> = TableDefinition::new("by_seq");
 const BY_SEQ_ACTIVE: TableDefinition<u64, u128> = TableDefinition::new("by_seq_active");
@@ -89,6 +99,9 @@ impl EmbeddedStore {
         txn.open_table(BY_SEQ_LIFTED).map_err(db_err)?;
         txn.open_table(EVENTS).map_err(db_err)?;
         txn.open_table(KEYS).map_err(db_err)?;
+        txn.open_table(PENDING).map_err(db_err)?;
+        txn.open_table(AUDIT).map_err(db_err)?;
+        txn.open_table(PROTECTED).map_err(db_err)?;
         txn.commit().map_err(db_err)?;
         Ok(EmbeddedStore {
             db: Arc::new(db),
@@ -150,36 +163,50 @@ fn decode_active(domain: &str, bytes: &[u8]) -> StoreResult<ActiveRecord> {
     })
 }
 
-/// Writes one new entry inside an open transaction and returns it with its sequence.
+/// Fails with `AlreadyListed` when `domain` has an active or a pending entry.
+fn refuse_if_taken(txn: &redb::WriteTransaction, domain: &str) -> StoreResult<()> {
+    let entries = txn.open_table(ENTRIES).map_err(db_err)?;
+    let active = txn.open_table(ACTIVE).map_err(db_err)?;
+    let current = match active.get(domain).map_err(db_err)? {
+        Some(existing) => Some(decode_active(domain, existing.value())?.entry_id.as_u128()),
+        None => txn
+            .open_table(PENDING)
+            .map_err(db_err)?
+            .get(domain)
+            .map_err(db_err)?
+            .map(|v| v.value()),
+    };
+    match current {
+        Some(id) => Err(StoreError::AlreadyListed(Box::new(read_entry(
+            &entries, id,
+        )?))),
+        None => Ok(()),
+    }
+}
+
+/// Writes `entry` as active inside an open transaction: its record, active-set slot,
+/// history link, listing indexes and feed event. Returns it with its sequence number.
 fn write_listing(
     txn: &redb::WriteTransaction,
-    new: NewEntry,
+    mut entry: Entry,
     retention: u64,
 ) -> StoreResult<Entry> {
-    let mut active = txn.open_table(ACTIVE).map_err(db_err)?;
-    let mut entries = txn.open_table(ENTRIES).map_err(db_err)?;
-    if let Some(existing) = active.get(new.domain.as_str()).map_err(db_err)? {
-        let record = decode_active(new.domain.as_str(), existing.value())?;
-        let current = entries
-            .get(record.entry_id.as_u128())
-            .map_err(db_err)?
-            .ok_or_else(|| StoreError::corrupt("active entry without a record"))?;
-        return Err(StoreError::AlreadyListed(Box::new(decode(
-            current.value(),
-        )?)));
-    }
+    refuse_if_taken(txn, entry.domain.as_str())?;
     let seq = next_seq(txn)?;
-    let entry = Entry::from_new(new, seq);
+    entry.seq = seq;
+    entry.status = EntryStatus::Active;
     let id = entry.id.as_u128();
-    entries
+    txn.open_table(ENTRIES)
+        .map_err(db_err)?
         .insert(id, encode(&entry)?.as_slice())
         .map_err(db_err)?;
-    active
+    txn.open_table(ACTIVE)
+        .map_err(db_err)?
         .insert(entry.domain.as_str(), encode_active(&entry).as_slice())
         .map_err(db_err)?;
     txn.open_table(HISTORY)
         .map_err(db_err)?
-        .insert((entry.domain.as_str(), seq), id)
+        .insert((entry.domain.as_str(), id), ())
         .map_err(db_err)?;
     txn.open_table(BY_SEQ)
         .map_err(db_err)?
@@ -191,6 +218,18 @@ fn write_listing(
         .map_err(db_err)?;
     append_event(txn, &Event::listed(&entry), retention)?;
     Ok(entry)
+}
+
+/// Takes the pending entry `id` of `domain` out of the pending set, or fails with
+/// `NotPending` when another (or none) is pending.
+fn take_pending(txn: &redb::WriteTransaction, domain: &str, id: Uuid) -> StoreResult<Entry> {
+    let mut pending = txn.open_table(PENDING).map_err(db_err)?;
+    match pending.get(domain).map_err(db_err)?.map(|v| v.value()) {
+        Some(current) if current == id.as_u128() => {}
+        _ => return Err(StoreError::NotPending),
+    }
+    pending.remove(domain).map_err(db_err)?;
+    read_entry(&txn.open_table(ENTRIES).map_err(db_err)?, id.as_u128())
 }
 
 fn next_seq(txn: &redb::WriteTransaction) -> StoreResult<u64> {
@@ -283,7 +322,7 @@ impl Store for EmbeddedStore {
         let entry = self
             .blocking(move |db| {
                 let txn = db.begin_write().map_err(db_err)?;
-                let entry = write_listing(&txn, new, retention)?;
+                let entry = write_listing(&txn, Entry::from_new(new, 0), retention)?;
                 txn.commit().map_err(db_err)?;
                 Ok(entry)
             })
@@ -304,6 +343,10 @@ impl Store for EmbeddedStore {
                         Some(bytes) => decode_active(domain.as_str(), bytes.value())?,
                         None => return Err(StoreError::NotListed),
                     };
+                    // Dropping the transaction on this error leaves the entry active.
+                    if request.entry_id.is_some_and(|id| id != record.entry_id) {
+                        return Err(StoreError::NotListed);
+                    }
                     let mut entries = txn.open_table(ENTRIES).map_err(db_err)?;
                     let id = record.entry_id.as_u128();
                     let entry = read_entry(&entries, id)?;
@@ -341,11 +384,11 @@ impl Store for EmbeddedStore {
             let mut out = Vec::new();
             let name = domain.as_str();
             for row in history
-                .range((name, 0)..=(name, u64::MAX))
+                .range((name, 0u128)..=(name, u128::MAX))
                 .map_err(db_err)?
             {
-                let (_, id) = row.map_err(db_err)?;
-                out.push(read_entry(&entries, id.value())?);
+                let (key, _) = row.map_err(db_err)?;
+                out.push(read_entry(&entries, key.value().1)?);
             }
             Ok(out)
         })
@@ -363,8 +406,8 @@ impl Store for EmbeddedStore {
             let txn = db.begin_read().map_err(db_err)?;
             let index = match filter {
                 StatusFilter::All => BY_SEQ,
-                StatusFilter::Only(EntryStatus::Active) => BY_SEQ_ACTIVE,
-                StatusFilter::Only(EntryStatus::Lifted) => BY_SEQ_LIFTED,
+                StatusFilter::Active => BY_SEQ_ACTIVE,
+                StatusFilter::Lifted => BY_SEQ_LIFTED,
             };
             let index = txn.open_table(index).map_err(db_err)?;
             let entries = txn.open_table(ENTRIES).map_err(db_err)?;
@@ -510,7 +553,7 @@ impl Store for EmbeddedStore {
                     let txn = db.begin_write().map_err(db_err)?;
                     let (mut count, mut last) = (0, 0);
                     for new in batch {
-                        match write_listing(&txn, new, retention) {
+                        match write_listing(&txn, Entry::from_new(new, 0), retention) {
                             Ok(entry) => {
                                 count += 1;
                                 last = entry.seq;
@@ -528,5 +571,204 @@ impl Store for EmbeddedStore {
         }
         self.advance_head(head);
         Ok(imported)
+    }
+
+    async fn propose(&self, new: NewEntry) -> StoreResult<Entry> {
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            let entry = Entry::pending(new);
+            refuse_if_taken(&txn, entry.domain.as_str())?;
+            let id = entry.id.as_u128();
+            txn.open_table(ENTRIES)
+                .map_err(db_err)?
+                .insert(id, encode(&entry)?.as_slice())
+                .map_err(db_err)?;
+            txn.open_table(PENDING)
+                .map_err(db_err)?
+                .insert(entry.domain.as_str(), id)
+                .map_err(db_err)?;
+            txn.open_table(HISTORY)
+                .map_err(db_err)?
+                .insert((entry.domain.as_str(), id), ())
+                .map_err(db_err)?;
+            txn.commit().map_err(db_err)?;
+            Ok(entry)
+        })
+        .await
+    }
+
+    async fn pending(&self, domain: &DomainName) -> StoreResult<Option<Entry>> {
+        let domain = domain.clone();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            let pending = txn.open_table(PENDING).map_err(db_err)?;
+            let Some(id) = pending
+                .get(domain.as_str())
+                .map_err(db_err)?
+                .map(|v| v.value())
+            else {
+                return Ok(None);
+            };
+            Ok(Some(read_entry(
+                &txn.open_table(ENTRIES).map_err(db_err)?,
+                id,
+            )?))
+        })
+        .await
+    }
+
+    async fn pending_entries(&self, limit: usize) -> StoreResult<Vec<Entry>> {
+        let limit = clamp_limit(limit);
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            let pending = txn.open_table(PENDING).map_err(db_err)?;
+            let entries = txn.open_table(ENTRIES).map_err(db_err)?;
+            let mut out = Vec::new();
+            for row in pending.iter().map_err(db_err)? {
+                let (_, id) = row.map_err(db_err)?;
+                out.push(read_entry(&entries, id.value())?);
+            }
+            out.sort_by_key(|e: &Entry| e.id);
+            out.truncate(limit);
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn approve(
+        &self,
+        domain: &DomainName,
+        entry_id: Uuid,
+        review: Review,
+    ) -> StoreResult<Entry> {
+        let domain = domain.clone();
+        let retention = self.retention;
+        let entry = self
+            .blocking(move |db| {
+                let txn = db.begin_write().map_err(db_err)?;
+                let mut entry = take_pending(&txn, domain.as_str(), entry_id)?;
+                entry.review = Some(review);
+                let entry = write_listing(&txn, entry, retention)?;
+                txn.commit().map_err(db_err)?;
+                Ok(entry)
+            })
+            .await?;
+        self.advance_head(entry.seq);
+        Ok(entry)
+    }
+
+    async fn reject(
+        &self,
+        domain: &DomainName,
+        entry_id: Uuid,
+        review: Review,
+    ) -> StoreResult<Entry> {
+        let domain = domain.clone();
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            let mut entry = take_pending(&txn, domain.as_str(), entry_id)?;
+            entry.status = EntryStatus::Rejected;
+            entry.review = Some(review);
+            txn.open_table(ENTRIES)
+                .map_err(db_err)?
+                .insert(entry.id.as_u128(), encode(&entry)?.as_slice())
+                .map_err(db_err)?;
+            txn.commit().map_err(db_err)?;
+            Ok(entry)
+        })
+        .await
+    }
+
+    async fn append_audit(&self, event: AuditEvent) -> StoreResult<AuditRecord> {
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            let record = {
+                let mut audit = txn.open_table(AUDIT).map_err(db_err)?;
+                let (seq, prev) = match audit.last().map_err(db_err)? {
+                    Some((_, last)) => {
+                        let last: AuditRecord = decode(last.value())?;
+                        (last.seq, last.sha256)
+                    }
+                    None => (0, crate::audit::GENESIS.to_string()),
+                };
+                let record = AuditRecord::chain(event, seq, &prev);
+                audit
+                    .insert(record.seq, encode(&record)?.as_slice())
+                    .map_err(db_err)?;
+                record
+            };
+            txn.commit().map_err(db_err)?;
+            Ok(record)
+        })
+        .await
+    }
+
+    async fn audit(&self, after: u64, limit: usize) -> StoreResult<Vec<AuditRecord>> {
+        let limit = clamp_limit(limit);
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            let audit = txn.open_table(AUDIT).map_err(db_err)?;
+            let mut out = Vec::new();
+            for row in audit
+                .range(after.saturating_add(1)..)
+                .map_err(db_err)?
+                .take(limit)
+            {
+                let (_, value) = row.map_err(db_err)?;
+                out.push(decode(value.value())?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn protected(&self) -> StoreResult<Vec<ProtectedName>> {
+        self.blocking(|db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            let table = txn.open_table(PROTECTED).map_err(db_err)?;
+            let mut out = Vec::new();
+            for row in table.iter().map_err(db_err)? {
+                let (_, value) = row.map_err(db_err)?;
+                out.push(decode(value.value())?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn protect(&self, name: ProtectedName) -> StoreResult<bool> {
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            let added = {
+                let mut table = txn.open_table(PROTECTED).map_err(db_err)?;
+                if table.get(name.domain.as_str()).map_err(db_err)?.is_some() {
+                    false
+                } else {
+                    table
+                        .insert(name.domain.as_str(), encode(&name)?.as_slice())
+                        .map_err(db_err)?;
+                    true
+                }
+            };
+            txn.commit().map_err(db_err)?;
+            Ok(added)
+        })
+        .await
+    }
+
+    async fn unprotect(&self, name: &DomainName) -> StoreResult<bool> {
+        let name = name.clone();
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            let removed = txn
+                .open_table(PROTECTED)
+                .map_err(db_err)?
+                .remove(name.as_str())
+                .map_err(db_err)?
+                .is_some();
+            txn.commit().map_err(db_err)?;
+            Ok(removed)
+        })
+        .await
     }
 }

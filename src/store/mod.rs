@@ -9,8 +9,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::audit::{AuditEvent, AuditRecord};
 use crate::domain::DomainName;
-use crate::model::{ActiveRecord, Entry, EntryStatus, Event, KeyRecord, LiftRequest, NewEntry};
+use crate::model::{
+    ActiveRecord, Entry, Event, KeyRecord, LiftRequest, NewEntry, ProtectedName, Review,
+};
 
 /// Version of the stored format; a store written by another version is refused at start.
 pub const FORMAT_VERSION: u64 = 1;
@@ -21,6 +24,8 @@ pub enum StoreError {
     AlreadyListed(Box<Entry>),
     #[error("no active entry for this domain")]
     NotListed,
+    #[error("no entry of this domain is waiting for review")]
+    NotPending,
     /// The events after the requested sequence are no longer retained.
     #[error("feed history before sequence {oldest} is no longer retained")]
     SnapshotRequired { oldest: u64 },
@@ -44,11 +49,13 @@ impl StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Which entries a listing returns.
+/// Which entries a listing in feed order returns (pending entries have no place in it; see
+/// `Store::pending_entries`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatusFilter {
     All,
-    Only(EntryStatus),
+    Active,
+    Lifted,
 }
 
 /// Where a follower stands: the last feed event and the last key change it has seen.
@@ -118,6 +125,48 @@ pub trait Store: Send + Sync + 'static {
     /// Bulk import of entries, for seeding and migrations: written in batches, each batch
     /// atomic, without waiting for followers.
     async fn import(&self, entries: Vec<NewEntry>) -> StoreResult<u64>;
+
+    /// Stores a new entry as pending review: no sequence number, no feed event, not in the
+    /// active set. `AlreadyListed` when the domain has an active or pending entry.
+    async fn propose(&self, entry: NewEntry) -> StoreResult<Entry>;
+
+    /// The pending entry of `domain`, if any.
+    async fn pending(&self, domain: &DomainName) -> StoreResult<Option<Entry>>;
+
+    /// Every pending entry, oldest first, at most `limit`.
+    async fn pending_entries(&self, limit: usize) -> StoreResult<Vec<Entry>>;
+
+    /// Approves the pending entry `entry_id` of `domain`: in one atomic write it leaves the
+    /// pending set and is listed exactly as `list` would list it.
+    async fn approve(
+        &self,
+        domain: &DomainName,
+        entry_id: uuid::Uuid,
+        review: Review,
+    ) -> StoreResult<Entry>;
+
+    /// Rejects the pending entry `entry_id` of `domain`; it stays in the history.
+    async fn reject(
+        &self,
+        domain: &DomainName,
+        entry_id: uuid::Uuid,
+        review: Review,
+    ) -> StoreResult<Entry>;
+
+    /// Appends to the audit log, numbering and chaining the record atomically.
+    async fn append_audit(&self, event: AuditEvent) -> StoreResult<AuditRecord>;
+
+    /// Audit records after `after`, at most `limit`, in order.
+    async fn audit(&self, after: u64, limit: usize) -> StoreResult<Vec<AuditRecord>>;
+
+    /// Names protected through the API.
+    async fn protected(&self) -> StoreResult<Vec<ProtectedName>>;
+
+    /// Adds a protected name; false when it was already there.
+    async fn protect(&self, name: ProtectedName) -> StoreResult<bool>;
+
+    /// Removes a protected name; false when it was not there.
+    async fn unprotect(&self, name: &DomainName) -> StoreResult<bool>;
 }
 
 /// Checks that a page size is usable.

@@ -20,9 +20,11 @@ use super::{
     ActiveSet, FORMAT_VERSION, FollowBatch, FollowCursor, StatusFilter, Store, StoreError,
     StoreResult, clamp_limit,
 };
+use crate::audit::{AuditEvent, AuditRecord};
 use crate::domain::{Category, Decision, DomainName, Scope};
 use crate::model::{
     ActiveRecord, Actor, Entry, EntryStatus, Event, EventKind, KeyRecord, LiftRequest, NewEntry,
+    ProtectedName, Review,
 };
 
 /// Builds every Redis key the service uses; nothing else in the code names a key.
@@ -55,8 +57,8 @@ impl Keys {
     fn by_seq(filter: StatusFilter) -> String {
         Self::named(match filter {
             StatusFilter::All => "by_seq:all",
-            StatusFilter::Only(EntryStatus::Active) => "by_seq:active",
-            StatusFilter::Only(EntryStatus::Lifted) => "by_seq:lifted",
+            StatusFilter::Active => "by_seq:active",
+            StatusFilter::Lifted => "by_seq:lifted",
         })
     }
     fn keys() -> String {
@@ -68,17 +70,38 @@ impl Keys {
     fn keys_log() -> String {
         Self::named("keys:log")
     }
+    fn pending() -> String {
+        Self::named("pending")
+    }
+    fn audit() -> String {
+        Self::named("audit")
+    }
+    fn audit_head() -> String {
+        Self::named("audit:head")
+    }
+    fn protected() -> String {
+        Self::named("protected")
+    }
 }
 
-/// Lists an entry: checks that the domain has no active entry, then takes the next sequence
-/// number and writes the entry, its history link, the listing indexes and the feed event.
-/// The feed stream's entry id is `<seq>-0`, so stream order is sequence order.
+/// Lists an entry: checks that the domain has no active entry and, for a direct listing, no
+/// pending one (for an approval, that the approved entry is the pending one, which it takes out
+/// of the pending set); then takes the next sequence number and writes the entry, its history
+/// link, the listing indexes and the feed event. The feed stream's entry id is `<seq>-0`, so
+/// stream order is sequence order.
 const LIST_SCRIPT: &str = r#"
 local current = redis.call('HGET', KEYS[3], ARGV[1])
 if current then return {0, current} end
+local pending = redis.call('HGET', KEYS[8], ARGV[1])
+if ARGV[9] == '' then
+  if pending then return {3, pending} end
+else
+  if pending ~= ARGV[9] then return {4, 0} end
+  redis.call('HDEL', KEYS[8], ARGV[1])
+end
 local seq = redis.call('INCR', KEYS[1])
 redis.call('HSET', KEYS[4], 'doc', ARGV[3], 'seq', seq)
-redis.call('RPUSH', KEYS[5], ARGV[4])
+if ARGV[9] == '' then redis.call('RPUSH', KEYS[5], ARGV[4]) end
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[6], seq, ARGV[4])
 redis.call('ZADD', KEYS[7], seq, ARGV[4])
@@ -102,6 +125,37 @@ redis.call('ZADD', KEYS[6], listed, ARGV[4])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[8], seq .. '-0',
   't', 'lifted', 'd', ARGV[1], 's', ARGV[5], 'i', ARGV[4], 'c', ARGV[6], 'a', ARGV[7])
 return {1, seq}
+"#;
+
+/// Stores an entry as pending review, unless the domain has an active or pending entry.
+const PROPOSE_SCRIPT: &str = r#"
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if current then return {0, current} end
+local pending = redis.call('HGET', KEYS[2], ARGV[1])
+if pending then return {3, pending} end
+redis.call('HSET', KEYS[3], 'doc', ARGV[3], 'seq', 0)
+redis.call('RPUSH', KEYS[4], ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return {1, 0}
+"#;
+
+/// Rejects the pending entry the caller read, if it is still the pending one.
+const REJECT_SCRIPT: &str = r#"
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[2], 'doc', ARGV[3])
+return 1
+"#;
+
+/// Appends an audit record chained by the caller to the head it read; refuses (0) when the
+/// head moved meanwhile, and the caller chains again. Lua has no SHA-256, hence the
+/// compare-and-set rather than hashing here.
+const AUDIT_SCRIPT: &str = r#"
+local head = redis.call('GET', KEYS[2]) or ''
+if head ~= ARGV[1] then return 0 end
+redis.call('RPUSH', KEYS[1], ARGV[3])
+redis.call('SET', KEYS[2], ARGV[2])
+return 1
 "#;
 
 /// Adds or removes a key and records the change in the key log that followers block on.
@@ -142,6 +196,9 @@ pub struct RedisStore {
     list: Script,
     lift: Script,
     key: Script,
+    propose: Script,
+    reject: Script,
+    audit: Script,
     retention: u64,
 }
 
@@ -184,6 +241,9 @@ impl RedisStore {
             list: Script::new(LIST_SCRIPT),
             lift: Script::new(LIFT_SCRIPT),
             key: Script::new(KEY_SCRIPT),
+            propose: Script::new(PROPOSE_SCRIPT),
+            reject: Script::new(REJECT_SCRIPT),
+            audit: Script::new(AUDIT_SCRIPT),
             retention: retention.max(1),
         })
     }
@@ -214,9 +274,16 @@ impl RedisStore {
         decode_entry(hash)
     }
 
-    /// The list script's call for one new entry (its keys all share the hash tag).
-    fn list_invocation(&self, new: &NewEntry) -> StoreResult<redis::ScriptInvocation<'_>> {
-        let entry = Entry::from_new(new.clone(), 0);
+    /// The list script's call for `entry` (its keys all share the hash tag). With
+    /// `approving`, the entry must be the pending one and leaves the pending set.
+    fn list_invocation(
+        &self,
+        entry: &Entry,
+        approving: Option<Uuid>,
+    ) -> StoreResult<redis::ScriptInvocation<'_>> {
+        let mut entry = entry.clone();
+        entry.status = EntryStatus::Active;
+        entry.seq = 0;
         let doc = serde_json::to_vec(&ListingDoc {
             v: FORMAT_VERSION,
             entry: entry.clone(),
@@ -230,7 +297,8 @@ impl RedisStore {
             .key(Keys::entry(entry.id))
             .key(Keys::history(&entry.domain))
             .key(Keys::by_seq(StatusFilter::All))
-            .key(Keys::by_seq(StatusFilter::Only(EntryStatus::Active)))
+            .key(Keys::by_seq(StatusFilter::Active))
+            .key(Keys::pending())
             .arg(entry.domain.as_str())
             .arg(&encode_active(&entry)[..])
             .arg(doc)
@@ -238,23 +306,71 @@ impl RedisStore {
             .arg(entry.scope.as_str())
             .arg(entry.category.as_str())
             .arg(crate::model::rfc3339::format(&entry.listed_at))
-            .arg(self.retention);
+            .arg(self.retention)
+            .arg(
+                approving
+                    .map(|id| id.simple().to_string())
+                    .unwrap_or_default(),
+            );
         Ok(invocation)
     }
 
-    async fn invoke_list(&self, new: &NewEntry) -> StoreResult<Result<u64, Vec<u8>>> {
+    /// Runs the list script; `Ok(seq)` when written, else the refusal.
+    async fn invoke_list(
+        &self,
+        entry: &Entry,
+        approving: Option<Uuid>,
+    ) -> StoreResult<Result<u64, Refusal>> {
         let (ok, value): (i64, Value) = self
-            .list_invocation(new)?
+            .list_invocation(entry, approving)?
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(redis_err)?;
-        match (ok, value) {
-            (1, Value::Int(seq)) => Ok(Ok(seq as u64)),
-            (0, Value::BulkString(current)) => Ok(Err(current)),
-            (_, other) => Err(StoreError::corrupt(format!(
-                "list script answered {other:?}"
-            ))),
+        refusal(ok, value)
+    }
+
+    /// The error for a refused listing or proposal of `domain`.
+    async fn refused(&self, domain: &DomainName, refusal: Refusal) -> StoreError {
+        let id = match refusal {
+            Refusal::Active(record) => match decode_active(domain.as_str(), &record) {
+                Ok(record) => record.entry_id,
+                Err(e) => return e,
+            },
+            Refusal::Pending(id) => id,
+            Refusal::NotPending => return StoreError::NotPending,
+        };
+        match self.entry_by_id(id).await {
+            Ok(existing) => StoreError::AlreadyListed(Box::new(existing)),
+            Err(e) => e,
         }
+    }
+}
+
+/// Why a listing script wrote nothing.
+enum Refusal {
+    /// The domain has an active entry (its active record).
+    Active(Vec<u8>),
+    /// The domain has a pending entry (its id).
+    Pending(Uuid),
+    /// The entry to approve is not the pending one.
+    NotPending,
+}
+
+fn refusal(ok: i64, value: Value) -> StoreResult<Result<u64, Refusal>> {
+    match (ok, value) {
+        (1, Value::Int(seq)) => Ok(Ok(seq as u64)),
+        (0, Value::BulkString(current)) => Ok(Err(Refusal::Active(current))),
+        (3, Value::BulkString(id)) => {
+            let id = std::str::from_utf8(&id)
+                .ok()
+                .and_then(|id| Uuid::parse_str(id).ok())
+                .ok_or_else(|| StoreError::corrupt("pending id"))?;
+            Ok(Err(Refusal::Pending(id)))
+        }
+        (4, _) => Ok(Err(Refusal::NotPending)),
+        (_, other) => Err(StoreError::corrupt(format!(
+            "list script answered {other:?}"
+        ))),
     }
 }
 
@@ -340,6 +456,7 @@ fn decode_entry(mut hash: HashMap<String, Vec<u8>>) -> StoreResult<Entry> {
         let seq = number(hash.remove("lift_seq"))?.unwrap_or(0);
         entry = entry.lifted(
             LiftRequest {
+                entry_id: None,
                 reason: lift.reason,
                 document: lift.document,
                 lifted_at: lift.lifted_at,
@@ -395,13 +512,10 @@ fn check_contiguous(after: u64, events: &[Event], head: u64) -> StoreResult<()> 
 #[async_trait]
 impl Store for RedisStore {
     async fn list(&self, new: NewEntry) -> StoreResult<Entry> {
-        match self.invoke_list(&new).await? {
-            Ok(seq) => Ok(Entry::from_new(new, seq)),
-            Err(current) => {
-                let record = decode_active(new.domain.as_str(), &current)?;
-                let existing = self.entry_by_id(record.entry_id).await?;
-                Err(StoreError::AlreadyListed(Box::new(existing)))
-            }
+        let entry = Entry::from_new(new, 0);
+        match self.invoke_list(&entry, None).await? {
+            Ok(seq) => Ok(Entry { seq, ..entry }),
+            Err(refusal) => Err(self.refused(&entry.domain, refusal).await),
         }
     }
 
@@ -419,6 +533,9 @@ impl Store for RedisStore {
                 return Err(StoreError::NotListed);
             };
             let record = decode_active(domain.as_str(), &current)?;
+            if request.entry_id.is_some_and(|id| id != record.entry_id) {
+                return Err(StoreError::NotListed);
+            }
             let entry = self.entry_by_id(record.entry_id).await?;
             let doc = serde_json::to_vec(&LiftDoc {
                 reason: request.reason.clone(),
@@ -433,8 +550,8 @@ impl Store for RedisStore {
                 .key(Keys::feed())
                 .key(Keys::active())
                 .key(Keys::entry(entry.id))
-                .key(Keys::by_seq(StatusFilter::Only(EntryStatus::Active)))
-                .key(Keys::by_seq(StatusFilter::Only(EntryStatus::Lifted)))
+                .key(Keys::by_seq(StatusFilter::Active))
+                .key(Keys::by_seq(StatusFilter::Lifted))
                 .arg(domain.as_str())
                 .arg(current)
                 .arg(doc)
@@ -676,8 +793,12 @@ impl Store for RedisStore {
             let mut pipe = redis::pipe();
             pipe.load_script(&self.list).ignore();
             let mut invocations = Vec::with_capacity(chunk.len());
-            for new in chunk {
-                invocations.push(self.list_invocation(new)?);
+            let entries: Vec<Entry> = chunk
+                .iter()
+                .map(|new| Entry::from_new(new.clone(), 0))
+                .collect();
+            for entry in &entries {
+                invocations.push(self.list_invocation(entry, None)?);
             }
             for invocation in &invocations {
                 pipe.invoke_script(invocation);
@@ -687,5 +808,191 @@ impl Store for RedisStore {
             imported += outcomes.iter().filter(|(ok, _)| *ok == 1).count() as u64;
         }
         Ok(imported)
+    }
+
+    async fn propose(&self, new: NewEntry) -> StoreResult<Entry> {
+        let entry = Entry::pending(new);
+        let doc = serde_json::to_vec(&ListingDoc {
+            v: FORMAT_VERSION,
+            entry: entry.clone(),
+        })
+        .map_err(StoreError::corrupt)?;
+        let (ok, value): (i64, Value) = self
+            .propose
+            .key(Keys::active())
+            .key(Keys::pending())
+            .key(Keys::entry(entry.id))
+            .key(Keys::history(&entry.domain))
+            .arg(entry.domain.as_str())
+            .arg(entry.id.simple().to_string())
+            .arg(doc)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_err)?;
+        match refusal(ok, value)? {
+            Ok(_) => Ok(entry),
+            Err(refusal) => Err(self.refused(&entry.domain, refusal).await),
+        }
+    }
+
+    async fn pending(&self, domain: &DomainName) -> StoreResult<Option<Entry>> {
+        let id: Option<String> = self
+            .conn
+            .clone()
+            .hget(Keys::pending(), domain.as_str())
+            .await
+            .map_err(redis_err)?;
+        match id {
+            None => Ok(None),
+            Some(id) => Ok(self.read_entries(&[id]).await?.pop()),
+        }
+    }
+
+    async fn pending_entries(&self, limit: usize) -> StoreResult<Vec<Entry>> {
+        let ids: Vec<String> = self
+            .conn
+            .clone()
+            .hvals(Keys::pending())
+            .await
+            .map_err(redis_err)?;
+        let mut entries = self.read_entries(&ids).await?;
+        entries.sort_by_key(|e| e.id);
+        entries.truncate(clamp_limit(limit));
+        Ok(entries)
+    }
+
+    async fn approve(
+        &self,
+        domain: &DomainName,
+        entry_id: Uuid,
+        review: Review,
+    ) -> StoreResult<Entry> {
+        let mut entry = self.entry_by_id(entry_id).await?;
+        if entry.domain != *domain || entry.status != EntryStatus::Pending {
+            return Err(StoreError::NotPending);
+        }
+        entry.review = Some(review);
+        match self.invoke_list(&entry, Some(entry_id)).await? {
+            Ok(seq) => Ok(Entry {
+                seq,
+                status: EntryStatus::Active,
+                ..entry
+            }),
+            Err(refusal) => Err(self.refused(domain, refusal).await),
+        }
+    }
+
+    async fn reject(
+        &self,
+        domain: &DomainName,
+        entry_id: Uuid,
+        review: Review,
+    ) -> StoreResult<Entry> {
+        let mut entry = self.entry_by_id(entry_id).await?;
+        if entry.domain != *domain || entry.status != EntryStatus::Pending {
+            return Err(StoreError::NotPending);
+        }
+        entry.status = EntryStatus::Rejected;
+        entry.review = Some(review);
+        let doc = serde_json::to_vec(&ListingDoc {
+            v: FORMAT_VERSION,
+            entry: entry.clone(),
+        })
+        .map_err(StoreError::corrupt)?;
+        let done: i64 = self
+            .reject
+            .key(Keys::pending())
+            .key(Keys::entry(entry_id))
+            .arg(domain.as_str())
+            .arg(entry_id.simple().to_string())
+            .arg(doc)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_err)?;
+        if done == 1 {
+            Ok(entry)
+        } else {
+            Err(StoreError::NotPending)
+        }
+    }
+
+    async fn append_audit(&self, event: AuditEvent) -> StoreResult<AuditRecord> {
+        let mut conn = self.conn.clone();
+        // Chain to the head we read; if another node appended meanwhile, read and chain again.
+        for _ in 0..100 {
+            let head: Option<String> = conn.get(Keys::audit_head()).await.map_err(redis_err)?;
+            let head = head.unwrap_or_default();
+            let (seq, prev) = match head.split_once(' ') {
+                Some((seq, sha)) => (
+                    seq.parse().map_err(|_| StoreError::corrupt("audit head"))?,
+                    sha.to_string(),
+                ),
+                None => (0, crate::audit::GENESIS.to_string()),
+            };
+            let record = AuditRecord::chain(event.clone(), seq, &prev);
+            let doc = serde_json::to_vec(&record).map_err(StoreError::corrupt)?;
+            let done: i64 = self
+                .audit
+                .key(Keys::audit())
+                .key(Keys::audit_head())
+                .arg(&head)
+                .arg(format!("{} {}", record.seq, record.sha256))
+                .arg(doc)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(redis_err)?;
+            if done == 1 {
+                return Ok(record);
+            }
+        }
+        Err(StoreError::Unavailable(
+            "the audit log kept moving while appending".into(),
+        ))
+    }
+
+    async fn audit(&self, after: u64, limit: usize) -> StoreResult<Vec<AuditRecord>> {
+        // Record n sits at list index n - 1.
+        let limit = clamp_limit(limit) as isize;
+        let start = after as isize;
+        let docs: Vec<Vec<u8>> = self
+            .conn
+            .clone()
+            .lrange(Keys::audit(), start, start + limit - 1)
+            .await
+            .map_err(redis_err)?;
+        docs.iter()
+            .map(|doc| serde_json::from_slice(doc).map_err(StoreError::corrupt))
+            .collect()
+    }
+
+    async fn protected(&self) -> StoreResult<Vec<ProtectedName>> {
+        let docs: Vec<Vec<u8>> = self
+            .conn
+            .clone()
+            .hvals(Keys::protected())
+            .await
+            .map_err(redis_err)?;
+        docs.iter()
+            .map(|doc| serde_json::from_slice(doc).map_err(StoreError::corrupt))
+            .collect()
+    }
+
+    async fn protect(&self, name: ProtectedName) -> StoreResult<bool> {
+        let doc = serde_json::to_vec(&name).map_err(StoreError::corrupt)?;
+        self.conn
+            .clone()
+            .hset_nx(Keys::protected(), name.domain.as_str(), doc)
+            .await
+            .map_err(redis_err)
+    }
+
+    async fn unprotect(&self, name: &DomainName) -> StoreResult<bool> {
+        let removed: i64 = self
+            .conn
+            .clone()
+            .hdel(Keys::protected(), name.as_str())
+            .await
+            .map_err(redis_err)?;
+        Ok(removed == 1)
     }
 }

@@ -78,19 +78,30 @@ const MATRIX: &[(&str, &str, &[&str])] = &[
     ),
 ];
 
+/// Calls one endpoint; entries it needs are listed first by an agency key of `province`, so
+/// that a provincial caller acts within its own province.
 async fn call(
     app: &TestApp,
     method: &str,
     path: &str,
     token: Option<&str>,
+    province: Option<&str>,
     unique: usize,
 ) -> (u16, Value) {
-    let agency = app.create_key("agency", None).await;
+    let agency = app.create_key("agency", province).await;
     let listed = format!("m{unique}.example.cn");
     let needs_listing = path.contains("{listed}");
     let mut path = path.replace("{listed}", &listed);
     if needs_listing {
         assert_eq!(app.list(&agency, &listed).await.status(), 201);
+    }
+    if path.contains("{protected}") {
+        let name = format!("p{unique}.example.org");
+        let response = app
+            .post(&app.admin_token, "/v1/protected", &json!({"domain": name}))
+            .await;
+        assert_eq!(response.status(), 201);
+        path = path.replace("{protected}", &name);
     }
     if path.contains("{key}") {
         let key: Value = app
@@ -114,6 +125,8 @@ async fn call(
                 lift_body()
             } else if path == "/v1/keys" {
                 json!({"name": "made in the matrix", "role": "auditor"})
+            } else if path == "/v1/protected" {
+                json!({"domain": format!("q{unique}.example.org"), "note": "matrix"})
             } else {
                 json!({"domains": ["a.example.cn"]})
             };
@@ -133,23 +146,23 @@ async fn call(
 
 pub async fn every_role_gets_what_the_matrix_says(store: Store) {
     let app = spawn_app(store).await;
-    let mut tokens = vec![("admin", app.admin_token.clone())];
+    let mut tokens = vec![("admin", app.admin_token.clone(), None)];
     for role in &ROLES[1..] {
-        tokens.push((role, app.create_key(role, Some("31")).await));
+        tokens.push((role, app.create_key(role, Some("31")).await, Some("31")));
     }
     // National keys too: the role, not the province, decides what a key may call.
     for role in ["agency", "telecom"] {
-        tokens.push((role, app.create_key(role, None).await));
+        tokens.push((role, app.create_key(role, None).await, None));
     }
     let mut unique = 0;
     for (method, path, allowed) in MATRIX {
         unique += 1;
-        let (status, body) = call(&app, method, path, None, unique).await;
+        let (status, body) = call(&app, method, path, None, None, unique).await;
         assert_eq!(status, 401, "{method} {path} without a token: {body}");
         assert_eq!(body["error"]["code"], "unauthenticated");
-        for (role, token) in &tokens {
+        for (role, token, province) in &tokens {
             unique += 1;
-            let (status, body) = call(&app, method, path, Some(token), unique).await;
+            let (status, body) = call(&app, method, path, Some(token), *province, unique).await;
             if allowed.contains(role) {
                 assert!(
                     (200..300).contains(&status),

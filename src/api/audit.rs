@@ -1,0 +1,46 @@
+//! `GET /v1/audit`: pages through the tamper-evident audit log (see `crate::audit`).
+
+use actix_web::{HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, Caller, State, query};
+use crate::audit::AuditRecord;
+use crate::auth::policy;
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    after: Option<u64>,
+    limit: Option<usize>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AuditPage {
+    pub records: Vec<AuditRecord>,
+    /// The seq of the last record returned, or `after` when there is none.
+    pub next: u64,
+}
+
+/// Audit records after `after`, oldest first.
+#[utoipa::path(get, path = "/v1/audit", tag = "audit",
+    params(("after" = Option<u64>, Query, description = "last seq already read, default 0"),
+           ("limit" = Option<usize>, Query, description = "1 to 1000, default 100")),
+    responses((status = 200, body = AuditPage)),
+    security(("bearer" = [])))]
+pub async fn list(
+    caller: Caller,
+    state: State,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(policy::READ_AUDIT)?;
+    let params: AuditQuery = query(&req)?;
+    let after = params.after.unwrap_or(0);
+    let limit = params.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::InvalidParameter(
+            "limit must be from 1 to 1000".into(),
+        ));
+    }
+    let records = state.store.audit(after, limit).await?;
+    let next = records.last().map_or(after, |r| r.seq);
+    Ok(HttpResponse::Ok().json(AuditPage { records, next }))
+}

@@ -1,0 +1,100 @@
+//! `/v1/protected`: names that must never be cut off. Configured names
+//! (`protection.names`) are listed beside those admins add here; only the latter can be
+//! removed through the API.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, Caller, State, note, read_json};
+use crate::auth::policy;
+use crate::domain::DomainName;
+use crate::model::ProtectedName;
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct ProtectRequest {
+    #[schema(example = "drive.google.com")]
+    pub domain: Option<String>,
+    pub note: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ProtectedList {
+    pub names: Vec<ProtectedName>,
+}
+
+/// Every protected name.
+#[utoipa::path(get, path = "/v1/protected", tag = "protection", responses((status = 200, body = ProtectedList)),
+    security(("bearer" = [])))]
+pub async fn list(caller: Caller, state: State) -> Result<HttpResponse, ApiError> {
+    caller.require(policy::READ_PROTECTED)?;
+    let mut names = state.protected_names().await?;
+    names.sort_by(|a, b| a.domain.cmp(&b.domain));
+    Ok(HttpResponse::Ok().json(ProtectedList { names }))
+}
+
+/// Protect a name (and everything below it).
+#[utoipa::path(post, path = "/v1/protected", tag = "protection", request_body = ProtectRequest,
+    responses((status = 201, body = ProtectedName), (status = 409, description = "already_protected"),
+              (status = 422, description = "invalid_domain")),
+    security(("bearer" = [])))]
+pub async fn add(
+    caller: Caller,
+    state: State,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let admin = caller.require(policy::MANAGE_PROTECTED)?;
+    let body: ProtectRequest =
+        read_json(&req, payload, state.settings.limits.write_body_bytes).await?;
+    let domain = body
+        .domain
+        .ok_or_else(|| ApiError::invalid("invalid_domain", "domain is required"))?;
+    note(&req, domain.clone(), "");
+    let domain = DomainName::parse(&domain)?;
+    let name = ProtectedName {
+        domain,
+        note: body
+            .note
+            .unwrap_or_default()
+            .trim()
+            .chars()
+            .take(500)
+            .collect(),
+        added_by: Some(admin.actor()),
+        added_at: Some(crate::model::now()),
+    };
+    if state.configured_protection.contains(&name.domain)
+        || !state.store.protect(name.clone()).await?
+    {
+        return Err(ApiError::Conflict {
+            code: "already_protected",
+            message: format!("{} is already protected", name.domain),
+        });
+    }
+    Ok(HttpResponse::Created().json(name))
+}
+
+/// Remove a name added through the API.
+#[utoipa::path(delete, path = "/v1/protected/{domain}", tag = "protection",
+    params(("domain" = String, Path, description = "the protected name")),
+    responses((status = 204), (status = 404, description = "not_found")),
+    security(("bearer" = [])))]
+pub async fn remove(
+    caller: Caller,
+    state: State,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(policy::MANAGE_PROTECTED)?;
+    note(&req, path.as_str(), "");
+    let domain = DomainName::parse(&path)?;
+    if !state.store.unprotect(&domain).await? {
+        let why = if state.configured_protection.contains(&domain) {
+            "is protected by configuration (protection.names), not through the API"
+        } else {
+            "is not protected"
+        };
+        return Err(ApiError::NotFound(format!("{domain} {why}")));
+    }
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,251 @@
+//! The tamper-evident audit log: one record per state-changing request, each carrying the
+//! SHA-256 of the record before it, so that altering, removing or reordering any record breaks
+//! the chain from there on. This module owns the record, its hash and verification; the store
+//! appends records, the API middleware writes them, the CLI exports and verifies them.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use crate::model::Actor;
+
+/// The hash the first record chains to.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// What happened, before the store numbers and chains it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    #[serde(with = "crate::model::rfc3339")]
+    pub at: OffsetDateTime,
+    pub actor: Actor,
+    /// The client's address as the server saw it.
+    pub address: String,
+    pub method: String,
+    pub path: String,
+    /// What was attempted, e.g. `entry.list`, `key.revoke`.
+    pub action: String,
+    /// What it was done to: a domain, a key id.
+    #[serde(default)]
+    pub target: String,
+    /// The HTTP status of the answer.
+    pub status: u16,
+    /// `ok`, or the error code of the answer.
+    pub outcome: String,
+    #[serde(default)]
+    pub request_id: String,
+    /// Extra facts worth keeping (e.g. a protection override's justification).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+}
+
+/// A numbered, chained audit record as stored and exported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AuditRecord {
+    pub seq: u64,
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub event: AuditEvent,
+    pub prev_sha256: String,
+    pub sha256: String,
+}
+
+impl AuditRecord {
+    /// Numbers `event` after the record `(prev_seq, prev_sha256)` and computes its hash.
+    pub fn chain(event: AuditEvent, prev_seq: u64, prev_sha256: &str) -> AuditRecord {
+        let mut record = AuditRecord {
+            seq: prev_seq + 1,
+            event,
+            prev_sha256: prev_sha256.to_string(),
+            sha256: String::new(),
+        };
+        record.sha256 = record.compute_hash();
+        record
+    }
+
+    /// SHA-256 over the record's canonical JSON with the `sha256` field empty. serde_json
+    /// writes struct fields in declaration order, so the bytes are the same on every node.
+    pub fn compute_hash(&self) -> String {
+        let mut unsigned = self.clone();
+        unsigned.sha256.clear();
+        let bytes = serde_json::to_vec(&unsigned).unwrap_or_default();
+        hex::encode(Sha256::digest(&bytes))
+    }
+}
+
+/// Where a chain first breaks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Tamper {
+    #[error("record {seq} was altered: its content does not match its hash")]
+    Altered { seq: u64 },
+    #[error("records {expected} to {} were removed", found - 1)]
+    Removed { expected: u64, found: u64 },
+    #[error("record {found} is out of order: record {expected} was expected")]
+    Reordered { expected: u64, found: u64 },
+    #[error("record {seq} does not chain to the record before it")]
+    Broken { seq: u64 },
+    #[error("line {line} is not an audit record: {message}")]
+    Unreadable { line: usize, message: String },
+}
+
+/// Checks a chain incrementally; feed it records in order.
+pub struct Verifier {
+    expected: u64,
+    prev_sha256: String,
+    pub verified: u64,
+}
+
+impl Verifier {
+    /// A verifier for a chain starting at the first record.
+    pub fn new() -> Verifier {
+        Verifier::after(0, GENESIS)
+    }
+
+    /// A verifier for a chain that continues after a known record.
+    pub fn after(seq: u64, sha256: &str) -> Verifier {
+        Verifier {
+            expected: seq + 1,
+            prev_sha256: sha256.to_string(),
+            verified: 0,
+        }
+    }
+
+    pub fn check(&mut self, record: &AuditRecord) -> Result<(), Tamper> {
+        if record.sha256 != record.compute_hash() {
+            return Err(Tamper::Altered { seq: record.seq });
+        }
+        if record.seq > self.expected {
+            return Err(Tamper::Removed {
+                expected: self.expected,
+                found: record.seq,
+            });
+        }
+        if record.seq < self.expected {
+            return Err(Tamper::Reordered {
+                expected: self.expected,
+                found: record.seq,
+            });
+        }
+        if record.prev_sha256 != self.prev_sha256 {
+            return Err(Tamper::Broken { seq: record.seq });
+        }
+        self.expected += 1;
+        self.prev_sha256 = record.sha256.clone();
+        self.verified += 1;
+        Ok(())
+    }
+
+    /// The hash of the last verified record.
+    pub fn head(&self) -> &str {
+        &self.prev_sha256
+    }
+}
+
+impl Default for Verifier {
+    fn default() -> Self {
+        Verifier::new()
+    }
+}
+
+/// Verifies an NDJSON export.
+pub fn verify_ndjson(input: impl std::io::BufRead) -> Result<Verifier, Tamper> {
+    let mut verifier = Verifier::new();
+    for (i, line) in input.lines().enumerate() {
+        let line = line.map_err(|e| Tamper::Unreadable {
+            line: i + 1,
+            message: e.to_string(),
+        })?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record: AuditRecord = serde_json::from_str(&line).map_err(|e| Tamper::Unreadable {
+            line: i + 1,
+            message: e.to_string(),
+        })?;
+        verifier.check(&record)?;
+    }
+    Ok(verifier)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Role;
+
+    fn event(n: u16) -> AuditEvent {
+        AuditEvent {
+            at: crate::model::now(),
+            actor: Actor {
+                key_id: "k_1".into(),
+                name: "Beijing AMR".into(),
+                role: Role::Agency,
+                province: None,
+            },
+            address: "127.0.0.1".into(),
+            method: "POST".into(),
+            path: "/v1/entries".into(),
+            action: "entry.list".into(),
+            target: format!("n{n}.example.cn"),
+            status: 201,
+            outcome: "ok".into(),
+            request_id: String::new(),
+            detail: String::new(),
+        }
+    }
+
+    fn chain(n: u16) -> Vec<AuditRecord> {
+        let mut out: Vec<AuditRecord> = Vec::new();
+        for i in 0..n {
+            let (seq, prev) = out
+                .last()
+                .map_or((0, GENESIS.to_string()), |r| (r.seq, r.sha256.clone()));
+            out.push(AuditRecord::chain(event(i), seq, &prev));
+        }
+        out
+    }
+
+    fn verify(records: &[AuditRecord]) -> Result<u64, Tamper> {
+        let mut verifier = Verifier::new();
+        for record in records {
+            verifier.check(record)?;
+        }
+        Ok(verifier.verified)
+    }
+
+    #[test]
+    fn an_untouched_chain_verifies() {
+        assert_eq!(verify(&chain(5)), Ok(5));
+    }
+
+    #[test]
+    fn each_kind_of_tampering_is_found_at_its_record() {
+        let mut altered = chain(5);
+        altered[2].event.target = "other.example.cn".into();
+        assert_eq!(verify(&altered), Err(Tamper::Altered { seq: 3 }));
+
+        let mut removed = chain(5);
+        removed.remove(1);
+        assert_eq!(
+            verify(&removed),
+            Err(Tamper::Removed {
+                expected: 2,
+                found: 3
+            })
+        );
+
+        let mut reordered = chain(5);
+        reordered.swap(1, 2);
+        assert_eq!(
+            verify(&reordered),
+            Err(Tamper::Removed {
+                expected: 2,
+                found: 3
+            })
+        );
+
+        // Rewriting a record and its hash still breaks the link to the next one.
+        let mut rehashed = chain(5);
+        rehashed[2].event.status = 500;
+        rehashed[2].sha256 = rehashed[2].compute_hash();
+        assert_eq!(verify(&rehashed), Err(Tamper::Broken { seq: 4 }));
+    }
+}

@@ -19,6 +19,7 @@ pub struct Limits {
     per_role: Vec<(Role, DefaultKeyedRateLimiter<String>)>,
     anonymous: Option<DefaultKeyedRateLimiter<IpAddr>>,
     long_polls: Arc<tokio::sync::Semaphore>,
+    max_long_polls: usize,
     clock: DefaultClock,
     pub rejected: prometheus::IntCounterVec,
 }
@@ -52,6 +53,7 @@ impl Limits {
             per_role,
             anonymous: limiter(rate.anonymous, rate.burst_seconds),
             long_polls: Arc::new(tokio::sync::Semaphore::new(settings.max_long_polls)),
+            max_long_polls: settings.max_long_polls,
             clock: DefaultClock::default(),
             rejected,
         }
@@ -122,6 +124,11 @@ impl Limits {
                     retry_after: 1,
                 }
             })
+    }
+
+    /// Long-polls waiting now.
+    pub fn long_polls_waiting(&self) -> usize {
+        self.max_long_polls - self.long_polls.available_permits()
     }
 
     /// Forgets idle keys so the limiters' memory stays bounded; called periodically.

@@ -118,7 +118,7 @@ pub async fn batch(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(policy::CHECK)?;
+    let principal = caller.require(policy::CHECK)?;
     let body: BatchRequest =
         read_json(&req, payload, state.settings.server.body_limit_bytes).await?;
     if body.domains.len() > MAX_BATCH {
@@ -130,6 +130,10 @@ pub async fn batch(
             ),
         ));
     }
+    // A batch counts one per name; the request itself already counted one.
+    state
+        .limits
+        .check(principal, (body.domains.len() as u32).saturating_sub(1))?;
     // One view for the whole batch, so every answer is as of the same sequence.
     let view = state.index.view();
     let names: Vec<Result<DomainName, ApiError>> = body

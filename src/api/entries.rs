@@ -447,12 +447,13 @@ pub async fn list(
     caller.require(policy::READ_ENTRIES)?;
     let params: ListQuery = query(&req)?;
     let filter = match params.status.as_deref() {
-        None => StatusFilter::All,
-        Some("active") => StatusFilter::Active,
-        Some("lifted") => StatusFilter::Lifted,
+        None => Some(StatusFilter::All),
+        Some("active") => Some(StatusFilter::Active),
+        Some("lifted") => Some(StatusFilter::Lifted),
+        Some("pending") => None,
         Some(other) => {
             return Err(ApiError::InvalidParameter(format!(
-                "status {other:?} is not one of active, lifted"
+                "status {other:?} is not one of active, lifted, pending"
             )));
         }
     };
@@ -462,6 +463,14 @@ pub async fn list(
             "limit must be from 1 to 1000".into(),
         ));
     }
+    let Some(filter) = filter else {
+        // Entries waiting for review are few; they come in one page.
+        let entries = state.store.pending_entries(limit).await?;
+        return Ok(HttpResponse::Ok().json(EntryPage {
+            entries,
+            next_cursor: None,
+        }));
+    };
     let after = match params.cursor.as_deref() {
         None | Some("") => 0,
         Some(cursor) => cursor.parse().map_err(|_| {

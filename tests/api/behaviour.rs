@@ -10,6 +10,10 @@ use crate::helpers::{Store, decision, entry_body, spawn_app, spawn_app_with};
 
 pub use crate::bad_input::bad_input_is_refused_and_changes_nothing;
 pub use crate::roles::every_role_gets_what_the_matrix_says;
+pub use crate::safety::{
+    four_eyes_entries_wait_for_a_second_key, protected_names_are_never_listed_without_an_override,
+    provincial_keys_act_within_their_province, state_changes_are_audited_in_a_chain,
+};
 
 pub async fn list_check_lift_and_relist(store: Store) {
     let app = spawn_app(store).await;

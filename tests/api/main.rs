@@ -7,6 +7,7 @@ mod bad_input;
 mod behaviour;
 mod processes;
 mod roles;
+mod safety;
 
 /// Runs each listed behaviour case once per store.
 macro_rules! on_both_stores {
@@ -45,4 +46,8 @@ on_both_stores!(
     operations_endpoints,
     bad_input_is_refused_and_changes_nothing,
     every_role_gets_what_the_matrix_says,
+    provincial_keys_act_within_their_province,
+    protected_names_are_never_listed_without_an_override,
+    four_eyes_entries_wait_for_a_second_key,
+    state_changes_are_audited_in_a_chain,
 );

@@ -126,6 +126,9 @@ async fn two_nodes_on_one_redis_see_each_others_writes_and_keys() {
     let b = Node::start(&redis_env(&redis, dir.path()), dir.path().join("b.log"));
     a.wait_ready(&client).await;
     b.wait_ready(&client).await;
+    // This Redis keeps nothing on disk, and the node says so loudly.
+    let log = std::fs::read_to_string(&a.log).unwrap();
+    assert!(log.contains("KEEPS NOTHING ON DISK"), "{log}");
 
     // A key made through A works on B within a second.
     let (key_id, agency) = make_key(&client, &a, "agency").await;
@@ -268,4 +271,132 @@ async fn checks_go_on_while_redis_is_down_and_writes_resume_after() {
         Some(false)
     );
     node.wait_ready(&client).await;
+}
+
+fn siteban(args: &[&str], env: &[(&'static str, String)]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_siteban"))
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .expect("the siteban binary runs")
+}
+
+#[tokio::test]
+async fn audit_export_verifies_and_tampering_is_found() {
+    let client = reqwest::Client::new();
+    let dir = tempfile::tempdir().unwrap();
+    let redis = RedisServer::start();
+    let env = redis_env(&redis, dir.path());
+    let node = Node::start(&env, dir.path().join("node.log"));
+    node.wait_ready(&client).await;
+    let (_, agency) = make_key(&client, &node, "agency").await;
+    for domain in ["one.example.cn", "two.example.cn", "com.cn"] {
+        post_entry(&client, &node, &agency, domain).await;
+    }
+
+    let export = siteban(&["audit", "export"], &env);
+    assert!(
+        export.status.success(),
+        "{}",
+        String::from_utf8_lossy(&export.stderr)
+    );
+    let lines: Vec<String> = String::from_utf8(export.stdout)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(lines.len(), 4, "a key and three submissions");
+    let file = dir.path().join("audit.ndjson");
+    let verify = |lines: &[String]| {
+        std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+        let out = siteban(&["audit", "verify", file.to_str().unwrap()], &env);
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+        )
+    };
+    let (ok, said) = verify(&lines);
+    assert!(ok, "{said}");
+    assert!(said.contains("4 records verified"), "{said}");
+
+    let mut altered = lines.clone();
+    altered[1] = altered[1].replace("one.example.cn", "elsewhere.example.cn");
+    let (ok, said) = verify(&altered);
+    assert!(!ok);
+    assert!(said.contains("record 2 was altered"), "{said}");
+
+    let mut removed = lines.clone();
+    removed.remove(2);
+    let (ok, said) = verify(&removed);
+    assert!(!ok);
+    assert!(said.contains("records 3 to 3 were removed"), "{said}");
+
+    let mut reordered = lines.clone();
+    reordered.swap(2, 3);
+    let (ok, said) = verify(&reordered);
+    assert!(!ok);
+    assert!(said.contains("record"), "{said}");
+
+    // The live store verifies, and tampering with it is found too.
+    let out = siteban(&["audit", "verify"], &env);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let forged = lines[2].replace("two.example.cn", "forged.example.cn");
+    let _: () = redis::cmd("LSET")
+        .arg("{siteban}:audit")
+        .arg(2)
+        .arg(forged)
+        .query(&mut conn)
+        .unwrap();
+    let out = siteban(&["audit", "verify"], &env);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("record 3 was altered"));
+}
+
+#[tokio::test]
+async fn no_token_or_secret_reaches_the_logs() {
+    let client = reqwest::Client::new();
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = embedded_env(dir.path());
+    env.push(("RUST_LOG", "debug".into()));
+    env.push(("SITEBAN__LOG__FORMAT", "json".into()));
+    let log = dir.path().join("node.log");
+    let mut node = Node::start(&env, log.clone());
+    node.wait_ready(&client).await;
+    let (key_id, agency) = make_key(&client, &node, "agency").await;
+    post_entry(&client, &node, &agency, "logged.example.cn").await;
+    listed(&client, &node, &agency, "logged.example.cn").await;
+    let wrong = "sb_ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff";
+    let response = client
+        .get(node.url("/v1/check?domain=a.example.cn"))
+        .bearer_auth(wrong)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    client
+        .delete(node.url(&format!("/v1/keys/{key_id}")))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    node.kill();
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.lines().count() > 5, "the log has content: {text}");
+    for secret in [ADMIN, agency.as_str(), wrong, &agency[3..]] {
+        assert!(!text.contains(secret), "a secret reached the log");
+    }
+    // The log is JSON lines, and requests carry their id.
+    for line in text.lines() {
+        serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+    }
+    assert!(text.contains("request_id"));
 }

@@ -91,6 +91,17 @@ pub struct ServerSettings {
     pub body_limit_bytes: usize,
     /// Grace period for in-flight requests at shutdown.
     pub shutdown_grace_seconds: u64,
+    pub tls: TlsSettings,
+}
+
+/// HTTPS instead of HTTP on `server.listen`, when both paths are set.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsSettings {
+    /// PEM certificate chain, leaf first.
+    pub cert_path: Option<PathBuf>,
+    /// PEM private key (PKCS #8, PKCS #1 or SEC1).
+    pub key_path: Option<PathBuf>,
 }
 
 impl Default for ServerSettings {
@@ -100,6 +111,7 @@ impl Default for ServerSettings {
             workers: 0,
             body_limit_bytes: 4 * 1024 * 1024,
             shutdown_grace_seconds: 10,
+            tls: TlsSettings::default(),
         }
     }
 }
@@ -283,6 +295,12 @@ impl Settings {
             message: message.to_string(),
         };
         self.listen_addr()?;
+        if self.server.tls.cert_path.is_some() != self.server.tls.key_path.is_some() {
+            return Err(invalid(
+                "server.tls.cert_path",
+                "server.tls.cert_path and server.tls.key_path go together",
+            ));
+        }
         if self.server.body_limit_bytes < 1024 {
             return Err(invalid("server.body_limit_bytes", "must be at least 1024"));
         }

@@ -76,10 +76,18 @@ impl Application {
         .client_request_timeout(Duration::from_millis(settings.limits.header_timeout_ms))
         .client_disconnect_timeout(Duration::from_secs(1))
         .shutdown_timeout(settings.server.shutdown_grace_seconds)
-        .disable_signals()
-        .listen(listener)?
+        .disable_signals();
+        let server = match tls_config(&settings)? {
+            Some(tls) => server.listen_rustls_0_23(listener, tls)?,
+            None => server.listen(listener)?,
+        }
         .run();
-        tracing::info!(port, backend = ?settings.store.backend, "siteban serving");
+        tracing::info!(
+            port,
+            backend = ?settings.store.backend,
+            tls = settings.server.tls.cert_path.is_some(),
+            "siteban serving"
+        );
         Ok(Application {
             port,
             server,
@@ -106,6 +114,40 @@ impl Application {
         let _ = self.shutdown.send(true);
         result
     }
+}
+
+/// The rustls server configuration when `server.tls` is set, with the ring provider.
+fn tls_config(settings: &Settings) -> anyhow::Result<Option<rustls::ServerConfig>> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let (Some(cert_path), Some(key_path)) = (
+        &settings.server.tls.cert_path,
+        &settings.server.tls.key_path,
+    ) else {
+        return Ok(None);
+    };
+    let certs = CertificateDer::pem_file_iter(cert_path)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .with_context(|| {
+            format!(
+                "cannot read certificates from {} (server.tls.cert_path)",
+                cert_path.display()
+            )
+        })?;
+    let key = PrivateKeyDer::from_pem_file(key_path).with_context(|| {
+        format!(
+            "cannot read the private key from {} (server.tls.key_path)",
+            key_path.display()
+        )
+    })?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .context("the TLS certificate and key do not fit together")?;
+    Ok(Some(config))
 }
 
 /// Periodic upkeep until shutdown: forgetting idle rate-limit keys.

@@ -537,3 +537,58 @@ async fn keys_can_expire() {
         "invalid_expiry"
     );
 }
+
+#[tokio::test]
+async fn tls_listener_serves_https_with_the_configured_certificate() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let app = spawn_app_with(Store::Embedded, |s| {
+        s.server.tls.cert_path = Some(cert.clone());
+        s.server.tls.key_path = Some(key.clone());
+    })
+    .await;
+    let port = app.address.rsplit(':').next().unwrap().to_string();
+    let client = reqwest::Client::builder()
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(certified.cert.pem().as_bytes()).unwrap(),
+        )
+        .build()
+        .unwrap();
+    let response = client
+        .get(format!(
+            "https://localhost:{port}/v1/check?domain=a.example.cn"
+        ))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        403,
+        "HTTPS reaches the API (the admin may not check)"
+    );
+    let response = client
+        .get(format!("https://localhost:{port}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    // Plain HTTP on the TLS port gets no answer, and an unknown certificate is not trusted.
+    assert!(
+        reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+            .await
+            .map(|r| r.status() != 200)
+            .unwrap_or(true)
+    );
+    assert!(
+        reqwest::Client::new()
+            .get(format!("https://localhost:{port}/healthz"))
+            .send()
+            .await
+            .is_err()
+    );
+}

@@ -27,8 +27,8 @@ pub enum ApiError {
     InvalidParameter(String),
     #[error("{0}")]
     NotFound(String),
-    #[error("method not allowed here")]
-    MethodNotAllowed,
+    #[error("this path answers only {0}")]
+    MethodNotAllowed(&'static str),
     #[error("{0}")]
     Domain(#[from] DomainError),
     #[error("{message}")]
@@ -71,7 +71,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::InvalidParameter(_) => "invalid_parameter",
             ApiError::NotFound(_) => "not_found",
-            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Domain(e) => e.code(),
             ApiError::Invalid { code, .. } => code,
             ApiError::AlreadyListed(_) => "already_listed",
@@ -91,7 +91,7 @@ impl ApiError {
 #[derive(Debug, Clone, Copy)]
 pub struct ErrorCode(pub &'static str);
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody<'a> {
     pub error: ErrorDetail<'a>,
 }
@@ -116,7 +116,7 @@ impl ResponseError for ApiError {
             }
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
-            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Domain(_) | ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::AlreadyListed(_) | ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::SnapshotRequired(_) => StatusCode::GONE,
@@ -136,6 +136,9 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status_code());
         if matches!(self, ApiError::Unauthenticated) {
             response.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        if let ApiError::MethodNotAllowed(allow) = self {
+            response.insert_header(("Allow", *allow));
         }
         if let ApiError::RateLimited { retry_after, .. } = self {
             response.insert_header(("Retry-After", retry_after.to_string()));

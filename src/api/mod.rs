@@ -197,105 +197,107 @@ pub fn query<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
 /// Every route of the service. Checks come first and dynamic paths last: actix tries the
 /// routes in order, and a path with a `{parameter}` costs a regular-expression match.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    let not_allowed =
-        || web::to(|| async { Err::<actix_web::HttpResponse, _>(ApiError::MethodNotAllowed) });
+    // Answers 405 with the `Allow` header RFC 9110 asks for.
+    let not_allowed = |allow: &'static str| {
+        web::to(move || async move { Err::<actix_web::HttpResponse, _>(ApiError::MethodNotAllowed(allow)) })
+    };
     cfg.service(
         web::resource("/v1/check")
             .route(web::get().to(check::one))
             .route(web::post().to(check::batch))
-            .default_service(not_allowed()),
+            .default_service(not_allowed("GET, POST")),
     )
     .service(
         web::resource("/healthz")
             .route(web::get().to(ops::healthz))
-            .default_service(not_allowed()),
+            .default_service(not_allowed("GET")),
     )
     // Only the bulk answers are worth compressing; checks are small and latency-bound.
     .service(
         web::resource("/v1/feed")
             .wrap(actix_web::middleware::Compress::default())
             .route(web::get().to(feed::feed))
-            .default_service(not_allowed()),
+            .default_service(not_allowed("GET")),
     )
     .service(
         web::resource("/v1/snapshot")
             .wrap(actix_web::middleware::Compress::default())
             .route(web::get().to(feed::snapshot))
-            .default_service(not_allowed()),
+            .default_service(not_allowed("GET")),
     )
     .service(
         web::resource("/v1/rpz")
             .wrap(actix_web::middleware::Compress::default())
             .route(web::get().to(feed::rpz))
-            .default_service(not_allowed()),
+            .default_service(not_allowed("GET")),
     )
     .service(
         web::resource("/readyz")
             .route(web::get().to(ops::readyz))
-            .default_service(not_allowed()),
+            .default_service(not_allowed("GET")),
     )
     .service(
         web::resource("/metrics")
             .route(web::get().to(ops::metrics))
-            .default_service(not_allowed()),
+            .default_service(not_allowed("GET")),
     )
     .service(
         web::resource("/openapi.json")
             .route(web::get().to(ops::openapi))
-            .default_service(not_allowed()),
+            .default_service(not_allowed("GET")),
     )
     .service(
         web::resource("/v1/entries")
             .route(web::post().to(entries::create))
             .route(web::get().to(entries::list))
-            .default_service(not_allowed()),
+            .default_service(not_allowed("POST, GET")),
     )
     .service(
         web::resource("/v1/keys")
             .route(web::post().to(keys::create))
             .route(web::get().to(keys::list))
-            .default_service(not_allowed()),
+            .default_service(not_allowed("POST, GET")),
     )
     .service(
         web::resource("/v1/keys/{id}")
             .route(web::delete().to(keys::revoke))
-            .default_service(not_allowed()),
+            .default_service(not_allowed("DELETE")),
     )
     .service(
         web::resource("/v1/protected")
             .route(web::get().to(protected::list))
             .route(web::post().to(protected::add))
-            .default_service(not_allowed()),
+            .default_service(not_allowed("GET, POST")),
     )
     .service(
         web::resource("/v1/audit")
             .route(web::get().to(audit::list))
-            .default_service(not_allowed()),
+            .default_service(not_allowed("GET")),
     )
     .service(
         web::resource("/v1/protected/{domain}")
             .route(web::delete().to(protected::remove))
-            .default_service(not_allowed()),
+            .default_service(not_allowed("DELETE")),
     )
     .service(
         web::resource("/v1/entries/{domain}/lift")
             .route(web::post().to(entries::lift))
-            .default_service(not_allowed()),
+            .default_service(not_allowed("POST")),
     )
     .service(
         web::resource("/v1/entries/{domain}/approve")
             .route(web::post().to(entries::approve))
-            .default_service(not_allowed()),
+            .default_service(not_allowed("POST")),
     )
     .service(
         web::resource("/v1/entries/{domain}/reject")
             .route(web::post().to(entries::reject))
-            .default_service(not_allowed()),
+            .default_service(not_allowed("POST")),
     )
     .service(
         web::resource("/v1/entries/{domain}")
             .route(web::get().to(entries::get))
-            .default_service(not_allowed()),
+            .default_service(not_allowed("GET")),
     )
     .default_service(web::to(|| async {
         Err::<actix_web::HttpResponse, _>(ApiError::NotFound("no such path".into()))
@@ -314,9 +316,63 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         feed::feed, feed::snapshot, feed::rpz,
         ops::healthz, ops::readyz, ops::metrics,
     ),
-    modifiers(&BearerAuth)
+    components(schemas(error::ErrorBody, error::ErrorDetail)),
+    modifiers(&BearerAuth, &ErrorResponses)
 )]
 pub struct ApiDoc;
+
+/// Documents the error answers every operation may give, all in the one error shape, so that
+/// clients (and schema-driven tests) know every status they can meet.
+struct ErrorResponses;
+
+impl utoipa::Modify for ErrorResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let errors = [
+            ("400", "invalid_json, invalid_parameter"),
+            ("401", "unauthenticated"),
+            ("403", "forbidden, out_of_province"),
+            ("404", "not_found, not_listed, not_pending"),
+            ("405", "method_not_allowed"),
+            ("408", "request_timeout"),
+            ("409", "already_listed, already_protected"),
+            ("410", "snapshot_required"),
+            ("413", "payload_too_large"),
+            ("422", "a field failed validation; the code names which rule"),
+            ("429", "rate_limited (with Retry-After)"),
+            ("500", "internal"),
+            ("503", "store_unavailable"),
+        ];
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                for (status, description) in errors {
+                    if operation.responses.responses.contains_key(status) {
+                        continue;
+                    }
+                    let response = ResponseBuilder::new()
+                        .description(description)
+                        .content(
+                            "application/json",
+                            ContentBuilder::new()
+                                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                                .build(),
+                        )
+                        .build();
+                    operation.responses.responses.insert(status.to_string(), response.into());
+                }
+            }
+        }
+    }
+}
 
 struct BearerAuth;
 

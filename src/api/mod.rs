@@ -199,7 +199,9 @@ pub fn query<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     // Answers 405 with the `Allow` header RFC 9110 asks for.
     let not_allowed = |allow: &'static str| {
-        web::to(move || async move { Err::<actix_web::HttpResponse, _>(ApiError::MethodNotAllowed(allow)) })
+        web::to(move || async move {
+            Err::<actix_web::HttpResponse, _>(ApiError::MethodNotAllowed(allow))
+        })
     };
     cfg.service(
         web::resource("/v1/check")
@@ -338,7 +340,10 @@ impl utoipa::Modify for ErrorResponses {
             ("409", "already_listed, already_protected"),
             ("410", "snapshot_required"),
             ("413", "payload_too_large"),
-            ("422", "a field failed validation; the code names which rule"),
+            (
+                "422",
+                "a field failed validation; the code names which rule",
+            ),
             ("429", "rate_limited (with Retry-After)"),
             ("500", "internal"),
             ("503", "store_unavailable"),
@@ -367,7 +372,10 @@ impl utoipa::Modify for ErrorResponses {
                                 .build(),
                         )
                         .build();
-                    operation.responses.responses.insert(status.to_string(), response.into());
+                    operation
+                        .responses
+                        .responses
+                        .insert(status.to_string(), response.into());
                 }
             }
         }

@@ -14,6 +14,13 @@ use tempfile::TempDir;
 
 pub const DEADLINE: Duration = Duration::from_secs(10);
 
+/// An HTTP client; installs the ring crypto provider first, since reqwest is built without one
+/// of its own.
+pub fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -187,7 +194,7 @@ pub async fn spawn_app_with(store: Store, tweak: impl FnOnce(&mut Settings)) -> 
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
-        client: reqwest::Client::new(),
+        client: client(),
         admin_token,
         registry,
         handle,

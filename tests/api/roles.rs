@@ -85,10 +85,20 @@ async fn call(
     method: &str,
     path: &str,
     token: Option<&str>,
+    role: Option<&str>,
     province: Option<&str>,
     unique: usize,
 ) -> (u16, Value) {
     let agency = app.create_key("agency", province).await;
+    let mut path = path.to_string();
+    if path.contains("{pending}") {
+        // Submitted by another key of the caller's side, so that the side rule holds.
+        let side = role.filter(|r| *r == "telecom").unwrap_or("agency");
+        let submitter = app.create_key(side, province).await;
+        let pending = format!("pending{unique}.example.cn");
+        assert_eq!(app.list(&submitter, &pending).await.status(), 201);
+        path = path.replace("{pending}", &pending);
+    }
     let listed = format!("m{unique}.example.cn");
     let needs_listing = path.contains("{listed}");
     let mut path = path.replace("{listed}", &listed);
@@ -123,6 +133,8 @@ async fn call(
                 entry_body(&format!("new{unique}.example.cn"))
             } else if path.ends_with("/lift") {
                 lift_body()
+            } else if path.ends_with("/approve") || path.ends_with("/reject") {
+                json!({"reason": "reviewed in the matrix"})
             } else if path == "/v1/keys" {
                 json!({"name": "made in the matrix", "role": "auditor"})
             } else if path == "/v1/protected" {
@@ -144,39 +156,74 @@ async fn call(
     (status, body)
 }
 
-pub async fn every_role_gets_what_the_matrix_says(store: Store) {
-    let app = spawn_app(store).await;
+/// Rows checked on an app with four-eyes approval on: `{pending}` is an entry submitted by
+/// another key of the caller's side and province.
+const REVIEW_MATRIX: &[(&str, &str, &[&str])] = &[
+    (
+        "POST",
+        "/v1/entries/{pending}/approve",
+        &["agency", "telecom"],
+    ),
+    (
+        "POST",
+        "/v1/entries/{pending}/reject",
+        &["agency", "telecom"],
+    ),
+];
+
+/// A key of every role, national and of province 31 (the bootstrap admin token too).
+async fn tokens(app: &TestApp) -> Vec<(&'static str, String, Option<&'static str>)> {
     let mut tokens = vec![("admin", app.admin_token.clone(), None)];
-    for role in &ROLES[1..] {
-        tokens.push((role, app.create_key(role, Some("31")).await, Some("31")));
+    for role in ROLES {
+        for province in [None, Some("31")] {
+            tokens.push((role, app.create_key(role, province).await, province));
+        }
     }
-    // National keys too: the role, not the province, decides what a key may call.
-    for role in ["agency", "telecom"] {
-        tokens.push((role, app.create_key(role, None).await, None));
-    }
+    tokens
+}
+
+async fn run_matrix(app: &TestApp, matrix: &[(&str, &str, &[&str])]) {
+    let tokens = tokens(app).await;
     let mut unique = 0;
-    for (method, path, allowed) in MATRIX {
+    for (method, path, allowed) in matrix {
         unique += 1;
-        let (status, body) = call(&app, method, path, None, None, unique).await;
+        let (status, body) = call(app, method, path, None, None, None, unique).await;
         assert_eq!(status, 401, "{method} {path} without a token: {body}");
         assert_eq!(body["error"]["code"], "unauthenticated");
         for (role, token, province) in &tokens {
             unique += 1;
-            let (status, body) = call(&app, method, path, Some(token), *province, unique).await;
+            let (status, body) = call(
+                app,
+                method,
+                path,
+                Some(token),
+                Some(role),
+                *province,
+                unique,
+            )
+            .await;
+            let whose = province.map_or("national".to_string(), |p| format!("province {p}"));
             if allowed.contains(role) {
                 assert!(
                     (200..300).contains(&status),
-                    "{method} {path} as {role}: {status} {body}"
+                    "{method} {path} as {whose} {role}: {status} {body}"
                 );
             } else {
-                assert_eq!(status, 403, "{method} {path} as {role}: {body}");
+                assert_eq!(status, 403, "{method} {path} as {whose} {role}: {body}");
                 assert_eq!(body["error"]["code"], "forbidden");
             }
         }
     }
+}
+
+pub async fn every_role_gets_what_the_matrix_says(store: Store) {
+    let app = spawn_app(store).await;
+    run_matrix(&app, MATRIX).await;
     // Operations endpoints need no token.
     for path in ["/healthz", "/readyz", "/metrics", "/openapi.json"] {
         let response = app.client.get(app.url(path)).send().await.unwrap();
         assert_eq!(response.status(), 200, "{path}");
     }
+    let app = crate::helpers::spawn_app_with(store, |s| s.entries.require_approval = true).await;
+    run_matrix(&app, REVIEW_MATRIX).await;
 }

@@ -579,13 +579,15 @@ async fn tls_listener_serves_https_with_the_configured_certificate() {
     assert_eq!(response.status(), 200);
     // Plain HTTP on the TLS port gets no answer, and an unknown certificate is not trusted.
     assert!(
-        reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+        crate::helpers::client()
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
             .await
             .map(|r| r.status() != 200)
             .unwrap_or(true)
     );
     assert!(
-        reqwest::Client::new()
+        crate::helpers::client()
             .get(format!("https://localhost:{port}/healthz"))
             .send()
             .await

@@ -290,7 +290,12 @@ pub async fn feed_pages_and_long_polls(store: Store) {
             (body, started.elapsed())
         })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    crate::helpers::eventually(
+        crate::helpers::DEADLINE,
+        "the long poll to wait",
+        || async { app.registry.limits.long_polls_waiting() == 1 },
+    )
+    .await;
     assert_eq!(app.list(&agency, "late.example.cn").await.status(), 201);
     let (body, elapsed) = poll.await.unwrap();
     assert_eq!(body["events"][0]["domain"], "late.example.cn");

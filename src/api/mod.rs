@@ -56,8 +56,14 @@ fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
     match principal(req, registry) {
         Some(principal) => {
             registry.limits.check(&principal, 1)?;
-            // The audit middleware reads who made the request from here.
-            req.extensions_mut().insert(Arc::clone(&principal));
+            // The audit middleware reads who made a state-changing request from here; reads
+            // (the hot path) skip the allocation.
+            if !matches!(
+                *req.method(),
+                actix_web::http::Method::GET | actix_web::http::Method::HEAD
+            ) {
+                req.extensions_mut().insert(Arc::clone(&principal));
+            }
             Ok(Caller(principal))
         }
         None => {

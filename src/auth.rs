@@ -20,6 +20,8 @@ pub struct Principal {
     pub name: String,
     pub role: Role,
     pub province: Option<Province>,
+    /// The provider an `access_provider` or `dns_provider` key speaks for.
+    pub provider_id: Option<String>,
 }
 
 impl Principal {
@@ -77,6 +79,7 @@ impl Authenticator {
                         name: "bootstrap admin".into(),
                         role: Role::Admin,
                         province: None,
+                        provider_id: None,
                     }),
                 )
             }),
@@ -135,6 +138,7 @@ fn principal_of(record: &KeyRecord) -> Principal {
         name: record.name.clone(),
         role: record.role,
         province: record.province,
+        provider_id: record.provider_id.clone(),
     }
 }
 
@@ -149,6 +153,14 @@ pub mod policy {
     pub const CHECK: &[Role] = &[Agency, Telecom, AccessProvider, DnsProvider, Auditor];
     pub const FEED: &[Role] = &[Agency, Telecom, AccessProvider, DnsProvider, Auditor];
     pub const RPZ: &[Role] = &[Agency, Telecom, DnsProvider, Auditor];
+
+    // Providers and notices.
+    pub const MANAGE_PROVIDERS: &[Role] = &[Admin];
+    pub const READ_PROVIDERS: &[Role] = &[Admin, Agency, Telecom, Auditor];
+    pub const LOCATE: &[Role] = &[Admin, Agency, Telecom];
+    pub const READ_NOTICES: &[Role] = &[Agency, Telecom, AccessProvider, DnsProvider, Auditor];
+    pub const ACK_NOTICES: &[Role] = &[AccessProvider, DnsProvider];
+    pub const COMPLIANCE: &[Role] = &[Agency, Telecom, Auditor];
 }
 
 #[cfg(test)]
@@ -162,6 +174,7 @@ mod tests {
             role: Role::Agency,
             province: Some(Province::parse("11").unwrap()),
             token_sha256: hex::encode(hash_token(token)),
+            provider_id: None,
             created_at: crate::model::now(),
         }
     }

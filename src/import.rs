@@ -56,6 +56,9 @@ pub fn parse(input: impl BufRead) -> Result<Vec<NewEntry>, ImportError> {
                 decision,
                 listed_at: now,
                 listed_by: import_actor(),
+                // An import seeds the registry; it locates nothing and notifies no one.
+                location: None,
+                providers: Vec::new(),
             }),
             Err(e) => errors.push(e),
         }

@@ -5,10 +5,12 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::notices::NoticeService;
 use super::{ApiError, Caller, State, query, read_json};
 use crate::auth::policy;
 use crate::domain::{Category, Decision, DecisionInput, DomainName, Scope, today_in_china};
 use crate::model::{Entry, EntryStatus, LiftRequest, NewEntry};
+use crate::notices::model::{Notice, NoticeAction};
 use crate::store::StatusFilter;
 
 /// Longest accepted `reason`, in characters.
@@ -25,6 +27,8 @@ pub struct CreateEntryRequest {
     pub reason: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub decision: Option<DecisionInput>,
+    /// Ids of providers to notify besides those found by locating the site.
+    pub providers: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -104,48 +108,97 @@ pub fn parse_listing(
     Ok((domain, scope, category, decision, reason(body.reason)?))
 }
 
-/// List a domain under a penalty decision.
+/// A notice written with a listing or lift, as its answer names it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct NoticeSummary {
+    #[schema(value_type = String)]
+    pub id: Uuid,
+    pub provider_id: String,
+    pub action: NoticeAction,
+    pub deadline: String,
+}
+
+/// An entry with the notices its listing or lift wrote.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct EntryWithNotices {
+    #[serde(flatten)]
+    pub entry: Entry,
+    pub notices: Vec<NoticeSummary>,
+}
+
+fn with_notices(entry: Entry, notices: &[Notice]) -> EntryWithNotices {
+    EntryWithNotices {
+        entry,
+        notices: notices
+            .iter()
+            .map(|n| NoticeSummary {
+                id: n.id,
+                provider_id: n.provider_id.clone(),
+                action: n.action,
+                deadline: crate::model::rfc3339::format(&n.deadline),
+            })
+            .collect(),
+    }
+}
+
+/// List a domain under a penalty decision. The site is located, and every provider found or
+/// named in `providers` gets a stop notice, written with the entry.
 #[utoipa::path(post, path = "/v1/entries", tag = "entries", request_body = CreateEntryRequest,
-    responses((status = 201, body = Entry), (status = 409, description = "already_listed"),
-              (status = 422, description = "invalid_domain, public_suffix, invalid_scope, invalid_category, decision_required, invalid_decision")),
+    responses((status = 201, body = EntryWithNotices), (status = 409, description = "already_listed"),
+              (status = 422, description = "invalid_domain, public_suffix, invalid_scope, invalid_category, decision_required, invalid_decision, unknown_provider")),
     security(("bearer" = [])))]
 pub async fn create(
     caller: Caller,
     state: State,
+    notices: NoticeService,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let principal = caller.require(policy::WRITE_ENTRIES)?;
-    let body: CreateEntryRequest =
+    let mut body: CreateEntryRequest =
         read_json(&req, payload, state.settings.server.body_limit_bytes).await?;
+    let named = body.providers.take().unwrap_or_default();
     let (domain, scope, category, decision, reason) = parse_listing(body)?;
-    let entry = state
-        .list(NewEntry {
-            id: Uuid::now_v7(),
-            domain,
-            scope,
-            category,
-            reason,
-            decision,
-            listed_at: crate::model::now(),
-            listed_by: principal.actor(),
-        })
-        .await?;
-    tracing::info!(domain = %entry.domain, entry_id = %entry.id, seq = entry.seq, by = %principal.key_id, "entry listed");
+    let providers = state.store.providers().await?;
+    if let Some(unknown) = named
+        .iter()
+        .find(|id| !providers.iter().any(|p| &p.id == *id))
+    {
+        return Err(ApiError::invalid(
+            "unknown_provider",
+            format!("no provider with id {unknown:?}"),
+        ));
+    }
+    let new = NewEntry {
+        id: Uuid::now_v7(),
+        domain,
+        scope,
+        category,
+        reason,
+        decision,
+        listed_at: crate::model::now(),
+        listed_by: principal.actor(),
+        location: None,
+        providers: Vec::new(),
+    };
+    let (entry, written) = notices.list(&state, new, &providers, &named).await?;
+    tracing::info!(domain = %entry.domain, entry_id = %entry.id, seq = entry.seq, notices = written.len(), by = %principal.key_id, "entry listed");
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/v1/entries/{}", entry.domain)))
-        .json(entry))
+        .json(with_notices(entry, &written)))
 }
 
-/// Lift the active entry of a domain under a written document.
+/// Lift the active entry of a domain under a written document; every provider the listing
+/// notified gets a `restore` notice, written with the lift.
 #[utoipa::path(post, path = "/v1/entries/{domain}/lift", tag = "entries", request_body = LiftEntryRequest,
     params(("domain" = String, Path, description = "the listed domain")),
-    responses((status = 200, body = Entry), (status = 404, description = "not_listed"),
+    responses((status = 200, body = EntryWithNotices), (status = 404, description = "not_listed"),
               (status = 422, description = "invalid_domain, document_required, invalid_document")),
     security(("bearer" = [])))]
 pub async fn lift(
     caller: Caller,
     state: State,
+    notices: NoticeService,
     req: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
@@ -163,8 +216,9 @@ pub async fn lift(
     let document = Decision::parse(document, today_in_china())
         .map_err(|e| ApiError::invalid("invalid_document", e.to_string()))?;
     let reason = reason(body.reason)?;
-    let entry = state
+    let (entry, written) = notices
         .lift(
+            &state,
             &domain,
             LiftRequest {
                 reason,
@@ -174,8 +228,8 @@ pub async fn lift(
             },
         )
         .await?;
-    tracing::info!(domain = %entry.domain, entry_id = %entry.id, by = %principal.key_id, "entry lifted");
-    Ok(HttpResponse::Ok().json(entry))
+    tracing::info!(domain = %entry.domain, entry_id = %entry.id, notices = written.len(), by = %principal.key_id, "entry lifted");
+    Ok(HttpResponse::Ok().json(with_notices(entry, &written)))
 }
 
 /// A domain's current entry and its whole history.

@@ -19,6 +19,8 @@ pub struct CreateKeyRequest {
     pub role: Option<String>,
     #[schema(example = "11")]
     pub province: Option<String>,
+    /// The provider an `access_provider` or `dns_provider` key speaks for (required for them).
+    pub provider_id: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -32,6 +34,8 @@ pub struct KeyView {
     pub role: Role,
     #[schema(value_type = Option<String>)]
     pub province: Option<Province>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_id: Option<String>,
     pub created_at: String,
 }
 
@@ -47,6 +51,7 @@ fn view(record: &KeyRecord, token: Option<String>) -> KeyView {
         name: record.name.clone(),
         role: record.role,
         province: record.province,
+        provider_id: record.provider_id.clone(),
         created_at: crate::model::rfc3339::format(&record.created_at),
     }
 }
@@ -61,7 +66,7 @@ async fn refresh(state: &State) -> Result<(), ApiError> {
 
 /// Create a key; the token is in this answer only.
 #[utoipa::path(post, path = "/v1/keys", tag = "keys", request_body = CreateKeyRequest,
-    responses((status = 201, body = KeyView), (status = 422, description = "invalid_name, invalid_role, invalid_province")),
+    responses((status = 201, body = KeyView), (status = 422, description = "invalid_name, invalid_role, invalid_province, provider_required, unknown_provider, invalid_provider")),
     security(("bearer" = [])))]
 pub async fn create(
     caller: Caller,
@@ -91,6 +96,7 @@ pub async fn create(
         .map(|p| Province::parse(&p))
         .transpose()
         .map_err(|e| ApiError::invalid("invalid_province", e.to_string()))?;
+    let provider_id = super::providers::key_provider(&state, role, body.provider_id).await?;
     let token = new_token();
     let record = KeyRecord {
         id: new_key_id(),
@@ -98,6 +104,7 @@ pub async fn create(
         role,
         province,
         token_sha256: hex::encode(hash_token(&token)),
+        provider_id,
         created_at: crate::model::now(),
     };
     state.store.create_key(record.clone()).await?;

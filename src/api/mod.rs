@@ -7,7 +7,9 @@ pub mod entries;
 pub mod error;
 pub mod feed;
 pub mod keys;
+pub mod notices;
 pub mod ops;
+pub mod providers;
 
 use std::sync::Arc;
 
@@ -170,6 +172,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(keys::list))
             .default_service(not_allowed()),
     )
+    .configure(notice_routes)
     .service(
         web::resource("/v1/keys/{id}")
             .route(web::delete().to(keys::revoke))
@@ -190,6 +193,51 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     }));
 }
 
+/// Routes of providers, locating and notices; static paths here come before the dynamic
+/// paths of `routes`, and their own dynamic paths come last among them.
+fn notice_routes(cfg: &mut web::ServiceConfig) {
+    let not_allowed =
+        || web::to(|| async { Err::<actix_web::HttpResponse, _>(ApiError::MethodNotAllowed) });
+    cfg.service(
+        web::resource("/v1/providers")
+            .route(web::post().to(providers::create))
+            .route(web::get().to(providers::list))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/v1/locate")
+            .route(web::get().to(notices::locate))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/v1/notices")
+            .route(web::get().to(notices::list))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/v1/compliance")
+            .route(web::get().to(notices::compliance))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/v1/providers/{id}")
+            .route(web::get().to(providers::get))
+            .route(web::patch().to(providers::update))
+            .route(web::delete().to(providers::delete))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/v1/notices/{id}/ack")
+            .route(web::post().to(notices::ack))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/v1/notices/{id}")
+            .route(web::get().to(notices::get))
+            .default_service(not_allowed()),
+    );
+}
+
 /// The OpenAPI document, generated from the handlers' annotations.
 #[derive(utoipa::OpenApi)]
 #[openapi(
@@ -200,6 +248,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         check::one, check::batch,
         feed::feed, feed::snapshot, feed::rpz,
         ops::healthz, ops::readyz, ops::metrics,
+        providers::create, providers::list, providers::get, providers::update, providers::delete,
+        notices::locate, notices::list, notices::get, notices::ack, notices::compliance,
     ),
     modifiers(&BearerAuth)
 )]

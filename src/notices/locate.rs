@@ -130,15 +130,16 @@ impl Locator {
                 let mut addresses: Vec<IpAddr> = lookup.iter().collect();
                 addresses.sort();
                 addresses.dedup();
-                let cnames = lookup
-                    .as_lookup()
-                    .answers()
-                    .iter()
-                    .filter_map(|record| match &record.data {
-                        RData::CNAME(target) => Some(trim_dot(&target.0.to_string())),
-                        _ => None,
-                    })
-                    .collect();
+                // The A and AAAA answers each carry the chain: keep each link once, in order.
+                let mut cnames: Vec<String> = Vec::new();
+                for record in lookup.as_lookup().answers() {
+                    if let RData::CNAME(target) = &record.data {
+                        let target = trim_dot(&target.0.to_string());
+                        if !cnames.contains(&target) {
+                            cnames.push(target);
+                        }
+                    }
+                }
                 Ok((addresses, cnames))
             }
             Err(e) if e.is_no_records_found() || e.is_nx_domain() => Ok((Vec::new(), Vec::new())),

@@ -1,10 +1,12 @@
 //! Integration tests against the real HTTP API. The behaviour suite runs every case on both
 //! stores: the embedded store, and a `redis-server` started for the test.
 
+mod fixtures;
 mod helpers;
 
 mod bad_input;
 mod behaviour;
+mod notices;
 mod processes;
 mod roles;
 
@@ -45,4 +47,8 @@ on_both_stores!(
     operations_endpoints,
     bad_input_is_refused_and_changes_nothing,
     every_role_gets_what_the_matrix_says,
+    providers_are_managed_and_keys_bound_to_them,
+    listing_locates_the_site_and_notifies_its_providers,
+    webhooks_are_signed_retried_and_delivered,
+    overdue_notices_change_status_on_time,
 );

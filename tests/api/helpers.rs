@@ -163,6 +163,11 @@ pub fn test_settings(store: Store, data_dir: &Path, redis: Option<&RedisServer>)
     // No DNS server is reachable from the tests unless one is started: locating tests turn
     // this on with their own server. Delivery is made fast so that waits stay short.
     settings.locate.on_listing = false;
+    // Explicit lookups go to a loopback port where nothing answers, and fail fast.
+    settings.locate.nameservers = vec!["127.0.0.1:9".into()];
+    settings.locate.timeout_ms = 200;
+    settings.locate.attempts = 1;
+    settings.locate.listing_budget_ms = 500;
     settings.notices.poll_interval_ms = 20;
     settings.notices.backoff_base_ms = 50;
     settings.notices.backoff_max_ms = 400;

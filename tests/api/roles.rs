@@ -76,16 +76,94 @@ const MATRIX: &[(&str, &str, &[&str])] = &[
         "/v1/rpz",
         &["agency", "telecom", "dns_provider", "auditor"],
     ),
+    ("POST", "/v1/providers", &["admin"]),
+    (
+        "GET",
+        "/v1/providers",
+        &["admin", "agency", "telecom", "auditor"],
+    ),
+    (
+        "GET",
+        "/v1/providers/{provider}",
+        &["admin", "agency", "telecom", "auditor"],
+    ),
+    ("PATCH", "/v1/providers/{provider}", &["admin"]),
+    ("DELETE", "/v1/providers/{provider}", &["admin"]),
+    (
+        "GET",
+        "/v1/locate?domain=a.example.cn",
+        &["admin", "agency", "telecom"],
+    ),
+    (
+        "GET",
+        "/v1/notices?provider={provider}",
+        &[
+            "agency",
+            "telecom",
+            "access_provider",
+            "dns_provider",
+            "auditor",
+        ],
+    ),
+    (
+        "GET",
+        "/v1/notices/{notice}",
+        &[
+            "agency",
+            "telecom",
+            "access_provider",
+            "dns_provider",
+            "auditor",
+        ],
+    ),
+    (
+        "POST",
+        "/v1/notices/{notice}/ack",
+        &["access_provider", "dns_provider"],
+    ),
+    ("GET", "/v1/compliance", &["agency", "telecom", "auditor"]),
 ];
+
+/// A caller: its role, token, and the provider a provider key speaks for.
+struct Token {
+    role: &'static str,
+    token: String,
+    provider: Option<Value>,
+}
 
 async fn call(
     app: &TestApp,
     method: &str,
     path: &str,
-    token: Option<&str>,
+    caller: Option<&Token>,
     unique: usize,
 ) -> (u16, Value) {
+    let token = caller.map(|c| c.token.as_str());
     let agency = app.create_key("agency", None).await;
+    // Provider paths name the caller's own provider when it has one, else a new one.
+    let mut path = path.to_string();
+    if path.contains("{provider}") || path.contains("{notice}") {
+        let provider = match caller.and_then(|c| c.provider.clone()) {
+            Some(own) => own,
+            None => {
+                app.create_provider(&json!({"name": "matrix provider", "kind": "access"}))
+                    .await
+            }
+        };
+        path = path.replace("{provider}", provider["id"].as_str().unwrap());
+        if path.contains("{notice}") {
+            let mut body = entry_body(&format!("n{unique}.example.cn"));
+            body["providers"] = json!([provider["id"]]);
+            let entry: Value = app
+                .post(&agency, "/v1/entries", &body)
+                .await
+                .json()
+                .await
+                .unwrap();
+            path = path.replace("{notice}", entry["notices"][0]["id"].as_str().unwrap());
+        }
+    }
+    let path = path.as_str();
     let listed = format!("m{unique}.example.cn");
     let needs_listing = path.contains("{listed}");
     let mut path = path.replace("{listed}", &listed);
@@ -114,12 +192,17 @@ async fn call(
                 lift_body()
             } else if path == "/v1/keys" {
                 json!({"name": "made in the matrix", "role": "auditor"})
+            } else if path == "/v1/providers" {
+                json!({"name": "made in the matrix", "kind": "dns", "nameservers": ["m.cn"]})
+            } else if path.ends_with("/ack") {
+                json!({"note": "done"})
             } else {
                 json!({"domains": ["a.example.cn"]})
             };
             app.client.post(url).json(&body)
         }
         "DELETE" => app.client.delete(url),
+        "PATCH" => app.client.patch(url).json(&json!({"name": "renamed"})),
         _ => app.client.get(url),
     };
     if let Some(token) = token {
@@ -133,13 +216,40 @@ async fn call(
 
 pub async fn every_role_gets_what_the_matrix_says(store: Store) {
     let app = spawn_app(store).await;
-    let mut tokens = vec![("admin", app.admin_token.clone())];
+    let mut tokens = vec![Token {
+        role: "admin",
+        token: app.admin_token.clone(),
+        provider: None,
+    }];
     for role in &ROLES[1..] {
-        tokens.push((role, app.create_key(role, Some("31")).await));
+        let provider = match *role {
+            "access_provider" => Some(json!({"name": "matrix access", "kind": "access"})),
+            "dns_provider" => Some(json!({"name": "matrix dns", "kind": "dns"})),
+            _ => None,
+        };
+        match provider {
+            Some(body) => {
+                let provider = app.create_provider(&body).await;
+                tokens.push(Token {
+                    role,
+                    token: app.provider_key(&provider).await,
+                    provider: Some(provider),
+                });
+            }
+            None => tokens.push(Token {
+                role,
+                token: app.create_key(role, Some("31")).await,
+                provider: None,
+            }),
+        }
     }
     // National keys too: the role, not the province, decides what a key may call.
     for role in ["agency", "telecom"] {
-        tokens.push((role, app.create_key(role, None).await));
+        tokens.push(Token {
+            role,
+            token: app.create_key(role, None).await,
+            provider: None,
+        });
     }
     let mut unique = 0;
     for (method, path, allowed) in MATRIX {
@@ -147,9 +257,10 @@ pub async fn every_role_gets_what_the_matrix_says(store: Store) {
         let (status, body) = call(&app, method, path, None, unique).await;
         assert_eq!(status, 401, "{method} {path} without a token: {body}");
         assert_eq!(body["error"]["code"], "unauthenticated");
-        for (role, token) in &tokens {
+        for caller in &tokens {
             unique += 1;
-            let (status, body) = call(&app, method, path, Some(token), unique).await;
+            let role = &caller.role;
+            let (status, body) = call(&app, method, path, Some(caller), unique).await;
             if allowed.contains(role) {
                 assert!(
                     (200..300).contains(&status),

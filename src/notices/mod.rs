@@ -96,6 +96,13 @@ impl NoticeMetrics {
     }
 }
 
+/// Makes ring the process's TLS crypto provider, once. reqwest is built without a provider of
+/// its own (its default, aws-lc-rs, needs a C build), and panics when building a client
+/// before one is installed; installing again is harmless.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// The notice service of one node.
 pub struct Notices {
     pub store: Arc<dyn Store>,
@@ -116,9 +123,7 @@ impl Notices {
         settings: &crate::settings::Settings,
         metrics: &crate::metrics::Metrics,
     ) -> anyhow::Result<Notices> {
-        // reqwest is built without a TLS provider of its own (its default needs a C build):
-        // use ring. Another part of the process may have installed one already.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        install_crypto_provider();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_millis(settings.notices.webhook_timeout_ms))
             .connect_timeout(Duration::from_millis(settings.notices.webhook_timeout_ms))

@@ -98,7 +98,7 @@ pub struct Delivery {
 #[derive(Default)]
 struct ReceiverState {
     secret: Mutex<Option<String>>,
-    fail_first: usize,
+    fail_first: std::sync::atomic::AtomicUsize,
     seen: Mutex<HashMap<String, usize>>,
     deliveries: Mutex<Vec<Delivery>>,
 }
@@ -163,7 +163,8 @@ async fn receive(
         *count += 1;
         *count
     };
-    let accepted = signature_ok && count > state.fail_first;
+    let accepted =
+        signature_ok && count > state.fail_first.load(std::sync::atomic::Ordering::SeqCst);
     state.deliveries.lock().unwrap().push(Delivery {
         id,
         signature_ok,
@@ -181,7 +182,7 @@ async fn receive(
 impl Receiver {
     pub fn start(fail_first: usize) -> Receiver {
         let state = Arc::new(ReceiverState {
-            fail_first,
+            fail_first: fail_first.into(),
             ..ReceiverState::default()
         });
         let data = web::Data::from(Arc::clone(&state));
@@ -209,6 +210,13 @@ impl Receiver {
     /// The secret to check signatures with, as the provider was shown it.
     pub fn set_secret(&self, secret: &str) {
         *self.state.secret.lock().unwrap() = Some(secret.to_string());
+    }
+
+    /// From now on, refuse only the first `n` requests of each notice.
+    pub fn set_fail_first(&self, n: usize) {
+        self.state
+            .fail_first
+            .store(n, std::sync::atomic::Ordering::SeqCst);
     }
 
     pub fn deliveries(&self) -> Vec<Delivery> {

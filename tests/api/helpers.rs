@@ -21,6 +21,13 @@ pub fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
+/// An HTTP client for the tests. reqwest has no TLS provider of its own in this build, so
+/// one is installed first, as the service does.
+pub fn client() -> reqwest::Client {
+    siteban::notices::install_crypto_provider();
+    reqwest::Client::new()
+}
+
 /// Polls `condition` until it holds or `deadline` passes.
 pub async fn eventually<F, Fut>(deadline: Duration, what: &str, mut condition: F)
 where
@@ -199,7 +206,7 @@ pub async fn spawn_app_with(store: Store, tweak: impl FnOnce(&mut Settings)) -> 
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
-        client: reqwest::Client::new(),
+        client: client(),
         admin_token,
         registry,
         handle,

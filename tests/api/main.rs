@@ -6,6 +6,7 @@ mod helpers;
 
 mod bad_input;
 mod behaviour;
+mod notice_processes;
 mod notices;
 mod processes;
 mod roles;

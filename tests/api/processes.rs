@@ -75,7 +75,7 @@ async fn post_entry(
 
 #[tokio::test]
 async fn embedded_entry_survives_sigkill_right_after_201() {
-    let client = reqwest::Client::new();
+    let client = crate::helpers::client();
     let dir = tempfile::tempdir().unwrap();
     let mut node = Node::start(&embedded_env(dir.path()), dir.path().join("node.log"));
     node.wait_ready(&client).await;
@@ -96,7 +96,7 @@ async fn embedded_entry_survives_sigkill_right_after_201() {
 
 #[tokio::test]
 async fn redis_entry_survives_sigkill_of_siteban_and_redis_right_after_201() {
-    let client = reqwest::Client::new();
+    let client = crate::helpers::client();
     let dir = tempfile::tempdir().unwrap();
     let mut redis = RedisServer::start_with(true);
     let mut node = Node::start(&redis_env(&redis, dir.path()), dir.path().join("node.log"));
@@ -119,7 +119,7 @@ async fn redis_entry_survives_sigkill_of_siteban_and_redis_right_after_201() {
 
 #[tokio::test]
 async fn two_nodes_on_one_redis_see_each_others_writes_and_keys() {
-    let client = reqwest::Client::new();
+    let client = crate::helpers::client();
     let dir = tempfile::tempdir().unwrap();
     let redis = RedisServer::start();
     let a = Node::start(&redis_env(&redis, dir.path()), dir.path().join("a.log"));
@@ -200,7 +200,7 @@ async fn two_nodes_on_one_redis_see_each_others_writes_and_keys() {
 
 #[tokio::test]
 async fn checks_go_on_while_redis_is_down_and_writes_resume_after() {
-    let client = reqwest::Client::new();
+    let client = crate::helpers::client();
     let dir = tempfile::tempdir().unwrap();
     let mut redis = RedisServer::start_with(true);
     let node = Node::start(&redis_env(&redis, dir.path()), dir.path().join("node.log"));

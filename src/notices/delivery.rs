@@ -5,11 +5,10 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use futures_util::StreamExt;
 use rand::Rng;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, mpsc, watch};
 
 use super::Notices;
 use super::model::{Notice, Provider};
@@ -26,34 +25,49 @@ pub fn backoff(attempt: u32, base: Duration, max: Duration) -> Duration {
     half + full.mul_f64(rand::rng().random_range(0.0..=0.5))
 }
 
-/// Claims and sends due attempts until `shutdown` fires.
+/// A finished attempt, waiting to be recorded.
+struct Outcome {
+    notice: Notice,
+    result: Result<(), String>,
+    finished: time::OffsetDateTime,
+}
+
+/// Claims and sends due attempts until `shutdown` fires. Sends run as their own tasks, at most
+/// `notices.concurrency` at once, so a slow webhook holds one slot and never the loop; their
+/// outcomes go to a recorder that writes them in batches.
 pub async fn run_delivery(notices: Arc<Notices>, mut shutdown: watch::Receiver<bool>) {
     let poll = Duration::from_millis(notices.settings.poll_interval_ms);
     let lease = Duration::from_millis(notices.settings.lease_ms);
+    let slots = Arc::new(Semaphore::new(notices.settings.concurrency));
+    let (outcomes, recorder_rx) = mpsc::unbounded_channel();
+    tokio::spawn(record(Arc::clone(&notices), recorder_rx));
     let mut failing = false;
     loop {
+        // Claim no more than can be sent now: a claimed attempt is leased, and one waiting
+        // here would only run its lease down.
+        let free = slots.available_permits().min(notices.settings.batch);
+        if free == 0 {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                permit = Arc::clone(&slots).acquire_owned() => drop(permit),
+            }
+            continue;
+        }
         let now = crate::model::now();
-        let claimed = claim_due(
-            notices.store.as_ref(),
-            &notices.node_id,
-            now,
-            lease,
-            notices.settings.batch,
-        )
-        .await;
-        let claimed = match claimed {
-            Ok(claimed) => {
-                failing = false;
-                claimed
-            }
-            Err(e) => {
-                if !failing {
-                    tracing::warn!(error = %e, "the delivery worker cannot read the outbox");
+        let claimed =
+            match claim_due(notices.store.as_ref(), &notices.node_id, now, lease, free).await {
+                Ok(claimed) => {
+                    failing = false;
+                    claimed
                 }
-                failing = true;
-                Vec::new()
-            }
-        };
+                Err(e) => {
+                    if !failing {
+                        tracing::warn!(error = %e, "the delivery worker cannot read the outbox");
+                    }
+                    failing = true;
+                    Vec::new()
+                }
+            };
         if claimed.is_empty() {
             tokio::select! {
                 _ = shutdown.changed() => return,
@@ -62,20 +76,99 @@ pub async fn run_delivery(notices: Arc<Notices>, mut shutdown: watch::Receiver<b
             }
             continue;
         }
-        let providers: HashMap<String, Provider> = match notices.store.providers().await {
-            Ok(all) => all.into_iter().map(|p| (p.id.clone(), p)).collect(),
+        let providers: Arc<HashMap<String, Provider>> = match notices.store.providers().await {
+            Ok(all) => Arc::new(all.into_iter().map(|p| (p.id.clone(), p)).collect()),
             Err(e) => {
-                tracing::warn!(error = %e, "cannot read providers; the claimed attempts will be retried when their lease ends");
+                tracing::warn!(error = %e, "cannot read providers; the claimed attempts are retried when their lease ends");
                 continue;
             }
         };
-        let providers = &providers;
-        let notices_ref = &notices;
-        futures_util::stream::iter(claimed)
-            .for_each_concurrent(notices.settings.concurrency, |notice| async move {
-                attempt(notices_ref, notice, providers).await;
+        for notice in claimed {
+            let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+                return;
+            };
+            let notices = Arc::clone(&notices);
+            let providers = Arc::clone(&providers);
+            let outcomes = outcomes.clone();
+            tokio::spawn(async move {
+                let result = send(&notices, &notice, providers.get(&notice.provider_id)).await;
+                drop(slot);
+                let finished = crate::model::now();
+                let _ = outcomes.send(Outcome {
+                    notice,
+                    result,
+                    finished,
+                });
+            });
+        }
+    }
+}
+
+/// Records attempt outcomes, as many as have arrived in one store update, while this node
+/// still holds each attempt.
+async fn record(notices: Arc<Notices>, mut outcomes: mpsc::UnboundedReceiver<Outcome>) {
+    let mut batch = Vec::new();
+    while outcomes.recv_many(&mut batch, notices.settings.batch).await > 0 {
+        let updates = batch
+            .iter()
+            .map(|outcome| (outcome.notice.id, change_for(&notices, outcome)))
+            .collect();
+        let recorded = notices.store.update_notices(updates).await;
+        for (index, outcome) in batch.iter().enumerate() {
+            let after = match &recorded {
+                Ok(all) => Ok(all.get(index).cloned().flatten()),
+                Err(e) => Err(e.to_string()),
+            };
+            observe(&notices, outcome, after);
+        }
+        batch.clear();
+    }
+}
+
+fn change_for(notices: &Notices, outcome: &Outcome) -> NoticeChange {
+    let node = notices.node_id.clone();
+    let number = outcome.notice.attempts;
+    let now = outcome.finished;
+    match &outcome.result {
+        Ok(()) => Arc::new(move |n: &mut Notice| n.held_by(&node, number) && n.delivered(now)),
+        Err(error) => {
+            let delay = backoff(
+                number,
+                Duration::from_millis(notices.settings.backoff_base_ms),
+                Duration::from_millis(notices.settings.backoff_max_ms),
+            );
+            let error = error.clone();
+            Arc::new(move |n: &mut Notice| {
+                n.held_by(&node, number) && n.failed(now, error.clone(), delay)
             })
-            .await;
+        }
+    }
+}
+
+/// Metrics and logs of one recorded attempt.
+fn observe(notices: &Notices, outcome: &Outcome, after: Result<Option<(Notice, bool)>, String>) {
+    let notice = &outcome.notice;
+    let label = match (&outcome.result, &after) {
+        (Ok(()), _) => "delivered",
+        (Err(_), Ok(Some((after, true)))) if after.delivery.next_attempt_at.is_none() => "gave_up",
+        (Err(_), _) => "failed",
+    };
+    notices.metrics.deliveries.with_label_values(&[label]).inc();
+    match (&outcome.result, after) {
+        (Ok(()), Ok(_)) => {
+            let age = (outcome.finished - notice.created_at)
+                .as_seconds_f64()
+                .max(0.0);
+            notices.metrics.delivery_seconds.observe(age);
+            tracing::debug!(notice_id = %notice.id, attempt = notice.attempts, "notice delivered");
+        }
+        (Err(error), Ok(_)) => {
+            tracing::info!(notice_id = %notice.id, provider_id = %notice.provider_id, attempt = notice.attempts, error = %error, "webhook attempt failed");
+        }
+        (_, Err(e)) => {
+            // The lease runs out and another attempt follows: at-least-once, same webhook-id.
+            tracing::warn!(notice_id = %notice.id, error = %e, "cannot record a webhook attempt; it will be retried");
+        }
     }
 }
 
@@ -133,54 +226,6 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-/// Makes one claimed attempt and records its result, if this node still holds the attempt.
-async fn attempt(notices: &Notices, notice: Notice, providers: &HashMap<String, Provider>) {
-    let started = Instant::now();
-    let number = notice.attempts;
-    let result = send(notices, &notice, providers.get(&notice.provider_id)).await;
-    let now = crate::model::now();
-    let node = notices.node_id.clone();
-    let change: NoticeChange = match &result {
-        Ok(()) => Arc::new(move |n: &mut Notice| n.held_by(&node, number) && n.delivered(now)),
-        Err(error) => {
-            let delay = backoff(
-                number,
-                Duration::from_millis(notices.settings.backoff_base_ms),
-                Duration::from_millis(notices.settings.backoff_max_ms),
-            );
-            let error = error.clone();
-            Arc::new(move |n: &mut Notice| {
-                n.held_by(&node, number) && n.failed(now, error.clone(), delay)
-            })
-        }
-    };
-    let recorded = notices.store.update_notice(notice.id, change).await;
-    let result_label = match (&result, &recorded) {
-        (Ok(()), _) => "delivered",
-        (Err(_), Ok(Some((after, true)))) if after.delivery.next_attempt_at.is_none() => "gave_up",
-        (Err(_), _) => "failed",
-    };
-    notices
-        .metrics
-        .deliveries
-        .with_label_values(&[result_label])
-        .inc();
-    match (&result, recorded) {
-        (Ok(()), Ok(_)) => {
-            let age = (now - notice.created_at).as_seconds_f64().max(0.0);
-            notices.metrics.delivery_seconds.observe(age);
-            tracing::debug!(notice_id = %notice.id, attempt = number, elapsed_ms = started.elapsed().as_millis() as u64, "notice delivered");
-        }
-        (Err(error), Ok(_)) => {
-            tracing::info!(notice_id = %notice.id, provider_id = %notice.provider_id, attempt = number, error = %error, "webhook attempt failed");
-        }
-        (_, Err(e)) => {
-            // The lease runs out and another attempt follows: at-least-once, same webhook-id.
-            tracing::warn!(notice_id = %notice.id, error = %e, "cannot record a webhook attempt; it will be retried");
-        }
-    }
-}
-
 /// Marks notices overdue at their deadline and refreshes the gauges, until `shutdown`.
 pub async fn run_sweeper(notices: Arc<Notices>, mut shutdown: watch::Receiver<bool>) {
     let interval = Duration::from_millis(notices.settings.sweep_interval_ms);
@@ -201,10 +246,17 @@ pub async fn sweep(notices: &Notices) -> crate::store::StoreResult<usize> {
     loop {
         let now = crate::model::now();
         let due = notices.store.deadlines_due(now, 1000).await?;
+        let change: NoticeChange = Arc::new(move |n: &mut Notice| n.mark_overdue(now));
+        let updates = due.iter().map(|id| (*id, Arc::clone(&change))).collect();
         let mut changed_any = false;
-        for id in &due {
-            let change: NoticeChange = Arc::new(move |n: &mut Notice| n.mark_overdue(now));
-            if let Some((notice, true)) = notices.store.update_notice(*id, change).await? {
+        for (notice, changed) in notices
+            .store
+            .update_notices(updates)
+            .await?
+            .into_iter()
+            .flatten()
+        {
+            if changed {
                 marked += 1;
                 changed_any = true;
                 notices.metrics.overdue_marked.inc();

@@ -60,6 +60,19 @@ pub trait NoticeStore: Send + Sync {
         change: NoticeChange,
     ) -> StoreResult<Option<(Notice, bool)>>;
 
+    /// Applies several changes, each atomic on its own; the answers are in the order given.
+    /// Backends override this to share one transaction or one round trip among them.
+    async fn update_notices(
+        &self,
+        updates: Vec<(Uuid, NoticeChange)>,
+    ) -> StoreResult<Vec<Option<(Notice, bool)>>> {
+        let mut out = Vec::with_capacity(updates.len());
+        for (id, change) in updates {
+            out.push(self.update_notice(id, change).await?);
+        }
+        Ok(out)
+    }
+
     /// Ids of notices whose outbox time has come (next attempt due, or a lease run out).
     async fn outbox_due(&self, now: OffsetDateTime, limit: usize) -> StoreResult<Vec<Uuid>>;
 
@@ -88,13 +101,23 @@ pub async fn claim_due(
     lease: Duration,
     limit: usize,
 ) -> StoreResult<Vec<Notice>> {
-    let mut claimed = Vec::new();
-    for id in store.outbox_due(now, limit).await? {
-        let node_id = node.to_string();
-        let change: NoticeChange = Arc::new(move |n: &mut Notice| n.claim(&node_id, now, lease));
-        if let Some((notice, true)) = store.update_notice(id, change).await? {
-            claimed.push(notice);
-        }
+    let due = store.outbox_due(now, limit).await?;
+    if due.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(claimed)
+    let node_id = node.to_string();
+    let change: NoticeChange = Arc::new(move |n: &mut Notice| n.claim(&node_id, now, lease));
+    let updates = due
+        .into_iter()
+        .map(|id| (id, Arc::clone(&change)))
+        .collect();
+    Ok(store
+        .update_notices(updates)
+        .await?
+        .into_iter()
+        .filter_map(|outcome| match outcome {
+            Some((notice, true)) => Some(notice),
+            _ => None,
+        })
+        .collect())
 }

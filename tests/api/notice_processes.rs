@@ -1,8 +1,8 @@
 //! Notices with the real binary: a restart of siteban while a notice is being retried loses
 //! nothing (on both stores), and two nodes sharing one Redis never send one attempt twice.
 
-use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::fixtures::Receiver;
 use crate::helpers::{DEADLINE, Node, RedisServer, entry_body, eventually};

@@ -222,6 +222,39 @@ impl NoticeStore for EmbeddedStore {
         .await
     }
 
+    async fn update_notices(
+        &self,
+        updates: Vec<(Uuid, NoticeChange)>,
+    ) -> StoreResult<Vec<Option<(Notice, bool)>>> {
+        // One transaction, so one sync to disk, for the whole batch: this is what keeps the
+        // delivery worker ahead of a burst of listings.
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            let mut out = Vec::with_capacity(updates.len());
+            let mut wrote = false;
+            for (id, change) in updates {
+                let old = read_notice(&txn.open_table(NOTICES).map_err(db_err)?, id.as_u128())?;
+                let Some(old) = old else {
+                    out.push(None);
+                    continue;
+                };
+                let mut new = old.clone();
+                if change(&mut new) {
+                    write_notice(&txn, Some(&old), &new)?;
+                    wrote = true;
+                    out.push(Some((new, true)));
+                } else {
+                    out.push(Some((old, false)));
+                }
+            }
+            if wrote {
+                txn.commit().map_err(db_err)?;
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn outbox_due(&self, now: OffsetDateTime, limit: usize) -> StoreResult<Vec<Uuid>> {
         self.blocking(move |db| due_ids(db, OUTBOX, now, limit))
             .await

@@ -5,6 +5,7 @@
 //! deadline and count keys, so two nodes can never both win the same attempt.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use redis::{AsyncCommands, Script, ScriptInvocation};
@@ -293,6 +294,76 @@ impl NoticeStore for RedisStore {
         Err(StoreError::Unavailable(format!(
             "notice {id} kept changing while being updated"
         )))
+    }
+
+    async fn update_notices(
+        &self,
+        updates: Vec<(Uuid, NoticeChange)>,
+    ) -> StoreResult<Vec<Option<(Notice, bool)>>> {
+        // One round trip to read every notice and one to compare-and-set them all; a notice
+        // another node changed in between is retried on its own.
+        if updates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut read = redis::pipe();
+        for (id, _) in &updates {
+            read.cmd("HMGET")
+                .arg(Keys::notice(*id))
+                .arg("doc")
+                .arg("ver");
+        }
+        let current: Vec<(Option<Vec<u8>>, Option<String>)> = read
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_err)?;
+        let mut out: Vec<Option<(Notice, bool)>> = Vec::with_capacity(updates.len());
+        // The script may not be loaded on this server yet: load it first in the same batch.
+        let mut write = redis::pipe();
+        write.load_script(&self.notice_scripts.update).ignore();
+        let mut pending = Vec::new();
+        for (index, ((id, change), (doc, ver))) in updates.iter().zip(current).enumerate() {
+            let (Some(doc), Some(ver)) = (doc, ver) else {
+                out.push(None);
+                continue;
+            };
+            let old = decode_notice(&doc)?;
+            let mut new = old.clone();
+            if !change(&mut new) {
+                out.push(Some((old, false)));
+                continue;
+            }
+            let doc = serde_json::to_vec(&new).map_err(StoreError::corrupt)?;
+            let mut invocation = self.notice_scripts.update.prepare_invoke();
+            invocation
+                .key(Keys::notice(*id))
+                .key(Keys::notice_outbox())
+                .key(Keys::notice_deadlines())
+                .key(Keys::notice_counts())
+                .arg(id.simple().to_string())
+                .arg(&ver)
+                .arg(doc)
+                .arg(score(new.outbox_due_ms()))
+                .arg(score(new.deadline_due_ms()))
+                .arg(old.status.as_str())
+                .arg(new.status.as_str());
+            write.invoke_script(&invocation);
+            pending.push(index);
+            out.push(Some((new, true)));
+        }
+        if pending.is_empty() {
+            return Ok(out);
+        }
+        let written: Vec<i64> = write
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_err)?;
+        for (index, written) in pending.into_iter().zip(written) {
+            if written != 1 {
+                let (id, change) = &updates[index];
+                out[index] = self.update_notice(*id, Arc::clone(change)).await?;
+            }
+        }
+        Ok(out)
     }
 
     async fn outbox_due(&self, now: OffsetDateTime, limit: usize) -> StoreResult<Vec<Uuid>> {

@@ -46,9 +46,23 @@ impl TestDns {
             .unwrap_or_else(|e| panic!("zone {origin}: {e}"));
             catalog.upsert(LowerName::new(&name), vec![Arc::new(handler)]);
         }
-        let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let address = udp.local_addr().unwrap();
-        let tcp = tokio::net::TcpListener::bind(address).await.unwrap();
+        // UDP and TCP on one port: take a free UDP port and try it for TCP, a few times over,
+        // since another process may hold that port number for TCP.
+        let mut tries = 0;
+        let (udp, tcp, address) = loop {
+            let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            let address = udp.local_addr().unwrap();
+            match tokio::net::TcpListener::bind(address).await {
+                Ok(tcp) => break (udp, tcp, address),
+                Err(e) => {
+                    tries += 1;
+                    assert!(
+                        tries < 20,
+                        "no loopback port free for both UDP and TCP: {e}"
+                    );
+                }
+            }
+        };
         let mut server = Server::new(catalog);
         server.register_socket(udp);
         server.register_listener(tcp, Duration::from_secs(5), 65_535);

@@ -29,7 +29,12 @@ impl Locator {
     pub fn new(settings: &LocateSettings) -> Result<Locator, LocateError> {
         let provider = TokioRuntimeProvider::default();
         let mut builder = if settings.nameservers.is_empty() {
-            Resolver::builder(provider).map_err(|e| LocateError::Resolver(e.to_string()))?
+            // Without a usable /etc/resolv.conf the node still starts: listings go on, and
+            // each location records the lookup failure.
+            Resolver::builder(provider.clone()).unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "no system resolver configuration; set locate.nameservers to locate sites");
+                Resolver::builder_with_config(ResolverConfig::from_name_servers(Vec::new()), provider)
+            })
         } else {
             let servers = settings
                 .nameservers

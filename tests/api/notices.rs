@@ -154,6 +154,31 @@ pub async fn providers_are_managed_and_keys_bound_to_them(store: Store) {
     assert_eq!(response.status(), 204);
     let response = app.get(&admin, &format!("/v1/providers/{id}")).await;
     assert_eq!(response.status(), 404);
+
+    // The OpenAPI document describes every new endpoint.
+    let openapi = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for path in [
+        "/v1/providers",
+        "/v1/providers/{id}",
+        "/v1/locate",
+        "/v1/notices",
+        "/v1/notices/{id}",
+        "/v1/notices/{id}/ack",
+        "/v1/compliance",
+    ] {
+        assert!(
+            openapi.contains(&format!("\"{path}\"")),
+            "{path} in the OpenAPI document"
+        );
+    }
 }
 
 pub async fn listing_locates_the_site_and_notifies_its_providers(store: Store) {

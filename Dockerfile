@@ -11,7 +11,10 @@ COPY tests tests
 RUN cargo build --release --locked --bin siteban
 
 FROM debian:bookworm-slim
-RUN useradd --system --uid 10001 --home-dir /var/lib/siteban --create-home siteban \
+# CA certificates: webhooks to providers may be https, verified against the system's roots.
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --home-dir /var/lib/siteban --create-home siteban \
     && mkdir -p /var/lib/siteban/data && chown siteban:siteban /var/lib/siteban/data
 WORKDIR /var/lib/siteban
 COPY --from=build /src/target/release/siteban /usr/local/bin/siteban

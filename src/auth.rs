@@ -21,6 +21,8 @@ pub struct Principal {
     pub role: Role,
     pub province: Option<Province>,
     pub expires_at: Option<time::OffsetDateTime>,
+    /// The provider an `access_provider` or `dns_provider` key speaks for.
+    pub provider_id: Option<String>,
 }
 
 impl Principal {
@@ -79,6 +81,7 @@ impl Authenticator {
                         role: Role::Admin,
                         province: None,
                         expires_at: None,
+                        provider_id: None,
                     }),
                 )
             }),
@@ -142,6 +145,7 @@ fn principal_of(record: &KeyRecord) -> Principal {
         role: record.role,
         province: record.province,
         expires_at: record.expires_at,
+        provider_id: record.provider_id.clone(),
     }
 }
 
@@ -159,6 +163,14 @@ pub mod policy {
     pub const READ_PROTECTED: &[Role] = &[Admin, Agency, Telecom, Auditor];
     pub const MANAGE_PROTECTED: &[Role] = &[Admin];
     pub const READ_AUDIT: &[Role] = &[Admin, Auditor];
+
+    // Providers and notices.
+    pub const MANAGE_PROVIDERS: &[Role] = &[Admin];
+    pub const READ_PROVIDERS: &[Role] = &[Admin, Agency, Telecom, Auditor];
+    pub const LOCATE: &[Role] = &[Admin, Agency, Telecom];
+    pub const READ_NOTICES: &[Role] = &[Agency, Telecom, AccessProvider, DnsProvider, Auditor];
+    pub const ACK_NOTICES: &[Role] = &[AccessProvider, DnsProvider];
+    pub const COMPLIANCE: &[Role] = &[Agency, Telecom, Auditor];
 }
 
 #[cfg(test)]
@@ -172,6 +184,7 @@ mod tests {
             role: Role::Agency,
             province: Some(Province::parse("11").unwrap()),
             token_sha256: hex::encode(hash_token(token)),
+            provider_id: None,
             created_at: crate::model::now(),
             expires_at: None,
         }

@@ -57,6 +57,9 @@ pub fn parse(input: impl BufRead) -> Result<Vec<NewEntry>, ImportError> {
                 listed_at: now,
                 listed_by: import_actor(),
                 protection_override: None,
+                // An import seeds the registry; it locates nothing and notifies no one.
+                location: None,
+                providers: Vec::new(),
             }),
             Err(e) => errors.push(e),
         }

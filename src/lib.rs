@@ -11,6 +11,7 @@
 //! - [`api`]: HTTP routes and the JSON of the external contract.
 //! - [`settings`], [`telemetry`], [`metrics`], [`startup`]: running a node.
 //! - [`import`]: bulk loading of entries from NDJSON.
+//! - [`notices`]: providers, locating sites, notices to providers and their delivery.
 
 pub mod api;
 pub mod audit;
@@ -21,6 +22,7 @@ pub mod index;
 pub mod limits;
 pub mod metrics;
 pub mod model;
+pub mod notices;
 pub mod registry;
 pub mod settings;
 pub mod startup;

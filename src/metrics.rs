@@ -142,6 +142,13 @@ impl Metrics {
         }
     }
 
+    /// Registers a collector kept by another part of the service (the notices' metrics).
+    pub fn register(&self, collector: Box<dyn prometheus::core::Collector>) {
+        self.registry
+            .register(collector)
+            .expect("metric names are unique");
+    }
+
     /// The text exposition of every metric.
     pub fn render(&self) -> String {
         let mut out = Vec::new();

@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::domain::{Category, Decision, DomainName, Province, Role, Scope};
+use crate::notices::model::Location;
 
 /// Who did something: the key that made the request, copied onto the record so that it stays
 /// readable after the key is revoked.
@@ -80,6 +81,10 @@ pub struct NewEntry {
     pub listed_at: OffsetDateTime,
     pub listed_by: Actor,
     pub protection_override: Option<ProtectionOverride>,
+    /// What locating the site found when it was listed (see `notices`).
+    pub location: Option<Location>,
+    /// Ids of the providers told to stop serving the site: those located and those named.
+    pub providers: Vec<String>,
 }
 
 /// How an entry ended: the document that lifted it and the feed sequence of the lift.
@@ -140,6 +145,12 @@ pub struct Entry {
     pub review: Option<Review>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protection_override: Option<ProtectionOverride>,
+    /// What locating the site found when it was listed; absent when it was not located.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
+    /// Ids of the providers sent notices about this entry.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub providers: Vec<String>,
 }
 
 impl Entry {
@@ -165,6 +176,8 @@ impl Entry {
             seq,
             lifted_at: None,
             lift: None,
+            location: new.location,
+            providers: new.providers,
             review: None,
             protection_override: new.protection_override,
         }
@@ -182,6 +195,8 @@ impl Entry {
             listed_at: self.listed_at,
             listed_by: self.listed_by.clone(),
             protection_override: self.protection_override.clone(),
+            location: self.location.clone(),
+            providers: self.providers.clone(),
         }
     }
 
@@ -280,6 +295,9 @@ pub struct KeyRecord {
     pub province: Option<Province>,
     /// Lower-case hex SHA-256 of the token.
     pub token_sha256: String,
+    /// The provider an `access_provider` or `dns_provider` key speaks for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_id: Option<String>,
     #[serde(with = "crate::model::rfc3339")]
     pub created_at: OffsetDateTime,
     /// After this the token no longer authenticates.

@@ -127,7 +127,8 @@ impl Registry {
         Ok(entry)
     }
 
-    async fn await_index(&self, seq: u64) {
+    /// Waits, bounded, until this node's index shows `seq` (read-your-writes).
+    pub(crate) async fn await_index(&self, seq: u64) {
         let timeout = Duration::from_millis(self.settings.index.read_your_writes_ms);
         if !self.index.wait_for(seq, timeout).await {
             tracing::warn!(

@@ -15,6 +15,8 @@ use tracing_actix_web::{RequestId, TracingLogger};
 use crate::auth::{Authenticator, new_token};
 use crate::index::Index;
 use crate::metrics::Metrics;
+use crate::notices::Notices;
+use crate::notices::delivery::{run_delivery, run_sweeper};
 use crate::registry::{FollowerHealth, Registry, follow};
 use crate::settings::{Backend, Settings};
 use crate::store::Store;
@@ -55,12 +57,14 @@ impl Application {
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         tokio::spawn(follow(Arc::clone(&registry), shutdown_rx.clone()));
-        tokio::spawn(housekeeping(Arc::clone(&registry), shutdown_rx));
+        tokio::spawn(housekeeping(Arc::clone(&registry), shutdown_rx.clone()));
+        let notices = start_notices(&registry, &settings, &shutdown_rx)?;
 
         let listener = TcpListener::bind(settings.listen_addr()?)
             .with_context(|| format!("cannot listen on {}", settings.server.listen))?;
         let port = listener.local_addr()?.port();
         let data = web::Data::from(Arc::clone(&registry));
+        let notice_data = web::Data::from(notices);
         let workers = match settings.server.workers {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
@@ -68,6 +72,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
+                .app_data(notice_data.clone())
                 .wrap_fn(observe)
                 .wrap(TracingLogger::default())
                 .configure(crate::api::routes)
@@ -114,6 +119,23 @@ impl Application {
         let _ = self.shutdown.send(true);
         result
     }
+}
+
+/// The notice service, with its delivery worker and overdue sweeper when this node runs them.
+fn start_notices(
+    registry: &Arc<Registry>,
+    settings: &Settings,
+    shutdown: &watch::Receiver<bool>,
+) -> anyhow::Result<Arc<Notices>> {
+    let notices = Arc::new(
+        Notices::new(Arc::clone(&registry.store), settings, &registry.metrics)
+            .context("cannot start the notice service")?,
+    );
+    if settings.notices.deliver {
+        tokio::spawn(run_delivery(Arc::clone(&notices), shutdown.clone()));
+        tokio::spawn(run_sweeper(Arc::clone(&notices), shutdown.clone()));
+    }
+    Ok(notices)
 }
 
 /// The rustls server configuration when `server.tls` is set, with the ring provider.

@@ -5,10 +5,12 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::notices::NoticeService;
 use super::{ApiError, Caller, State, note, query, read_json, read_json_or_default};
 use crate::auth::{Principal, policy};
 use crate::domain::{Category, Decision, DecisionInput, DomainName, Role, Scope, today_in_china};
 use crate::model::{Entry, EntryStatus, LiftRequest, NewEntry, ProtectionOverride, Review};
+use crate::notices::model::{Notice, NoticeAction};
 use crate::store::StatusFilter;
 
 /// Longest accepted `reason`, in characters.
@@ -27,6 +29,8 @@ pub struct CreateEntryRequest {
     pub decision: Option<DecisionInput>,
     /// Lists a protected name deliberately; national telecom keys only.
     pub override_protection: Option<OverrideRequest>,
+    /// Ids of providers to notify besides those found by locating the site.
+    pub providers: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -129,6 +133,39 @@ pub fn parse_listing(
     ))
 }
 
+/// A notice written with a listing or lift, as its answer names it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct NoticeSummary {
+    #[schema(value_type = String)]
+    pub id: Uuid,
+    pub provider_id: String,
+    pub action: NoticeAction,
+    pub deadline: String,
+}
+
+/// An entry with the notices its listing or lift wrote.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct EntryWithNotices {
+    #[serde(flatten)]
+    pub entry: Entry,
+    pub notices: Vec<NoticeSummary>,
+}
+
+fn with_notices(entry: Entry, notices: &[Notice]) -> EntryWithNotices {
+    EntryWithNotices {
+        entry,
+        notices: notices
+            .iter()
+            .map(|n| NoticeSummary {
+                id: n.id,
+                provider_id: n.provider_id.clone(),
+                action: n.action,
+                deadline: crate::model::rfc3339::format(&n.deadline),
+            })
+            .collect(),
+    }
+}
+
 /// Refuses a listing that touches a protected name (equal, above or below it), unless a
 /// national telecom key overrides the protection with a justification.
 async fn check_protection(
@@ -193,12 +230,13 @@ fn check_province(principal: &Principal, entry: &Entry) -> Result<(), ApiError> 
 
 /// List a domain under a penalty decision.
 #[utoipa::path(post, path = "/v1/entries", tag = "entries", request_body = CreateEntryRequest,
-    responses((status = 201, body = Entry), (status = 409, description = "already_listed"),
-              (status = 422, description = "invalid_domain, public_suffix, invalid_scope, invalid_category, decision_required, invalid_decision, protected_domain")),
+    responses((status = 201, body = EntryWithNotices), (status = 409, description = "already_listed"),
+              (status = 422, description = "invalid_domain, public_suffix, invalid_scope, invalid_category, decision_required, invalid_decision, protected_domain, unknown_provider")),
     security(("bearer" = [])))]
 pub async fn create(
     caller: Caller,
     state: State,
+    notices: NoticeService,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
@@ -210,6 +248,17 @@ pub async fn create(
     }
     let (domain, scope, category, decision, reason) = parse_listing(&body)?;
     note(&req, domain.as_str(), "");
+    let named = body.providers.clone().unwrap_or_default();
+    let providers = state.store.providers().await?;
+    if let Some(unknown) = named
+        .iter()
+        .find(|id| !providers.iter().any(|p| &p.id == *id))
+    {
+        return Err(ApiError::invalid(
+            "unknown_provider",
+            format!("no provider with id {unknown:?}"),
+        ));
+    }
     let protection_override = check_protection(
         &state,
         principal,
@@ -237,28 +286,33 @@ pub async fn create(
         listed_at: crate::model::now(),
         listed_by: principal.actor(),
         protection_override,
+        location: None,
+        providers: named,
     };
-    let entry = if state.settings.entries.require_approval {
-        state.store.propose(new).await?
+    let (entry, written) = if state.settings.entries.require_approval {
+        // Locating and notices wait for the approval; the named providers are kept.
+        (state.store.propose(new).await?, Vec::new())
     } else {
-        state.list(new).await?
+        let named = new.providers.clone();
+        notices.list(&state, new, &providers, &named).await?
     };
     tracing::info!(domain = %entry.domain, entry_id = %entry.id, seq = entry.seq, status = entry.status.as_str(), by = %principal.key_id, "entry submitted");
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/v1/entries/{}", entry.domain)))
-        .json(entry))
+        .json(with_notices(entry, &written)))
 }
 
 /// Lift the active entry of a domain under a written document.
 #[utoipa::path(post, path = "/v1/entries/{domain}/lift", tag = "entries", request_body = LiftEntryRequest,
     params(("domain" = String, Path, description = "the listed domain")),
-    responses((status = 200, body = Entry), (status = 404, description = "not_listed"),
+    responses((status = 200, body = EntryWithNotices), (status = 404, description = "not_listed"),
               (status = 403, description = "forbidden, out_of_province"),
               (status = 422, description = "invalid_domain, document_required, invalid_document")),
     security(("bearer" = [])))]
 pub async fn lift(
     caller: Caller,
     state: State,
+    notices: NoticeService,
     req: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
@@ -286,8 +340,9 @@ pub async fn lift(
         .find(|e| e.status == EntryStatus::Active)
         .ok_or_else(|| ApiError::NotListed("this domain has no active entry".into()))?;
     check_province(principal, &current)?;
-    let entry = state
+    let (entry, written) = notices
         .lift(
+            &state,
             &domain,
             LiftRequest {
                 entry_id: Some(current.id),
@@ -298,8 +353,8 @@ pub async fn lift(
             },
         )
         .await?;
-    tracing::info!(domain = %entry.domain, entry_id = %entry.id, by = %principal.key_id, "entry lifted");
-    Ok(HttpResponse::Ok().json(entry))
+    tracing::info!(domain = %entry.domain, entry_id = %entry.id, notices = written.len(), by = %principal.key_id, "entry lifted");
+    Ok(HttpResponse::Ok().json(with_notices(entry, &written)))
 }
 
 /// Checks that `principal` may review `entry`: another key than the one that submitted it,
@@ -322,6 +377,7 @@ fn check_reviewer(principal: &Principal, entry: &Entry) -> Result<(), ApiError> 
 async fn review(
     caller: Caller,
     state: State,
+    notices: NoticeService,
     req: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
@@ -355,13 +411,16 @@ async fn review(
         reason,
         proposed_at: pending.listed_at,
     };
-    let entry = if approve {
-        state.approve(&domain, pending.id, review).await?
+    let (entry, written) = if approve {
+        notices.approve(&state, pending, review).await?
     } else {
-        state.store.reject(&domain, pending.id, review).await?
+        (
+            state.store.reject(&domain, pending.id, review).await?,
+            Vec::new(),
+        )
     };
-    tracing::info!(domain = %entry.domain, entry_id = %entry.id, status = entry.status.as_str(), by = %principal.key_id, "entry reviewed");
-    Ok(HttpResponse::Ok().json(entry))
+    tracing::info!(domain = %entry.domain, entry_id = %entry.id, status = entry.status.as_str(), notices = written.len(), by = %principal.key_id, "entry reviewed");
+    Ok(HttpResponse::Ok().json(with_notices(entry, &written)))
 }
 
 /// Approve the entry of a domain waiting for review; it is listed at once.
@@ -373,11 +432,12 @@ async fn review(
 pub async fn approve(
     caller: Caller,
     state: State,
+    notices: NoticeService,
     req: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    review(caller, state, req, path, payload, true).await
+    review(caller, state, notices, req, path, payload, true).await
 }
 
 /// Reject the entry of a domain waiting for review; it never takes effect.
@@ -389,11 +449,12 @@ pub async fn approve(
 pub async fn reject(
     caller: Caller,
     state: State,
+    notices: NoticeService,
     req: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    review(caller, state, req, path, payload, false).await
+    review(caller, state, notices, req, path, payload, false).await
 }
 
 /// A domain's current entry and its whole history.

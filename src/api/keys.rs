@@ -21,6 +21,8 @@ pub struct CreateKeyRequest {
     pub province: Option<String>,
     /// RFC 3339 time after which the token stops working.
     pub expires_at: Option<String>,
+    /// The provider an `access_provider` or `dns_provider` key speaks for (required for them).
+    pub provider_id: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -34,6 +36,8 @@ pub struct KeyView {
     pub role: Role,
     #[schema(value_type = Option<String>)]
     pub province: Option<Province>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_id: Option<String>,
     pub created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
@@ -51,6 +55,7 @@ fn view(record: &KeyRecord, token: Option<String>) -> KeyView {
         name: record.name.clone(),
         role: record.role,
         province: record.province,
+        provider_id: record.provider_id.clone(),
         created_at: crate::model::rfc3339::format(&record.created_at),
         expires_at: record
             .expires_at
@@ -69,7 +74,7 @@ async fn refresh(state: &State) -> Result<(), ApiError> {
 
 /// Create a key; the token is in this answer only.
 #[utoipa::path(post, path = "/v1/keys", tag = "keys", request_body = CreateKeyRequest,
-    responses((status = 201, body = KeyView), (status = 422, description = "invalid_name, invalid_role, invalid_province")),
+    responses((status = 201, body = KeyView), (status = 422, description = "invalid_name, invalid_role, invalid_province, provider_required, unknown_provider, invalid_provider")),
     security(("bearer" = [])))]
 pub async fn create(
     caller: Caller,
@@ -125,6 +130,7 @@ pub async fn create(
             Some(at)
         }
     };
+    let provider_id = super::providers::key_provider(&state, role, body.provider_id).await?;
     let token = new_token();
     let record = KeyRecord {
         id: new_key_id(),
@@ -132,6 +138,7 @@ pub async fn create(
         role,
         province,
         token_sha256: hex::encode(hash_token(&token)),
+        provider_id,
         created_at: now,
         expires_at,
     };

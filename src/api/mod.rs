@@ -8,8 +8,10 @@ pub mod entries;
 pub mod error;
 pub mod feed;
 pub mod keys;
+pub mod notices;
 pub mod ops;
 pub mod protected;
+pub mod providers;
 
 use std::sync::Arc;
 
@@ -266,6 +268,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(keys::list))
             .default_service(not_allowed("POST, GET")),
     )
+    .configure(notice_routes)
     .service(
         web::resource("/v1/keys/{id}")
             .route(web::delete().to(keys::revoke))
@@ -312,6 +315,54 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     }));
 }
 
+/// Routes of providers, locating and notices; static paths here come before the dynamic
+/// paths of `routes`, and their own dynamic paths come last among them.
+fn notice_routes(cfg: &mut web::ServiceConfig) {
+    let not_allowed = |allow: &'static str| {
+        web::to(move || async move {
+            Err::<actix_web::HttpResponse, _>(ApiError::MethodNotAllowed(allow))
+        })
+    };
+    cfg.service(
+        web::resource("/v1/providers")
+            .route(web::post().to(providers::create))
+            .route(web::get().to(providers::list))
+            .default_service(not_allowed("POST, GET")),
+    )
+    .service(
+        web::resource("/v1/locate")
+            .route(web::get().to(notices::locate))
+            .default_service(not_allowed("GET")),
+    )
+    .service(
+        web::resource("/v1/notices")
+            .route(web::get().to(notices::list))
+            .default_service(not_allowed("GET")),
+    )
+    .service(
+        web::resource("/v1/compliance")
+            .route(web::get().to(notices::compliance))
+            .default_service(not_allowed("GET")),
+    )
+    .service(
+        web::resource("/v1/providers/{id}")
+            .route(web::get().to(providers::get))
+            .route(web::patch().to(providers::update))
+            .route(web::delete().to(providers::delete))
+            .default_service(not_allowed("GET, PATCH, DELETE")),
+    )
+    .service(
+        web::resource("/v1/notices/{id}/ack")
+            .route(web::post().to(notices::ack))
+            .default_service(not_allowed("POST")),
+    )
+    .service(
+        web::resource("/v1/notices/{id}")
+            .route(web::get().to(notices::get))
+            .default_service(not_allowed("GET")),
+    );
+}
+
 /// The OpenAPI document, generated from the handlers' annotations.
 #[derive(utoipa::OpenApi)]
 #[openapi(
@@ -323,6 +374,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         check::one, check::batch,
         feed::feed, feed::snapshot, feed::rpz,
         ops::healthz, ops::readyz, ops::metrics,
+        providers::create, providers::list, providers::get, providers::update, providers::delete,
+        notices::locate, notices::list, notices::get, notices::ack, notices::compliance,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
     modifiers(&BearerAuth, &ErrorResponses)

@@ -3,6 +3,7 @@
 //! are left to `store` and `api`.
 
 mod category;
+mod cidr;
 mod decision;
 mod name;
 mod province;
@@ -10,6 +11,7 @@ mod role;
 mod scope;
 
 pub use category::Category;
+pub use cidr::{Cidr, CidrError};
 pub use decision::{Decision, DecisionError, DecisionInput, today_in_china};
 pub use name::{DomainError, DomainName};
 pub use province::{Province, ProvinceError};

@@ -11,6 +11,8 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Tab
 use tokio::sync::watch;
 use uuid::Uuid;
 
+mod notices;
+
 use super::{
     ActiveSet, FORMAT_VERSION, FollowBatch, FollowCursor, StatusFilter, Store, StoreError,
     StoreResult, clamp_limit,
@@ -102,6 +104,7 @@ impl EmbeddedStore {
         txn.open_table(PENDING).map_err(db_err)?;
         txn.open_table(AUDIT).map_err(db_err)?;
         txn.open_table(PROTECTED).map_err(db_err)?;
+        notices::create_tables(&txn)?;
         txn.commit().map_err(db_err)?;
         Ok(EmbeddedStore {
             db: Arc::new(db),
@@ -232,6 +235,43 @@ fn take_pending(txn: &redb::WriteTransaction, domain: &str, id: Uuid) -> StoreRe
     read_entry(&txn.open_table(ENTRIES).map_err(db_err)?, id.as_u128())
 }
 
+/// Lifts the active entry of `domain` inside an open transaction and appends its event.
+fn write_lift(
+    txn: &redb::WriteTransaction,
+    domain: &DomainName,
+    request: LiftRequest,
+    retention: u64,
+) -> StoreResult<Entry> {
+    let mut active = txn.open_table(ACTIVE).map_err(db_err)?;
+    let record = match active.remove(domain.as_str()).map_err(db_err)? {
+        Some(bytes) => decode_active(domain.as_str(), bytes.value())?,
+        None => return Err(StoreError::NotListed),
+    };
+    // The caller dropping the transaction on this error leaves the entry active.
+    if request.entry_id.is_some_and(|id| id != record.entry_id) {
+        return Err(StoreError::NotListed);
+    }
+    let mut entries = txn.open_table(ENTRIES).map_err(db_err)?;
+    let id = record.entry_id.as_u128();
+    let entry = read_entry(&entries, id)?;
+    let seq = next_seq(txn)?;
+    let listed_seq = entry.seq;
+    let entry = entry.lifted(request, seq);
+    entries
+        .insert(id, encode(&entry)?.as_slice())
+        .map_err(db_err)?;
+    txn.open_table(BY_SEQ_ACTIVE)
+        .map_err(db_err)?
+        .remove(listed_seq)
+        .map_err(db_err)?;
+    txn.open_table(BY_SEQ_LIFTED)
+        .map_err(db_err)?
+        .insert(listed_seq, id)
+        .map_err(db_err)?;
+    append_event(txn, &Event::lifted(&entry), retention)?;
+    Ok(entry)
+}
+
 fn next_seq(txn: &redb::WriteTransaction) -> StoreResult<u64> {
     let mut meta = txn.open_table(META).map_err(db_err)?;
     let seq = meta.get(SEQ).map_err(db_err)?.map_or(0, |v| v.value()) + 1;
@@ -337,36 +377,7 @@ impl Store for EmbeddedStore {
         let entry = self
             .blocking(move |db| {
                 let txn = db.begin_write().map_err(db_err)?;
-                let entry = {
-                    let mut active = txn.open_table(ACTIVE).map_err(db_err)?;
-                    let record = match active.remove(domain.as_str()).map_err(db_err)? {
-                        Some(bytes) => decode_active(domain.as_str(), bytes.value())?,
-                        None => return Err(StoreError::NotListed),
-                    };
-                    // Dropping the transaction on this error leaves the entry active.
-                    if request.entry_id.is_some_and(|id| id != record.entry_id) {
-                        return Err(StoreError::NotListed);
-                    }
-                    let mut entries = txn.open_table(ENTRIES).map_err(db_err)?;
-                    let id = record.entry_id.as_u128();
-                    let entry = read_entry(&entries, id)?;
-                    let seq = next_seq(&txn)?;
-                    let listed_seq = entry.seq;
-                    let entry = entry.lifted(request, seq);
-                    entries
-                        .insert(id, encode(&entry)?.as_slice())
-                        .map_err(db_err)?;
-                    txn.open_table(BY_SEQ_ACTIVE)
-                        .map_err(db_err)?
-                        .remove(listed_seq)
-                        .map_err(db_err)?;
-                    txn.open_table(BY_SEQ_LIFTED)
-                        .map_err(db_err)?
-                        .insert(listed_seq, id)
-                        .map_err(db_err)?;
-                    append_event(&txn, &Event::lifted(&entry), retention)?;
-                    entry
-                };
+                let entry = write_lift(&txn, &domain, request, retention)?;
                 txn.commit().map_err(db_err)?;
                 Ok(entry)
             })

@@ -3,6 +3,7 @@
 //! knows keys, tables and encodings; the format is private and versioned (`FORMAT_VERSION`).
 
 pub mod embedded;
+pub mod notices;
 pub mod redis;
 
 use std::time::Duration;
@@ -81,8 +82,12 @@ pub struct ActiveSet {
     pub records: Vec<ActiveRecord>,
 }
 
+pub use notices::NoticeStore;
+
+/// Providers and notices live behind `NoticeStore`, a supertrait, so that their methods stay
+/// together in `store/notices.rs`.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: NoticeStore + Send + Sync + 'static {
     /// Writes a new active entry, its history link and its `listed` event atomically, and
     /// returns it with its sequence number. Durable when it returns.
     async fn list(&self, entry: NewEntry) -> StoreResult<Entry>;

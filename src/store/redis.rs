@@ -16,6 +16,8 @@ use time::OffsetDateTime;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
+mod notices;
+
 use super::{
     ActiveSet, FORMAT_VERSION, FollowBatch, FollowCursor, StatusFilter, Store, StoreError,
     StoreResult, clamp_limit,
@@ -199,6 +201,8 @@ pub struct RedisStore {
     propose: Script,
     reject: Script,
     audit: Script,
+    /// The list and lift scripts extended to write notices (`redis/notices.rs`).
+    notice_scripts: notices::Scripts,
     retention: u64,
 }
 
@@ -244,6 +248,7 @@ impl RedisStore {
             propose: Script::new(PROPOSE_SCRIPT),
             reject: Script::new(REJECT_SCRIPT),
             audit: Script::new(AUDIT_SCRIPT),
+            notice_scripts: notices::Scripts::new(),
             retention: retention.max(1),
         })
     }
@@ -281,6 +286,16 @@ impl RedisStore {
         entry: &Entry,
         approving: Option<Uuid>,
     ) -> StoreResult<redis::ScriptInvocation<'_>> {
+        self.list_invocation_of(&self.list, entry, approving)
+    }
+
+    /// The call of `script`, the list script or one extending it, for `entry`.
+    fn list_invocation_of<'a>(
+        &self,
+        script: &'a Script,
+        entry: &Entry,
+        approving: Option<Uuid>,
+    ) -> StoreResult<redis::ScriptInvocation<'a>> {
         let mut entry = entry.clone();
         entry.status = EntryStatus::Active;
         entry.seq = 0;
@@ -289,7 +304,7 @@ impl RedisStore {
             entry: entry.clone(),
         })
         .map_err(StoreError::corrupt)?;
-        let mut invocation = self.list.prepare_invoke();
+        let mut invocation = script.prepare_invoke();
         invocation
             .key(Keys::seq())
             .key(Keys::feed())
@@ -321,8 +336,16 @@ impl RedisStore {
         entry: &Entry,
         approving: Option<Uuid>,
     ) -> StoreResult<Result<u64, Refusal>> {
-        let (ok, value): (i64, Value) = self
-            .list_invocation(entry, approving)?
+        self.invoke_list_with(self.list_invocation(entry, approving)?)
+            .await
+    }
+
+    /// Runs a prepared list invocation: the new sequence, or why nothing was written.
+    async fn invoke_list_with(
+        &self,
+        invocation: redis::ScriptInvocation<'_>,
+    ) -> StoreResult<Result<u64, Refusal>> {
+        let (ok, value): (i64, Value) = invocation
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(redis_err)?;
@@ -343,6 +366,72 @@ impl RedisStore {
             Ok(existing) => StoreError::AlreadyListed(Box::new(existing)),
             Err(e) => e,
         }
+    }
+
+    /// Lifts with `script` (the lift script or one extending it), writing the notices that
+    /// `notices` derives from the entry being lifted in the same script call.
+    async fn lift_via(
+        &self,
+        script: &Script,
+        domain: &DomainName,
+        request: LiftRequest,
+        notices: &(dyn Fn(&Entry) -> Vec<crate::notices::model::Notice> + Sync),
+    ) -> StoreResult<(Entry, Vec<crate::notices::model::Notice>)> {
+        // Read the active entry, then lift it only if it is still the active one: a concurrent
+        // lift and relist between the two steps makes the script answer 2 and we read again.
+        for _ in 0..5 {
+            let current: Option<Vec<u8>> = self
+                .conn
+                .clone()
+                .hget(Keys::active(), domain.as_str())
+                .await
+                .map_err(redis_err)?;
+            let Some(current) = current else {
+                return Err(StoreError::NotListed);
+            };
+            let record = decode_active(domain.as_str(), &current)?;
+            if request.entry_id.is_some_and(|id| id != record.entry_id) {
+                return Err(StoreError::NotListed);
+            }
+            let entry = self.entry_by_id(record.entry_id).await?;
+            let doc = serde_json::to_vec(&LiftDoc {
+                reason: request.reason.clone(),
+                document: request.document.clone(),
+                lifted_by: request.lifted_by.clone(),
+                lifted_at: request.lifted_at,
+            })
+            .map_err(StoreError::corrupt)?;
+            let written = notices(&entry);
+            let mut invocation = script.prepare_invoke();
+            invocation
+                .key(Keys::seq())
+                .key(Keys::feed())
+                .key(Keys::active())
+                .key(Keys::entry(entry.id))
+                .key(Keys::by_seq(StatusFilter::Active))
+                .key(Keys::by_seq(StatusFilter::Lifted))
+                .arg(domain.as_str())
+                .arg(current)
+                .arg(doc)
+                .arg(entry.id.simple().to_string())
+                .arg(entry.scope.as_str())
+                .arg(entry.category.as_str())
+                .arg(crate::model::rfc3339::format(&request.lifted_at))
+                .arg(self.retention);
+            notices::append_new_notices(&mut invocation, &written)?;
+            let (outcome, seq): (i64, i64) = invocation
+                .invoke_async(&mut self.conn.clone())
+                .await
+                .map_err(redis_err)?;
+            match outcome {
+                1 => return Ok((entry.lifted(request, seq as u64), written)),
+                0 => return Err(StoreError::NotListed),
+                _ => continue,
+            }
+        }
+        Err(StoreError::Unavailable(
+            "the entry kept changing while being lifted".into(),
+        ))
     }
 }
 
@@ -520,58 +609,10 @@ impl Store for RedisStore {
     }
 
     async fn lift(&self, domain: &DomainName, request: LiftRequest) -> StoreResult<Entry> {
-        // Read the active entry, then lift it only if it is still the active one: a concurrent
-        // lift and relist between the two steps makes the script answer 2 and we read again.
-        for _ in 0..5 {
-            let current: Option<Vec<u8>> = self
-                .conn
-                .clone()
-                .hget(Keys::active(), domain.as_str())
-                .await
-                .map_err(redis_err)?;
-            let Some(current) = current else {
-                return Err(StoreError::NotListed);
-            };
-            let record = decode_active(domain.as_str(), &current)?;
-            if request.entry_id.is_some_and(|id| id != record.entry_id) {
-                return Err(StoreError::NotListed);
-            }
-            let entry = self.entry_by_id(record.entry_id).await?;
-            let doc = serde_json::to_vec(&LiftDoc {
-                reason: request.reason.clone(),
-                document: request.document.clone(),
-                lifted_by: request.lifted_by.clone(),
-                lifted_at: request.lifted_at,
-            })
-            .map_err(StoreError::corrupt)?;
-            let (outcome, seq): (i64, i64) = self
-                .lift
-                .key(Keys::seq())
-                .key(Keys::feed())
-                .key(Keys::active())
-                .key(Keys::entry(entry.id))
-                .key(Keys::by_seq(StatusFilter::Active))
-                .key(Keys::by_seq(StatusFilter::Lifted))
-                .arg(domain.as_str())
-                .arg(current)
-                .arg(doc)
-                .arg(entry.id.simple().to_string())
-                .arg(entry.scope.as_str())
-                .arg(entry.category.as_str())
-                .arg(crate::model::rfc3339::format(&request.lifted_at))
-                .arg(self.retention)
-                .invoke_async(&mut self.conn.clone())
-                .await
-                .map_err(redis_err)?;
-            match outcome {
-                1 => return Ok(entry.lifted(request, seq as u64)),
-                0 => return Err(StoreError::NotListed),
-                _ => continue,
-            }
-        }
-        Err(StoreError::Unavailable(
-            "the entry kept changing while being lifted".into(),
-        ))
+        let (entry, _) = self
+            .lift_via(&self.lift, domain, request, &|_| Vec::new())
+            .await?;
+        Ok(entry)
     }
 
     async fn history(&self, domain: &DomainName) -> StoreResult<Vec<Entry>> {

@@ -410,6 +410,7 @@ fn cases() -> Vec<Case> {
         ),
         get("unknown path", "/v1/nothing", 404, "not_found"),
     ];
+    cases.extend(notice_cases());
     let invalid_domains = [
         "",
         ".",
@@ -452,6 +453,303 @@ fn cases() -> Vec<Case> {
     cases
 }
 
+fn provider_with(field: &str, value: Value) -> Body {
+    let mut body =
+        json!({"name": "Example Hosting", "kind": "access", "ranges": ["203.0.113.0/24"]});
+    body[field] = value;
+    Body::Json(body)
+}
+
+/// Providers, keys bound to them, locating and notices.
+fn notice_cases() -> Vec<Case> {
+    use Auth::*;
+    let case = |name, method, path: &str, auth, body, status, code| Case {
+        name,
+        method,
+        path: path.to_string(),
+        auth,
+        body,
+        status,
+        code,
+    };
+    let mut listing = entry_body("ok.example.cn");
+    listing["providers"] = json!(["p_nope"]);
+    let mut listing_bad_type = entry_body("ok.example.cn");
+    listing_bad_type["providers"] = json!("p_nope");
+    vec![
+        case(
+            "provider by a non-admin",
+            "POST",
+            "/v1/providers",
+            Role("agency"),
+            provider_with("name", json!("x")),
+            403,
+            "forbidden",
+        ),
+        case(
+            "provider without name",
+            "POST",
+            "/v1/providers",
+            Role("admin"),
+            provider_with("name", Value::Null),
+            422,
+            "invalid_name",
+        ),
+        case(
+            "provider of unknown kind",
+            "POST",
+            "/v1/providers",
+            Role("admin"),
+            provider_with("kind", json!("cdn")),
+            422,
+            "invalid_kind",
+        ),
+        case(
+            "provider with unknown province",
+            "POST",
+            "/v1/providers",
+            Role("admin"),
+            provider_with("province", json!("99")),
+            422,
+            "invalid_province",
+        ),
+        case(
+            "range with host bits",
+            "POST",
+            "/v1/providers",
+            Role("admin"),
+            provider_with("ranges", json!(["10.1.2.3/8"])),
+            422,
+            "invalid_range",
+        ),
+        case(
+            "range that is a name",
+            "POST",
+            "/v1/providers",
+            Role("admin"),
+            provider_with("ranges", json!(["example.cn/24"])),
+            422,
+            "invalid_range",
+        ),
+        case(
+            "ranges of wrong type",
+            "POST",
+            "/v1/providers",
+            Role("admin"),
+            provider_with("ranges", json!("10.0.0.0/8")),
+            400,
+            "invalid_json",
+        ),
+        case(
+            "ranges for a DNS provider",
+            "POST",
+            "/v1/providers",
+            Role("admin"),
+            Body::Json(json!({"name": "d", "kind": "dns", "ranges": ["10.0.0.0/8"]})),
+            422,
+            "invalid_range",
+        ),
+        case(
+            "malformed name-server suffix",
+            "POST",
+            "/v1/providers",
+            Role("admin"),
+            Body::Json(json!({"name": "d", "kind": "dns", "nameservers": ["a..b"]})),
+            422,
+            "invalid_nameserver",
+        ),
+        case(
+            "name servers for an access provider",
+            "POST",
+            "/v1/providers",
+            Role("admin"),
+            provider_with("nameservers", json!(["dnsco.cn"])),
+            422,
+            "invalid_nameserver",
+        ),
+        case(
+            "webhook that is not http",
+            "POST",
+            "/v1/providers",
+            Role("admin"),
+            provider_with("webhook_url", json!("ftp://hooks.example.cn/")),
+            422,
+            "invalid_webhook_url",
+        ),
+        case(
+            "webhook with credentials",
+            "POST",
+            "/v1/providers",
+            Role("admin"),
+            provider_with("webhook_url", json!("https://u:p@hooks.example.cn/")),
+            422,
+            "invalid_webhook_url",
+        ),
+        case(
+            "webhook that is not a URL",
+            "POST",
+            "/v1/providers",
+            Role("admin"),
+            provider_with("webhook_url", json!("hooks")),
+            422,
+            "invalid_webhook_url",
+        ),
+        case(
+            "unknown provider",
+            "GET",
+            "/v1/providers/p_nope",
+            Role("admin"),
+            Body::Empty,
+            404,
+            "not_found",
+        ),
+        case(
+            "listing naming an unknown provider",
+            "POST",
+            "/v1/entries",
+            Role("agency"),
+            Body::Json(listing),
+            422,
+            "unknown_provider",
+        ),
+        case(
+            "listing providers of wrong type",
+            "POST",
+            "/v1/entries",
+            Role("agency"),
+            Body::Json(listing_bad_type),
+            400,
+            "invalid_json",
+        ),
+        case(
+            "provider key without provider",
+            "POST",
+            "/v1/keys",
+            Role("admin"),
+            Body::Json(json!({"name": "x", "role": "dns_provider"})),
+            422,
+            "provider_required",
+        ),
+        case(
+            "provider key of an unknown provider",
+            "POST",
+            "/v1/keys",
+            Role("admin"),
+            Body::Json(json!({"name": "x", "role": "dns_provider", "provider_id": "p_nope"})),
+            422,
+            "unknown_provider",
+        ),
+        case(
+            "locate without a name",
+            "GET",
+            "/v1/locate",
+            Role("agency"),
+            Body::Empty,
+            400,
+            "invalid_parameter",
+        ),
+        case(
+            "locate of a URL",
+            "GET",
+            "/v1/locate?domain=http%3A%2F%2Fa.example.cn%2F",
+            Role("telecom"),
+            Body::Empty,
+            422,
+            "invalid_domain",
+        ),
+        case(
+            "notices of unknown status",
+            "GET",
+            "/v1/notices?status=gone",
+            Role("access_provider"),
+            Body::Empty,
+            400,
+            "invalid_parameter",
+        ),
+        case(
+            "notices limit zero",
+            "GET",
+            "/v1/notices?limit=0",
+            Role("dns_provider"),
+            Body::Empty,
+            400,
+            "invalid_parameter",
+        ),
+        case(
+            "notices cursor not ours",
+            "GET",
+            "/v1/notices?cursor=zzz",
+            Role("access_provider"),
+            Body::Empty,
+            400,
+            "invalid_parameter",
+        ),
+        case(
+            "notices of another provider",
+            "GET",
+            "/v1/notices?provider=p_other",
+            Role("access_provider"),
+            Body::Empty,
+            400,
+            "invalid_parameter",
+        ),
+        case(
+            "regulator notices without provider",
+            "GET",
+            "/v1/notices",
+            Role("agency"),
+            Body::Empty,
+            400,
+            "invalid_parameter",
+        ),
+        case(
+            "ack of a malformed id",
+            "POST",
+            "/v1/notices/not-an-id/ack",
+            Role("access_provider"),
+            Body::Empty,
+            404,
+            "not_found",
+        ),
+        case(
+            "ack of an unknown notice",
+            "POST",
+            "/v1/notices/0190b5c4-0000-7000-8000-000000000000/ack",
+            Role("dns_provider"),
+            Body::Empty,
+            404,
+            "not_found",
+        ),
+        case(
+            "ack with malformed JSON",
+            "POST",
+            "/v1/notices/0190b5c4-0000-7000-8000-000000000000/ack",
+            Role("access_provider"),
+            Body::Raw(b"{\"note\": ".to_vec()),
+            400,
+            "invalid_json",
+        ),
+        case(
+            "ack by a regulator",
+            "POST",
+            "/v1/notices/0190b5c4-0000-7000-8000-000000000000/ack",
+            Role("agency"),
+            Body::Empty,
+            403,
+            "forbidden",
+        ),
+        case(
+            "compliance for a provider",
+            "GET",
+            "/v1/compliance",
+            Role("dns_provider"),
+            Body::Empty,
+            403,
+            "forbidden",
+        ),
+    ]
+}
+
 pub async fn bad_input_is_refused_and_changes_nothing(store: Store) {
     let app = spawn_app(store).await;
     let mut tokens = std::collections::HashMap::new();
@@ -466,6 +764,7 @@ pub async fn bad_input_is_refused_and_changes_nothing(store: Store) {
         tokens.insert(role, app.create_key(role, None).await);
     }
     let (_, keys_before) = app.registry.store.keys().await.unwrap();
+    let providers_before = app.registry.store.providers().await.unwrap().len();
     for case in cases() {
         let mut request = match case.method {
             "POST" => app.client.post(app.url(&case.path)),
@@ -510,6 +809,10 @@ pub async fn bad_input_is_refused_and_changes_nothing(store: Store) {
     assert!(entries.is_empty());
     let (_, keys_after) = app.registry.store.keys().await.unwrap();
     assert_eq!(keys_after.len(), keys_before.len());
+    assert_eq!(
+        app.registry.store.providers().await.unwrap().len(),
+        providers_before
+    );
     // And the same requests, made right, work.
     assert_eq!(
         app.list(&tokens["agency"], "ok.example.cn").await.status(),

@@ -9,6 +9,10 @@ use serde_json::{Value, json};
 use crate::helpers::{Store, decision, entry_body, spawn_app, spawn_app_with};
 
 pub use crate::bad_input::bad_input_is_refused_and_changes_nothing;
+pub use crate::notices::{
+    listing_locates_the_site_and_notifies_its_providers, overdue_notices_change_status_on_time,
+    providers_are_managed_and_keys_bound_to_them, webhooks_are_signed_retried_and_delivered,
+};
 pub use crate::roles::every_role_gets_what_the_matrix_says;
 pub use crate::safety::{
     four_eyes_entries_wait_for_a_second_key, protected_names_are_never_listed_without_an_override,

@@ -14,18 +14,18 @@ use tempfile::TempDir;
 
 pub const DEADLINE: Duration = Duration::from_secs(10);
 
-/// An HTTP client; installs the ring crypto provider first, since reqwest is built without one
-/// of its own.
-pub fn client() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::new()
-}
-
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free loopback port")
+}
+
+/// An HTTP client for the tests. reqwest has no TLS provider of its own in this build, so
+/// one is installed first, as the service does.
+pub fn client() -> reqwest::Client {
+    siteban::notices::install_crypto_provider();
+    reqwest::Client::new()
 }
 
 /// Polls `condition` until it holds or `deadline` passes.
@@ -167,6 +167,18 @@ pub fn test_settings(store: Store, data_dir: &Path, redis: Option<&RedisServer>)
     settings.store.path = data_dir.to_path_buf();
     settings.auth.admin_token = Some(format!("admin-{}", siteban::auth::new_token()));
     settings.index.follow_block_ms = 1000;
+    // No DNS server is reachable from the tests unless one is started: locating tests turn
+    // this on with their own server. Delivery is made fast so that waits stay short.
+    settings.locate.on_listing = false;
+    // Explicit lookups go to a loopback port where nothing answers, and fail fast.
+    settings.locate.nameservers = vec!["127.0.0.1:9".into()];
+    settings.locate.timeout_ms = 200;
+    settings.locate.attempts = 1;
+    settings.locate.listing_budget_ms = 500;
+    settings.notices.poll_interval_ms = 20;
+    settings.notices.backoff_base_ms = 50;
+    settings.notices.backoff_max_ms = 400;
+    settings.notices.sweep_interval_ms = 100;
     match store {
         Store::Embedded => settings.store.backend = Backend::Embedded,
         Store::Redis => {
@@ -241,10 +253,22 @@ impl TestApp {
         format!("{}{path}", self.address)
     }
 
+    /// A key of `role`; provider roles get a provider of their own, without a webhook.
     pub async fn create_key(&self, role: &str, province: Option<&str>) -> String {
         let mut body = json!({"name": format!("test {role}"), "role": role});
         if let Some(p) = province {
             body["province"] = json!(p);
+        }
+        let kind = match role {
+            "access_provider" => Some("access"),
+            "dns_provider" => Some("dns"),
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            let provider = self
+                .create_provider(&json!({"name": format!("test {kind} provider"), "kind": kind}))
+                .await;
+            body["provider_id"] = provider["id"].clone();
         }
         let response = self
             .client
@@ -254,6 +278,28 @@ impl TestApp {
             .send()
             .await
             .unwrap();
+        assert_eq!(response.status(), 201);
+        response.json::<Value>().await.unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Registers a provider and returns the answer (with its one-time `webhook_secret`).
+    pub async fn create_provider(&self, body: &Value) -> Value {
+        let response = self.post(&self.admin_token, "/v1/providers", body).await;
+        assert_eq!(response.status(), 201, "creating provider {body}");
+        response.json().await.unwrap()
+    }
+
+    /// A key bound to `provider_id`, of the role its kind calls for.
+    pub async fn provider_key(&self, provider: &Value) -> String {
+        let role = match provider["kind"].as_str() {
+            Some("dns") => "dns_provider",
+            _ => "access_provider",
+        };
+        let body = json!({"name": "provider key", "role": role, "provider_id": provider["id"]});
+        let response = self.post(&self.admin_token, "/v1/keys", &body).await;
         assert_eq!(response.status(), 201);
         response.json::<Value>().await.unwrap()["token"]
             .as_str()
@@ -325,6 +371,7 @@ impl Node {
             .env("SITEBAN__SERVER__LISTEN", format!("127.0.0.1:{port}"))
             .env("SITEBAN__SERVER__WORKERS", "1")
             .env("SITEBAN__INDEX__FOLLOW_BLOCK_MS", "1000")
+            .env("SITEBAN__LOCATE__ON_LISTING", "false")
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(Stdio::null())
             .stderr(log_file)

@@ -1,10 +1,13 @@
 //! Integration tests against the real HTTP API. The behaviour suite runs every case on both
 //! stores: the embedded store, and a `redis-server` started for the test.
 
+mod fixtures;
 mod helpers;
 
 mod bad_input;
 mod behaviour;
+mod notice_processes;
+mod notices;
 mod processes;
 mod roles;
 mod safety;
@@ -50,4 +53,8 @@ on_both_stores!(
     protected_names_are_never_listed_without_an_override,
     four_eyes_entries_wait_for_a_second_key,
     state_changes_are_audited_in_a_chain,
+    providers_are_managed_and_keys_bound_to_them,
+    listing_locates_the_site_and_notifies_its_providers,
+    webhooks_are_signed_retried_and_delivered,
+    overdue_notices_change_status_on_time,
 );

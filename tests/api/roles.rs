@@ -76,34 +76,135 @@ const MATRIX: &[(&str, &str, &[&str])] = &[
         "/v1/rpz",
         &["agency", "telecom", "dns_provider", "auditor"],
     ),
+    ("POST", "/v1/providers", &["admin"]),
+    (
+        "GET",
+        "/v1/providers",
+        &["admin", "agency", "telecom", "auditor"],
+    ),
+    (
+        "GET",
+        "/v1/providers/{provider}",
+        &["admin", "agency", "telecom", "auditor"],
+    ),
+    ("PATCH", "/v1/providers/{provider}", &["admin"]),
+    ("DELETE", "/v1/providers/{provider}", &["admin"]),
+    (
+        "GET",
+        "/v1/locate?domain=a.example.cn",
+        &["admin", "agency", "telecom"],
+    ),
+    (
+        "GET",
+        "/v1/notices?provider={provider}",
+        &[
+            "agency",
+            "telecom",
+            "access_provider",
+            "dns_provider",
+            "auditor",
+        ],
+    ),
+    (
+        "GET",
+        "/v1/notices/{notice}",
+        &[
+            "agency",
+            "telecom",
+            "access_provider",
+            "dns_provider",
+            "auditor",
+        ],
+    ),
+    (
+        "POST",
+        "/v1/notices/{notice}/ack",
+        &["access_provider", "dns_provider"],
+    ),
+    ("GET", "/v1/compliance", &["agency", "telecom", "auditor"]),
+    (
+        "GET",
+        "/v1/protected",
+        &["admin", "agency", "telecom", "auditor"],
+    ),
+    ("POST", "/v1/protected", &["admin"]),
+    ("DELETE", "/v1/protected/{protected}", &["admin"]),
+    ("GET", "/v1/audit", &["admin", "auditor"]),
 ];
 
-/// Calls one endpoint; entries it needs are listed first by an agency key of `province`, so
-/// that a provincial caller acts within its own province.
+/// Rows checked on an app with four-eyes approval on: `{pending}` is an entry submitted by
+/// another key of the caller's side and province.
+const REVIEW_MATRIX: &[(&str, &str, &[&str])] = &[
+    (
+        "POST",
+        "/v1/entries/{pending}/approve",
+        &["agency", "telecom"],
+    ),
+    (
+        "POST",
+        "/v1/entries/{pending}/reject",
+        &["agency", "telecom"],
+    ),
+];
+
+/// A caller: its role, token, province, and the provider a provider key speaks for.
+struct Token {
+    role: &'static str,
+    token: String,
+    province: Option<&'static str>,
+    provider: Option<Value>,
+}
+
+/// Calls one endpoint as `caller`. Entries it needs are listed first by an agency key of the
+/// caller's province, so that a provincial caller acts within its own province; provider
+/// paths name the caller's own provider when it has one, else a new one.
 async fn call(
     app: &TestApp,
     method: &str,
     path: &str,
-    token: Option<&str>,
-    role: Option<&str>,
-    province: Option<&str>,
+    caller: Option<&Token>,
     unique: usize,
 ) -> (u16, Value) {
+    let token = caller.map(|c| c.token.as_str());
+    let province = caller.and_then(|c| c.province);
     let agency = app.create_key("agency", province).await;
     let mut path = path.to_string();
     if path.contains("{pending}") {
         // Submitted by another key of the caller's side, so that the side rule holds.
-        let side = role.filter(|r| *r == "telecom").unwrap_or("agency");
+        let side = caller
+            .map(|c| c.role)
+            .filter(|r| *r == "telecom")
+            .unwrap_or("agency");
         let submitter = app.create_key(side, province).await;
         let pending = format!("pending{unique}.example.cn");
         assert_eq!(app.list(&submitter, &pending).await.status(), 201);
         path = path.replace("{pending}", &pending);
     }
+    if path.contains("{provider}") || path.contains("{notice}") {
+        let provider = match caller.and_then(|c| c.provider.clone()) {
+            Some(own) => own,
+            None => {
+                app.create_provider(&json!({"name": "matrix provider", "kind": "access"}))
+                    .await
+            }
+        };
+        path = path.replace("{provider}", provider["id"].as_str().unwrap());
+        if path.contains("{notice}") {
+            let mut body = entry_body(&format!("n{unique}.example.cn"));
+            body["providers"] = json!([provider["id"]]);
+            let entry: Value = app
+                .post(&agency, "/v1/entries", &body)
+                .await
+                .json()
+                .await
+                .unwrap();
+            path = path.replace("{notice}", entry["notices"][0]["id"].as_str().unwrap());
+        }
+    }
     let listed = format!("m{unique}.example.cn");
-    let needs_listing = path.contains("{listed}");
-    let mut path = path.replace("{listed}", &listed);
-    if needs_listing {
+    if path.contains("{listed}") {
         assert_eq!(app.list(&agency, &listed).await.status(), 201);
+        path = path.replace("{listed}", &listed);
     }
     if path.contains("{protected}") {
         let name = format!("p{unique}.example.org");
@@ -139,11 +240,16 @@ async fn call(
                 json!({"name": "made in the matrix", "role": "auditor"})
             } else if path == "/v1/protected" {
                 json!({"domain": format!("q{unique}.example.org"), "note": "matrix"})
+            } else if path == "/v1/providers" {
+                json!({"name": "made in the matrix", "kind": "dns", "nameservers": ["m.cn"]})
+            } else if path.ends_with("/ack") {
+                json!({"note": "done"})
             } else {
                 json!({"domains": ["a.example.cn"]})
             };
             app.client.post(url).json(&body)
         }
+        "PATCH" => app.client.patch(url).json(&json!({"name": "renamed"})),
         "DELETE" => app.client.delete(url),
         _ => app.client.get(url),
     };
@@ -156,27 +262,51 @@ async fn call(
     (status, body)
 }
 
-/// Rows checked on an app with four-eyes approval on: `{pending}` is an entry submitted by
-/// another key of the caller's side and province.
-const REVIEW_MATRIX: &[(&str, &str, &[&str])] = &[
-    (
-        "POST",
-        "/v1/entries/{pending}/approve",
-        &["agency", "telecom"],
-    ),
-    (
-        "POST",
-        "/v1/entries/{pending}/reject",
-        &["agency", "telecom"],
-    ),
-];
-
-/// A key of every role, national and of province 31 (the bootstrap admin token too).
-async fn tokens(app: &TestApp) -> Vec<(&'static str, String, Option<&'static str>)> {
-    let mut tokens = vec![("admin", app.admin_token.clone(), None)];
+/// A key of every role, national and of province 31, provider keys bound to a provider of
+/// their kind (and the bootstrap admin token).
+async fn tokens(app: &TestApp) -> Vec<Token> {
+    let mut tokens = vec![Token {
+        role: "admin",
+        token: app.admin_token.clone(),
+        province: None,
+        provider: None,
+    }];
     for role in ROLES {
         for province in [None, Some("31")] {
-            tokens.push((role, app.create_key(role, province).await, province));
+            let kind = match role {
+                "access_provider" => "access",
+                "dns_provider" => "dns",
+                _ => {
+                    let token = app.create_key(role, province).await;
+                    tokens.push(Token {
+                        role,
+                        token,
+                        province,
+                        provider: None,
+                    });
+                    continue;
+                }
+            };
+            let provider = app
+                .create_provider(&json!({"name": format!("matrix {kind}"), "kind": kind}))
+                .await;
+            let mut body =
+                json!({"name": "provider key", "role": role, "provider_id": provider["id"]});
+            if let Some(p) = province {
+                body["province"] = json!(p);
+            }
+            let response = app.post(&app.admin_token, "/v1/keys", &body).await;
+            assert_eq!(response.status(), 201);
+            let token = response.json::<Value>().await.unwrap()["token"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            tokens.push(Token {
+                role,
+                token,
+                province,
+                provider: Some(provider),
+            });
         }
     }
     tokens
@@ -187,23 +317,17 @@ async fn run_matrix(app: &TestApp, matrix: &[(&str, &str, &[&str])]) {
     let mut unique = 0;
     for (method, path, allowed) in matrix {
         unique += 1;
-        let (status, body) = call(app, method, path, None, None, None, unique).await;
+        let (status, body) = call(app, method, path, None, unique).await;
         assert_eq!(status, 401, "{method} {path} without a token: {body}");
         assert_eq!(body["error"]["code"], "unauthenticated");
-        for (role, token, province) in &tokens {
+        for caller in &tokens {
             unique += 1;
-            let (status, body) = call(
-                app,
-                method,
-                path,
-                Some(token),
-                Some(role),
-                *province,
-                unique,
-            )
-            .await;
-            let whose = province.map_or("national".to_string(), |p| format!("province {p}"));
-            if allowed.contains(role) {
+            let role = caller.role;
+            let (status, body) = call(app, method, path, Some(caller), unique).await;
+            let whose = caller
+                .province
+                .map_or("national".to_string(), |p| format!("province {p}"));
+            if allowed.contains(&role) {
                 assert!(
                     (200..300).contains(&status),
                     "{method} {path} as {whose} {role}: {status} {body}"

@@ -1,0 +1,408 @@
+//! `/v1/locate`, `/v1/notices` and `/v1/compliance`: locating a site, the notices a provider
+//! pulls and acknowledges, and the regulators' summary of who complied. Provider keys see only
+//! their own provider's notices; another provider's notice is answered as not found.
+
+use std::sync::Arc;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{ApiError, Caller, State, query};
+use crate::auth::{Principal, policy};
+use crate::domain::{DomainName, Role, Scope};
+use crate::notices::Notices;
+use crate::notices::model::{
+    Location, Notice, NoticeAction, NoticeStatus, ProviderKind, StatusChange,
+};
+use crate::store::notices::NoticeChange;
+
+pub type NoticeService = web::Data<Notices>;
+
+/// A notice as providers and regulators see it (and as webhooks carry it in `data`).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct NoticeView {
+    #[schema(value_type = String)]
+    pub id: Uuid,
+    #[schema(value_type = String)]
+    pub entry_id: Uuid,
+    pub provider_id: String,
+    pub provider_name: String,
+    pub action: NoticeAction,
+    #[schema(value_type = String)]
+    pub domain: DomainName,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain_unicode: Option<String>,
+    #[schema(value_type = String)]
+    pub scope: Scope,
+    pub status: NoticeStatus,
+    pub created_at: String,
+    pub deadline: String,
+    pub attempts: u32,
+    pub delivered_at: Option<String>,
+    pub acknowledged_at: Option<String>,
+    pub overdue_at: Option<String>,
+    /// When the next webhook attempt is due, while pushing goes on.
+    pub next_attempt_at: Option<String>,
+    /// What went wrong with the last webhook attempt, if it failed.
+    pub last_error: Option<String>,
+    pub history: Vec<StatusChange>,
+}
+
+impl From<&Notice> for NoticeView {
+    fn from(n: &Notice) -> NoticeView {
+        let time = |t: &Option<time::OffsetDateTime>| t.as_ref().map(crate::model::rfc3339::format);
+        NoticeView {
+            id: n.id,
+            entry_id: n.entry_id,
+            provider_id: n.provider_id.clone(),
+            provider_name: n.provider_name.clone(),
+            action: n.action,
+            domain_unicode: n.domain.to_unicode(),
+            domain: n.domain.clone(),
+            scope: n.scope,
+            status: n.status,
+            created_at: crate::model::rfc3339::format(&n.created_at),
+            deadline: crate::model::rfc3339::format(&n.deadline),
+            attempts: n.attempts,
+            delivered_at: time(&n.delivered_at),
+            acknowledged_at: time(&n.acknowledged_at),
+            overdue_at: time(&n.overdue_at),
+            next_attempt_at: time(&n.delivery.next_attempt_at),
+            last_error: n.delivery.last_error.clone(),
+            history: n.history.clone(),
+        }
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct NoticePageView {
+    pub notices: Vec<NoticeView>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LocateView {
+    #[schema(value_type = String)]
+    pub domain: DomainName,
+    #[serde(flatten)]
+    pub location: Location,
+}
+
+#[derive(Deserialize)]
+struct LocateQuery {
+    domain: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct NoticeQuery {
+    status: Option<String>,
+    provider: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+pub struct AckRequest {
+    /// What the provider did, kept in the notice's history (at most 2,000 characters).
+    pub note: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ProviderCompliance {
+    pub provider_id: String,
+    pub name: String,
+    pub kind: ProviderKind,
+    #[schema(value_type = Option<String>)]
+    pub province: Option<crate::domain::Province>,
+    /// Notices written to the provider.
+    pub sent: u64,
+    /// Notices whose webhook answered 2xx at least once.
+    pub delivered: u64,
+    pub acknowledged: u64,
+    /// Notices that passed their deadline unacknowledged, including those acknowledged late.
+    pub overdue: u64,
+    /// Of those, the ones still unacknowledged.
+    pub overdue_open: u64,
+    pub acknowledged_late: u64,
+    /// Median time from a notice's creation to its acknowledgement; null when none.
+    pub median_seconds_to_acknowledge: Option<f64>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ComplianceReport {
+    pub generated_at: String,
+    pub providers: Vec<ProviderCompliance>,
+}
+
+/// The provider a caller's key speaks for, if it is a provider key.
+fn own_provider(principal: &Principal) -> Result<Option<&str>, ApiError> {
+    match principal.role {
+        Role::AccessProvider | Role::DnsProvider => {
+            principal.provider_id.as_deref().map(Some).ok_or_else(|| {
+                ApiError::invalid(
+                    "provider_required",
+                    "this key is bound to no provider; ask the admin for a key with provider_id",
+                )
+            })
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Look up where a site is served from and which registered providers serve it.
+#[utoipa::path(get, path = "/v1/locate", tag = "notices",
+    params(("domain" = String, Query, description = "the name to locate")),
+    responses((status = 200, body = LocateView), (status = 400, description = "invalid_parameter"),
+              (status = 422, description = "invalid_domain")),
+    security(("bearer" = [])))]
+pub async fn locate(
+    caller: Caller,
+    state: State,
+    notices: NoticeService,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(policy::LOCATE)?;
+    let params: LocateQuery = query(&req)?;
+    let domain = params
+        .domain
+        .ok_or_else(|| ApiError::InvalidParameter("domain is required".into()))?;
+    let domain = DomainName::parse(&domain)?;
+    let providers = state.store.providers().await?;
+    let location = notices.locate(&domain, &providers).await;
+    Ok(HttpResponse::Ok().json(LocateView { domain, location }))
+}
+
+/// A provider's notices, oldest first: the caller's own for provider keys; regulators name
+/// the provider with `provider`.
+#[utoipa::path(get, path = "/v1/notices", tag = "notices",
+    params(("status" = Option<String>, Query, description = "pending, delivered, acknowledged or overdue"),
+           ("provider" = Option<String>, Query, description = "provider id (regulators only; required for them)"),
+           ("limit" = Option<usize>, Query, description = "1 to 1000, default 100"),
+           ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
+    responses((status = 200, body = NoticePageView), (status = 400, description = "invalid_parameter")),
+    security(("bearer" = [])))]
+pub async fn list(
+    caller: Caller,
+    state: State,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let principal = caller.require(policy::READ_NOTICES)?;
+    let params: NoticeQuery = query(&req)?;
+    let provider = match own_provider(principal)? {
+        Some(own) => {
+            if params.provider.as_deref().is_some_and(|p| p != own) {
+                return Err(ApiError::InvalidParameter(
+                    "a provider key reads its own provider's notices only".into(),
+                ));
+            }
+            own.to_string()
+        }
+        None => params.provider.ok_or_else(|| {
+            ApiError::InvalidParameter("provider is required: the id of a provider".into())
+        })?,
+    };
+    let status = params
+        .status
+        .as_deref()
+        .map(|s| {
+            NoticeStatus::parse(s).ok_or_else(|| {
+                ApiError::InvalidParameter(format!(
+                    "status {s:?} is not one of pending, delivered, acknowledged, overdue"
+                ))
+            })
+        })
+        .transpose()?;
+    let limit = params.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::InvalidParameter(
+            "limit must be from 1 to 1000".into(),
+        ));
+    }
+    let after = match params.cursor.as_deref() {
+        None | Some("") => None,
+        Some(cursor) => Some(Uuid::parse_str(cursor).map_err(|_| {
+            ApiError::InvalidParameter("cursor is not one this service gave out".into())
+        })?),
+    };
+    let page = state
+        .store
+        .provider_notices(&provider, status, after, limit)
+        .await?;
+    Ok(HttpResponse::Ok().json(NoticePageView {
+        notices: page.notices.iter().map(NoticeView::from).collect(),
+        next_cursor: page.next.map(|id| id.to_string()),
+    }))
+}
+
+fn notice_id(text: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(text).map_err(|_| ApiError::NotFound(format!("no notice with id {text:?}")))
+}
+
+/// A notice the caller may see: provider keys only their own.
+async fn visible(state: &State, principal: &Principal, id: Uuid) -> Result<Notice, ApiError> {
+    let own = own_provider(principal)?;
+    match state.store.notice(id).await? {
+        Some(notice) if own.is_none_or(|p| p == notice.provider_id) => Ok(notice),
+        _ => Err(ApiError::NotFound(format!("no notice with id {id}"))),
+    }
+}
+
+/// One notice with its history.
+#[utoipa::path(get, path = "/v1/notices/{id}", tag = "notices",
+    params(("id" = String, Path, description = "notice id")),
+    responses((status = 200, body = NoticeView), (status = 404, description = "not_found")),
+    security(("bearer" = [])))]
+pub async fn get(
+    caller: Caller,
+    state: State,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let principal = caller.require(policy::READ_NOTICES)?;
+    let notice = visible(&state, principal, notice_id(&path)?).await?;
+    Ok(HttpResponse::Ok().json(NoticeView::from(&notice)))
+}
+
+/// Reads an optional JSON body: none at all is the default value.
+async fn optional_json<T: serde::de::DeserializeOwned + Default>(
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<T, ApiError> {
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::InvalidJson(format!("cannot read the body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(&body).map_err(|e| ApiError::InvalidJson(format!("malformed JSON: {e}")))
+}
+
+/// Record that the provider carried the notice out. Acknowledging again changes nothing.
+#[utoipa::path(post, path = "/v1/notices/{id}/ack", tag = "notices", request_body = Option<AckRequest>,
+    params(("id" = String, Path, description = "notice id")),
+    responses((status = 200, body = NoticeView), (status = 404, description = "not_found"),
+              (status = 422, description = "invalid_note")),
+    security(("bearer" = [])))]
+pub async fn ack(
+    caller: Caller,
+    state: State,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let principal = caller.require(policy::ACK_NOTICES)?;
+    let body: AckRequest = optional_json(payload, state.settings.server.body_limit_bytes).await?;
+    let id = notice_id(&path)?;
+    visible(&state, principal, id).await?;
+    let note = body
+        .note
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty());
+    if note.as_ref().is_some_and(|n| n.chars().count() > 2000) {
+        return Err(ApiError::invalid(
+            "invalid_note",
+            "note is longer than 2000 characters",
+        ));
+    }
+    let now = crate::model::now();
+    let change: NoticeChange = Arc::new(move |n: &mut Notice| n.acknowledge(now, note.clone()));
+    let (notice, changed) = state
+        .store
+        .update_notice(id, change)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no notice with id {id}")))?;
+    if changed {
+        tracing::info!(notice_id = %id, provider_id = %notice.provider_id, by = %principal.key_id, "notice acknowledged");
+    }
+    Ok(HttpResponse::Ok().json(NoticeView::from(&notice)))
+}
+
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    Some(if values.len().is_multiple_of(2) {
+        (values[mid - 1] + values[mid]) / 2.0
+    } else {
+        values[mid]
+    })
+}
+
+/// Per provider: notices sent, delivered, acknowledged, overdue, and the median time to
+/// acknowledge. It reads every notice of every provider: a report, not a hot path.
+#[utoipa::path(get, path = "/v1/compliance", tag = "notices",
+    responses((status = 200, body = ComplianceReport)), security(("bearer" = [])))]
+pub async fn compliance(caller: Caller, state: State) -> Result<HttpResponse, ApiError> {
+    caller.require(policy::COMPLIANCE)?;
+    let mut providers = state.store.providers().await?;
+    providers.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
+    let mut report = Vec::with_capacity(providers.len());
+    for provider in providers {
+        let mut row = ProviderCompliance {
+            provider_id: provider.id.clone(),
+            name: provider.name.clone(),
+            kind: provider.kind,
+            province: provider.province,
+            sent: 0,
+            delivered: 0,
+            acknowledged: 0,
+            overdue: 0,
+            overdue_open: 0,
+            acknowledged_late: 0,
+            median_seconds_to_acknowledge: None,
+        };
+        let mut times = Vec::new();
+        let mut after = None;
+        loop {
+            let page = state
+                .store
+                .provider_notices(&provider.id, None, after, 10_000)
+                .await?;
+            for n in &page.notices {
+                row.sent += 1;
+                row.delivered += u64::from(n.delivered_at.is_some());
+                if n.overdue_at.is_some() {
+                    row.overdue += 1;
+                }
+                match n.acknowledged_at {
+                    Some(at) => {
+                        row.acknowledged += 1;
+                        row.acknowledged_late += u64::from(n.overdue_at.is_some());
+                        times.push((at - n.created_at).as_seconds_f64().max(0.0));
+                    }
+                    None => row.overdue_open += u64::from(n.overdue_at.is_some()),
+                }
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        row.median_seconds_to_acknowledge = median(times);
+        report.push(row);
+    }
+    Ok(HttpResponse::Ok().json(ComplianceReport {
+        generated_at: crate::model::rfc3339::format(&crate::model::now()),
+        providers: report,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median;
+
+    #[test]
+    fn median_of_odd_even_and_none() {
+        assert_eq!(median(vec![]), None);
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), Some(2.5));
+    }
+}

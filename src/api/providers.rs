@@ -1,0 +1,366 @@
+//! `/v1/providers`: the admin's register of access and DNS providers: what they host (address
+//! ranges, name-server suffixes), where their webhook is, and the secret their deliveries are
+//! signed with, shown once at creation or rotation. Also the binding of provider keys.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::{ApiError, Caller, State, read_json};
+use crate::auth::policy;
+use crate::domain::{Cidr, DomainName, Province, Role};
+use crate::notices::model::{Provider, ProviderKind, new_provider_id};
+use crate::notices::webhook;
+
+const MAX_NAME: usize = 200;
+const MAX_ITEMS: usize = 10_000;
+const MAX_URL: usize = 2000;
+
+/// `Some(None)` for an explicit `null`, `None` for an absent field.
+fn explicit<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct ProviderRequest {
+    #[schema(example = "Example Hosting Beijing")]
+    pub name: Option<String>,
+    /// `access` or `dns`; cannot change after creation.
+    #[schema(example = "access")]
+    pub kind: Option<String>,
+    #[serde(default, deserialize_with = "explicit")]
+    #[schema(value_type = Option<String>, example = "11")]
+    pub province: Option<Option<String>>,
+    /// Access providers: the address ranges they host (CIDR, IPv4 and IPv6).
+    #[schema(example = json!(["203.0.113.0/24", "2001:db8::/32"]))]
+    pub ranges: Option<Vec<String>>,
+    /// DNS providers: the name-server host suffixes they operate.
+    #[schema(example = json!(["dnsco.cn"]))]
+    pub nameservers: Option<Vec<String>>,
+    /// Where notices are pushed (`http` or `https`); `null` for pull only.
+    #[serde(default, deserialize_with = "explicit")]
+    #[schema(value_type = Option<String>)]
+    pub webhook_url: Option<Option<String>>,
+    /// On update: issue a new webhook secret (shown in this answer only).
+    #[serde(default)]
+    pub rotate_secret: bool,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ProviderView {
+    pub id: String,
+    pub name: String,
+    pub kind: ProviderKind,
+    #[schema(value_type = Option<String>)]
+    pub province: Option<Province>,
+    #[schema(value_type = Vec<String>)]
+    pub ranges: Vec<Cidr>,
+    #[schema(value_type = Vec<String>)]
+    pub nameservers: Vec<DomainName>,
+    pub webhook_url: Option<String>,
+    /// `whsec_...`: present only in the answer to a creation or a rotation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_secret: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ProviderList {
+    pub providers: Vec<ProviderView>,
+}
+
+fn view(p: &Provider, show_secret: bool) -> ProviderView {
+    ProviderView {
+        id: p.id.clone(),
+        name: p.name.clone(),
+        kind: p.kind,
+        province: p.province,
+        ranges: p.ranges.clone(),
+        nameservers: p.nameservers.clone(),
+        webhook_url: p.webhook_url.clone(),
+        webhook_secret: show_secret.then(|| webhook::shown(&p.webhook_secret)),
+        created_at: crate::model::rfc3339::format(&p.created_at),
+        updated_at: crate::model::rfc3339::format(&p.updated_at),
+    }
+}
+
+fn name(text: Option<String>) -> Result<String, ApiError> {
+    let name = text.unwrap_or_default().trim().to_string();
+    if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
+        return Err(ApiError::invalid(
+            "invalid_name",
+            format!("name is required: 1 to {MAX_NAME} printable characters"),
+        ));
+    }
+    Ok(name)
+}
+
+fn province(text: Option<String>) -> Result<Option<Province>, ApiError> {
+    text.map(|p| Province::parse(&p))
+        .transpose()
+        .map_err(|e| ApiError::invalid("invalid_province", e.to_string()))
+}
+
+fn ranges(kind: ProviderKind, list: Vec<String>) -> Result<Vec<Cidr>, ApiError> {
+    if kind != ProviderKind::Access && !list.is_empty() {
+        return Err(ApiError::invalid(
+            "invalid_range",
+            "only access providers host address ranges",
+        ));
+    }
+    if list.len() > MAX_ITEMS {
+        return Err(ApiError::invalid(
+            "invalid_range",
+            format!("at most {MAX_ITEMS} ranges"),
+        ));
+    }
+    let mut out = list
+        .iter()
+        .map(|r| Cidr::parse(r).map_err(|e| ApiError::invalid("invalid_range", e.to_string())))
+        .collect::<Result<Vec<_>, _>>()?;
+    out.dedup();
+    Ok(out)
+}
+
+fn nameservers(kind: ProviderKind, list: Vec<String>) -> Result<Vec<DomainName>, ApiError> {
+    if kind != ProviderKind::Dns && !list.is_empty() {
+        return Err(ApiError::invalid(
+            "invalid_nameserver",
+            "only DNS providers operate name servers",
+        ));
+    }
+    if list.len() > MAX_ITEMS {
+        return Err(ApiError::invalid(
+            "invalid_nameserver",
+            format!("at most {MAX_ITEMS} name-server suffixes"),
+        ));
+    }
+    let mut out = list
+        .iter()
+        .map(|n| {
+            DomainName::parse(n)
+                .map_err(|e| ApiError::invalid("invalid_nameserver", format!("{n:?}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    out.dedup();
+    Ok(out)
+}
+
+fn webhook_url(text: Option<String>) -> Result<Option<String>, ApiError> {
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    let bad = |why: &str| ApiError::invalid("invalid_webhook_url", why.to_string());
+    if text.len() > MAX_URL {
+        return Err(bad("webhook_url is longer than 2000 characters"));
+    }
+    let url = reqwest::Url::parse(&text).map_err(|e| bad(&format!("webhook_url: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(bad("webhook_url must be an http or https URL with a host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad(
+            "webhook_url must not carry credentials; deliveries are signed instead",
+        ));
+    }
+    Ok(Some(url.to_string()))
+}
+
+async fn find(state: &State, id: &str) -> Result<Provider, ApiError> {
+    state
+        .store
+        .providers()
+        .await?
+        .into_iter()
+        .find(|p| p.id == id)
+        .ok_or_else(|| ApiError::NotFound(format!("no provider with id {id:?}")))
+}
+
+/// Checks the `provider_id` of a new key: required for provider roles, refused for others,
+/// and of the kind the role speaks for.
+pub(super) async fn key_provider(
+    state: &State,
+    role: Role,
+    provider_id: Option<String>,
+) -> Result<Option<String>, ApiError> {
+    let kind = match role {
+        Role::AccessProvider => ProviderKind::Access,
+        Role::DnsProvider => ProviderKind::Dns,
+        _ if provider_id.is_some() => {
+            return Err(ApiError::invalid(
+                "invalid_provider",
+                "only access_provider and dns_provider keys are bound to a provider",
+            ));
+        }
+        _ => return Ok(None),
+    };
+    let id = provider_id.ok_or_else(|| {
+        ApiError::invalid(
+            "provider_required",
+            format!("a {role} key needs provider_id, the provider it speaks for"),
+        )
+    })?;
+    let provider = find(state, &id).await.map_err(|_| {
+        ApiError::invalid("unknown_provider", format!("no provider with id {id:?}"))
+    })?;
+    if provider.kind != kind {
+        return Err(ApiError::invalid(
+            "invalid_provider",
+            format!(
+                "a {role} key needs a provider of kind {}, {id} is {}",
+                kind.as_str(),
+                provider.kind.as_str()
+            ),
+        ));
+    }
+    Ok(Some(id))
+}
+
+/// Register a provider; its webhook secret is in this answer only.
+#[utoipa::path(post, path = "/v1/providers", tag = "providers", request_body = ProviderRequest,
+    responses((status = 201, body = ProviderView),
+              (status = 422, description = "invalid_name, invalid_kind, invalid_province, invalid_range, invalid_nameserver, invalid_webhook_url")),
+    security(("bearer" = [])))]
+pub async fn create(
+    caller: Caller,
+    state: State,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let admin = caller.require(policy::MANAGE_PROVIDERS)?;
+    let body: ProviderRequest =
+        read_json(&req, payload, state.settings.server.body_limit_bytes).await?;
+    let name = name(body.name)?;
+    let kind = body.kind.unwrap_or_default();
+    let kind = ProviderKind::parse(&kind).ok_or_else(|| {
+        ApiError::invalid(
+            "invalid_kind",
+            format!("kind {kind:?} is not one of access, dns"),
+        )
+    })?;
+    let province = province(body.province.flatten())?;
+    let ranges = ranges(kind, body.ranges.unwrap_or_default())?;
+    let nameservers = nameservers(kind, body.nameservers.unwrap_or_default())?;
+    let webhook_url = webhook_url(body.webhook_url.flatten())?;
+    let now = crate::model::now();
+    let provider = Provider {
+        id: new_provider_id(),
+        name,
+        kind,
+        province,
+        ranges,
+        nameservers,
+        webhook_url,
+        webhook_secret: webhook::new_secret(),
+        created_at: now,
+        updated_at: now,
+    };
+    state.store.put_provider(provider.clone()).await?;
+    tracing::info!(provider_id = %provider.id, kind = kind.as_str(), by = %admin.key_id, "provider registered");
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/v1/providers/{}", provider.id)))
+        .json(view(&provider, true)))
+}
+
+/// Every provider, without secrets.
+#[utoipa::path(get, path = "/v1/providers", tag = "providers",
+    responses((status = 200, body = ProviderList)), security(("bearer" = [])))]
+pub async fn list(caller: Caller, state: State) -> Result<HttpResponse, ApiError> {
+    caller.require(policy::READ_PROVIDERS)?;
+    let mut providers = state.store.providers().await?;
+    providers.sort_by(|a, b| {
+        a.created_at
+            .cmp(&b.created_at)
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    Ok(HttpResponse::Ok().json(ProviderList {
+        providers: providers.iter().map(|p| view(p, false)).collect(),
+    }))
+}
+
+/// One provider, without its secret.
+#[utoipa::path(get, path = "/v1/providers/{id}", tag = "providers",
+    params(("id" = String, Path, description = "provider id")),
+    responses((status = 200, body = ProviderView), (status = 404, description = "not_found")),
+    security(("bearer" = [])))]
+pub async fn get(
+    caller: Caller,
+    state: State,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(policy::READ_PROVIDERS)?;
+    Ok(HttpResponse::Ok().json(view(&find(&state, &path).await?, false)))
+}
+
+/// Change a provider: the fields given replace the stored ones; `rotate_secret` issues a new
+/// secret, shown in this answer only.
+#[utoipa::path(patch, path = "/v1/providers/{id}", tag = "providers", request_body = ProviderRequest,
+    params(("id" = String, Path, description = "provider id")),
+    responses((status = 200, body = ProviderView), (status = 404, description = "not_found"),
+              (status = 422, description = "as for creation; invalid_kind when the kind would change")),
+    security(("bearer" = [])))]
+pub async fn update(
+    caller: Caller,
+    state: State,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let admin = caller.require(policy::MANAGE_PROVIDERS)?;
+    let body: ProviderRequest =
+        read_json(&req, payload, state.settings.server.body_limit_bytes).await?;
+    let mut provider = find(&state, &path).await?;
+    if let Some(text) = body.name {
+        provider.name = name(Some(text))?;
+    }
+    if let Some(kind) = body.kind
+        && kind != provider.kind.as_str()
+    {
+        return Err(ApiError::invalid(
+            "invalid_kind",
+            "a provider's kind cannot change; register a new provider",
+        ));
+    }
+    if let Some(text) = body.province {
+        provider.province = province(text)?;
+    }
+    if let Some(list) = body.ranges {
+        provider.ranges = ranges(provider.kind, list)?;
+    }
+    if let Some(list) = body.nameservers {
+        provider.nameservers = nameservers(provider.kind, list)?;
+    }
+    if let Some(url) = body.webhook_url {
+        provider.webhook_url = webhook_url(url)?;
+    }
+    if body.rotate_secret {
+        provider.webhook_secret = webhook::new_secret();
+    }
+    provider.updated_at = crate::model::now();
+    state.store.put_provider(provider.clone()).await?;
+    tracing::info!(provider_id = %provider.id, rotated = body.rotate_secret, by = %admin.key_id, "provider updated");
+    Ok(HttpResponse::Ok().json(view(&provider, body.rotate_secret)))
+}
+
+/// Remove a provider. Its notices stay, for the record; keys bound to it keep seeing them.
+#[utoipa::path(delete, path = "/v1/providers/{id}", tag = "providers",
+    params(("id" = String, Path, description = "provider id")),
+    responses((status = 204), (status = 404, description = "not_found")),
+    security(("bearer" = [])))]
+pub async fn delete(
+    caller: Caller,
+    state: State,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let admin = caller.require(policy::MANAGE_PROVIDERS)?;
+    if !state.store.delete_provider(&path).await? {
+        return Err(ApiError::NotFound(format!(
+            "no provider with id {:?}",
+            path.as_str()
+        )));
+    }
+    tracing::info!(provider_id = %path, by = %admin.key_id, "provider removed");
+    Ok(HttpResponse::NoContent().finish())
+}

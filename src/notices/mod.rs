@@ -1,0 +1,298 @@
+//! Telling providers to stop serving a listed site, and knowing whether they did. A listing
+//! locates the site (`locate`), and the store writes the entry together with one notice per
+//! provider found or named; lifting writes `restore` notices the same way. The delivery worker
+//! (`delivery`) pushes notices to providers' webhooks, signed (`webhook`), with retries; the
+//! sweeper marks notices overdue at their deadline. Records and their state changes are in
+//! `model`; the store keeps them (`store::notices`); the HTTP shapes are in `api`.
+
+pub mod delivery;
+pub mod locate;
+pub mod model;
+pub mod webhook;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus::{
+    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+};
+use tokio::sync::Notify;
+
+use crate::domain::DomainName;
+use crate::model::{Entry, LiftRequest, NewEntry};
+use crate::registry::Registry;
+use crate::settings::{LocateSettings, NoticeSettings};
+use crate::store::{Store, StoreResult};
+use locate::Locator;
+use model::{Location, Notice, NoticePlan, Provider};
+
+/// Metrics of notices and their delivery, registered with the node's other metrics.
+pub struct NoticeMetrics {
+    pub created: IntCounterVec,
+    pub deliveries: IntCounterVec,
+    pub delivery_seconds: Histogram,
+    pub overdue_marked: IntCounter,
+    pub by_status: IntGaugeVec,
+    pub overdue: IntGauge,
+}
+
+impl NoticeMetrics {
+    pub fn new(metrics: &crate::metrics::Metrics) -> NoticeMetrics {
+        let created = IntCounterVec::new(
+            Opts::new(
+                "siteban_notices_created_total",
+                "Notices written, by action",
+            ),
+            &["action"],
+        )
+        .expect("valid metric");
+        let deliveries = IntCounterVec::new(
+            Opts::new(
+                "siteban_notice_deliveries_total",
+                "Webhook attempts made by this node, by result (delivered, failed, gave_up)",
+            ),
+            &["result"],
+        )
+        .expect("valid metric");
+        let delivery_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "siteban_notice_delivery_seconds",
+                "Time from a notice's creation to its webhook answering 2xx",
+            )
+            .buckets(vec![
+                0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0,
+            ]),
+        )
+        .expect("valid metric");
+        let overdue_marked = IntCounter::new(
+            "siteban_notices_overdue_marked_total",
+            "Notices this node marked overdue",
+        )
+        .expect("valid metric");
+        let by_status = IntGaugeVec::new(
+            Opts::new("siteban_notices", "Notices in the store, by status"),
+            &["status"],
+        )
+        .expect("valid metric");
+        let overdue = IntGauge::new(
+            "siteban_notices_overdue",
+            "Notices past their deadline without an acknowledgement",
+        )
+        .expect("valid metric");
+        metrics.register(Box::new(created.clone()));
+        metrics.register(Box::new(deliveries.clone()));
+        metrics.register(Box::new(delivery_seconds.clone()));
+        metrics.register(Box::new(overdue_marked.clone()));
+        metrics.register(Box::new(by_status.clone()));
+        metrics.register(Box::new(overdue.clone()));
+        NoticeMetrics {
+            created,
+            deliveries,
+            delivery_seconds,
+            overdue_marked,
+            by_status,
+            overdue,
+        }
+    }
+}
+
+/// Makes ring the process's TLS crypto provider, once. reqwest is built without a provider of
+/// its own (its default, aws-lc-rs, needs a C build), and panics when building a client
+/// before one is installed; installing again is harmless.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// The notice service of one node.
+pub struct Notices {
+    pub store: Arc<dyn Store>,
+    pub locator: Locator,
+    pub locate: LocateSettings,
+    pub settings: NoticeSettings,
+    pub metrics: NoticeMetrics,
+    /// This node's name in leases, random per process.
+    pub node_id: String,
+    /// Wakes the delivery worker when this node writes notices.
+    pub(crate) wake: Notify,
+    pub(crate) http: reqwest::Client,
+}
+
+impl Notices {
+    pub fn new(
+        store: Arc<dyn Store>,
+        settings: &crate::settings::Settings,
+        metrics: &crate::metrics::Metrics,
+    ) -> anyhow::Result<Notices> {
+        install_crypto_provider();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_millis(settings.notices.webhook_timeout_ms))
+            .connect_timeout(Duration::from_millis(settings.notices.webhook_timeout_ms))
+            // A webhook that redirects is misconfigured; following it could leak the notice.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("siteban/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Notices {
+            store,
+            locator: Locator::new(&settings.locate)?,
+            locate: settings.locate.clone(),
+            settings: settings.notices.clone(),
+            metrics: NoticeMetrics::new(metrics),
+            node_id: format!("n_{}", &crate::auth::new_key_id()[2..]),
+            wake: Notify::new(),
+            http,
+        })
+    }
+
+    pub fn plan(&self) -> NoticePlan {
+        let s = &self.settings;
+        NoticePlan {
+            stop_access: Duration::from_secs(s.deadline_stop_access_seconds),
+            stop_resolution: Duration::from_secs(s.deadline_stop_resolution_seconds),
+            restore: Duration::from_secs(s.deadline_restore_seconds),
+            retry_horizon: Duration::from_secs(s.retry_horizon_seconds),
+        }
+    }
+
+    /// Locates `domain` within the listing budget.
+    pub async fn locate(&self, domain: &DomainName, providers: &[Provider]) -> Location {
+        let budget = Duration::from_millis(self.locate.listing_budget_ms);
+        self.locator.locate(domain, providers, budget).await
+    }
+
+    /// Lists an entry: locates it (when configured), then writes it with a stop notice to
+    /// each provider found or `named`, in one atomic write, and waits for this node's index.
+    /// `providers` is every provider; `named` must already be checked to exist.
+    pub async fn list(
+        &self,
+        registry: &Registry,
+        mut new: NewEntry,
+        providers: &[Provider],
+        named: &[String],
+    ) -> StoreResult<(Entry, Vec<Notice>)> {
+        let notices = self.prepare(&mut new, providers, named).await;
+        let entry = registry
+            .store
+            .list_with_notices(new, notices.clone())
+            .await?;
+        self.written(&notices);
+        registry.await_index(entry.seq).await;
+        Ok((entry, notices))
+    }
+
+    /// Approves a pending entry (four-eyes): it is located and its providers are notified as
+    /// at a direct listing, in the same atomic write that lists it.
+    pub async fn approve(
+        &self,
+        registry: &Registry,
+        pending: Entry,
+        review: crate::model::Review,
+    ) -> StoreResult<(Entry, Vec<Notice>)> {
+        let providers = self.store.providers().await?;
+        let mut new = pending.as_new();
+        let named = std::mem::take(&mut new.providers);
+        let notices = self.prepare(&mut new, &providers, &named).await;
+        let mut approved = pending;
+        approved.location = new.location;
+        approved.providers = new.providers;
+        approved.review = Some(review);
+        let entry = registry
+            .store
+            .approve_with_notices(approved, notices.clone())
+            .await?;
+        self.written(&notices);
+        registry.await_index(entry.seq).await;
+        Ok((entry, notices))
+    }
+
+    /// Locates the site of `new` (when configured) and plans a stop notice to each provider
+    /// found or `named`; records both on `new`.
+    async fn prepare(
+        &self,
+        new: &mut NewEntry,
+        providers: &[Provider],
+        named: &[String],
+    ) -> Vec<Notice> {
+        if self.locate.on_listing {
+            let location = self.locate(&new.domain, providers).await;
+            if let Some(error) = &location.error {
+                tracing::warn!(domain = %new.domain, error = %error, "locating a listed site failed; listing it anyway");
+            }
+            new.location = Some(location);
+        }
+        let mut chosen: Vec<String> = new
+            .location
+            .iter()
+            .flat_map(|l| l.providers.iter().map(|p| p.id.clone()))
+            .collect();
+        for id in named {
+            if !chosen.contains(id) {
+                chosen.push(id.clone());
+            }
+        }
+        let now = new.listed_at;
+        let plan = self.plan();
+        let notices: Vec<Notice> = chosen
+            .iter()
+            .filter_map(|id| providers.iter().find(|p| &p.id == id))
+            .map(|p| {
+                plan.notice(
+                    (&new.id, &new.domain, new.scope),
+                    p,
+                    p.kind.stop_action(),
+                    now,
+                )
+            })
+            .collect();
+        new.providers = chosen;
+        notices
+    }
+
+    /// Lifts an entry and writes a `restore` notice to each provider it had ordered to stop.
+    pub async fn lift(
+        &self,
+        registry: &Registry,
+        domain: &DomainName,
+        request: LiftRequest,
+    ) -> StoreResult<(Entry, Vec<Notice>)> {
+        let providers = self.store.providers().await?;
+        let (entry, notices) = registry
+            .store
+            .lift_with_notices(domain, request, self.plan(), providers)
+            .await?;
+        self.written(&notices);
+        if let Some(lift) = &entry.lift {
+            registry.await_index(lift.seq).await;
+        }
+        Ok((entry, notices))
+    }
+
+    fn written(&self, notices: &[Notice]) {
+        for notice in notices {
+            self.metrics
+                .created
+                .with_label_values(&[notice.action.as_str()])
+                .inc();
+        }
+        if notices.iter().any(|n| n.delivery.next_attempt_at.is_some()) {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Brings the notice gauges up to date from the store's counts.
+    pub async fn refresh_gauges(&self) -> StoreResult<()> {
+        let counts = self.store.notice_counts().await?;
+        for (status, n) in &counts {
+            self.metrics
+                .by_status
+                .with_label_values(&[status.as_str()])
+                .set(*n as i64);
+        }
+        self.metrics.overdue.set(
+            counts
+                .get(&model::NoticeStatus::Overdue)
+                .copied()
+                .unwrap_or(0) as i64,
+        );
+        Ok(())
+    }
+}

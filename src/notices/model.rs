@@ -1,0 +1,597 @@
+//! Records of providers and notices, shared by the store, the delivery worker and the API.
+//! State changes of a notice are pure methods here, so that both stores apply exactly the same
+//! rules inside their own atomic updates; the indexes a store keeps are derived from the record
+//! (`outbox_due_ms`, `deadline_due_ms`), never stored beside it by hand.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::domain::{Cidr, DomainName, Province, Scope};
+
+/// Which part of the network a provider runs, and so which notice it receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    /// Hosts or connects sites: told to stop access.
+    Access,
+    /// Runs the authoritative name servers of sites: told to stop resolution.
+    Dns,
+}
+
+impl ProviderKind {
+    pub fn parse(text: &str) -> Option<ProviderKind> {
+        match text {
+            "access" => Some(ProviderKind::Access),
+            "dns" => Some(ProviderKind::Dns),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Access => "access",
+            ProviderKind::Dns => "dns",
+        }
+    }
+
+    /// The notice a listing sends to a provider of this kind.
+    pub fn stop_action(self) -> NoticeAction {
+        match self {
+            ProviderKind::Access => NoticeAction::StopAccess,
+            ProviderKind::Dns => NoticeAction::StopResolution,
+        }
+    }
+}
+
+/// An access or DNS provider as stored. The webhook secret is kept because every delivery is
+/// signed with it (HMAC needs the key itself, a hash of it would not do); it is shown once, at
+/// creation or rotation, and never logged (`Debug` redacts it).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provider {
+    pub id: String,
+    pub name: String,
+    pub kind: ProviderKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub province: Option<Province>,
+    /// Address ranges an access provider hosts.
+    #[serde(default)]
+    pub ranges: Vec<Cidr>,
+    /// Name-server host suffixes a DNS provider operates (`dnsco.cn` covers `ns1.dnsco.cn`).
+    #[serde(default)]
+    pub nameservers: Vec<DomainName>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
+    /// The raw HMAC key (base64); the provider sees it as `whsec_<base64>`.
+    pub webhook_secret: String,
+    #[serde(with = "crate::model::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "crate::model::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl std::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provider")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("webhook_url", &self.webhook_url)
+            .field("webhook_secret", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+impl Provider {
+    /// Why this provider serves a site, if it does: an address in one of its ranges (access
+    /// providers) or a name server under one of its suffixes (DNS providers).
+    pub fn serves(&self, addresses: &[IpAddr], nameservers: &[DomainName]) -> Option<String> {
+        match self.kind {
+            ProviderKind::Access => addresses.iter().find_map(|address| {
+                self.ranges
+                    .iter()
+                    .find(|range| range.contains(*address))
+                    .map(|range| format!("address {address} in {range}"))
+            }),
+            ProviderKind::Dns => nameservers.iter().find_map(|host| {
+                self.nameservers
+                    .iter()
+                    .find(|suffix| host.is_within(suffix))
+                    .map(|suffix| format!("name server {host} under {suffix}"))
+            }),
+        }
+    }
+}
+
+pub fn new_provider_id() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 8];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("p_{}", hex::encode(bytes))
+}
+
+/// A provider found to serve a site, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LocatedProvider {
+    pub id: String,
+    pub name: String,
+    pub kind: ProviderKind,
+    pub matched_by: String,
+}
+
+/// What locating a site found: its addresses (after following CNAMEs), the name servers of its
+/// zone, and the providers they map to. Kept on the entry as evidence of who was told and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Location {
+    #[schema(value_type = Vec<String>)]
+    pub addresses: Vec<IpAddr>,
+    /// The CNAME chain from the name to the addresses, in order.
+    #[serde(default)]
+    pub cnames: Vec<String>,
+    /// The zone whose name servers were found (the name itself or its closest parent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+    #[schema(value_type = Vec<String>)]
+    pub nameservers: Vec<DomainName>,
+    pub providers: Vec<LocatedProvider>,
+    #[serde(with = "crate::model::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub located_at: OffsetDateTime,
+    /// Set when a lookup failed or ran out of time; what was found before is still given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeAction {
+    StopAccess,
+    StopResolution,
+    Restore,
+}
+
+impl NoticeAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeAction::StopAccess => "stop_access",
+            NoticeAction::StopResolution => "stop_resolution",
+            NoticeAction::Restore => "restore",
+        }
+    }
+}
+
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeStatus {
+    /// Written, not yet delivered by webhook nor acknowledged.
+    Pending,
+    /// The provider's webhook answered 2xx.
+    Delivered,
+    /// The provider confirmed it carried the notice out.
+    Acknowledged,
+    /// The deadline passed without an acknowledgement.
+    Overdue,
+}
+
+impl NoticeStatus {
+    pub const ALL: [NoticeStatus; 4] = [
+        NoticeStatus::Pending,
+        NoticeStatus::Delivered,
+        NoticeStatus::Acknowledged,
+        NoticeStatus::Overdue,
+    ];
+
+    pub fn parse(text: &str) -> Option<NoticeStatus> {
+        NoticeStatus::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeStatus::Pending => "pending",
+            NoticeStatus::Delivered => "delivered",
+            NoticeStatus::Acknowledged => "acknowledged",
+            NoticeStatus::Overdue => "overdue",
+        }
+    }
+}
+
+/// One change in a notice's life, kept in order on the notice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct StatusChange {
+    pub status: NoticeStatus,
+    #[serde(with = "crate::model::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub at: OffsetDateTime,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Where push delivery stands. Internal: the lease fields say which node holds the current
+/// attempt and until when; another node may take the notice over only after `lease_until`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryState {
+    /// When the next webhook attempt is due; `None` when no more pushes will be made.
+    #[serde(default, with = "crate::model::rfc3339::option")]
+    pub next_attempt_at: Option<OffsetDateTime>,
+    #[serde(default, with = "crate::model::rfc3339::option")]
+    pub lease_until: Option<OffsetDateTime>,
+    #[serde(default)]
+    pub claimed_by: Option<String>,
+    #[serde(default)]
+    pub last_error: Option<String>,
+    /// No attempt is started after this time (the retry horizon).
+    #[serde(with = "crate::model::rfc3339")]
+    pub give_up_at: OffsetDateTime,
+}
+
+/// An order to one provider about one entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    pub id: Uuid,
+    pub entry_id: Uuid,
+    pub provider_id: String,
+    pub provider_name: String,
+    pub action: NoticeAction,
+    pub domain: DomainName,
+    pub scope: Scope,
+    pub status: NoticeStatus,
+    #[serde(with = "crate::model::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "crate::model::rfc3339")]
+    pub deadline: OffsetDateTime,
+    /// Webhook attempts started so far.
+    pub attempts: u32,
+    #[serde(default, with = "crate::model::rfc3339::option")]
+    pub delivered_at: Option<OffsetDateTime>,
+    #[serde(default, with = "crate::model::rfc3339::option")]
+    pub acknowledged_at: Option<OffsetDateTime>,
+    #[serde(default, with = "crate::model::rfc3339::option")]
+    pub overdue_at: Option<OffsetDateTime>,
+    pub history: Vec<StatusChange>,
+    pub delivery: DeliveryState,
+}
+
+/// How notices are timed: deadlines per action and the retry horizon, from settings.
+#[derive(Debug, Clone, Copy)]
+pub struct NoticePlan {
+    pub stop_access: Duration,
+    pub stop_resolution: Duration,
+    pub restore: Duration,
+    pub retry_horizon: Duration,
+}
+
+impl NoticePlan {
+    pub fn deadline(&self, action: NoticeAction) -> Duration {
+        match action {
+            NoticeAction::StopAccess => self.stop_access,
+            NoticeAction::StopResolution => self.stop_resolution,
+            NoticeAction::Restore => self.restore,
+        }
+    }
+
+    /// A new pending notice. Push delivery is scheduled at once when the provider has a
+    /// webhook; otherwise the notice waits to be pulled.
+    pub fn notice(
+        &self,
+        entry: (&Uuid, &DomainName, Scope),
+        provider: &Provider,
+        action: NoticeAction,
+        now: OffsetDateTime,
+    ) -> Notice {
+        Notice {
+            id: Uuid::now_v7(),
+            entry_id: *entry.0,
+            provider_id: provider.id.clone(),
+            provider_name: provider.name.clone(),
+            action,
+            domain: entry.1.clone(),
+            scope: entry.2,
+            status: NoticeStatus::Pending,
+            created_at: now,
+            deadline: now + self.deadline(action),
+            attempts: 0,
+            delivered_at: None,
+            acknowledged_at: None,
+            overdue_at: None,
+            history: vec![StatusChange {
+                status: NoticeStatus::Pending,
+                at: now,
+                note: None,
+            }],
+            delivery: DeliveryState {
+                next_attempt_at: provider.webhook_url.as_ref().map(|_| now),
+                lease_until: None,
+                claimed_by: None,
+                last_error: None,
+                give_up_at: now + self.retry_horizon,
+            },
+        }
+    }
+}
+
+impl NoticePlan {
+    /// The `restore` notices of a lifted entry: one to each provider it had ordered to stop
+    /// that still exists.
+    pub fn restore_notices(
+        &self,
+        entry: &crate::model::Entry,
+        providers: &[Provider],
+        now: OffsetDateTime,
+    ) -> Vec<Notice> {
+        entry
+            .providers
+            .iter()
+            .filter_map(|id| providers.iter().find(|p| &p.id == id))
+            .map(|provider| {
+                self.notice(
+                    (&entry.id, &entry.domain, entry.scope),
+                    provider,
+                    NoticeAction::Restore,
+                    now,
+                )
+            })
+            .collect()
+    }
+}
+
+/// Milliseconds since the Unix epoch, the score of the stores' time indexes.
+pub fn epoch_ms(at: OffsetDateTime) -> u64 {
+    (at.unix_timestamp_nanos() / 1_000_000).max(0) as u64
+}
+
+impl Notice {
+    fn set_status(&mut self, status: NoticeStatus, at: OffsetDateTime, note: Option<String>) {
+        self.status = status;
+        self.history.push(StatusChange { status, at, note });
+    }
+
+    /// When the outbox should next look at this notice: the next attempt, or the end of the
+    /// current lease, whichever is later. `None` once pushing is over.
+    pub fn outbox_due_ms(&self) -> Option<u64> {
+        if self.status == NoticeStatus::Acknowledged {
+            return None;
+        }
+        let next = self.delivery.next_attempt_at?;
+        let due = match self.delivery.lease_until {
+            Some(lease) if lease > next => lease,
+            _ => next,
+        };
+        Some(epoch_ms(due))
+    }
+
+    /// When this notice becomes overdue, while it still can.
+    pub fn deadline_due_ms(&self) -> Option<u64> {
+        matches!(self.status, NoticeStatus::Pending | NoticeStatus::Delivered)
+            .then(|| epoch_ms(self.deadline))
+    }
+
+    /// Takes the next webhook attempt for `node` when it is due. Only one claimant can win a
+    /// given version of the record: the stores apply this inside one atomic update.
+    pub fn claim(&mut self, node: &str, now: OffsetDateTime, lease: Duration) -> bool {
+        match self.outbox_due_ms() {
+            Some(due) if due <= epoch_ms(now) => {}
+            _ => return false,
+        }
+        self.attempts += 1;
+        self.delivery.claimed_by = Some(node.to_string());
+        self.delivery.lease_until = Some(now + lease);
+        true
+    }
+
+    /// Whether `node` still holds attempt `attempt` (no other node took it over meanwhile).
+    pub fn held_by(&self, node: &str, attempt: u32) -> bool {
+        self.attempts == attempt && self.delivery.claimed_by.as_deref() == Some(node)
+    }
+
+    /// Records a webhook that answered 2xx.
+    pub fn delivered(&mut self, now: OffsetDateTime) -> bool {
+        self.delivery.next_attempt_at = None;
+        self.delivery.lease_until = None;
+        self.delivery.claimed_by = None;
+        self.delivery.last_error = None;
+        if self.delivered_at.is_none() {
+            self.delivered_at = Some(now);
+        }
+        if self.status == NoticeStatus::Pending {
+            self.set_status(NoticeStatus::Delivered, now, None);
+        }
+        true
+    }
+
+    /// Records a failed attempt and schedules the next one after `retry_in`, unless that is
+    /// past the retry horizon: then pushing stops and the notice waits to be pulled.
+    pub fn failed(&mut self, now: OffsetDateTime, error: String, retry_in: Duration) -> bool {
+        self.delivery.lease_until = None;
+        self.delivery.claimed_by = None;
+        let next = now + retry_in;
+        if next > self.delivery.give_up_at {
+            self.delivery.next_attempt_at = None;
+            self.delivery.last_error = Some(format!(
+                "{error}; gave up pushing after {} attempts, the notice waits to be pulled",
+                self.attempts
+            ));
+        } else {
+            self.delivery.next_attempt_at = Some(next);
+            self.delivery.last_error = Some(error);
+        }
+        true
+    }
+
+    /// Records the provider's acknowledgement; false when it was already recorded.
+    pub fn acknowledge(&mut self, now: OffsetDateTime, note: Option<String>) -> bool {
+        if self.status == NoticeStatus::Acknowledged {
+            return false;
+        }
+        self.acknowledged_at = Some(now);
+        self.delivery.next_attempt_at = None;
+        self.delivery.lease_until = None;
+        self.delivery.claimed_by = None;
+        self.set_status(NoticeStatus::Acknowledged, now, note);
+        true
+    }
+
+    /// Marks the notice overdue once its deadline has passed unacknowledged.
+    pub fn mark_overdue(&mut self, now: OffsetDateTime) -> bool {
+        match self.deadline_due_ms() {
+            Some(due) if due <= epoch_ms(now) => {
+                self.overdue_at = Some(now);
+                self.set_status(
+                    NoticeStatus::Overdue,
+                    now,
+                    Some("the deadline passed without an acknowledgement".into()),
+                );
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn provider(webhook: bool) -> Provider {
+        Provider {
+            id: "p_1".into(),
+            name: "Example Hosting".into(),
+            kind: ProviderKind::Access,
+            province: None,
+            ranges: vec![Cidr::parse("203.0.113.0/24").unwrap()],
+            nameservers: vec![],
+            webhook_url: webhook.then(|| "http://127.0.0.1:1/hook".into()),
+            webhook_secret: "c2VjcmV0".into(),
+            created_at: crate::model::now(),
+            updated_at: crate::model::now(),
+        }
+    }
+
+    fn plan() -> NoticePlan {
+        NoticePlan {
+            stop_access: Duration::from_secs(1800),
+            stop_resolution: Duration::from_secs(1800),
+            restore: Duration::from_secs(1800),
+            retry_horizon: Duration::from_secs(60),
+        }
+    }
+
+    fn notice(webhook: bool, now: OffsetDateTime) -> Notice {
+        let domain = DomainName::parse("shop.example.cn").unwrap();
+        plan().notice(
+            (&Uuid::now_v7(), &domain, Scope::Subtree),
+            &provider(webhook),
+            NoticeAction::StopAccess,
+            now,
+        )
+    }
+
+    #[test]
+    fn only_one_claimant_wins_an_attempt_until_the_lease_ends() {
+        let now = crate::model::now();
+        let lease = Duration::from_secs(30);
+        let mut n = notice(true, now);
+        assert!(n.claim("a", now, lease));
+        assert!(!n.claim("b", now, lease), "the lease holds");
+        assert!(n.held_by("a", 1));
+        // A node that died leaves its lease; after it ends another node takes attempt 2.
+        assert!(n.claim("b", now + lease, lease));
+        assert!(!n.held_by("a", 1));
+        assert!(n.held_by("b", 2));
+    }
+
+    #[test]
+    fn pull_only_notices_never_enter_the_outbox() {
+        let now = crate::model::now();
+        let mut n = notice(false, now);
+        assert_eq!(n.outbox_due_ms(), None);
+        assert!(!n.claim("a", now, Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn failures_back_off_until_the_horizon() {
+        let now = crate::model::now();
+        let mut n = notice(true, now);
+        assert!(n.claim("a", now, Duration::from_secs(5)));
+        n.failed(now, "503".into(), Duration::from_secs(10));
+        assert_eq!(
+            n.outbox_due_ms(),
+            Some(epoch_ms(now + Duration::from_secs(10)))
+        );
+        assert_eq!(n.status, NoticeStatus::Pending);
+        n.failed(now, "503".into(), Duration::from_secs(120));
+        assert_eq!(n.outbox_due_ms(), None, "past the 60 s horizon");
+        assert!(
+            n.delivery
+                .last_error
+                .as_deref()
+                .unwrap()
+                .contains("gave up")
+        );
+    }
+
+    #[test]
+    fn deadlines_make_notices_overdue_and_acknowledgement_ends_everything() {
+        let now = crate::model::now();
+        let mut n = notice(true, now);
+        assert!(!n.mark_overdue(now));
+        n.delivered(now);
+        assert_eq!(n.status, NoticeStatus::Delivered);
+        let late = now + Duration::from_secs(1801);
+        assert!(n.mark_overdue(late));
+        assert_eq!(n.status, NoticeStatus::Overdue);
+        assert_eq!(n.deadline_due_ms(), None);
+        assert!(n.acknowledge(late, None));
+        assert!(
+            !n.acknowledge(late, None),
+            "acknowledging twice changes nothing"
+        );
+        let statuses: Vec<_> = n.history.iter().map(|c| c.status).collect();
+        assert_eq!(
+            statuses,
+            [
+                NoticeStatus::Pending,
+                NoticeStatus::Delivered,
+                NoticeStatus::Overdue,
+                NoticeStatus::Acknowledged
+            ]
+        );
+        assert_eq!(n.outbox_due_ms(), None);
+    }
+
+    #[test]
+    fn providers_match_by_range_or_name_server_suffix() {
+        let access = provider(false);
+        let address: IpAddr = "203.0.113.9".parse().unwrap();
+        assert!(access.serves(&[address], &[]).is_some());
+        assert!(
+            access
+                .serves(&["198.51.100.1".parse().unwrap()], &[])
+                .is_none()
+        );
+        let dns = Provider {
+            kind: ProviderKind::Dns,
+            ranges: vec![],
+            nameservers: vec![DomainName::parse("dnsco.cn").unwrap()],
+            ..provider(false)
+        };
+        let ns = |n: &str| DomainName::parse(n).unwrap();
+        assert!(dns.serves(&[address], &[ns("ns1.dnsco.cn")]).is_some());
+        assert!(dns.serves(&[], &[ns("ns1.notdnsco.cn")]).is_none());
+        assert!(!format!("{dns:?}").contains("c2VjcmV0"));
+    }
+}

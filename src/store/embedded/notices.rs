@@ -1,0 +1,364 @@
+//! Providers and notices in the embedded store. Notices live in their own tables beside the
+//! entries; a listing or lift with notices is one redb transaction, and every notice update
+//! re-derives the notice's index rows (outbox, deadlines, counts) from the old and new record
+//! inside the same transaction.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{EmbeddedStore, db_err, decode, encode, take_pending, write_lift, write_listing};
+use crate::domain::DomainName;
+use crate::model::{Entry, LiftRequest, NewEntry};
+use crate::notices::model::{Notice, NoticePlan, NoticeStatus, Provider, epoch_ms};
+use crate::store::notices::{NoticeChange, NoticePage, NoticeStore};
+use crate::store::{StoreResult, clamp_limit};
+
+/// Provider id → JSON of the provider.
+const PROVIDERS: TableDefinition<&str, &[u8]> = TableDefinition::new("providers");
+/// Notice id → JSON of the notice.
+const NOTICES: TableDefinition<u128, &[u8]> = TableDefinition::new("notices");
+/// (due time in ms, notice id): notices the delivery worker must look at.
+const OUTBOX: TableDefinition<(u64, u128), ()> = TableDefinition::new("notice_outbox");
+/// (deadline in ms, notice id): notices that become overdue unless acknowledged.
+const DEADLINES: TableDefinition<(u64, u128), ()> = TableDefinition::new("notice_deadlines");
+/// (provider id, notice id): each provider's notices in time order (ids are UUIDv7).
+const BY_PROVIDER: TableDefinition<(&str, u128), ()> = TableDefinition::new("notices_by_provider");
+/// Status → number of notices in it.
+const COUNTS: TableDefinition<&str, u64> = TableDefinition::new("notice_counts");
+
+pub(super) fn create_tables(txn: &redb::WriteTransaction) -> StoreResult<()> {
+    txn.open_table(PROVIDERS).map_err(db_err)?;
+    txn.open_table(NOTICES).map_err(db_err)?;
+    txn.open_table(OUTBOX).map_err(db_err)?;
+    txn.open_table(DEADLINES).map_err(db_err)?;
+    txn.open_table(BY_PROVIDER).map_err(db_err)?;
+    txn.open_table(COUNTS).map_err(db_err)?;
+    Ok(())
+}
+
+/// Writes `new` over `old` (none for a new notice) and moves its index rows to match.
+fn write_notice(
+    txn: &redb::WriteTransaction,
+    old: Option<&Notice>,
+    new: &Notice,
+) -> StoreResult<()> {
+    let id = new.id.as_u128();
+    txn.open_table(NOTICES)
+        .map_err(db_err)?
+        .insert(id, encode(new)?.as_slice())
+        .map_err(db_err)?;
+    let mut outbox = txn.open_table(OUTBOX).map_err(db_err)?;
+    let mut deadlines = txn.open_table(DEADLINES).map_err(db_err)?;
+    if let Some(due) = old.and_then(Notice::outbox_due_ms) {
+        outbox.remove((due, id)).map_err(db_err)?;
+    }
+    if let Some(due) = new.outbox_due_ms() {
+        outbox.insert((due, id), ()).map_err(db_err)?;
+    }
+    if let Some(due) = old.and_then(Notice::deadline_due_ms) {
+        deadlines.remove((due, id)).map_err(db_err)?;
+    }
+    if let Some(due) = new.deadline_due_ms() {
+        deadlines.insert((due, id), ()).map_err(db_err)?;
+    }
+    if old.is_none() {
+        txn.open_table(BY_PROVIDER)
+            .map_err(db_err)?
+            .insert((new.provider_id.as_str(), id), ())
+            .map_err(db_err)?;
+    }
+    let old_status = old.map(|n| n.status);
+    if old_status != Some(new.status) {
+        let mut counts = txn.open_table(COUNTS).map_err(db_err)?;
+        if let Some(status) = old_status {
+            let n = counts
+                .get(status.as_str())
+                .map_err(db_err)?
+                .map_or(0, |v| v.value());
+            counts
+                .insert(status.as_str(), n.saturating_sub(1))
+                .map_err(db_err)?;
+        }
+        let n = counts
+            .get(new.status.as_str())
+            .map_err(db_err)?
+            .map_or(0, |v| v.value());
+        counts.insert(new.status.as_str(), n + 1).map_err(db_err)?;
+    }
+    Ok(())
+}
+
+fn read_notice(
+    table: &impl ReadableTable<u128, &'static [u8]>,
+    id: u128,
+) -> StoreResult<Option<Notice>> {
+    table
+        .get(id)
+        .map_err(db_err)?
+        .map(|bytes| decode(bytes.value()))
+        .transpose()
+}
+
+#[async_trait]
+impl NoticeStore for EmbeddedStore {
+    async fn put_provider(&self, provider: Provider) -> StoreResult<()> {
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            txn.open_table(PROVIDERS)
+                .map_err(db_err)?
+                .insert(provider.id.as_str(), encode(&provider)?.as_slice())
+                .map_err(db_err)?;
+            txn.commit().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn delete_provider(&self, id: &str) -> StoreResult<bool> {
+        let id = id.to_string();
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            let removed = txn
+                .open_table(PROVIDERS)
+                .map_err(db_err)?
+                .remove(id.as_str())
+                .map_err(db_err)?
+                .is_some();
+            txn.commit().map_err(db_err)?;
+            Ok(removed)
+        })
+        .await
+    }
+
+    async fn providers(&self) -> StoreResult<Vec<Provider>> {
+        self.blocking(|db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            let table = txn.open_table(PROVIDERS).map_err(db_err)?;
+            let mut out = Vec::new();
+            for row in table.iter().map_err(db_err)? {
+                let (_, value) = row.map_err(db_err)?;
+                out.push(decode(value.value())?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn list_with_notices(&self, new: NewEntry, notices: Vec<Notice>) -> StoreResult<Entry> {
+        let retention = self.retention;
+        let entry = self
+            .blocking(move |db| {
+                let txn = db.begin_write().map_err(db_err)?;
+                let entry = write_listing(&txn, Entry::from_new(new, 0), retention)?;
+                for notice in &notices {
+                    write_notice(&txn, None, notice)?;
+                }
+                txn.commit().map_err(db_err)?;
+                Ok(entry)
+            })
+            .await?;
+        self.advance_head(entry.seq);
+        Ok(entry)
+    }
+
+    async fn approve_with_notices(
+        &self,
+        approved: Entry,
+        notices: Vec<Notice>,
+    ) -> StoreResult<Entry> {
+        let retention = self.retention;
+        let entry = self
+            .blocking(move |db| {
+                let txn = db.begin_write().map_err(db_err)?;
+                take_pending(&txn, approved.domain.as_str(), approved.id)?;
+                let entry = write_listing(&txn, approved, retention)?;
+                for notice in &notices {
+                    write_notice(&txn, None, notice)?;
+                }
+                txn.commit().map_err(db_err)?;
+                Ok(entry)
+            })
+            .await?;
+        self.advance_head(entry.seq);
+        Ok(entry)
+    }
+
+    async fn lift_with_notices(
+        &self,
+        domain: &DomainName,
+        request: LiftRequest,
+        plan: NoticePlan,
+        providers: Vec<Provider>,
+    ) -> StoreResult<(Entry, Vec<Notice>)> {
+        let domain = domain.clone();
+        let retention = self.retention;
+        let now = request.lifted_at;
+        let (entry, notices) = self
+            .blocking(move |db| {
+                let txn = db.begin_write().map_err(db_err)?;
+                let entry = write_lift(&txn, &domain, request, retention)?;
+                let notices = plan.restore_notices(&entry, &providers, now);
+                for notice in &notices {
+                    write_notice(&txn, None, notice)?;
+                }
+                txn.commit().map_err(db_err)?;
+                Ok((entry, notices))
+            })
+            .await?;
+        self.advance_head(entry.lift.as_ref().map_or(entry.seq, |l| l.seq));
+        Ok((entry, notices))
+    }
+
+    async fn notice(&self, id: Uuid) -> StoreResult<Option<Notice>> {
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            read_notice(&txn.open_table(NOTICES).map_err(db_err)?, id.as_u128())
+        })
+        .await
+    }
+
+    async fn update_notice(
+        &self,
+        id: Uuid,
+        change: NoticeChange,
+    ) -> StoreResult<Option<(Notice, bool)>> {
+        // redb runs one write transaction at a time, so the read and the write below cannot
+        // interleave with another update of the same notice.
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            let old = read_notice(&txn.open_table(NOTICES).map_err(db_err)?, id.as_u128())?;
+            let Some(old) = old else {
+                return Ok(None);
+            };
+            let mut new = old.clone();
+            if !change(&mut new) {
+                return Ok(Some((old, false)));
+            }
+            write_notice(&txn, Some(&old), &new)?;
+            txn.commit().map_err(db_err)?;
+            Ok(Some((new, true)))
+        })
+        .await
+    }
+
+    async fn update_notices(
+        &self,
+        updates: Vec<(Uuid, NoticeChange)>,
+    ) -> StoreResult<Vec<Option<(Notice, bool)>>> {
+        // One transaction, so one sync to disk, for the whole batch: this is what keeps the
+        // delivery worker ahead of a burst of listings.
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            let mut out = Vec::with_capacity(updates.len());
+            let mut wrote = false;
+            for (id, change) in updates {
+                let old = read_notice(&txn.open_table(NOTICES).map_err(db_err)?, id.as_u128())?;
+                let Some(old) = old else {
+                    out.push(None);
+                    continue;
+                };
+                let mut new = old.clone();
+                if change(&mut new) {
+                    write_notice(&txn, Some(&old), &new)?;
+                    wrote = true;
+                    out.push(Some((new, true)));
+                } else {
+                    out.push(Some((old, false)));
+                }
+            }
+            if wrote {
+                txn.commit().map_err(db_err)?;
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn outbox_due(&self, now: OffsetDateTime, limit: usize) -> StoreResult<Vec<Uuid>> {
+        self.blocking(move |db| due_ids(db, OUTBOX, now, limit))
+            .await
+    }
+
+    async fn deadlines_due(&self, now: OffsetDateTime, limit: usize) -> StoreResult<Vec<Uuid>> {
+        self.blocking(move |db| due_ids(db, DEADLINES, now, limit))
+            .await
+    }
+
+    async fn provider_notices(
+        &self,
+        provider_id: &str,
+        status: Option<NoticeStatus>,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> StoreResult<NoticePage> {
+        let provider_id = provider_id.to_string();
+        let limit = clamp_limit(limit);
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            let index = txn.open_table(BY_PROVIDER).map_err(db_err)?;
+            let notices = txn.open_table(NOTICES).map_err(db_err)?;
+            let start = after.map_or(0, |a| a.as_u128().saturating_add(1));
+            let pid = provider_id.as_str();
+            let mut out = Vec::new();
+            let mut next = None;
+            for row in index
+                .range((pid, start)..=(pid, u128::MAX))
+                .map_err(db_err)?
+            {
+                let (key, _) = row.map_err(db_err)?;
+                let id = key.value().1;
+                if out.len() == limit {
+                    next = out.last().map(|n: &Notice| n.id);
+                    break;
+                }
+                if let Some(notice) = read_notice(&notices, id)?
+                    && status.is_none_or(|s| s == notice.status)
+                {
+                    out.push(notice);
+                }
+            }
+            Ok(NoticePage { notices: out, next })
+        })
+        .await
+    }
+
+    async fn notice_counts(&self) -> StoreResult<BTreeMap<NoticeStatus, u64>> {
+        self.blocking(|db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            let table = txn.open_table(COUNTS).map_err(db_err)?;
+            let mut out = BTreeMap::new();
+            for status in NoticeStatus::ALL {
+                let n = table
+                    .get(status.as_str())
+                    .map_err(db_err)?
+                    .map_or(0, |v| v.value());
+                out.insert(status, n);
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
+
+fn due_ids(
+    db: &redb::Database,
+    table: TableDefinition<(u64, u128), ()>,
+    now: OffsetDateTime,
+    limit: usize,
+) -> StoreResult<Vec<Uuid>> {
+    let txn = db.begin_read().map_err(db_err)?;
+    let table = txn.open_table(table).map_err(db_err)?;
+    let mut out = Vec::new();
+    for row in table
+        .range(..=(epoch_ms(now), u128::MAX))
+        .map_err(db_err)?
+        .take(limit)
+    {
+        let (key, _) = row.map_err(db_err)?;
+        out.push(Uuid::from_u128(key.value().1));
+    }
+    Ok(out)
+}

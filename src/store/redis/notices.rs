@@ -1,0 +1,482 @@
+//! Providers and notices in the Redis store. The list and lift scripts are extended, not
+//! copied: the notice writes are spliced in before their final `return`, so a listing and its
+//! notices are one script call and so one atomic step. A notice is a hash (`doc`, `ver`);
+//! every change is a compare-and-set on `ver` that also moves the notice's rows in the outbox,
+//! deadline and count keys, so two nodes can never both win the same attempt.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use redis::{AsyncCommands, Script, ScriptInvocation};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{Keys, LIFT_SCRIPT, LIST_SCRIPT, RedisStore, redis_err};
+use crate::domain::DomainName;
+use crate::model::{Entry, EntryStatus, LiftRequest, NewEntry};
+use crate::notices::model::{Notice, NoticePlan, NoticeStatus, Provider, epoch_ms};
+use crate::store::notices::{NoticeChange, NoticePage, NoticeStore};
+use crate::store::{StoreError, StoreResult, clamp_limit};
+
+impl Keys {
+    fn providers() -> String {
+        Self::named("providers")
+    }
+    fn notice(id: Uuid) -> String {
+        format!("{}:notice:{}", Self::TAG, id.simple())
+    }
+    fn notice_outbox() -> String {
+        Self::named("notices:outbox")
+    }
+    fn notice_deadlines() -> String {
+        Self::named("notices:deadlines")
+    }
+    fn notice_counts() -> String {
+        Self::named("notices:counts")
+    }
+    fn provider_notices(provider_id: &str) -> String {
+        format!("{}:notices:provider:{provider_id}", Self::TAG)
+    }
+}
+
+/// Writes the notices passed at the end of the call. The last ARGV is their number n; the last
+/// 3 + 2n KEYS are the outbox, deadlines and counts keys, then each notice's hash and its
+/// provider's index; the 4n ARGV before the count give each notice's id, document, outbox
+/// score and deadline score ('' when it has none). Counting from the end keeps this
+/// independent of how many keys and arguments the script it extends takes.
+const NOTICE_WRITES: &str = r#"
+local n = tonumber(ARGV[#ARGV])
+local k = #KEYS - 3 - 2 * n
+local a = #ARGV - 1 - 4 * n
+for i = 0, n - 1 do
+  local id = ARGV[a + 1 + 4 * i]
+  redis.call('HSET', KEYS[k + 4 + 2 * i], 'doc', ARGV[a + 2 + 4 * i], 'ver', 1)
+  if ARGV[a + 3 + 4 * i] ~= '' then redis.call('ZADD', KEYS[k + 1], ARGV[a + 3 + 4 * i], id) end
+  if ARGV[a + 4 + 4 * i] ~= '' then redis.call('ZADD', KEYS[k + 2], ARGV[a + 4 + 4 * i], id) end
+  redis.call('ZADD', KEYS[k + 5 + 2 * i], 0, id)
+  redis.call('HINCRBY', KEYS[k + 3], 'pending', 1)
+end
+"#;
+
+/// Where the notice writes go: right before the success answer of the list and lift scripts,
+/// after every check that can refuse the write.
+const SUCCESS: &str = "return {1, seq}";
+
+/// Compare-and-set of one notice. KEYS: the notice hash, outbox, deadlines, counts. ARGV: id,
+/// expected version, new document, outbox score, deadline score ('' removes the row), old
+/// status, new status. Answers 0 when the version moved on (the caller reads again).
+const UPDATE_SCRIPT: &str = r#"
+local ver = redis.call('HGET', KEYS[1], 'ver')
+if ver ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], 'doc', ARGV[3], 'ver', tonumber(ver) + 1)
+if ARGV[4] == '' then redis.call('ZREM', KEYS[2], ARGV[1]) else redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1]) end
+if ARGV[5] == '' then redis.call('ZREM', KEYS[3], ARGV[1]) else redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1]) end
+if ARGV[6] ~= ARGV[7] then
+  redis.call('HINCRBY', KEYS[4], ARGV[6], -1)
+  redis.call('HINCRBY', KEYS[4], ARGV[7], 1)
+end
+return 1
+"#;
+
+/// How often an update re-reads a notice that another node changed meanwhile.
+const UPDATE_TRIES: usize = 16;
+
+pub(super) struct Scripts {
+    list: Script,
+    lift: Script,
+    update: Script,
+}
+
+/// `script` with the notice writes spliced in before its success answer.
+fn with_notice_writes(script: &str) -> String {
+    assert!(
+        script.matches(SUCCESS).count() == 1,
+        "the script must answer success in exactly one place"
+    );
+    script.replacen(SUCCESS, &format!("{NOTICE_WRITES}{SUCCESS}"), 1)
+}
+
+impl Scripts {
+    pub(super) fn new() -> Scripts {
+        Scripts {
+            list: Script::new(&with_notice_writes(LIST_SCRIPT)),
+            lift: Script::new(&with_notice_writes(LIFT_SCRIPT)),
+            update: Script::new(UPDATE_SCRIPT),
+        }
+    }
+}
+
+fn score(ms: Option<u64>) -> String {
+    ms.map_or_else(String::new, |ms| ms.to_string())
+}
+
+/// Appends new notices to a list or lift call in the layout `NOTICE_WRITES` reads.
+pub(super) fn append_new_notices(
+    invocation: &mut ScriptInvocation<'_>,
+    notices: &[Notice],
+) -> StoreResult<()> {
+    invocation
+        .key(Keys::notice_outbox())
+        .key(Keys::notice_deadlines())
+        .key(Keys::notice_counts());
+    for notice in notices {
+        invocation
+            .key(Keys::notice(notice.id))
+            .key(Keys::provider_notices(&notice.provider_id));
+    }
+    for notice in notices {
+        invocation
+            .arg(notice.id.simple().to_string())
+            .arg(serde_json::to_vec(notice).map_err(StoreError::corrupt)?)
+            .arg(score(notice.outbox_due_ms()))
+            .arg(score(notice.deadline_due_ms()));
+    }
+    invocation.arg(notices.len());
+    Ok(())
+}
+
+fn decode_notice(bytes: &[u8]) -> StoreResult<Notice> {
+    serde_json::from_slice(bytes).map_err(StoreError::corrupt)
+}
+
+impl RedisStore {
+    /// Lists `entry` (or, `approving`, the pending entry it approves) with its notices in one
+    /// call of the extended list script.
+    async fn list_entry_with_notices(
+        &self,
+        entry: Entry,
+        approving: Option<Uuid>,
+        notices: Vec<Notice>,
+    ) -> StoreResult<Entry> {
+        let mut invocation =
+            self.list_invocation_of(&self.notice_scripts.list, &entry, approving)?;
+        append_new_notices(&mut invocation, &notices)?;
+        match self.invoke_list_with(invocation).await? {
+            Ok(seq) => Ok(Entry {
+                seq,
+                status: crate::model::EntryStatus::Active,
+                ..entry
+            }),
+            Err(refusal) => Err(self.refused(&entry.domain, refusal).await),
+        }
+    }
+
+    async fn read_notice(&self, id: Uuid) -> StoreResult<Option<(Notice, String)>> {
+        let (doc, ver): (Option<Vec<u8>>, Option<String>) = redis::cmd("HMGET")
+            .arg(Keys::notice(id))
+            .arg("doc")
+            .arg("ver")
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_err)?;
+        match (doc, ver) {
+            (Some(doc), Some(ver)) => Ok(Some((decode_notice(&doc)?, ver))),
+            _ => Ok(None),
+        }
+    }
+
+    async fn read_notices(&self, ids: &[String]) -> StoreResult<Vec<Notice>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for id in ids {
+            let id = Uuid::parse_str(id).map_err(StoreError::corrupt)?;
+            pipe.hget(Keys::notice(id), "doc");
+        }
+        let docs: Vec<Option<Vec<u8>>> = pipe
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_err)?;
+        docs.into_iter()
+            .flatten()
+            .map(|doc| decode_notice(&doc))
+            .collect()
+    }
+
+    async fn due(&self, key: String, now: OffsetDateTime, limit: usize) -> StoreResult<Vec<Uuid>> {
+        let ids: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+            .arg(key)
+            .arg("-inf")
+            .arg(epoch_ms(now))
+            .arg("LIMIT")
+            .arg(0)
+            .arg(limit)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_err)?;
+        ids.iter()
+            .map(|id| Uuid::parse_str(id).map_err(StoreError::corrupt))
+            .collect()
+    }
+}
+
+#[async_trait]
+impl NoticeStore for RedisStore {
+    async fn put_provider(&self, provider: Provider) -> StoreResult<()> {
+        let doc = serde_json::to_vec(&provider).map_err(StoreError::corrupt)?;
+        let _: i64 = self
+            .conn
+            .clone()
+            .hset(Keys::providers(), &provider.id, doc)
+            .await
+            .map_err(redis_err)?;
+        Ok(())
+    }
+
+    async fn delete_provider(&self, id: &str) -> StoreResult<bool> {
+        let removed: i64 = self
+            .conn
+            .clone()
+            .hdel(Keys::providers(), id)
+            .await
+            .map_err(redis_err)?;
+        Ok(removed > 0)
+    }
+
+    async fn providers(&self) -> StoreResult<Vec<Provider>> {
+        let all: HashMap<String, Vec<u8>> = self
+            .conn
+            .clone()
+            .hgetall(Keys::providers())
+            .await
+            .map_err(redis_err)?;
+        all.values()
+            .map(|doc| serde_json::from_slice(doc).map_err(StoreError::corrupt))
+            .collect()
+    }
+
+    async fn list_with_notices(&self, new: NewEntry, notices: Vec<Notice>) -> StoreResult<Entry> {
+        let entry = Entry::from_new(new, 0);
+        self.list_entry_with_notices(entry, None, notices).await
+    }
+
+    async fn approve_with_notices(
+        &self,
+        approved: Entry,
+        notices: Vec<Notice>,
+    ) -> StoreResult<Entry> {
+        let current = self.entry_by_id(approved.id).await?;
+        if current.domain != approved.domain || current.status != EntryStatus::Pending {
+            return Err(StoreError::NotPending);
+        }
+        let id = approved.id;
+        self.list_entry_with_notices(approved, Some(id), notices)
+            .await
+    }
+
+    async fn lift_with_notices(
+        &self,
+        domain: &DomainName,
+        request: LiftRequest,
+        plan: NoticePlan,
+        providers: Vec<Provider>,
+    ) -> StoreResult<(Entry, Vec<Notice>)> {
+        let now = request.lifted_at;
+        let restore = move |entry: &Entry| plan.restore_notices(entry, &providers, now);
+        self.lift_via(&self.notice_scripts.lift, domain, request, &restore)
+            .await
+    }
+
+    async fn notice(&self, id: Uuid) -> StoreResult<Option<Notice>> {
+        Ok(self.read_notice(id).await?.map(|(notice, _)| notice))
+    }
+
+    async fn update_notice(
+        &self,
+        id: Uuid,
+        change: NoticeChange,
+    ) -> StoreResult<Option<(Notice, bool)>> {
+        for _ in 0..UPDATE_TRIES {
+            let Some((old, ver)) = self.read_notice(id).await? else {
+                return Ok(None);
+            };
+            let mut new = old.clone();
+            if !change(&mut new) {
+                return Ok(Some((old, false)));
+            }
+            let doc = serde_json::to_vec(&new).map_err(StoreError::corrupt)?;
+            let written: i64 = self
+                .notice_scripts
+                .update
+                .key(Keys::notice(id))
+                .key(Keys::notice_outbox())
+                .key(Keys::notice_deadlines())
+                .key(Keys::notice_counts())
+                .arg(id.simple().to_string())
+                .arg(&ver)
+                .arg(doc)
+                .arg(score(new.outbox_due_ms()))
+                .arg(score(new.deadline_due_ms()))
+                .arg(old.status.as_str())
+                .arg(new.status.as_str())
+                .invoke_async(&mut self.conn.clone())
+                .await
+                .map_err(redis_err)?;
+            if written == 1 {
+                return Ok(Some((new, true)));
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "notice {id} kept changing while being updated"
+        )))
+    }
+
+    async fn update_notices(
+        &self,
+        updates: Vec<(Uuid, NoticeChange)>,
+    ) -> StoreResult<Vec<Option<(Notice, bool)>>> {
+        // One round trip to read every notice and one to compare-and-set them all; a notice
+        // another node changed in between is retried on its own.
+        if updates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut read = redis::pipe();
+        for (id, _) in &updates {
+            read.cmd("HMGET")
+                .arg(Keys::notice(*id))
+                .arg("doc")
+                .arg("ver");
+        }
+        let current: Vec<(Option<Vec<u8>>, Option<String>)> = read
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_err)?;
+        let mut out: Vec<Option<(Notice, bool)>> = Vec::with_capacity(updates.len());
+        // The script may not be loaded on this server yet: load it first in the same batch.
+        let mut write = redis::pipe();
+        write.load_script(&self.notice_scripts.update).ignore();
+        let mut pending = Vec::new();
+        for (index, ((id, change), (doc, ver))) in updates.iter().zip(current).enumerate() {
+            let (Some(doc), Some(ver)) = (doc, ver) else {
+                out.push(None);
+                continue;
+            };
+            let old = decode_notice(&doc)?;
+            let mut new = old.clone();
+            if !change(&mut new) {
+                out.push(Some((old, false)));
+                continue;
+            }
+            let doc = serde_json::to_vec(&new).map_err(StoreError::corrupt)?;
+            let mut invocation = self.notice_scripts.update.prepare_invoke();
+            invocation
+                .key(Keys::notice(*id))
+                .key(Keys::notice_outbox())
+                .key(Keys::notice_deadlines())
+                .key(Keys::notice_counts())
+                .arg(id.simple().to_string())
+                .arg(&ver)
+                .arg(doc)
+                .arg(score(new.outbox_due_ms()))
+                .arg(score(new.deadline_due_ms()))
+                .arg(old.status.as_str())
+                .arg(new.status.as_str());
+            write.invoke_script(&invocation);
+            pending.push(index);
+            out.push(Some((new, true)));
+        }
+        if pending.is_empty() {
+            return Ok(out);
+        }
+        let written: Vec<i64> = write
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_err)?;
+        for (index, written) in pending.into_iter().zip(written) {
+            if written != 1 {
+                let (id, change) = &updates[index];
+                out[index] = self.update_notice(*id, Arc::clone(change)).await?;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn outbox_due(&self, now: OffsetDateTime, limit: usize) -> StoreResult<Vec<Uuid>> {
+        self.due(Keys::notice_outbox(), now, limit).await
+    }
+
+    async fn deadlines_due(&self, now: OffsetDateTime, limit: usize) -> StoreResult<Vec<Uuid>> {
+        self.due(Keys::notice_deadlines(), now, limit).await
+    }
+
+    async fn provider_notices(
+        &self,
+        provider_id: &str,
+        status: Option<NoticeStatus>,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> StoreResult<NoticePage> {
+        let limit = clamp_limit(limit);
+        let key = Keys::provider_notices(provider_id);
+        let mut from = after.map_or_else(|| "-".to_string(), |a| format!("({}", a.simple()));
+        let mut out: Vec<Notice> = Vec::new();
+        loop {
+            let ids: Vec<String> = redis::cmd("ZRANGE")
+                .arg(&key)
+                .arg(&from)
+                .arg("+")
+                .arg("BYLEX")
+                .arg("LIMIT")
+                .arg(0)
+                .arg(limit + 1)
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(redis_err)?;
+            let exhausted = ids.len() <= limit;
+            for notice in self.read_notices(&ids).await? {
+                if out.len() == limit {
+                    let next = out.last().map(|n| n.id);
+                    return Ok(NoticePage { notices: out, next });
+                }
+                if status.is_none_or(|s| s == notice.status) {
+                    out.push(notice);
+                }
+            }
+            match ids.last() {
+                Some(last) if !exhausted => from = format!("({last}"),
+                _ => {
+                    return Ok(NoticePage {
+                        notices: out,
+                        next: None,
+                    });
+                }
+            }
+        }
+    }
+
+    async fn notice_counts(&self) -> StoreResult<BTreeMap<NoticeStatus, u64>> {
+        let counts: HashMap<String, i64> = self
+            .conn
+            .clone()
+            .hgetall(Keys::notice_counts())
+            .await
+            .map_err(redis_err)?;
+        Ok(NoticeStatus::ALL
+            .into_iter()
+            .map(|s| {
+                (
+                    s,
+                    counts.get(s.as_str()).copied().unwrap_or(0).max(0) as u64,
+                )
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_extended_scripts_write_notices_before_answering_success() {
+        for script in [LIST_SCRIPT, LIFT_SCRIPT] {
+            let extended = with_notice_writes(script);
+            let writes = extended.find("local n = tonumber").unwrap();
+            assert!(writes < extended.find(SUCCESS).unwrap());
+            // Every early answer (a refusal) still comes before the writes.
+            assert!(extended.find("return {0").unwrap() < writes);
+        }
+    }
+}

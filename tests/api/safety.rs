@@ -189,10 +189,20 @@ pub async fn four_eyes_entries_wait_for_a_second_key(store: Store) {
     let other_province = app.create_key("agency", Some("31")).await;
     let telecom = app.create_key("telecom", Some("11")).await;
 
-    let response = app.list(&first, "held.example.cn").await;
+    let provider = app
+        .create_provider(&json!({"name": "held access", "kind": "access"}))
+        .await;
+    let mut body = entry_body("held.example.cn");
+    body["providers"] = json!([provider["id"]]);
+    let response = app.post(&first, "/v1/entries", &body).await;
     assert_eq!(response.status(), 201);
     let entry: Value = response.json().await.unwrap();
     assert_eq!(entry["status"], "pending");
+    assert_eq!(
+        entry["notices"],
+        json!([]),
+        "no one is told before the approval"
+    );
     assert_eq!(app.check(&first, "held.example.cn").await["listed"], false);
     assert_eq!(app.feed(&first, "after=0").await["events"], json!([]));
     assert_eq!(
@@ -224,6 +234,9 @@ pub async fn four_eyes_entries_wait_for_a_second_key(store: Store) {
     let entry: Value = response.json().await.unwrap();
     assert_eq!(entry["status"], "active");
     assert_eq!(entry["review"]["outcome"], "approved");
+    // The approval lists the entry and tells its provider, as a direct listing would.
+    assert_eq!(entry["notices"][0]["provider_id"], provider["id"]);
+    assert_eq!(entry["notices"][0]["action"], "stop_access");
     assert_eq!(entry["seq"], 1);
     assert_eq!(
         app.check(&first, "www.held.example.cn").await["listed"],

@@ -21,6 +21,10 @@ pub struct Metrics {
     pub follower_lag_events: IntGauge,
     pub follower_stale_seconds: Gauge,
     pub follower_errors: IntCounterVec,
+    /// Zone transfers by outcome: `axfr`, `ixfr` (sent), `refused`, `notauth`.
+    pub dns_transfers: IntCounterVec,
+    /// NOTIFY messages by outcome: `answered`, `unanswered`.
+    pub dns_notifies: IntCounterVec,
 }
 
 impl Metrics {
@@ -89,6 +93,22 @@ impl Metrics {
             &["kind"],
         )
         .expect("valid metric");
+        let dns_transfers = IntCounterVec::new(
+            Opts::new(
+                "siteban_dns_transfers_total",
+                "RPZ zone transfers, by outcome",
+            ),
+            &["result"],
+        )
+        .expect("valid metric");
+        let dns_notifies = IntCounterVec::new(
+            Opts::new(
+                "siteban_dns_notify_total",
+                "NOTIFY messages sent, by outcome",
+            ),
+            &["result"],
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(request_seconds.clone()),
@@ -100,6 +120,8 @@ impl Metrics {
             Box::new(follower_lag_events.clone()),
             Box::new(follower_stale_seconds.clone()),
             Box::new(follower_errors.clone()),
+            Box::new(dns_transfers.clone()),
+            Box::new(dns_notifies.clone()),
         ] {
             registry
                 .register(collector)
@@ -120,6 +142,8 @@ impl Metrics {
             follower_lag_events,
             follower_stale_seconds,
             follower_errors,
+            dns_transfers,
+            dns_notifies,
         }
     }
 

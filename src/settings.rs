@@ -441,9 +441,11 @@ fn is_absolute_name(name: &str) -> bool {
 /// An address or CIDR block of `dns.transfer_allow`; a bare address is a block of one.
 pub fn parse_network(text: &str) -> Option<ipnet::IpNet> {
     let text = text.trim();
-    text.parse::<ipnet::IpNet>()
-        .ok()
-        .or_else(|| text.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+    text.parse::<ipnet::IpNet>().ok().or_else(|| {
+        text.parse::<std::net::IpAddr>()
+            .ok()
+            .map(ipnet::IpNet::from)
+    })
 }
 
 #[cfg(test)]
@@ -474,14 +476,21 @@ mod tests {
 
     #[test]
     fn dns_settings_are_checked_and_errors_name_the_key() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut DnsSettings)>)> = vec![
+        type Tweak = Box<dyn Fn(&mut DnsSettings)>;
+        let cases: Vec<(&str, Tweak)> = vec![
             ("dns.listen", Box::new(|d| d.listen = "port 53".into())),
-            ("dns.notify", Box::new(|d| d.notify = vec!["resolver".into()])),
+            (
+                "dns.notify",
+                Box::new(|d| d.notify = vec!["resolver".into()]),
+            ),
             (
                 "dns.transfer_allow",
                 Box::new(|d| d.transfer_allow = vec!["10.0.0.0/33".into()]),
             ),
-            ("dns.dnsbl_zone", Box::new(|d| d.dnsbl_zone = "dnsbl".into())),
+            (
+                "dns.dnsbl_zone",
+                Box::new(|d| d.dnsbl_zone = "dnsbl".into()),
+            ),
             (
                 "dns.dnsbl_zone",
                 Box::new(|d| d.dnsbl_zone = "x.rpz.siteban.".into()),

@@ -178,7 +178,8 @@ fn bind(address: SocketAddr) -> anyhow::Result<(std::net::UdpSocket, std::net::T
                 tracing::debug!(error = %e, "TCP port taken; binding another pair");
             }
             Err(e) => {
-                return Err(e).with_context(|| format!("cannot listen on {bound}/tcp (dns.listen)"));
+                return Err(e)
+                    .with_context(|| format!("cannot listen on {bound}/tcp (dns.listen)"));
             }
         }
     }

@@ -31,7 +31,11 @@ pub fn message(ctx: &Context, id: u16, serial: u32) -> Vec<u8> {
         },
         256,
     );
-    w.question(zone.origin.split('.').map(str::as_bytes), TYPE_SOA, CLASS_IN);
+    w.question(
+        zone.origin.split('.').map(str::as_bytes),
+        TYPE_SOA,
+        CLASS_IN,
+    );
     w.answer(
         Owner::UnderQuestion(""),
         TYPE_SOA,
@@ -113,6 +117,12 @@ pub async fn run(
             }
             tracing::debug!(%target, serial, attempt, "NOTIFY not answered");
         }
+        let result = if answered { "answered" } else { "unanswered" };
+        ctx.registry
+            .metrics
+            .dns_notifies
+            .with_label_values(&[result])
+            .inc();
         if answered {
             tracing::debug!(%target, serial, "NOTIFY answered");
         } else if !applied.has_changed().unwrap_or(false) {

@@ -120,13 +120,17 @@ pub async fn handle(ctx: &Context, packet: &[u8], peer: SocketAddr, tcp: bool) -
     let mut signer = None;
     let tsig = match tsig::find(packet) {
         Ok(tsig) => tsig,
-        Err(()) => return bare(RCODE_FORMERR),
+        Err(tsig::Malformed) => return bare(RCODE_FORMERR),
     };
     if let Some(record) = tsig {
         match tsig::verify(&ctx.keys, packet, record) {
             Verdict::Signed(s) => signer = Some(s),
-            Verdict::Unsigned => {}
             Verdict::Failed(failure) => {
+                ctx.registry
+                    .metrics
+                    .dns_transfers
+                    .with_label_values(&["notauth"])
+                    .inc();
                 tracing::info!(peer = %peer, key = %failure.key_name, error = failure.error, "TSIG verification failed");
                 let w = request.writer(RCODE_NOTAUTH, false, 128);
                 return Outcome::Reply(failure.finish(w.finish()));
@@ -148,7 +152,11 @@ pub async fn handle(ctx: &Context, packet: &[u8], peer: SocketAddr, tcp: bool) -
     };
     let class = u16::from(request.message.queries[0].query_class);
     let Some(zone) = zone.filter(|_| class == CLASS_IN) else {
-        return Outcome::Reply(finish(&request, request.writer(RCODE_REFUSED, false, 128), &mut signer));
+        return Outcome::Reply(finish(
+            &request,
+            request.writer(RCODE_REFUSED, false, 128),
+            &mut signer,
+        ));
     };
     match zone {
         Zone::Rpz => rpz(ctx, request, signer),
@@ -231,7 +239,12 @@ fn soa<'a>(ctx: &'a Context, serial: u32) -> RData<'a> {
 /// The SOA of `origin` in the authority section, for negative answers.
 fn negative(ctx: &Context, w: &mut MessageWriter, origin: &str) {
     let serial = soa_serial(ctx.registry.index.seq());
-    w.authority(Owner::Name(origin), TYPE_SOA, ctx.zone.ttl, &soa(ctx, serial));
+    w.authority(
+        Owner::Name(origin),
+        TYPE_SOA,
+        ctx.zone.ttl,
+        &soa(ctx, serial),
+    );
 }
 
 /// SOA, NS and ANY at a zone's apex.
@@ -249,7 +262,12 @@ fn apex(ctx: &Context, request: &Request, origin: &str, signer: &mut Option<Sign
         w.answer(Owner::UnderQuestion(""), TYPE_SOA, ttl, &soa(ctx, serial));
     }
     if ns_wanted {
-        w.answer(Owner::UnderQuestion(""), TYPE_NS, ttl, &RData::Name(&ctx.zone.ns));
+        w.answer(
+            Owner::UnderQuestion(""),
+            TYPE_NS,
+            ttl,
+            &RData::Name(&ctx.zone.ns),
+        );
     }
     if !soa_wanted && !ns_wanted {
         negative(ctx, &mut w, origin);
@@ -262,10 +280,14 @@ fn rpz(ctx: &Context, request: Request, mut signer: Option<Signer>) -> Outcome {
     let kind = match request.qtype {
         TYPE_AXFR => Some(TransferKind::Axfr),
         TYPE_IXFR => {
-            let serial = request.message.authorities.iter().find_map(|r| match &r.data {
-                HRData::SOA(soa) => Some(soa.serial),
-                _ => None,
-            });
+            let serial = request
+                .message
+                .authorities
+                .iter()
+                .find_map(|r| match &r.data {
+                    HRData::SOA(soa) => Some(soa.serial),
+                    _ => None,
+                });
             match serial {
                 Some(serial) => Some(TransferKind::Ixfr(serial)),
                 None => {
@@ -288,7 +310,12 @@ fn rpz(ctx: &Context, request: Request, mut signer: Option<Signer>) -> Outcome {
                 TransferKind::Ixfr(_) => {
                     let mut w = request.writer(RCODE_NOERROR, true, 256);
                     let serial = soa_serial(ctx.registry.index.seq());
-                    w.answer(Owner::UnderQuestion(""), TYPE_SOA, ctx.zone.ttl, &soa(ctx, serial));
+                    w.answer(
+                        Owner::UnderQuestion(""),
+                        TYPE_SOA,
+                        ctx.zone.ttl,
+                        &soa(ctx, serial),
+                    );
                     w
                 }
                 TransferKind::Axfr => request.writer(RCODE_FORMERR, false, 128),
@@ -309,7 +336,12 @@ fn rpz(ctx: &Context, request: Request, mut signer: Option<Signer>) -> Outcome {
     let mut w;
     if exists {
         w = request.writer(RCODE_NOERROR, true, 256);
-        w.answer(Owner::UnderQuestion(""), TYPE_CNAME, ctx.zone.ttl, &RData::Name(&ctx.zone.target));
+        w.answer(
+            Owner::UnderQuestion(""),
+            TYPE_CNAME,
+            ctx.zone.ttl,
+            &RData::Name(&ctx.zone.target),
+        );
     } else {
         w = request.writer(RCODE_NXDOMAIN, true, 256);
         negative(ctx, &mut w, origin);
@@ -319,13 +351,22 @@ fn rpz(ctx: &Context, request: Request, mut signer: Option<Signer>) -> Outcome {
 
 /// Transfers only to allowed addresses, and only signed when keys are configured.
 fn may_transfer(ctx: &Context, request: &Request, signed: bool) -> Result<(), u8> {
+    let refused = || {
+        ctx.registry
+            .metrics
+            .dns_transfers
+            .with_label_values(&["refused"])
+            .inc();
+    };
     let ip = request.peer.ip().to_canonical();
     if !ctx.allow.iter().any(|net| net.contains(&ip)) {
         tracing::info!(peer = %request.peer, "zone transfer refused: address not in dns.transfer_allow");
+        refused();
         return Err(RCODE_REFUSED);
     }
     if !ctx.keys.is_empty() && !signed {
         tracing::info!(peer = %request.peer, "zone transfer refused: not signed with a TSIG key");
+        refused();
         return Err(RCODE_REFUSED);
     }
     Ok(())
@@ -360,11 +401,21 @@ async fn dnsbl_answer(ctx: &Context, request: &Request, signer: &mut Option<Sign
     };
     let mut w = request.writer(RCODE_NOERROR, true, 512);
     if a {
-        w.answer(Owner::UnderQuestion(""), TYPE_A, ttl, &RData::A(dnsbl::LISTED));
+        w.answer(
+            Owner::UnderQuestion(""),
+            TYPE_A,
+            ttl,
+            &RData::A(dnsbl::LISTED),
+        );
     }
     if txt {
         let strings = dnsbl::txt_strings(&hit, decision.as_deref());
-        w.answer(Owner::UnderQuestion(""), TYPE_TXT, ttl, &RData::Txt(&strings));
+        w.answer(
+            Owner::UnderQuestion(""),
+            TYPE_TXT,
+            ttl,
+            &RData::Txt(&strings),
+        );
     }
     if !a && !txt {
         negative(ctx, &mut w, origin);
@@ -373,7 +424,11 @@ async fn dnsbl_answer(ctx: &Context, request: &Request, signer: &mut Option<Sign
 }
 
 /// Answers UDP queries until shutdown. Several of these run on one socket.
-pub async fn serve_udp(ctx: Arc<Context>, socket: Arc<UdpSocket>, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve_udp(
+    ctx: Arc<Context>,
+    socket: Arc<UdpSocket>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut buf = vec![0u8; 4096];
     loop {
         let (len, peer) = tokio::select! {
@@ -400,7 +455,11 @@ pub async fn serve_udp(ctx: Arc<Context>, socket: Arc<UdpSocket>, mut shutdown: 
 }
 
 /// Accepts TCP connections until shutdown.
-pub async fn serve_tcp(ctx: Arc<Context>, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve_tcp(
+    ctx: Arc<Context>,
+    listener: TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let permits = Arc::new(tokio::sync::Semaphore::new(TCP_CONNECTIONS));
     loop {
         let permit = tokio::select! {
@@ -453,7 +512,9 @@ async fn connection(
         let mut packet = vec![0u8; usize::from(u16::from_be_bytes(length))];
         tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut packet))
             .await
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "message not sent in time"))??;
+            .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "message not sent in time")
+            })??;
         match handle(ctx, &packet, peer, true).await {
             Outcome::Drop => return Ok(()),
             Outcome::Reply(reply) => {

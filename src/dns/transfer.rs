@@ -68,9 +68,10 @@ impl<'c> Packer<'c> {
         {
             self.flush();
         }
-        let w = self
-            .current
-            .get_or_insert_with(|| self.request.writer(RCODE_NOERROR, true, MESSAGE_BYTES + 512));
+        let w = self.current.get_or_insert_with(|| {
+            self.request
+                .writer(RCODE_NOERROR, true, MESSAGE_BYTES + 512)
+        });
         let ttl = zone.ttl;
         match rr {
             Rr::Soa(serial) => w.answer(
@@ -87,10 +88,18 @@ impl<'c> Packer<'c> {
                     minimum: ttl,
                 },
             ),
-            Rr::Ns => w.answer(Owner::UnderQuestion(""), TYPE_NS, ttl, &RData::Name(&zone.ns)),
-            Rr::Cname(name) => {
-                w.answer(Owner::UnderQuestion(name), TYPE_CNAME, ttl, &RData::Name(&zone.target))
-            }
+            Rr::Ns => w.answer(
+                Owner::UnderQuestion(""),
+                TYPE_NS,
+                ttl,
+                &RData::Name(&zone.ns),
+            ),
+            Rr::Cname(name) => w.answer(
+                Owner::UnderQuestion(name),
+                TYPE_CNAME,
+                ttl,
+                &RData::Name(&zone.target),
+            ),
             Rr::Wildcard(name) => {
                 self.scratch.clear();
                 self.scratch.push_str("*.");
@@ -148,6 +157,7 @@ pub async fn run<W: AsyncWrite + Unpin>(
                 packer.push(Rr::Soa(serial));
                 packer.flush();
                 tracing::info!(peer = %request.peer, serial, "IXFR: the client is up to date");
+                count(ctx, "ixfr");
                 return send(out, &mut packer.ready, &mut signer).await;
             }
             SerialPosition::Behind(from) if seq - from <= MAX_IXFR_EVENTS => {
@@ -173,6 +183,7 @@ pub async fn run<W: AsyncWrite + Unpin>(
                             added = difference.added.len(),
                             "IXFR sent"
                         );
+                        count(ctx, "ixfr");
                         return send(out, &mut packer.ready, &mut signer).await;
                     }
                     Err(e) => {
@@ -204,6 +215,7 @@ pub async fn run<W: AsyncWrite + Unpin>(
     packer.push(Rr::Soa(serial));
     packer.flush();
     send(out, &mut packer.ready, &mut signer).await?;
+    count(ctx, "axfr");
     tracing::info!(
         peer = %request.peer,
         serial,
@@ -212,6 +224,14 @@ pub async fn run<W: AsyncWrite + Unpin>(
         "zone transfer sent"
     );
     Ok(())
+}
+
+fn count(ctx: &Context, result: &str) {
+    ctx.registry
+        .metrics
+        .dns_transfers
+        .with_label_values(&[result])
+        .inc();
 }
 
 /// The feed events after `from` up to and including `to`.

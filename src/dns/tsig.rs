@@ -86,11 +86,21 @@ pub struct TsigRecord {
     pub other: Vec<u8>,
 }
 
-/// Finds the TSIG record of `message`: it must be the last additional record. `Err` when the
-/// message cannot be walked or a TSIG record is malformed or misplaced.
-pub fn find(message: &[u8]) -> Result<Option<TsigRecord>, ()> {
-    let count = |i: usize| -> Result<usize, ()> {
-        Ok(u16::from_be_bytes(message.get(i..i + 2).ok_or(())?.try_into().map_err(|_| ())?) as usize)
+/// A message that cannot be walked, or whose TSIG record is malformed or not the last record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("malformed message or TSIG record")]
+pub struct Malformed;
+
+/// Finds the TSIG record of `message`: it must be the last additional record.
+pub fn find(message: &[u8]) -> Result<Option<TsigRecord>, Malformed> {
+    let count = |i: usize| -> Result<usize, Malformed> {
+        Ok(u16::from_be_bytes(
+            message
+                .get(i..i + 2)
+                .ok_or(Malformed)?
+                .try_into()
+                .map_err(|_| Malformed)?,
+        ) as usize)
     };
     let (qd, an, ns, ar) = (count(4)?, count(6)?, count(8)?, count(10)?);
     if ar == 0 {
@@ -98,27 +108,27 @@ pub fn find(message: &[u8]) -> Result<Option<TsigRecord>, ()> {
     }
     let mut pos = 12;
     for _ in 0..qd {
-        pos = skip_name(message, pos).ok_or(())? + 4;
+        pos = skip_name(message, pos).ok_or(Malformed)? + 4;
     }
     let mut last_start = pos;
     let mut last_type = 0;
     for _ in 0..an + ns + ar {
         last_start = pos;
-        pos = skip_name(message, pos).ok_or(())?;
-        let fixed = message.get(pos..pos + 10).ok_or(())?;
+        pos = skip_name(message, pos).ok_or(Malformed)?;
+        let fixed = message.get(pos..pos + 10).ok_or(Malformed)?;
         last_type = u16::from_be_bytes([fixed[0], fixed[1]]);
         if last_type == TYPE_TSIG && pos + 10 + rdlength(fixed) != message.len() {
-            return Err(());
+            return Err(Malformed);
         }
         pos += 10 + rdlength(fixed);
         if pos > message.len() {
-            return Err(());
+            return Err(Malformed);
         }
     }
     if last_type != TYPE_TSIG {
         return Ok(None);
     }
-    parse_record(message, last_start).map(Some).ok_or(())
+    parse_record(message, last_start).map(Some).ok_or(Malformed)
 }
 
 fn rdlength(fixed: &[u8]) -> usize {
@@ -162,9 +172,8 @@ fn parse_record(message: &[u8], start: usize) -> Option<TsigRecord> {
     })
 }
 
-/// What the TSIG of a request says.
+/// What the TSIG of a signed request says.
 pub enum Verdict {
-    Unsigned,
     /// Valid: sign the response with this.
     Signed(Signer),
     /// Invalid: answer NOTAUTH with this TSIG record in the response.
@@ -262,7 +271,14 @@ fn unsigned_message(message: &[u8], record: &TsigRecord) -> Vec<u8> {
 }
 
 /// The TSIG variables of RFC 8945 section 4.3.3, names in canonical (lower-case) form.
-fn variables(key: &str, algorithm: &str, time: u64, fudge: u16, error: u16, other: &[u8]) -> Vec<u8> {
+fn variables(
+    key: &str,
+    algorithm: &str,
+    time: u64,
+    fudge: u16,
+    error: u16,
+    other: &[u8],
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(64);
     push_name(&mut out, key);
     out.extend_from_slice(&CLASS_ANY.to_be_bytes());
@@ -345,7 +361,11 @@ impl Signer {
         } else {
             Vec::new()
         };
-        let time_signed = if self.error == BADTIME { self.request_time } else { time };
+        let time_signed = if self.error == BADTIME {
+            self.request_time
+        } else {
+            time
+        };
         let mut mac = self.key.mac();
         mac.update(&(self.prior_mac.len() as u16).to_be_bytes());
         mac.update(&self.prior_mac);
@@ -401,7 +421,7 @@ pub fn verify_responses(key: &Key, request_mac: &[u8], messages: &[Vec<u8>]) -> 
     let mut prior = request_mac.to_vec();
     for (i, message) in messages.iter().enumerate() {
         let record = find(message)
-            .map_err(|_| format!("message {i} is malformed"))?
+            .map_err(|e| format!("message {i}: {e}"))?
             .ok_or_else(|| format!("message {i} is not signed"))?;
         let mut mac = key.mac();
         mac.update(&(prior.len() as u16).to_be_bytes());
@@ -433,7 +453,10 @@ mod tests {
     use crate::dns::wire::{CLASS_IN, Flags, MessageWriter, TYPE_SOA, TYPE_TSIG};
 
     fn key() -> Key {
-        Key::new("Transfer-Key.", b"0123456789abcdef0123456789abcdef".to_vec())
+        Key::new(
+            "Transfer-Key.",
+            b"0123456789abcdef0123456789abcdef".to_vec(),
+        )
     }
 
     fn query(id: u16) -> Vec<u8> {
@@ -467,7 +490,12 @@ mod tests {
             .signature
             .as_ref()
             .map(|r| u16::from(r.record_type()))
-            .or_else(|| message.additionals.last().map(|r| u16::from(r.record_type())));
+            .or_else(|| {
+                message
+                    .additionals
+                    .last()
+                    .map(|r| u16::from(r.record_type()))
+            });
         assert_eq!(last, Some(TYPE_TSIG));
     }
 

@@ -341,12 +341,20 @@ mod tests {
         );
         let q = labels("Shop.Example.CN.dnsbl.siteban");
         w.question(q.iter().map(Vec::as_slice), TYPE_A, CLASS_IN);
-        w.answer(Owner::UnderQuestion(""), TYPE_A, 60, &RData::A([127, 0, 0, 2]));
+        w.answer(
+            Owner::UnderQuestion(""),
+            TYPE_A,
+            60,
+            &RData::A([127, 0, 0, 2]),
+        );
         w.answer(
             Owner::UnderQuestion(""),
             TYPE_TXT,
             60,
-            &RData::Txt(&[b"entry_id=x".to_vec(), "decision=京〔2024〕1号".as_bytes().to_vec()]),
+            &RData::Txt(&[
+                b"entry_id=x".to_vec(),
+                "decision=京〔2024〕1号".as_bytes().to_vec(),
+            ]),
         );
         w.authority(
             Owner::Name("dnsbl.siteban"),
@@ -387,12 +395,29 @@ mod tests {
         let q = labels("rpz.siteban");
         w.question(q.iter().map(Vec::as_slice), TYPE_AXFR, CLASS_IN);
         w.answer(Owner::Name("xrpz.siteban"), TYPE_CNAME, 1, &RData::Name(""));
-        w.answer(Owner::Name("a.rpz.siteban"), TYPE_CNAME, 1, &RData::Name(""));
-        w.answer(Owner::UnderQuestion("*.b.example"), TYPE_CNAME, 1, &RData::Name(""));
+        w.answer(
+            Owner::Name("a.rpz.siteban"),
+            TYPE_CNAME,
+            1,
+            &RData::Name(""),
+        );
+        w.answer(
+            Owner::UnderQuestion("*.b.example"),
+            TYPE_CNAME,
+            1,
+            &RData::Name(""),
+        );
         let bytes = w.finish();
         let message = Message::from_vec(&bytes).unwrap();
         let names: Vec<String> = message.answers.iter().map(|r| r.name.to_ascii()).collect();
-        assert_eq!(names, ["xrpz.siteban.", "a.rpz.siteban.", "*.b.example.rpz.siteban."]);
+        assert_eq!(
+            names,
+            [
+                "xrpz.siteban.",
+                "a.rpz.siteban.",
+                "*.b.example.rpz.siteban."
+            ]
+        );
     }
 
     #[test]

@@ -207,7 +207,10 @@ mod tests {
         assert_eq!(position(3, u32::MAX), SerialPosition::Unknown);
         // Across the 32-bit wrap.
         let seq = (1u64 << 32) + 2;
-        assert_eq!(position(seq, u32::MAX - 1), SerialPosition::Behind((1 << 32) - 2));
+        assert_eq!(
+            position(seq, u32::MAX - 1),
+            SerialPosition::Behind((1 << 32) - 2)
+        );
     }
 
     #[test]

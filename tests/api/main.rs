@@ -5,6 +5,7 @@ mod helpers;
 
 mod bad_input;
 mod behaviour;
+mod dns;
 mod processes;
 mod roles;
 

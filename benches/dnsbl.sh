@@ -26,7 +26,11 @@ if ((${#need[@]})); then apt-get update -qq && apt-get install -y -qq "${need[@]
 cargo build --release --quiet --bin siteban --example gen_entries
 work=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    rm -rf "$work" 2>/dev/null || true
+}
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 now_ms() { date +%s%3N; }
@@ -38,7 +42,7 @@ start_siteban() {
     SITEBAN__STORE__PATH="$dir" SITEBAN__AUTH__ADMIN_TOKEN=$ADMIN SITEBAN__LOG__FORMAT=json \
     SITEBAN__SERVER__LISTEN="127.0.0.1:$hport" SITEBAN__SERVER__WORKERS=1 \
     SITEBAN__DNS__LISTEN="127.0.0.1:$dport" SITEBAN__DNS__WORKERS=1 \
-        taskset -c 0 target/release/siteban serve 2> "$dir.log" &
+        taskset -c 0 target/release/siteban serve > /dev/null 2> "$dir.log" &
     local pid=$!
     until curl -fs "http://127.0.0.1:$hport/readyz" >/dev/null 2>&1; do sleep 0.05; done
     echo "$pid"
@@ -48,15 +52,28 @@ start_siteban() {
 target/release/examples/gen_entries "$ENTRIES" > "$work/entries.ndjson"
 SITEBAN__STORE__PATH="$work/dnsbl" SITEBAN__AUTH__ADMIN_TOKEN=$ADMIN \
     target/release/siteban import "$work/entries.ndjson" 2>/dev/null
+sport=$(free_port)
+spid=$(start_siteban "$work/dnsbl" "$sport")
+pids+=("$spid")
+# The names as the index holds them (A-labels), from the snapshot.
+hport=$(python3 -c 'import json,sys
+for line in open(sys.argv[1]):
+    try: event = json.loads(line)
+    except ValueError: continue
+    if event.get("message") == "siteban serving": print(event["port"])' "$work/dnsbl.log")
+token=$(curl -fs -X POST "http://127.0.0.1:$hport/v1/keys" -H "Authorization: Bearer $ADMIN" \
+    -d '{"name": "bench", "role": "auditor"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+curl -fs "http://127.0.0.1:$hport/v1/snapshot?format=text" -H "Authorization: Bearer $token" > "$work/names.txt"
 python3 - "$work" <<'PY'
-import json, sys
+import sys
 work = sys.argv[1]
 zone = open(f"{work}/dnsbl.zone", "w")
 zone.write("$ORIGIN dnsbl.siteban.\n$TTL 60\n@ SOA localhost. hostmaster.localhost. 1 3600 600 86400 60\n@ NS localhost.\n")
 queries = open(f"{work}/queries.txt", "w")
-for i, line in enumerate(open(f"{work}/entries.ndjson")):
-    entry = json.loads(line)
-    name, subtree = entry["domain"], entry["scope"] == "subtree"
+for i, line in enumerate(open(f"{work}/names.txt")):
+    line = line.strip()
+    subtree = line.startswith("*.")
+    name = line[2:] if subtree else line
     zone.write(f"{name} A 127.0.0.2\n")
     if subtree:
         zone.write(f"*.{name} A 127.0.0.2\n")
@@ -88,9 +105,6 @@ nport=$(free_port)
 sed -i "s/PORT/$nport/" "$work/nsd.conf"
 taskset -c 0 nsd -d -c "$work/nsd.conf" &
 pids+=($!)
-sport=$(free_port)
-spid=$(start_siteban "$work/dnsbl" "$sport")
-pids+=("$spid")
 until dig +short -p "$nport" @127.0.0.1 dnsbl.siteban SOA | grep -q localhost; do sleep 0.1; done
 # Both answer the same: a listed subdomain, and a clean name.
 probe="$(head -1 "$work/queries.txt" | cut -d' ' -f1)"

@@ -10,7 +10,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use crate::domain::DomainName;
-use crate::index::{Hit, View};
+use crate::index::{Hit, Index};
 use crate::store::Store;
 
 /// The address that says "listed".
@@ -24,11 +24,11 @@ const DECISION_TIMEOUT: Duration = Duration::from_millis(250);
 const DECISION_CACHE_MAX: usize = 100_000;
 
 /// The listed entry matching `name` (lower case, relative to the DNSBL zone), if any.
-pub fn lookup(view: &View, name: &str) -> Option<Hit> {
+pub fn lookup(index: &Index, name: &str) -> Option<Hit> {
     if name.is_empty() || name.len() > 253 {
         return None;
     }
-    view.find(name)
+    index.lookup(name).hit
 }
 
 /// The TXT strings of a listing. The decision number is UTF-8, as stored.

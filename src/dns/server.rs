@@ -29,6 +29,7 @@ pub struct Request {
     pub message: Message,
     pub id: u16,
     pub qtype: u16,
+    pub qclass: u16,
     /// The question name in lower case without the final dot.
     pub qname: String,
     pub edns: bool,
@@ -55,7 +56,7 @@ impl Request {
             },
             capacity,
         );
-        w.question(self.labels(), self.qtype, CLASS_IN);
+        w.question(self.labels(), self.qtype, self.qclass);
         w
     }
 }
@@ -103,14 +104,19 @@ pub async fn handle(ctx: &Context, packet: &[u8], peer: SocketAddr, tcp: bool) -
         if !qname.is_empty() {
             qname.push('.');
         }
-        plain &= label
-            .iter()
-            .all(|b| b.is_ascii_graphic() && *b != b'.' && *b != b'\\');
-        qname.push_str(&String::from_utf8_lossy(label).to_ascii_lowercase());
+        for &b in label {
+            if b.is_ascii_graphic() && b != b'.' && b != b'\\' {
+                qname.push(char::from(b.to_ascii_lowercase()));
+            } else {
+                // Not a name this service could hold; kept out of every zone.
+                plain = false;
+            }
+        }
     }
     let request = Request {
         id,
         qtype: u16::from(query.query_type),
+        qclass: u16::from(query.query_class),
         qname,
         edns: message.edns.is_some(),
         peer,
@@ -150,8 +156,7 @@ pub async fn handle(ctx: &Context, packet: &[u8], peer: SocketAddr, tcp: bool) -
     } else {
         None
     };
-    let class = u16::from(request.message.queries[0].query_class);
-    let Some(zone) = zone.filter(|_| class == CLASS_IN) else {
+    let Some(zone) = zone.filter(|_| request.qclass == CLASS_IN) else {
         return Outcome::Reply(finish(
             &request,
             request.writer(RCODE_REFUSED, false, 128),
@@ -379,13 +384,11 @@ async fn dnsbl_answer(ctx: &Context, request: &Request, signer: &mut Option<Sign
         return apex(ctx, request, origin, signer);
     }
     let ttl = ctx.zone.ttl;
-    let view = ctx.registry.index.view();
-    let Some(hit) = dnsbl::lookup(&view, rel) else {
+    let Some(hit) = dnsbl::lookup(&ctx.registry.index, rel) else {
         let mut w = request.writer(RCODE_NXDOMAIN, true, 256);
         negative(ctx, &mut w, origin);
         return finish(request, w, signer);
     };
-    drop(view);
     let (a, txt) = match request.qtype {
         TYPE_A => (true, false),
         TYPE_TXT => (false, true),

@@ -88,8 +88,8 @@ pub struct MessageWriter {
     buf: Vec<u8>,
     counts: [u16; 4],
     section: Section,
-    /// Labels of the question name in lower case, and the wire offset of each, for compression.
-    question: Vec<(Vec<u8>, u16)>,
+    /// Wire offsets of the question name's labels, for compression.
+    question: Vec<u16>,
 }
 
 impl MessageWriter {
@@ -111,10 +111,9 @@ impl MessageWriter {
     pub fn question<'l>(&mut self, labels: impl Iterator<Item = &'l [u8]>, qtype: u16, class: u16) {
         debug_assert!(self.counts == [0; 4]);
         for label in labels {
-            let offset = self.buf.len() as u16;
+            self.question.push(self.buf.len() as u16);
             self.buf.push(label.len() as u8);
             self.buf.extend_from_slice(label);
-            self.question.push((label.to_ascii_lowercase(), offset));
         }
         self.buf.push(0);
         self.buf.extend_from_slice(&qtype.to_be_bytes());
@@ -184,8 +183,12 @@ impl MessageWriter {
         let tail = &q[q.len() - labels.len()..];
         tail.iter()
             .zip(labels)
-            .all(|((label, _), name)| label.as_slice() == name.as_bytes())
-            .then(|| tail[0].1)
+            .all(|(offset, name)| {
+                let at = usize::from(*offset);
+                let len = usize::from(self.buf[at]);
+                self.buf[at + 1..at + 1 + len].eq_ignore_ascii_case(name.as_bytes())
+            })
+            .then(|| tail[0])
     }
 
     /// Appends one record to `section`; the owner is written by `owner`.

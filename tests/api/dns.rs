@@ -796,3 +796,95 @@ async fn unbound_gets_nothing_from_a_disallowed_address() {
         .get();
     assert_eq!(sent, 0, "nothing was transferred");
 }
+
+/// Reads NOTIFY messages arriving at `socket` until `until` says stop or the deadline passes;
+/// answers them when `answer` is set. Returns (arrival, id, serial) of each.
+async fn collect_notifies(
+    socket: &tokio::net::UdpSocket,
+    answer: bool,
+    mut until: impl FnMut(&[(Instant, u16, u32)]) -> bool,
+) -> Vec<(Instant, u16, u32)> {
+    let mut seen = Vec::new();
+    let start = Instant::now();
+    let mut buf = vec![0u8; 1024];
+    while !until(&seen) {
+        assert!(start.elapsed() < DEADLINE, "NOTIFY seen so far: {seen:?}");
+        let Ok(Ok((len, from))) =
+            tokio::time::timeout(Duration::from_millis(500), socket.recv_from(&mut buf)).await
+        else {
+            continue;
+        };
+        let message = Message::from_vec(&buf[..len]).unwrap();
+        assert_eq!(message.metadata.op_code, hickory_proto::op::OpCode::Notify);
+        assert_eq!(message.queries[0].name.to_ascii(), "rpz.siteban.");
+        let serial = message.answers.first().and_then(soa_serial).unwrap();
+        seen.push((Instant::now(), message.metadata.id, serial));
+        if answer {
+            let mut reply = Message::response(message.metadata.id, message.metadata.op_code);
+            reply.metadata.authoritative = true;
+            reply.add_queries(message.queries.clone());
+            socket
+                .send_to(&reply.to_vec().unwrap(), from)
+                .await
+                .unwrap();
+        }
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notify_coalesces_bursts_and_retries_unanswered() {
+    let resolver = std::sync::Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    let target = resolver.local_addr().unwrap();
+    let (app, _) = dns_app(|s| s.dns.notify = vec![target.to_string()]).await;
+    let agency = app.create_key("agency", None).await;
+
+    // A burst of 20 listings: NOTIFY goes out at most once per 200 ms and ends on the last serial.
+    // The resolver reads while the listings are made, so arrival times are send times.
+    let reader = std::sync::Arc::clone(&resolver);
+    let collector = tokio::spawn(async move {
+        collect_notifies(&reader, true, |seen| {
+            seen.last().is_some_and(|(_, _, serial)| *serial == 20)
+        })
+        .await
+    });
+    let started = Instant::now();
+    for i in 0..20 {
+        list(&app, &agency, &format!("burst-{i}.cn"), "exact").await;
+    }
+    let seen = collector.await.unwrap();
+    let elapsed = started.elapsed();
+    assert!(
+        seen.len() as u128 <= elapsed.as_millis() / 200 + 2,
+        "{} NOTIFY in {elapsed:?}",
+        seen.len()
+    );
+    for pair in seen.windows(2) {
+        // 200 ms apart when sent; half of that leaves room for a late read on a busy machine.
+        assert!(
+            pair[1].0 - pair[0].0 >= Duration::from_millis(100),
+            "{seen:?}"
+        );
+        assert!(pair[1].2 > pair[0].2, "serials grow: {seen:?}");
+    }
+
+    // Unanswered, the same NOTIFY is sent three times in all.
+    list(&app, &agency, "unanswered.cn", "exact").await;
+    let seen = collect_notifies(&resolver, false, |seen| seen.len() == 3).await;
+    assert!(
+        seen.iter()
+            .all(|(_, id, serial)| *id == seen[0].1 && *serial == 21),
+        "{seen:?}"
+    );
+    let unanswered = || {
+        app.registry
+            .metrics
+            .dns_notifies
+            .with_label_values(&["unanswered"])
+            .get()
+    };
+    eventually(DEADLINE, "the NOTIFY to count as unanswered", || async {
+        unanswered() == 1
+    })
+    .await;
+}

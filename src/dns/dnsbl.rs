@@ -81,3 +81,51 @@ impl Decisions {
         self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Category, Scope};
+    use crate::model::ActiveRecord;
+
+    #[test]
+    fn listings_match_like_checks_and_txt_names_the_entry() {
+        let index = Index::new(16);
+        let id = Uuid::from_u128(42);
+        index.load(
+            3,
+            &[
+                ActiveRecord {
+                    domain: DomainName::parse("shop.example.cn").unwrap(),
+                    entry_id: id,
+                    scope: Scope::Subtree,
+                    category: Category::CounterfeitGoods,
+                },
+                ActiveRecord {
+                    domain: DomainName::parse("one.example.net").unwrap(),
+                    entry_id: Uuid::from_u128(7),
+                    scope: Scope::Exact,
+                    category: Category::Fraud,
+                },
+            ],
+        );
+        let hit = lookup(&index, "www.shop.example.cn").unwrap();
+        assert_eq!(hit.start, 4);
+        assert!(lookup(&index, "shop.example.cn").is_some());
+        assert!(lookup(&index, "notshop.example.cn").is_none());
+        assert!(lookup(&index, "one.example.net").is_some());
+        assert!(lookup(&index, "www.one.example.net").is_none());
+        assert!(lookup(&index, "").is_none());
+        assert!(lookup(&index, &"a.".repeat(127)).is_none());
+        let strings = txt_strings(&hit, Some("京市监处罚〔2024〕123号"));
+        assert_eq!(
+            strings,
+            [
+                format!("entry_id={id}").into_bytes(),
+                b"category=counterfeit_goods".to_vec(),
+                "decision=京市监处罚〔2024〕123号".as_bytes().to_vec(),
+            ]
+        );
+        assert_eq!(txt_strings(&hit, None).len(), 2);
+    }
+}

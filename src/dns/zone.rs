@@ -228,6 +228,57 @@ mod tests {
         assert_eq!(difference.removed, set(&["b.example.cn", "*.d.example.cn"]));
     }
 
+    #[test]
+    fn the_zone_file_has_relative_owners_and_the_configured_target() {
+        let index = crate::index::Index::new(16);
+        let record = |name: &str, scope| crate::model::ActiveRecord {
+            domain: DomainName::parse(name).unwrap(),
+            entry_id: uuid::Uuid::from_u128(1),
+            scope,
+            category: Category::Fraud,
+        };
+        index.load(
+            (1 << 32) + 5,
+            &[
+                record("tree.example.cn", Scope::Subtree),
+                record("leaf.example.cn", Scope::Exact),
+            ],
+        );
+        let mut settings = DnsSettings::default();
+        let zone = ZoneConfig::from_settings(&settings);
+        let text = zone_text(&index.view(), &zone);
+        let mut lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "$ORIGIN rpz.siteban.");
+        assert_eq!(
+            lines[2],
+            "@ SOA localhost. hostmaster.localhost. 5 3600 600 86400 60"
+        );
+        lines.sort();
+        assert_eq!(
+            lines,
+            [
+                "$ORIGIN rpz.siteban.",
+                "$TTL 60",
+                "*.tree.example.cn CNAME .",
+                "@ NS localhost.",
+                "@ SOA localhost. hostmaster.localhost. 5 3600 600 86400 60",
+                "leaf.example.cn CNAME .",
+                "tree.example.cn CNAME .",
+            ]
+        );
+        assert!(text.contains("\nleaf.example.cn CNAME .\n"));
+        assert!(!text.contains("*.leaf"), "an exact entry has no wildcard");
+
+        settings.rpz_notice_host = "Notice.Example.".into();
+        let noticed = ZoneConfig::from_settings(&settings);
+        assert_ne!(noticed.fingerprint(), zone.fingerprint());
+        let text = zone_text(&index.view(), &noticed);
+        assert!(
+            text.contains("\ntree.example.cn CNAME notice.example.\n"),
+            "{text}"
+        );
+    }
+
     proptest! {
         /// Applying the difference of any run of events to the zone before them gives the
         /// zone after them.

@@ -9,6 +9,7 @@
 //! - [`auth`]: tokens, the key cache and the role policy of each endpoint.
 //! - [`registry`]: one node's service: store, index and keys kept in step by the follower.
 //! - [`api`]: HTTP routes and the JSON of the external contract.
+//! - [`dns`]: the DNS listener: the RPZ zone by transfer and NOTIFY, and the DNSBL zone.
 //! - [`settings`], [`telemetry`], [`metrics`], [`startup`]: running a node.
 //! - [`import`]: bulk loading of entries from NDJSON.
 //! - [`notices`]: providers, locating sites, notices to providers and their delivery.
@@ -16,6 +17,7 @@
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod dns;
 pub mod domain;
 pub mod import;
 pub mod index;

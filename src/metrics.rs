@@ -23,6 +23,10 @@ pub struct Metrics {
     pub follower_errors: IntCounterVec,
     pub rate_limited: IntCounterVec,
     pub audit_failures: prometheus::IntCounter,
+    /// Zone transfers by outcome: `axfr`, `ixfr` (sent), `refused`, `notauth`.
+    pub dns_transfers: IntCounterVec,
+    /// NOTIFY messages by outcome: `answered`, `unanswered`.
+    pub dns_notifies: IntCounterVec,
 }
 
 impl Metrics {
@@ -91,6 +95,22 @@ impl Metrics {
             &["kind"],
         )
         .expect("valid metric");
+        let dns_transfers = IntCounterVec::new(
+            Opts::new(
+                "siteban_dns_transfers_total",
+                "RPZ zone transfers, by outcome",
+            ),
+            &["result"],
+        )
+        .expect("valid metric");
+        let dns_notifies = IntCounterVec::new(
+            Opts::new(
+                "siteban_dns_notify_total",
+                "NOTIFY messages sent, by outcome",
+            ),
+            &["result"],
+        )
+        .expect("valid metric");
         let rate_limited = IntCounterVec::new(
             Opts::new(
                 "siteban_rate_limited_total",
@@ -117,6 +137,8 @@ impl Metrics {
             Box::new(follower_lag_events.clone()),
             Box::new(follower_stale_seconds.clone()),
             Box::new(follower_errors.clone()),
+            Box::new(dns_transfers.clone()),
+            Box::new(dns_notifies.clone()),
         ] {
             registry
                 .register(collector)
@@ -139,6 +161,8 @@ impl Metrics {
             follower_errors,
             rate_limited,
             audit_failures,
+            dns_transfers,
+            dns_notifies,
         }
     }
 

@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use tracing_actix_web::{RequestId, TracingLogger};
 
 use crate::auth::{Authenticator, new_token};
+use crate::dns::DnsServer;
 use crate::index::Index;
 use crate::metrics::Metrics;
 use crate::notices::Notices;
@@ -28,6 +29,7 @@ pub struct Application {
     server: Server,
     registry: Arc<Registry>,
     shutdown: watch::Sender<bool>,
+    dns: Option<DnsServer>,
 }
 
 impl Application {
@@ -59,6 +61,13 @@ impl Application {
         tokio::spawn(follow(Arc::clone(&registry), shutdown_rx.clone()));
         tokio::spawn(housekeeping(Arc::clone(&registry), shutdown_rx.clone()));
         let notices = start_notices(&registry, &settings, &shutdown_rx)?;
+
+        // The DNS listener binds before the HTTP one, so that a taken DNS port fails the start
+        // before anything is served.
+        let dns = match settings.dns_listen_addr()? {
+            Some(address) => Some(DnsServer::start(Arc::clone(&registry), address)?),
+            None => None,
+        };
 
         let listener = TcpListener::bind(settings.listen_addr()?)
             .with_context(|| format!("cannot listen on {}", settings.server.listen))?;
@@ -98,6 +107,7 @@ impl Application {
             server,
             registry,
             shutdown,
+            dns,
         })
     }
 
@@ -109,14 +119,24 @@ impl Application {
         Arc::clone(&self.registry)
     }
 
+    /// The DNS listener's address, when `dns.listen` is set.
+    pub fn dns_address(&self) -> Option<std::net::SocketAddr> {
+        self.dns.as_ref().map(DnsServer::address)
+    }
+
     pub fn handle(&self) -> ServerHandle {
         self.server.handle()
     }
 
-    /// Serves until the server is stopped through its handle, then stops the follower.
+    /// Serves until the server is stopped through its handle, then stops the follower and the
+    /// DNS listener.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
         let _ = self.shutdown.send(true);
+        if let Some(dns) = self.dns {
+            // Joining the listener's thread blocks; do it off the runtime's own threads.
+            let _ = tokio::task::spawn_blocking(move || dns.stop()).await;
+        }
         result
     }
 }

@@ -2,14 +2,15 @@
 //! set. The feed is read from the store; snapshots and zones are written from one consistent
 //! view of this node's index, so their `seq` is exact.
 
-use std::fmt::Write as _;
 use std::time::Duration;
 
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, Caller, State, query};
 use crate::auth::policy;
+use crate::dns::zone::{ZoneConfig, zone_text};
 use crate::domain::{Category, Scope};
 use crate::model::Event;
 
@@ -159,46 +160,44 @@ pub async fn snapshot(
     }
 }
 
-/// The SOA serial for a feed sequence: the low 32 bits, which grow with every change and wrap
-/// as RFC 1982 serial arithmetic expects.
-pub fn soa_serial(seq: u64) -> u32 {
-    seq as u32
-}
+pub use crate::dns::zone::soa_serial;
 
-/// The active set as an RPZ zone file.
+/// The active set as an RPZ zone file. The `ETag` names the feed sequence and the zone's
+/// settings, so a provider polling with `If-None-Match` gets `304` until something changes.
 #[utoipa::path(get, path = "/v1/rpz", tag = "feed",
-    responses((status = 200, description = "RPZ zone file", content_type = "text/dns")),
+    params(("If-None-Match" = Option<String>, Header, description = "an ETag from an earlier answer")),
+    responses((status = 200, description = "RPZ zone file", content_type = "text/dns",
+               headers(("ETag" = String), ("X-Blacklist-Seq" = u64))),
+              (status = 304, description = "the zone has not changed since the given ETag")),
     security(("bearer" = [])))]
-pub async fn rpz(caller: Caller, state: State) -> Result<HttpResponse, ApiError> {
+pub async fn rpz(caller: Caller, state: State, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     caller.require(policy::RPZ)?;
     let view = state.index.view();
     let seq = view.seq();
-    let dns = state.settings.dns.clone();
-    let body = actix_web::web::block(move || {
-        let mut out = String::with_capacity(view.len() * 48 + 256);
-        let _ = writeln!(out, "$ORIGIN {}", dns.rpz_zone);
-        let _ = writeln!(out, "$TTL {}", dns.rpz_ttl);
-        let _ = writeln!(
-            out,
-            "@ SOA {} {} {} 3600 600 86400 {}",
-            dns.rpz_ns,
-            dns.rpz_hostmaster,
-            soa_serial(view.seq()),
-            dns.rpz_ttl
-        );
-        let _ = writeln!(out, "@ NS {}", dns.rpz_ns);
-        for (domain, record) in view.iter() {
-            let _ = writeln!(out, "{domain} CNAME .");
-            if record.scope == Scope::Subtree.to_u8() {
-                let _ = writeln!(out, "*.{domain} CNAME .");
-            }
-        }
-        out
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let zone = ZoneConfig::from_settings(&state.settings.dns);
+    let etag = format!("W/\"rpz-{seq}-{}\"", zone.fingerprint());
+    if none_match(&req, &etag) {
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, etag))
+            .insert_header(("X-Blacklist-Seq", seq))
+            .finish());
+    }
+    let body = actix_web::web::block(move || zone_text(&view, &zone))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(HttpResponse::Ok()
         .insert_header(("X-Blacklist-Seq", seq))
+        .insert_header((header::ETAG, etag))
         .content_type("text/dns")
         .body(body))
+}
+
+/// Whether `If-None-Match` names `etag` (weak comparison, as RFC 9110 asks for this header).
+fn none_match(req: &HttpRequest, etag: &str) -> bool {
+    let strip = |tag: &str| tag.trim().trim_start_matches("W/").to_string();
+    req.headers()
+        .get_all(header::IF_NONE_MATCH)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|tag| tag.trim() == "*" || strip(tag) == strip(etag))
 }

@@ -255,6 +255,12 @@ impl Index {
         self.len() == 0
     }
 
+    /// Follows the applied sequence: the receiver sees every new sequence this index applies
+    /// or loads (intermediate values may be skipped).
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.applied.subscribe()
+    }
+
     /// Waits until the index has applied `seq`, for at most `timeout`. Returns whether it did.
     pub async fn wait_for(&self, seq: u64, timeout: Duration) -> bool {
         let mut applied = self.applied.subscribe();

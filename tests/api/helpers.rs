@@ -154,6 +154,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub admin_token: String,
     pub registry: std::sync::Arc<siteban::registry::Registry>,
+    /// The DNS listener's address, when the test turned it on.
+    pub dns_address: Option<std::net::SocketAddr>,
     handle: actix_web::dev::ServerHandle,
     pub data_dir: TempDir,
     /// Held so the test's Redis lives as long as the app.
@@ -202,6 +204,7 @@ pub async fn spawn_app_with(store: Store, tweak: impl FnOnce(&mut Settings)) -> 
     let app = Application::build(settings).await.expect("the app starts");
     let address = format!("http://127.0.0.1:{}", app.port());
     let registry = app.registry();
+    let dns_address = app.dns_address();
     let handle = app.handle();
     tokio::spawn(app.run_until_stopped());
     TestApp {
@@ -209,6 +212,7 @@ pub async fn spawn_app_with(store: Store, tweak: impl FnOnce(&mut Settings)) -> 
         client: client(),
         admin_token,
         registry,
+        dns_address,
         handle,
         data_dir,
         _redis: redis,

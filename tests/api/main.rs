@@ -6,6 +6,7 @@ mod helpers;
 
 mod bad_input;
 mod behaviour;
+mod dns;
 mod notice_processes;
 mod notices;
 mod processes;

@@ -1,0 +1,535 @@
+//! Answering DNS messages, over UDP and TCP: parsing with `hickory-proto`, TSIG, the zone a
+//! question belongs to, and the answer (SOA and NS of both zones, RPZ records, DNSBL
+//! listings) or the transfer to run. Questions outside the configured zones are REFUSED.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hickory_proto::op::Message;
+use hickory_proto::rr::RData as HRData;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::watch;
+
+use super::Context;
+use super::dnsbl;
+use super::transfer;
+use super::tsig::{self, Signer, Verdict};
+use super::wire::*;
+use super::zone::{SOA_EXPIRE, SOA_REFRESH, SOA_RETRY, soa_serial};
+
+/// How long a TCP connection may sit idle between messages.
+const TCP_IDLE: Duration = Duration::from_secs(10);
+/// TCP connections served at once; more wait in the kernel's backlog.
+const TCP_CONNECTIONS: usize = 256;
+
+/// A parsed request and what the answer needs of it.
+pub struct Request {
+    pub message: Message,
+    pub id: u16,
+    pub qtype: u16,
+    pub qclass: u16,
+    /// The question name in lower case without the final dot.
+    pub qname: String,
+    pub edns: bool,
+    pub peer: SocketAddr,
+    pub tcp: bool,
+}
+
+impl Request {
+    pub fn labels(&self) -> impl Iterator<Item = &[u8]> {
+        self.message.queries[0].name.iter()
+    }
+
+    /// A response header and the question echoed.
+    pub fn writer(&self, rcode: u8, authoritative: bool, capacity: usize) -> MessageWriter {
+        let mut w = MessageWriter::new(
+            self.id,
+            Flags {
+                response: true,
+                opcode: OPCODE_QUERY,
+                authoritative,
+                truncated: false,
+                recursion_desired: self.message.metadata.recursion_desired,
+                rcode,
+            },
+            capacity,
+        );
+        w.question(self.labels(), self.qtype, self.qclass);
+        w
+    }
+}
+
+/// Which transfer a TCP request asked for.
+pub enum TransferKind {
+    Axfr,
+    Ixfr(u32),
+}
+
+pub enum Outcome {
+    /// Nothing to send (a response, or too short to answer).
+    Drop,
+    Reply(Vec<u8>),
+    Transfer(Box<(Request, TransferKind, Option<Signer>)>),
+}
+
+enum Zone {
+    Rpz,
+    Dnsbl,
+}
+
+/// Answers one message. Only a DNSBL listing writes an address record.
+pub async fn handle(ctx: &Context, packet: &[u8], peer: SocketAddr, tcp: bool) -> Outcome {
+    if packet.len() < 12 || packet[2] & 0x80 != 0 {
+        return Outcome::Drop;
+    }
+    let id = u16::from_be_bytes([packet[0], packet[1]]);
+    let opcode = (packet[2] >> 3) & 0x0f;
+    let bare = |rcode| Outcome::Reply(bare_reply(id, opcode, packet[2] & 1 != 0, rcode));
+    let Ok(message) = Message::from_vec(packet) else {
+        return bare(RCODE_FORMERR);
+    };
+    if opcode != OPCODE_QUERY {
+        // This server is a primary: NOTIFY is something it sends, not something it obeys.
+        return bare(RCODE_NOTIMP);
+    }
+    if message.queries.len() != 1 {
+        return bare(RCODE_FORMERR);
+    }
+    let query = &message.queries[0];
+    let mut qname = String::with_capacity(64);
+    let mut plain = true;
+    for label in query.name.iter() {
+        if !qname.is_empty() {
+            qname.push('.');
+        }
+        for &b in label {
+            if b.is_ascii_graphic() && b != b'.' && b != b'\\' {
+                qname.push(char::from(b.to_ascii_lowercase()));
+            } else {
+                // Not a name this service could hold; kept out of every zone.
+                plain = false;
+            }
+        }
+    }
+    let request = Request {
+        id,
+        qtype: u16::from(query.query_type),
+        qclass: u16::from(query.query_class),
+        qname,
+        edns: message.edns.is_some(),
+        peer,
+        tcp,
+        message,
+    };
+    let mut signer = None;
+    let tsig = match tsig::find(packet) {
+        Ok(tsig) => tsig,
+        Err(tsig::Malformed) => return bare(RCODE_FORMERR),
+    };
+    if let Some(record) = tsig {
+        match tsig::verify(&ctx.keys, packet, record) {
+            Verdict::Signed(s) => signer = Some(s),
+            Verdict::Failed(failure) => {
+                ctx.registry
+                    .metrics
+                    .dns_transfers
+                    .with_label_values(&["notauth"])
+                    .inc();
+                tracing::info!(peer = %peer, key = %failure.key_name, error = failure.error, "TSIG verification failed");
+                let w = request.writer(RCODE_NOTAUTH, false, 128);
+                return Outcome::Reply(failure.finish(w.finish()));
+            }
+        }
+    }
+    let zone = if !plain {
+        None
+    } else if in_zone(&request.qname, &ctx.zone.origin) {
+        Some(Zone::Rpz)
+    } else if ctx
+        .dnsbl
+        .as_deref()
+        .is_some_and(|origin| in_zone(&request.qname, origin))
+    {
+        Some(Zone::Dnsbl)
+    } else {
+        None
+    };
+    let Some(zone) = zone.filter(|_| request.qclass == CLASS_IN) else {
+        return Outcome::Reply(finish(
+            &request,
+            request.writer(RCODE_REFUSED, false, 128),
+            &mut signer,
+        ));
+    };
+    match zone {
+        Zone::Rpz => rpz(ctx, request, signer),
+        Zone::Dnsbl => Outcome::Reply(dnsbl_answer(ctx, &request, &mut signer).await),
+    }
+}
+
+fn in_zone(qname: &str, origin: &str) -> bool {
+    qname == origin
+        || (qname.len() > origin.len()
+            && qname.ends_with(origin)
+            && qname.as_bytes()[qname.len() - origin.len() - 1] == b'.')
+}
+
+/// The name relative to `origin` ("" for the apex).
+fn relative<'a>(qname: &'a str, origin: &str) -> &'a str {
+    if qname.len() == origin.len() {
+        ""
+    } else {
+        &qname[..qname.len() - origin.len() - 1]
+    }
+}
+
+/// A response with no question, for requests that cannot be parsed.
+fn bare_reply(id: u16, opcode: u8, recursion_desired: bool, rcode: u8) -> Vec<u8> {
+    MessageWriter::new(
+        id,
+        Flags {
+            response: true,
+            opcode,
+            recursion_desired,
+            rcode,
+            ..Flags::default()
+        },
+        12,
+    )
+    .finish()
+}
+
+/// Adds EDNS when the request had it, signs when it was signed, and truncates an answer too
+/// big for UDP to its header and question.
+pub fn finish(request: &Request, mut w: MessageWriter, signer: &mut Option<Signer>) -> Vec<u8> {
+    if request.edns {
+        w.edns();
+    }
+    let limit = if request.tcp {
+        usize::from(u16::MAX)
+    } else if request.edns {
+        usize::from(EDNS_PAYLOAD.min(request.message.max_payload().max(512)))
+    } else {
+        512
+    };
+    let mut bytes = w.finish();
+    if bytes.len() + 100 > limit {
+        let mut flags = u16::from_be_bytes([bytes[2], bytes[3]]);
+        flags |= 1 << 9;
+        let question_end = 12 + request.labels().map(|l| l.len() + 1).sum::<usize>() + 5;
+        bytes.truncate(question_end);
+        bytes[2..4].copy_from_slice(&flags.to_be_bytes());
+        bytes[6..12].fill(0);
+    }
+    match signer {
+        Some(signer) => signer.sign(bytes),
+        None => bytes,
+    }
+}
+
+fn soa<'a>(ctx: &'a Context, serial: u32) -> RData<'a> {
+    RData::Soa {
+        mname: &ctx.zone.ns,
+        rname: &ctx.zone.hostmaster,
+        serial,
+        refresh: SOA_REFRESH,
+        retry: SOA_RETRY,
+        expire: SOA_EXPIRE,
+        minimum: ctx.zone.ttl,
+    }
+}
+
+/// The SOA of `origin` in the authority section, for negative answers.
+fn negative(ctx: &Context, w: &mut MessageWriter, origin: &str) {
+    let serial = soa_serial(ctx.registry.index.seq());
+    w.authority(
+        Owner::Name(origin),
+        TYPE_SOA,
+        ctx.zone.ttl,
+        &soa(ctx, serial),
+    );
+}
+
+/// SOA, NS and ANY at a zone's apex.
+fn apex(ctx: &Context, request: &Request, origin: &str, signer: &mut Option<Signer>) -> Vec<u8> {
+    let ttl = ctx.zone.ttl;
+    let serial = soa_serial(ctx.registry.index.seq());
+    let mut w = request.writer(RCODE_NOERROR, true, 256);
+    let (soa_wanted, ns_wanted) = match request.qtype {
+        TYPE_SOA => (true, false),
+        TYPE_NS => (false, true),
+        TYPE_ANY => (true, true),
+        _ => (false, false),
+    };
+    if soa_wanted {
+        w.answer(Owner::UnderQuestion(""), TYPE_SOA, ttl, &soa(ctx, serial));
+    }
+    if ns_wanted {
+        w.answer(
+            Owner::UnderQuestion(""),
+            TYPE_NS,
+            ttl,
+            &RData::Name(&ctx.zone.ns),
+        );
+    }
+    if !soa_wanted && !ns_wanted {
+        negative(ctx, &mut w, origin);
+    }
+    finish(request, w, signer)
+}
+
+fn rpz(ctx: &Context, request: Request, mut signer: Option<Signer>) -> Outcome {
+    let origin = ctx.zone.origin.as_str();
+    let kind = match request.qtype {
+        TYPE_AXFR => Some(TransferKind::Axfr),
+        TYPE_IXFR => {
+            let serial = request
+                .message
+                .authorities
+                .iter()
+                .find_map(|r| match &r.data {
+                    HRData::SOA(soa) => Some(soa.serial),
+                    _ => None,
+                });
+            match serial {
+                Some(serial) => Some(TransferKind::Ixfr(serial)),
+                None => {
+                    let w = request.writer(RCODE_FORMERR, false, 128);
+                    return Outcome::Reply(finish(&request, w, &mut signer));
+                }
+            }
+        }
+        _ => None,
+    };
+    if let Some(kind) = kind {
+        if let Err(rcode) = may_transfer(ctx, &request, signer.is_some()) {
+            let w = request.writer(rcode, false, 128);
+            return Outcome::Reply(finish(&request, w, &mut signer));
+        }
+        if !request.tcp {
+            // RFC 1995: an IXFR over UDP that does not fit is answered with the current SOA
+            // alone, and the client retries over TCP. AXFR is never sent over UDP.
+            let w = match kind {
+                TransferKind::Ixfr(_) => {
+                    let mut w = request.writer(RCODE_NOERROR, true, 256);
+                    let serial = soa_serial(ctx.registry.index.seq());
+                    w.answer(
+                        Owner::UnderQuestion(""),
+                        TYPE_SOA,
+                        ctx.zone.ttl,
+                        &soa(ctx, serial),
+                    );
+                    w
+                }
+                TransferKind::Axfr => request.writer(RCODE_FORMERR, false, 128),
+            };
+            return Outcome::Reply(finish(&request, w, &mut signer));
+        }
+        return Outcome::Transfer(Box::new((request, kind, signer)));
+    }
+    let rel = relative(&request.qname, origin);
+    if rel.is_empty() {
+        return Outcome::Reply(apex(ctx, &request, origin, &mut signer));
+    }
+    // The zone's own records: `name` for every entry, `*.name` for subtree entries.
+    let view = ctx.registry.index.view();
+    let exists = view
+        .find(rel)
+        .is_some_and(|hit| hit.start == 0 || (rel.starts_with("*.") && hit.start == 2));
+    let mut w;
+    if exists {
+        w = request.writer(RCODE_NOERROR, true, 256);
+        w.answer(
+            Owner::UnderQuestion(""),
+            TYPE_CNAME,
+            ctx.zone.ttl,
+            &RData::Name(&ctx.zone.target),
+        );
+    } else {
+        w = request.writer(RCODE_NXDOMAIN, true, 256);
+        negative(ctx, &mut w, origin);
+    }
+    Outcome::Reply(finish(&request, w, &mut signer))
+}
+
+/// Transfers only to allowed addresses, and only signed when keys are configured.
+fn may_transfer(ctx: &Context, request: &Request, signed: bool) -> Result<(), u8> {
+    let refused = || {
+        ctx.registry
+            .metrics
+            .dns_transfers
+            .with_label_values(&["refused"])
+            .inc();
+    };
+    let ip = request.peer.ip().to_canonical();
+    if !ctx.allow.iter().any(|net| net.contains(&ip)) {
+        tracing::info!(peer = %request.peer, "zone transfer refused: address not in dns.transfer_allow");
+        refused();
+        return Err(RCODE_REFUSED);
+    }
+    if !ctx.keys.is_empty() && !signed {
+        tracing::info!(peer = %request.peer, "zone transfer refused: not signed with a TSIG key");
+        refused();
+        return Err(RCODE_REFUSED);
+    }
+    Ok(())
+}
+
+async fn dnsbl_answer(ctx: &Context, request: &Request, signer: &mut Option<Signer>) -> Vec<u8> {
+    let origin = ctx.dnsbl.as_deref().unwrap_or_default();
+    let rel = relative(&request.qname, origin);
+    if rel.is_empty() {
+        return apex(ctx, request, origin, signer);
+    }
+    let ttl = ctx.zone.ttl;
+    let Some(hit) = dnsbl::lookup(&ctx.registry.index, rel) else {
+        let mut w = request.writer(RCODE_NXDOMAIN, true, 256);
+        negative(ctx, &mut w, origin);
+        return finish(request, w, signer);
+    };
+    let (a, txt) = match request.qtype {
+        TYPE_A => (true, false),
+        TYPE_TXT => (false, true),
+        TYPE_ANY => (true, true),
+        _ => (false, false),
+    };
+    let decision = if txt {
+        ctx.decisions
+            .number(ctx.registry.store.as_ref(), &rel[hit.start..], &hit)
+            .await
+    } else {
+        None
+    };
+    let mut w = request.writer(RCODE_NOERROR, true, 512);
+    if a {
+        w.answer(
+            Owner::UnderQuestion(""),
+            TYPE_A,
+            ttl,
+            &RData::A(dnsbl::LISTED),
+        );
+    }
+    if txt {
+        let strings = dnsbl::txt_strings(&hit, decision.as_deref());
+        w.answer(
+            Owner::UnderQuestion(""),
+            TYPE_TXT,
+            ttl,
+            &RData::Txt(&strings),
+        );
+    }
+    if !a && !txt {
+        negative(ctx, &mut w, origin);
+    }
+    finish(request, w, signer)
+}
+
+/// Answers UDP queries until shutdown. Several of these run on one socket.
+pub async fn serve_udp(
+    ctx: Arc<Context>,
+    socket: Arc<UdpSocket>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let (len, peer) = tokio::select! {
+            _ = shutdown.changed() => return,
+            received = socket.recv_from(&mut buf) => match received {
+                Ok(received) => received,
+                Err(e) => {
+                    // ICMP errors from earlier sends surface here on some systems; they
+                    // concern one client, never the socket.
+                    tracing::debug!(error = %e, "UDP receive failed");
+                    continue;
+                }
+            },
+        };
+        match handle(&ctx, &buf[..len], peer, false).await {
+            Outcome::Reply(reply) => {
+                if let Err(e) = socket.send_to(&reply, peer).await {
+                    tracing::debug!(error = %e, %peer, "UDP send failed");
+                }
+            }
+            Outcome::Drop | Outcome::Transfer(_) => {}
+        }
+    }
+}
+
+/// Accepts TCP connections until shutdown.
+pub async fn serve_tcp(
+    ctx: Arc<Context>,
+    listener: TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let permits = Arc::new(tokio::sync::Semaphore::new(TCP_CONNECTIONS));
+    loop {
+        let permit = tokio::select! {
+            _ = shutdown.changed() => return,
+            permit = Arc::clone(&permits).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => return,
+            },
+        };
+        let (stream, peer) = tokio::select! {
+            _ = shutdown.changed() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    tracing::warn!(error = %e, "TCP accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let ctx = Arc::clone(&ctx);
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            if let Err(e) = connection(&ctx, stream, peer, shutdown).await {
+                tracing::debug!(error = %e, %peer, "DNS TCP connection ended");
+            }
+            drop(permit);
+        });
+    }
+}
+
+async fn connection(
+    ctx: &Context,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    mut shutdown: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
+    loop {
+        let mut length = [0u8; 2];
+        let read = tokio::select! {
+            _ = shutdown.changed() => return Ok(()),
+            read = tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut length)) => read,
+        };
+        match read {
+            Ok(Ok(_)) => {}
+            // Idle or closed by the client: both are a normal end.
+            Ok(Err(_)) | Err(_) => return Ok(()),
+        }
+        let mut packet = vec![0u8; usize::from(u16::from_be_bytes(length))];
+        tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut packet))
+            .await
+            .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "message not sent in time")
+            })??;
+        match handle(ctx, &packet, peer, true).await {
+            Outcome::Drop => return Ok(()),
+            Outcome::Reply(reply) => {
+                let mut framed = Vec::with_capacity(reply.len() + 2);
+                framed.extend_from_slice(&(reply.len() as u16).to_be_bytes());
+                framed.extend_from_slice(&reply);
+                stream.write_all(&framed).await?;
+            }
+            Outcome::Transfer(transfer) => {
+                let (request, kind, signer) = *transfer;
+                transfer::run(ctx, &mut stream, &request, kind, signer).await?;
+            }
+        }
+    }
+}

@@ -72,8 +72,15 @@ SITEBAN__STORE__PATH="$work/data" SITEBAN__SERVER__LISTEN="127.0.0.1:$port" SITE
 SITEBAN__AUTH__ADMIN_TOKEN=$ADMIN SITEBAN__LOG__LEVEL=warn taskset -c 0 target/release/siteban serve &
 pids+=($!)
 wait_ok "http://127.0.0.1:$port/readyz"
+# The checks come from an access provider's key, bound to its provider as keys of that role are.
+provider=$(curl -fs -X POST "http://127.0.0.1:$port/v1/providers" -H "Authorization: Bearer $ADMIN" \
+    -d '{"name":"load","kind":"access"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 export TOKEN=$(curl -fs -X POST "http://127.0.0.1:$port/v1/keys" -H "Authorization: Bearer $ADMIN" \
-    -d '{"name":"load","role":"access_provider"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+    -d "{\"name\":\"load\",\"role\":\"access_provider\",\"provider_id\":\"$provider\"}" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+# A wrong token would make every request a fast 401: check one answer first.
+curl -fs "http://127.0.0.1:$port/v1/check?domain=a.example.cn" -H "Authorization: Bearer $TOKEN" | grep -q '"listed"' \
+    || { echo "the load token does not work" >&2; exit 1; }
 rss_kib=$(awk '/VmRSS/ {print $2}' "/proc/${pids[0]}/status")
 
 run_wrk() { # name url [script] [conns]

@@ -344,6 +344,21 @@ fn read_keys(db: &Database) -> StoreResult<(u64, Vec<KeyRecord>)> {
     Ok((version, keys))
 }
 
+/// Every value of a table of JSON documents keyed by name, in key order.
+pub(super) fn read_all<T: serde::de::DeserializeOwned>(
+    db: &Database,
+    table: TableDefinition<&str, &[u8]>,
+) -> StoreResult<Vec<T>> {
+    let txn = db.begin_read().map_err(db_err)?;
+    let table = txn.open_table(table).map_err(db_err)?;
+    let mut out = Vec::new();
+    for row in table.iter().map_err(db_err)? {
+        let (_, value) = row.map_err(db_err)?;
+        out.push(decode(value.value())?);
+    }
+    Ok(out)
+}
+
 fn bump_keys_version(txn: &redb::WriteTransaction) -> StoreResult<u64> {
     let mut meta = txn.open_table(META).map_err(db_err)?;
     let version = meta
@@ -734,17 +749,7 @@ impl Store for EmbeddedStore {
     }
 
     async fn protected(&self) -> StoreResult<Vec<ProtectedName>> {
-        self.blocking(|db| {
-            let txn = db.begin_read().map_err(db_err)?;
-            let table = txn.open_table(PROTECTED).map_err(db_err)?;
-            let mut out = Vec::new();
-            for row in table.iter().map_err(db_err)? {
-                let (_, value) = row.map_err(db_err)?;
-                out.push(decode(value.value())?);
-            }
-            Ok(out)
-        })
-        .await
+        self.blocking(|db| read_all(db, PROTECTED)).await
     }
 
     async fn protect(&self, name: ProtectedName) -> StoreResult<bool> {

@@ -134,17 +134,7 @@ impl NoticeStore for EmbeddedStore {
     }
 
     async fn providers(&self) -> StoreResult<Vec<Provider>> {
-        self.blocking(|db| {
-            let txn = db.begin_read().map_err(db_err)?;
-            let table = txn.open_table(PROVIDERS).map_err(db_err)?;
-            let mut out = Vec::new();
-            for row in table.iter().map_err(db_err)? {
-                let (_, value) = row.map_err(db_err)?;
-                out.push(decode(value.value())?);
-            }
-            Ok(out)
-        })
-        .await
+        self.blocking(|db| super::read_all(db, PROVIDERS)).await
     }
 
     async fn list_with_notices(&self, new: NewEntry, notices: Vec<Notice>) -> StoreResult<Entry> {

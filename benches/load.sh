@@ -5,7 +5,8 @@
 #   - the naive design (examples/naive_check.rs: one Redis round trip per check).
 # The server runs with one worker pinned to core 0, wrk pinned to core 1. Each measurement is
 # repeated RUNS times, alternating, and the median is reported.
-# Usage: benches/load.sh   (env: ENTRIES=100000 DURATION=10 RUNS=3 CONNS=50)
+# Usage: benches/load.sh   (env: ENTRIES=100000 DURATION=10 RUNS=3 CONNS=50; DELIVER=false
+# measures a lookup node that leaves notice delivery to other nodes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -69,7 +70,8 @@ LUA
 SITEBAN__STORE__PATH="$work/data" SITEBAN__LOG__LEVEL=warn target/release/siteban import "$work/entries.ndjson"
 port=$(free_port)
 SITEBAN__STORE__PATH="$work/data" SITEBAN__SERVER__LISTEN="127.0.0.1:$port" SITEBAN__SERVER__WORKERS=1 \
-SITEBAN__AUTH__ADMIN_TOKEN=$ADMIN SITEBAN__LOG__LEVEL=warn taskset -c 0 target/release/siteban serve &
+SITEBAN__AUTH__ADMIN_TOKEN=$ADMIN SITEBAN__LOG__LEVEL=warn SITEBAN__NOTICES__DELIVER="${DELIVER:-true}" \
+taskset -c 0 target/release/siteban serve &
 pids+=($!)
 wait_ok "http://127.0.0.1:$port/readyz"
 # The checks come from an access provider's key, bound to its provider as keys of that role are.

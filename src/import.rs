@@ -9,7 +9,6 @@ use uuid::Uuid;
 use crate::api::entries::{CreateEntryRequest, parse_listing};
 use crate::domain::Role;
 use crate::model::{Actor, NewEntry};
-use crate::store::{Store, StoreResult};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
@@ -69,9 +68,4 @@ pub fn parse(input: impl BufRead) -> Result<Vec<NewEntry>, ImportError> {
     } else {
         Err(ImportError::Invalid(errors))
     }
-}
-
-/// Writes parsed entries; domains that already have an active entry are skipped.
-pub async fn write(store: &dyn Store, entries: Vec<NewEntry>) -> StoreResult<u64> {
-    store.import(entries).await
 }

@@ -96,7 +96,7 @@ async fn main() -> anyhow::Result<()> {
             let entries = siteban::import::parse(reader)?;
             let total = entries.len();
             let store = siteban::startup::open_store(&settings).await?;
-            let imported = siteban::import::write(store.as_ref(), entries).await?;
+            let imported = store.import(entries).await?;
             tracing::info!(
                 imported,
                 skipped = total as u64 - imported,

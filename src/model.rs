@@ -212,15 +212,6 @@ impl Entry {
         });
         self
     }
-
-    pub fn record(&self) -> ActiveRecord {
-        ActiveRecord {
-            domain: self.domain.clone(),
-            entry_id: self.id,
-            scope: self.scope,
-            category: self.category,
-        }
-    }
 }
 
 /// What the index keeps of an active entry.

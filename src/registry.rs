@@ -10,7 +10,6 @@ use crate::auth::Authenticator;
 use crate::domain::DomainName;
 use crate::index::Index;
 use crate::metrics::Metrics;
-use crate::model::{Entry, LiftRequest, NewEntry};
 use crate::settings::Settings;
 use crate::store::{Store, StoreError, StoreResult};
 
@@ -82,27 +81,6 @@ impl Registry {
         Ok(())
     }
 
-    /// Writes a listing and waits until this node's index shows it, so that a check sent after
-    /// the `201` sees the entry (read-your-writes). The wait is bounded: the write is durable
-    /// either way, and the follower applies it when the store is back.
-    pub async fn list(&self, entry: NewEntry) -> StoreResult<Entry> {
-        let entry = self.store.list(entry).await?;
-        self.await_index(entry.seq).await;
-        Ok(entry)
-    }
-
-    /// Approves a pending entry and, like `list`, answers once this node's index shows it.
-    pub async fn approve(
-        &self,
-        domain: &DomainName,
-        entry_id: uuid::Uuid,
-        review: crate::model::Review,
-    ) -> StoreResult<Entry> {
-        let entry = self.store.approve(domain, entry_id, review).await?;
-        self.await_index(entry.seq).await;
-        Ok(entry)
-    }
-
     /// Every protected name, from configuration and from the store.
     pub async fn protected_names(&self) -> StoreResult<Vec<crate::model::ProtectedName>> {
         let mut names: Vec<crate::model::ProtectedName> = self
@@ -117,14 +95,6 @@ impl Registry {
             .collect();
         names.extend(self.store.protected().await?);
         Ok(names)
-    }
-
-    pub async fn lift(&self, domain: &DomainName, request: LiftRequest) -> StoreResult<Entry> {
-        let entry = self.store.lift(domain, request).await?;
-        if let Some(lift) = &entry.lift {
-            self.await_index(lift.seq).await;
-        }
-        Ok(entry)
     }
 
     /// Waits, bounded, until this node's index shows `seq` (read-your-writes).

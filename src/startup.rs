@@ -347,9 +347,10 @@ fn admin_token(settings: &Settings) -> anyhow::Result<String> {
         tracing::info!(path = %path.display(), "admin token read from file");
         return Ok(token.trim().to_string());
     }
-    write_secret(&path, &new_token())?;
+    let token = new_token();
+    write_secret(&path, &token)?;
     tracing::info!(path = %path.display(), "admin token generated: read it from this file");
-    Ok(std::fs::read_to_string(&path)?.trim().to_string())
+    Ok(token)
 }
 
 fn write_secret(path: &Path, secret: &str) -> anyhow::Result<()> {

@@ -15,13 +15,12 @@ mod notices;
 
 use super::{
     ActiveSet, FORMAT_VERSION, FollowBatch, FollowCursor, StatusFilter, Store, StoreError,
-    StoreResult, clamp_limit,
+    StoreResult, check_contiguous, clamp_limit, decode_active, encode_active,
 };
 use crate::audit::{AuditEvent, AuditRecord};
-use crate::domain::{Category, DomainName, Scope};
+use crate::domain::DomainName;
 use crate::model::{
-    ActiveRecord, Entry, EntryStatus, Event, KeyRecord, LiftRequest, NewEntry, ProtectedName,
-    Review,
+    Entry, EntryStatus, Event, KeyRecord, LiftRequest, NewEntry, ProtectedName, Review,
 };
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -142,28 +141,6 @@ fn encode<T: serde::Serialize>(value: &T) -> StoreResult<Vec<u8>> {
 
 fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> StoreResult<T> {
     serde_json::from_slice(bytes).map_err(StoreError::corrupt)
-}
-
-/// 16 bytes of entry id, then scope and category: all the index needs.
-fn encode_active(entry: &Entry) -> [u8; 18] {
-    let mut out = [0u8; 18];
-    out[..16].copy_from_slice(entry.id.as_bytes());
-    out[16] = entry.scope.to_u8();
-    out[17] = entry.category.to_u8();
-    out
-}
-
-fn decode_active(domain: &str, bytes: &[u8]) -> StoreResult<ActiveRecord> {
-    let bad = || StoreError::corrupt(format!("active record of {domain}"));
-    if bytes.len() != 18 {
-        return Err(bad());
-    }
-    Ok(ActiveRecord {
-        domain: DomainName::parse(domain).map_err(|_| bad())?,
-        entry_id: Uuid::from_slice(&bytes[..16]).map_err(|_| bad())?,
-        scope: Scope::from_u8(bytes[16]).ok_or_else(bad)?,
-        category: Category::from_u8(bytes[17]).ok_or_else(bad)?,
-    })
 }
 
 /// Fails with `AlreadyListed` when `domain` has an active or a pending entry.
@@ -317,14 +294,8 @@ fn read_events(db: &Database, after: u64, limit: usize) -> StoreResult<Vec<Event
         let (_, value) = row.map_err(db_err)?;
         events.push(decode::<Event>(value.value())?);
     }
-    // A gap between `after` and the first retained event means history was trimmed.
-    match events.first() {
-        Some(first) if first.seq != after + 1 => {
-            Err(StoreError::SnapshotRequired { oldest: first.seq })
-        }
-        None if after < head => Err(StoreError::SnapshotRequired { oldest: head + 1 }),
-        _ => Ok(events),
-    }
+    check_contiguous(after, &events, head)?;
+    Ok(events)
 }
 
 fn read_keys(db: &Database) -> StoreResult<(u64, Vec<KeyRecord>)> {
@@ -372,35 +343,6 @@ fn bump_keys_version(txn: &redb::WriteTransaction) -> StoreResult<u64> {
 
 #[async_trait]
 impl Store for EmbeddedStore {
-    async fn list(&self, new: NewEntry) -> StoreResult<Entry> {
-        let retention = self.retention;
-        let entry = self
-            .blocking(move |db| {
-                let txn = db.begin_write().map_err(db_err)?;
-                let entry = write_listing(&txn, Entry::from_new(new, 0), retention)?;
-                txn.commit().map_err(db_err)?;
-                Ok(entry)
-            })
-            .await?;
-        self.advance_head(entry.seq);
-        Ok(entry)
-    }
-
-    async fn lift(&self, domain: &DomainName, request: LiftRequest) -> StoreResult<Entry> {
-        let domain = domain.clone();
-        let retention = self.retention;
-        let entry = self
-            .blocking(move |db| {
-                let txn = db.begin_write().map_err(db_err)?;
-                let entry = write_lift(&txn, &domain, request, retention)?;
-                txn.commit().map_err(db_err)?;
-                Ok(entry)
-            })
-            .await?;
-        self.advance_head(entry.lift.as_ref().map_or(entry.seq, |l| l.seq));
-        Ok(entry)
-    }
-
     async fn history(&self, domain: &DomainName) -> StoreResult<Vec<Entry>> {
         let domain = domain.clone();
         self.blocking(move |db| {
@@ -659,28 +601,6 @@ impl Store for EmbeddedStore {
             Ok(out)
         })
         .await
-    }
-
-    async fn approve(
-        &self,
-        domain: &DomainName,
-        entry_id: Uuid,
-        review: Review,
-    ) -> StoreResult<Entry> {
-        let domain = domain.clone();
-        let retention = self.retention;
-        let entry = self
-            .blocking(move |db| {
-                let txn = db.begin_write().map_err(db_err)?;
-                let mut entry = take_pending(&txn, domain.as_str(), entry_id)?;
-                entry.review = Some(review);
-                let entry = write_listing(&txn, entry, retention)?;
-                txn.commit().map_err(db_err)?;
-                Ok(entry)
-            })
-            .await?;
-        self.advance_head(entry.seq);
-        Ok(entry)
     }
 
     async fn reject(

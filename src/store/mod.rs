@@ -12,9 +12,7 @@ use async_trait::async_trait;
 
 use crate::audit::{AuditEvent, AuditRecord};
 use crate::domain::DomainName;
-use crate::model::{
-    ActiveRecord, Entry, Event, KeyRecord, LiftRequest, NewEntry, ProtectedName, Review,
-};
+use crate::model::{ActiveRecord, Entry, Event, KeyRecord, NewEntry, ProtectedName, Review};
 
 /// Version of the stored format; a store written by another version is refused at start.
 pub const FORMAT_VERSION: u64 = 1;
@@ -88,13 +86,6 @@ pub use notices::NoticeStore;
 /// together in `store/notices.rs`.
 #[async_trait]
 pub trait Store: NoticeStore + Send + Sync + 'static {
-    /// Writes a new active entry, its history link and its `listed` event atomically, and
-    /// returns it with its sequence number. Durable when it returns.
-    async fn list(&self, entry: NewEntry) -> StoreResult<Entry>;
-
-    /// Lifts the active entry of `domain` and appends its `lifted` event atomically.
-    async fn lift(&self, domain: &DomainName, request: LiftRequest) -> StoreResult<Entry>;
-
     /// Every entry ever made for `domain`, oldest first.
     async fn history(&self, domain: &DomainName) -> StoreResult<Vec<Entry>>;
 
@@ -141,15 +132,6 @@ pub trait Store: NoticeStore + Send + Sync + 'static {
     /// Every pending entry, oldest first, at most `limit`.
     async fn pending_entries(&self, limit: usize) -> StoreResult<Vec<Entry>>;
 
-    /// Approves the pending entry `entry_id` of `domain`: in one atomic write it leaves the
-    /// pending set and is listed exactly as `list` would list it.
-    async fn approve(
-        &self,
-        domain: &DomainName,
-        entry_id: uuid::Uuid,
-        review: Review,
-    ) -> StoreResult<Entry>;
-
     /// Rejects the pending entry `entry_id` of `domain`; it stays in the history.
     async fn reject(
         &self,
@@ -172,6 +154,42 @@ pub trait Store: NoticeStore + Send + Sync + 'static {
 
     /// Removes a protected name; false when it was not there.
     async fn unprotect(&self, name: &DomainName) -> StoreResult<bool>;
+}
+
+/// The active-set record both backends keep per domain: 16 bytes of entry id, then scope and
+/// category, all the index needs.
+pub(crate) fn encode_active(entry: &Entry) -> [u8; 18] {
+    let mut out = [0u8; 18];
+    out[..16].copy_from_slice(entry.id.as_bytes());
+    out[16] = entry.scope.to_u8();
+    out[17] = entry.category.to_u8();
+    out
+}
+
+pub(crate) fn decode_active(domain: &str, bytes: &[u8]) -> StoreResult<ActiveRecord> {
+    use crate::domain::{Category, Scope};
+    let bad = || StoreError::corrupt(format!("active record of {domain}"));
+    if bytes.len() != 18 {
+        return Err(bad());
+    }
+    Ok(ActiveRecord {
+        domain: DomainName::parse(domain).map_err(|_| bad())?,
+        entry_id: uuid::Uuid::from_slice(&bytes[..16]).map_err(|_| bad())?,
+        scope: Scope::from_u8(bytes[16]).ok_or_else(bad)?,
+        category: Category::from_u8(bytes[17]).ok_or_else(bad)?,
+    })
+}
+
+/// Checks that `events` continue right after `after`; a gap (or nothing while the store holds
+/// newer events, `head`) means the history was trimmed.
+pub(crate) fn check_contiguous(after: u64, events: &[Event], head: u64) -> StoreResult<()> {
+    match events.first() {
+        Some(first) if first.seq != after + 1 => {
+            Err(StoreError::SnapshotRequired { oldest: first.seq })
+        }
+        None if after < head => Err(StoreError::SnapshotRequired { oldest: head + 1 }),
+        _ => Ok(()),
+    }
 }
 
 /// Checks that a page size is usable.

@@ -20,13 +20,13 @@ mod notices;
 
 use super::{
     ActiveSet, FORMAT_VERSION, FollowBatch, FollowCursor, StatusFilter, Store, StoreError,
-    StoreResult, clamp_limit,
+    StoreResult, check_contiguous, clamp_limit, decode_active, encode_active,
 };
 use crate::audit::{AuditEvent, AuditRecord};
 use crate::domain::{Category, Decision, DomainName, Scope};
 use crate::model::{
-    ActiveRecord, Actor, Entry, EntryStatus, Event, EventKind, KeyRecord, LiftRequest, NewEntry,
-    ProtectedName, Review,
+    Actor, Entry, EntryStatus, Event, EventKind, KeyRecord, LiftRequest, NewEntry, ProtectedName,
+    Review,
 };
 
 /// Builds every Redis key the service uses; nothing else in the code names a key.
@@ -196,7 +196,6 @@ pub struct RedisStore {
     /// them on a shared multiplexed connection, and need a longer response timeout.
     follow_conn: Mutex<Option<MultiplexedConnection>>,
     list: Script,
-    lift: Script,
     key: Script,
     propose: Script,
     reject: Script,
@@ -243,7 +242,6 @@ impl RedisStore {
             conn,
             follow_conn: Mutex::new(None),
             list: Script::new(LIST_SCRIPT),
-            lift: Script::new(LIFT_SCRIPT),
             key: Script::new(KEY_SCRIPT),
             propose: Script::new(PROPOSE_SCRIPT),
             reject: Script::new(REJECT_SCRIPT),
@@ -328,16 +326,6 @@ impl RedisStore {
                     .unwrap_or_default(),
             );
         Ok(invocation)
-    }
-
-    /// Runs the list script; `Ok(seq)` when written, else the refusal.
-    async fn invoke_list(
-        &self,
-        entry: &Entry,
-        approving: Option<Uuid>,
-    ) -> StoreResult<Result<u64, Refusal>> {
-        self.invoke_list_with(self.list_invocation(entry, approving)?)
-            .await
     }
 
     /// Runs a prepared list invocation: the new sequence, or why nothing was written.
@@ -503,27 +491,6 @@ async fn warn_without_persistence(conn: &mut ConnectionManager) {
     }
 }
 
-fn encode_active(entry: &Entry) -> [u8; 18] {
-    let mut out = [0u8; 18];
-    out[..16].copy_from_slice(entry.id.as_bytes());
-    out[16] = entry.scope.to_u8();
-    out[17] = entry.category.to_u8();
-    out
-}
-
-fn decode_active(domain: &str, bytes: &[u8]) -> StoreResult<ActiveRecord> {
-    let bad = || StoreError::corrupt(format!("active record of {domain}"));
-    if bytes.len() != 18 {
-        return Err(bad());
-    }
-    Ok(ActiveRecord {
-        domain: DomainName::parse(domain).map_err(|_| bad())?,
-        entry_id: Uuid::from_slice(&bytes[..16]).map_err(|_| bad())?,
-        scope: Scope::from_u8(bytes[16]).ok_or_else(bad)?,
-        category: Category::from_u8(bytes[17]).ok_or_else(bad)?,
-    })
-}
-
 fn decode_entry(mut hash: HashMap<String, Vec<u8>>) -> StoreResult<Entry> {
     let number = |v: Option<Vec<u8>>| -> StoreResult<Option<u64>> {
         v.map(|b| {
@@ -587,34 +554,8 @@ fn stream_seq(id: &str) -> Option<u64> {
     id.split_once('-').and_then(|(ms, _)| ms.parse().ok())
 }
 
-/// Checks that events continue right after `after`; a gap means the history was trimmed.
-fn check_contiguous(after: u64, events: &[Event], head: u64) -> StoreResult<()> {
-    match events.first() {
-        Some(first) if first.seq != after + 1 => {
-            Err(StoreError::SnapshotRequired { oldest: first.seq })
-        }
-        None if after < head => Err(StoreError::SnapshotRequired { oldest: head + 1 }),
-        _ => Ok(()),
-    }
-}
-
 #[async_trait]
 impl Store for RedisStore {
-    async fn list(&self, new: NewEntry) -> StoreResult<Entry> {
-        let entry = Entry::from_new(new, 0);
-        match self.invoke_list(&entry, None).await? {
-            Ok(seq) => Ok(Entry { seq, ..entry }),
-            Err(refusal) => Err(self.refused(&entry.domain, refusal).await),
-        }
-    }
-
-    async fn lift(&self, domain: &DomainName, request: LiftRequest) -> StoreResult<Entry> {
-        let (entry, _) = self
-            .lift_via(&self.lift, domain, request, &|_| Vec::new())
-            .await?;
-        Ok(entry)
-    }
-
     async fn history(&self, domain: &DomainName) -> StoreResult<Vec<Entry>> {
         let ids: Vec<String> = self
             .conn
@@ -900,27 +841,6 @@ impl Store for RedisStore {
         entries.sort_by_key(|e| e.id);
         entries.truncate(clamp_limit(limit));
         Ok(entries)
-    }
-
-    async fn approve(
-        &self,
-        domain: &DomainName,
-        entry_id: Uuid,
-        review: Review,
-    ) -> StoreResult<Entry> {
-        let mut entry = self.entry_by_id(entry_id).await?;
-        if entry.domain != *domain || entry.status != EntryStatus::Pending {
-            return Err(StoreError::NotPending);
-        }
-        entry.review = Some(review);
-        match self.invoke_list(&entry, Some(entry_id)).await? {
-            Ok(seq) => Ok(Entry {
-                seq,
-                status: EntryStatus::Active,
-                ..entry
-            }),
-            Err(refusal) => Err(self.refused(domain, refusal).await),
-        }
     }
 
     async fn reject(

@@ -497,9 +497,7 @@ async fn transfers_need_an_allowed_address_and_a_valid_tsig() {
         })
         .collect();
     let entries = siteban::import::parse(lines.as_bytes()).unwrap();
-    siteban::import::write(app.registry.store.as_ref(), entries)
-        .await
-        .unwrap();
+    app.registry.store.import(entries).await.unwrap();
     let head = app.registry.store.head().await.unwrap();
     assert!(app.registry.index.wait_for(head, DEADLINE).await);
 

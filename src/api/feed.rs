@@ -139,7 +139,7 @@ pub async fn snapshot(
             let body = actix_web::web::block(move || {
                 let mut out = String::with_capacity(view.len() * 24);
                 for (domain, record) in view.iter() {
-                    if record.scope == Scope::Subtree.to_u8() {
+                    if record.is_subtree() {
                         out.push_str("*.");
                     }
                     out.push_str(domain);
@@ -159,8 +159,6 @@ pub async fn snapshot(
         ))),
     }
 }
-
-pub use crate::dns::zone::soa_serial;
 
 /// The active set as an RPZ zone file. The `ETag` names the feed sequence and the zone's
 /// settings, so a provider polling with `If-None-Match` gets `304` until something changes.

@@ -112,6 +112,10 @@ pub fn audit_action(method: &str, route: &str) -> Option<String> {
         ("DELETE", "/v1/keys/{id}") => "key.revoke",
         ("POST", "/v1/protected") => "protected.add",
         ("DELETE", "/v1/protected/{domain}") => "protected.remove",
+        ("POST", "/v1/providers") => "provider.create",
+        ("PATCH", "/v1/providers/{id}") => "provider.update",
+        ("DELETE", "/v1/providers/{id}") => "provider.delete",
+        ("POST", "/v1/notices/{id}/ack") => "notice.ack",
         (method, route) => return Some(format!("{method} {route}")),
     };
     Some(action.to_string())
@@ -132,13 +136,46 @@ pub async fn read_json<T: DeserializeOwned>(
     payload: web::Payload,
     limit: usize,
 ) -> Result<T, ApiError> {
+    let body = read_body(req, payload, limit).await?;
+    if body.is_empty() {
+        return Err(ApiError::InvalidJson(
+            "the request body is empty; a JSON object is expected".into(),
+        ));
+    }
+    parse_json(&body)
+}
+
+/// Like `read_json`, but an empty (or blank) body stands for the default value, for requests
+/// whose fields are all optional.
+pub async fn read_json_or_default<T: DeserializeOwned + Default>(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<T, ApiError> {
+    let body = read_body(req, payload, limit).await?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    parse_json(&body)
+}
+
+fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::InvalidJson(format!("malformed JSON: {e}")))
+}
+
+/// Reads a body of at most `limit` bytes within `limits.body_timeout_ms`: a client that
+/// trickles its body is cut off rather than holding a worker's attention.
+async fn read_body(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<web::BytesMut, ApiError> {
     let timeout = req
         .app_data::<State>()
         .map_or(10_000, |r| r.settings.limits.body_timeout_ms);
-    // A client that trickles its body is cut off rather than holding a worker's attention.
     tokio::time::timeout(
         std::time::Duration::from_millis(timeout),
-        read_json_unbounded(req, payload, limit),
+        read_body_unbounded(req, payload, limit),
     )
     .await
     .map_err(|_| {
@@ -148,28 +185,11 @@ pub async fn read_json<T: DeserializeOwned>(
     })?
 }
 
-/// Like `read_json`, but an empty body stands for the default value (for requests whose
-/// fields are all optional).
-pub async fn read_json_or_default<T: DeserializeOwned + Default>(
-    req: &HttpRequest,
-    payload: web::Payload,
-    limit: usize,
-) -> Result<T, ApiError> {
-    let empty = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_LENGTH)
-        .is_some_and(|v| v.as_bytes() == b"0");
-    if empty {
-        return Ok(T::default());
-    }
-    read_json(req, payload, limit).await
-}
-
-async fn read_json_unbounded<T: DeserializeOwned>(
+async fn read_body_unbounded(
     req: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,
-) -> Result<T, ApiError> {
+) -> Result<web::BytesMut, ApiError> {
     let declared = req
         .headers()
         .get(actix_web::http::header::CONTENT_LENGTH)
@@ -187,12 +207,7 @@ async fn read_json_unbounded<T: DeserializeOwned>(
         }
         body.extend_from_slice(&chunk);
     }
-    if body.is_empty() {
-        return Err(ApiError::InvalidJson(
-            "the request body is empty; a JSON object is expected".into(),
-        ));
-    }
-    serde_json::from_slice(&body).map_err(|e| ApiError::InvalidJson(format!("malformed JSON: {e}")))
+    Ok(body)
 }
 
 /// Parses the query string into `T`, mapping every failure to `400 invalid_parameter`.

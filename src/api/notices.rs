@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -264,26 +263,6 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(NoticeView::from(&notice)))
 }
 
-/// Reads an optional JSON body: none at all is the default value.
-async fn optional_json<T: serde::de::DeserializeOwned + Default>(
-    mut payload: web::Payload,
-    limit: usize,
-) -> Result<T, ApiError> {
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|e| ApiError::InvalidJson(format!("cannot read the body: {e}")))?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge(limit));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    serde_json::from_slice(&body).map_err(|e| ApiError::InvalidJson(format!("malformed JSON: {e}")))
-}
-
 /// Record that the provider carried the notice out. Acknowledging again changes nothing.
 #[utoipa::path(post, path = "/v1/notices/{id}/ack", tag = "notices", request_body = Option<AckRequest>,
     params(("id" = String, Path, description = "notice id")),
@@ -293,11 +272,14 @@ async fn optional_json<T: serde::de::DeserializeOwned + Default>(
 pub async fn ack(
     caller: Caller,
     state: State,
+    req: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let principal = caller.require(policy::ACK_NOTICES)?;
-    let body: AckRequest = optional_json(payload, state.settings.server.body_limit_bytes).await?;
+    super::note(&req, path.as_str(), "");
+    let body: AckRequest =
+        super::read_json_or_default(&req, payload, state.settings.limits.write_body_bytes).await?;
     let id = notice_id(&path)?;
     visible(&state, principal, id).await?;
     let note = body

@@ -257,6 +257,11 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
+    super::note(
+        &req,
+        provider.id.as_str(),
+        format!("kind {}", kind.as_str()),
+    );
     state.store.put_provider(provider.clone()).await?;
     tracing::info!(provider_id = %provider.id, kind = kind.as_str(), by = %admin.key_id, "provider registered");
     Ok(HttpResponse::Created()
@@ -309,6 +314,7 @@ pub async fn update(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let admin = caller.require(policy::MANAGE_PROVIDERS)?;
+    super::note(&req, path.as_str(), "");
     let body: ProviderRequest =
         read_json(&req, payload, state.settings.server.body_limit_bytes).await?;
     let mut provider = find(&state, &path).await?;
@@ -352,9 +358,11 @@ pub async fn update(
 pub async fn delete(
     caller: Caller,
     state: State,
+    req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let admin = caller.require(policy::MANAGE_PROVIDERS)?;
+    super::note(&req, path.as_str(), "");
     if !state.store.delete_provider(&path).await? {
         return Err(ApiError::NotFound(format!(
             "no provider with id {:?}",

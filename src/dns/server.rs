@@ -446,14 +446,32 @@ pub async fn serve_udp(
                 }
             },
         };
-        match handle(&ctx, &buf[..len], peer, false).await {
-            Outcome::Reply(reply) => {
-                if let Err(e) = socket.send_to(&reply, peer).await {
-                    tracing::debug!(error = %e, %peer, "UDP send failed");
-                }
+        // Almost every answer comes from memory and is ready at once. One that must wait (a
+        // DNSBL TXT whose decision number is not cached yet reads the store) is answered from
+        // its own task, so that it never holds up the queries behind it.
+        let outcome = {
+            use futures_util::FutureExt;
+            handle(&ctx, &buf[..len], peer, false).now_or_never()
+        };
+        match outcome {
+            Some(outcome) => reply_udp(&socket, outcome, peer).await,
+            None => {
+                let (ctx, socket, packet) =
+                    (Arc::clone(&ctx), Arc::clone(&socket), buf[..len].to_vec());
+                tokio::spawn(async move {
+                    let outcome = handle(&ctx, &packet, peer, false).await;
+                    reply_udp(&socket, outcome, peer).await;
+                });
             }
-            Outcome::Drop | Outcome::Transfer(_) => {}
         }
+    }
+}
+
+async fn reply_udp(socket: &UdpSocket, outcome: Outcome, peer: SocketAddr) {
+    if let Outcome::Reply(reply) = outcome
+        && let Err(e) = socket.send_to(&reply, peer).await
+    {
+        tracing::debug!(error = %e, %peer, "UDP send failed");
     }
 }
 

@@ -11,7 +11,6 @@ use super::server::{Request, TransferKind};
 use super::tsig::Signer;
 use super::wire::*;
 use super::zone::{self, SOA_EXPIRE, SOA_REFRESH, SOA_RETRY, SerialPosition, soa_serial};
-use crate::domain::Scope;
 use crate::model::Event;
 use crate::store::StoreError;
 
@@ -204,7 +203,7 @@ pub async fn run<W: AsyncWrite + Unpin>(
     for (name, record) in view.iter() {
         packer.push(Rr::Cname(name));
         records += 1;
-        if record.scope == Scope::Subtree.to_u8() {
+        if record.is_subtree() {
             packer.push(Rr::Wildcard(name));
             records += 1;
         }

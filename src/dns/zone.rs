@@ -158,7 +158,7 @@ pub fn zone_text(view: &View, zone: &ZoneConfig) -> String {
     };
     for (domain, record) in view.iter() {
         let _ = writeln!(out, "{domain} CNAME {target}");
-        if record.scope == Scope::Subtree.to_u8() {
+        if record.is_subtree() {
             let _ = writeln!(out, "*.{domain} CNAME {target}");
         }
     }

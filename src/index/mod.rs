@@ -284,7 +284,7 @@ impl View {
         loop {
             let suffix = &name[start..];
             if let Some(record) = self.get(suffix)
-                && (start == 0 || record.scope == Scope::Subtree.to_u8())
+                && (start == 0 || record.is_subtree())
             {
                 return Some(Hit { start, record });
             }

@@ -13,6 +13,13 @@ pub struct Record {
     pub status: u8,
 }
 
+impl Record {
+    /// Whether the entry covers the names below its own.
+    pub fn is_subtree(&self) -> bool {
+        self.scope == crate::domain::Scope::Subtree.to_u8()
+    }
+}
+
 #[derive(Clone, Copy)]
 struct Slot {
     /// Offset of the name in the arena. `u32` bounds the arena at 4 GiB, about 150 million

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::{Keys, LIFT_SCRIPT, LIST_SCRIPT, RedisStore, redis_err};
 use crate::domain::DomainName;
-use crate::model::{Entry, EntryStatus, LiftRequest, NewEntry};
+use crate::model::{Entry, LiftRequest, NewEntry};
 use crate::notices::model::{Notice, NoticePlan, NoticeStatus, Provider, epoch_ms};
 use crate::store::notices::{NoticeChange, NoticePage, NoticeStore};
 use crate::store::{StoreError, StoreResult, clamp_limit};
@@ -257,10 +257,7 @@ impl NoticeStore for RedisStore {
         approved: Entry,
         notices: Vec<Notice>,
     ) -> StoreResult<Entry> {
-        let current = self.entry_by_id(approved.id).await?;
-        if current.domain != approved.domain || current.status != EntryStatus::Pending {
-            return Err(StoreError::NotPending);
-        }
+        // The list script itself refuses unless this very entry is the pending one.
         let id = approved.id;
         self.list_entry_with_notices(approved, Some(id), notices)
             .await

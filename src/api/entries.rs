@@ -249,15 +249,27 @@ pub async fn create(
     let (domain, scope, category, decision, reason) = parse_listing(&body)?;
     note(&req, domain.as_str(), "");
     let named = body.providers.clone().unwrap_or_default();
-    let providers = state.store.providers().await?;
-    if let Some(unknown) = named
-        .iter()
-        .find(|id| !providers.iter().any(|p| &p.id == *id))
-    {
-        return Err(ApiError::invalid(
-            "unknown_provider",
-            format!("no provider with id {unknown:?}"),
-        ));
+    // A listing that takes effect now needs every provider to map what locating finds (and
+    // the named ones); one waiting for approval only needs its named providers to exist.
+    let needs_all = !state.settings.entries.require_approval
+        && (state.settings.locate.on_listing || !named.is_empty());
+    let providers = if needs_all {
+        state.store.providers().await?
+    } else {
+        Vec::new()
+    };
+    for id in &named {
+        let known = if needs_all {
+            providers.iter().any(|p| &p.id == id)
+        } else {
+            state.store.provider(id).await?.is_some()
+        };
+        if !known {
+            return Err(ApiError::invalid(
+                "unknown_provider",
+                format!("no provider with id {id:?}"),
+            ));
+        }
     }
     let protection_override = check_protection(
         &state,
@@ -293,8 +305,7 @@ pub async fn create(
         // Locating and notices wait for the approval; the named providers are kept.
         (state.store.propose(new).await?, Vec::new())
     } else {
-        let named = new.providers.clone();
-        notices.list(&state, new, &providers, &named).await?
+        notices.list(&state, new, &providers).await?
     };
     tracing::info!(domain = %entry.domain, entry_id = %entry.id, seq = entry.seq, status = entry.status.as_str(), by = %principal.key_id, "entry submitted");
     Ok(HttpResponse::Created()

@@ -171,10 +171,8 @@ fn webhook_url(text: Option<String>) -> Result<Option<String>, ApiError> {
 async fn find(state: &State, id: &str) -> Result<Provider, ApiError> {
     state
         .store
-        .providers()
+        .provider(id)
         .await?
-        .into_iter()
-        .find(|p| p.id == id)
         .ok_or_else(|| ApiError::NotFound(format!("no provider with id {id:?}")))
 }
 

@@ -161,15 +161,15 @@ impl Notices {
 
     /// Lists an entry: locates it (when configured), then writes it with a stop notice to
     /// each provider found or `named`, in one atomic write, and waits for this node's index.
-    /// `providers` is every provider; `named` must already be checked to exist.
+    /// `providers` is every provider; the providers named on `new` must already be checked to
+    /// exist.
     pub async fn list(
         &self,
         registry: &Registry,
         mut new: NewEntry,
         providers: &[Provider],
-        named: &[String],
     ) -> StoreResult<(Entry, Vec<Notice>)> {
-        let notices = self.prepare(&mut new, providers, named).await;
+        let notices = self.prepare(&mut new, providers).await;
         let entry = registry
             .store
             .list_with_notices(new, notices.clone())
@@ -189,8 +189,7 @@ impl Notices {
     ) -> StoreResult<(Entry, Vec<Notice>)> {
         let providers = self.store.providers().await?;
         let mut new = pending.as_new();
-        let named = std::mem::take(&mut new.providers);
-        let notices = self.prepare(&mut new, &providers, &named).await;
+        let notices = self.prepare(&mut new, &providers).await;
         let mut approved = pending;
         approved.location = new.location;
         approved.providers = new.providers;
@@ -206,12 +205,8 @@ impl Notices {
 
     /// Locates the site of `new` (when configured) and plans a stop notice to each provider
     /// found or `named`; records both on `new`.
-    async fn prepare(
-        &self,
-        new: &mut NewEntry,
-        providers: &[Provider],
-        named: &[String],
-    ) -> Vec<Notice> {
+    async fn prepare(&self, new: &mut NewEntry, providers: &[Provider]) -> Vec<Notice> {
+        let named = std::mem::take(&mut new.providers);
         if self.locate.on_listing {
             let location = self.locate(&new.domain, providers).await;
             if let Some(error) = &location.error {
@@ -225,8 +220,8 @@ impl Notices {
             .flat_map(|l| l.providers.iter().map(|p| p.id.clone()))
             .collect();
         for id in named {
-            if !chosen.contains(id) {
-                chosen.push(id.clone());
+            if !chosen.contains(&id) {
+                chosen.push(id);
             }
         }
         let now = new.listed_at;

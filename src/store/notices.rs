@@ -37,6 +37,9 @@ pub trait NoticeStore: Send + Sync {
 
     async fn providers(&self) -> StoreResult<Vec<Provider>>;
 
+    /// One provider, read alone.
+    async fn provider(&self, id: &str) -> StoreResult<Option<Provider>>;
+
     /// Lists an entry and writes its notices in the same atomic write.
     async fn list_with_notices(&self, entry: NewEntry, notices: Vec<Notice>) -> StoreResult<Entry>;
 

@@ -137,6 +137,17 @@ impl NoticeStore for EmbeddedStore {
         self.blocking(|db| super::read_all(db, PROVIDERS)).await
     }
 
+    async fn provider(&self, id: &str) -> StoreResult<Option<Provider>> {
+        let id = id.to_string();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            let table = txn.open_table(PROVIDERS).map_err(db_err)?;
+            let doc = table.get(id.as_str()).map_err(db_err)?;
+            doc.map(|doc| decode(doc.value())).transpose()
+        })
+        .await
+    }
+
     async fn list_with_notices(&self, new: NewEntry, notices: Vec<Notice>) -> StoreResult<Entry> {
         let retention = self.retention;
         let entry = self

@@ -247,6 +247,17 @@ impl NoticeStore for RedisStore {
             .collect()
     }
 
+    async fn provider(&self, id: &str) -> StoreResult<Option<Provider>> {
+        let doc: Option<Vec<u8>> = self
+            .conn
+            .clone()
+            .hget(Keys::providers(), id)
+            .await
+            .map_err(redis_err)?;
+        doc.map(|doc| serde_json::from_slice(&doc).map_err(StoreError::corrupt))
+            .transpose()
+    }
+
     async fn list_with_notices(&self, new: NewEntry, notices: Vec<Notice>) -> StoreResult<Entry> {
         let entry = Entry::from_new(new, 0);
         self.list_entry_with_notices(entry, None, notices).await

@@ -63,6 +63,7 @@ fn lookup(c: &mut Criterion) {
                 Scope::Exact
             },
             category: Category::CounterfeitGoods,
+            suspended: false,
         })
         .collect();
     let index = Index::new(4096);

@@ -68,6 +68,7 @@ fn main() {
                 Scope::Exact
             },
             category: Category::CounterfeitGoods,
+            suspended: false,
         })
         .collect();
 

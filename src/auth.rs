@@ -163,6 +163,12 @@ pub mod policy {
     pub const READ_NOTICES: &[Role] = &[Agency, Telecom, AccessProvider, DnsProvider, Auditor];
     pub const ACK_NOTICES: &[Role] = &[AccessProvider, DnsProvider];
     pub const COMPLIANCE: &[Role] = &[Agency, Telecom, Auditor];
+
+    // Referral cases and referrals: keys act for their organisation (`cases::Org`); the
+    // workflow decides which organisation may take which step.
+    pub const OPEN_CASES: &[Role] = &[Agency];
+    pub const ACT_ON_CASES: &[Role] = &[Agency, Telecom];
+    pub const READ_CASES: &[Role] = &[Agency, Telecom, Auditor];
 }
 
 #[cfg(test)]

@@ -58,6 +58,9 @@ pub fn parse(input: impl BufRead) -> Result<Vec<NewEntry>, ImportError> {
                 protection_override: None,
                 // An import seeds the registry; it locates nothing and notifies no one.
                 location: None,
+                suspended_until: None,
+                replaces: None,
+                case: None,
                 providers: Vec::new(),
             }),
             Err(e) => errors.push(e),

@@ -13,10 +13,13 @@
 //! - [`settings`], [`telemetry`], [`metrics`], [`startup`]: running a node.
 //! - [`import`]: bulk loading of entries from NDJSON.
 //! - [`notices`]: providers, locating sites, notices to providers and their delivery.
+//! - [`cases`]: the regulation's referral workflow: cases, routes, hand-overs, suspensions,
+//!   closures and referrals between the two sides.
 
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod cases;
 pub mod dns;
 pub mod domain;
 pub mod import;

@@ -30,6 +30,12 @@ pub enum EntryStatus {
     Lifted,
     /// Refused at review; never took effect.
     Rejected,
+    /// An emergency suspension of access, executed for a referral case before its decision:
+    /// checked as listed, left out of the RPZ, ended by the case's closure or by expiry.
+    Suspended,
+    /// A suspension that ended without becoming a listing (its time ran out, or the case
+    /// closed without a registry measure).
+    Expired,
 }
 
 impl EntryStatus {
@@ -39,6 +45,8 @@ impl EntryStatus {
             EntryStatus::Active => "active",
             EntryStatus::Lifted => "lifted",
             EntryStatus::Rejected => "rejected",
+            EntryStatus::Suspended => "suspended",
+            EntryStatus::Expired => "expired",
         }
     }
 }
@@ -85,6 +93,26 @@ pub struct NewEntry {
     pub location: Option<Location>,
     /// Ids of the providers told to stop serving the site: those located and those named.
     pub providers: Vec<String>,
+    /// For an emergency suspension, when it expires; `None` for a listing.
+    pub suspended_until: Option<OffsetDateTime>,
+    /// The suspension of the same domain that this listing replaces (a case's closure).
+    pub replaces: Option<Uuid>,
+    /// The referral case written in the same atomic step, when the entry comes from one.
+    pub case: Option<CaseWrite>,
+}
+
+/// A referral case document written in the same atomic step as a registry change, so that
+/// the case and the entry it names never disagree. The store keeps the document opaque and
+/// only compares versions.
+#[derive(Debug, Clone)]
+pub struct CaseWrite {
+    /// The case (or referral) id.
+    pub id: Uuid,
+    /// The version the caller read (0 for none); the store refuses the whole write when the
+    /// stored case has moved on, and the caller reads again.
+    pub expect: u64,
+    /// The case after the change, as stored (its version is `expect + 1`).
+    pub doc: Vec<u8>,
 }
 
 /// How an entry ended: the document that lifted it and the feed sequence of the lift.
@@ -106,6 +134,11 @@ pub struct LiftRequest {
     pub document: Decision,
     pub lifted_at: OffsetDateTime,
     pub lifted_by: Actor,
+    /// Ends a suspension (an `expired` event) instead of lifting a listing; the store refuses
+    /// a lift of a suspension and an expiry of a listing.
+    pub expire: bool,
+    /// The referral case written in the same atomic step.
+    pub case: Option<CaseWrite>,
 }
 
 /// One blacklist entry: a listing of one domain under one decision, active or lifted.
@@ -151,6 +184,18 @@ pub struct Entry {
     /// Ids of the providers sent notices about this entry.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub providers: Vec<String>,
+    /// The referral case the entry was made from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub case_id: Option<Uuid>,
+    /// When a suspension expires unless its case closes first.
+    #[serde(
+        default,
+        with = "crate::model::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<OffsetDateTime>,
 }
 
 impl Entry {
@@ -169,7 +214,11 @@ impl Entry {
             scope: new.scope,
             category: new.category,
             reason: new.reason,
-            status: EntryStatus::Active,
+            status: if new.suspended_until.is_some() {
+                EntryStatus::Suspended
+            } else {
+                EntryStatus::Active
+            },
             decision: new.decision,
             listed_at: new.listed_at,
             listed_by: new.listed_by,
@@ -180,6 +229,8 @@ impl Entry {
             providers: new.providers,
             review: None,
             protection_override: new.protection_override,
+            case_id: new.case.as_ref().map(|c| c.id),
+            expires_at: new.suspended_until,
         }
     }
 
@@ -197,12 +248,19 @@ impl Entry {
             protection_override: self.protection_override.clone(),
             location: self.location.clone(),
             providers: self.providers.clone(),
+            suspended_until: self.expires_at,
+            replaces: None,
+            case: None,
         }
     }
 
     /// Marks the entry lifted by `request` at feed sequence `seq`.
     pub fn lifted(mut self, request: LiftRequest, seq: u64) -> Entry {
-        self.status = EntryStatus::Lifted;
+        self.status = if request.expire {
+            EntryStatus::Expired
+        } else {
+            EntryStatus::Lifted
+        };
         self.lifted_at = Some(request.lifted_at);
         self.lift = Some(Lift {
             reason: request.reason,
@@ -221,6 +279,8 @@ pub struct ActiveRecord {
     pub entry_id: Uuid,
     pub scope: Scope,
     pub category: Category,
+    /// An emergency suspension rather than a listing.
+    pub suspended: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -228,6 +288,36 @@ pub struct ActiveRecord {
 pub enum EventKind {
     Listed,
     Lifted,
+    /// An emergency suspension began: checked as listed, not in the RPZ.
+    Suspended,
+    /// A suspension ended without becoming a listing.
+    Expired,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Listed => "listed",
+            EventKind::Lifted => "lifted",
+            EventKind::Suspended => "suspended",
+            EventKind::Expired => "expired",
+        }
+    }
+
+    pub fn parse(input: &str) -> Option<EventKind> {
+        Some(match input {
+            "listed" => EventKind::Listed,
+            "lifted" => EventKind::Lifted,
+            "suspended" => EventKind::Suspended,
+            "expired" => EventKind::Expired,
+            _ => return None,
+        })
+    }
+
+    /// Whether the event puts a record in the active set (a listing replaces a suspension).
+    pub fn adds(self) -> bool {
+        matches!(self, EventKind::Listed | EventKind::Suspended)
+    }
 }
 
 /// One change of the active set, numbered by the feed sequence.
@@ -253,7 +343,11 @@ impl Event {
     pub fn listed(entry: &Entry) -> Event {
         Event {
             seq: entry.seq,
-            kind: EventKind::Listed,
+            kind: if entry.status == EntryStatus::Suspended {
+                EventKind::Suspended
+            } else {
+                EventKind::Listed
+            },
             domain: entry.domain.clone(),
             scope: entry.scope,
             entry_id: entry.id,
@@ -266,7 +360,11 @@ impl Event {
     pub fn lifted(entry: &Entry) -> Event {
         Event {
             seq: entry.lift.as_ref().map_or(entry.seq, |lift| lift.seq),
-            kind: EventKind::Lifted,
+            kind: if entry.status == EntryStatus::Expired {
+                EventKind::Expired
+            } else {
+                EventKind::Lifted
+            },
             domain: entry.domain.clone(),
             scope: entry.scope,
             entry_id: entry.id,

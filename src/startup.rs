@@ -61,6 +61,13 @@ impl Application {
         tokio::spawn(follow(Arc::clone(&registry), shutdown_rx.clone()));
         tokio::spawn(housekeeping(Arc::clone(&registry), shutdown_rx.clone()));
         let notices = start_notices(&registry, &settings, &shutdown_rx)?;
+        if settings.cases.expire {
+            tokio::spawn(crate::api::cases::sweep_expiries(
+                Arc::clone(&registry),
+                Arc::clone(&notices),
+                shutdown_rx.clone(),
+            ));
+        }
 
         // The DNS listener binds before the HTTP one, so that a taken DNS port fails the start
         // before anything is served.

@@ -65,7 +65,7 @@ fn result<'a>(name: &'a DomainName, lookup: &Lookup, metrics: &Metrics) -> Check
         entry_id: hit.entry_id(),
         scope: hit.scope(),
         category: hit.category(),
-        status: "active",
+        status: hit.status(),
     });
     if matched.is_some() {
         metrics.checks_listed.inc();

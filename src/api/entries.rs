@@ -168,7 +168,7 @@ fn with_notices(entry: Entry, notices: &[Notice]) -> EntryWithNotices {
 
 /// Refuses a listing that touches a protected name (equal, above or below it), unless a
 /// national telecom key overrides the protection with a justification.
-async fn check_protection(
+pub(super) async fn check_protection(
     state: &State,
     principal: &Principal,
     domain: &DomainName,
@@ -300,6 +300,9 @@ pub async fn create(
         protection_override,
         location: None,
         providers: named,
+        suspended_until: None,
+        replaces: None,
+        case: None,
     };
     let (entry, written) = if state.settings.entries.require_approval {
         // Locating and notices wait for the approval; the named providers are kept.
@@ -348,7 +351,7 @@ pub async fn lift(
         .await?
         .into_iter()
         .rev()
-        .find(|e| e.status == EntryStatus::Active)
+        .find(|e| matches!(e.status, EntryStatus::Active | EntryStatus::Suspended))
         .ok_or_else(|| ApiError::NotListed("this domain has no active entry".into()))?;
     check_province(principal, &current)?;
     let (entry, written) = notices
@@ -361,6 +364,8 @@ pub async fn lift(
                 document,
                 lifted_at: crate::model::now(),
                 lifted_by: principal.actor(),
+                expire: false,
+                case: None,
             },
         )
         .await?;
@@ -489,7 +494,7 @@ pub async fn get(
     let current = history
         .iter()
         .rev()
-        .find(|e| e.status == EntryStatus::Active)
+        .find(|e| matches!(e.status, EntryStatus::Active | EntryStatus::Suspended))
         .cloned();
     let pending = history
         .iter()

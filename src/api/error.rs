@@ -31,6 +31,9 @@ pub enum ApiError {
     MethodNotAllowed(&'static str),
     #[error("{0}")]
     Domain(#[from] DomainError),
+    /// Another organisation holds the case (or referral) for this step.
+    #[error("{0}")]
+    NotCaseHolder(String),
     #[error("{message}")]
     Invalid { code: &'static str, message: String },
     #[error("{0}")]
@@ -67,6 +70,7 @@ impl ApiError {
             ApiError::Unauthenticated => "unauthenticated",
             ApiError::Forbidden | ApiError::ForbiddenBecause(_) => "forbidden",
             ApiError::OutOfProvince(_) => "out_of_province",
+            ApiError::NotCaseHolder(_) => "not_case_holder",
             ApiError::InvalidJson(_) => "invalid_json",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::InvalidParameter(_) => "invalid_parameter",
@@ -106,9 +110,10 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden | ApiError::ForbiddenBecause(_) | ApiError::OutOfProvince(_) => {
-                StatusCode::FORBIDDEN
-            }
+            ApiError::Forbidden
+            | ApiError::ForbiddenBecause(_)
+            | ApiError::OutOfProvince(_)
+            | ApiError::NotCaseHolder(_) => StatusCode::FORBIDDEN,
             ApiError::InvalidJson(_) | ApiError::InvalidParameter(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound(_) | ApiError::NotListed(_) | ApiError::NotPending(_) => {
@@ -163,6 +168,20 @@ impl From<StoreError> for ApiError {
                 entry.domain, entry.id, entry.decision.number
             )),
             StoreError::NotListed => ApiError::NotListed("this domain has no active entry".into()),
+            StoreError::Suspended(entry) => ApiError::Conflict {
+                code: "suspended",
+                message: format!(
+                    "{} is suspended under case {}: the suspension ends with the case's closure, its withdrawal or its expiry",
+                    entry.domain,
+                    entry
+                        .case_id
+                        .map_or_else(|| "?".into(), |id| id.to_string())
+                ),
+            },
+            StoreError::CaseChanged => ApiError::Conflict {
+                code: "case_changed",
+                message: "the case changed while this step was being written; read it again".into(),
+            },
             StoreError::NotPending => ApiError::NotPending(
                 "this domain has no entry waiting for review, or another one than given".into(),
             ),

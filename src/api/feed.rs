@@ -120,7 +120,11 @@ pub async fn snapshot(
                         scope: Scope::from_u8(record.scope).unwrap_or_default(),
                         entry_id: uuid::Uuid::from_bytes(record.entry_id),
                         category: Category::from_u8(record.category).unwrap_or(Category::Other),
-                        status: "active",
+                        status: if record.is_suspended() {
+                            "suspended"
+                        } else {
+                            "active"
+                        },
                     };
                     serde_json::to_writer(&mut out, &entry)
                         .map_err(|e| ApiError::Internal(e.to_string()))?;

@@ -3,6 +3,7 @@
 //! first, checks its role policy explicitly, then parses its input, in that order.
 
 pub mod audit;
+pub mod cases;
 pub mod check;
 pub mod entries;
 pub mod error;
@@ -116,6 +117,17 @@ pub fn audit_action(method: &str, route: &str) -> Option<String> {
         ("PATCH", "/v1/providers/{id}") => "provider.update",
         ("DELETE", "/v1/providers/{id}") => "provider.delete",
         ("POST", "/v1/notices/{id}/ack") => "notice.ack",
+        ("POST", "/v1/cases") => "case.open",
+        ("POST", "/v1/cases/{id}/accept") => "case.accept",
+        ("POST", "/v1/cases/{id}/return") => "case.return",
+        ("POST", "/v1/cases/{id}/forward") => "case.forward",
+        ("POST", "/v1/cases/{id}/suspension-request") => "case.request_suspension",
+        ("POST", "/v1/cases/{id}/suspend") => "case.suspend",
+        ("POST", "/v1/cases/{id}/decision") => "case.submit_decision",
+        ("POST", "/v1/cases/{id}/close") => "case.close",
+        ("POST", "/v1/cases/{id}/withdraw") => "case.withdraw",
+        ("POST", "/v1/referrals") => "referral.send",
+        ("POST", "/v1/referrals/{id}/{step}") => "referral.step",
         (method, route) => return Some(format!("{method} {route}")),
     };
     Some(action.to_string())
@@ -284,6 +296,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .default_service(not_allowed("POST, GET")),
     )
     .configure(notice_routes)
+    .configure(case_routes)
     .service(
         web::resource("/v1/keys/{id}")
             .route(web::delete().to(keys::revoke))
@@ -378,6 +391,88 @@ fn notice_routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
+/// Routes of referral cases, referrals and the inbox: static paths first, then the steps of
+/// one case, then the case itself.
+fn case_routes(cfg: &mut web::ServiceConfig) {
+    let not_allowed = |allow: &'static str| {
+        web::to(move || async move {
+            Err::<actix_web::HttpResponse, _>(ApiError::MethodNotAllowed(allow))
+        })
+    };
+    cfg.service(
+        web::resource("/v1/cases")
+            .route(web::post().to(cases::open))
+            .route(web::get().to(cases::list))
+            .default_service(not_allowed("POST, GET")),
+    )
+    .service(
+        web::resource("/v1/inbox")
+            .route(web::get().to(cases::inbox))
+            .default_service(not_allowed("GET")),
+    )
+    .service(
+        web::resource("/v1/referrals")
+            .route(web::post().to(cases::refer))
+            .route(web::get().to(cases::referrals))
+            .default_service(not_allowed("POST, GET")),
+    )
+    .service(
+        web::resource("/v1/cases/{id}/accept")
+            .route(web::post().to(cases::accept))
+            .default_service(not_allowed("POST")),
+    )
+    .service(
+        web::resource("/v1/cases/{id}/return")
+            .route(web::post().to(cases::give_back))
+            .default_service(not_allowed("POST")),
+    )
+    .service(
+        web::resource("/v1/cases/{id}/forward")
+            .route(web::post().to(cases::forward))
+            .default_service(not_allowed("POST")),
+    )
+    .service(
+        web::resource("/v1/cases/{id}/suspension-request")
+            .route(web::post().to(cases::request_suspension))
+            .default_service(not_allowed("POST")),
+    )
+    .service(
+        web::resource("/v1/cases/{id}/suspend")
+            .route(web::post().to(cases::suspend))
+            .default_service(not_allowed("POST")),
+    )
+    .service(
+        web::resource("/v1/cases/{id}/decision")
+            .route(web::post().to(cases::submit_decision))
+            .default_service(not_allowed("POST")),
+    )
+    .service(
+        web::resource("/v1/cases/{id}/close")
+            .route(web::post().to(cases::close))
+            .default_service(not_allowed("POST")),
+    )
+    .service(
+        web::resource("/v1/cases/{id}/withdraw")
+            .route(web::post().to(cases::withdraw))
+            .default_service(not_allowed("POST")),
+    )
+    .service(
+        web::resource("/v1/cases/{id}")
+            .route(web::get().to(cases::get))
+            .default_service(not_allowed("GET")),
+    )
+    .service(
+        web::resource("/v1/referrals/{id}/{step}")
+            .route(web::post().to(cases::referral_step_handler))
+            .default_service(not_allowed("POST")),
+    )
+    .service(
+        web::resource("/v1/referrals/{id}")
+            .route(web::get().to(cases::get_referral))
+            .default_service(not_allowed("GET")),
+    );
+}
+
 /// The OpenAPI document, generated from the handlers' annotations.
 #[derive(utoipa::OpenApi)]
 #[openapi(
@@ -391,6 +486,10 @@ fn notice_routes(cfg: &mut web::ServiceConfig) {
         ops::healthz, ops::readyz, ops::metrics,
         providers::create, providers::list, providers::get, providers::update, providers::delete,
         notices::locate, notices::list, notices::get, notices::ack, notices::compliance,
+        cases::open, cases::list, cases::get, cases::accept, cases::give_back, cases::forward,
+        cases::request_suspension, cases::suspend, cases::submit_decision, cases::close,
+        cases::withdraw, cases::inbox, cases::refer, cases::referrals, cases::get_referral,
+        cases::referral_step_handler,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
     modifiers(&BearerAuth, &ErrorResponses)

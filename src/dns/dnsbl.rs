@@ -100,12 +100,14 @@ mod tests {
                     entry_id: id,
                     scope: Scope::Subtree,
                     category: Category::CounterfeitGoods,
+                    suspended: false,
                 },
                 ActiveRecord {
                     domain: DomainName::parse("one.example.net").unwrap(),
                     entry_id: Uuid::from_u128(7),
                     scope: Scope::Exact,
                     category: Category::Fraud,
+                    suspended: false,
                 },
             ],
         );

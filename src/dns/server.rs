@@ -333,11 +333,12 @@ fn rpz(ctx: &Context, request: Request, mut signer: Option<Signer>) -> Outcome {
     if rel.is_empty() {
         return Outcome::Reply(apex(ctx, &request, origin, &mut signer));
     }
-    // The zone's own records: `name` for every entry, `*.name` for subtree entries.
+    // The zone's own records: `name` for every listing, `*.name` for subtree listings;
+    // suspensions stop access, not resolution, so they are not in the zone.
     let view = ctx.registry.index.view();
-    let exists = view
-        .find(rel)
-        .is_some_and(|hit| hit.start == 0 || (rel.starts_with("*.") && hit.start == 2));
+    let exists = view.find(rel).is_some_and(|hit| {
+        !hit.record.is_suspended() && (hit.start == 0 || (rel.starts_with("*.") && hit.start == 2))
+    });
     let mut w;
     if exists {
         w = request.writer(RCODE_NOERROR, true, 256);

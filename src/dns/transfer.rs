@@ -201,6 +201,9 @@ pub async fn run<W: AsyncWrite + Unpin>(
     packer.push(Rr::Ns);
     let mut records = 2u64;
     for (name, record) in view.iter() {
+        if record.is_suspended() {
+            continue;
+        }
         packer.push(Rr::Cname(name));
         records += 1;
         if record.is_subtree() {

@@ -109,15 +109,17 @@ pub fn difference(events: &[Event]) -> Difference {
     let mut states: HashMap<&str, (Option<Scope>, Option<Scope>)> = HashMap::new();
     for event in events {
         let state = states.entry(event.domain.as_str()).or_insert_with(|| {
+            // Suspensions are never in the zone: their events begin and end with nothing,
+            // and a listing that replaces one starts from nothing too.
             let before = match event.kind {
-                EventKind::Listed => None,
+                EventKind::Listed | EventKind::Suspended | EventKind::Expired => None,
                 EventKind::Lifted => Some(event.scope),
             };
             (before, before)
         });
         state.1 = match event.kind {
             EventKind::Listed => Some(event.scope),
-            EventKind::Lifted => None,
+            EventKind::Lifted | EventKind::Suspended | EventKind::Expired => None,
         };
     }
     let mut difference = Difference::default();
@@ -157,6 +159,9 @@ pub fn zone_text(view: &View, zone: &ZoneConfig) -> String {
         format!("{}.", zone.target)
     };
     for (domain, record) in view.iter() {
+        if record.is_suspended() {
+            continue;
+        }
         let _ = writeln!(out, "{domain} CNAME {target}");
         if record.is_subtree() {
             let _ = writeln!(out, "*.{domain} CNAME {target}");
@@ -236,6 +241,7 @@ mod tests {
             entry_id: uuid::Uuid::from_u128(1),
             scope,
             category: Category::Fraud,
+            suspended: false,
         };
         index.load(
             (1 << 32) + 5,
@@ -280,25 +286,39 @@ mod tests {
     }
 
     proptest! {
-        /// Applying the difference of any run of events to the zone before them gives the
-        /// zone after them.
+        /// Applying the difference of any run of events (listings, lifts, suspensions, their
+        /// expiry and listings that replace them) to the zone before them gives the zone after
+        /// them.
         #[test]
         fn differences_turn_one_version_into_the_next(
-            ops in proptest::collection::vec((0usize..5, any::<bool>()), 1..60),
+            ops in proptest::collection::vec((0usize..5, any::<bool>(), 0u8..3), 1..60),
             split in 0usize..60,
         ) {
             let names = ["a.example.cn", "b.example.cn", "c.a.example.cn", "d.example.net", "e.example.org"];
-            let mut active: HashMap<&str, Scope> = HashMap::new();
+            let mut active: HashMap<&str, (Scope, bool)> = HashMap::new();
             let mut events = Vec::new();
-            for (i, (n, subtree)) in ops.iter().enumerate() {
+            for (i, (n, subtree, choice)) in ops.iter().enumerate() {
                 let name = names[*n];
                 let seq = i as u64 + 1;
-                match active.remove(name) {
-                    Some(scope) => events.push(event(seq, EventKind::Lifted, name, scope)),
-                    None => {
-                        let scope = if *subtree { Scope::Subtree } else { Scope::Exact };
-                        active.insert(name, scope);
+                let scope = if *subtree { Scope::Subtree } else { Scope::Exact };
+                match active.get(name).copied() {
+                    Some((old, false)) => {
+                        active.remove(name);
+                        events.push(event(seq, EventKind::Lifted, name, old));
+                    }
+                    Some((_, true)) if *choice == 1 => {
+                        active.insert(name, (scope, false));
                         events.push(event(seq, EventKind::Listed, name, scope));
+                    }
+                    Some((old, true)) => {
+                        active.remove(name);
+                        events.push(event(seq, EventKind::Expired, name, old));
+                    }
+                    None => {
+                        let suspended = *choice == 2;
+                        active.insert(name, (scope, suspended));
+                        let kind = if suspended { EventKind::Suspended } else { EventKind::Listed };
+                        events.push(event(seq, kind, name, scope));
                     }
                 }
             }
@@ -308,7 +328,7 @@ mod tests {
                 for e in &events[..upto] {
                     match e.kind {
                         EventKind::Listed => { state.insert(e.domain.as_str(), e.scope); }
-                        EventKind::Lifted => { state.remove(e.domain.as_str()); }
+                        _ => { state.remove(e.domain.as_str()); }
                     }
                 }
                 state.iter().flat_map(|(d, s)| owners(d, *s == Scope::Subtree)).collect()

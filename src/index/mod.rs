@@ -24,6 +24,8 @@ use table::Table;
 
 /// Status byte of an index record; only active entries are held today.
 pub const STATUS_ACTIVE: u8 = 0;
+/// An emergency suspension: checked as listed, left out of the RPZ.
+pub const STATUS_SUSPENDED: u8 = 1;
 
 type Overlay = hashbrown::HashMap<Arc<str>, (Option<Record>, u64), foldhash::fast::RandomState>;
 
@@ -62,6 +64,15 @@ impl Hit {
 
     pub fn category(&self) -> Category {
         Category::from_u8(self.record.category).unwrap_or(Category::Other)
+    }
+
+    /// The entry's status as checks report it: `active` or `suspended`.
+    pub fn status(&self) -> &'static str {
+        if self.record.is_suspended() {
+            "suspended"
+        } else {
+            "active"
+        }
     }
 }
 
@@ -143,19 +154,24 @@ impl Index {
                 None => current.base.get(name),
             };
             match event.kind {
-                EventKind::Listed => {
+                EventKind::Listed | EventKind::Suspended => {
+                    // A listing may take the place of the name's suspension (a case closed).
                     let record = Record {
                         entry_id: event.entry_id.into_bytes(),
                         scope: event.scope.to_u8(),
                         category: event.category.to_u8(),
-                        status: STATUS_ACTIVE,
+                        status: if event.kind == EventKind::Suspended {
+                            STATUS_SUSPENDED
+                        } else {
+                            STATUS_ACTIVE
+                        },
                     };
                     overlay.insert(name.into(), (Some(record), event.seq));
                     if existing.is_none() {
                         active += 1;
                     }
                 }
-                EventKind::Lifted => {
+                EventKind::Lifted | EventKind::Expired => {
                     // Only the entry the event names is removed: during a replay the name may
                     // already hold a newer listing.
                     if existing.is_some_and(|r| r.entry_id == event.entry_id.into_bytes()) {
@@ -329,7 +345,11 @@ fn record_of(record: &ActiveRecord) -> Record {
         entry_id: record.entry_id.into_bytes(),
         scope: record.scope.to_u8(),
         category: record.category.to_u8(),
-        status: STATUS_ACTIVE,
+        status: if record.suspended {
+            STATUS_SUSPENDED
+        } else {
+            STATUS_ACTIVE
+        },
     }
 }
 

@@ -18,6 +18,11 @@ impl Record {
     pub fn is_subtree(&self) -> bool {
         self.scope == crate::domain::Scope::Subtree.to_u8()
     }
+
+    /// Whether the entry is an emergency suspension: checked as listed, not in the RPZ.
+    pub fn is_suspended(&self) -> bool {
+        self.status == super::STATUS_SUSPENDED
+    }
 }
 
 #[derive(Clone, Copy)]

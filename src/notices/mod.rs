@@ -24,7 +24,7 @@ use crate::registry::Registry;
 use crate::settings::{LocateSettings, NoticeSettings};
 use crate::store::{Store, StoreResult};
 use locate::Locator;
-use model::{Location, Notice, NoticePlan, Provider};
+use model::{Location, Notice, NoticeAction, NoticePlan, Provider};
 
 /// Metrics of notices and their delivery, registered with the node's other metrics.
 pub struct NoticeMetrics {
@@ -166,10 +166,29 @@ impl Notices {
     pub async fn list(
         &self,
         registry: &Registry,
-        mut new: NewEntry,
+        new: NewEntry,
         providers: &[Provider],
     ) -> StoreResult<(Entry, Vec<Notice>)> {
-        let notices = self.prepare(&mut new, providers).await;
+        let all = [NoticeAction::StopAccess, NoticeAction::StopResolution];
+        self.list_for(registry, new, providers, &all).await
+    }
+
+    /// Lists an entry like [`Notices::list`], notifying only the providers whose stop action
+    /// is one of `actions`: a suspension stops access, not resolution, and a case's closure
+    /// tells the providers its measures name.
+    pub async fn list_for(
+        &self,
+        registry: &Registry,
+        mut new: NewEntry,
+        providers: &[Provider],
+        actions: &[NoticeAction],
+    ) -> StoreResult<(Entry, Vec<Notice>)> {
+        let providers: Vec<Provider> = providers
+            .iter()
+            .filter(|p| actions.contains(&p.kind.stop_action()))
+            .cloned()
+            .collect();
+        let notices = self.prepare(&mut new, &providers).await;
         let entry = registry
             .store
             .list_with_notices(new, notices.clone())

@@ -11,6 +11,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Tab
 use tokio::sync::watch;
 use uuid::Uuid;
 
+mod cases;
 mod notices;
 
 use super::{
@@ -20,7 +21,8 @@ use super::{
 use crate::audit::{AuditEvent, AuditRecord};
 use crate::domain::DomainName;
 use crate::model::{
-    Entry, EntryStatus, Event, KeyRecord, LiftRequest, NewEntry, ProtectedName, Review,
+    CaseWrite, Entry, EntryStatus, Event, KeyRecord, Lift, LiftRequest, NewEntry, ProtectedName,
+    Review,
 };
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -104,6 +106,7 @@ impl EmbeddedStore {
         txn.open_table(AUDIT).map_err(db_err)?;
         txn.open_table(PROTECTED).map_err(db_err)?;
         notices::create_tables(&txn)?;
+        cases::create_tables(&txn)?;
         txn.commit().map_err(db_err)?;
         Ok(EmbeddedStore {
             db: Arc::new(db),
@@ -164,17 +167,56 @@ fn refuse_if_taken(txn: &redb::WriteTransaction, domain: &str) -> StoreResult<()
     }
 }
 
-/// Writes `entry` as active inside an open transaction: its record, active-set slot,
-/// history link, listing indexes and feed event. Returns it with its sequence number.
+/// Writes `entry` as active (or suspended) inside an open transaction: its record, active-set
+/// slot, history link, listing indexes and feed event, and the case document of `case`.
+/// `replaces` names the domain's suspension that a listing may take the place of. Returns the
+/// entry with its sequence number.
 fn write_listing(
     txn: &redb::WriteTransaction,
     mut entry: Entry,
     retention: u64,
+    replaces: Option<Uuid>,
+    case: Option<&CaseWrite>,
 ) -> StoreResult<Entry> {
-    refuse_if_taken(txn, entry.domain.as_str())?;
+    if let Some(case) = case {
+        cases::write_case(txn, case)?;
+    }
+    let replaced = match replaces.map(|id| current_suspension(txn, entry.domain.as_str(), id)) {
+        Some(Ok(Some(replaced))) => Some(replaced),
+        Some(Err(e)) => return Err(e),
+        _ => {
+            refuse_if_taken(txn, entry.domain.as_str())?;
+            None
+        }
+    };
     let seq = next_seq(txn)?;
     entry.seq = seq;
-    entry.status = EntryStatus::Active;
+    if entry.status != EntryStatus::Suspended {
+        entry.status = EntryStatus::Active;
+    }
+    if let Some(mut old) = replaced {
+        let listed_seq = old.seq;
+        old.status = EntryStatus::Lifted;
+        old.lifted_at = Some(entry.listed_at);
+        old.lift = Some(Lift {
+            reason: format!("replaced by listing {} under the case's decision", entry.id),
+            document: entry.decision.clone(),
+            lifted_by: entry.listed_by.clone(),
+            seq,
+        });
+        txn.open_table(ENTRIES)
+            .map_err(db_err)?
+            .insert(old.id.as_u128(), encode(&old)?.as_slice())
+            .map_err(db_err)?;
+        txn.open_table(BY_SEQ_ACTIVE)
+            .map_err(db_err)?
+            .remove(listed_seq)
+            .map_err(db_err)?;
+        txn.open_table(BY_SEQ_LIFTED)
+            .map_err(db_err)?
+            .insert(listed_seq, old.id.as_u128())
+            .map_err(db_err)?;
+    }
     let id = entry.id.as_u128();
     txn.open_table(ENTRIES)
         .map_err(db_err)?
@@ -198,6 +240,27 @@ fn write_listing(
         .map_err(db_err)?;
     append_event(txn, &Event::listed(&entry), retention)?;
     Ok(entry)
+}
+
+/// The domain's active suspension when it is the entry `id`; `None` when the domain has no
+/// active record (the listing then goes ahead as a new one); an error when another entry is
+/// active.
+fn current_suspension(
+    txn: &redb::WriteTransaction,
+    domain: &str,
+    id: Uuid,
+) -> StoreResult<Option<Entry>> {
+    let active = txn.open_table(ACTIVE).map_err(db_err)?;
+    let Some(bytes) = active.get(domain).map_err(db_err)? else {
+        return Ok(None);
+    };
+    let record = decode_active(domain, bytes.value())?;
+    let entries = txn.open_table(ENTRIES).map_err(db_err)?;
+    let current = read_entry(&entries, record.entry_id.as_u128())?;
+    if record.entry_id != id || !record.suspended {
+        return Err(StoreError::AlreadyListed(Box::new(current)));
+    }
+    Ok(Some(current))
 }
 
 /// Takes the pending entry `id` of `domain` out of the pending set, or fails with
@@ -231,6 +294,15 @@ fn write_lift(
     let mut entries = txn.open_table(ENTRIES).map_err(db_err)?;
     let id = record.entry_id.as_u128();
     let entry = read_entry(&entries, id)?;
+    if record.suspended && !request.expire {
+        return Err(StoreError::Suspended(Box::new(entry)));
+    }
+    if !record.suspended && request.expire {
+        return Err(StoreError::NotListed);
+    }
+    if let Some(case) = &request.case {
+        cases::write_case(txn, case)?;
+    }
     let seq = next_seq(txn)?;
     let listed_seq = entry.seq;
     let entry = entry.lifted(request, seq);
@@ -521,7 +593,7 @@ impl Store for EmbeddedStore {
                     let txn = db.begin_write().map_err(db_err)?;
                     let (mut count, mut last) = (0, 0);
                     for new in batch {
-                        match write_listing(&txn, Entry::from_new(new, 0), retention) {
+                        match write_listing(&txn, Entry::from_new(new, 0), retention, None, None) {
                             Ok(entry) => {
                                 count += 1;
                                 last = entry.seq;

@@ -2,6 +2,7 @@
 //! embedded redb store (default, single node) and Redis (shared by many nodes). Only this module
 //! knows keys, tables and encodings; the format is private and versioned (`FORMAT_VERSION`).
 
+pub mod cases;
 pub mod embedded;
 pub mod notices;
 pub mod redis;
@@ -25,6 +26,12 @@ pub enum StoreError {
     NotListed,
     #[error("no entry of this domain is waiting for review")]
     NotPending,
+    /// The domain's active record is an emergency suspension, which only its case ends.
+    #[error("the domain is suspended under a referral case")]
+    Suspended(Box<Entry>),
+    /// The referral case changed since the caller read it; nothing was written.
+    #[error("the case changed meanwhile")]
+    CaseChanged,
     /// The events after the requested sequence are no longer retained.
     #[error("feed history before sequence {oldest} is no longer retained")]
     SnapshotRequired { oldest: u64 },
@@ -80,12 +87,13 @@ pub struct ActiveSet {
     pub records: Vec<ActiveRecord>,
 }
 
+pub use cases::CaseStore;
 pub use notices::NoticeStore;
 
 /// Providers and notices live behind `NoticeStore`, a supertrait, so that their methods stay
 /// together in `store/notices.rs`.
 #[async_trait]
-pub trait Store: NoticeStore + Send + Sync + 'static {
+pub trait Store: NoticeStore + CaseStore + Send + Sync + 'static {
     /// Every entry ever made for `domain`, oldest first.
     async fn history(&self, domain: &DomainName) -> StoreResult<Vec<Entry>>;
 
@@ -157,14 +165,21 @@ pub trait Store: NoticeStore + Send + Sync + 'static {
 }
 
 /// The active-set record both backends keep per domain: 16 bytes of entry id, then scope and
-/// category, all the index needs.
+/// category, all the index needs. The category byte's high bit marks a suspension (the Redis
+/// scripts test it too).
 pub(crate) fn encode_active(entry: &Entry) -> [u8; 18] {
     let mut out = [0u8; 18];
     out[..16].copy_from_slice(entry.id.as_bytes());
     out[16] = entry.scope.to_u8();
     out[17] = entry.category.to_u8();
+    if entry.status == crate::model::EntryStatus::Suspended {
+        out[17] |= SUSPENDED_BIT;
+    }
     out
 }
+
+/// The mark of a suspension in an active record's category byte.
+pub(crate) const SUSPENDED_BIT: u8 = 0x80;
 
 pub(crate) fn decode_active(domain: &str, bytes: &[u8]) -> StoreResult<ActiveRecord> {
     use crate::domain::{Category, Scope};
@@ -176,7 +191,8 @@ pub(crate) fn decode_active(domain: &str, bytes: &[u8]) -> StoreResult<ActiveRec
         domain: DomainName::parse(domain).map_err(|_| bad())?,
         entry_id: uuid::Uuid::from_slice(&bytes[..16]).map_err(|_| bad())?,
         scope: Scope::from_u8(bytes[16]).ok_or_else(bad)?,
-        category: Category::from_u8(bytes[17]).ok_or_else(bad)?,
+        category: Category::from_u8(bytes[17] & !SUSPENDED_BIT).ok_or_else(bad)?,
+        suspended: bytes[17] & SUSPENDED_BIT != 0,
     })
 }
 

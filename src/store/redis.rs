@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
+mod cases;
 mod notices;
 
 use super::{
@@ -25,8 +26,8 @@ use super::{
 use crate::audit::{AuditEvent, AuditRecord};
 use crate::domain::{Category, Decision, DomainName, Scope};
 use crate::model::{
-    Actor, Entry, EntryStatus, Event, EventKind, KeyRecord, LiftRequest, NewEntry, ProtectedName,
-    Review,
+    Actor, CaseWrite, Entry, EntryStatus, Event, EventKind, KeyRecord, LiftRequest, NewEntry,
+    ProtectedName, Review,
 };
 
 /// Builds every Redis key the service uses; nothing else in the code names a key.
@@ -86,14 +87,23 @@ impl Keys {
     }
 }
 
-/// Lists an entry: checks that the domain has no active entry and, for a direct listing, no
-/// pending one (for an approval, that the approved entry is the pending one, which it takes out
-/// of the pending set); then takes the next sequence number and writes the entry, its history
-/// link, the listing indexes and the feed event. The feed stream's entry id is `<seq>-0`, so
-/// stream order is sequence order.
+/// Lists an entry: checks that a referral case written alongside (KEYS[9], ARGV[11..12]) is
+/// still at the version read, that the domain has no active entry (or only the suspension
+/// ARGV[13] that this listing replaces: its record's category byte has the high bit) and, for
+/// a direct listing, no pending one (for an approval, that the approved entry is the pending
+/// one, which it takes out of the pending set); then takes the next sequence number and writes
+/// the entry, its history link, the listing indexes, the feed event of type ARGV[10], the
+/// replaced suspension's end and the case. The feed stream's entry id is `<seq>-0`, so stream
+/// order is sequence order.
 const LIST_SCRIPT: &str = r#"
+if ARGV[11] ~= '' and (redis.call('HGET', KEYS[9], 'ver') or '0') ~= ARGV[11] then
+  return {5, 0}
+end
 local current = redis.call('HGET', KEYS[3], ARGV[1])
-if current then return {0, current} end
+if current and (ARGV[13] == '' or string.sub(current, 1, 16) ~= ARGV[13]
+    or string.byte(current, 18) < 128) then
+  return {0, current}
+end
 local pending = redis.call('HGET', KEYS[8], ARGV[1])
 if ARGV[9] == '' then
   if pending then return {3, pending} end
@@ -104,17 +114,31 @@ end
 local seq = redis.call('INCR', KEYS[1])
 redis.call('HSET', KEYS[4], 'doc', ARGV[3], 'seq', seq)
 if ARGV[9] == '' then redis.call('RPUSH', KEYS[5], ARGV[4]) end
+if current then
+  local listed = redis.call('HGET', KEYS[10], 'seq')
+  redis.call('HSET', KEYS[10], 'lift', ARGV[14], 'lift_seq', seq)
+  redis.call('ZREM', KEYS[7], ARGV[15])
+  redis.call('ZADD', KEYS[11], listed, ARGV[15])
+end
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[6], seq, ARGV[4])
 redis.call('ZADD', KEYS[7], seq, ARGV[4])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[8], seq .. '-0',
-  't', 'listed', 'd', ARGV[1], 's', ARGV[5], 'i', ARGV[4], 'c', ARGV[6], 'a', ARGV[7])
+  't', ARGV[10], 'd', ARGV[1], 's', ARGV[5], 'i', ARGV[4], 'c', ARGV[6], 'a', ARGV[7])
+if ARGV[11] ~= '' then
+  redis.call('HSET', KEYS[9], 'doc', ARGV[12], 'ver', tonumber(ARGV[11]) + 1)
+end
 return {1, seq}
 "#;
 
-/// Lifts the active entry of a domain when it is still the one the caller read (else the
-/// caller reads again), moving it from the active to the lifted index and appending the event.
+/// Lifts the active entry of a domain (or ends a suspension) when it is still the one the
+/// caller read (else the caller reads again) and a referral case written alongside (KEYS[7],
+/// ARGV[10..11]) is still at the version read, moving it from the active to the lifted index,
+/// appending the event of type ARGV[9] and writing the case.
 const LIFT_SCRIPT: &str = r#"
+if ARGV[10] ~= '' and (redis.call('HGET', KEYS[7], 'ver') or '0') ~= ARGV[10] then
+  return {5, 0}
+end
 local current = redis.call('HGET', KEYS[3], ARGV[1])
 if not current then return {0, 0} end
 if current ~= ARGV[2] then return {2, 0} end
@@ -125,7 +149,10 @@ redis.call('HDEL', KEYS[3], ARGV[1])
 redis.call('ZREM', KEYS[5], ARGV[4])
 redis.call('ZADD', KEYS[6], listed, ARGV[4])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[8], seq .. '-0',
-  't', 'lifted', 'd', ARGV[1], 's', ARGV[5], 'i', ARGV[4], 'c', ARGV[6], 'a', ARGV[7])
+  't', ARGV[9], 'd', ARGV[1], 's', ARGV[5], 'i', ARGV[4], 'c', ARGV[6], 'a', ARGV[7])
+if ARGV[10] ~= '' then
+  redis.call('HSET', KEYS[7], 'doc', ARGV[11], 'ver', tonumber(ARGV[10]) + 1)
+end
 return {1, seq}
 "#;
 
@@ -187,6 +214,9 @@ struct LiftDoc {
     lifted_by: Actor,
     #[serde(with = "crate::model::rfc3339")]
     lifted_at: OffsetDateTime,
+    /// A suspension that ended without a listing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    expired: bool,
 }
 
 pub struct RedisStore {
@@ -202,6 +232,7 @@ pub struct RedisStore {
     audit: Script,
     /// The list and lift scripts extended to write notices (`redis/notices.rs`).
     notice_scripts: notices::Scripts,
+    case_scripts: cases::Scripts,
     retention: u64,
 }
 
@@ -247,6 +278,7 @@ impl RedisStore {
             reject: Script::new(REJECT_SCRIPT),
             audit: Script::new(AUDIT_SCRIPT),
             notice_scripts: notices::Scripts::new(),
+            case_scripts: cases::Scripts::new(),
             retention: retention.max(1),
         })
     }
@@ -284,19 +316,34 @@ impl RedisStore {
         entry: &Entry,
         approving: Option<Uuid>,
     ) -> StoreResult<redis::ScriptInvocation<'_>> {
-        self.list_invocation_of(&self.list, entry, approving)
+        self.list_invocation_of(&self.list, entry, approving, None, None)
     }
 
-    /// The call of `script`, the list script or one extending it, for `entry`.
+    /// The call of `script`, the list script or one extending it, for `entry`, replacing the
+    /// suspension `replaces` and writing `case` when given.
     fn list_invocation_of<'a>(
         &self,
         script: &'a Script,
         entry: &Entry,
         approving: Option<Uuid>,
+        replaces: Option<Uuid>,
+        case: Option<&CaseWrite>,
     ) -> StoreResult<redis::ScriptInvocation<'a>> {
         let mut entry = entry.clone();
-        entry.status = EntryStatus::Active;
+        if entry.status != EntryStatus::Suspended {
+            entry.status = EntryStatus::Active;
+        }
         entry.seq = 0;
+        let kind = Event::listed(&entry).kind;
+        let replaced_end = serde_json::to_vec(&LiftDoc {
+            reason: format!("replaced by listing {} under the case's decision", entry.id),
+            document: entry.decision.clone(),
+            lifted_by: entry.listed_by.clone(),
+            lifted_at: entry.listed_at,
+            expired: false,
+        })
+        .map_err(StoreError::corrupt)?;
+        let replaced = replaces.unwrap_or(Uuid::nil());
         let doc = serde_json::to_vec(&ListingDoc {
             v: FORMAT_VERSION,
             entry: entry.clone(),
@@ -312,6 +359,9 @@ impl RedisStore {
             .key(Keys::by_seq(StatusFilter::All))
             .key(Keys::by_seq(StatusFilter::Active))
             .key(Keys::pending())
+            .key(Keys::case(case.map_or(Uuid::nil(), |c| c.id)))
+            .key(Keys::entry(replaced))
+            .key(Keys::by_seq(StatusFilter::Lifted))
             .arg(entry.domain.as_str())
             .arg(&encode_active(&entry)[..])
             .arg(doc)
@@ -324,7 +374,13 @@ impl RedisStore {
                 approving
                     .map(|id| id.simple().to_string())
                     .unwrap_or_default(),
-            );
+            )
+            .arg(kind.as_str())
+            .arg(case.map_or_else(String::new, |c| c.expect.to_string()))
+            .arg(case.map_or(&[][..], |c| &c.doc[..]))
+            .arg(replaces.map_or(&[][..], |_| &replaced.as_bytes()[..]))
+            .arg(replaced_end)
+            .arg(replaced.simple().to_string());
         Ok(invocation)
     }
 
@@ -349,6 +405,7 @@ impl RedisStore {
             },
             Refusal::Pending(id) => id,
             Refusal::NotPending => return StoreError::NotPending,
+            Refusal::CaseChanged => return StoreError::CaseChanged,
         };
         match self.entry_by_id(id).await {
             Ok(existing) => StoreError::AlreadyListed(Box::new(existing)),
@@ -382,13 +439,26 @@ impl RedisStore {
                 return Err(StoreError::NotListed);
             }
             let entry = self.entry_by_id(record.entry_id).await?;
+            if record.suspended && !request.expire {
+                return Err(StoreError::Suspended(Box::new(entry)));
+            }
+            if !record.suspended && request.expire {
+                return Err(StoreError::NotListed);
+            }
             let doc = serde_json::to_vec(&LiftDoc {
                 reason: request.reason.clone(),
                 document: request.document.clone(),
                 lifted_by: request.lifted_by.clone(),
                 lifted_at: request.lifted_at,
+                expired: request.expire,
             })
             .map_err(StoreError::corrupt)?;
+            let kind = if request.expire {
+                EventKind::Expired
+            } else {
+                EventKind::Lifted
+            };
+            let case = request.case.as_ref();
             let written = notices(&entry);
             let mut invocation = script.prepare_invoke();
             invocation
@@ -398,6 +468,7 @@ impl RedisStore {
                 .key(Keys::entry(entry.id))
                 .key(Keys::by_seq(StatusFilter::Active))
                 .key(Keys::by_seq(StatusFilter::Lifted))
+                .key(Keys::case(case.map_or(Uuid::nil(), |c| c.id)))
                 .arg(domain.as_str())
                 .arg(current)
                 .arg(doc)
@@ -405,7 +476,10 @@ impl RedisStore {
                 .arg(entry.scope.as_str())
                 .arg(entry.category.as_str())
                 .arg(crate::model::rfc3339::format(&request.lifted_at))
-                .arg(self.retention);
+                .arg(self.retention)
+                .arg(kind.as_str())
+                .arg(case.map_or_else(String::new, |c| c.expect.to_string()))
+                .arg(case.map_or(&[][..], |c| &c.doc[..]));
             notices::append_new_notices(&mut invocation, &written)?;
             let (outcome, seq): (i64, i64) = invocation
                 .invoke_async(&mut self.conn.clone())
@@ -414,6 +488,7 @@ impl RedisStore {
             match outcome {
                 1 => return Ok((entry.lifted(request, seq as u64), written)),
                 0 => return Err(StoreError::NotListed),
+                5 => return Err(StoreError::CaseChanged),
                 _ => continue,
             }
         }
@@ -431,6 +506,8 @@ enum Refusal {
     Pending(Uuid),
     /// The entry to approve is not the pending one.
     NotPending,
+    /// The case written alongside moved on since it was read.
+    CaseChanged,
 }
 
 fn refusal(ok: i64, value: Value) -> StoreResult<Result<u64, Refusal>> {
@@ -445,6 +522,7 @@ fn refusal(ok: i64, value: Value) -> StoreResult<Result<u64, Refusal>> {
             Ok(Err(Refusal::Pending(id)))
         }
         (4, _) => Ok(Err(Refusal::NotPending)),
+        (5, _) => Ok(Err(Refusal::CaseChanged)),
         (_, other) => Err(StoreError::corrupt(format!(
             "list script answered {other:?}"
         ))),
@@ -517,6 +595,8 @@ fn decode_entry(mut hash: HashMap<String, Vec<u8>>) -> StoreResult<Entry> {
                 document: lift.document,
                 lifted_at: lift.lifted_at,
                 lifted_by: lift.lifted_by,
+                expire: lift.expired,
+                case: None,
             },
             seq,
         );
@@ -536,11 +616,7 @@ fn decode_event(id: &StreamId) -> StoreResult<Event> {
     let seq = stream_seq(&id.id).ok_or_else(|| bad("id"))?;
     Ok(Event {
         seq,
-        kind: match field("t")?.as_str() {
-            "listed" => EventKind::Listed,
-            "lifted" => EventKind::Lifted,
-            _ => return Err(bad("type")),
-        },
+        kind: EventKind::parse(&field("t")?).ok_or_else(|| bad("type"))?,
         domain: DomainName::parse(&field("d")?).map_err(|_| bad("domain"))?,
         scope: Scope::parse(&field("s")?).ok_or_else(|| bad("scope"))?,
         entry_id: Uuid::parse_str(&field("i")?).map_err(|_| bad("entry id"))?,

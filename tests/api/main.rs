@@ -6,6 +6,7 @@ mod helpers;
 
 mod bad_input;
 mod behaviour;
+mod cases;
 mod dns;
 mod notice_processes;
 mod notices;
@@ -58,4 +59,11 @@ on_both_stores!(
     listing_locates_the_site_and_notifies_its_providers,
     webhooks_are_signed_retried_and_delivered,
     overdue_notices_change_status_on_time,
+    the_four_routes_end_to_end,
+    a_returned_case_is_sent_again,
+    an_emergency_suspension_expires,
+    closure_turns_a_suspension_into_a_listing,
+    invalid_cases_and_steps_are_refused,
+    referrals_cross_between_the_sides,
+    case_endpoints_check_roles,
 );

@@ -153,7 +153,14 @@ impl NoticeStore for EmbeddedStore {
         let entry = self
             .blocking(move |db| {
                 let txn = db.begin_write().map_err(db_err)?;
-                let entry = write_listing(&txn, Entry::from_new(new, 0), retention)?;
+                let (replaces, case) = (new.replaces, new.case.clone());
+                let entry = write_listing(
+                    &txn,
+                    Entry::from_new(new, 0),
+                    retention,
+                    replaces,
+                    case.as_ref(),
+                )?;
                 for notice in &notices {
                     write_notice(&txn, None, notice)?;
                 }
@@ -175,7 +182,7 @@ impl NoticeStore for EmbeddedStore {
             .blocking(move |db| {
                 let txn = db.begin_write().map_err(db_err)?;
                 take_pending(&txn, approved.domain.as_str(), approved.id)?;
-                let entry = write_listing(&txn, approved, retention)?;
+                let entry = write_listing(&txn, approved, retention, None, None)?;
                 for notice in &notices {
                     write_notice(&txn, None, notice)?;
                 }

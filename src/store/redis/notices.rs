@@ -147,15 +147,21 @@ impl RedisStore {
         &self,
         entry: Entry,
         approving: Option<Uuid>,
+        replaces: Option<Uuid>,
+        case: Option<&crate::model::CaseWrite>,
         notices: Vec<Notice>,
     ) -> StoreResult<Entry> {
         let mut invocation =
-            self.list_invocation_of(&self.notice_scripts.list, &entry, approving)?;
+            self.list_invocation_of(&self.notice_scripts.list, &entry, approving, replaces, case)?;
         append_new_notices(&mut invocation, &notices)?;
         match self.invoke_list_with(invocation).await? {
             Ok(seq) => Ok(Entry {
                 seq,
-                status: crate::model::EntryStatus::Active,
+                status: if entry.status == crate::model::EntryStatus::Suspended {
+                    entry.status
+                } else {
+                    crate::model::EntryStatus::Active
+                },
                 ..entry
             }),
             Err(refusal) => Err(self.refused(&entry.domain, refusal).await),
@@ -259,8 +265,10 @@ impl NoticeStore for RedisStore {
     }
 
     async fn list_with_notices(&self, new: NewEntry, notices: Vec<Notice>) -> StoreResult<Entry> {
+        let (replaces, case) = (new.replaces, new.case.clone());
         let entry = Entry::from_new(new, 0);
-        self.list_entry_with_notices(entry, None, notices).await
+        self.list_entry_with_notices(entry, None, replaces, case.as_ref(), notices)
+            .await
     }
 
     async fn approve_with_notices(
@@ -270,7 +278,7 @@ impl NoticeStore for RedisStore {
     ) -> StoreResult<Entry> {
         // The list script itself refuses unless this very entry is the pending one.
         let id = approved.id;
-        self.list_entry_with_notices(approved, Some(id), notices)
+        self.list_entry_with_notices(approved, Some(id), None, None, notices)
             .await
     }
 

@@ -1,0 +1,354 @@
+//! Referral cases: the path of the regulation from a provincial market regulator's finding to
+//! the telecom side's measures, as data. A case records its facts, its route (`routing`), who
+//! holds it, the hand-over waiting for acceptance, the emergency suspension and the closure,
+//! and a timeline of every step. The rules of each step are `workflow`'s; storing a case is
+//! the store's (`store::cases`), as opaque versioned documents; HTTP shapes are `api::cases`'.
+
+pub mod org;
+pub mod referral;
+pub mod routing;
+pub mod workflow;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub use org::Org;
+pub use routing::{Route, RouteKind};
+
+use crate::domain::{Category, Decision, DomainName, IcpNumber, Province, Uscc};
+use crate::model::Actor;
+
+/// Where a case stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseState {
+    /// Handed over; the receiving organisation has yet to accept or return it.
+    Referred,
+    /// With its holder, which forwards it, executes what was requested, or (when returned to
+    /// the opener) sends it again or withdraws it.
+    Held,
+    /// The telecom side executed the measures; nothing more happens.
+    Closed,
+    /// The opener withdrew it.
+    Withdrawn,
+}
+
+impl CaseState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaseState::Referred => "referred",
+            CaseState::Held => "held",
+            CaseState::Closed => "closed",
+            CaseState::Withdrawn => "withdrawn",
+        }
+    }
+
+    pub fn parse(input: &str) -> Option<CaseState> {
+        Some(match input {
+            "referred" => CaseState::Referred,
+            "held" => CaseState::Held,
+            "closed" => CaseState::Closed,
+            "withdrawn" => CaseState::Withdrawn,
+            _ => return None,
+        })
+    }
+
+    pub fn is_open(self) -> bool {
+        matches!(self, CaseState::Referred | CaseState::Held)
+    }
+}
+
+/// A hand-over waiting for the receiving organisation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Handover {
+    #[schema(value_type = String)]
+    pub from: Org,
+    #[schema(value_type = String)]
+    pub to: Org,
+    /// The position of `to` on the route.
+    pub hop: usize,
+    #[serde(with = "crate::model::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub at: OffsetDateTime,
+}
+
+/// Why a site is suspended before its case ends (the regulation's three grounds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Ground {
+    NationalSecurity,
+    PublicSafety,
+    Property,
+}
+
+impl Ground {
+    pub fn parse(input: &str) -> Option<Ground> {
+        Some(match input {
+            "national_security" => Ground::NationalSecurity,
+            "public_safety" => Ground::PublicSafety,
+            "property" => Ground::Property,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ground::NationalSecurity => "national_security",
+            Ground::PublicSafety => "public_safety",
+            Ground::Property => "property",
+        }
+    }
+}
+
+/// The opener's written request to suspend access, and what became of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Suspension {
+    /// The letter: its number, issuing authority and date.
+    #[schema(value_type = Object)]
+    pub letter: Decision,
+    pub ground: Ground,
+    pub requested_by: Actor,
+    #[serde(with = "crate::model::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub requested_at: OffsetDateTime,
+    /// The registry entry with status `suspended`, once executed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub entry_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub executed_by: Option<Actor>,
+    #[serde(
+        default,
+        with = "crate::model::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub executed_at: Option<OffsetDateTime>,
+    #[serde(
+        default,
+        with = "crate::model::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<OffsetDateTime>,
+    /// How it ended: `expired`, `listed` (the closure's listing took its place), `ended` (the
+    /// case closed without a registry measure) or `withdrawn`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<String>,
+    #[serde(
+        default,
+        with = "crate::model::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub ended_at: Option<OffsetDateTime>,
+}
+
+impl Suspension {
+    /// Executed and not yet ended: the domain is in the registry as `suspended`.
+    pub fn in_force(&self) -> bool {
+        self.entry_id.is_some() && self.ended.is_none()
+    }
+}
+
+/// A measure the telecom side may take at closure.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Measure {
+    /// Cancel the operator's recordal (or licence).
+    CancelRecordal,
+    /// Tell the access providers to stop access.
+    StopAccess,
+    /// Tell the DNS providers to stop resolution.
+    StopResolution,
+    /// Put the site on the blacklist of illegal websites.
+    Blacklist,
+}
+
+impl Measure {
+    pub fn parse(input: &str) -> Option<Measure> {
+        Some(match input {
+            "cancel_recordal" => Measure::CancelRecordal,
+            "stop_access" => Measure::StopAccess,
+            "stop_resolution" => Measure::StopResolution,
+            "blacklist" => Measure::Blacklist,
+            _ => return None,
+        })
+    }
+
+    /// Whether the measure needs the site in the registry: access and DNS providers act on
+    /// what the registry lists, so stopping access or resolution lists it too.
+    pub fn lists(self) -> bool {
+        !matches!(self, Measure::CancelRecordal)
+    }
+}
+
+/// The opener's penalty decision and recommendation letter, and the telecom side's measures.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Closure {
+    /// The administrative penalty decision (行政处罚决定书).
+    #[schema(value_type = Object)]
+    pub decision: Decision,
+    /// The letter of administrative recommendation (行政建议函).
+    #[schema(value_type = Object)]
+    pub recommendation: Decision,
+    pub submitted_by: Actor,
+    #[serde(with = "crate::model::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub submitted_at: OffsetDateTime,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub measures: Vec<Measure>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub executed_by: Option<Actor>,
+    #[serde(
+        default,
+        with = "crate::model::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub executed_at: Option<OffsetDateTime>,
+}
+
+/// A document named in a step: its kind, number and hash as far as known.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct StepDocument {
+    /// `evidence`, `suspension_letter`, `penalty_decision`, `recommendation_letter`,
+    /// `return_reason` or `referral_document`.
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+impl StepDocument {
+    pub fn of(kind: &str, decision: &Decision) -> StepDocument {
+        StepDocument {
+            kind: kind.into(),
+            number: Some(decision.number.clone()),
+            sha256: decision.document_sha256.clone(),
+        }
+    }
+}
+
+/// One event of a case's timeline: who did what, when, with which documents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Step {
+    /// `opened`, `handed_over`, `accepted`, `returned`, `suspension_requested`,
+    /// `suspension_executed`, `suspension_expired`, `decision_submitted`, `closed`,
+    /// `withdrawn`.
+    pub action: String,
+    /// The organisation that acted; absent when siteban itself did (an expiry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub org: Option<Org>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<Actor>,
+    #[serde(with = "crate::model::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub at: OffsetDateTime,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub note: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub documents: Vec<StepDocument>,
+}
+
+/// A referral case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Case {
+    #[schema(value_type = String)]
+    pub id: Uuid,
+    /// Grows by one with every change; a change is written only over the version it read.
+    pub version: u64,
+    #[schema(value_type = String, example = "shop.example.cn")]
+    pub domain: DomainName,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain_unicode: Option<String>,
+    /// Whether the site has an ICP recordal.
+    pub recorded: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "京ICP备13025326号-2")]
+    pub icp_number: Option<IcpNumber>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "11")]
+    pub recordal_province: Option<Province>,
+    /// Where the site is connected to the internet.
+    #[schema(value_type = String, example = "44")]
+    pub access_province: Province,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "91110108551385082Q")]
+    pub operator_credit_code: Option<Uscc>,
+    #[schema(value_type = String, example = "counterfeit_goods")]
+    pub category: Category,
+    pub summary: String,
+    /// SHA-256 of each evidence document, lower-case hex.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<String>,
+    #[schema(value_type = String, example = "amr:11")]
+    pub opener: Org,
+    pub opened_by: Actor,
+    #[serde(with = "crate::model::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub opened_at: OffsetDateTime,
+    pub route: Route,
+    /// The position of the holder on the route.
+    pub hop: usize,
+    /// The organisation holding the case.
+    #[schema(value_type = String)]
+    pub holder: Org,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handover: Option<Handover>,
+    pub state: CaseState,
+    /// When what the case now waits for began: its age in an inbox counts from here.
+    #[serde(with = "crate::model::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub since: OffsetDateTime,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspension: Option<Suspension>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closure: Option<Closure>,
+    /// The blacklist entry made at closure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub entry_id: Option<Uuid>,
+    /// Whether the recordal was marked cancelled at closure.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub recordal_cancelled: bool,
+    pub timeline: Vec<Step>,
+}
+
+impl Case {
+    /// The telecom organisation at the end of the route, which executes the measures.
+    pub fn executor(&self) -> Org {
+        *self.route.hops.last().unwrap_or(&self.holder)
+    }
+
+    /// Whether `org` may read the case: national organisations read every case, provincial
+    /// ones the cases whose route passes through them.
+    pub fn visible_to(&self, org: Org) -> bool {
+        org.province().is_none() || self.route.hops.contains(&org)
+    }
+
+    /// The document stored for this case.
+    pub fn to_doc(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    pub fn from_doc(doc: &[u8]) -> Result<Case, serde_json::Error> {
+        serde_json::from_slice(doc)
+    }
+
+    /// The write of this case over the version `expect` that was read.
+    pub fn write(&self, expect: u64) -> crate::model::CaseWrite {
+        crate::model::CaseWrite {
+            id: self.id,
+            expect,
+            doc: self.to_doc(),
+        }
+    }
+}

@@ -1,0 +1,825 @@
+//! The rules of each step of a case: which organisation may take it, in which state, and what
+//! it changes, including the timeline. Pure functions over a `Case`; the registry writes that
+//! some steps imply (a suspension, a listing, an expiry) are made by `api::cases` in the same
+//! atomic write as the changed case.
+//!
+//! Who acts: the receiving organisation accepts or returns a hand-over; the holder forwards
+//! along the route; the opener (the investigating AMR) requests a suspension, submits the
+//! decision and may withdraw; the telecom organisation at the end of the route, once holding
+//! the case, executes the suspension and the closing measures.
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{
+    Case, CaseState, Closure, Ground, Handover, Measure, Org, Step, StepDocument, Suspension,
+    routing,
+};
+use crate::domain::{Category, Decision, DomainName, IcpNumber, Province, Uscc};
+use crate::model::Actor;
+
+/// Why a step was refused, and whose fault it was.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CaseError {
+    /// The organisation may never take this step (403 `forbidden`).
+    #[error("{0}")]
+    Forbidden(String),
+    /// Another organisation holds the case for this step (403 `not_case_holder`).
+    #[error("{0}")]
+    NotHolder(String),
+    /// Not in this state (409 `invalid_case_state`).
+    #[error("{0}")]
+    State(String),
+    /// A field is wrong (422 with the code).
+    #[error("{message}")]
+    Invalid { code: &'static str, message: String },
+}
+
+fn invalid(code: &'static str, message: impl Into<String>) -> CaseError {
+    CaseError::Invalid {
+        code,
+        message: message.into(),
+    }
+}
+
+/// The facts of a new case, validated by `api::cases`.
+#[derive(Debug, Clone)]
+pub struct NewCase {
+    pub domain: DomainName,
+    pub recorded: bool,
+    pub icp_number: Option<IcpNumber>,
+    pub recordal_province: Option<Province>,
+    pub access_province: Province,
+    pub operator_name: Option<String>,
+    pub operator_credit_code: Option<Uscc>,
+    pub category: Category,
+    pub summary: String,
+    pub evidence: Vec<String>,
+}
+
+fn step(action: &str, org: Org, by: &Actor, at: OffsetDateTime) -> Step {
+    Step {
+        action: action.into(),
+        org: Some(org),
+        by: Some(by.clone()),
+        at,
+        note: String::new(),
+        documents: Vec::new(),
+    }
+}
+
+/// Opens a case for the AMR `org` and hands it to the next organisation on its route.
+pub fn open(new: NewCase, org: Org, by: &Actor, now: OffsetDateTime) -> Result<Case, CaseError> {
+    let Org::Amr(province) = org else {
+        return Err(CaseError::Forbidden(
+            "cases are opened by a provincial market regulator (an agency key with a province)"
+                .into(),
+        ));
+    };
+    let recordal = if new.recorded {
+        let icp = new
+            .icp_number
+            .as_ref()
+            .ok_or_else(|| invalid("invalid_case", "a recorded site needs its icp_number"))?;
+        match new.recordal_province {
+            Some(p) if p != icp.province() => {
+                return Err(invalid(
+                    "invalid_case",
+                    format!(
+                        "recordal_province {} differs from the province of {} ({})",
+                        p.code(),
+                        icp.as_str(),
+                        icp.province().code()
+                    ),
+                ));
+            }
+            _ => Some(icp.province()),
+        }
+    } else {
+        if new.icp_number.is_some() || new.recordal_province.is_some() {
+            return Err(invalid(
+                "invalid_case",
+                "a site that is not recorded has no icp_number or recordal_province",
+            ));
+        }
+        None
+    };
+    let route = routing::route(province, recordal, new.access_province);
+    let mut opened = step("opened", org, by, now);
+    opened.note = format!(
+        "route {}",
+        serde_json::to_value(route.kind)
+            .unwrap_or_default()
+            .as_str()
+            .unwrap_or("")
+    );
+    opened.documents = new
+        .evidence
+        .iter()
+        .map(|hash| StepDocument {
+            kind: "evidence".into(),
+            number: None,
+            sha256: Some(hash.clone()),
+        })
+        .collect();
+    let mut case = Case {
+        id: Uuid::now_v7(),
+        version: 1,
+        domain_unicode: new.domain.to_unicode(),
+        domain: new.domain,
+        recorded: new.recorded,
+        icp_number: new.icp_number,
+        recordal_province: recordal,
+        access_province: new.access_province,
+        operator_name: new.operator_name,
+        operator_credit_code: new.operator_credit_code,
+        category: new.category,
+        summary: new.summary,
+        evidence: new.evidence,
+        opener: org,
+        opened_by: by.clone(),
+        opened_at: now,
+        route,
+        hop: 0,
+        holder: org,
+        handover: None,
+        state: CaseState::Held,
+        since: now,
+        suspension: None,
+        closure: None,
+        entry_id: None,
+        recordal_cancelled: false,
+        timeline: vec![opened],
+    };
+    hand_over(&mut case, by, now, String::new());
+    Ok(case)
+}
+
+/// Hands the case from its holder to the next organisation on the route.
+fn hand_over(case: &mut Case, by: &Actor, now: OffsetDateTime, note: String) {
+    let to = case.route.hops[case.hop + 1];
+    case.handover = Some(Handover {
+        from: case.holder,
+        to,
+        hop: case.hop + 1,
+        at: now,
+    });
+    case.state = CaseState::Referred;
+    case.since = now;
+    let mut handed = step("handed_over", case.holder, by, now);
+    handed.note = if note.is_empty() {
+        format!("to {to}")
+    } else {
+        format!("to {to}: {note}")
+    };
+    case.timeline.push(handed);
+}
+
+fn require_open(case: &Case) -> Result<(), CaseError> {
+    if case.state.is_open() {
+        Ok(())
+    } else {
+        Err(CaseError::State(format!(
+            "the case is {}",
+            case.state.as_str()
+        )))
+    }
+}
+
+fn require_receiver(case: &Case, org: Org) -> Result<Handover, CaseError> {
+    require_open(case)?;
+    match &case.handover {
+        Some(h) if h.to == org => Ok(h.clone()),
+        Some(h) => Err(CaseError::NotHolder(format!(
+            "the case waits for {}, not {org}",
+            h.to
+        ))),
+        None => Err(CaseError::State(format!(
+            "no hand-over of this case is waiting; {} holds it",
+            case.holder
+        ))),
+    }
+}
+
+fn require_holder(case: &Case, org: Org) -> Result<(), CaseError> {
+    require_open(case)?;
+    if let Some(h) = &case.handover {
+        return Err(if h.to == org {
+            CaseError::State("accept the hand-over first".into())
+        } else {
+            CaseError::NotHolder(format!("the case waits for {}, not {org}", h.to))
+        });
+    }
+    if case.holder != org {
+        return Err(CaseError::NotHolder(format!(
+            "{} holds the case, not {org}",
+            case.holder
+        )));
+    }
+    Ok(())
+}
+
+fn require_opener(case: &Case, org: Org) -> Result<(), CaseError> {
+    require_open(case)?;
+    if case.opener != org {
+        return Err(CaseError::NotHolder(format!(
+            "only the opener {} may take this step, not {org}",
+            case.opener
+        )));
+    }
+    Ok(())
+}
+
+/// The executing telecom organisation, holding the case at the end of its route.
+fn require_executor(case: &Case, org: Org) -> Result<(), CaseError> {
+    require_holder(case, org)?;
+    if case.hop + 1 != case.route.hops.len() || !org.is_telecom() {
+        return Err(CaseError::NotHolder(format!(
+            "only {} at the end of the route executes measures",
+            case.executor()
+        )));
+    }
+    Ok(())
+}
+
+fn touch(case: &mut Case, now: OffsetDateTime) {
+    case.version += 1;
+    case.since = now;
+}
+
+pub fn accept(
+    case: &mut Case,
+    org: Org,
+    by: &Actor,
+    note: String,
+    now: OffsetDateTime,
+) -> Result<(), CaseError> {
+    let handover = require_receiver(case, org)?;
+    case.holder = org;
+    case.hop = handover.hop;
+    case.handover = None;
+    case.state = CaseState::Held;
+    touch(case, now);
+    let mut accepted = step("accepted", org, by, now);
+    accepted.note = note;
+    case.timeline.push(accepted);
+    Ok(())
+}
+
+/// Returns a hand-over to the organisation that sent it, with a reason.
+pub fn give_back(
+    case: &mut Case,
+    org: Org,
+    by: &Actor,
+    reason: String,
+    now: OffsetDateTime,
+) -> Result<(), CaseError> {
+    let handover = require_receiver(case, org)?;
+    if reason.trim().is_empty() {
+        return Err(invalid("reason_required", "a returned case needs a reason"));
+    }
+    case.handover = None;
+    case.holder = handover.from;
+    case.state = CaseState::Held;
+    touch(case, now);
+    let mut returned = step("returned", org, by, now);
+    returned.note = format!("to {}: {reason}", handover.from);
+    case.timeline.push(returned);
+    Ok(())
+}
+
+/// Hands the case on along its route: an intermediate hop forwarding, or a holder sending it
+/// again after it was returned.
+pub fn forward(
+    case: &mut Case,
+    org: Org,
+    by: &Actor,
+    note: String,
+    now: OffsetDateTime,
+) -> Result<(), CaseError> {
+    require_holder(case, org)?;
+    if case.hop + 1 >= case.route.hops.len() {
+        return Err(CaseError::State(
+            "the case is at the end of its route; the holder executes the measures".into(),
+        ));
+    }
+    case.version += 1;
+    hand_over(case, by, now, note);
+    Ok(())
+}
+
+pub fn request_suspension(
+    case: &mut Case,
+    org: Org,
+    by: &Actor,
+    letter: Decision,
+    ground: Ground,
+    now: OffsetDateTime,
+) -> Result<(), CaseError> {
+    require_opener(case, org)?;
+    if case.suspension.is_some() {
+        return Err(CaseError::State(
+            "a suspension was already requested for this case".into(),
+        ));
+    }
+    if case.closure.is_some() {
+        return Err(CaseError::State("the decision is already submitted".into()));
+    }
+    let mut requested = step("suspension_requested", org, by, now);
+    requested.note = ground.as_str().into();
+    requested.documents = vec![StepDocument::of("suspension_letter", &letter)];
+    case.suspension = Some(Suspension {
+        letter,
+        ground,
+        requested_by: by.clone(),
+        requested_at: now,
+        entry_id: None,
+        executed_by: None,
+        executed_at: None,
+        expires_at: None,
+        ended: None,
+        ended_at: None,
+    });
+    case.version += 1;
+    case.timeline.push(requested);
+    Ok(())
+}
+
+/// Executes the requested suspension: the caller writes entry `entry_id` as `suspended`
+/// until `expires_at` together with the case.
+pub fn execute_suspension(
+    case: &mut Case,
+    org: Org,
+    by: &Actor,
+    entry_id: Uuid,
+    expires_at: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Result<(), CaseError> {
+    require_executor(case, org)?;
+    let suspension = case
+        .suspension
+        .as_mut()
+        .ok_or_else(|| CaseError::State("no suspension was requested for this case".into()))?;
+    if suspension.entry_id.is_some() {
+        return Err(CaseError::State(
+            "the suspension was already executed".into(),
+        ));
+    }
+    suspension.entry_id = Some(entry_id);
+    suspension.executed_by = Some(by.clone());
+    suspension.executed_at = Some(now);
+    suspension.expires_at = Some(expires_at);
+    case.version += 1;
+    let mut executed = step("suspension_executed", org, by, now);
+    executed.note = format!("until {}", crate::model::rfc3339::format(&expires_at));
+    case.timeline.push(executed);
+    Ok(())
+}
+
+/// Ends a suspension in force because its time ran out (siteban's own step).
+pub fn expire(case: &mut Case, now: OffsetDateTime) -> Result<(), CaseError> {
+    let suspension = case
+        .suspension
+        .as_mut()
+        .filter(|s| s.in_force())
+        .ok_or_else(|| CaseError::State("no suspension is in force".into()))?;
+    suspension.ended = Some("expired".into());
+    suspension.ended_at = Some(now);
+    case.version += 1;
+    case.timeline.push(Step {
+        action: "suspension_expired".into(),
+        org: None,
+        by: None,
+        at: now,
+        note: String::new(),
+        documents: Vec::new(),
+    });
+    Ok(())
+}
+
+pub fn submit_decision(
+    case: &mut Case,
+    org: Org,
+    by: &Actor,
+    decision: Decision,
+    recommendation: Decision,
+    now: OffsetDateTime,
+) -> Result<(), CaseError> {
+    require_opener(case, org)?;
+    if case.closure.is_some() {
+        return Err(CaseError::State("the decision is already submitted".into()));
+    }
+    let mut submitted = step("decision_submitted", org, by, now);
+    submitted.documents = vec![
+        StepDocument::of("penalty_decision", &decision),
+        StepDocument::of("recommendation_letter", &recommendation),
+    ];
+    case.closure = Some(Closure {
+        decision,
+        recommendation,
+        submitted_by: by.clone(),
+        submitted_at: now,
+        measures: Vec::new(),
+        executed_by: None,
+        executed_at: None,
+    });
+    touch(case, now);
+    case.timeline.push(submitted);
+    Ok(())
+}
+
+/// What closing a case does to the registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClosingWrite {
+    /// Nothing: no registry measure and no suspension in force.
+    None,
+    /// List the site as entry `.0` (replacing the suspension in force, if any).
+    List(Uuid),
+    /// End the suspension in force without a listing.
+    EndSuspension,
+}
+
+/// Closes the case with `measures`; says what the caller writes to the registry with it.
+pub fn close(
+    case: &mut Case,
+    org: Org,
+    by: &Actor,
+    measures: Vec<Measure>,
+    now: OffsetDateTime,
+) -> Result<ClosingWrite, CaseError> {
+    require_executor(case, org)?;
+    if case.closure.is_none() {
+        return Err(CaseError::State(
+            "the opener has not submitted the penalty decision yet".into(),
+        ));
+    }
+    let mut measures = measures;
+    measures.sort();
+    measures.dedup();
+    if measures.is_empty() {
+        return Err(invalid("invalid_measures", "choose at least one measure"));
+    }
+    if measures.contains(&Measure::CancelRecordal) && !case.recorded {
+        return Err(invalid(
+            "invalid_measures",
+            "cancel_recordal needs a recorded site",
+        ));
+    }
+    let in_force = case.suspension.as_ref().is_some_and(|s| s.in_force());
+    let write = if measures.iter().any(|m| m.lists()) {
+        let id = Uuid::now_v7();
+        case.entry_id = Some(id);
+        ClosingWrite::List(id)
+    } else if in_force {
+        ClosingWrite::EndSuspension
+    } else {
+        ClosingWrite::None
+    };
+    if let Some(s) = case.suspension.as_mut().filter(|s| s.in_force()) {
+        s.ended = Some(
+            if matches!(write, ClosingWrite::List(_)) {
+                "listed"
+            } else {
+                "ended"
+            }
+            .into(),
+        );
+        s.ended_at = Some(now);
+    }
+    case.recordal_cancelled = measures.contains(&Measure::CancelRecordal);
+    let mut closed = step("closed", org, by, now);
+    closed.note = measures
+        .iter()
+        .map(|m| {
+            serde_json::to_value(m)
+                .unwrap_or_default()
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    if let Some(closure) = case.closure.as_mut() {
+        closure.measures = measures;
+        closure.executed_by = Some(by.clone());
+        closure.executed_at = Some(now);
+    }
+    case.state = CaseState::Closed;
+    touch(case, now);
+    case.timeline.push(closed);
+    Ok(write)
+}
+
+/// Withdraws the case; says whether a suspension in force must end with it.
+pub fn withdraw(
+    case: &mut Case,
+    org: Org,
+    by: &Actor,
+    reason: String,
+    now: OffsetDateTime,
+) -> Result<bool, CaseError> {
+    require_opener(case, org)?;
+    if reason.trim().is_empty() {
+        return Err(invalid("reason_required", "a withdrawal needs a reason"));
+    }
+    let mut ends = false;
+    if let Some(s) = case.suspension.as_mut().filter(|s| s.in_force()) {
+        s.ended = Some("withdrawn".into());
+        s.ended_at = Some(now);
+        ends = true;
+    }
+    case.handover = None;
+    case.state = CaseState::Withdrawn;
+    touch(case, now);
+    let mut withdrawn = step("withdrawn", org, by, now);
+    withdrawn.note = reason;
+    case.timeline.push(withdrawn);
+    Ok(ends)
+}
+
+/// What waits for `org` on this case, if anything: the action and since when.
+pub fn waiting_for(case: &Case, org: Org) -> Option<(&'static str, OffsetDateTime)> {
+    if !case.state.is_open() {
+        return None;
+    }
+    if let Some(h) = &case.handover {
+        return (h.to == org).then_some(("accept_or_return", h.at));
+    }
+    let at_end = case.hop + 1 == case.route.hops.len();
+    if case.holder == org {
+        if !at_end {
+            return Some(("forward", case.since));
+        }
+        if let Some(s) = case.suspension.as_ref().filter(|s| s.entry_id.is_none())
+            && case.closure.is_none()
+        {
+            return Some(("execute_suspension", s.requested_at));
+        }
+        if let Some(c) = &case.closure {
+            return Some(("close", c.submitted_at));
+        }
+        return None;
+    }
+    if case.opener == org && at_end && case.closure.is_none() {
+        return Some(("submit_decision", case.since));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Role;
+
+    fn p(code: &str) -> Province {
+        Province::parse(code).unwrap()
+    }
+
+    fn actor(org: Org) -> Actor {
+        let role = if org.is_market() {
+            Role::Agency
+        } else {
+            Role::Telecom
+        };
+        Actor {
+            key_id: format!("k_{org}"),
+            name: org.to_string(),
+            role,
+            province: org.province(),
+        }
+    }
+
+    fn decision(number: &str) -> Decision {
+        Decision::parse(
+            crate::domain::DecisionInput {
+                number: Some(number.into()),
+                authority: Some("北京市市场监督管理局".into()),
+                date: Some("2026-01-05".into()),
+                document_sha256: None,
+            },
+            crate::domain::today_in_china(),
+        )
+        .unwrap()
+    }
+
+    fn new_case(recordal: Option<&str>, access: &str) -> NewCase {
+        NewCase {
+            domain: DomainName::parse("shop.example.cn").unwrap(),
+            recorded: recordal.is_some(),
+            icp_number: recordal.map(|r| IcpNumber::parse(r).unwrap()),
+            recordal_province: None,
+            access_province: p(access),
+            operator_name: None,
+            operator_credit_code: None,
+            category: Category::CounterfeitGoods,
+            summary: "sells counterfeit goods".into(),
+            evidence: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_case_walks_its_route_and_closes() {
+        let (amr, samr, miit) = (Org::Amr(p("11")), Org::Samr, Org::Miit);
+        let now = crate::model::now();
+        let mut case = open(new_case(None, "44"), amr, &actor(amr), now).unwrap();
+        assert_eq!(case.route.hops, vec![amr, samr, miit]);
+        assert_eq!(
+            waiting_for(&case, samr).map(|w| w.0),
+            Some("accept_or_return")
+        );
+        assert_eq!(
+            accept(&mut case, miit, &actor(miit), String::new(), now).unwrap_err(),
+            CaseError::NotHolder("the case waits for samr, not miit".into())
+        );
+        accept(&mut case, samr, &actor(samr), String::new(), now).unwrap();
+        assert_eq!(waiting_for(&case, samr).map(|w| w.0), Some("forward"));
+        forward(&mut case, samr, &actor(samr), String::new(), now).unwrap();
+        give_back(
+            &mut case,
+            miit,
+            &actor(miit),
+            "missing evidence".into(),
+            now,
+        )
+        .unwrap();
+        assert_eq!(case.holder, samr);
+        forward(
+            &mut case,
+            samr,
+            &actor(samr),
+            "evidence attached".into(),
+            now,
+        )
+        .unwrap();
+        accept(&mut case, miit, &actor(miit), String::new(), now).unwrap();
+        assert_eq!(
+            waiting_for(&case, amr).map(|w| w.0),
+            Some("submit_decision")
+        );
+        assert!(matches!(
+            close(&mut case, miit, &actor(miit), vec![Measure::Blacklist], now),
+            Err(CaseError::State(_))
+        ));
+        submit_decision(
+            &mut case,
+            amr,
+            &actor(amr),
+            decision("京市监处罚〔2026〕1号"),
+            decision("京市监建〔2026〕1号"),
+            now,
+        )
+        .unwrap();
+        assert_eq!(waiting_for(&case, miit).map(|w| w.0), Some("close"));
+        assert!(matches!(
+            close(&mut case, samr, &actor(samr), vec![Measure::Blacklist], now),
+            Err(CaseError::NotHolder(_))
+        ));
+        let write = close(
+            &mut case,
+            miit,
+            &actor(miit),
+            vec![Measure::Blacklist, Measure::StopAccess],
+            now,
+        )
+        .unwrap();
+        assert!(matches!(write, ClosingWrite::List(_)));
+        assert_eq!(case.state, CaseState::Closed);
+        let actions: Vec<&str> = case.timeline.iter().map(|s| s.action.as_str()).collect();
+        assert_eq!(
+            actions,
+            [
+                "opened",
+                "handed_over",
+                "accepted",
+                "handed_over",
+                "returned",
+                "handed_over",
+                "accepted",
+                "decision_submitted",
+                "closed"
+            ]
+        );
+        assert!(matches!(
+            withdraw(&mut case, amr, &actor(amr), "x".into(), now),
+            Err(CaseError::State(_))
+        ));
+    }
+
+    #[test]
+    fn a_suspension_ends_by_expiry_or_becomes_a_listing() {
+        let (amr, ca) = (Org::Amr(p("11")), Org::Ca(p("11")));
+        let now = crate::model::now();
+        let mut case = open(
+            new_case(Some("京ICP备13025326号-2"), "44"),
+            amr,
+            &actor(amr),
+            now,
+        )
+        .unwrap();
+        assert_eq!(case.route.hops, vec![amr, ca]);
+        request_suspension(
+            &mut case,
+            amr,
+            &actor(amr),
+            decision("京市监函〔2026〕3号"),
+            Ground::Property,
+            now,
+        )
+        .unwrap();
+        assert!(matches!(
+            execute_suspension(&mut case, ca, &actor(ca), Uuid::now_v7(), now, now),
+            Err(CaseError::State(_))
+        ));
+        accept(&mut case, ca, &actor(ca), String::new(), now).unwrap();
+        assert_eq!(
+            waiting_for(&case, ca).map(|w| w.0),
+            Some("execute_suspension")
+        );
+        assert!(matches!(
+            execute_suspension(&mut case, amr, &actor(amr), Uuid::now_v7(), now, now),
+            Err(CaseError::NotHolder(_))
+        ));
+        execute_suspension(&mut case, ca, &actor(ca), Uuid::now_v7(), now, now).unwrap();
+        let mut expired = case.clone();
+        expire(&mut expired, now).unwrap();
+        assert!(expire(&mut expired, now).is_err());
+        submit_decision(
+            &mut case,
+            amr,
+            &actor(amr),
+            decision("京市监处罚〔2026〕1号"),
+            decision("京市监建〔2026〕1号"),
+            now,
+        )
+        .unwrap();
+        let mut ended = case.clone();
+        assert_eq!(
+            close(
+                &mut ended,
+                ca,
+                &actor(ca),
+                vec![Measure::CancelRecordal],
+                now
+            )
+            .unwrap(),
+            ClosingWrite::EndSuspension
+        );
+        assert!(ended.recordal_cancelled);
+        assert!(matches!(
+            close(
+                &mut case,
+                ca,
+                &actor(ca),
+                vec![Measure::StopResolution],
+                now
+            )
+            .unwrap(),
+            ClosingWrite::List(_)
+        ));
+        assert_eq!(case.suspension.unwrap().ended.as_deref(), Some("listed"));
+    }
+
+    #[test]
+    fn only_a_provincial_amr_opens_and_facts_must_agree() {
+        let now = crate::model::now();
+        for org in [Org::Samr, Org::Miit, Org::Ca(p("11"))] {
+            assert!(matches!(
+                open(new_case(None, "11"), org, &actor(org), now),
+                Err(CaseError::Forbidden(_))
+            ));
+        }
+        let amr = Org::Amr(p("11"));
+        let mut mismatch = new_case(Some("粤ICP备12345678号"), "11");
+        mismatch.recordal_province = Some(p("11"));
+        assert!(matches!(
+            open(mismatch, amr, &actor(amr), now),
+            Err(CaseError::Invalid {
+                code: "invalid_case",
+                ..
+            })
+        ));
+        let mut unrecorded = new_case(None, "11");
+        unrecorded.recordal_province = Some(p("44"));
+        assert!(matches!(
+            open(unrecorded, amr, &actor(amr), now),
+            Err(CaseError::Invalid { .. })
+        ));
+        let mut no_number = new_case(None, "11");
+        no_number.recorded = true;
+        assert!(matches!(
+            open(no_number, amr, &actor(amr), now),
+            Err(CaseError::Invalid { .. })
+        ));
+        let case = open(
+            new_case(Some("粤ICP备12345678号"), "11"),
+            amr,
+            &actor(amr),
+            now,
+        )
+        .unwrap();
+        assert_eq!(
+            case.route.hops,
+            vec![amr, Org::Amr(p("44")), Org::Ca(p("44"))]
+        );
+    }
+}

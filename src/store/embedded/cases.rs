@@ -1,0 +1,84 @@
+//! Cases and referrals in the embedded store: one table per folder of id → (version,
+//! document). A write is a compare-and-set inside one redb transaction.
+
+use async_trait::async_trait;
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use uuid::Uuid;
+
+use super::{EmbeddedStore, db_err};
+use crate::model::CaseWrite;
+use crate::store::cases::{CaseStore, Folder};
+use crate::store::{StoreError, StoreResult};
+
+const CASES: TableDefinition<u128, (u64, &[u8])> = TableDefinition::new("cases");
+const REFERRALS: TableDefinition<u128, (u64, &[u8])> = TableDefinition::new("referrals");
+
+fn table(folder: Folder) -> TableDefinition<'static, u128, (u64, &'static [u8])> {
+    match folder {
+        Folder::Cases => CASES,
+        Folder::Referrals => REFERRALS,
+    }
+}
+
+/// Writes `write` into `folder` inside an open transaction, refusing when the stored version
+/// is not the one expected.
+fn put(txn: &redb::WriteTransaction, folder: Folder, write: &CaseWrite) -> StoreResult<()> {
+    let mut records = txn.open_table(table(folder)).map_err(db_err)?;
+    let id = write.id.as_u128();
+    let stored = records.get(id).map_err(db_err)?.map_or(0, |v| v.value().0);
+    if stored != write.expect {
+        return Err(StoreError::CaseChanged);
+    }
+    records
+        .insert(id, (write.expect + 1, write.doc.as_slice()))
+        .map_err(db_err)?;
+    Ok(())
+}
+
+pub(super) fn create_tables(txn: &redb::WriteTransaction) -> StoreResult<()> {
+    txn.open_table(CASES).map_err(db_err)?;
+    txn.open_table(REFERRALS).map_err(db_err)?;
+    Ok(())
+}
+
+/// The case write carried by a registry change, in that change's transaction.
+pub(super) fn write_case(txn: &redb::WriteTransaction, write: &CaseWrite) -> StoreResult<()> {
+    put(txn, Folder::Cases, write)
+}
+
+#[async_trait]
+impl CaseStore for EmbeddedStore {
+    async fn put_record(&self, folder: Folder, write: CaseWrite) -> StoreResult<()> {
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            put(&txn, folder, &write)?;
+            txn.commit().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn record(&self, folder: Folder, id: Uuid) -> StoreResult<Option<Vec<u8>>> {
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            let records = txn.open_table(table(folder)).map_err(db_err)?;
+            Ok(records
+                .get(id.as_u128())
+                .map_err(db_err)?
+                .map(|v| v.value().1.to_vec()))
+        })
+        .await
+    }
+
+    async fn records(&self, folder: Folder) -> StoreResult<Vec<Vec<u8>>> {
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            let records = txn.open_table(table(folder)).map_err(db_err)?;
+            records
+                .iter()
+                .map_err(db_err)?
+                .map(|row| row.map(|(_, v)| v.value().1.to_vec()).map_err(db_err))
+                .collect()
+        })
+        .await
+    }
+}

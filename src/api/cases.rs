@@ -107,6 +107,15 @@ pub struct DecisionRequest {
 pub struct CloseRequest {
     /// Any of `cancel_recordal`, `stop_access`, `stop_resolution`, `blacklist`.
     pub measures: Option<Vec<String>>,
+    /// Ids of providers to notify besides those found by locating the site; each is told
+    /// only what the measures ask of its kind.
+    pub providers: Option<Vec<String>>,
+}
+
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+pub struct SuspendRequest {
+    /// Ids of access providers to notify besides those found by locating the site.
+    pub providers: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, Serialize, utoipa::ToSchema)]
@@ -286,6 +295,24 @@ fn documents(
             })
         })
         .collect()
+}
+
+/// Every provider, after checking that each of `named` is one of them.
+async fn named_providers(
+    state: &Registry,
+    named: &[String],
+) -> Result<Vec<crate::notices::model::Provider>, ApiError> {
+    let providers = state.store.providers().await?;
+    if let Some(unknown) = named
+        .iter()
+        .find(|id| !providers.iter().any(|p| &p.id == *id))
+    {
+        return Err(ApiError::invalid(
+            "unknown_provider",
+            format!("no provider with id {unknown:?}"),
+        ));
+    }
+    Ok(providers)
 }
 
 /// Validates a new case in the order of its fields.
@@ -696,7 +723,7 @@ pub async fn request_suspension(
 }
 
 /// Execute the requested suspension: the domain enters the registry as `suspended`.
-#[utoipa::path(post, path = "/v1/cases/{id}/suspend", tag = "cases", params(("id" = String, Path)),
+#[utoipa::path(post, path = "/v1/cases/{id}/suspend", tag = "cases", params(("id" = String, Path)), request_body = SuspendRequest,
     responses((status = 200, body = Case), (status = 403, description = "not_case_holder"),
               (status = 409, description = "invalid_case_state, already_listed"),
               (status = 422, description = "protected_domain")),
@@ -707,10 +734,15 @@ pub async fn suspend(
     notices: NoticeService,
     req: HttpRequest,
     path: web::Path<String>,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let principal = caller.require(policy::ACT_ON_CASES)?;
     let org = org_of(principal)?;
     let id = case_id(&path)?;
+    let body: SuspendRequest =
+        read_json_or_default(&req, payload, state.settings.limits.write_body_bytes).await?;
+    let named = body.providers.unwrap_or_default();
+    let providers = named_providers(&state, &named).await?;
     let actor = principal.actor();
     for _ in 0..TRIES {
         let mut case = load_case(&state, id).await?;
@@ -738,12 +770,11 @@ pub async fn suspend(
             listed_by: actor.clone(),
             protection_override: None,
             location: None,
-            providers: Vec::new(),
+            providers: named.clone(),
             suspended_until: Some(expires),
             replaces: None,
             case: Some(case.write(expect)),
         };
-        let providers = state.store.providers().await?;
         match notices
             .list_for(&state, new, &providers, &[NoticeAction::StopAccess])
             .await
@@ -829,6 +860,8 @@ pub async fn close(
         .iter()
         .map(|m| Measure::parse(m).ok_or_else(|| ApiError::invalid("invalid_measures", format!("measure {m:?} is not one of cancel_recordal, stop_access, stop_resolution, blacklist"))))
         .collect::<Result<Vec<_>, _>>()?;
+    let named = body.providers.unwrap_or_default();
+    let providers = named_providers(&state, &named).await?;
     let actor = principal.actor();
     for _ in 0..TRIES {
         let mut case = load_case(&state, id).await?;
@@ -863,7 +896,7 @@ pub async fn close(
                     listed_by: actor.clone(),
                     protection_override: None,
                     location: None,
-                    providers: Vec::new(),
+                    providers: named.clone(),
                     suspended_until: None,
                     replaces: suspension,
                     case: Some(case.write(expect)),
@@ -883,7 +916,6 @@ pub async fn close(
                 {
                     actions.push(NoticeAction::StopResolution);
                 }
-                let providers = state.store.providers().await?;
                 notices
                     .list_for(&state, new, &providers, &actions)
                     .await

@@ -843,3 +843,110 @@ pub async fn case_endpoints_check_roles(store: Store) {
         }
     }
 }
+
+/// The notices of a provider, as a regulator reads them: (action, domain) pairs.
+async fn notices_of(app: &TestApp, token: &str, provider: &Value) -> Vec<(String, String)> {
+    let path = format!("/v1/notices?provider={}", provider["id"].as_str().unwrap());
+    let page: Value = app.get(token, &path).await.json().await.unwrap();
+    page["notices"]
+        .as_array()
+        .unwrap_or_else(|| panic!("notices of {provider}: {page}"))
+        .iter()
+        .map(|n| {
+            (
+                n["action"].as_str().unwrap().to_string(),
+                n["domain"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// A suspension tells access providers only; a closure tells each provider what its measures
+/// ask of that kind of provider; unknown providers are refused.
+pub async fn measures_decide_which_providers_are_told(store: Store) {
+    let app = spawn_app(store).await;
+    let o = orgs(&app).await;
+    let access = app
+        .create_provider(&json!({"name": "access co", "kind": "access"}))
+        .await;
+    let dns = app
+        .create_provider(&json!({"name": "dns co", "kind": "dns"}))
+        .await;
+    let both = json!([access["id"], dns["id"]]);
+    let domain = "told.example.cn";
+    let case = open(&app, &o.amr11, &case_body(domain, None, "11")).await;
+    let id = case["id"].clone();
+    ok(
+        &app,
+        &o.amr11,
+        &id,
+        "suspension-request",
+        &suspension_body(),
+    )
+    .await;
+    ok(&app, &o.ca11, &id, "accept", &json!({})).await;
+    let (status, body) = step(
+        &app,
+        &o.ca11,
+        &id,
+        "suspend",
+        &json!({"providers": ["p_nobody"]}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("unknown_provider"))
+    );
+    ok(&app, &o.ca11, &id, "suspend", &json!({"providers": both})).await;
+    assert_eq!(
+        notices_of(&app, &o.auditor, &access).await,
+        [("stop_access".to_string(), domain.to_string())]
+    );
+    assert!(
+        notices_of(&app, &o.auditor, &dns).await.is_empty(),
+        "a suspension leaves resolution alone"
+    );
+    ok(&app, &o.amr11, &id, "decision", &decision_body(4)).await;
+    ok(
+        &app,
+        &o.ca11,
+        &id,
+        "close",
+        &json!({"measures": ["stop_resolution"], "providers": both}),
+    )
+    .await;
+    assert_eq!(
+        notices_of(&app, &o.auditor, &access).await.len(),
+        1,
+        "no second stop_access"
+    );
+    assert_eq!(
+        notices_of(&app, &o.auditor, &dns).await,
+        [("stop_resolution".to_string(), domain.to_string())]
+    );
+    // The case steps are in the audit log, naming the case.
+    let audit: Value = app
+        .get(&o.auditor, "/v1/audit?limit=1000")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let actions: Vec<&str> = audit["records"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{audit}"))
+        .iter()
+        .filter(|r| r["target"] == id)
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "case.open",
+            "case.request_suspension",
+            "case.accept",
+            "case.suspend",
+            "case.submit_decision",
+            "case.close"
+        ]
+    );
+}

@@ -66,4 +66,5 @@ on_both_stores!(
     invalid_cases_and_steps_are_refused,
     referrals_cross_between_the_sides,
     case_endpoints_check_roles,
+    measures_decide_which_providers_are_told,
 );

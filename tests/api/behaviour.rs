@@ -346,30 +346,83 @@ pub async fn feed_history_beyond_retention_needs_a_snapshot(store: Store) {
     assert_eq!(page["events"][0]["seq"], 300);
 }
 
+/// The active set as a consumer keeps it: domain -> (scope, status).
+type ActiveSet = BTreeMap<String, (String, String)>;
+
 /// A consumer that loads the snapshot at some point and applies every later event ends with
-/// exactly the active set, whatever sequence of lists and lifts happened.
+/// exactly the active set, whatever sequence of listings, lifts, case suspensions, their
+/// withdrawal and their replacement by a case's listing happened.
 pub async fn snapshot_plus_feed_reconstructs_the_active_set(store: Store) {
     let app = spawn_app(store).await;
     let agency = app.create_key("agency", None).await;
+    let amr = app.create_key("agency", Some("11")).await;
+    let ca = app.create_key("telecom", Some("11")).await;
     let seed: u64 = rand::rng().random();
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut model: BTreeMap<String, String> = BTreeMap::new();
-    let mut consumer: Option<(u64, BTreeMap<String, String>)> = None;
+    // domain -> (scope, status, the case of a suspension)
+    let mut model: BTreeMap<String, (String, String, Option<String>)> = BTreeMap::new();
+    let mut consumer: Option<(u64, ActiveSet)> = None;
+    let case_step = |id: &str, step: &str| format!("/v1/cases/{id}/{step}");
     for step in 0..150 {
         let domain = format!("d{}.example.cn", rng.random_range(0..25));
-        let listed = model.contains_key(&domain);
-        if listed && rng.random_bool(0.6) {
-            let response = app.lift(&agency, &domain).await;
-            assert_eq!(response.status(), 200, "seed {seed}");
-            model.remove(&domain);
-        } else if let std::collections::btree_map::Entry::Vacant(slot) = model.entry(domain) {
-            let mut body = entry_body(slot.key());
-            if rng.random_bool(0.5) {
-                body["scope"] = json!("exact");
+        match model.get(&domain).cloned() {
+            Some((_, status, None)) if status == "active" => {
+                if rng.random_bool(0.6) {
+                    let response = app.lift(&agency, &domain).await;
+                    assert_eq!(response.status(), 200, "seed {seed}");
+                    model.remove(&domain);
+                }
             }
-            let response = app.post(&agency, "/v1/entries", &body).await;
-            assert_eq!(response.status(), 201, "seed {seed}");
-            slot.insert(body["scope"].as_str().unwrap().to_string());
+            Some((_, _, Some(case))) => {
+                if rng.random_bool(0.5) {
+                    let body = json!({"reason": "the site is gone"});
+                    let response = app.post(&amr, &case_step(&case, "withdraw"), &body).await;
+                    assert_eq!(response.status(), 200, "seed {seed}");
+                    model.remove(&domain);
+                } else {
+                    let body = json!({"decision": decision(5), "recommendation": decision(6)});
+                    let response = app.post(&amr, &case_step(&case, "decision"), &body).await;
+                    assert_eq!(response.status(), 200, "seed {seed}");
+                    let body = json!({"measures": ["blacklist"]});
+                    let response = app.post(&ca, &case_step(&case, "close"), &body).await;
+                    assert_eq!(response.status(), 200, "seed {seed}");
+                    model.insert(domain, ("subtree".into(), "active".into(), None));
+                }
+            }
+            Some(_) => unreachable!("an active entry has no case here"),
+            None if rng.random_bool(0.3) => {
+                let body = json!({
+                    "domain": domain, "recorded": false, "access_province": "11",
+                    "category": "fraud", "summary": "defrauds buyers",
+                });
+                let case: Value = app
+                    .post(&amr, "/v1/cases", &body)
+                    .await
+                    .json()
+                    .await
+                    .unwrap();
+                let id = case["id"].as_str().unwrap().to_string();
+                let letter = json!({"letter": decision(1), "ground": "property"});
+                for (token, name, body) in [
+                    (&amr, "suspension-request", letter),
+                    (&ca, "accept", json!({})),
+                    (&ca, "suspend", json!({})),
+                ] {
+                    let response = app.post(token, &case_step(&id, name), &body).await;
+                    assert_eq!(response.status(), 200, "{name}, seed {seed}");
+                }
+                model.insert(domain, ("subtree".into(), "suspended".into(), Some(id)));
+            }
+            None => {
+                let mut body = entry_body(&domain);
+                if rng.random_bool(0.5) {
+                    body["scope"] = json!("exact");
+                }
+                let response = app.post(&agency, "/v1/entries", &body).await;
+                assert_eq!(response.status(), 201, "seed {seed}");
+                let scope = body["scope"].as_str().unwrap().to_string();
+                model.insert(domain, (scope, "active".into(), None));
+            }
         }
         if step == 60 {
             let snapshot: Value = app.get(&agency, "/v1/snapshot").await.json().await.unwrap();
@@ -380,7 +433,10 @@ pub async fn snapshot_plus_feed_reconstructs_the_active_set(store: Store) {
                 .map(|e| {
                     (
                         e["domain"].as_str().unwrap().to_string(),
-                        e["scope"].as_str().unwrap().to_string(),
+                        (
+                            e["scope"].as_str().unwrap().to_string(),
+                            e["status"].as_str().unwrap().to_string(),
+                        ),
                     )
                 })
                 .collect();
@@ -402,21 +458,32 @@ pub async fn snapshot_plus_feed_reconstructs_the_active_set(store: Store) {
             );
             after += 1;
             let domain = event["domain"].as_str().unwrap().to_string();
+            let scope = event["scope"].as_str().unwrap().to_string();
             match event["type"].as_str().unwrap() {
                 "listed" => {
-                    set.insert(domain, event["scope"].as_str().unwrap().to_string());
+                    set.insert(domain, (scope, "active".into()));
                 }
-                "lifted" => {
+                "suspended" => {
+                    set.insert(domain, (scope, "suspended".into()));
+                }
+                "lifted" | "expired" => {
                     set.remove(&domain);
                 }
                 other => panic!("unknown event type {other}"),
             }
         }
     }
-    assert_eq!(set, model, "seed {seed}");
+    let expected: ActiveSet = model
+        .into_iter()
+        .map(|(domain, (scope, status, _))| (domain, (scope, status)))
+        .collect();
+    assert_eq!(set, expected, "seed {seed}");
     let snapshot: Value = app.get(&agency, "/v1/snapshot").await.json().await.unwrap();
     assert_eq!(snapshot["seq"].as_u64().unwrap(), after);
-    assert_eq!(snapshot["entries"].as_array().unwrap().len(), model.len());
+    assert_eq!(
+        snapshot["entries"].as_array().unwrap().len(),
+        expected.len()
+    );
 }
 
 pub async fn snapshot_text_and_rpz_zone(store: Store) {

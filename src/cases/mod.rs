@@ -179,6 +179,15 @@ impl Measure {
         })
     }
 
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Measure::CancelRecordal => "cancel_recordal",
+            Measure::StopAccess => "stop_access",
+            Measure::StopResolution => "stop_resolution",
+            Measure::Blacklist => "blacklist",
+        }
+    }
+
     /// Whether the measure needs the site in the registry: access and DNS providers act on
     /// what the registry lists, so stopping access or resolution lists it too.
     pub fn lists(self) -> bool {

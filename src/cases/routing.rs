@@ -20,6 +20,17 @@ pub enum RouteKind {
     RecordedElsewhere,
 }
 
+impl RouteKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RouteKind::UnrecordedLocal => "unrecorded_local",
+            RouteKind::UnrecordedElsewhere => "unrecorded_elsewhere",
+            RouteKind::RecordedLocal => "recorded_local",
+            RouteKind::RecordedElsewhere => "recorded_elsewhere",
+        }
+    }
+}
+
 /// The organisations a case passes through, the opener first and the telecom organisation
 /// that executes the measures last.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -89,6 +100,10 @@ mod tests {
             ),
         ];
         for (recordal, access, kind, hops) in cases {
+            assert_eq!(
+                serde_json::to_value(kind).unwrap().as_str(),
+                Some(kind.as_str())
+            );
             assert_eq!(route(bj, recordal, access), Route { kind, hops });
         }
     }

@@ -106,13 +106,7 @@ pub fn open(new: NewCase, org: Org, by: &Actor, now: OffsetDateTime) -> Result<C
     };
     let route = routing::route(province, recordal, new.access_province);
     let mut opened = step("opened", org, by, now);
-    opened.note = format!(
-        "route {}",
-        serde_json::to_value(route.kind)
-            .unwrap_or_default()
-            .as_str()
-            .unwrap_or("")
-    );
+    opened.note = format!("route {}", route.kind.as_str());
     opened.documents = new
         .evidence
         .iter()
@@ -490,13 +484,7 @@ pub fn close(
     let mut closed = step("closed", org, by, now);
     closed.note = measures
         .iter()
-        .map(|m| {
-            serde_json::to_value(m)
-                .unwrap_or_default()
-                .as_str()
-                .unwrap_or("")
-                .to_string()
-        })
+        .map(|m| m.as_str())
         .collect::<Vec<_>>()
         .join(", ");
     if let Some(closure) = case.closure.as_mut() {

@@ -13,6 +13,8 @@
 //! - [`settings`], [`telemetry`], [`metrics`], [`startup`]: running a node.
 //! - [`import`]: bulk loading of entries from NDJSON.
 //! - [`notices`]: providers, locating sites, notices to providers and their delivery.
+//! - [`records`]: shared business registrations and website recordals, their import and
+//!   the cross-checks of `/v1/verify`.
 
 pub mod api;
 pub mod audit;
@@ -25,6 +27,7 @@ pub mod limits;
 pub mod metrics;
 pub mod model;
 pub mod notices;
+pub mod records;
 pub mod registry;
 pub mod settings;
 pub mod startup;

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 mod notices;
+mod records;
 
 use super::{
     ActiveSet, FORMAT_VERSION, FollowBatch, FollowCursor, StatusFilter, Store, StoreError,
@@ -104,6 +105,7 @@ impl EmbeddedStore {
         txn.open_table(AUDIT).map_err(db_err)?;
         txn.open_table(PROTECTED).map_err(db_err)?;
         notices::create_tables(&txn)?;
+        records::create_tables(&txn)?;
         txn.commit().map_err(db_err)?;
         Ok(EmbeddedStore {
             db: Arc::new(db),

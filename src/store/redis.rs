@@ -17,6 +17,7 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 mod notices;
+mod records;
 
 use super::{
     ActiveSet, FORMAT_VERSION, FollowBatch, FollowCursor, StatusFilter, Store, StoreError,

@@ -163,6 +163,12 @@ pub mod policy {
     pub const READ_NOTICES: &[Role] = &[Agency, Telecom, AccessProvider, DnsProvider, Auditor];
     pub const ACK_NOTICES: &[Role] = &[AccessProvider, DnsProvider];
     pub const COMPLIANCE: &[Role] = &[Agency, Telecom, Auditor];
+
+    // Shared records: each side writes its own kind, both sides (and auditors) read both.
+    pub const WRITE_REGISTRATIONS: &[Role] = &[Agency];
+    pub const WRITE_RECORDALS: &[Role] = &[Telecom];
+    pub const READ_RECORDS: &[Role] = &[Agency, Telecom, Auditor];
+    pub const VERIFY: &[Role] = &[Agency, Telecom, Auditor];
 }
 
 #[cfg(test)]

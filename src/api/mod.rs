@@ -12,6 +12,7 @@ pub mod notices;
 pub mod ops;
 pub mod protected;
 pub mod providers;
+pub mod records;
 
 use std::sync::Arc;
 
@@ -116,6 +117,10 @@ pub fn audit_action(method: &str, route: &str) -> Option<String> {
         ("PATCH", "/v1/providers/{id}") => "provider.update",
         ("DELETE", "/v1/providers/{id}") => "provider.delete",
         ("POST", "/v1/notices/{id}/ack") => "notice.ack",
+        ("PUT", "/v1/registrations/{uscc}") => "registration.put",
+        ("POST", "/v1/registrations/import") => "registration.import",
+        ("PUT", "/v1/recordals/{icp_number}") => "recordal.put",
+        ("POST", "/v1/recordals/import") => "recordal.import",
         (method, route) => return Some(format!("{method} {route}")),
     };
     Some(action.to_string())
@@ -284,6 +289,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .default_service(not_allowed("POST, GET")),
     )
     .configure(notice_routes)
+    .configure(records::routes)
     .service(
         web::resource("/v1/keys/{id}")
             .route(web::delete().to(keys::revoke))
@@ -391,6 +397,9 @@ fn notice_routes(cfg: &mut web::ServiceConfig) {
         ops::healthz, ops::readyz, ops::metrics,
         providers::create, providers::list, providers::get, providers::update, providers::delete,
         notices::locate, notices::list, notices::get, notices::ack, notices::compliance,
+        records::put_registration, records::get_registration, records::import_registrations,
+        records::put_recordal, records::get_recordal, records::recordals_by_domain,
+        records::import_recordals, records::verify,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
     modifiers(&BearerAuth, &ErrorResponses)
@@ -411,7 +420,10 @@ impl utoipa::Modify for ErrorResponses {
             ("404", "not_found, not_listed, not_pending"),
             ("405", "method_not_allowed"),
             ("408", "request_timeout"),
-            ("409", "already_listed, already_protected"),
+            (
+                "409",
+                "already_listed, already_protected, operator_blacklisted",
+            ),
             ("410", "snapshot_required"),
             ("413", "payload_too_large"),
             (

@@ -537,14 +537,17 @@ pub struct ImportSummary {
     pub elapsed_ms: u64,
 }
 
-/// The answer to a refused import: the error shape, and the lines at fault.
+/// The answer to a refused import: the error shape, and with `import_rejected` the lines at
+/// fault (absent for `too_many_records`).
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ImportRejection<'a> {
     pub error: ErrorDetail<'a>,
     /// The first `records.import_max_errors` line errors, in body order.
-    pub errors: Vec<LineError>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<LineError>>,
     /// How many lines had errors in all.
-    pub error_count: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_count: Option<u64>,
 }
 
 fn rejected(errors: Vec<LineError>, error_count: u64, records: usize) -> HttpResponse {
@@ -556,8 +559,8 @@ fn rejected(errors: Vec<LineError>, error_count: u64, records: usize) -> HttpRes
             code: "import_rejected",
             message,
         },
-        errors,
-        error_count,
+        errors: Some(errors),
+        error_count: Some(error_count),
     });
     response
         .extensions_mut()
@@ -648,7 +651,6 @@ where
     pumped?;
     parsed.map_err(|e| match e {
         ImportError::TooManyRecords(_) => ApiError::invalid("too_many_records", e.to_string()),
-        ImportError::Header(_) => ApiError::invalid("import_rejected", e.to_string()),
         ImportError::Read(message) => ApiError::InvalidParameter(message),
     })
 }

@@ -61,8 +61,6 @@ pub struct Parsed<T> {
 pub enum ImportError {
     #[error("the import has more than {0} records; split it")]
     TooManyRecords(usize),
-    #[error("{0}")]
-    Header(String),
     #[error("cannot read the body: {0}")]
     Read(String),
 }
@@ -244,17 +242,33 @@ pub fn parse<R: ImportRow, T>(
                 .has_headers(true)
                 .flexible(true)
                 .from_reader(reader);
-            let headers: Vec<String> = csv
-                .headers()
-                .map_err(|e| ImportError::Header(format!("line 1: cannot read the header: {e}")))?
-                .iter()
-                .map(|h| h.trim().trim_start_matches('\u{feff}').to_owned())
-                .collect();
+            // A header that cannot be read or names an unknown column makes every line
+            // meaningless: it is the one error of the import, on line 1.
+            let headers: Vec<String> = match csv.headers() {
+                Ok(headers) => headers
+                    .iter()
+                    .map(|h| h.trim().trim_start_matches('\u{feff}').to_owned())
+                    .collect(),
+                Err(e) => {
+                    collector.error(
+                        1,
+                        RecordError::new("invalid_header", format!("cannot read the header: {e}")),
+                    );
+                    return Ok(collector.parsed);
+                }
+            };
             if let Some(unknown) = headers.iter().find(|h| !R::COLUMNS.contains(&h.as_str())) {
-                return Err(ImportError::Header(format!(
-                    "line 1: unknown column {unknown:?}; the columns are {}",
-                    R::COLUMNS.join(", ")
-                )));
+                collector.error(
+                    1,
+                    RecordError::new(
+                        "invalid_header",
+                        format!(
+                            "unknown column {unknown:?}; the columns are {}",
+                            R::COLUMNS.join(", ")
+                        ),
+                    ),
+                );
+                return Ok(collector.parsed);
             }
             let mut record = csv::StringRecord::new();
             loop {
@@ -413,8 +427,9 @@ mod tests {
         assert_eq!(parsed.records[0].1.domains.len(), 2);
         let summary: Vec<(u64, &str)> = parsed.errors.iter().map(|e| (e.line, e.code)).collect();
         assert_eq!(summary, [(3, "invalid_province"), (4, "invalid_record")]);
-        let error = run(Format::Csv, "icp,name\n").unwrap_err();
-        assert!(matches!(error, ImportError::Header(_)));
+        let parsed = run(Format::Csv, "icp,name\n").unwrap();
+        assert_eq!(parsed.errors[0].line, 1);
+        assert_eq!(parsed.errors[0].code, "invalid_header");
     }
 
     #[test]

@@ -431,7 +431,8 @@ mod tests {
 
     #[test]
     fn each_field_is_refused_with_its_code() {
-        let cases: Vec<(fn(&mut RecordalInput), &str)> = vec![
+        type Change = fn(&mut RecordalInput);
+        let cases: Vec<(Change, &str)> = vec![
             (
                 |i| i.icp_number = Some("ICP备1号".into()),
                 "invalid_icp_number",

@@ -10,6 +10,7 @@ mod dns;
 mod notice_processes;
 mod notices;
 mod processes;
+mod records;
 mod roles;
 mod safety;
 

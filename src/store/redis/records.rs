@@ -1,16 +1,23 @@
-//! Registrations and recordals in the Redis store. Four hashes under the one hash tag:
-//! `{siteban}:registrations` (credit code → JSON), `{siteban}:recordals` (ICP number → JSON),
-//! `{siteban}:recordals:by_domain` and `{siteban}:recordals:by_sponsor` (domain or credit
-//! code → the ICP numbers naming it, joined by `\n`), and `{siteban}:records:version`, a
-//! counter every recordal write increments.
+//! Registrations and recordals in the Redis store, as four families of bucketed hashes under
+//! the one hash tag: `{siteban}:registrations:<b>` (credit code → JSON),
+//! `{siteban}:recordals:<b>` (ICP number → JSON), `{siteban}:recordals:by_domain:<b>` and
+//! `{siteban}:recordals:by_sponsor:<b>` (domain or credit code → the ICP numbers naming it,
+//! joined by `\n`), where `<b>` is the FNV-1a hash of the field modulo [`BUCKETS`]. Counters
+//! `{siteban}:records:version:registrations` and `{siteban}:records:version:recordals` grow
+//! with every committed put of their kind.
 //!
-//! A put of registrations is one `HSET`, atomic by itself. A put of recordals reads the old
-//! recordals and index rows, computes every changed row here, and writes them with one script
-//! that first checks the version it read: Redis runs the script alone, so the rows it writes
-//! are whole and consistent, and a writer that lost the race reads again. The script does no
-//! JSON work, only a few large `HSET`/`HDEL` calls, so 100,000 recordals are one short step.
+//! A put is staged, then committed in one step. Staging reads the version, reads the old
+//! rows, copies each touched bucket to a staging key (`{siteban}:stage:<token>:<bucket key>`,
+//! expiring in an hour) and applies the changed rows there, in pipelines of ordinary
+//! commands: no single command is long, and readers never see a staging key. The commit is
+//! one script that checks the version is still the one read and renames every staged bucket
+//! over its live bucket (the old one is unlinked, freed in the background): Redis runs it
+//! alone, so readers see all of the put or none of it, and its cost is one rename per touched
+//! bucket however many records the put holds. A writer that lost the race discards its stage
+//! and starts again. The commit leaves a marker, so that a commit whose answer timed out can
+//! be read back rather than guessed.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::LazyLock;
 
 use async_trait::async_trait;
@@ -22,63 +29,133 @@ use crate::records::{Recordal, Registration};
 use crate::store::records::{PutCounts, RecordStore, links};
 use crate::store::{StoreError, StoreResult};
 
-impl Keys {
-    fn registrations() -> String {
-        Self::named("registrations")
-    }
-    fn recordals() -> String {
-        Self::named("recordals")
-    }
-    fn recordals_by_domain() -> String {
-        Self::named("recordals:by_domain")
-    }
-    fn recordals_by_sponsor() -> String {
-        Self::named("recordals:by_sponsor")
-    }
-    fn records_version() -> String {
-        Self::named("records:version")
+/// Buckets per family. Part of the stored format: changing it moves every field.
+pub const BUCKETS: u64 = 256;
+
+/// Seconds a staging key lives: a put is staged well within it, and an abandoned one vanishes.
+const STAGE_TTL_SECONDS: u64 = 3600;
+
+/// A field no record has (domains, ICP numbers and codes never hold NUL): it keeps a staged
+/// bucket in existence however many fields the put deletes, so that a commit can tell an
+/// emptied bucket from a lost (expired) stage.
+const STAGE_SENTINEL: &str = "\u{0}staged";
+
+/// Commands per pipeline while reading: each pipeline is one round trip, and each of its
+/// commands is short, so other clients are served in between.
+const PIPELINE_COMMANDS: usize = 2_000;
+
+/// Bytes of arguments per staging pipeline: small enough that each round trip stays far
+/// inside the response timeout.
+const PIPELINE_BYTES: usize = 512 * 1024;
+
+/// Fields per staging `HSET`.
+const FIELDS_PER_HSET: usize = 200;
+
+/// How often a put reads again after another writer committed first.
+const PUT_TRIES: usize = 8;
+
+/// How often the outcome of a commit whose answer timed out is read back.
+const COMMIT_READS: usize = 20;
+
+/// The four families of bucketed hashes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Family {
+    Registrations,
+    Recordals,
+    ByDomain,
+    BySponsor,
+}
+
+impl Family {
+    fn name(self) -> &'static str {
+        match self {
+            Family::Registrations => "registrations",
+            Family::Recordals => "recordals",
+            Family::ByDomain => "recordals:by_domain",
+            Family::BySponsor => "recordals:by_sponsor",
+        }
     }
 }
 
-/// Writes precomputed hash rows when the records version is still the one read. KEYS: the
-/// version counter, then three hashes. ARGV: the expected version, the row count of each
-/// hash, then the rows as field and value, hash by hash; an empty value deletes the field.
-/// Rows go in batches below Lua's unpack limit. Answers -1 when the version moved on, else
-/// the new version.
-const PUT_ROWS_SCRIPT: &str = r#"
+impl Keys {
+    fn record_bucket(family: Family, bucket: u64) -> String {
+        format!("{}:{}:{bucket}", Self::TAG, family.name())
+    }
+    fn record_stage(token: &str, family: Family, bucket: u64) -> String {
+        format!("{}:stage:{token}:{}:{bucket}", Self::TAG, family.name())
+    }
+    fn records_version(kind: &str) -> String {
+        format!("{}:records:version:{kind}", Self::TAG)
+    }
+    fn records_commit(token: &str) -> String {
+        format!("{}:records:commit:{token}", Self::TAG)
+    }
+}
+
+/// The bucket of a field: FNV-1a (64 bits) modulo [`BUCKETS`], stable across builds.
+fn bucket_of(field: &str) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in field.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash % BUCKETS
+}
+
+/// Commits a staged put. KEYS: the version counter, the commit marker, then pairs of
+/// (staging key, live key). ARGV: the version read before staging. Answers -1 when another
+/// put committed since (the caller discards its stage and starts again), -2 when a staging
+/// key is gone (it expired: nothing is changed), else the new version.
+const COMMIT_SCRIPT: &str = r#"
 local version = redis.call('GET', KEYS[1]) or '0'
 if version ~= ARGV[1] then return -1 end
-local at = 5
-local function apply(key, count)
-  local sets, dels = {}, {}
-  for i = 0, count - 1 do
-    local field, value = ARGV[at + 2 * i], ARGV[at + 2 * i + 1]
-    if value == '' then
-      dels[#dels + 1] = field
-      if #dels >= 2000 then redis.call('HDEL', key, unpack(dels)); dels = {} end
-    else
-      sets[#sets + 1] = field
-      sets[#sets + 1] = value
-      if #sets >= 4000 then redis.call('HSET', key, unpack(sets)); sets = {} end
-    end
-  end
-  if #sets > 0 then redis.call('HSET', key, unpack(sets)) end
-  if #dels > 0 then redis.call('HDEL', key, unpack(dels)) end
-  at = at + 2 * count
+for i = 3, #KEYS, 2 do
+  if redis.call('EXISTS', KEYS[i]) == 0 then return -2 end
 end
-apply(KEYS[2], tonumber(ARGV[2]))
-apply(KEYS[3], tonumber(ARGV[3]))
-apply(KEYS[4], tonumber(ARGV[4]))
-return redis.call('INCR', KEYS[1])
+for i = 3, #KEYS, 2 do
+  local stage, live = KEYS[i], KEYS[i + 1]
+  redis.call('HDEL', stage, ARGV[2])
+  redis.call('UNLINK', live)
+  if redis.call('EXISTS', stage) == 1 then
+    redis.call('RENAME', stage, live)
+    redis.call('PERSIST', live)
+  end
+end
+local new = redis.call('INCR', KEYS[1])
+redis.call('SET', KEYS[2], new, 'EX', 3600)
+return new
 "#;
 
-static PUT_ROWS: LazyLock<Script> = LazyLock::new(|| Script::new(PUT_ROWS_SCRIPT));
+static COMMIT: LazyLock<Script> = LazyLock::new(|| Script::new(COMMIT_SCRIPT));
 
-/// Fields per `HMGET`, so that no single read reply grows without bound.
-const READ_CHUNK: usize = 10_000;
+/// The changes to one bucket: fields to set (with their values) and fields to delete.
+type BucketChanges = (Vec<(String, Vec<u8>)>, Vec<String>);
 
-/// How often a put of recordals reads again after another writer changed the records.
-const PUT_TRIES: usize = 8;
+/// Changed rows of one put, by family and bucket.
+#[derive(Default)]
+struct Rows {
+    buckets: BTreeMap<(Family, u64), BucketChanges>,
+}
+
+impl Rows {
+    fn set(&mut self, family: Family, field: String, value: Vec<u8>) {
+        let bucket = bucket_of(&field);
+        self.buckets
+            .entry((family, bucket))
+            .or_default()
+            .0
+            .push((field, value));
+    }
+
+    fn delete(&mut self, family: Family, field: String) {
+        let bucket = bucket_of(&field);
+        self.buckets
+            .entry((family, bucket))
+            .or_default()
+            .1
+            .push(field);
+    }
+}
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::corrupt(format!("{what}: {e}"))
@@ -92,49 +169,193 @@ fn split_icps(value: &[u8]) -> BTreeSet<String> {
         .collect()
 }
 
+fn decode_all<T: serde::de::DeserializeOwned>(
+    what: &str,
+    docs: Vec<Option<Vec<u8>>>,
+) -> StoreResult<Vec<Option<T>>> {
+    docs.into_iter()
+        .map(|doc| {
+            doc.map(|d| serde_json::from_slice(&d).map_err(|e| corrupt(what, e)))
+                .transpose()
+        })
+        .collect()
+}
+
 impl RedisStore {
-    /// `HMGET key fields...`, in chunks pipelined into one round trip.
-    async fn hmget(&self, key: &str, fields: &[String]) -> StoreResult<Vec<Option<Vec<u8>>>> {
-        if fields.is_empty() {
-            return Ok(Vec::new());
-        }
+    /// Runs `commands` (each with the byte size of its arguments) in pipelines of at most
+    /// [`PIPELINE_COMMANDS`] commands and about [`PIPELINE_BYTES`], one after the other.
+    async fn run_pipelined(&self, commands: Vec<(redis::Cmd, usize)>) -> StoreResult<()> {
         let mut pipe = redis::pipe();
-        for chunk in fields.chunks(READ_CHUNK) {
-            pipe.cmd("HMGET").arg(key).arg(chunk);
+        let (mut count, mut bytes) = (0, 0);
+        let total = commands.len();
+        for (i, (cmd, size)) in commands.into_iter().enumerate() {
+            pipe.add_command(cmd).ignore();
+            count += 1;
+            bytes += size;
+            if count == PIPELINE_COMMANDS || bytes >= PIPELINE_BYTES || i + 1 == total {
+                pipe.query_async::<()>(&mut self.conn.clone())
+                    .await
+                    .map_err(redis_err)?;
+                pipe = redis::pipe();
+                (count, bytes) = (0, 0);
+            }
         }
-        let replies: Vec<Vec<Option<Vec<u8>>>> = pipe
+        Ok(())
+    }
+
+    /// The value of each field in its family, in the order given.
+    async fn get_fields(
+        &self,
+        family: Family,
+        fields: &[String],
+    ) -> StoreResult<Vec<Option<Vec<u8>>>> {
+        let mut out = Vec::with_capacity(fields.len());
+        for chunk in fields.chunks(PIPELINE_COMMANDS) {
+            let mut pipe = redis::pipe();
+            for field in chunk {
+                pipe.cmd("HGET")
+                    .arg(Keys::record_bucket(family, bucket_of(field)))
+                    .arg(field);
+            }
+            let values: Vec<Option<Vec<u8>>> = pipe
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(redis_err)?;
+            out.extend(values);
+        }
+        Ok(out)
+    }
+
+    async fn version(&self, kind: &str) -> StoreResult<String> {
+        let version: Option<String> = redis::cmd("GET")
+            .arg(Keys::records_version(kind))
             .query_async(&mut self.conn.clone())
             .await
             .map_err(redis_err)?;
-        Ok(replies.into_iter().flatten().collect())
+        Ok(version.unwrap_or_else(|| "0".into()))
+    }
+
+    /// Stages `rows` and commits them if the `kind` version is still `version`: `Ok(true)`
+    /// when committed, `Ok(false)` when another put committed first (nothing changed).
+    async fn stage_and_commit(&self, kind: &str, version: String, rows: Rows) -> StoreResult<bool> {
+        let token = uuid::Uuid::now_v7().simple().to_string();
+        let mut commands = Vec::new();
+        let mut pairs = Vec::with_capacity(rows.buckets.len());
+        for ((family, bucket), (sets, dels)) in rows.buckets {
+            let stage = Keys::record_stage(&token, family, bucket);
+            let live = Keys::record_bucket(family, bucket);
+            let mut copy = redis::cmd("COPY");
+            copy.arg(&live).arg(&stage);
+            commands.push((copy, 0));
+            let mut sentinel = redis::cmd("HSET");
+            sentinel.arg(&stage).arg(STAGE_SENTINEL).arg(1);
+            commands.push((sentinel, 0));
+            let mut expire = redis::cmd("EXPIRE");
+            expire.arg(&stage).arg(STAGE_TTL_SECONDS);
+            commands.push((expire, 0));
+            for chunk in sets.chunks(FIELDS_PER_HSET) {
+                let mut hset = redis::cmd("HSET");
+                hset.arg(&stage);
+                let mut size = 0;
+                for (field, value) in chunk {
+                    hset.arg(field).arg(value);
+                    size += field.len() + value.len();
+                }
+                commands.push((hset, size));
+            }
+            for chunk in dels.chunks(FIELDS_PER_HSET) {
+                let mut hdel = redis::cmd("HDEL");
+                hdel.arg(&stage).arg(chunk);
+                commands.push((hdel, chunk.iter().map(String::len).sum()));
+            }
+            pairs.push((stage, live));
+        }
+        let staged = self.run_pipelined(commands).await;
+        let outcome = match staged {
+            Ok(()) => self.commit(kind, &token, &version, &pairs).await,
+            Err(e) => Err(e),
+        };
+        if !matches!(outcome, Ok(true)) {
+            // Best effort: the stage expires anyway.
+            let stages: Vec<&String> = pairs.iter().map(|(stage, _)| stage).collect();
+            for chunk in stages.chunks(PIPELINE_COMMANDS) {
+                let _: redis::RedisResult<()> = redis::cmd("UNLINK")
+                    .arg(chunk)
+                    .query_async(&mut self.conn.clone())
+                    .await;
+            }
+        }
+        outcome
+    }
+
+    async fn commit(
+        &self,
+        kind: &str,
+        token: &str,
+        version: &str,
+        pairs: &[(String, String)],
+    ) -> StoreResult<bool> {
+        let mut invocation = COMMIT.prepare_invoke();
+        invocation
+            .key(Keys::records_version(kind))
+            .key(Keys::records_commit(token))
+            .arg(version)
+            .arg(STAGE_SENTINEL);
+        for (stage, live) in pairs {
+            invocation.key(stage).key(live);
+        }
+        match invocation.invoke_async::<i64>(&mut self.conn.clone()).await {
+            Ok(-2) => Err(StoreError::Unavailable(
+                "a staged write expired before its commit; nothing was written".into(),
+            )),
+            Ok(answer) => Ok(answer >= 0),
+            Err(e) if e.is_timeout() => {
+                if self.committed(token).await? {
+                    Ok(true)
+                } else {
+                    Err(redis_err(e))
+                }
+            }
+            Err(e) => Err(redis_err(e)),
+        }
+    }
+
+    /// Whether the commit with marker `token` happened, for a commit whose answer timed
+    /// out. Redis runs one command at a time, so a read answered after the commit was sent
+    /// is answered after the script ran: the marker is there exactly when it committed.
+    async fn committed(&self, token: &str) -> StoreResult<bool> {
+        let mut last = None;
+        for _ in 0..COMMIT_READS {
+            let marker: redis::RedisResult<Option<String>> = redis::cmd("GET")
+                .arg(Keys::records_commit(token))
+                .query_async(&mut self.conn.clone())
+                .await;
+            match marker {
+                Ok(marker) => return Ok(marker.is_some()),
+                Err(e) if e.is_timeout() => last = Some(e),
+                Err(e) => return Err(redis_err(e)),
+            }
+        }
+        Err(last.map_or_else(
+            || StoreError::Unavailable("the outcome of a records write is unknown".into()),
+            redis_err,
+        ))
     }
 
     async fn recordals_named(&self, icps: &[String]) -> StoreResult<Vec<Recordal>> {
-        self.hmget(&Keys::recordals(), icps)
-            .await?
+        let docs = self.get_fields(Family::Recordals, icps).await?;
+        Ok(decode_all("recordal", docs)?
             .into_iter()
             .flatten()
-            .map(|doc| serde_json::from_slice(&doc).map_err(|e| corrupt("recordal", e)))
-            .collect()
+            .collect())
     }
 
-    /// One attempt at a put of recordals: `None` when another writer got in between.
+    /// One attempt at a put of recordals: `None` when another writer committed first.
     async fn try_put_recordals(&self, recordals: &[Recordal]) -> StoreResult<Option<PutCounts>> {
-        let version: Option<String> = redis::cmd("GET")
-            .arg(Keys::records_version())
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(redis_err)?;
+        let version = self.version("recordals").await?;
         let icps: Vec<String> = recordals.iter().map(|r| r.icp_number.to_string()).collect();
-        let old: Vec<Option<Recordal>> = self
-            .hmget(&Keys::recordals(), &icps)
-            .await?
-            .into_iter()
-            .map(|doc| {
-                doc.map(|d| serde_json::from_slice(&d).map_err(|e| corrupt("recordal", e)))
-                    .transpose()
-            })
-            .collect::<StoreResult<_>>()?;
+        let old: Vec<Option<Recordal>> =
+            decode_all("recordal", self.get_fields(Family::Recordals, &icps).await?)?;
         // Every index row the put touches, with its current value.
         let mut domain_keys = HashSet::new();
         let mut sponsor_keys = HashSet::new();
@@ -145,26 +366,24 @@ impl RedisStore {
         }
         let domain_keys: Vec<String> = domain_keys.into_iter().collect();
         let sponsor_keys: Vec<String> = sponsor_keys.into_iter().collect();
-        let mut by_domain: HashMap<String, BTreeSet<String>> = domain_keys
-            .iter()
-            .cloned()
-            .zip(
-                self.hmget(&Keys::recordals_by_domain(), &domain_keys)
-                    .await?,
-            )
-            .map(|(k, v)| (k, v.as_deref().map(split_icps).unwrap_or_default()))
-            .collect();
-        let mut by_sponsor: HashMap<String, BTreeSet<String>> = sponsor_keys
-            .iter()
-            .cloned()
-            .zip(
-                self.hmget(&Keys::recordals_by_sponsor(), &sponsor_keys)
-                    .await?,
-            )
-            .map(|(k, v)| (k, v.as_deref().map(split_icps).unwrap_or_default()))
-            .collect();
+        let read_sets = |keys: &[String], values: Vec<Option<Vec<u8>>>| {
+            keys.iter()
+                .cloned()
+                .zip(values)
+                .map(|(k, v)| (k, v.as_deref().map(split_icps).unwrap_or_default()))
+                .collect::<HashMap<String, BTreeSet<String>>>()
+        };
+        let mut by_domain = read_sets(
+            &domain_keys,
+            self.get_fields(Family::ByDomain, &domain_keys).await?,
+        );
+        let mut by_sponsor = read_sets(
+            &sponsor_keys,
+            self.get_fields(Family::BySponsor, &sponsor_keys).await?,
+        );
         let mut counts = PutCounts::default();
-        for (recordal, old) in recordals.iter().zip(&old) {
+        let mut rows = Rows::default();
+        for ((recordal, old), icp) in recordals.iter().zip(&old).zip(&icps) {
             if let Some(old) = old {
                 counts.updated += 1;
                 let (domains, (sponsor, icp)) = links(old);
@@ -179,38 +398,56 @@ impl RedisStore {
             } else {
                 counts.created += 1;
             }
-            let (domains, (sponsor, icp)) = links(recordal);
+            let (domains, (sponsor, icp_link)) = links(recordal);
             for (domain, icp) in domains {
                 by_domain.entry(domain).or_default().insert(icp);
             }
-            by_sponsor.entry(sponsor).or_default().insert(icp);
-        }
-        let joined = |set: &BTreeSet<String>| set.iter().cloned().collect::<Vec<_>>().join("\n");
-        let mut invocation = PUT_ROWS.prepare_invoke();
-        invocation
-            .key(Keys::records_version())
-            .key(Keys::recordals())
-            .key(Keys::recordals_by_domain())
-            .key(Keys::recordals_by_sponsor())
-            .arg(version.unwrap_or_else(|| "0".into()))
-            .arg(recordals.len())
-            .arg(by_domain.len())
-            .arg(by_sponsor.len());
-        for (recordal, icp) in recordals.iter().zip(&icps) {
+            by_sponsor.entry(sponsor).or_default().insert(icp_link);
             let doc = serde_json::to_vec(recordal).map_err(StoreError::corrupt)?;
-            invocation.arg(icp).arg(doc);
+            rows.set(Family::Recordals, icp.clone(), doc);
         }
-        for (domain, set) in &by_domain {
-            invocation.arg(domain).arg(joined(set));
+        for (family, sets) in [
+            (Family::ByDomain, by_domain),
+            (Family::BySponsor, by_sponsor),
+        ] {
+            for (field, set) in sets {
+                if set.is_empty() {
+                    rows.delete(family, field);
+                } else {
+                    let joined = set.into_iter().collect::<Vec<_>>().join("\n");
+                    rows.set(family, field, joined.into_bytes());
+                }
+            }
         }
-        for (sponsor, set) in &by_sponsor {
-            invocation.arg(sponsor).arg(joined(set));
+        Ok(self
+            .stage_and_commit("recordals", version, rows)
+            .await?
+            .then_some(counts))
+    }
+
+    /// One attempt at a put of registrations: `None` when another writer committed first.
+    async fn try_put_registrations(
+        &self,
+        registrations: &[Registration],
+    ) -> StoreResult<Option<PutCounts>> {
+        let version = self.version("registrations").await?;
+        let codes: Vec<String> = registrations.iter().map(|r| r.uscc.to_string()).collect();
+        let old = self.get_fields(Family::Registrations, &codes).await?;
+        let mut counts = PutCounts::default();
+        let mut rows = Rows::default();
+        for ((registration, code), old) in registrations.iter().zip(codes).zip(old) {
+            if old.is_some() {
+                counts.updated += 1;
+            } else {
+                counts.created += 1;
+            }
+            let doc = serde_json::to_vec(registration).map_err(StoreError::corrupt)?;
+            rows.set(Family::Registrations, code, doc);
         }
-        let answer: i64 = invocation
-            .invoke_async(&mut self.conn.clone())
-            .await
-            .map_err(redis_err)?;
-        Ok((answer >= 0).then_some(counts))
+        Ok(self
+            .stage_and_commit("registrations", version, rows)
+            .await?
+            .then_some(counts))
     }
 }
 
@@ -220,33 +457,22 @@ impl RecordStore for RedisStore {
         if registrations.is_empty() {
             return Ok(PutCounts::default());
         }
-        // One HSET: a single command, so Redis applies every field or none.
-        let mut cmd = redis::cmd("HSET");
-        cmd.arg(Keys::registrations());
-        for registration in &registrations {
-            let doc = serde_json::to_vec(registration).map_err(StoreError::corrupt)?;
-            cmd.arg(registration.uscc.as_str()).arg(doc);
+        for _ in 0..PUT_TRIES {
+            if let Some(counts) = self.try_put_registrations(&registrations).await? {
+                return Ok(counts);
+            }
         }
-        let created: u64 = cmd
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(redis_err)?;
-        Ok(PutCounts {
-            created,
-            updated: registrations.len() as u64 - created,
-        })
+        Err(StoreError::Unavailable(
+            "registrations kept changing under this write; nothing was written".into(),
+        ))
     }
 
     async fn registrations(&self, codes: &[Uscc]) -> StoreResult<Vec<Option<Registration>>> {
         let fields: Vec<String> = codes.iter().map(Uscc::to_string).collect();
-        self.hmget(&Keys::registrations(), &fields)
-            .await?
-            .into_iter()
-            .map(|doc| {
-                doc.map(|d| serde_json::from_slice(&d).map_err(|e| corrupt("registration", e)))
-                    .transpose()
-            })
-            .collect()
+        decode_all(
+            "registration",
+            self.get_fields(Family::Registrations, &fields).await?,
+        )
     }
 
     async fn put_recordals(&self, recordals: Vec<Recordal>) -> StoreResult<PutCounts> {
@@ -265,24 +491,20 @@ impl RecordStore for RedisStore {
 
     async fn recordals(&self, numbers: &[IcpNumber]) -> StoreResult<Vec<Option<Recordal>>> {
         let fields: Vec<String> = numbers.iter().map(IcpNumber::to_string).collect();
-        self.hmget(&Keys::recordals(), &fields)
-            .await?
-            .into_iter()
-            .map(|doc| {
-                doc.map(|d| serde_json::from_slice(&d).map_err(|e| corrupt("recordal", e)))
-                    .transpose()
-            })
-            .collect()
+        decode_all(
+            "recordal",
+            self.get_fields(Family::Recordals, &fields).await?,
+        )
     }
 
     async fn recordals_by_domain(&self, domain: &DomainName) -> StoreResult<Vec<Recordal>> {
-        let icps = self
-            .hmget(&Keys::recordals_by_domain(), &[domain.to_string()])
+        let icps: Vec<String> = self
+            .get_fields(Family::ByDomain, &[domain.to_string()])
             .await?
             .into_iter()
             .flatten()
             .flat_map(|v| split_icps(&v))
-            .collect::<Vec<_>>();
+            .collect();
         self.recordals_named(&icps).await
     }
 
@@ -291,7 +513,7 @@ impl RecordStore for RedisStore {
         codes: &[Uscc],
     ) -> StoreResult<HashMap<Uscc, Vec<Recordal>>> {
         let fields: Vec<String> = codes.iter().map(Uscc::to_string).collect();
-        let rows = self.hmget(&Keys::recordals_by_sponsor(), &fields).await?;
+        let rows = self.get_fields(Family::BySponsor, &fields).await?;
         let mut wanted: Vec<String> = Vec::new();
         let mut owners: Vec<(Uscc, BTreeSet<String>)> = Vec::new();
         for (code, row) in codes.iter().zip(rows) {
@@ -317,5 +539,21 @@ impl RecordStore for RedisStore {
                 (code, list)
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_are_stable_and_spread() {
+        // FNV-1a of the empty string is the offset basis.
+        assert_eq!(bucket_of(""), 0xcbf2_9ce4_8422_2325 % BUCKETS);
+        assert_eq!(bucket_of("shop.example.cn"), bucket_of("shop.example.cn"));
+        let used: HashSet<u64> = (0..10_000)
+            .map(|i| bucket_of(&format!("site{i}.example.cn")))
+            .collect();
+        assert_eq!(used.len() as u64, BUCKETS);
     }
 }

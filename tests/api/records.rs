@@ -215,6 +215,32 @@ pub async fn registrations_and_recordals_are_written_and_read(store: Store) {
         .collect();
     assert!(actions.contains(&"registration.put"), "{actions:?}");
     assert!(actions.contains(&"recordal.put"), "{actions:?}");
+
+    // The OpenAPI document describes every records operation.
+    let openapi: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for (path, method) in [
+        ("/v1/registrations/{uscc}", "put"),
+        ("/v1/registrations/{uscc}", "get"),
+        ("/v1/registrations/import", "post"),
+        ("/v1/recordals/{icp_number}", "put"),
+        ("/v1/recordals/{icp_number}", "get"),
+        ("/v1/recordals", "get"),
+        ("/v1/recordals/import", "post"),
+        ("/v1/verify", "get"),
+    ] {
+        assert!(
+            openapi["paths"][path].get(method).is_some(),
+            "{method} {path} missing from the OpenAPI document"
+        );
+    }
 }
 
 pub async fn verify_reports_each_finding(store: Store) {

@@ -169,6 +169,11 @@ pub mod policy {
     pub const OPEN_CASES: &[Role] = &[Agency];
     pub const ACT_ON_CASES: &[Role] = &[Agency, Telecom];
     pub const READ_CASES: &[Role] = &[Agency, Telecom, Auditor];
+    // Shared records: each side writes its own kind, both sides (and auditors) read both.
+    pub const WRITE_REGISTRATIONS: &[Role] = &[Agency];
+    pub const WRITE_RECORDALS: &[Role] = &[Telecom];
+    pub const READ_RECORDS: &[Role] = &[Agency, Telecom, Auditor];
+    pub const VERIFY: &[Role] = &[Agency, Telecom, Auditor];
 }
 
 #[cfg(test)]

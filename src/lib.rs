@@ -15,6 +15,8 @@
 //! - [`notices`]: providers, locating sites, notices to providers and their delivery.
 //! - [`cases`]: the regulation's referral workflow: cases, routes, hand-overs, suspensions,
 //!   closures and referrals between the two sides.
+//! - [`records`]: shared business registrations and website recordals, their import and
+//!   the cross-checks of `/v1/verify`.
 
 pub mod api;
 pub mod audit;
@@ -28,6 +30,7 @@ pub mod limits;
 pub mod metrics;
 pub mod model;
 pub mod notices;
+pub mod records;
 pub mod registry;
 pub mod settings;
 pub mod startup;

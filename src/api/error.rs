@@ -30,6 +30,8 @@ pub enum ApiError {
     #[error("this path answers only {0}")]
     MethodNotAllowed(&'static str),
     #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
     Domain(#[from] DomainError),
     /// Another organisation holds the case (or referral) for this step.
     #[error("{0}")]
@@ -76,6 +78,7 @@ impl ApiError {
             ApiError::InvalidParameter(_) => "invalid_parameter",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Domain(e) => e.code(),
             ApiError::Invalid { code, .. } => code,
             ApiError::AlreadyListed(_) => "already_listed",
@@ -122,6 +125,7 @@ impl ResponseError for ApiError {
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Domain(_) | ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::AlreadyListed(_) | ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::SnapshotRequired(_) => StatusCode::GONE,

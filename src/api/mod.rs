@@ -13,6 +13,7 @@ pub mod notices;
 pub mod ops;
 pub mod protected;
 pub mod providers;
+pub mod records;
 
 use std::sync::Arc;
 
@@ -128,6 +129,10 @@ pub fn audit_action(method: &str, route: &str) -> Option<String> {
         ("POST", "/v1/cases/{id}/withdraw") => "case.withdraw",
         ("POST", "/v1/referrals") => "referral.send",
         ("POST", "/v1/referrals/{id}/{step}") => "referral.step",
+        ("PUT", "/v1/registrations/{uscc}") => "registration.put",
+        ("POST", "/v1/registrations/import") => "registration.import",
+        ("PUT", "/v1/recordals/{icp_number}") => "recordal.put",
+        ("POST", "/v1/recordals/import") => "recordal.import",
         (method, route) => return Some(format!("{method} {route}")),
     };
     Some(action.to_string())
@@ -297,6 +302,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     .configure(notice_routes)
     .configure(case_routes)
+    .configure(records::routes)
     .service(
         web::resource("/v1/keys/{id}")
             .route(web::delete().to(keys::revoke))
@@ -490,6 +496,9 @@ fn case_routes(cfg: &mut web::ServiceConfig) {
         cases::request_suspension, cases::suspend, cases::submit_decision, cases::close,
         cases::withdraw, cases::inbox, cases::refer, cases::referrals, cases::get_referral,
         cases::referral_step_handler,
+        records::put_registration, records::get_registration, records::import_registrations,
+        records::put_recordal, records::get_recordal, records::recordals_by_domain,
+        records::import_recordals, records::verify,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
     modifiers(&BearerAuth, &ErrorResponses)
@@ -510,7 +519,10 @@ impl utoipa::Modify for ErrorResponses {
             ("404", "not_found, not_listed, not_pending"),
             ("405", "method_not_allowed"),
             ("408", "request_timeout"),
-            ("409", "already_listed, already_protected"),
+            (
+                "409",
+                "already_listed, already_protected, operator_blacklisted",
+            ),
             ("410", "snapshot_required"),
             ("413", "payload_too_large"),
             (

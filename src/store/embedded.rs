@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 mod cases;
 mod notices;
+mod records;
 
 use super::{
     ActiveSet, FORMAT_VERSION, FollowBatch, FollowCursor, StatusFilter, Store, StoreError,
@@ -107,6 +108,7 @@ impl EmbeddedStore {
         txn.open_table(PROTECTED).map_err(db_err)?;
         notices::create_tables(&txn)?;
         cases::create_tables(&txn)?;
+        records::create_tables(&txn)?;
         txn.commit().map_err(db_err)?;
         Ok(EmbeddedStore {
             db: Arc::new(db),

@@ -5,6 +5,7 @@
 pub mod cases;
 pub mod embedded;
 pub mod notices;
+pub mod records;
 pub mod redis;
 
 use std::time::Duration;
@@ -89,11 +90,13 @@ pub struct ActiveSet {
 
 pub use cases::CaseStore;
 pub use notices::NoticeStore;
+pub use records::RecordStore;
 
-/// Providers and notices live behind `NoticeStore`, a supertrait, so that their methods stay
-/// together in `store/notices.rs`.
+/// Providers and notices live behind `NoticeStore`, shared records behind `RecordStore`:
+/// supertraits, so that their methods stay together in `store/notices.rs` and
+/// `store/records.rs`.
 #[async_trait]
-pub trait Store: NoticeStore + CaseStore + Send + Sync + 'static {
+pub trait Store: NoticeStore + CaseStore + RecordStore + Send + Sync + 'static {
     /// Every entry ever made for `domain`, oldest first.
     async fn history(&self, domain: &DomainName) -> StoreResult<Vec<Entry>>;
 

@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 mod cases;
 mod notices;
+mod records;
 
 use super::{
     ActiveSet, FORMAT_VERSION, FollowBatch, FollowCursor, StatusFilter, Store, StoreError,

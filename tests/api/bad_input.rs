@@ -16,6 +16,8 @@ enum Body {
     Empty,
     Raw(Vec<u8>),
     Json(Value),
+    /// A body of the given content type.
+    Typed(&'static str, Vec<u8>),
 }
 
 struct Case {
@@ -411,6 +413,7 @@ fn cases() -> Vec<Case> {
         get("unknown path", "/v1/nothing", 404, "not_found"),
     ];
     cases.extend(notice_cases());
+    cases.extend(record_cases());
     let invalid_domains = [
         "",
         ".",
@@ -750,6 +753,337 @@ fn notice_cases() -> Vec<Case> {
     ]
 }
 
+/// Shared records: identifiers, fields, queries and imports.
+fn record_cases() -> Vec<Case> {
+    use Auth::*;
+    let case = |name, method, path: &str, auth, body, status, code| Case {
+        name,
+        method,
+        path: path.to_string(),
+        auth,
+        body,
+        status,
+        code,
+    };
+    let registration = json!({"name": "北京某某科技有限公司", "status": "active"});
+    let recordal = json!({
+        "sponsor_name": "北京某某科技有限公司",
+        "sponsor_code": "91110108551385082Q",
+        "domains": ["shop.example.cn"],
+        "access_provider": "Example Hosting",
+        "access_province": "11"
+    });
+    let with = |base: &Value, field: &str, value: Value| {
+        let mut body = base.clone();
+        body[field] = value;
+        Body::Json(body)
+    };
+    let icp_path = "/v1/recordals/%E4%BA%ACICP%E5%A4%8713025326%E5%8F%B7-2";
+    let ndjson = |text: &str| Body::Typed("application/x-ndjson", text.as_bytes().to_vec());
+    vec![
+        case(
+            "registration with a malformed code",
+            "PUT",
+            "/v1/registrations/9111010855138508IQ",
+            Role("agency"),
+            Body::Json(registration.clone()),
+            422,
+            "invalid_uscc",
+        ),
+        case(
+            "registration with a short code",
+            "PUT",
+            "/v1/registrations/911101",
+            Role("agency"),
+            Body::Json(registration.clone()),
+            422,
+            "invalid_uscc",
+        ),
+        case(
+            "registration with malformed JSON",
+            "PUT",
+            "/v1/registrations/91110108551385082Q",
+            Role("agency"),
+            Body::Raw(b"{\"name\": ".to_vec()),
+            400,
+            "invalid_json",
+        ),
+        case(
+            "registration with a number for a name",
+            "PUT",
+            "/v1/registrations/91110108551385082Q",
+            Role("agency"),
+            with(&registration, "name", json!(5)),
+            400,
+            "invalid_json",
+        ),
+        case(
+            "registration with an unknown field",
+            "PUT",
+            "/v1/registrations/91110108551385082Q",
+            Role("agency"),
+            with(&registration, "colour", json!("red")),
+            400,
+            "invalid_json",
+        ),
+        case(
+            "registration without a name",
+            "PUT",
+            "/v1/registrations/91110108551385082Q",
+            Role("agency"),
+            with(&registration, "name", json!(" ")),
+            422,
+            "invalid_record",
+        ),
+        case(
+            "registration with an unknown status",
+            "PUT",
+            "/v1/registrations/91110108551385082Q",
+            Role("agency"),
+            with(&registration, "status", json!("sleeping")),
+            422,
+            "invalid_record",
+        ),
+        case(
+            "registration with a foreign province",
+            "PUT",
+            "/v1/registrations/91110108551385082Q",
+            Role("agency"),
+            with(&registration, "registered_province", json!("81")),
+            422,
+            "invalid_province",
+        ),
+        case(
+            "registration whose body names another code",
+            "PUT",
+            "/v1/registrations/91110108551385082Q",
+            Role("agency"),
+            with(&registration, "uscc", json!("91110000600037341L")),
+            422,
+            "invalid_record",
+        ),
+        case(
+            "registration by telecom",
+            "PUT",
+            "/v1/registrations/91110108551385082Q",
+            Role("telecom"),
+            Body::Json(registration.clone()),
+            403,
+            "forbidden",
+        ),
+        case(
+            "registration read with a bad code",
+            "GET",
+            "/v1/registrations/nope",
+            Role("telecom"),
+            Body::Empty,
+            422,
+            "invalid_uscc",
+        ),
+        case(
+            "registration never made",
+            "GET",
+            "/v1/registrations/91110108551385082Q",
+            Role("telecom"),
+            Body::Empty,
+            404,
+            "not_found",
+        ),
+        case(
+            "recordal with a malformed number",
+            "PUT",
+            "/v1/recordals/ICP13025326",
+            Role("telecom"),
+            Body::Json(recordal.clone()),
+            422,
+            "invalid_icp_number",
+        ),
+        case(
+            "recordal with a licence for a number",
+            "PUT",
+            "/v1/recordals/%E4%BA%ACB2-20170489",
+            Role("telecom"),
+            Body::Json(recordal.clone()),
+            422,
+            "invalid_icp_number",
+        ),
+        case(
+            "recordal with a malformed sponsor code",
+            "PUT",
+            icp_path,
+            Role("telecom"),
+            with(&recordal, "sponsor_code", json!("9111")),
+            422,
+            "invalid_uscc",
+        ),
+        case(
+            "recordal without domains",
+            "PUT",
+            icp_path,
+            Role("telecom"),
+            with(&recordal, "domains", json!([])),
+            422,
+            "invalid_record",
+        ),
+        case(
+            "recordal with a URL for a domain",
+            "PUT",
+            icp_path,
+            Role("telecom"),
+            with(&recordal, "domains", json!(["http://shop.example.cn/"])),
+            422,
+            "invalid_domain",
+        ),
+        case(
+            "recordal of a public suffix",
+            "PUT",
+            icp_path,
+            Role("telecom"),
+            with(&recordal, "domains", json!(["com.cn"])),
+            422,
+            "public_suffix",
+        ),
+        case(
+            "recordal without an access province",
+            "PUT",
+            icp_path,
+            Role("telecom"),
+            with(&recordal, "access_province", Value::Null),
+            422,
+            "invalid_province",
+        ),
+        case(
+            "recordal with a number for domains",
+            "PUT",
+            icp_path,
+            Role("telecom"),
+            with(&recordal, "domains", json!(5)),
+            400,
+            "invalid_json",
+        ),
+        case(
+            "recordal by an agency",
+            "PUT",
+            icp_path,
+            Role("agency"),
+            Body::Json(recordal.clone()),
+            403,
+            "forbidden",
+        ),
+        case(
+            "recordal never made",
+            "GET",
+            icp_path,
+            Role("agency"),
+            Body::Empty,
+            404,
+            "not_found",
+        ),
+        case(
+            "recordals without a domain",
+            "GET",
+            "/v1/recordals",
+            Role("agency"),
+            Body::Empty,
+            400,
+            "invalid_parameter",
+        ),
+        case(
+            "recordals of a malformed domain",
+            "GET",
+            "/v1/recordals?domain=a..b",
+            Role("agency"),
+            Body::Empty,
+            422,
+            "invalid_domain",
+        ),
+        case(
+            "verify without a domain",
+            "GET",
+            "/v1/verify",
+            Role("auditor"),
+            Body::Empty,
+            400,
+            "invalid_parameter",
+        ),
+        case(
+            "verify of a URL",
+            "GET",
+            "/v1/verify?domain=http%3A%2F%2Fx.cn%2F",
+            Role("auditor"),
+            Body::Empty,
+            422,
+            "invalid_domain",
+        ),
+        case(
+            "verify by a provider",
+            "GET",
+            "/v1/verify?domain=x.example.cn",
+            Role("access_provider"),
+            Body::Empty,
+            403,
+            "forbidden",
+        ),
+        case(
+            "import of JSON",
+            "POST",
+            "/v1/recordals/import",
+            Role("telecom"),
+            Body::Json(json!([recordal.clone()])),
+            415,
+            "unsupported_media_type",
+        ),
+        case(
+            "import without a content type",
+            "POST",
+            "/v1/registrations/import",
+            Role("agency"),
+            Body::Empty,
+            415,
+            "unsupported_media_type",
+        ),
+        case(
+            "import with a bad line",
+            "POST",
+            "/v1/recordals/import",
+            Role("telecom"),
+            ndjson("{\"icp_number\": \"京ICP备1号\"}\n"),
+            422,
+            "import_rejected",
+        ),
+        case(
+            "import of CSV with an unknown column",
+            "POST",
+            "/v1/registrations/import",
+            Role("agency"),
+            Body::Typed(
+                "text/csv",
+                b"uscc,colour\n91110108551385082Q,red\n".to_vec(),
+            ),
+            422,
+            "import_rejected",
+        ),
+        case(
+            "import by the other side",
+            "POST",
+            "/v1/registrations/import",
+            Role("telecom"),
+            ndjson(""),
+            403,
+            "forbidden",
+        ),
+        case(
+            "method not allowed on records",
+            "DELETE",
+            "/v1/registrations/91110108551385082Q",
+            Role("agency"),
+            Body::Empty,
+            405,
+            "method_not_allowed",
+        ),
+    ]
+}
+
 pub async fn bad_input_is_refused_and_changes_nothing(store: Store) {
     let app = spawn_app(store).await;
     let mut tokens = std::collections::HashMap::new();
@@ -768,6 +1102,8 @@ pub async fn bad_input_is_refused_and_changes_nothing(store: Store) {
     for case in cases() {
         let mut request = match case.method {
             "POST" => app.client.post(app.url(&case.path)),
+            "PUT" => app.client.put(app.url(&case.path)),
+            "DELETE" => app.client.delete(app.url(&case.path)),
             _ => app.client.get(app.url(&case.path)),
         };
         request = match case.auth {
@@ -782,6 +1118,9 @@ pub async fn bad_input_is_refused_and_changes_nothing(store: Store) {
                 .header("content-type", "application/json")
                 .body(bytes),
             Body::Json(value) => request.json(&value),
+            Body::Typed(content_type, bytes) => {
+                request.header("content-type", content_type).body(bytes)
+            }
         };
         let response = request.send().await.unwrap();
         let status = response.status().as_u16();
@@ -812,6 +1151,17 @@ pub async fn bad_input_is_refused_and_changes_nothing(store: Store) {
     assert_eq!(
         app.registry.store.providers().await.unwrap().len(),
         providers_before
+    );
+    // No record was written either.
+    let code = siteban::domain::Uscc::parse("91110108551385082Q").unwrap();
+    assert_eq!(
+        app.registry.store.registrations(&[code]).await.unwrap(),
+        [None]
+    );
+    let number = siteban::domain::IcpNumber::parse("京ICP备13025326号-2").unwrap();
+    assert_eq!(
+        app.registry.store.recordals(&[number]).await.unwrap(),
+        [None]
     );
     // And the same requests, made right, work.
     assert_eq!(

@@ -11,6 +11,7 @@ mod dns;
 mod notice_processes;
 mod notices;
 mod processes;
+mod records;
 mod roles;
 mod safety;
 

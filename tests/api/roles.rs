@@ -130,7 +130,57 @@ const MATRIX: &[(&str, &str, &[&str])] = &[
     ("POST", "/v1/protected", &["admin"]),
     ("DELETE", "/v1/protected/{protected}", &["admin"]),
     ("GET", "/v1/audit", &["admin", "auditor"]),
+    ("PUT", "/v1/registrations/{new_uscc}", &["agency"]),
+    (
+        "GET",
+        "/v1/registrations/{registration}",
+        &["agency", "telecom", "auditor"],
+    ),
+    ("POST", "/v1/registrations/import", &["agency"]),
+    ("PUT", "/v1/recordals/{new_icp}", &["telecom"]),
+    (
+        "GET",
+        "/v1/recordals/{recordal}",
+        &["agency", "telecom", "auditor"],
+    ),
+    (
+        "GET",
+        "/v1/recordals?domain=r.example.cn",
+        &["agency", "telecom", "auditor"],
+    ),
+    ("POST", "/v1/recordals/import", &["telecom"]),
+    (
+        "GET",
+        "/v1/verify?domain=r.example.cn",
+        &["agency", "telecom", "auditor"],
+    ),
 ];
+
+/// A credit code registered in Shanghai (province 31, the provincial callers'), unique to `n`.
+fn shanghai_uscc(n: usize) -> String {
+    siteban::domain::Uscc::with_check_character(&format!("91310000MA{n:07}"))
+        .unwrap()
+        .to_string()
+}
+
+/// A Shanghai ICP number, unique to `n`.
+fn shanghai_icp(n: usize) -> String {
+    format!("沪ICP备{n:08}号")
+}
+
+fn registration_body() -> Value {
+    json!({"name": "上海某某有限公司", "status": "active"})
+}
+
+fn recordal_body(n: usize) -> Value {
+    json!({
+        "sponsor_name": "上海某某有限公司",
+        "sponsor_code": shanghai_uscc(n),
+        "domains": [format!("r{n}.example.cn")],
+        "access_provider": "Example Hosting Shanghai",
+        "access_province": "31"
+    })
+}
 
 /// Rows checked on an app with four-eyes approval on: `{pending}` is an entry submitted by
 /// another key of the caller's side and province.
@@ -214,6 +264,40 @@ async fn call(
         assert_eq!(response.status(), 201);
         path = path.replace("{protected}", &name);
     }
+    if path.contains("{new_uscc}") {
+        path = path.replace("{new_uscc}", &shanghai_uscc(unique));
+    }
+    if path.contains("{new_icp}") {
+        path = path.replace("{new_icp}", &shanghai_icp(unique));
+    }
+    if path.contains("{registration}") {
+        let code = shanghai_uscc(unique);
+        let url = app.url(&format!("/v1/registrations/{code}"));
+        let response = app
+            .client
+            .put(url)
+            .bearer_auth(&agency)
+            .json(&registration_body())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        path = path.replace("{registration}", &code);
+    }
+    if path.contains("{recordal}") {
+        let telecom = app.create_key("telecom", province).await;
+        let number = shanghai_icp(unique);
+        let response = app
+            .client
+            .put(app.url(&format!("/v1/recordals/{number}")))
+            .bearer_auth(&telecom)
+            .json(&recordal_body(unique))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        path = path.replace("{recordal}", &number);
+    }
     if path.contains("{key}") {
         let key: Value = app
             .post(
@@ -229,6 +313,34 @@ async fn call(
     }
     let url = app.url(&path);
     let mut request = match method {
+        "PUT" if path.starts_with("/v1/registrations/") => {
+            app.client.put(url).json(&registration_body())
+        }
+        "PUT" => app.client.put(url).json(&recordal_body(unique)),
+        "POST" if path == "/v1/registrations/import" => app
+            .client
+            .post(url)
+            .header("content-type", "application/x-ndjson")
+            .body(format!(
+                "{{\"uscc\": \"{}\", \"name\": \"上海某某有限公司\"}}\n",
+                shanghai_uscc(unique)
+            )),
+        "POST" if path == "/v1/recordals/import" => {
+            let mut line = recordal_body(unique);
+            line["icp_number"] = json!(shanghai_icp(unique));
+            app.client
+                .post(url)
+                .header("content-type", "text/csv")
+                .body(format!(
+                    "icp_number,sponsor_name,sponsor_code,domains,access_provider,access_province\n{},{},{},{},{},{}\n",
+                    line["icp_number"].as_str().unwrap(),
+                    line["sponsor_name"].as_str().unwrap(),
+                    line["sponsor_code"].as_str().unwrap(),
+                    line["domains"][0].as_str().unwrap(),
+                    line["access_provider"].as_str().unwrap(),
+                    line["access_province"].as_str().unwrap(),
+                ))
+        }
         "POST" => {
             let body = if path == "/v1/entries" {
                 entry_body(&format!("new{unique}.example.cn"))

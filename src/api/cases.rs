@@ -25,6 +25,7 @@ use crate::domain::{
 use crate::model::{Actor, LiftRequest, NewEntry};
 use crate::notices::Notices;
 use crate::notices::model::NoticeAction;
+use crate::records::RecordalStatus;
 use crate::registry::Registry;
 use crate::store::StoreError;
 use crate::store::cases::Folder;
@@ -873,6 +874,12 @@ pub async fn close(
             .and_then(|s| s.entry_id);
         let now = crate::model::now();
         let write = workflow::close(&mut case, org, &actor, measures.clone(), now)?;
+        if case.recordal_cancelled {
+            let outcome = cancel_recordal(&state, &case, &actor, now).await?;
+            if let Some(step) = case.timeline.last_mut() {
+                step.note = format!("{}; {outcome}", step.note);
+            }
+        }
         let outcome = match write {
             ClosingWrite::None => {
                 state
@@ -943,6 +950,34 @@ pub async fn close(
         }
     }
     Err(StoreError::CaseChanged.into())
+}
+
+/// Marks the recordal of `case` cancelled in the shared records, before the closure is
+/// written: the mark is idempotent, so a closure retried after a failure marks it again
+/// harmlessly. Says what it did, for the timeline.
+async fn cancel_recordal(
+    state: &Registry,
+    case: &Case,
+    by: &Actor,
+    now: OffsetDateTime,
+) -> Result<String, ApiError> {
+    let Some(number) = &case.icp_number else {
+        return Ok("no ICP number on the case".into());
+    };
+    let found = state.store.recordals(std::slice::from_ref(number)).await?;
+    let Some(Some(mut recordal)) = found.into_iter().next() else {
+        return Ok(format!("recordal {number} is not in the shared records"));
+    };
+    if recordal.status == RecordalStatus::Cancelled {
+        return Ok(format!("recordal {number} was already cancelled"));
+    }
+    recordal.status = RecordalStatus::Cancelled;
+    recordal.updated_at = now;
+    recordal.updated_by = by.clone();
+    state.store.put_recordals(vec![recordal]).await?;
+    Ok(format!(
+        "recordal {number} marked cancelled in the shared records"
+    ))
 }
 
 /// Ends the suspension of `case` (already marked ended) with an `expired` event, writing the

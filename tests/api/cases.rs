@@ -160,6 +160,20 @@ pub async fn the_four_routes_end_to_end(store: Store) {
         ),
     ];
     let routes: [Walk; 4] = routes;
+    // The recordal that the fourth route's closure cancels, as the CA of Guangdong keeps it.
+    let recordal = json!({
+        "sponsor_name": "北京某某科技有限公司", "sponsor_code": "91110108551385082Q",
+        "domains": ["r4.example.cn"], "access_provider": "Example Hosting", "access_province": "44",
+    });
+    let response = app
+        .client
+        .put(app.url("/v1/recordals/粤ICP备12345678号"))
+        .bearer_auth(&o.ca44)
+        .json(&recordal)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
     for (domain, icp, access, kind, hops, measure) in routes {
         let case = open(&app, &o.amr11, &case_body(domain, icp, access)).await;
         let id = case["id"].clone();
@@ -217,6 +231,18 @@ pub async fn the_four_routes_end_to_end(store: Store) {
             assert_eq!(check["listed"], false, "{domain}");
             assert_eq!(case["recordal_cancelled"], true);
             assert!(case.get("entry_id").is_none());
+            let note = case["timeline"].as_array().unwrap().last().unwrap()["note"].clone();
+            assert!(
+                note.as_str().unwrap().contains("marked cancelled"),
+                "{note}"
+            );
+            let recordal: Value = app
+                .get(&o.auditor, "/v1/recordals/粤ICP备12345678号")
+                .await
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(recordal["status"], "cancelled", "{recordal}");
         } else {
             assert_eq!(check["listed"], true, "{domain}");
             assert_eq!(check["match"]["status"], "active");

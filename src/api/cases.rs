@@ -18,7 +18,7 @@ use super::{ApiError, Caller, State, note, query, read_json, read_json_or_defaul
 use crate::auth::{Principal, policy};
 use crate::cases::referral::{self, NewReferral, Referral};
 use crate::cases::workflow::{self, CaseError, ClosingWrite, NewCase};
-use crate::cases::{Case, CaseState, Ground, Measure, Org, StepDocument};
+use crate::cases::{Case, CaseState, Ground, Measure, Org, Step, StepDocument};
 use crate::domain::{
     Category, Decision, DecisionInput, DomainName, IcpNumber, Province, Scope, Uscc, today_in_china,
 };
@@ -474,11 +474,18 @@ async fn referral_step(
     Err(StoreError::CaseChanged.into())
 }
 
-fn answer(req: &HttpRequest, case: &Case, action: &str) -> HttpResponse {
+/// The audit detail of a step: the timeline steps it added, as JSON, so that the audit log's
+/// chain holds every step of every case with who, when and which documents.
+fn steps_detail(steps: &[Step]) -> String {
+    serde_json::to_string(steps).unwrap_or_default()
+}
+
+fn answer(req: &HttpRequest, case: &Case) -> HttpResponse {
+    let added = case.timeline.len().saturating_sub(1);
     note(
         req,
         case.id.to_string(),
-        format!("{action} {} ({})", case.domain, case.state.as_str()),
+        steps_detail(&case.timeline[added..]),
     );
     HttpResponse::Ok().json(case)
 }
@@ -509,11 +516,7 @@ pub async fn open(
     let case = workflow::open(new, org, &principal.actor(), crate::model::now())?;
     state.store.put_record(Folder::Cases, case.write(0)).await?;
     tracing::info!(case_id = %case.id, domain = %case.domain, route = ?case.route.kind, by = %principal.key_id, "case opened");
-    note(
-        &req,
-        case.id.to_string(),
-        format!("opened for {} to {}", case.domain, case.route.hops[1]),
-    );
+    note(&req, case.id.to_string(), steps_detail(&case.timeline));
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/v1/cases/{}", case.id)))
         .json(case))
@@ -628,7 +631,7 @@ pub async fn accept(
         workflow::accept(c, org, &actor, note_text.clone(), crate::model::now())
     })
     .await?;
-    Ok(answer(&req, &case, "accepted"))
+    Ok(answer(&req, &case))
 }
 
 /// Return the hand-over to the organisation that sent it, with a reason.
@@ -654,7 +657,7 @@ pub async fn give_back(
         workflow::give_back(c, org, &actor, reason.clone(), crate::model::now())
     })
     .await?;
-    Ok(answer(&req, &case, "returned"))
+    Ok(answer(&req, &case))
 }
 
 /// Hand the case on to the next organisation of its route (or send it again once returned).
@@ -686,7 +689,7 @@ pub async fn forward(
         workflow::forward(c, org, &actor, note_text.clone(), crate::model::now())
     })
     .await?;
-    Ok(answer(&req, &case, "forwarded"))
+    Ok(answer(&req, &case))
 }
 
 /// The opener's written request for an emergency suspension of access.
@@ -720,7 +723,7 @@ pub async fn request_suspension(
         workflow::request_suspension(c, org, &actor, letter.clone(), ground, crate::model::now())
     })
     .await?;
-    Ok(answer(&req, &case, "suspension requested"))
+    Ok(answer(&req, &case))
 }
 
 /// Execute the requested suspension: the domain enters the registry as `suspended`.
@@ -782,7 +785,7 @@ pub async fn suspend(
         {
             Ok(_) => {
                 tracing::info!(case_id = %case.id, domain = %case.domain, by = %principal.key_id, "suspension executed");
-                return Ok(answer(&req, &case, "suspended"));
+                return Ok(answer(&req, &case));
             }
             Err(StoreError::CaseChanged) => continue,
             Err(e) => return Err(e.into()),
@@ -833,7 +836,7 @@ pub async fn submit_decision(
         )
     })
     .await?;
-    Ok(answer(&req, &case, "decision submitted"))
+    Ok(answer(&req, &case))
 }
 
 /// The executing telecom organisation closes the case with its measures.
@@ -943,7 +946,7 @@ pub async fn close(
         match outcome {
             Ok(()) => {
                 tracing::info!(case_id = %case.id, domain = %case.domain, by = %principal.key_id, "case closed");
-                return Ok(answer(&req, &case, "closed"));
+                return Ok(answer(&req, &case));
             }
             Err(StoreError::CaseChanged) => continue,
             Err(e) => return Err(e.into()),
@@ -1046,7 +1049,7 @@ pub async fn withdraw(
                 .await
         };
         match outcome {
-            Ok(()) => return Ok(answer(&req, &case, "withdrawn")),
+            Ok(()) => return Ok(answer(&req, &case)),
             Err(StoreError::CaseChanged) => continue,
             Err(e) => return Err(e.into()),
         }
@@ -1135,7 +1138,7 @@ pub async fn refer(
     note(
         &req,
         referral.id.to_string(),
-        format!("referred to {}", referral.to),
+        steps_detail(&referral.timeline),
     );
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/v1/referrals/{}", referral.id)))
@@ -1232,7 +1235,12 @@ pub async fn referral_step_handler(
             )));
         }
     };
-    note(&req, referral.id.to_string(), format!("referral {step}"));
+    let added = referral.timeline.len().saturating_sub(1);
+    note(
+        &req,
+        referral.id.to_string(),
+        steps_detail(&referral.timeline[added..]),
+    );
     Ok(HttpResponse::Ok().json(referral))
 }
 

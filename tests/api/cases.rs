@@ -957,13 +957,32 @@ pub async fn measures_decide_which_providers_are_told(store: Store) {
         .json()
         .await
         .unwrap();
-    let actions: Vec<&str> = audit["records"]
+    let records: Vec<&Value> = audit["records"]
         .as_array()
         .unwrap_or_else(|| panic!("{audit}"))
         .iter()
         .filter(|r| r["target"] == id)
+        .collect();
+    let actions: Vec<&str> = records
+        .iter()
         .map(|r| r["action"].as_str().unwrap())
         .collect();
+    // Each record carries the timeline steps its request added, documents included.
+    let steps: Vec<Value> = records
+        .iter()
+        .flat_map(|r| serde_json::from_str::<Vec<Value>>(r["detail"].as_str().unwrap()).unwrap())
+        .collect();
+    let case: Value = app
+        .get(&o.auditor, &format!("/v1/cases/{}", id.as_str().unwrap()))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        Value::Array(steps),
+        case["timeline"],
+        "the audit log holds the whole timeline"
+    );
     assert_eq!(
         actions,
         [

@@ -661,8 +661,8 @@ where
 /// and the answer is 422 `import_rejected` with the lines at fault. Otherwise all records
 /// are applied in one atomic write.
 #[utoipa::path(post, path = "/v1/registrations/import", tag = "records",
-    request_body(content = String, content_type = "application/x-ndjson",
-        description = "NDJSON (application/x-ndjson) or CSV (text/csv)"),
+    request_body(description = "one registration per NDJSON line, or per CSV row under a header naming the columns",
+        content(([RegistrationInput] = "application/x-ndjson"), ([RegistrationInput] = "text/csv"))),
     responses((status = 200, body = ImportSummary),
               (status = 413, description = "payload_too_large"),
               (status = 415, description = "unsupported_media_type"),
@@ -737,8 +737,8 @@ pub async fn import_registrations(
 /// is 422 `import_rejected` with the lines at fault. Otherwise all records are applied in one
 /// atomic write.
 #[utoipa::path(post, path = "/v1/recordals/import", tag = "records",
-    request_body(content = String, content_type = "application/x-ndjson",
-        description = "NDJSON (application/x-ndjson) or CSV (text/csv)"),
+    request_body(description = "one recordal per NDJSON line, or per CSV row under a header naming the columns (domains separated by ;)",
+        content(([RecordalInput] = "application/x-ndjson"), ([RecordalInput] = "text/csv"))),
     responses((status = 200, body = ImportSummary),
               (status = 413, description = "payload_too_large"),
               (status = 415, description = "unsupported_media_type"),

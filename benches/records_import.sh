@@ -4,14 +4,16 @@
 # store and on a Redis of the script's own. Each run first posts the file with BAD (default 3)
 # bad lines, which is refused whole (422, nothing applied), then the clean file, which is
 # applied in one atomic write. RUNS (default 3) runs per store; the medians of the wall time
-# (curl) and of the server's own figure (`elapsed_ms`) are reported.
-# Usage: benches/records_import.sh   (env: RECORDALS=100000 BAD=3 RUNS=3)
+# (curl) and of the server's own figure (`elapsed_ms`) are reported, and for Redis how many
+# commands ran longer than SLOW_US microseconds (Redis serves nobody else meanwhile).
+# Usage: benches/records_import.sh   (env: RECORDALS=100000 BAD=3 RUNS=3 SLOW_US=10000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RECORDALS=${RECORDALS:-100000}
 BAD=${BAD:-3}
 RUNS=${RUNS:-3}
+SLOW_US=${SLOW_US:-10000}
 ADMIN=bench-admin-token-0123456789abcdef
 command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server; }
 
@@ -45,7 +47,7 @@ post() {
 }
 
 for backend in embedded redis; do
-    : > "$work/refused.txt"; : > "$work/applied.txt"; : > "$work/server.txt"
+    : > "$work/refused.txt"; : > "$work/applied.txt"; : > "$work/server.txt"; : > "$work/slow.txt"
     for run in $(seq 1 "$RUNS"); do
         rm -rf "$work/data"
         env=(SITEBAN__AUTH__ADMIN_TOKEN=$ADMIN SITEBAN__STORE__PATH="$work/data" SITEBAN__LOG__LEVEL=warn
@@ -53,7 +55,7 @@ for backend in embedded redis; do
         if [ "$backend" = redis ]; then
             rport=$(free_port)
             redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
-                --logfile "$work/redis.log" &
+                --logfile "$work/redis.log" --slowlog-log-slower-than "$SLOW_US" --slowlog-max-len 1024 &
             rpid=$!
             pids+=("$rpid")
             sleep 0.3
@@ -72,8 +74,14 @@ for backend in embedded redis; do
         echo "$wall" >> "$work/applied.txt"
         echo "$ms" >> "$work/server.txt"
         kill "$npid"; wait "$npid" 2>/dev/null || true
-        if [ "$backend" = redis ]; then kill "$rpid"; wait "$rpid" 2>/dev/null || true; fi
+        if [ "$backend" = redis ]; then
+            redis-cli -p "$rport" SLOWLOG LEN >> "$work/slow.txt"
+            kill "$rpid"; wait "$rpid" 2>/dev/null || true
+        fi
     done
     echo "$backend: refused (with $BAD bad lines) $(median < "$work/refused.txt") s," \
         "applied $(median < "$work/applied.txt") s (server $(median < "$work/server.txt") ms), median of $RUNS"
+    if [ "$backend" = redis ]; then
+        echo "redis: commands slower than ${SLOW_US} us per run: $(paste -sd' ' "$work/slow.txt")"
+    fi
 done

@@ -12,11 +12,7 @@ fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
     let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(100_000);
     let bad: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(0);
-    let every = if bad == 0 {
-        usize::MAX
-    } else {
-        (n / bad).max(1)
-    };
+    let every = n.checked_div(bad).map_or(usize::MAX, |every| every.max(1));
     let mut out = BufWriter::new(std::io::stdout().lock());
     for i in 0..n {
         let sponsor = Uscc::with_check_character(&format!("9111010{i:010}"))

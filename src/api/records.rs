@@ -20,6 +20,7 @@ use crate::records::{
     RecordError, Recordal, RecordalInput, RecordalStatus, Registration, RegistrationInput,
     RegistrationStatus,
 };
+use crate::store::records::PutCounts;
 
 /// Routes of the shared records; the static import paths come before the dynamic ones.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -145,6 +146,28 @@ fn recordal_view(r: &Recordal) -> RecordalView {
         updated_at: crate::model::rfc3339::format(&r.updated_at),
         updated_by: r.updated_by.clone(),
     }
+}
+
+/// Writes registrations in a task of its own: a client that goes away mid-write does not cut
+/// the write (or the store's writer lock) short; it completes or fails whole either way.
+async fn put_registrations(
+    state: &State,
+    registrations: Vec<Registration>,
+) -> Result<PutCounts, ApiError> {
+    let store = std::sync::Arc::clone(&state.store);
+    tokio::spawn(async move { store.put_registrations(registrations).await })
+        .await
+        .map_err(|e| ApiError::Internal(format!("registration write failed: {e}")))?
+        .map_err(ApiError::from)
+}
+
+/// Writes recordals in a task of its own, as [`put_registrations`] does.
+async fn put_recordals(state: &State, recordals: Vec<Recordal>) -> Result<PutCounts, ApiError> {
+    let store = std::sync::Arc::clone(&state.store);
+    tokio::spawn(async move { store.put_recordals(recordals).await })
+        .await
+        .map_err(|e| ApiError::Internal(format!("recordal write failed: {e}")))?
+        .map_err(ApiError::from)
 }
 
 fn record_error(error: RecordError) -> ApiError {
@@ -284,10 +307,7 @@ pub async fn put_registration(
         uscc.as_str(),
         format!("status {}", registration.status.as_str()),
     );
-    let counts = state
-        .store
-        .put_registrations(vec![registration.clone()])
-        .await?;
+    let counts = put_registrations(&state, vec![registration.clone()]).await?;
     let mut response = if counts.created == 1 {
         HttpResponse::Created()
     } else {
@@ -359,7 +379,7 @@ pub async fn put_recordal(
             message: refusal.message,
         });
     }
-    let counts = state.store.put_recordals(vec![recordal.clone()]).await?;
+    let counts = put_recordals(&state, vec![recordal.clone()]).await?;
     let mut response = if counts.created == 1 {
         HttpResponse::Created()
     } else {
@@ -661,8 +681,8 @@ where
 /// and the answer is 422 `import_rejected` with the lines at fault. Otherwise all records
 /// are applied in one atomic write.
 #[utoipa::path(post, path = "/v1/registrations/import", tag = "records",
-    request_body(content = String, content_type = "application/x-ndjson",
-        description = "NDJSON (application/x-ndjson) or CSV (text/csv)"),
+    request_body(description = "one registration per NDJSON line, or per CSV row under a header naming the columns",
+        content(([RegistrationInput] = "application/x-ndjson"), ([RegistrationInput] = "text/csv"))),
     responses((status = 200, body = ImportSummary),
               (status = 413, description = "payload_too_large"),
               (status = 415, description = "unsupported_media_type"),
@@ -705,7 +725,7 @@ pub async fn import_registrations(
     }
     let records: Vec<Registration> = parsed.records.into_iter().map(|(_, r)| r).collect();
     let checksum_failures = records.iter().filter(|r| !r.uscc.checksum_ok()).count() as u64;
-    let counts = state.store.put_registrations(records).await?;
+    let counts = put_registrations(&state, records).await?;
     note(
         &req,
         "registrations",
@@ -737,8 +757,8 @@ pub async fn import_registrations(
 /// is 422 `import_rejected` with the lines at fault. Otherwise all records are applied in one
 /// atomic write.
 #[utoipa::path(post, path = "/v1/recordals/import", tag = "records",
-    request_body(content = String, content_type = "application/x-ndjson",
-        description = "NDJSON (application/x-ndjson) or CSV (text/csv)"),
+    request_body(description = "one recordal per NDJSON line, or per CSV row under a header naming the columns (domains separated by ;)",
+        content(([RecordalInput] = "application/x-ndjson"), ([RecordalInput] = "text/csv"))),
     responses((status = 200, body = ImportSummary),
               (status = 413, description = "payload_too_large"),
               (status = 415, description = "unsupported_media_type"),
@@ -800,7 +820,7 @@ pub async fn import_recordals(
         .iter()
         .filter(|r| !r.icp_normalisations.is_empty())
         .count() as u64;
-    let counts = state.store.put_recordals(records).await?;
+    let counts = put_recordals(&state, records).await?;
     note(
         &req,
         "recordals",

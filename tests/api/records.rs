@@ -38,6 +38,7 @@ records_on_both_stores!(
     provincial_keys_write_their_own_province,
     imports_apply_everything_or_nothing,
     a_hundred_thousand_recordals_import_in_one_step,
+    concurrent_writes_all_land_with_their_indexes,
 );
 
 /// A valid credit code with the given 17-character body.
@@ -778,5 +779,51 @@ pub async fn a_hundred_thousand_recordals_import_in_one_step(store: Store) {
             list["recordals"][0]["icp_number"],
             format!("京ICP备{}号", 50_000_000 + i)
         );
+    }
+}
+
+pub async fn concurrent_writes_all_land_with_their_indexes(store: Store) {
+    const WRITERS: usize = 12;
+    let app = spawn_app(store).await;
+    let telecom = app.create_key("telecom", None).await;
+    let sponsor = code("91110108MA0000077");
+    // Every writer records a site of the same sponsor: on Redis they race for the same
+    // sponsor row and all but one must start again.
+    let writes = (0..WRITERS).map(|i| {
+        let (app, telecom, sponsor) = (&app, &telecom, &sponsor);
+        async move {
+            put(
+                app,
+                telecom,
+                &format!("/v1/recordals/京ICP备60000001号-{}", i + 1),
+                &recordal(
+                    "北京并发有限公司",
+                    sponsor,
+                    &[&format!("c{i}.example.cn")],
+                    "11",
+                ),
+            )
+            .await
+        }
+    });
+    for (status, body) in futures_util::future::join_all(writes).await {
+        assert_eq!(status, 201, "{body}");
+    }
+    let code = Uscc::parse(&sponsor).unwrap();
+    let all = app
+        .registry
+        .store
+        .recordals_by_sponsors(&[code])
+        .await
+        .unwrap();
+    assert_eq!(all[&code].len(), WRITERS);
+    for i in 0..WRITERS {
+        let (_, list) = get(
+            &app,
+            &telecom,
+            &format!("/v1/recordals?domain=c{i}.example.cn"),
+        )
+        .await;
+        assert_eq!(list["recordals"].as_array().unwrap().len(), 1, "c{i}");
     }
 }

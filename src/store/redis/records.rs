@@ -14,8 +14,11 @@
 //! over its live bucket (the old one is unlinked, freed in the background): Redis runs it
 //! alone, so readers see all of the put or none of it, and its cost is one rename per touched
 //! bucket however many records the put holds. A writer that lost the race discards its stage
-//! and starts again. The commit leaves a marker, so that a commit whose answer timed out can
-//! be read back rather than guessed.
+//! and starts again. Writers of one kind take turns through a lock with a lease
+//! (`{siteban}:records:lock:<kind>`), so that many concurrent writers do not starve one
+//! another; the lock only orders them, the version check is what keeps a put whole. The
+//! commit leaves a marker, so that a commit whose answer timed out can be read back rather
+//! than guessed.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::LazyLock;
@@ -51,8 +54,15 @@ const PIPELINE_BYTES: usize = 512 * 1024;
 /// Fields per staging `HSET`.
 const FIELDS_PER_HSET: usize = 200;
 
-/// How often a put reads again after another writer committed first.
+/// How often a put reads again after another writer committed first. Writers of one kind
+/// take turns through the writer lock, so this happens only when a lease ran out.
 const PUT_TRIES: usize = 8;
+
+/// How long a writer holds the lock of its kind at most; a writer that dies frees it then.
+const LOCK_LEASE_MS: u64 = 120_000;
+
+/// How long a writer waits for the lock before answering that the store is unavailable.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// How often the outcome of a commit whose answer timed out is read back.
 const COMMIT_READS: usize = 20;
@@ -89,6 +99,9 @@ impl Keys {
     }
     fn records_commit(token: &str) -> String {
         format!("{}:records:commit:{token}", Self::TAG)
+    }
+    fn records_lock(kind: &str) -> String {
+        format!("{}:records:lock:{kind}", Self::TAG)
     }
 }
 
@@ -127,6 +140,14 @@ return new
 "#;
 
 static COMMIT: LazyLock<Script> = LazyLock::new(|| Script::new(COMMIT_SCRIPT));
+
+/// Releases a writer lock if it is still held by the caller's token.
+const UNLOCK_SCRIPT: &str = r#"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"#;
+
+static UNLOCK: LazyLock<Script> = LazyLock::new(|| Script::new(UNLOCK_SCRIPT));
 
 /// The changes to one bucket: fields to set (with their values) and fields to delete.
 type BucketChanges = (Vec<(String, Vec<u8>)>, Vec<String>);
@@ -182,6 +203,51 @@ fn decode_all<T: serde::de::DeserializeOwned>(
 }
 
 impl RedisStore {
+    /// Takes the writer lock of `kind` (`SET NX` with a lease), waiting with jittered pauses
+    /// while another writer holds it. Writers taking turns keeps the optimistic commit from
+    /// starving under many concurrent writers; the version check still guards a writer whose
+    /// lease ran out.
+    async fn lock(&self, kind: &str) -> StoreResult<String> {
+        let token = uuid::Uuid::now_v7().simple().to_string();
+        let started = std::time::Instant::now();
+        let mut pause_ms = 2u64;
+        loop {
+            let taken: Option<String> = redis::cmd("SET")
+                .arg(Keys::records_lock(kind))
+                .arg(&token)
+                .arg("NX")
+                .arg("PX")
+                .arg(LOCK_LEASE_MS)
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(redis_err)?;
+            if taken.is_some() {
+                return Ok(token);
+            }
+            if started.elapsed() > LOCK_WAIT {
+                return Err(StoreError::Unavailable(format!(
+                    "another {kind} write held the store for over {} s; nothing was written",
+                    LOCK_WAIT.as_secs()
+                )));
+            }
+            let jitter = rand::random::<u64>() % (pause_ms + 1);
+            tokio::time::sleep(std::time::Duration::from_millis(pause_ms + jitter)).await;
+            pause_ms = (pause_ms * 2).min(50);
+        }
+    }
+
+    async fn unlock(&self, kind: &str, token: &str) {
+        let released: redis::RedisResult<i64> = UNLOCK
+            .key(Keys::records_lock(kind))
+            .arg(token)
+            .invoke_async(&mut self.conn.clone())
+            .await;
+        if let Err(e) = released {
+            // The lease frees it in the end.
+            tracing::warn!(error = %e, kind, "could not release the records writer lock");
+        }
+    }
+
     /// Runs `commands` (each with the byte size of its arguments) in pipelines of at most
     /// [`PIPELINE_COMMANDS`] commands and about [`PIPELINE_BYTES`], one after the other.
     async fn run_pipelined(&self, commands: Vec<(redis::Cmd, usize)>) -> StoreResult<()> {
@@ -457,14 +523,20 @@ impl RecordStore for RedisStore {
         if registrations.is_empty() {
             return Ok(PutCounts::default());
         }
-        for _ in 0..PUT_TRIES {
-            if let Some(counts) = self.try_put_registrations(&registrations).await? {
-                return Ok(counts);
-            }
-        }
-        Err(StoreError::Unavailable(
+        let token = self.lock("registrations").await?;
+        let mut outcome = Err(StoreError::Unavailable(
             "registrations kept changing under this write; nothing was written".into(),
-        ))
+        ));
+        for _ in 0..PUT_TRIES {
+            match self.try_put_registrations(&registrations).await {
+                Ok(None) => continue,
+                Ok(Some(counts)) => outcome = Ok(counts),
+                Err(e) => outcome = Err(e),
+            }
+            break;
+        }
+        self.unlock("registrations", &token).await;
+        outcome
     }
 
     async fn registrations(&self, codes: &[Uscc]) -> StoreResult<Vec<Option<Registration>>> {
@@ -479,14 +551,20 @@ impl RecordStore for RedisStore {
         if recordals.is_empty() {
             return Ok(PutCounts::default());
         }
-        for _ in 0..PUT_TRIES {
-            if let Some(counts) = self.try_put_recordals(&recordals).await? {
-                return Ok(counts);
-            }
-        }
-        Err(StoreError::Unavailable(
+        let token = self.lock("recordals").await?;
+        let mut outcome = Err(StoreError::Unavailable(
             "recordals kept changing under this write; nothing was written".into(),
-        ))
+        ));
+        for _ in 0..PUT_TRIES {
+            match self.try_put_recordals(&recordals).await {
+                Ok(None) => continue,
+                Ok(Some(counts)) => outcome = Ok(counts),
+                Err(e) => outcome = Err(e),
+            }
+            break;
+        }
+        self.unlock("recordals", &token).await;
+        outcome
     }
 
     async fn recordals(&self, numbers: &[IcpNumber]) -> StoreResult<Vec<Option<Recordal>>> {

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::error::{ErrorCode, ErrorDetail};
 use super::{ApiError, Caller, State, note, query, read_json};
 use crate::auth::{Principal, policy};
+use crate::cases::Case;
 use crate::domain::{DomainName, IcpNumber, Province, Uscc};
 use crate::records::import::{self, Format, ImportError, ImportRow, LineError, Parsed};
 use crate::records::verify::{self, Finding};
@@ -20,6 +21,7 @@ use crate::records::{
     RecordError, Recordal, RecordalInput, RecordalStatus, Registration, RegistrationInput,
     RegistrationStatus,
 };
+use crate::store::cases::Folder;
 use crate::store::records::PutCounts;
 
 /// Routes of the shared records; the static import paths come before the dynamic ones.
@@ -214,15 +216,51 @@ fn province_error(error: RecordError) -> ApiError {
     ApiError::OutOfProvince(error.message)
 }
 
-/// The listed name covering `domain` in this node's index, if any.
+/// The listed name covering `domain` in this node's index, if any. A suspension is not a
+/// blacklisting: it stops access while the case runs.
 fn listed_in(state: &State) -> impl Fn(&DomainName) -> Option<String> + '_ {
     move |domain: &DomainName| {
         state
             .index
             .lookup(domain.as_str())
             .hit
+            .filter(|hit| !hit.record.is_suspended())
             .map(|hit| domain.as_str()[hit.start..].to_owned())
     }
+}
+
+/// The listed sites of `sponsors` known from closed referral cases: a case names its
+/// operator's credit code, and its closure's entry is still the one listed for its domain.
+/// This finds the operators of unrecorded sites, which no recordal names.
+async fn case_sites(
+    state: &State,
+    sponsors: &[Uscc],
+) -> Result<HashMap<Uscc, Vec<verify::ListedSite>>, ApiError> {
+    let mut out: HashMap<Uscc, Vec<verify::ListedSite>> = HashMap::new();
+    if sponsors.is_empty() {
+        return Ok(out);
+    }
+    for doc in state.store.records(Folder::Cases).await? {
+        let case =
+            Case::from_doc(&doc).map_err(|e| ApiError::Internal(format!("a stored case: {e}")))?;
+        let (Some(code), Some(entry_id)) = (case.operator_credit_code, case.entry_id) else {
+            continue;
+        };
+        if !sponsors.contains(&code) {
+            continue;
+        }
+        let hit = state.index.lookup(case.domain.as_str()).hit;
+        if let Some(hit) = hit.filter(|h| h.entry_id() == entry_id && !h.record.is_suspended()) {
+            out.entry(code).or_default().push(verify::ListedSite {
+                icp_number: case
+                    .icp_number
+                    .map_or_else(|| format!("case {}", case.id), |n| n.to_string()),
+                domain: case.domain.to_string(),
+                listed: case.domain.as_str()[hit.start..].to_string(),
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// Refuses recordals that would record a new site (a new recordal, or a new domain on an
@@ -253,12 +291,16 @@ async fn blacklisted_operators(
         .into_iter()
         .collect();
     let stored = state.store.recordals_by_sponsors(&sponsors).await?;
+    let from_cases = case_sites(state, &sponsors).await?;
     let listed = listed_in(state);
     let mut refused = Vec::new();
     for (i, recordal) in adding {
         let mut sites = verify::listed_sites(std::slice::from_ref(recordal), &listed);
         if let Some(others) = stored.get(&recordal.sponsor_code) {
             sites.extend(verify::listed_sites(others, &listed));
+        }
+        if let Some(known) = from_cases.get(&recordal.sponsor_code) {
+            sites.extend(known.iter().cloned());
         }
         if let Some(site) = sites.first() {
             refused.push((
@@ -520,12 +562,14 @@ pub async fn verify(
         .map(|r| (r.uscc, r))
         .collect();
     let sponsor_recordals = state.store.recordals_by_sponsors(&sponsors).await?;
+    let from_cases = case_sites(&state, &sponsors).await?;
     let listed = listed_in(&state);
     let findings = verify::findings(
         &domain,
         &recordals,
         &registrations,
         &sponsor_recordals,
+        &from_cases,
         &listed,
     );
     let mut registration_views: Vec<RegistrationView> =

@@ -42,8 +42,8 @@ impl Finding {
     }
 }
 
-/// A blacklisted site of an operator: the recordal that names it, the recorded domain, and
-/// the listed name that covers it.
+/// A blacklisted site of an operator: the recordal that names it (or, for a site known from a
+/// closed referral case, that case), the domain, and the listed name that covers it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListedSite {
     pub icp_number: String,
@@ -88,12 +88,14 @@ pub fn same_name(a: &str, b: &str) -> bool {
 
 /// The findings for `domain`: `recordals` are the recordals naming it (the most specific
 /// recorded name at or above it), `registrations` the registrations of their sponsors, and
-/// `sponsor_recordals` every recordal of each sponsor.
+/// `sponsor_recordals` every recordal of each sponsor, and `case_sites` the listed sites of
+/// each sponsor known from closed referral cases (unrecorded sites among them).
 pub fn findings(
     domain: &DomainName,
     recordals: &[Recordal],
     registrations: &HashMap<Uscc, Registration>,
     sponsor_recordals: &HashMap<Uscc, Vec<Recordal>>,
+    case_sites: &HashMap<Uscc, Vec<ListedSite>>,
     listed: &impl Fn(&DomainName) -> Option<String>,
 ) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -203,7 +205,12 @@ pub fn findings(
             .get(code)
             .map(Vec::as_slice)
             .unwrap_or_default();
-        if let Some(site) = listed_sites(others, listed).first() {
+        let site = listed_sites(others, listed).into_iter().next().or_else(|| {
+            case_sites
+                .get(code)
+                .and_then(|sites| sites.first().cloned())
+        });
+        if let Some(site) = site {
             out.push(
                 Finding::new(
                     "operator_blacklisted",

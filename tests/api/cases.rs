@@ -995,3 +995,103 @@ pub async fn measures_decide_which_providers_are_told(store: Store) {
         ]
     );
 }
+
+async fn put_recordal(
+    app: &TestApp,
+    token: &str,
+    icp: &str,
+    sponsor: &str,
+    domain: &str,
+) -> (u16, Value) {
+    let body = json!({
+        "sponsor_name": "北京某某科技有限公司", "sponsor_code": sponsor,
+        "domains": [domain], "access_provider": "Example Hosting", "access_province": "11",
+    });
+    let response = app
+        .client
+        .put(app.url(&format!("/v1/recordals/{icp}")))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+/// The operator named by a closed case whose listing stands is a blacklisted operator, even
+/// for an unrecorded site: verify finds it and a new recordal of it is refused. A suspension
+/// alone does not make one.
+pub async fn operators_of_closed_cases_are_blacklisted(store: Store) {
+    let app = spawn_app(store).await;
+    let o = orgs(&app).await;
+    let (listed, suspended) = ("91110000600037341L", "91350200MA2YJ1XR9G");
+    let (status, body) =
+        put_recordal(&app, &o.ca11, "京ICP备11111111号", listed, "own.example.cn").await;
+    assert_eq!(status, 201, "{body}");
+    for (domain, code, close) in [
+        ("shady.example.cn", listed, true),
+        ("pending.example.cn", suspended, false),
+    ] {
+        let mut body = case_body(domain, None, "11");
+        body["operator_credit_code"] = json!(code);
+        let case = open(&app, &o.amr11, &body).await;
+        let id = case["id"].clone();
+        ok(
+            &app,
+            &o.amr11,
+            &id,
+            "suspension-request",
+            &suspension_body(),
+        )
+        .await;
+        ok(&app, &o.ca11, &id, "accept", &json!({})).await;
+        ok(&app, &o.ca11, &id, "suspend", &json!({})).await;
+        if close {
+            ok(&app, &o.amr11, &id, "decision", &decision_body(2)).await;
+            ok(
+                &app,
+                &o.ca11,
+                &id,
+                "close",
+                &json!({"measures": ["blacklist"]}),
+            )
+            .await;
+        }
+    }
+    let verify: Value = app
+        .get(&o.amr11, "/v1/verify?domain=own.example.cn")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let finding = verify["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "operator_blacklisted")
+        .unwrap_or_else(|| panic!("{verify}"))
+        .clone();
+    assert_eq!(finding["listed_domain"], "shady.example.cn");
+    let (status, body) = put_recordal(
+        &app,
+        &o.ca11,
+        "京ICP备22222222号",
+        listed,
+        "next.example.cn",
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("operator_blacklisted")),
+        "{body}"
+    );
+    let (status, body) = put_recordal(
+        &app,
+        &o.ca11,
+        "京ICP备33333333号",
+        suspended,
+        "other.example.cn",
+    )
+    .await;
+    assert_eq!(status, 201, "a suspension is not a blacklisting: {body}");
+}

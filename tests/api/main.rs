@@ -68,4 +68,5 @@ on_both_stores!(
     referrals_cross_between_the_sides,
     case_endpoints_check_roles,
     measures_decide_which_providers_are_told,
+    operators_of_closed_cases_are_blacklisted,
 );

@@ -8,15 +8,18 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
-use redis::{AsyncCommands, AsyncConnectionConfig, Client, Script, Value};
+use redis::{AsyncCommands, Script, Value};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
+mod conn;
 mod notices;
+
+use conn::Conn;
+pub use conn::{Ack, Options, Target};
 
 use super::{
     ActiveSet, FORMAT_VERSION, FollowBatch, FollowCursor, StatusFilter, Store, StoreError,
@@ -190,11 +193,11 @@ struct LiftDoc {
 }
 
 pub struct RedisStore {
-    client: Client,
-    conn: ConnectionManager,
+    target: Target,
+    conn: Conn,
     /// The follower's own connection: blocking reads would stall every command queued behind
     /// them on a shared multiplexed connection, and need a longer response timeout.
-    follow_conn: Mutex<Option<MultiplexedConnection>>,
+    follow_conn: Mutex<Option<Conn>>,
     list: Script,
     key: Script,
     propose: Script,
@@ -210,17 +213,14 @@ fn redis_err(e: redis::RedisError) -> StoreError {
 }
 
 impl RedisStore {
-    /// Connects, checks the stored format version and warns when Redis keeps nothing on disk.
-    pub async fn connect(url: &str, timeout: Duration, retention: u64) -> StoreResult<RedisStore> {
-        let client = Client::open(url)
-            .map_err(|e| StoreError::Unavailable(format!("bad store.redis_url: {e}")))?;
-        let config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(timeout))
-            .set_connection_timeout(Some(timeout))
-            .set_number_of_retries(1);
-        let mut conn = ConnectionManager::new_with_config(client.clone(), config)
-            .await
-            .map_err(redis_err)?;
+    /// Connects (to one server, a Cluster, or the primary the sentinels name), checks the
+    /// stored format version and warns when Redis keeps nothing on disk.
+    pub async fn connect(
+        target: Target,
+        options: Options,
+        retention: u64,
+    ) -> StoreResult<RedisStore> {
+        let mut conn = Conn::connect(&target, options).await.map_err(redis_err)?;
         let format: Option<u64> = conn.get(Keys::format()).await.map_err(redis_err)?;
         match format {
             None => {
@@ -238,7 +238,7 @@ impl RedisStore {
         }
         warn_without_persistence(&mut conn).await;
         Ok(RedisStore {
-            client,
+            target,
             conn,
             follow_conn: Mutex::new(None),
             list: Script::new(LIST_SCRIPT),
@@ -453,7 +453,7 @@ fn refusal(ok: i64, value: Value) -> StoreResult<Result<u64, Refusal>> {
 
 /// Logs an error when the Redis instance keeps nothing on disk: an acknowledged entry would
 /// then not survive a restart of Redis.
-async fn warn_without_persistence(conn: &mut ConnectionManager) {
+async fn warn_without_persistence(conn: &mut Conn) {
     let config: redis::RedisResult<HashMap<String, String>> = redis::cmd("CONFIG")
         .arg("GET")
         .arg("appendonly")
@@ -632,14 +632,14 @@ impl Store for RedisStore {
     async fn follow(&self, cursor: FollowCursor, block: Duration) -> StoreResult<FollowBatch> {
         let mut guard = self.follow_conn.lock().await;
         if guard.is_none() {
-            let config = AsyncConnectionConfig::new()
-                .set_connection_timeout(Some(Duration::from_secs(2)))
-                // Longer than the block, so a blocking read is never cut short, but bounded so
-                // that a hung server is noticed.
-                .set_response_timeout(Some(block + Duration::from_secs(5)));
-            let conn = self
-                .client
-                .get_multiplexed_async_connection_with_config(&config)
+            // Longer than the block, so a blocking read is never cut short, but bounded so
+            // that a hung server is noticed. The follower only reads: no replica wait.
+            let options = Options {
+                timeout: Duration::from_secs(2),
+                response_timeout: block + Duration::from_secs(5),
+                ack: None,
+            };
+            let conn = Conn::connect(&self.target, options)
                 .await
                 .map_err(redis_err)?;
             *guard = Some(conn);

@@ -120,7 +120,7 @@ enum Kind {
     /// on a connection error or a `READONLY` answer and dialled afresh (re-asking the
     /// sentinels) by the next command. The `redis` crate resolves a Sentinel primary only when
     /// it connects and never follows a failover by itself.
-    Direct(Direct),
+    Direct(Box<Direct>),
     /// The Cluster client, which follows `MOVED`/`ASK` and reconnects by itself. Every key of
     /// the store shares one hash tag, so every command is routed to that slot's primary
     /// explicitly, keyless ones (`WAIT`, `CONFIG GET`, `SCRIPT LOAD`) included.
@@ -179,7 +179,7 @@ impl Conn {
                 (Kind::Cluster(client.get_async_connection().await?), 0)
             }
             Target::Standalone(info) => (
-                Kind::Direct(Direct::new(Locate::Fixed(info.clone()), options)),
+                Kind::Direct(Box::new(Direct::new(Locate::Fixed(info.clone()), options))),
                 info.redis_settings().db(),
             ),
             Target::Sentinel {
@@ -187,14 +187,14 @@ impl Conn {
                 master,
                 primary,
             } => (
-                Kind::Direct(Direct::new(
+                Kind::Direct(Box::new(Direct::new(
                     Locate::Sentinel {
                         sentinels: sentinels.clone(),
                         master: master.clone(),
                         primary: primary.clone(),
                     },
                     options,
-                )),
+                ))),
                 primary.redis_settings().db(),
             ),
         };

@@ -22,7 +22,9 @@ mod data;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let url = args.next().ok_or("usage: load_active REDIS_URL N OUT_DIR")?;
+    let url = args
+        .next()
+        .ok_or("usage: load_active REDIS_URL N OUT_DIR")?;
     let n: usize = args.next().ok_or("N")?.parse()?;
     let out = std::path::PathBuf::from(args.next().ok_or("OUT_DIR")?);
     let mut conn = redis::Client::open(url.as_str())?.get_connection()?;
@@ -35,7 +37,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for i in 0..n {
         let (name, subtree) = data::entry_name(&mut rng, i);
         let domain = DomainName::parse(&name)?;
-        let scope = if subtree { Scope::Subtree } else { Scope::Exact };
+        let scope = if subtree {
+            Scope::Subtree
+        } else {
+            Scope::Exact
+        };
         let mut record = [0u8; 18];
         record[..16].copy_from_slice(uuid::Uuid::now_v7().as_bytes());
         record[16] = scope.to_u8();
@@ -62,7 +68,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .set("{siteban}:format", siteban::store::FORMAT_VERSION)
         .ignore()
         .query::<()>(&mut conn)?;
-    eprintln!("loaded {n} entries in {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "loaded {n} entries in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     let mut queries = std::io::BufWriter::new(std::fs::File::create(out.join("queries.txt"))?);
     for (i, (name, subtree)) in hits.iter().enumerate() {
         // An exact entry matches its own name only; a subtree entry, names below it too.

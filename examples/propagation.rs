@@ -102,7 +102,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         after_send.push(last.saturating_duration_since(sent));
     }
     report("from the 201 to listed on every node", &mut after_201);
-    report("from sending the write to listed on every node", &mut after_send);
+    report(
+        "from sending the write to listed on every node",
+        &mut after_send,
+    );
     Ok(())
 }
 

@@ -237,6 +237,7 @@ impl RedisStore {
             }
         }
         warn_without_persistence(&mut conn).await;
+        conn.check_deployment().await;
         Ok(RedisStore {
             target,
             conn,
@@ -457,6 +458,7 @@ async fn warn_without_persistence(conn: &mut Conn) {
     let config: redis::RedisResult<HashMap<String, String>> = redis::cmd("CONFIG")
         .arg("GET")
         .arg("appendonly")
+        .arg("appendfsync")
         .query_async::<Vec<String>>(conn)
         .await
         .map(|v| {
@@ -484,6 +486,11 @@ async fn warn_without_persistence(conn: &mut Conn) {
                 tracing::warn!(
                     "redis has no append-only file: entries written since the last RDB save \
                      are lost if Redis stops; enable appendonly yes"
+                );
+            } else if aof.get("appendfsync").is_some_and(|v| v == "no") {
+                tracing::warn!(
+                    "redis leaves syncing its append-only file to the operating system \
+                     (appendfsync no): set appendfsync always or everysec"
                 );
             }
         }

@@ -1,6 +1,6 @@
-//! The store surviving the loss of a server: a Cluster primary killed and restarted during a
-//! steady stream of writes and checks, and a Sentinel failover with writes waiting for the
-//! replica. In both, checks never fail, writes fail only with `503 store_unavailable` while
+//! The store surviving the loss of a server and a resharding: a Cluster primary killed and
+//! restarted, and the `{siteban}` slot moved to another primary, during a steady stream of
+//! writes and checks; and a Sentinel failover with writes waiting for the replica. In both, checks never fail, writes fail only with `503 store_unavailable` while
 //! the store is switching and succeed after it, and every write answered `201` is there
 //! afterwards.
 
@@ -200,6 +200,35 @@ async fn cluster_primary_restart_during_writes_loses_no_acknowledged_write() {
     cluster.nodes[owner].restart();
     cluster.wait_ok();
     await_acks(&seen, 20, "writes after the restart").await;
+    settle(&app, &seen, &reader).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_resharding_during_writes_loses_no_acknowledged_write() {
+    let cluster = RedisCluster::start(false);
+    let urls = cluster.urls();
+    let app = spawn_app_on_redis(|s| s.store.redis_cluster = urls).await;
+    let agency = app.create_key("agency", None).await;
+    let reader = app.create_key("auditor", None).await;
+    assert_eq!(app.list(&agency, "before.example.cn").await.status(), 201);
+
+    let seen = start_traffic(
+        &app,
+        agency,
+        reader.clone(),
+        "before.example.cn".into(),
+        "reshard",
+    );
+    await_acks(&seen, 20, "writes before the resharding").await;
+    let to = (cluster.store_owner() + 1) % cluster.nodes.len();
+    let cluster = tokio::task::spawn_blocking(move || {
+        cluster.move_store_slot(to);
+        cluster
+    })
+    .await
+    .unwrap();
+    await_acks(&seen, 20, "writes after the resharding").await;
+    assert_eq!(cluster.store_owner(), to);
     settle(&app, &seen, &reader).await;
 }
 

@@ -106,6 +106,64 @@ impl RedisCluster {
     }
 }
 
+impl RedisCluster {
+    /// Moves the `{siteban}` slot, keys and all, to node `to`, as a resharding does: the
+    /// slot is marked importing and migrating, its keys are moved with `MIGRATE` in batches
+    /// while clients are redirected (`ASK`, `TRYAGAIN`), then every node is told the new owner.
+    pub fn move_store_slot(&self, to: usize) {
+        let from = self.store_owner();
+        assert_ne!(from, to, "the slot is already on node {to}");
+        let (a, b) = (self.nodes[from].port, self.nodes[to].port);
+        let slot: u16 =
+            query(a, redis::cmd("CLUSTER").arg("KEYSLOT").arg("{siteban}")).expect("KEYSLOT");
+        let id = |port| query::<String>(port, redis::cmd("CLUSTER").arg("MYID")).expect("MYID");
+        let (id_a, id_b) = (id(a), id(b));
+        let setslot = |port, state: &str, node: &str| {
+            query::<()>(
+                port,
+                redis::cmd("CLUSTER")
+                    .arg("SETSLOT")
+                    .arg(slot)
+                    .arg(state)
+                    .arg(node),
+            )
+            .unwrap_or_else(|e| panic!("CLUSTER SETSLOT {slot} {state} on port {port}: {e}"))
+        };
+        setslot(b, "IMPORTING", &id_a);
+        setslot(a, "MIGRATING", &id_b);
+        loop {
+            let keys: Vec<Vec<u8>> = query(
+                a,
+                redis::cmd("CLUSTER").arg("GETKEYSINSLOT").arg(slot).arg(50),
+            )
+            .expect("GETKEYSINSLOT");
+            if keys.is_empty() {
+                break;
+            }
+            let mut migrate = redis::cmd("MIGRATE");
+            migrate
+                .arg("127.0.0.1")
+                .arg(b)
+                .arg("")
+                .arg(0)
+                .arg(5000)
+                .arg("KEYS")
+                .arg(&keys);
+            query::<()>(a, &migrate).unwrap_or_else(|e| panic!("MIGRATE: {e}"));
+        }
+        setslot(b, "NODE", &id_b);
+        setslot(a, "NODE", &id_b);
+        for node in &self.nodes {
+            if node.port != a && node.port != b {
+                setslot(node.port, "NODE", &id_b);
+            }
+        }
+        wait_until(DEADLINE, "the slot's new owner to serve it", || {
+            self.store_owner() == to
+        });
+    }
+}
+
 /// A `redis-server --sentinel` process of the test's own.
 pub struct Sentinel {
     pub port: u16,

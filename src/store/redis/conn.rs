@@ -212,6 +212,47 @@ impl Conn {
         Ok(conn)
     }
 
+    /// Logs at start what the primary lacks: an eviction policy other than `noeviction`
+    /// (Redis would drop entries when full), or fewer connected replicas than
+    /// `store.min_replicas_ack` (every write is answered 503 until they are back).
+    pub async fn check_deployment(&mut self) {
+        let policy: RedisResult<Vec<String>> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("maxmemory-policy")
+            .query_async(self)
+            .await;
+        if let Ok(policy) = policy
+            && let Some(policy) = policy.get(1)
+            && policy != "noeviction"
+        {
+            tracing::error!(
+                policy = %policy,
+                "redis may evict keys when full (maxmemory-policy): entries would silently \
+                 disappear; set maxmemory-policy noeviction"
+            );
+        }
+        let Some(ack) = self.inner.ack else { return };
+        let info: RedisResult<String> = redis::cmd("INFO")
+            .arg("replication")
+            .query_async(self)
+            .await;
+        let connected = info.ok().and_then(|info| {
+            info.lines()
+                .find_map(|l| l.strip_prefix("connected_slaves:"))
+                .and_then(|n| n.trim().parse::<u32>().ok())
+        });
+        match connected {
+            Some(n) if n >= ack.replicas => {}
+            Some(n) => tracing::error!(
+                connected = n,
+                required = ack.replicas,
+                "the redis primary has fewer replicas than store.min_replicas_ack: every write \
+                 will be answered 503 store_unavailable until enough replicas are connected"
+            ),
+            None => tracing::warn!("cannot read the redis primary's replicas (INFO replication)"),
+        }
+    }
+
     async fn command(&self, cmd: &Cmd) -> RedisResult<Value> {
         match self.inner.ack {
             Some(ack) if is_write(cmd) => {

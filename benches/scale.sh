@@ -60,7 +60,13 @@ for line in open(sys.argv[1]):
     except ValueError: continue
     if event.get("fields", event).get("message") == "index loaded" or event.get("message") == "index loaded":
         print(event.get("fields", event).get("elapsed_ms", event.get("elapsed_ms")))' "$log" | tail -1)
+    # CPU seconds the node and Redis spent until ready: on a shared machine the wall time
+    # depends on what else runs; this does not.
+    local cpu redis_cpu
+    cpu=$(awk '{print ($14 + $15) / 100}' "/proc/$node_pid/stat")
+    redis_cpu=$(awk '{print ($14 + $15) / 100}' "/proc/${pids[0]}/stat")
     echo "$ready $load_ms $(awk '/VmRSS/ {print $2}' "/proc/$node_pid/status")" > "$work/start-$db"
+    echo "node $db ready after $ready ms: node CPU ${cpu} s, redis CPU ${redis_cpu} s since it started" >&2
 }
 token_for() { # port role
     local body="{\"name\":\"bench\",\"role\":\"$2\"}"

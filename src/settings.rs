@@ -189,6 +189,17 @@ pub struct StoreSettings {
     pub redis_url: String,
     /// Response and connect timeout of ordinary Redis commands.
     pub redis_timeout_ms: u64,
+    /// Seed nodes of a Redis Cluster (`redis://host:port`); when set, `redis_url` gives
+    /// nothing but is still parsed.
+    pub redis_cluster: Vec<String>,
+    /// Sentinels watching the primary `redis_master_name`; the primary is reached with the
+    /// database and credentials of `redis_url`.
+    pub redis_sentinels: Vec<String>,
+    pub redis_master_name: String,
+    /// Replicas that must acknowledge a write (`WAIT`) before it is confirmed; 0 = none.
+    pub min_replicas_ack: u32,
+    /// How long a write waits for those acknowledgements.
+    pub replica_ack_timeout_ms: u64,
 }
 
 impl Default for StoreSettings {
@@ -198,6 +209,11 @@ impl Default for StoreSettings {
             path: PathBuf::from("./data"),
             redis_url: "redis://127.0.0.1:6379/0".into(),
             redis_timeout_ms: 500,
+            redis_cluster: Vec::new(),
+            redis_sentinels: Vec::new(),
+            redis_master_name: String::new(),
+            min_replicas_ack: 0,
+            replica_ack_timeout_ms: 1000,
         }
     }
 }
@@ -525,7 +541,9 @@ impl Settings {
                     // SITEBAN__DNS__NOTIFY=192.0.2.1:53,192.0.2.2:53
                     .list_separator(",")
                     .with_list_parse_key("dns.notify")
-                    .with_list_parse_key("dns.transfer_allow"),
+                    .with_list_parse_key("dns.transfer_allow")
+                    .with_list_parse_key("store.redis_cluster")
+                    .with_list_parse_key("store.redis_sentinels"),
             )
             .build()?
             .try_deserialize()?;
@@ -556,6 +574,16 @@ impl Settings {
         }
         if self.store.redis_timeout_ms == 0 {
             return Err(invalid("store.redis_timeout_ms", "must be positive"));
+        }
+        if self.store.backend == Backend::Redis {
+            crate::store::redis::Target::from_settings(&self.store)
+                .map_err(|(key, message)| SettingsError::Invalid { key, message })?;
+        }
+        if self.store.min_replicas_ack > 0 && self.store.replica_ack_timeout_ms == 0 {
+            return Err(invalid(
+                "store.replica_ack_timeout_ms",
+                "must be positive when store.min_replicas_ack is set",
+            ));
         }
         if self.feed.retention == 0 {
             return Err(invalid("feed.retention", "must be positive"));
@@ -873,6 +901,30 @@ mod tests {
         }];
         settings.validate().unwrap();
         assert!(!format!("{settings:?}").contains("c2VjcmV0"));
+    }
+
+    #[test]
+    fn redis_deployments_are_checked_by_key() {
+        let mut settings = Settings::default();
+        settings.store.backend = Backend::Redis;
+        settings.validate().unwrap();
+        settings.store.redis_sentinels = vec!["redis://127.0.0.1:26379".into()];
+        let error = settings.validate().unwrap_err().to_string();
+        assert!(error.contains("store.redis_master_name"), "{error}");
+        settings.store.redis_master_name = "siteban".into();
+        settings.validate().unwrap();
+        settings.store.redis_cluster = vec!["redis://127.0.0.1:7000".into()];
+        let error = settings.validate().unwrap_err().to_string();
+        assert!(error.contains("store.redis_cluster"), "{error}");
+        settings.store.redis_sentinels.clear();
+        settings.store.redis_cluster = vec!["tcp://nowhere".into()];
+        let error = settings.validate().unwrap_err().to_string();
+        assert!(error.contains("store.redis_cluster"), "{error}");
+        settings.store.redis_cluster.clear();
+        settings.store.min_replicas_ack = 1;
+        settings.store.replica_ack_timeout_ms = 0;
+        let error = settings.validate().unwrap_err().to_string();
+        assert!(error.contains("store.replica_ack_timeout_ms"), "{error}");
     }
 
     #[test]

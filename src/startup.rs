@@ -22,7 +22,7 @@ use crate::registry::{FollowerHealth, Registry, follow};
 use crate::settings::{Backend, Settings};
 use crate::store::Store;
 use crate::store::embedded::EmbeddedStore;
-use crate::store::redis::RedisStore;
+use crate::store::redis::{self as redis_store, RedisStore};
 
 pub struct Application {
     port: u16,
@@ -329,15 +329,30 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
                 })?;
             Arc::new(store)
         }
-        Backend::Redis => Arc::new(
-            RedisStore::connect(
-                &settings.store.redis_url,
-                Duration::from_millis(settings.store.redis_timeout_ms),
-                settings.feed.retention,
+        Backend::Redis => {
+            let store = &settings.store;
+            let target = redis_store::Target::from_settings(store)
+                .map_err(|(key, message)| anyhow::anyhow!("invalid setting {key}: {message}"))?;
+            let timeout = Duration::from_millis(store.redis_timeout_ms);
+            let options = redis_store::Options {
+                timeout,
+                response_timeout: timeout,
+                ack: (store.min_replicas_ack > 0).then(|| redis_store::Ack {
+                    replicas: store.min_replicas_ack,
+                    timeout: Duration::from_millis(store.replica_ack_timeout_ms),
+                }),
+            };
+            let which = match target {
+                redis_store::Target::Standalone(_) => "store.redis_url",
+                redis_store::Target::Cluster(_) => "store.redis_cluster",
+                redis_store::Target::Sentinel { .. } => "store.redis_sentinels",
+            };
+            Arc::new(
+                RedisStore::connect(target, options, settings.feed.retention)
+                    .await
+                    .with_context(|| format!("cannot connect to the redis store ({which})"))?,
             )
-            .await
-            .context("cannot connect to the redis store (store.redis_url)")?,
-        ),
+        }
     })
 }
 

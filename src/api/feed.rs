@@ -2,6 +2,7 @@
 //! set. The feed is read from the store; snapshots and zones are written from one consistent
 //! view of this node's index, so their `seq` is exact.
 
+use std::io::Write;
 use std::time::Duration;
 
 use actix_web::http::header;
@@ -10,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ApiError, Caller, State, query};
 use crate::auth::policy;
-use crate::dns::zone::{ZoneConfig, zone_text};
+use crate::dns::zone::{ZoneConfig, write_zone};
 use crate::domain::{Category, Scope};
 use crate::model::Event;
 
@@ -108,12 +109,11 @@ pub async fn snapshot(
     let seq = view.seq();
     match params.format.as_deref() {
         None | Some("json") => {
-            let body = actix_web::web::block(move || {
-                let mut out = Vec::with_capacity(view.len() * 110 + 64);
-                out.extend_from_slice(format!("{{\"seq\":{},\"entries\":[", view.seq()).as_bytes());
+            let body = stream_body(move |out| {
+                write!(out, "{{\"seq\":{},\"entries\":[", view.seq())?;
                 for (i, (domain, record)) in view.iter().enumerate() {
                     if i > 0 {
-                        out.push(b',');
+                        out.write_all(b",")?;
                     }
                     let entry = SnapshotEntry {
                         domain,
@@ -126,37 +126,30 @@ pub async fn snapshot(
                             "active"
                         },
                     };
-                    serde_json::to_writer(&mut out, &entry)
-                        .map_err(|e| ApiError::Internal(e.to_string()))?;
+                    serde_json::to_writer(&mut *out, &entry)?;
                 }
-                out.extend_from_slice(b"]}");
-                Ok::<_, ApiError>(out)
-            })
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))??;
+                out.write_all(b"]}")
+            });
             Ok(HttpResponse::Ok()
                 .insert_header(("X-Blacklist-Seq", seq))
                 .content_type("application/json")
-                .body(body))
+                .streaming(body))
         }
         Some("text") => {
-            let body = actix_web::web::block(move || {
-                let mut out = String::with_capacity(view.len() * 24);
+            let body = stream_body(move |out| {
                 for (domain, record) in view.iter() {
                     if record.is_subtree() {
-                        out.push_str("*.");
+                        out.write_all(b"*.")?;
                     }
-                    out.push_str(domain);
-                    out.push('\n');
+                    out.write_all(domain.as_bytes())?;
+                    out.write_all(b"\n")?;
                 }
-                out
-            })
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+                Ok(())
+            });
             Ok(HttpResponse::Ok()
                 .insert_header(("X-Blacklist-Seq", seq))
                 .content_type("text/plain; charset=utf-8")
-                .body(body))
+                .streaming(body))
         }
         Some(other) => Err(ApiError::InvalidParameter(format!(
             "format {other:?} is not one of json, text"
@@ -184,14 +177,70 @@ pub async fn rpz(caller: Caller, state: State, req: HttpRequest) -> Result<HttpR
             .insert_header(("X-Blacklist-Seq", seq))
             .finish());
     }
-    let body = actix_web::web::block(move || zone_text(&view, &zone))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let body = stream_body(move |out| write_zone(out, &view, &zone));
     Ok(HttpResponse::Ok()
         .insert_header(("X-Blacklist-Seq", seq))
         .insert_header((header::ETAG, etag))
         .content_type("text/dns")
-        .body(body))
+        .streaming(body))
+}
+
+/// Size of one chunk of a streamed body.
+const CHUNK: usize = 256 * 1024;
+
+/// A body written by `write` on a blocking thread and sent in chunks as the client takes
+/// them, at most four chunks ahead: a snapshot or zone of ten million entries (over a
+/// gigabyte of JSON) never sits whole in memory. A client that goes away stops the writer.
+fn stream_body(
+    write: impl FnOnce(&mut ChunkWriter) -> std::io::Result<()> + Send + 'static,
+) -> impl futures_util::Stream<Item = Result<actix_web::web::Bytes, std::io::Error>> {
+    let (sender, receiver) = tokio::sync::mpsc::channel(4);
+    tokio::task::spawn_blocking(move || {
+        let mut out = ChunkWriter {
+            buffer: Vec::with_capacity(CHUNK),
+            sender,
+        };
+        let written = write(&mut out).and_then(|()| out.send());
+        if let Err(e) = written
+            && e.kind() != std::io::ErrorKind::BrokenPipe
+        {
+            tracing::error!(error = %e, "writing a streamed body failed");
+        }
+    });
+    futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|chunk| (Ok(chunk), receiver))
+    })
+}
+
+struct ChunkWriter {
+    buffer: Vec<u8>,
+    sender: tokio::sync::mpsc::Sender<actix_web::web::Bytes>,
+}
+
+impl ChunkWriter {
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buffer, Vec::with_capacity(CHUNK));
+        self.sender
+            .blocking_send(chunk.into())
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client gone"))
+    }
+}
+
+impl std::io::Write for ChunkWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buffer.extend_from_slice(data);
+        if self.buffer.len() >= CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
+    }
 }
 
 /// Whether `If-None-Match` names `etag` (weak comparison, as RFC 9110 asks for this header).

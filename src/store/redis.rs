@@ -8,17 +8,20 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
-use redis::{AsyncCommands, AsyncConnectionConfig, Client, Script, Value};
+use redis::{AsyncCommands, Script, Value};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
 mod cases;
+mod conn;
 mod notices;
 mod records;
+
+use conn::Conn;
+pub use conn::{Ack, Options, Target};
 
 use super::{
     ActiveSet, FORMAT_VERSION, FollowBatch, FollowCursor, StatusFilter, Store, StoreError,
@@ -221,11 +224,11 @@ struct LiftDoc {
 }
 
 pub struct RedisStore {
-    client: Client,
-    conn: ConnectionManager,
+    target: Target,
+    conn: Conn,
     /// The follower's own connection: blocking reads would stall every command queued behind
     /// them on a shared multiplexed connection, and need a longer response timeout.
-    follow_conn: Mutex<Option<MultiplexedConnection>>,
+    follow_conn: Mutex<Option<Conn>>,
     list: Script,
     key: Script,
     propose: Script,
@@ -242,17 +245,14 @@ fn redis_err(e: redis::RedisError) -> StoreError {
 }
 
 impl RedisStore {
-    /// Connects, checks the stored format version and warns when Redis keeps nothing on disk.
-    pub async fn connect(url: &str, timeout: Duration, retention: u64) -> StoreResult<RedisStore> {
-        let client = Client::open(url)
-            .map_err(|e| StoreError::Unavailable(format!("bad store.redis_url: {e}")))?;
-        let config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(timeout))
-            .set_connection_timeout(Some(timeout))
-            .set_number_of_retries(1);
-        let mut conn = ConnectionManager::new_with_config(client.clone(), config)
-            .await
-            .map_err(redis_err)?;
+    /// Connects (to one server, a Cluster, or the primary the sentinels name), checks the
+    /// stored format version and warns when Redis keeps nothing on disk.
+    pub async fn connect(
+        target: Target,
+        options: Options,
+        retention: u64,
+    ) -> StoreResult<RedisStore> {
+        let mut conn = Conn::connect(&target, options).await.map_err(redis_err)?;
         let format: Option<u64> = conn.get(Keys::format()).await.map_err(redis_err)?;
         match format {
             None => {
@@ -269,8 +269,9 @@ impl RedisStore {
             }
         }
         warn_without_persistence(&mut conn).await;
+        conn.check_deployment().await;
         Ok(RedisStore {
-            client,
+            target,
             conn,
             follow_conn: Mutex::new(None),
             list: Script::new(LIST_SCRIPT),
@@ -532,10 +533,11 @@ fn refusal(ok: i64, value: Value) -> StoreResult<Result<u64, Refusal>> {
 
 /// Logs an error when the Redis instance keeps nothing on disk: an acknowledged entry would
 /// then not survive a restart of Redis.
-async fn warn_without_persistence(conn: &mut ConnectionManager) {
+async fn warn_without_persistence(conn: &mut Conn) {
     let config: redis::RedisResult<HashMap<String, String>> = redis::cmd("CONFIG")
         .arg("GET")
         .arg("appendonly")
+        .arg("appendfsync")
         .query_async::<Vec<String>>(conn)
         .await
         .map(|v| {
@@ -563,6 +565,11 @@ async fn warn_without_persistence(conn: &mut ConnectionManager) {
                 tracing::warn!(
                     "redis has no append-only file: entries written since the last RDB save \
                      are lost if Redis stops; enable appendonly yes"
+                );
+            } else if aof.get("appendfsync").is_some_and(|v| v == "no") {
+                tracing::warn!(
+                    "redis leaves syncing its append-only file to the operating system \
+                     (appendfsync no): set appendfsync always or everysec"
                 );
             }
         }
@@ -709,14 +716,14 @@ impl Store for RedisStore {
     async fn follow(&self, cursor: FollowCursor, block: Duration) -> StoreResult<FollowBatch> {
         let mut guard = self.follow_conn.lock().await;
         if guard.is_none() {
-            let config = AsyncConnectionConfig::new()
-                .set_connection_timeout(Some(Duration::from_secs(2)))
-                // Longer than the block, so a blocking read is never cut short, but bounded so
-                // that a hung server is noticed.
-                .set_response_timeout(Some(block + Duration::from_secs(5)));
-            let conn = self
-                .client
-                .get_multiplexed_async_connection_with_config(&config)
+            // Longer than the block, so a blocking read is never cut short, but bounded so
+            // that a hung server is noticed. The follower only reads: no replica wait.
+            let options = Options {
+                timeout: Duration::from_secs(2),
+                response_timeout: block + Duration::from_secs(5),
+                ack: None,
+            };
+            let conn = Conn::connect(&self.target, options)
                 .await
                 .map_err(redis_err)?;
             *guard = Some(conn);
@@ -771,26 +778,40 @@ impl Store for RedisStore {
         // The scan is not atomic: the sequence read before it tells the follower where to
         // replay from, and replaying events over a newer state converges (see `Index::apply`).
         let mut conn = self.conn.clone();
-        let seq: Option<u64> = conn.get(Keys::seq()).await.map_err(redis_err)?;
-        let mut records = Vec::new();
-        let mut cursor: u64 = 0;
-        loop {
-            let (next, page): (u64, Vec<(String, Vec<u8>)>) = redis::cmd("HSCAN")
-                .arg(Keys::active())
-                .arg(cursor)
-                .arg("COUNT")
-                .arg(10_000)
-                .query_async(&mut conn)
-                .await
-                .map_err(redis_err)?;
-            for (domain, bytes) in page {
+        let (seq, len): (Option<u64>, usize) = redis::pipe()
+            .get(Keys::seq())
+            .hlen(Keys::active())
+            .query_async(&mut conn)
+            .await
+            .map_err(redis_err)?;
+        // Pages are fetched by their own task while the previous page is decoded, so that
+        // Redis and this node work at the same time rather than in turn (at ten million
+        // entries, a thousand round trips).
+        let (pages, mut received) = tokio::sync::mpsc::channel(4);
+        let fetch = tokio::spawn(async move {
+            let mut cursor: u64 = 0;
+            loop {
+                let reply: redis::RedisResult<(u64, Vec<(String, Vec<u8>)>)> = redis::cmd("HSCAN")
+                    .arg(Keys::active())
+                    .arg(cursor)
+                    .arg("COUNT")
+                    .arg(10_000)
+                    .query_async(&mut conn)
+                    .await;
+                let next = reply.as_ref().map_or(0, |(next, _)| *next);
+                if pages.send(reply.map(|(_, page)| page)).await.is_err() || next == 0 {
+                    return;
+                }
+                cursor = next;
+            }
+        });
+        let mut records = Vec::with_capacity(len + len / 16);
+        while let Some(page) = received.recv().await {
+            for (domain, bytes) in page.map_err(redis_err)? {
                 records.push(decode_active(&domain, &bytes)?);
             }
-            if next == 0 {
-                break;
-            }
-            cursor = next;
         }
+        fetch.await.map_err(StoreError::unavailable)?;
         Ok(ActiveSet {
             seq: seq.unwrap_or(0),
             records,

@@ -49,6 +49,8 @@ pub struct RedisServer {
     pub port: u16,
     dir: TempDir,
     aof: bool,
+    /// Further `redis-server` arguments (cluster mode, `--replicaof`), kept for restarts.
+    extra: Vec<String>,
     child: Option<Child>,
 }
 
@@ -61,11 +63,17 @@ impl RedisServer {
     /// Starts Redis; with `aof`, every write is fsynced to the append-only file before Redis
     /// answers it.
     pub fn start_with(aof: bool) -> RedisServer {
+        RedisServer::start_args(aof, &[])
+    }
+
+    /// Starts Redis with further arguments, such as `--cluster-enabled yes`.
+    pub fn start_args(aof: bool, extra: &[String]) -> RedisServer {
         let dir = tempfile::tempdir().expect("a temp dir");
         let mut server = RedisServer {
             port: free_port(),
             dir,
             aof,
+            extra: extra.to_vec(),
             child: None,
         };
         server.launch();
@@ -92,6 +100,7 @@ impl RedisServer {
         } else {
             command.args(["--appendonly", "no"]);
         }
+        command.args(&self.extra);
         let child = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -147,6 +156,11 @@ impl Drop for RedisServer {
 pub enum Store {
     Embedded,
     Redis,
+    /// A three-primary Redis Cluster started for the test.
+    Cluster,
+    /// A primary, a replica and three sentinels started for the test; writes wait for the
+    /// replica (`store.min_replicas_ack = 1`).
+    Sentinel,
 }
 
 pub struct TestApp {
@@ -158,8 +172,9 @@ pub struct TestApp {
     pub dns_address: Option<std::net::SocketAddr>,
     handle: actix_web::dev::ServerHandle,
     pub data_dir: TempDir,
-    /// Held so the test's Redis lives as long as the app.
-    pub _redis: Option<RedisServer>,
+    /// Held so the test's Redis (a server, a cluster or a sentinel group) lives as long as
+    /// the app.
+    pub _redis: Option<Box<dyn std::any::Any + Send + Sync>>,
 }
 
 pub fn test_settings(store: Store, data_dir: &Path, redis: Option<&RedisServer>) -> Settings {
@@ -187,6 +202,8 @@ pub fn test_settings(store: Store, data_dir: &Path, redis: Option<&RedisServer>)
             settings.store.backend = Backend::Redis;
             settings.store.redis_url = redis.expect("a redis server").url();
         }
+        // The deployment's own settings are set by `spawn_app_with`.
+        Store::Cluster | Store::Sentinel => settings.store.backend = Backend::Redis,
     }
     settings
 }
@@ -199,7 +216,41 @@ pub async fn spawn_app_with(store: Store, tweak: impl FnOnce(&mut Settings)) -> 
     let redis = (store == Store::Redis).then(RedisServer::start);
     let data_dir = tempfile::tempdir().expect("a temp dir");
     let mut settings = test_settings(store, data_dir.path(), redis.as_ref());
+    let mut held: Option<Box<dyn std::any::Any + Send + Sync>> =
+        redis.map(|r| Box::new(r) as Box<dyn std::any::Any + Send + Sync>);
+    match store {
+        Store::Cluster => {
+            let cluster = crate::topology::RedisCluster::start(false);
+            settings.store.redis_cluster = cluster.urls();
+            held = Some(Box::new(cluster));
+        }
+        Store::Sentinel => {
+            let group = crate::topology::SentinelGroup::start(false);
+            group.configure(&mut settings);
+            settings.store.min_replicas_ack = 1;
+            held = Some(Box::new(group));
+        }
+        Store::Embedded | Store::Redis => {}
+    }
     tweak(&mut settings);
+    start_app(settings, data_dir, held).await
+}
+
+/// Starts the app on a Redis deployment the test started itself and keeps (a cluster it
+/// will restart nodes of, a sentinel group it will fail over); `tweak` points the settings
+/// at it.
+pub async fn spawn_app_on_redis(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("a temp dir");
+    let mut settings = test_settings(Store::Cluster, data_dir.path(), None);
+    tweak(&mut settings);
+    start_app(settings, data_dir, None).await
+}
+
+async fn start_app(
+    settings: Settings,
+    data_dir: TempDir,
+    held: Option<Box<dyn std::any::Any + Send + Sync>>,
+) -> TestApp {
     let admin_token = settings.auth.admin_token.clone().unwrap();
     let app = Application::build(settings).await.expect("the app starts");
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -215,7 +266,7 @@ pub async fn spawn_app_with(store: Store, tweak: impl FnOnce(&mut Settings)) -> 
         dns_address,
         handle,
         data_dir,
-        _redis: redis,
+        _redis: held,
     }
 }
 

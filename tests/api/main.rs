@@ -1,5 +1,7 @@
-//! Integration tests against the real HTTP API. The behaviour suite runs every case on both
-//! stores: the embedded store, and a `redis-server` started for the test.
+//! Integration tests against the real HTTP API. The behaviour suite runs every case on the
+//! embedded store and on each Redis deployment started for the test: one `redis-server`, a
+//! three-primary Redis Cluster, and a primary with a replica behind three sentinels (with
+//! writes waiting for the replica).
 
 mod fixtures;
 mod helpers;
@@ -14,8 +16,10 @@ mod processes;
 mod records;
 mod roles;
 mod safety;
+mod scale;
+mod topology;
 
-/// Runs each listed behaviour case once per store.
+/// Runs each listed behaviour case once per store and Redis deployment.
 macro_rules! on_both_stores {
     ($($case:ident),* $(,)?) => {
         mod embedded {
@@ -31,6 +35,22 @@ macro_rules! on_both_stores {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
                     crate::behaviour::$case(crate::helpers::Store::Redis).await;
+                }
+            )*
+        }
+        mod cluster {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    crate::behaviour::$case(crate::helpers::Store::Cluster).await;
+                }
+            )*
+        }
+        mod sentinel {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    crate::behaviour::$case(crate::helpers::Store::Sentinel).await;
                 }
             )*
         }

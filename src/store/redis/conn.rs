@@ -1,0 +1,616 @@
+//! Connections to the three Redis deployments: one server (`store.redis_url`), a Cluster
+//! (`store.redis_cluster`) and a primary found through Sentinel (`store.redis_sentinels`,
+//! `store.redis_master_name`). [`Conn`] is cheap to clone and implements
+//! `redis::aio::ConnectionLike`, so the store sends every command and script through it
+//! unchanged; this module alone knows where a command goes, when to reconnect, and how a write
+//! waits for replicas (`store.min_replicas_ack`). The store leaves keys and scripts to
+//! `redis.rs`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{Route, SingleNodeRoutingInfo, Slot, SlotAddr};
+use redis::{
+    AsyncConnectionConfig, Client, Cmd, ConnectionAddr, ConnectionInfo, ErrorKind,
+    IntoConnectionInfo, Pipeline, RedisError, RedisFuture, RedisResult, ServerErrorKind, Value,
+};
+
+/// Where the store lives, as the settings name it.
+#[derive(Clone, Debug)]
+pub enum Target {
+    /// One server (`store.redis_url`).
+    Standalone(ConnectionInfo),
+    /// Seed nodes of a Cluster (`store.redis_cluster`); the client learns the rest.
+    Cluster(Vec<ConnectionInfo>),
+    /// Sentinels and the name of the primary they watch. The primary is reached with the
+    /// database and credentials of `store.redis_url` (its host and port are not used).
+    Sentinel {
+        sentinels: Vec<ConnectionInfo>,
+        master: String,
+        primary: ConnectionInfo,
+    },
+}
+
+impl Target {
+    /// The target the store settings describe; the error names the key at fault.
+    pub fn from_settings(
+        store: &crate::settings::StoreSettings,
+    ) -> Result<Target, (&'static str, String)> {
+        let parse = |key: &'static str, url: &str| {
+            url.into_connection_info()
+                .map_err(|e| (key, format!("{url:?} is not a redis:// URL: {e}")))
+        };
+        let url = parse("store.redis_url", &store.redis_url)?;
+        if !store.redis_cluster.is_empty() && !store.redis_sentinels.is_empty() {
+            return Err((
+                "store.redis_cluster",
+                "store.redis_cluster and store.redis_sentinels exclude each other".into(),
+            ));
+        }
+        if !store.redis_cluster.is_empty() {
+            let nodes = store
+                .redis_cluster
+                .iter()
+                .map(|url| parse("store.redis_cluster", url))
+                .collect::<Result<Vec<_>, _>>()?;
+            if nodes.iter().any(|n| n.redis_settings().db() != 0) {
+                return Err((
+                    "store.redis_cluster",
+                    "a Redis Cluster has only database 0".into(),
+                ));
+            }
+            return Ok(Target::Cluster(nodes));
+        }
+        if !store.redis_sentinels.is_empty() {
+            if store.redis_master_name.trim().is_empty() {
+                return Err((
+                    "store.redis_master_name",
+                    "is required with store.redis_sentinels".into(),
+                ));
+            }
+            let sentinels = store
+                .redis_sentinels
+                .iter()
+                .map(|url| parse("store.redis_sentinels", url))
+                .collect::<Result<Vec<_>, _>>()?;
+            return Ok(Target::Sentinel {
+                sentinels,
+                master: store.redis_master_name.trim().to_string(),
+                primary: url,
+            });
+        }
+        Ok(Target::Standalone(url))
+    }
+}
+
+/// How long to wait for Redis, and what a write waits for before it counts as done.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Connect timeout (of the store and of each sentinel).
+    pub timeout: Duration,
+    /// Response timeout of every command.
+    pub response_timeout: Duration,
+    /// `WAIT <replicas> <timeout>` after every write, when set.
+    pub ack: Option<Ack>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Ack {
+    pub replicas: u32,
+    pub timeout: Duration,
+}
+
+/// A connection to the store's primary, whichever the deployment. Clones share it.
+#[derive(Clone)]
+pub struct Conn {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    kind: Kind,
+    ack: Option<Ack>,
+    db: i64,
+}
+
+enum Kind {
+    /// One server, or the primary named by the sentinels: one multiplexed connection, dropped
+    /// on a connection error or a `READONLY` answer and dialled afresh (re-asking the
+    /// sentinels) by the next command. The `redis` crate resolves a Sentinel primary only when
+    /// it connects and never follows a failover by itself.
+    Direct(Box<Direct>),
+    /// The Cluster client, which follows `MOVED`/`ASK` and reconnects by itself. Every key of
+    /// the store shares one hash tag, so every command is routed to that slot's primary
+    /// explicitly, keyless ones (`WAIT`, `CONFIG GET`, `SCRIPT LOAD`) included.
+    Cluster(ClusterConnection),
+}
+
+/// The slot of every key the store uses (they all carry the hash tag `{siteban}`).
+fn store_route() -> SingleNodeRoutingInfo {
+    SingleNodeRoutingInfo::SpecificNode(Route::with_slot(
+        Slot::for_key("{siteban}"),
+        SlotAddr::Master,
+    ))
+}
+
+struct Direct {
+    locate: Locate,
+    config: AsyncConnectionConfig,
+    timeout: Duration,
+    state: tokio::sync::Mutex<DirectState>,
+}
+
+enum Locate {
+    Fixed(ConnectionInfo),
+    Sentinel {
+        sentinels: Vec<ConnectionInfo>,
+        master: String,
+        primary: ConnectionInfo,
+    },
+}
+
+#[derive(Default)]
+struct DirectState {
+    /// The live connection and its generation, so that an error seen on an old connection
+    /// does not drop a newer one.
+    current: Option<(u64, MultiplexedConnection)>,
+    generation: u64,
+    /// After a failed dial, commands fail at once for a short while instead of each dialling
+    /// (and each waiting for the connect timeout) in turn.
+    failed: Option<(Instant, String)>,
+}
+
+/// How long a failed dial is remembered.
+const REDIAL_AFTER: Duration = Duration::from_millis(100);
+
+impl Conn {
+    /// Connects to `target`; for a Cluster, learns its slots; for Sentinel, asks the sentinels
+    /// for the primary.
+    pub async fn connect(target: &Target, options: Options) -> RedisResult<Conn> {
+        let (kind, db) = match target {
+            Target::Cluster(nodes) => {
+                let client = ClusterClientBuilder::new(nodes.clone())
+                    .connection_timeout(options.timeout)
+                    .response_timeout(options.response_timeout)
+                    .retries(2)
+                    .build()?;
+                (Kind::Cluster(client.get_async_connection().await?), 0)
+            }
+            Target::Standalone(info) => (
+                Kind::Direct(Box::new(Direct::new(Locate::Fixed(info.clone()), options))),
+                info.redis_settings().db(),
+            ),
+            Target::Sentinel {
+                sentinels,
+                master,
+                primary,
+            } => (
+                Kind::Direct(Box::new(Direct::new(
+                    Locate::Sentinel {
+                        sentinels: sentinels.clone(),
+                        master: master.clone(),
+                        primary: primary.clone(),
+                    },
+                    options,
+                ))),
+                primary.redis_settings().db(),
+            ),
+        };
+        let conn = Conn {
+            inner: Arc::new(Inner {
+                kind,
+                ack: options.ack,
+                db,
+            }),
+        };
+        // Fail at start, with the reason, when the store cannot be reached.
+        if let Kind::Direct(direct) = &conn.inner.kind {
+            direct.connection().await?;
+        }
+        Ok(conn)
+    }
+
+    /// Logs at start what the primary lacks: an eviction policy other than `noeviction`
+    /// (Redis would drop entries when full), or fewer connected replicas than
+    /// `store.min_replicas_ack` (every write is answered 503 until they are back).
+    pub async fn check_deployment(&mut self) {
+        let policy: RedisResult<Vec<String>> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("maxmemory-policy")
+            .query_async(self)
+            .await;
+        if let Ok(policy) = policy
+            && let Some(policy) = policy.get(1)
+            && policy != "noeviction"
+        {
+            tracing::error!(
+                policy = %policy,
+                "redis may evict keys when full (maxmemory-policy): entries would silently \
+                 disappear; set maxmemory-policy noeviction"
+            );
+        }
+        let Some(ack) = self.inner.ack else { return };
+        let info: RedisResult<String> = redis::cmd("INFO")
+            .arg("replication")
+            .query_async(self)
+            .await;
+        let connected = info.ok().and_then(|info| {
+            info.lines()
+                .find_map(|l| l.strip_prefix("connected_slaves:"))
+                .and_then(|n| n.trim().parse::<u32>().ok())
+        });
+        match connected {
+            Some(n) if n >= ack.replicas => {}
+            Some(n) => tracing::error!(
+                connected = n,
+                required = ack.replicas,
+                "the redis primary has fewer replicas than store.min_replicas_ack: every write \
+                 will be answered 503 store_unavailable until enough replicas are connected"
+            ),
+            None => tracing::warn!("cannot read the redis primary's replicas (INFO replication)"),
+        }
+    }
+
+    async fn command(&self, cmd: &Cmd) -> RedisResult<Value> {
+        match self.inner.ack {
+            Some(ack) if is_write(cmd) => {
+                // The write and its WAIT in one pipeline: the same connection to the same
+                // primary, in order, so WAIT counts the replicas that hold this write.
+                let mut pipe = redis::pipe();
+                pipe.add_command(cmd.clone());
+                pipe.add_command(wait_cmd(ack));
+                let mut replies = self.pipeline(&pipe, 0, 2, false).await?;
+                let waited = replies.pop();
+                let reply = replies.pop().unwrap_or(Value::Nil);
+                if matches!(reply, Value::ServerError(_)) {
+                    // Refused before writing (NOSCRIPT and the like): nothing to wait for.
+                    return Ok(reply);
+                }
+                check_ack(ack, waited)?;
+                Ok(reply)
+            }
+            _ => match &self.inner.kind {
+                Kind::Direct(direct) => direct.command(cmd).await,
+                Kind::Cluster(cluster) => {
+                    cluster
+                        .clone()
+                        .route_command(
+                            cmd.clone(),
+                            redis::cluster_routing::RoutingInfo::SingleNode(store_route()),
+                        )
+                        .await
+                }
+            },
+        }
+    }
+
+    async fn pipeline(
+        &self,
+        pipe: &Pipeline,
+        offset: usize,
+        count: usize,
+        wait: bool,
+    ) -> RedisResult<Vec<Value>> {
+        let replies = match &self.inner.kind {
+            Kind::Direct(direct) => direct.pipeline(pipe, offset, count).await?,
+            Kind::Cluster(cluster) => {
+                cluster
+                    .clone()
+                    .route_pipeline(pipe.clone(), offset, count, store_route())
+                    .await?
+            }
+        };
+        if wait
+            && let Some(ack) = self.inner.ack
+            && pipe.cmd_iter().any(is_write)
+        {
+            // A pipeline of writes (a batch of notice claims, an import chunk) waits once,
+            // after all of it, on the same connection where the connection stayed up.
+            let waited = match &self.inner.kind {
+                Kind::Direct(direct) => direct.command(&wait_cmd(ack)).await?,
+                Kind::Cluster(cluster) => {
+                    cluster
+                        .clone()
+                        .route_command(
+                            wait_cmd(ack),
+                            redis::cluster_routing::RoutingInfo::SingleNode(store_route()),
+                        )
+                        .await?
+                }
+            };
+            check_ack(ack, Some(waited))?;
+        }
+        Ok(replies)
+    }
+}
+
+fn wait_cmd(ack: Ack) -> Cmd {
+    let mut cmd = redis::cmd("WAIT");
+    cmd.arg(ack.replicas)
+        .arg(ack.timeout.as_millis().max(1) as u64);
+    cmd
+}
+
+/// A `WAIT` answer that falls short of `store.min_replicas_ack` is an error: the write may
+/// exist on the primary, but it would not survive the primary's loss, so it is not confirmed.
+fn check_ack(ack: Ack, waited: Option<Value>) -> RedisResult<()> {
+    match waited {
+        Some(Value::Int(n)) if n >= i64::from(ack.replicas) => Ok(()),
+        Some(Value::Int(n)) => Err(RedisError::from((
+            ErrorKind::Io,
+            "write not confirmed",
+            format!(
+                "{n} of {} replicas acknowledged the write within {} ms (store.min_replicas_ack); \
+                 it may still be stored",
+                ack.replicas,
+                ack.timeout.as_millis()
+            ),
+        ))),
+        other => Err(RedisError::from((
+            ErrorKind::Io,
+            "write not confirmed",
+            format!("WAIT answered {other:?}"),
+        ))),
+    }
+}
+
+/// Whether a command changes data: a script (every script of the store writes, or refuses
+/// before writing) or one of the plain writes the store sends.
+fn is_write(cmd: &Cmd) -> bool {
+    let Some(redis::Arg::Simple(name)) = cmd.args_iter().next() else {
+        return false;
+    };
+    const WRITES: [&[u8]; 14] = [
+        b"EVALSHA", b"EVAL", b"FCALL", b"SET", b"SETNX", b"HSET", b"HSETNX", b"HDEL", b"DEL",
+        b"XADD", b"INCR", b"ZADD", b"ZREM", b"RPUSH",
+    ];
+    WRITES.iter().any(|w| name.eq_ignore_ascii_case(w))
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        Box::pin(async move { self.command(cmd).await })
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        Box::pin(async move { self.pipeline(pipeline, offset, count, true).await })
+    }
+
+    fn get_db(&self) -> i64 {
+        self.inner.db
+    }
+}
+
+impl Direct {
+    fn new(locate: Locate, options: Options) -> Direct {
+        Direct {
+            locate,
+            config: AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(options.timeout))
+                .set_response_timeout(Some(options.response_timeout)),
+            timeout: options.timeout,
+            state: tokio::sync::Mutex::new(DirectState::default()),
+        }
+    }
+
+    /// The live connection, dialling (and for Sentinel, locating the primary) when there is
+    /// none. The lock makes concurrent commands share one dial.
+    async fn connection(&self) -> RedisResult<(u64, MultiplexedConnection)> {
+        let mut state = self.state.lock().await;
+        if let Some((generation, conn)) = &state.current {
+            return Ok((*generation, conn.clone()));
+        }
+        if let Some((at, reason)) = &state.failed
+            && at.elapsed() < REDIAL_AFTER
+        {
+            return Err(RedisError::from((
+                ErrorKind::Io,
+                "store unreachable",
+                reason.clone(),
+            )));
+        }
+        match self.dial().await {
+            Ok(conn) => {
+                state.generation += 1;
+                state.failed = None;
+                state.current = Some((state.generation, conn.clone()));
+                Ok((state.generation, conn))
+            }
+            Err(e) => {
+                state.failed = Some((Instant::now(), e.to_string()));
+                Err(e)
+            }
+        }
+    }
+
+    async fn dial(&self) -> RedisResult<MultiplexedConnection> {
+        match &self.locate {
+            Locate::Fixed(info) => {
+                Client::open(info.clone())?
+                    .get_multiplexed_async_connection_with_config(&self.config)
+                    .await
+            }
+            Locate::Sentinel {
+                sentinels,
+                master,
+                primary,
+            } => {
+                let addr = self.ask_sentinels(sentinels, master).await?;
+                let info = primary.clone().set_addr(addr.clone());
+                let mut conn = Client::open(info)?
+                    .get_multiplexed_async_connection_with_config(&self.config)
+                    .await?;
+                // Right after a failover, a sentinel may still name the old primary, now
+                // restarted as a replica: only a node that says it is the primary will do.
+                let role: Vec<Value> = redis::cmd("ROLE").query_async(&mut conn).await?;
+                match role.first() {
+                    Some(Value::BulkString(r)) if r == b"master" => Ok(conn),
+                    _ => Err(RedisError::from((
+                        ErrorKind::Io,
+                        "not the primary",
+                        format!("the sentinels name {addr} as primary of {master}, but it is not"),
+                    ))),
+                }
+            }
+        }
+    }
+
+    /// Asks each sentinel in turn for the primary's address; the first answer wins.
+    async fn ask_sentinels(
+        &self,
+        sentinels: &[ConnectionInfo],
+        master: &str,
+    ) -> RedisResult<ConnectionAddr> {
+        let mut last = None;
+        for sentinel in sentinels {
+            let answer = async {
+                let mut conn = Client::open(sentinel.clone())?
+                    .get_multiplexed_async_connection_with_config(&self.config)
+                    .await?;
+                redis::cmd("SENTINEL")
+                    .arg("get-master-addr-by-name")
+                    .arg(master)
+                    .query_async::<Option<(String, u16)>>(&mut conn)
+                    .await
+            };
+            match tokio::time::timeout(self.timeout * 2, answer).await {
+                Ok(Ok(Some((host, port)))) => return Ok(ConnectionAddr::Tcp(host, port)),
+                Ok(Ok(None)) => {
+                    last = Some(RedisError::from((
+                        ErrorKind::Io,
+                        "unknown primary",
+                        format!("sentinel {} does not know {master:?}", sentinel.addr()),
+                    )))
+                }
+                Ok(Err(e)) => last = Some(e),
+                Err(_) => {
+                    last = Some(RedisError::from((
+                        ErrorKind::Io,
+                        "sentinel timed out",
+                        sentinel.addr().to_string(),
+                    )))
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| RedisError::from((ErrorKind::Io, "no sentinels configured"))))
+    }
+
+    async fn command(&self, cmd: &Cmd) -> RedisResult<Value> {
+        let (generation, mut conn) = self.connection().await?;
+        let result = conn.req_packed_command(cmd).await;
+        let broken = match &result {
+            Err(e) => breaks_connection(e),
+            Ok(value) => is_readonly(value),
+        };
+        if broken {
+            self.drop_connection(generation).await;
+        }
+        result
+    }
+
+    async fn pipeline(
+        &self,
+        pipe: &Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisResult<Vec<Value>> {
+        let (generation, mut conn) = self.connection().await?;
+        let result = conn.req_packed_commands(pipe, offset, count).await;
+        let broken = match &result {
+            Err(e) => breaks_connection(e),
+            Ok(values) => values.iter().any(is_readonly),
+        };
+        if broken {
+            self.drop_connection(generation).await;
+        }
+        result
+    }
+
+    async fn drop_connection(&self, generation: u64) {
+        let mut state = self.state.lock().await;
+        if state
+            .current
+            .as_ref()
+            .is_some_and(|(g, _)| *g == generation)
+        {
+            state.current = None;
+        }
+    }
+}
+
+/// Errors after which the connection is not trusted again: I/O, timeouts, a closed
+/// connection, or a server that is no longer the primary.
+fn breaks_connection(e: &RedisError) -> bool {
+    e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_dropped()
+        || e.is_unrecoverable_error()
+        || e.kind() == ErrorKind::Server(ServerErrorKind::ReadOnly)
+}
+
+fn is_readonly(value: &Value) -> bool {
+    matches!(value, Value::ServerError(e) if e.kind() == Some(ServerErrorKind::ReadOnly))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::StoreSettings;
+
+    #[test]
+    fn settings_choose_the_deployment() {
+        let mut store = StoreSettings::default();
+        assert!(matches!(
+            Target::from_settings(&store),
+            Ok(Target::Standalone(_))
+        ));
+        store.redis_cluster = vec!["redis://127.0.0.1:7000".into()];
+        assert!(matches!(Target::from_settings(&store), Ok(Target::Cluster(n)) if n.len() == 1));
+        store.redis_sentinels = vec!["redis://127.0.0.1:26379".into()];
+        assert_eq!(
+            Target::from_settings(&store).unwrap_err().0,
+            "store.redis_cluster"
+        );
+        store.redis_cluster.clear();
+        assert_eq!(
+            Target::from_settings(&store).unwrap_err().0,
+            "store.redis_master_name"
+        );
+        store.redis_master_name = "siteban".into();
+        assert!(matches!(
+            Target::from_settings(&store),
+            Ok(Target::Sentinel { .. })
+        ));
+        store.redis_sentinels = vec!["http://sentinel".into()];
+        assert_eq!(
+            Target::from_settings(&store).unwrap_err().0,
+            "store.redis_sentinels"
+        );
+    }
+
+    #[test]
+    fn writes_are_told_from_reads() {
+        assert!(is_write(redis::cmd("EVALSHA").arg("abc")));
+        assert!(is_write(redis::cmd("hsetnx").arg("k")));
+        assert!(!is_write(redis::cmd("XREAD").arg("BLOCK")));
+        assert!(!is_write(redis::cmd("HSCAN").arg("k")));
+    }
+
+    #[test]
+    fn a_short_wait_is_an_error_naming_the_setting() {
+        let ack = Ack {
+            replicas: 1,
+            timeout: Duration::from_millis(100),
+        };
+        assert!(check_ack(ack, Some(Value::Int(1))).is_ok());
+        let error = check_ack(ack, Some(Value::Int(0))).unwrap_err().to_string();
+        assert!(error.contains("store.min_replicas_ack"), "{error}");
+    }
+}

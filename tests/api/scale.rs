@@ -1,0 +1,276 @@
+//! The store surviving the loss of a server and a resharding: a Cluster primary killed and
+//! restarted, and the `{siteban}` slot moved to another primary, during a steady stream of
+//! writes and checks; and a Sentinel failover with writes waiting for the replica. In both, checks never fail, writes fail only with `503 store_unavailable` while
+//! the store is switching and succeed after it, and every write answered `201` is there
+//! afterwards.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::helpers::{DEADLINE, TestApp, entry_body, eventually, spawn_app_on_redis};
+use crate::topology::{RedisCluster, SentinelGroup};
+
+/// What a stream of writes and a stream of checks met.
+#[derive(Default)]
+struct Seen {
+    /// Domains whose listing was answered `201`.
+    acknowledged: Mutex<Vec<String>>,
+    /// Listings answered `503 store_unavailable`.
+    refused: AtomicUsize,
+    /// Any other answer to a listing, or a check that was not `200` and listed.
+    wrong: Mutex<Vec<String>>,
+    checks: AtomicUsize,
+    stop: AtomicBool,
+}
+
+impl Seen {
+    fn acknowledged(&self) -> usize {
+        self.acknowledged.lock().unwrap().len()
+    }
+    fn refused(&self) -> usize {
+        self.refused.load(Ordering::SeqCst)
+    }
+}
+
+/// Lists `w<i>.<tag>.example.cn` one after another (a new name each time, so that a write
+/// that was refused yet stored cannot turn a later attempt into a conflict) and checks a name
+/// listed beforehand, until told to stop.
+fn start_traffic(
+    app: &TestApp,
+    agency: String,
+    reader: String,
+    listed: String,
+    tag: &str,
+) -> Arc<Seen> {
+    let seen = Arc::new(Seen::default());
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .build()
+        .unwrap();
+    let (url, seen_w, client_w, tag) = (
+        app.url("/v1/entries"),
+        seen.clone(),
+        client.clone(),
+        tag.to_string(),
+    );
+    tokio::spawn(async move {
+        let mut i = 0;
+        while !seen_w.stop.load(Ordering::SeqCst) {
+            let domain = format!("w{i}.{tag}.example.cn");
+            i += 1;
+            let outcome = client_w
+                .post(&url)
+                .bearer_auth(&agency)
+                .json(&entry_body(&domain))
+                .send()
+                .await;
+            match outcome {
+                Ok(r) if r.status() == 201 => seen_w.acknowledged.lock().unwrap().push(domain),
+                Ok(r) if r.status() == 503 => {
+                    let body: Value = r.json().await.unwrap_or_default();
+                    if body["error"]["code"] == "store_unavailable" {
+                        seen_w.refused.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    } else {
+                        seen_w
+                            .wrong
+                            .lock()
+                            .unwrap()
+                            .push(format!("{domain}: 503 {body}"));
+                    }
+                }
+                Ok(r) => {
+                    let status = r.status();
+                    let body = r.text().await.unwrap_or_default();
+                    seen_w
+                        .wrong
+                        .lock()
+                        .unwrap()
+                        .push(format!("{domain}: {status} {body}"));
+                }
+                Err(e) => seen_w.wrong.lock().unwrap().push(format!("{domain}: {e}")),
+            }
+        }
+    });
+    let (url, seen_c) = (app.url("/v1/check"), seen.clone());
+    tokio::spawn(async move {
+        while !seen_c.stop.load(Ordering::SeqCst) {
+            let response = client
+                .get(&url)
+                .query(&[("domain", format!("www.{listed}"))])
+                .bearer_auth(&reader)
+                .send()
+                .await;
+            let listed = match response {
+                Ok(r) if r.status() == 200 => r
+                    .json::<Value>()
+                    .await
+                    .ok()
+                    .and_then(|v| v["listed"].as_bool()),
+                _ => None,
+            };
+            if listed != Some(true) {
+                seen_c
+                    .wrong
+                    .lock()
+                    .unwrap()
+                    .push(format!("a check answered {listed:?}"));
+            }
+            seen_c.checks.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+    seen
+}
+
+/// Waits for `more` further acknowledged writes.
+async fn await_acks(seen: &Seen, more: usize, what: &str) {
+    let target = seen.acknowledged() + more;
+    eventually(DEADLINE * 3, what, || async {
+        seen.acknowledged() >= target
+    })
+    .await;
+}
+
+/// Stops the traffic and checks what it saw: no wrong answer, and every acknowledged write
+/// in the store (its history) and in the index (a check).
+async fn settle(app: &TestApp, seen: &Seen, reader: &str) {
+    seen.stop.store(true, Ordering::SeqCst);
+    // Let the last requests in flight finish.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let wrong = seen.wrong.lock().unwrap().clone();
+    assert!(wrong.is_empty(), "unexpected answers: {wrong:?}");
+    assert!(seen.checks.load(Ordering::SeqCst) > 0, "no check was made");
+    let acknowledged = seen.acknowledged.lock().unwrap().clone();
+    eprintln!(
+        "{} writes acknowledged, {} refused with 503, {} checks",
+        acknowledged.len(),
+        seen.refused(),
+        seen.checks.load(Ordering::SeqCst)
+    );
+    for domain in &acknowledged {
+        let response = app.get(reader, &format!("/v1/entries/{domain}")).await;
+        assert_eq!(
+            response.status(),
+            200,
+            "{domain} was acknowledged but is not in the store"
+        );
+        let entry: Value = response.json().await.unwrap();
+        assert!(
+            !entry["current"].is_null(),
+            "{domain} was acknowledged but is not active"
+        );
+        assert_eq!(
+            app.check(reader, domain).await["listed"],
+            true,
+            "{domain} in the index"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_primary_restart_during_writes_loses_no_acknowledged_write() {
+    // AOF with fsync on every write: the restarted primary has every write it acknowledged.
+    let mut cluster = RedisCluster::start(true);
+    let urls = cluster.urls();
+    let app = spawn_app_on_redis(|s| s.store.redis_cluster = urls).await;
+    let agency = app.create_key("agency", None).await;
+    let reader = app.create_key("auditor", None).await;
+    assert_eq!(app.list(&agency, "before.example.cn").await.status(), 201);
+
+    let seen = start_traffic(
+        &app,
+        agency,
+        reader.clone(),
+        "before.example.cn".into(),
+        "cluster",
+    );
+    await_acks(&seen, 20, "writes before the restart").await;
+    let owner = cluster.store_owner();
+    cluster.nodes[owner].kill();
+    eventually(
+        DEADLINE * 3,
+        "a write refused while the slot's primary is down",
+        || async { seen.refused() > 0 },
+    )
+    .await;
+    cluster.nodes[owner].restart();
+    cluster.wait_ok();
+    await_acks(&seen, 20, "writes after the restart").await;
+    settle(&app, &seen, &reader).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_resharding_during_writes_loses_no_acknowledged_write() {
+    let cluster = RedisCluster::start(false);
+    let urls = cluster.urls();
+    let app = spawn_app_on_redis(|s| s.store.redis_cluster = urls).await;
+    let agency = app.create_key("agency", None).await;
+    let reader = app.create_key("auditor", None).await;
+    assert_eq!(app.list(&agency, "before.example.cn").await.status(), 201);
+
+    let seen = start_traffic(
+        &app,
+        agency,
+        reader.clone(),
+        "before.example.cn".into(),
+        "reshard",
+    );
+    await_acks(&seen, 20, "writes before the resharding").await;
+    let to = (cluster.store_owner() + 1) % cluster.nodes.len();
+    let cluster = tokio::task::spawn_blocking(move || {
+        cluster.move_store_slot(to);
+        cluster
+    })
+    .await
+    .unwrap();
+    await_acks(&seen, 20, "writes after the resharding").await;
+    assert_eq!(cluster.store_owner(), to);
+    settle(&app, &seen, &reader).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinel_failover_during_writes_loses_no_acknowledged_write() {
+    let mut group = SentinelGroup::start(true);
+    let app = spawn_app_on_redis(|s| {
+        group.configure(s);
+        s.store.min_replicas_ack = 1;
+        s.store.replica_ack_timeout_ms = 500;
+    })
+    .await;
+    let agency = app.create_key("agency", None).await;
+    let reader = app.create_key("auditor", None).await;
+    assert_eq!(app.list(&agency, "before.example.cn").await.status(), 201);
+
+    let seen = start_traffic(
+        &app,
+        agency,
+        reader.clone(),
+        "before.example.cn".into(),
+        "sentinel",
+    );
+    await_acks(&seen, 20, "writes before the failover").await;
+    // SIGKILL the primary: the replica holds every acknowledged write (WAIT 1).
+    group.primary.kill();
+    eventually(
+        DEADLINE * 3,
+        "a write refused during the failover",
+        || async { seen.refused() > 0 },
+    )
+    .await;
+    let replica = group.replica.port;
+    group.wait_primary(replica);
+    // The promoted replica has no replica of its own: writes stay unconfirmed (503) until
+    // the old primary is back, which the sentinels turn into its replica.
+    group.primary.restart();
+    await_acks(&seen, 20, "writes after the failover").await;
+    let logs: Vec<String> = group.sentinels.iter().map(|s| s.log()).collect();
+    assert!(
+        logs.iter().any(|l| l.contains("+switch-master")),
+        "the sentinels logged no failover: {logs:?}"
+    );
+    settle(&app, &seen, &reader).await;
+}

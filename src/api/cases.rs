@@ -602,6 +602,49 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(case))
 }
 
+/// What a text-only step reads from its body.
+enum Text {
+    /// An optional `note`; an empty body is fine.
+    Note,
+    /// A required `reason`.
+    Reason,
+}
+
+/// A workflow step that changes only the case and takes a text: accept, return, forward.
+type TextStep = fn(&mut Case, Org, &Actor, String, OffsetDateTime) -> Result<(), CaseError>;
+
+async fn text_step(
+    caller: Caller,
+    state: State,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    kind: Text,
+    step: TextStep,
+) -> Result<HttpResponse, ApiError> {
+    let principal = caller.require(policy::ACT_ON_CASES)?;
+    let org = org_of(principal)?;
+    let id = case_id(&path)?;
+    let limit = state.settings.limits.write_body_bytes;
+    let text = match kind {
+        Text::Note => {
+            let body: NoteRequest = read_json_or_default(&req, payload, limit).await?;
+            let note = body.note.unwrap_or_default();
+            note.trim().chars().take(MAX_TEXT).collect()
+        }
+        Text::Reason => {
+            let body: ReasonRequest = read_json(&req, payload, limit).await?;
+            text(body.reason, "reason", "reason_required", MAX_TEXT)?
+        }
+    };
+    let actor = principal.actor();
+    let case = case_step(&state, id, |c| {
+        step(c, org, &actor, text.clone(), crate::model::now())
+    })
+    .await?;
+    Ok(answer(&req, &case))
+}
+
 /// Accept the hand-over waiting for the caller's organisation.
 #[utoipa::path(post, path = "/v1/cases/{id}/accept", tag = "cases", params(("id" = String, Path)), request_body = NoteRequest,
     responses((status = 200, body = Case), (status = 403, description = "not_case_holder"),
@@ -614,24 +657,16 @@ pub async fn accept(
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = caller.require(policy::ACT_ON_CASES)?;
-    let org = org_of(principal)?;
-    let id = case_id(&path)?;
-    let body: NoteRequest =
-        read_json_or_default(&req, payload, state.settings.limits.write_body_bytes).await?;
-    let note_text = body
-        .note
-        .unwrap_or_default()
-        .trim()
-        .chars()
-        .take(MAX_TEXT)
-        .collect::<String>();
-    let actor = principal.actor();
-    let case = case_step(&state, id, |c| {
-        workflow::accept(c, org, &actor, note_text.clone(), crate::model::now())
-    })
-    .await?;
-    Ok(answer(&req, &case))
+    text_step(
+        caller,
+        state,
+        req,
+        path,
+        payload,
+        Text::Note,
+        workflow::accept,
+    )
+    .await
 }
 
 /// Return the hand-over to the organisation that sent it, with a reason.
@@ -646,18 +681,16 @@ pub async fn give_back(
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = caller.require(policy::ACT_ON_CASES)?;
-    let org = org_of(principal)?;
-    let id = case_id(&path)?;
-    let body: ReasonRequest =
-        read_json(&req, payload, state.settings.limits.write_body_bytes).await?;
-    let reason = text(body.reason, "reason", "reason_required", MAX_TEXT)?;
-    let actor = principal.actor();
-    let case = case_step(&state, id, |c| {
-        workflow::give_back(c, org, &actor, reason.clone(), crate::model::now())
-    })
-    .await?;
-    Ok(answer(&req, &case))
+    text_step(
+        caller,
+        state,
+        req,
+        path,
+        payload,
+        Text::Reason,
+        workflow::give_back,
+    )
+    .await
 }
 
 /// Hand the case on to the next organisation of its route (or send it again once returned).
@@ -672,24 +705,16 @@ pub async fn forward(
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = caller.require(policy::ACT_ON_CASES)?;
-    let org = org_of(principal)?;
-    let id = case_id(&path)?;
-    let body: NoteRequest =
-        read_json_or_default(&req, payload, state.settings.limits.write_body_bytes).await?;
-    let note_text = body
-        .note
-        .unwrap_or_default()
-        .trim()
-        .chars()
-        .take(MAX_TEXT)
-        .collect::<String>();
-    let actor = principal.actor();
-    let case = case_step(&state, id, |c| {
-        workflow::forward(c, org, &actor, note_text.clone(), crate::model::now())
-    })
-    .await?;
-    Ok(answer(&req, &case))
+    text_step(
+        caller,
+        state,
+        req,
+        path,
+        payload,
+        Text::Note,
+        workflow::forward,
+    )
+    .await
 }
 
 /// The opener's written request for an emergency suspension of access.

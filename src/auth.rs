@@ -65,7 +65,10 @@ pub struct Authenticator {
     /// Keyed by token digest. The digest is already uniformly random, so the fast hasher
     /// loses nothing to a hash-flooding attacker, who cannot choose digests.
     keys: ArcSwap<KeyMap>,
-    version: std::sync::atomic::AtomicU64,
+    /// The version of the applied set. Replacements hold this lock from the version check to
+    /// the swap: two reloads racing (a key's creator and the follower) could otherwise swap in
+    /// the older set last, and a key just created would not authenticate until the next change.
+    version: std::sync::Mutex<u64>,
 }
 
 impl Authenticator {
@@ -86,7 +89,7 @@ impl Authenticator {
                 )
             }),
             keys: ArcSwap::from_pointee(KeyMap::default()),
-            version: std::sync::atomic::AtomicU64::new(0),
+            version: std::sync::Mutex::new(0),
         }
     }
 
@@ -109,8 +112,8 @@ impl Authenticator {
     /// Replaces the whole key set, as read from the store at `version`. Older versions than
     /// the one applied are ignored, so a slow reload cannot bring a revoked key back.
     pub fn replace(&self, version: u64, records: &[KeyRecord]) {
-        use std::sync::atomic::Ordering;
-        if version < self.version.load(Ordering::Acquire) {
+        let mut applied = self.version.lock().unwrap_or_else(|e| e.into_inner());
+        if version < *applied {
             return;
         }
         let map: KeyMap = records
@@ -121,12 +124,12 @@ impl Authenticator {
             })
             .collect();
         self.keys.store(Arc::new(map));
-        self.version.store(version, Ordering::Release);
+        *applied = version;
     }
 
     /// The key-change version the cache reflects.
     pub fn version(&self) -> u64 {
-        self.version.load(std::sync::atomic::Ordering::Acquire)
+        *self.version.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -203,6 +206,27 @@ mod tests {
         auth.replace(1, &[expired, live]);
         assert!(auth.authenticate("sb_two").is_none());
         assert!(auth.authenticate("sb_three").is_some());
+    }
+
+    #[test]
+    fn a_racing_older_reload_never_replaces_a_newer_one() {
+        let key = record("k_4", "sb_four");
+        for _ in 0..300 {
+            let auth = Authenticator::new(None);
+            let barrier = std::sync::Barrier::new(2);
+            std::thread::scope(|scope| {
+                scope.spawn(|| {
+                    barrier.wait();
+                    auth.replace(1, &[]);
+                });
+                scope.spawn(|| {
+                    barrier.wait();
+                    auth.replace(2, std::slice::from_ref(&key));
+                });
+            });
+            assert!(auth.authenticate("sb_four").is_some());
+            assert_eq!(auth.version(), 2);
+        }
     }
 
     #[test]

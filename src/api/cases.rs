@@ -397,22 +397,61 @@ fn case_id(path: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(path).map_err(|_| ApiError::NotFound(format!("no case {path:?}")))
 }
 
-async fn load_case(state: &Registry, id: Uuid) -> Result<Case, ApiError> {
-    let doc = state
-        .store
-        .record(Folder::Cases, id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no case {id}")))?;
-    Case::from_doc(&doc).map_err(|e| ApiError::Internal(format!("case {id}: {e}")))
+/// What the case store keeps for this module: cases and referrals, each a versioned JSON
+/// document in its own folder.
+trait Stored: Serialize + serde::de::DeserializeOwned {
+    const FOLDER: Folder;
+    const KIND: &'static str;
+    fn version(&self) -> u64;
 }
 
-async fn load_referral(state: &Registry, id: Uuid) -> Result<Referral, ApiError> {
+impl Stored for Case {
+    const FOLDER: Folder = Folder::Cases;
+    const KIND: &'static str = "case";
+    fn version(&self) -> u64 {
+        self.version
+    }
+}
+
+impl Stored for Referral {
+    const FOLDER: Folder = Folder::Referrals;
+    const KIND: &'static str = "referral";
+    fn version(&self) -> u64 {
+        self.version
+    }
+}
+
+fn decode<T: Stored>(doc: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(doc)
+        .map_err(|e| ApiError::Internal(format!("a stored {}: {e}", T::KIND)))
+}
+
+async fn load<T: Stored>(state: &Registry, id: Uuid) -> Result<T, ApiError> {
     let doc = state
         .store
-        .record(Folder::Referrals, id)
+        .record(T::FOLDER, id)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no referral {id}")))?;
-    serde_json::from_slice(&doc).map_err(|e| ApiError::Internal(format!("referral {id}: {e}")))
+        .ok_or_else(|| ApiError::NotFound(format!("no {} {id}", T::KIND)))?;
+    decode(&doc)
+}
+
+async fn all<T: Stored>(state: &Registry) -> Result<Vec<T>, ApiError> {
+    state
+        .store
+        .records(T::FOLDER)
+        .await?
+        .iter()
+        .map(|doc| decode(doc))
+        .collect()
+}
+
+async fn load_case(state: &Registry, id: Uuid) -> Result<Case, ApiError> {
+    load(state, id).await
+}
+
+/// Every stored case, oldest first.
+pub(crate) async fn all_cases(state: &Registry) -> Result<Vec<Case>, ApiError> {
+    all(state).await
 }
 
 /// Whether the caller may read the case: auditors and national organisations read every
@@ -427,46 +466,24 @@ fn readable(principal: &Principal, case: &Case) -> Result<(), ApiError> {
     }
 }
 
-/// Applies a step that changes only the case, writing it over the version read, reading
-/// again when another organisation changed it meanwhile.
-async fn case_step(
+/// Applies a step that changes only the case (or referral), writing it over the version
+/// read, reading again when another organisation changed it meanwhile.
+async fn record_step<T: Stored>(
     state: &Registry,
     id: Uuid,
-    step: impl Fn(&mut Case) -> Result<(), CaseError>,
-) -> Result<Case, ApiError> {
+    step: impl Fn(&mut T) -> Result<(), CaseError>,
+) -> Result<T, ApiError> {
     for _ in 0..TRIES {
-        let mut case = load_case(state, id).await?;
-        let expect = case.version;
-        step(&mut case)?;
-        match state
-            .store
-            .put_record(Folder::Cases, case.write(expect))
-            .await
-        {
-            Ok(()) => return Ok(case),
-            Err(StoreError::CaseChanged) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(StoreError::CaseChanged.into())
-}
-
-async fn referral_step(
-    state: &Registry,
-    id: Uuid,
-    step: impl Fn(&mut Referral) -> Result<(), CaseError>,
-) -> Result<Referral, ApiError> {
-    for _ in 0..TRIES {
-        let mut referral = load_referral(state, id).await?;
-        let expect = referral.version;
-        step(&mut referral)?;
+        let mut record: T = load(state, id).await?;
+        let expect = record.version();
+        step(&mut record)?;
         let write = crate::model::CaseWrite {
             id,
             expect,
-            doc: serde_json::to_vec(&referral).map_err(|e| ApiError::Internal(e.to_string()))?,
+            doc: serde_json::to_vec(&record).map_err(|e| ApiError::Internal(e.to_string()))?,
         };
-        match state.store.put_record(Folder::Referrals, write).await {
-            Ok(()) => return Ok(referral),
+        match state.store.put_record(T::FOLDER, write).await {
+            Ok(()) => return Ok(record),
             Err(StoreError::CaseChanged) => continue,
             Err(e) => return Err(e.into()),
         }
@@ -561,31 +578,6 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(CaseList { cases }))
 }
 
-async fn all_cases(state: &Registry) -> Result<Vec<Case>, ApiError> {
-    state
-        .store
-        .records(Folder::Cases)
-        .await?
-        .iter()
-        .map(|doc| {
-            Case::from_doc(doc).map_err(|e| ApiError::Internal(format!("a stored case: {e}")))
-        })
-        .collect()
-}
-
-async fn all_referrals(state: &Registry) -> Result<Vec<Referral>, ApiError> {
-    state
-        .store
-        .records(Folder::Referrals)
-        .await?
-        .iter()
-        .map(|doc| {
-            serde_json::from_slice(doc)
-                .map_err(|e| ApiError::Internal(format!("a stored referral: {e}")))
-        })
-        .collect()
-}
-
 /// One case with its timeline.
 #[utoipa::path(get, path = "/v1/cases/{id}", tag = "cases", params(("id" = String, Path)),
     responses((status = 200, body = Case), (status = 404, description = "not_found"),
@@ -638,7 +630,7 @@ async fn text_step(
         }
     };
     let actor = principal.actor();
-    let case = case_step(&state, id, |c| {
+    let case = record_step(&state, id, |c| {
         step(c, org, &actor, text.clone(), crate::model::now())
     })
     .await?;
@@ -744,7 +736,7 @@ pub async fn request_suspension(
         )
     })?;
     let actor = principal.actor();
-    let case = case_step(&state, id, |c| {
+    let case = record_step(&state, id, |c| {
         workflow::request_suspension(c, org, &actor, letter.clone(), ground, crate::model::now())
     })
     .await?;
@@ -850,7 +842,7 @@ pub async fn submit_decision(
         "invalid_recommendation",
     )?;
     let actor = principal.actor();
-    let case = case_step(&state, id, |c| {
+    let case = record_step(&state, id, |c| {
         workflow::submit_decision(
             c,
             org,
@@ -1105,7 +1097,7 @@ pub async fn inbox(caller: Caller, state: State) -> Result<HttpResponse, ApiErro
             })
         })
         .collect();
-    items.extend(all_referrals(&state).await?.into_iter().filter_map(|r| {
+    items.extend(all::<Referral>(&state).await?.into_iter().filter_map(|r| {
         referral::waiting_for(&r, org).map(|(action, since)| InboxItem {
             kind: "referral",
             id: r.id,
@@ -1187,7 +1179,7 @@ fn referral_readable(principal: &Principal, referral: &Referral) -> Result<(), A
 #[utoipa::path(get, path = "/v1/referrals", tag = "cases", responses((status = 200, body = ReferralList)), security(("bearer" = [])))]
 pub async fn referrals(caller: Caller, state: State) -> Result<HttpResponse, ApiError> {
     let principal = caller.require(policy::READ_CASES)?;
-    let referrals = all_referrals(&state)
+    let referrals = all::<Referral>(&state)
         .await?
         .into_iter()
         .filter(|r| referral_readable(principal, r).is_ok())
@@ -1205,7 +1197,7 @@ pub async fn get_referral(
     let principal = caller.require(policy::READ_CASES)?;
     let id = Uuid::parse_str(&path)
         .map_err(|_| ApiError::NotFound(format!("no referral {:?}", path.as_str())))?;
-    let referral = load_referral(&state, id).await?;
+    let referral = load::<Referral>(&state, id).await?;
     referral_readable(principal, &referral)?;
     Ok(HttpResponse::Ok().json(referral))
 }
@@ -1235,12 +1227,12 @@ pub async fn referral_step_handler(
     let referral = match step.as_str() {
         "accept" => {
             let _: NoteRequest = read_json_or_default(&req, payload, limit).await?;
-            referral_step(&state, id, |r| referral::accept(r, org, &actor, now)).await?
+            record_step(&state, id, |r| referral::accept(r, org, &actor, now)).await?
         }
         "return" => {
             let body: ReasonRequest = read_json(&req, payload, limit).await?;
             let reason = text(body.reason, "reason", "reason_required", MAX_TEXT)?;
-            referral_step(&state, id, |r| {
+            record_step(&state, id, |r| {
                 referral::give_back(r, org, &actor, reason.clone(), now)
             })
             .await?
@@ -1249,7 +1241,7 @@ pub async fn referral_step_handler(
             let body: AnswerRequest = read_json(&req, payload, limit).await?;
             let result = text(body.result, "result", "result_required", MAX_SUMMARY)?;
             let documents = documents(body.documents, "referral_document")?;
-            referral_step(&state, id, |r| {
+            record_step(&state, id, |r| {
                 referral::answer(r, org, &actor, result.clone(), documents.clone(), now)
             })
             .await?

@@ -13,7 +13,6 @@ use serde::{Deserialize, Serialize};
 use super::error::{ErrorCode, ErrorDetail};
 use super::{ApiError, Caller, State, note, query, read_json};
 use crate::auth::{Principal, policy};
-use crate::cases::Case;
 use crate::domain::{DomainName, IcpNumber, Province, Uscc};
 use crate::records::import::{self, Format, ImportError, ImportRow, LineError, Parsed};
 use crate::records::verify::{self, Finding};
@@ -21,7 +20,6 @@ use crate::records::{
     RecordError, Recordal, RecordalInput, RecordalStatus, Registration, RegistrationInput,
     RegistrationStatus,
 };
-use crate::store::cases::Folder;
 use crate::store::records::PutCounts;
 
 /// Routes of the shared records; the static import paths come before the dynamic ones.
@@ -240,9 +238,7 @@ async fn case_sites(
     if sponsors.is_empty() {
         return Ok(out);
     }
-    for doc in state.store.records(Folder::Cases).await? {
-        let case =
-            Case::from_doc(&doc).map_err(|e| ApiError::Internal(format!("a stored case: {e}")))?;
+    for case in super::cases::all_cases(state).await? {
         let (Some(code), Some(entry_id)) = (case.operator_credit_code, case.entry_id) else {
             continue;
         };

@@ -343,21 +343,12 @@ impl Case {
         org.province().is_none() || self.route.hops.contains(&org)
     }
 
-    /// The document stored for this case.
-    pub fn to_doc(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
-    }
-
-    pub fn from_doc(doc: &[u8]) -> Result<Case, serde_json::Error> {
-        serde_json::from_slice(doc)
-    }
-
     /// The write of this case over the version `expect` that was read.
     pub fn write(&self, expect: u64) -> crate::model::CaseWrite {
         crate::model::CaseWrite {
             id: self.id,
             expect,
-            doc: self.to_doc(),
+            doc: serde_json::to_vec(self).unwrap_or_default(),
         }
     }
 }

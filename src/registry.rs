@@ -32,6 +32,8 @@ pub struct FollowerHealth {
     last_ok_ms: AtomicU64,
     /// Newest feed sequence seen in the store.
     pub head: AtomicU64,
+    /// Cuts the follower's back-off short: a write of this node waits for it.
+    wake: tokio::sync::Notify,
 }
 
 impl FollowerHealth {
@@ -40,6 +42,7 @@ impl FollowerHealth {
             started: Instant::now(),
             last_ok_ms: AtomicU64::new(0),
             head: AtomicU64::new(0),
+            wake: tokio::sync::Notify::new(),
         }
     }
 
@@ -100,6 +103,11 @@ impl Registry {
     /// Waits, bounded, until this node's index shows `seq` (read-your-writes).
     pub(crate) async fn await_index(&self, seq: u64) {
         let timeout = Duration::from_millis(self.settings.index.read_your_writes_ms);
+        if self.index.seq() < seq {
+            // The store has the write; a follower backing off after an error would otherwise
+            // leave it unseen here for up to its whole back-off.
+            self.health.wake.notify_one();
+        }
         if !self.index.wait_for(seq, timeout).await {
             tracing::warn!(
                 seq,
@@ -204,7 +212,7 @@ pub async fn follow(registry: Arc<Registry>, mut shutdown: tokio::sync::watch::R
                     tracing::warn!(error = %e, "reloading the index failed");
                 }
                 failing = true;
-                if sleep_or_stop(&mut shutdown, backoff).await {
+                if sleep_or_stop(&mut shutdown, &registry.health.wake, backoff).await {
                     return;
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(2));
@@ -219,7 +227,7 @@ pub async fn follow(registry: Arc<Registry>, mut shutdown: tokio::sync::watch::R
                     tracing::warn!(error = %e, "the feed follower cannot read the store; checks are answered from the last index");
                 }
                 failing = true;
-                if sleep_or_stop(&mut shutdown, backoff).await {
+                if sleep_or_stop(&mut shutdown, &registry.health.wake, backoff).await {
                     return;
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(2));
@@ -228,10 +236,15 @@ pub async fn follow(registry: Arc<Registry>, mut shutdown: tokio::sync::watch::R
     }
 }
 
-/// Sleeps for `delay` unless shutdown comes first; returns whether it did.
-async fn sleep_or_stop(shutdown: &mut tokio::sync::watch::Receiver<bool>, delay: Duration) -> bool {
+/// Sleeps for `delay` unless shutdown or a wake-up comes first; returns whether shutdown did.
+async fn sleep_or_stop(
+    shutdown: &mut tokio::sync::watch::Receiver<bool>,
+    wake: &tokio::sync::Notify,
+    delay: Duration,
+) -> bool {
     tokio::select! {
         _ = shutdown.changed() => true,
+        _ = wake.notified() => false,
         _ = tokio::time::sleep(delay) => false,
     }
 }

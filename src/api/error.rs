@@ -52,7 +52,10 @@ pub enum ApiError {
     RequestTimeout(String),
     #[error("{0}")]
     SnapshotRequired(String),
-    #[error("the registry store is unavailable; nothing was written, try again")]
+    #[error(
+        "the registry store is unavailable or did not answer in time; a write may not have \
+         taken effect: read it back or send it again"
+    )]
     StoreUnavailable(String),
     #[error("internal error")]
     Internal(String),

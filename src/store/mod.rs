@@ -36,7 +36,9 @@ pub enum StoreError {
     /// The events after the requested sequence are no longer retained.
     #[error("feed history before sequence {oldest} is no longer retained")]
     SnapshotRequired { oldest: u64 },
-    /// The store could not be reached or did not answer in time; nothing was written.
+    /// The store could not be reached or did not answer in time. A write without an answer,
+    /// or with too few replica acknowledgements, may still have been applied (all of it or
+    /// none of it); one that could not be sent was not.
     #[error("store unavailable: {0}")]
     Unavailable(String),
     /// The store answered with something this version cannot read.

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
-use crate::helpers::{Store, decision, entry_body, spawn_app, spawn_app_with};
+use crate::helpers::{Store, decision, entry_body, expect, spawn_app, spawn_app_with};
 
 pub use crate::bad_input::bad_input_is_refused_and_changes_nothing;
 pub use crate::cases::{
@@ -97,7 +97,7 @@ pub async fn exact_scope_matches_the_name_alone(store: Store) {
         false
     );
     // The most specific entry wins when several match.
-    assert_eq!(app.list(&telecom, "example.com").await.status(), 201);
+    app.listed(&telecom, "example.com").await;
     let check = app.check(&telecom, "only.example.com").await;
     assert_eq!(check["match"]["domain"], "only.example.com");
     assert_eq!(check["match"]["scope"], "exact");
@@ -125,7 +125,7 @@ pub async fn idn_names_are_listed_and_checked_in_either_form(store: Store) {
 pub async fn conflicts_and_missing_entries(store: Store) {
     let app = spawn_app(store).await;
     let agency = app.create_key("agency", None).await;
-    assert_eq!(app.list(&agency, "dup.example.cn").await.status(), 201);
+    app.listed(&agency, "dup.example.cn").await;
     let response = app.list(&agency, "DUP.example.cn").await;
     assert_eq!(response.status(), 409);
     let body: Value = response.json().await.unwrap();
@@ -152,12 +152,7 @@ pub async fn entries_page_by_status(store: Store) {
     let app = spawn_app(store).await;
     let agency = app.create_key("agency", None).await;
     for i in 0..7 {
-        assert_eq!(
-            app.list(&agency, &format!("p{i}.example.cn"))
-                .await
-                .status(),
-            201
-        );
+        app.listed(&agency, &format!("p{i}.example.cn")).await;
     }
     for i in [1, 4] {
         assert_eq!(
@@ -202,7 +197,7 @@ pub async fn entries_page_by_status(store: Store) {
 pub async fn batch_checks_answer_in_order(store: Store) {
     let app = spawn_app(store).await;
     let agency = app.create_key("agency", None).await;
-    assert_eq!(app.list(&agency, "bad.example.cn").await.status(), 201);
+    app.listed(&agency, "bad.example.cn").await;
     let response = app
         .post(
             &agency,
@@ -210,9 +205,9 @@ pub async fn batch_checks_answer_in_order(store: Store) {
             &json!({"domains": ["x.bad.example.cn", "good.example.cn", "http://bad.example.cn/", "BAD.example.cn"]}),
         )
         .await;
-    assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["x-blacklist-seq"], "1");
-    let body: Value = response.json().await.unwrap();
+    let seq_header = response.headers().get("x-blacklist-seq").cloned();
+    let body = expect(response, 200, "a batch of four").await;
+    assert_eq!(seq_header.unwrap(), "1");
     let results = body["results"].as_array().unwrap();
     assert_eq!(results.len(), 4);
     assert_eq!(results[0]["listed"], true);
@@ -228,8 +223,7 @@ pub async fn batch_checks_answer_in_order(store: Store) {
     let response = app
         .post(&agency, "/v1/check", &json!({"domains": full}))
         .await;
-    assert_eq!(response.status(), 200);
-    let body: Value = response.json().await.unwrap();
+    let body = expect(response, 200, "a full batch").await;
     assert_eq!(body["results"].as_array().unwrap().len(), 10_000);
     let too_many: Vec<String> = (0..10_001).map(|i| format!("n{i}.example.org")).collect();
     let response = app
@@ -247,12 +241,7 @@ pub async fn feed_pages_and_long_polls(store: Store) {
     let agency = app.create_key("agency", None).await;
     let provider = app.create_key("dns_provider", None).await;
     for i in 0..3 {
-        assert_eq!(
-            app.list(&agency, &format!("f{i}.example.cn"))
-                .await
-                .status(),
-            201
-        );
+        app.listed(&agency, &format!("f{i}.example.cn")).await;
     }
     assert_eq!(app.lift(&agency, "f1.example.cn").await.status(), 200);
 
@@ -306,7 +295,7 @@ pub async fn feed_pages_and_long_polls(store: Store) {
         || async { app.registry.limits.long_polls_waiting() == 1 },
     )
     .await;
-    assert_eq!(app.list(&agency, "late.example.cn").await.status(), 201);
+    app.listed(&agency, "late.example.cn").await;
     let (body, elapsed) = poll.await.unwrap();
     assert_eq!(body["events"][0]["domain"], "late.example.cn");
     assert_eq!(body["events"][0]["seq"], 5);
@@ -323,12 +312,7 @@ pub async fn feed_history_beyond_retention_needs_a_snapshot(store: Store) {
     let app = spawn_app_with(store, |s| s.feed.retention = 3).await;
     let agency = app.create_key("agency", None).await;
     for i in 0..300 {
-        assert_eq!(
-            app.list(&agency, &format!("r{i}.example.cn"))
-                .await
-                .status(),
-            201
-        );
+        app.listed(&agency, &format!("r{i}.example.cn")).await;
     }
     let response = app.get(&agency, "/v1/feed?after=0").await;
     assert_eq!(response.status(), 410);
@@ -490,7 +474,7 @@ pub async fn snapshot_text_and_rpz_zone(store: Store) {
     let app = spawn_app(store).await;
     let agency = app.create_key("agency", None).await;
     let dns = app.create_key("dns_provider", None).await;
-    assert_eq!(app.list(&agency, "tree.example.cn").await.status(), 201);
+    app.listed(&agency, "tree.example.cn").await;
     let mut body = entry_body("one.example.net");
     body["scope"] = json!("exact");
     assert_eq!(app.post(&agency, "/v1/entries", &body).await.status(), 201);
@@ -596,7 +580,7 @@ pub async fn keys_are_created_listed_and_revoked(store: Store) {
 pub async fn operations_endpoints(store: Store) {
     let app = spawn_app(store).await;
     let agency = app.create_key("agency", None).await;
-    assert_eq!(app.list(&agency, "m.example.cn").await.status(), 201);
+    app.listed(&agency, "m.example.cn").await;
     app.check(&agency, "m.example.cn").await;
     let healthz = app.client.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(healthz.status(), 200);

@@ -139,10 +139,59 @@ impl RedisServer {
         }
     }
 
+    /// Sends `signal` (`STOP`, `CONT`) to the server: stopped, it keeps its connections open
+    /// and answers nothing.
+    pub fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("a running server");
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Records every command the server runs from now on (`redis-cli monitor`).
+    pub fn monitor(&self) -> Monitor {
+        let path = self.dir.path().join(format!("monitor-{}.log", free_port()));
+        let file = std::fs::File::create(&path).expect("a monitor log");
+        let child = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string(), "monitor"])
+            .stdout(file)
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-cli runs");
+        let start = Instant::now();
+        // `OK` comes once the server has taken the monitor on.
+        while !std::fs::read_to_string(&path).is_ok_and(|s| s.starts_with("OK")) {
+            assert!(
+                start.elapsed() < DEADLINE,
+                "redis-cli monitor did not start"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Monitor { child, path }
+    }
+
     /// Starts it again on the same port and directory.
     pub fn restart(&mut self) {
         self.kill();
         self.launch();
+    }
+}
+
+/// A running `redis-cli monitor`.
+pub struct Monitor {
+    child: Child,
+    path: PathBuf,
+}
+
+impl Monitor {
+    /// Stops it and returns what it saw.
+    pub fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::fs::read_to_string(&self.path).unwrap_or_default()
     }
 }
 
@@ -333,8 +382,7 @@ impl TestApp {
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), 201);
-        response.json::<Value>().await.unwrap()["token"]
+        expect(response, 201, &format!("creating a {role} key")).await["token"]
             .as_str()
             .unwrap()
             .to_string()
@@ -383,6 +431,16 @@ impl TestApp {
 
     pub async fn list(&self, token: &str, domain: &str) -> reqwest::Response {
         self.post(token, "/v1/entries", &entry_body(domain)).await
+    }
+
+    /// Lists `domain` and expects `201`; a failure shows the answer.
+    pub async fn listed(&self, token: &str, domain: &str) -> Value {
+        expect(
+            self.list(token, domain).await,
+            201,
+            &format!("listing {domain}"),
+        )
+        .await
     }
 
     pub async fn lift(&self, token: &str, domain: &str) -> reqwest::Response {
@@ -474,4 +532,12 @@ impl Drop for Node {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// The body of `response`, after asserting its status; a failure shows what came back.
+pub async fn expect(response: reqwest::Response, status: u16, what: &str) -> Value {
+    let got = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    assert_eq!(got, status, "{what}: answered {text}");
+    serde_json::from_str(&text).unwrap_or(Value::Null)
 }

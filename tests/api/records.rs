@@ -376,7 +376,7 @@ pub async fn verify_reports_each_finding(store: Store) {
     assert_eq!(answer["recorded_as"], Value::Null);
 
     // Once one of the operator's sites is listed, every site of the operator says so.
-    assert_eq!(app.list(&agency, "clean.example.cn").await.status(), 201);
+    app.listed(&agency, "clean.example.cn").await;
     let answer = verify(&app, &auditor, "renamed.example.cn").await;
     assert_eq!(
         codes(&answer["findings"]),
@@ -414,7 +414,7 @@ pub async fn blacklisted_operators_may_not_record_new_sites(store: Store) {
     )
     .await;
     assert_eq!(s, 201);
-    assert_eq!(app.list(&agency, "bad.example.cn").await.status(), 201);
+    app.listed(&agency, "bad.example.cn").await;
 
     // A new recordal, or a new domain on an existing one: refused.
     let (s, answer) = put(

@@ -17,9 +17,9 @@ pub async fn provincial_keys_act_within_their_province(store: Store) {
     let samr = app.create_key("agency", None).await;
 
     for domain in ["a.example.cn", "b.example.cn", "c.example.cn"] {
-        assert_eq!(app.list(&beijing_amr, domain).await.status(), 201);
+        app.listed(&beijing_amr, domain).await;
     }
-    assert_eq!(app.list(&samr, "national.example.cn").await.status(), 201);
+    app.listed(&samr, "national.example.cn").await;
 
     let response = app.lift(&shanghai_amr, "a.example.cn").await;
     assert_eq!(response.status(), 403);
@@ -171,7 +171,7 @@ pub async fn protected_names_are_never_listed_without_an_override(store: Store) 
         .await
         .unwrap();
     assert_eq!(response.status(), 204);
-    assert_eq!(app.list(&samr, "example.com").await.status(), 201);
+    app.listed(&samr, "example.com").await;
     let response = app
         .client
         .delete(app.url("/v1/protected/gov.cn"))
@@ -248,7 +248,7 @@ pub async fn four_eyes_entries_wait_for_a_second_key(store: Store) {
     );
     assert_eq!(app.post(&second, approve, &json!({})).await.status(), 404);
 
-    assert_eq!(app.list(&first, "refused.example.cn").await.status(), 201);
+    app.listed(&first, "refused.example.cn").await;
     let response = app
         .post(
             &second,
@@ -274,7 +274,7 @@ pub async fn four_eyes_entries_wait_for_a_second_key(store: Store) {
     assert_eq!(history["history"][0]["status"], "rejected");
     assert_eq!(history["current"], Value::Null);
     // A rejected domain may be submitted again.
-    assert_eq!(app.list(&first, "refused.example.cn").await.status(), 201);
+    app.listed(&first, "refused.example.cn").await;
 }
 
 /// Every state-changing request is on record, chained; reads and batch checks are not.
@@ -282,7 +282,7 @@ pub async fn state_changes_are_audited_in_a_chain(store: Store) {
     let app = spawn_app(store).await;
     let agency = app.create_key("agency", Some("11")).await;
     let auditor = app.create_key("auditor", None).await;
-    assert_eq!(app.list(&agency, "audited.example.cn").await.status(), 201);
+    app.listed(&agency, "audited.example.cn").await;
     assert_eq!(app.list(&agency, "com.cn").await.status(), 422);
     app.check(&agency, "audited.example.cn").await;
     app.post(&agency, "/v1/check", &json!({"domains": ["a.example.cn"]}))

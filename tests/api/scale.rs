@@ -179,7 +179,7 @@ async fn cluster_primary_restart_during_writes_loses_no_acknowledged_write() {
     let app = spawn_app_on_redis(|s| s.store.redis_cluster = urls).await;
     let agency = app.create_key("agency", None).await;
     let reader = app.create_key("auditor", None).await;
-    assert_eq!(app.list(&agency, "before.example.cn").await.status(), 201);
+    app.listed(&agency, "before.example.cn").await;
 
     let seen = start_traffic(
         &app,
@@ -210,7 +210,7 @@ async fn cluster_resharding_during_writes_loses_no_acknowledged_write() {
     let app = spawn_app_on_redis(|s| s.store.redis_cluster = urls).await;
     let agency = app.create_key("agency", None).await;
     let reader = app.create_key("auditor", None).await;
-    assert_eq!(app.list(&agency, "before.example.cn").await.status(), 201);
+    app.listed(&agency, "before.example.cn").await;
 
     let seen = start_traffic(
         &app,
@@ -233,6 +233,60 @@ async fn cluster_resharding_during_writes_loses_no_acknowledged_write() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_write_whose_answer_times_out_is_not_sent_again() {
+    // The slot's primary stops answering for longer than `store.redis_timeout_ms`: the write
+    // is answered 503 and not sent again behind the caller's back (it may have run, and a
+    // second run of its script would answer for the first).
+    let cluster = RedisCluster::start(false);
+    let urls = cluster.urls();
+    let app = spawn_app_on_redis(|s| {
+        s.store.redis_cluster = urls;
+        s.store.redis_timeout_ms = 300;
+    })
+    .await;
+    let agency = app.create_key("agency", None).await;
+    app.listed(&agency, "before.example.cn").await;
+    let owner = &cluster.nodes[cluster.store_owner()];
+    let monitor = owner.monitor();
+    owner.signal("STOP");
+    let resume = async {
+        // Longer than the timeout, shorter than two: a second try would be answered.
+        tokio::time::sleep(Duration::from_millis(450)).await;
+        owner.signal("CONT");
+    };
+    let (response, ()) = tokio::join!(app.list(&agency, "stalled.example.cn"), resume);
+    let status = response.status();
+    let body = response.text().await.unwrap();
+    assert_eq!(status, 503, "a write without an answer in time: {body}");
+    assert!(body.contains("store_unavailable"), "{body}");
+    // The caller may send it again: it gets 201, or 409 when the first one did run; the
+    // entry is listed once either way.
+    let again = app.list(&agency, "stalled.example.cn").await;
+    let status = again.status().as_u16();
+    let body = again.text().await.unwrap();
+    assert!(
+        status == 201 || (status == 409 && body.contains("already_listed")),
+        "the listing sent again: {status} {body}"
+    );
+    let auditor = app.create_key("auditor", None).await;
+    let feed = app.feed(&auditor, "after=0&limit=100").await;
+    let listings = feed["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["domain"] == "stalled.example.cn")
+        .count();
+    assert_eq!(listings, 1, "{feed}");
+    // One script run for each listing the caller sent, none more.
+    let seen = monitor.stop();
+    let runs = seen
+        .lines()
+        .filter(|l| l.contains("\"EVALSHA\"") && l.contains("{siteban}:history:stalled.example.cn"))
+        .count();
+    assert!(runs <= 2, "the listing script ran {runs} times:\n{seen}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sentinel_failover_during_writes_loses_no_acknowledged_write() {
     let mut group = SentinelGroup::start(true);
     let app = spawn_app_on_redis(|s| {
@@ -243,7 +297,7 @@ async fn sentinel_failover_during_writes_loses_no_acknowledged_write() {
     .await;
     let agency = app.create_key("agency", None).await;
     let reader = app.create_key("auditor", None).await;
-    assert_eq!(app.list(&agency, "before.example.cn").await.status(), 201);
+    app.listed(&agency, "before.example.cn").await;
 
     let seen = start_traffic(
         &app,

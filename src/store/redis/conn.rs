@@ -15,7 +15,8 @@ use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{Route, SingleNodeRoutingInfo, Slot, SlotAddr};
 use redis::{
     AsyncConnectionConfig, Client, Cmd, ConnectionAddr, ConnectionInfo, ErrorKind,
-    IntoConnectionInfo, Pipeline, RedisError, RedisFuture, RedisResult, ServerErrorKind, Value,
+    IntoConnectionInfo, Pipeline, RedisError, RedisFuture, RedisResult, RetryMethod,
+    ServerErrorKind, Value,
 };
 
 /// Where the store lives, as the settings name it.
@@ -174,7 +175,10 @@ impl Conn {
                 let client = ClusterClientBuilder::new(nodes.clone())
                     .connection_timeout(options.timeout)
                     .response_timeout(options.response_timeout)
-                    .retries(2)
+                    // The client would resend a command whose reply timed out or whose
+                    // connection dropped, and a write script that did run would run twice;
+                    // `on_cluster` retries only the answers that say nothing ran.
+                    .retries(0)
                     .build()?;
                 (Kind::Cluster(client.get_async_connection().await?), 0)
             }
@@ -273,15 +277,7 @@ impl Conn {
             }
             _ => match &self.inner.kind {
                 Kind::Direct(direct) => direct.command(cmd).await,
-                Kind::Cluster(cluster) => {
-                    cluster
-                        .clone()
-                        .route_command(
-                            cmd.clone(),
-                            redis::cluster_routing::RoutingInfo::SingleNode(store_route()),
-                        )
-                        .await
-                }
+                Kind::Cluster(cluster) => on_cluster(cluster, cmd).await,
             },
         }
     }
@@ -296,10 +292,15 @@ impl Conn {
         let replies = match &self.inner.kind {
             Kind::Direct(direct) => direct.pipeline(pipe, offset, count).await?,
             Kind::Cluster(cluster) => {
-                cluster
-                    .clone()
-                    .route_pipeline(pipe.clone(), offset, count, store_route())
-                    .await?
+                retry_not_run(|| {
+                    let (mut cluster, pipe) = (cluster.clone(), pipe.clone());
+                    async move {
+                        cluster
+                            .route_pipeline(pipe, offset, count, store_route())
+                            .await
+                    }
+                })
+                .await?
             }
         };
         if wait
@@ -310,20 +311,65 @@ impl Conn {
             // after all of it, on the same connection where the connection stayed up.
             let waited = match &self.inner.kind {
                 Kind::Direct(direct) => direct.command(&wait_cmd(ack)).await?,
-                Kind::Cluster(cluster) => {
-                    cluster
-                        .clone()
-                        .route_command(
-                            wait_cmd(ack),
-                            redis::cluster_routing::RoutingInfo::SingleNode(store_route()),
-                        )
-                        .await?
-                }
+                Kind::Cluster(cluster) => on_cluster(cluster, &wait_cmd(ack)).await?,
             };
             check_ack(ack, Some(waited))?;
         }
         Ok(replies)
     }
+}
+
+/// Sends one command to the primary of the store's slot.
+async fn on_cluster(cluster: &ClusterConnection, cmd: &Cmd) -> RedisResult<Value> {
+    retry_not_run(|| {
+        let (mut cluster, cmd) = (cluster.clone(), cmd.clone());
+        async move {
+            cluster
+                .route_command(
+                    cmd,
+                    redis::cluster_routing::RoutingInfo::SingleNode(store_route()),
+                )
+                .await
+        }
+    })
+    .await
+}
+
+/// Attempts of a Cluster command whose answers say it did not run.
+const CLUSTER_ATTEMPTS: u32 = 6;
+
+/// Sends again, after a growing pause (20 ms doubling, about 0.6 s in all), while the answer
+/// says the command did not run: redirected (`MOVED`, `ASK`: the client refreshes its slot map
+/// meanwhile), refused for now (`TRYAGAIN`, `CLUSTERDOWN`, `MASTERDOWN`, `LOADING`), sent to a
+/// replica (`READONLY`), or no connection to send it on. A timeout or a dropped connection is
+/// not retried: the command may have run, and the caller answers `503` instead.
+async fn retry_not_run<T, F, Fut>(mut send: F) -> RedisResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = RedisResult<T>>,
+{
+    let mut pause = Duration::from_millis(20);
+    for _ in 1..CLUSTER_ATTEMPTS {
+        match send().await {
+            Err(e) if did_not_run(&e) => {
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+            other => return other,
+        }
+    }
+    send().await
+}
+
+fn did_not_run(e: &RedisError) -> bool {
+    matches!(
+        e.retry_method(),
+        RetryMethod::MovedRedirect
+            | RetryMethod::AskRedirect
+            | RetryMethod::WaitAndRetry
+            | RetryMethod::RefreshSlotsAndRetry
+            | RetryMethod::ReconnectFromInitialConnections
+    )
 }
 
 fn wait_cmd(ack: Ack) -> Cmd {

@@ -80,7 +80,7 @@ pub async fn feed(
     }
     let next = events.last().map_or(after, |e| e.seq);
     Ok(HttpResponse::Ok()
-        .insert_header(("X-Blacklist-Seq", state.index.seq()))
+        .insert_header((super::SEQ_HEADER, state.index.seq()))
         .json(FeedPage { events, next }))
 }
 
@@ -131,7 +131,7 @@ pub async fn snapshot(
                 out.write_all(b"]}")
             });
             Ok(HttpResponse::Ok()
-                .insert_header(("X-Blacklist-Seq", seq))
+                .insert_header((super::SEQ_HEADER, seq))
                 .content_type("application/json")
                 .streaming(body))
         }
@@ -147,7 +147,7 @@ pub async fn snapshot(
                 Ok(())
             });
             Ok(HttpResponse::Ok()
-                .insert_header(("X-Blacklist-Seq", seq))
+                .insert_header((super::SEQ_HEADER, seq))
                 .content_type("text/plain; charset=utf-8")
                 .streaming(body))
         }
@@ -174,12 +174,12 @@ pub async fn rpz(caller: Caller, state: State, req: HttpRequest) -> Result<HttpR
     if none_match(&req, &etag) {
         return Ok(HttpResponse::NotModified()
             .insert_header((header::ETAG, etag))
-            .insert_header(("X-Blacklist-Seq", seq))
+            .insert_header((super::SEQ_HEADER, seq))
             .finish());
     }
     let body = stream_body(move |out| write_zone(out, &view, &zone));
     Ok(HttpResponse::Ok()
-        .insert_header(("X-Blacklist-Seq", seq))
+        .insert_header((super::SEQ_HEADER, seq))
         .insert_header((header::ETAG, etag))
         .content_type("text/dns")
         .streaming(body))

@@ -44,6 +44,11 @@ impl Caller {
     }
 }
 
+/// The feed sequence an answer reflects. A constant, so that the hot path does not parse the
+/// header name on every check.
+pub const SEQ_HEADER: actix_web::http::header::HeaderName =
+    actix_web::http::header::HeaderName::from_static("x-blacklist-seq");
+
 impl FromRequest for Caller {
     type Error = ApiError;
     type Future = std::future::Ready<Result<Caller, ApiError>>;

@@ -304,7 +304,7 @@ impl View {
             {
                 return Some(Hit { start, record });
             }
-            match suffix.find('.') {
+            match suffix.bytes().position(|b| b == b'.') {
                 Some(dot) => start += dot + 1,
                 None => return None,
             }

@@ -8,10 +8,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
+use siteban::store::StoreError;
 
-use crate::helpers::{DEADLINE, TestApp, entry_body, eventually, spawn_app_on_redis};
-use crate::topology::{RedisCluster, SentinelGroup};
+use crate::helpers::{DEADLINE, RedisServer, TestApp, entry_body, eventually, spawn_app_on_redis};
+use crate::topology::{RedisCluster, SentinelGroup, wait_until};
 
 /// What a stream of writes and a stream of checks met.
 #[derive(Default)]
@@ -284,6 +285,100 @@ async fn cluster_write_whose_answer_times_out_is_not_sent_again() {
         .filter(|l| l.contains("\"EVALSHA\"") && l.contains("{siteban}:history:stalled.example.cn"))
         .count();
     assert!(runs <= 2, "the listing script ran {runs} times:\n{seen}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_the_replica_did_not_confirm_are_answered_503() {
+    let primary = RedisServer::start();
+    let replica = RedisServer::start_args(
+        false,
+        &[
+            "--replicaof".into(),
+            "127.0.0.1".into(),
+            primary.port.to_string(),
+        ],
+    );
+    let replica_port = replica.port;
+    wait_until(DEADLINE, "the replica to follow the primary", || {
+        redis::Client::open(format!("redis://127.0.0.1:{replica_port}"))
+            .and_then(|c| c.get_connection())
+            .and_then(|mut c| {
+                redis::cmd("INFO")
+                    .arg("replication")
+                    .query::<String>(&mut c)
+            })
+            .is_ok_and(|info| info.contains("master_link_status:up"))
+    });
+    let url = primary.url();
+    let app = spawn_app_on_redis(|s| {
+        s.store.redis_url = url;
+        s.store.min_replicas_ack = 1;
+        s.store.replica_ack_timeout_ms = 200;
+    })
+    .await;
+    let agency = app.create_key("agency", None).await;
+    let telecom = app.create_key("telecom", None).await;
+    app.listed(&agency, "confirmed.example.cn").await;
+    let recordals = |number: &str, domain: &str| {
+        json!({
+            "icp_number": number,
+            "sponsor_name": "北京甲有限公司",
+            "sponsor_code": "91110108551385082Q",
+            "domains": [domain],
+            "access_provider": "Example Hosting",
+            "access_province": "11"
+        })
+        .to_string()
+    };
+    let import = |body: String| {
+        app.client
+            .post(app.url("/v1/recordals/import"))
+            .bearer_auth(&telecom)
+            .header("content-type", "application/x-ndjson")
+            .body(body)
+            .send()
+    };
+
+    // The replica stops acknowledging: one write (a script) and a pipeline of writes (an
+    // import's staged chunk) each wait for it in vain.
+    replica.signal("STOP");
+    let response = app.list(&agency, "unconfirmed.example.cn").await;
+    let (status, body) = (response.status(), response.text().await.unwrap());
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("store_unavailable"), "{body}");
+    let entries = siteban::import::parse(entry_body("piped.example.cn").to_string().as_bytes())
+        .expect("an entry to import");
+    let piped = app.registry.store.import(entries.clone()).await;
+    assert!(
+        matches!(piped, Err(StoreError::Unavailable(ref m)) if m.contains("replica")),
+        "{piped:?}"
+    );
+    let response = import(recordals("京ICP备40000001号", "jia.example.cn"))
+        .await
+        .unwrap();
+    let (status, body) = (response.status(), response.text().await.unwrap());
+    assert_eq!(status, 503, "an import no replica confirmed: {body}");
+    // Its writer lock, taken on the primary though unconfirmed, was given back at once
+    // rather than left to block every import for the lock's two-minute lease.
+    let locks: Vec<String> = redis::Client::open(primary.url())
+        .and_then(|c| c.get_connection())
+        .and_then(|mut c| {
+            redis::cmd("KEYS")
+                .arg("{siteban}:records:lock:*")
+                .query(&mut c)
+        })
+        .unwrap();
+    assert_eq!(locks, Vec::<String>::new());
+
+    replica.signal("CONT");
+    let response = import(recordals("京ICP备40000002号", "yi.example.cn"))
+        .await
+        .unwrap();
+    let (status, body) = (response.status(), response.text().await.unwrap());
+    assert_eq!(status, 200, "an import once the replica is back: {body}");
+    // The pipelined import, sent again, finds its entry already there or writes it now.
+    assert!(app.registry.store.import(entries).await.is_ok());
+    app.listed(&agency, "confirmed-again.example.cn").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

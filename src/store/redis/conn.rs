@@ -265,7 +265,7 @@ impl Conn {
                 let mut pipe = redis::pipe();
                 pipe.add_command(cmd.clone());
                 pipe.add_command(wait_cmd(ack));
-                let mut replies = self.pipeline(&pipe, 0, 2, false).await?;
+                let mut replies = self.send_pipeline(&pipe, 0, 2).await?;
                 let waited = replies.pop();
                 let reply = replies.pop().unwrap_or(Value::Nil);
                 if matches!(reply, Value::ServerError(_)) {
@@ -275,10 +275,7 @@ impl Conn {
                 check_ack(ack, waited)?;
                 Ok(reply)
             }
-            _ => match &self.inner.kind {
-                Kind::Direct(direct) => direct.command(cmd).await,
-                Kind::Cluster(cluster) => on_cluster(cluster, cmd).await,
-            },
+            _ => self.send_command(cmd).await,
         }
     }
 
@@ -287,10 +284,37 @@ impl Conn {
         pipe: &Pipeline,
         offset: usize,
         count: usize,
-        wait: bool,
     ) -> RedisResult<Vec<Value>> {
-        let replies = match &self.inner.kind {
-            Kind::Direct(direct) => direct.pipeline(pipe, offset, count).await?,
+        let ack = self.inner.ack.filter(|_| pipe.cmd_iter().any(is_write));
+        let Some(ack) = ack else {
+            return self.send_pipeline(pipe, offset, count).await;
+        };
+        if pipe.is_transaction() {
+            // A WAIT inside MULTI would not wait: it follows the transaction instead.
+            let replies = self.send_pipeline(pipe, offset, count).await?;
+            let waited = self.send_command(&wait_cmd(ack)).await?;
+            check_ack(ack, Some(waited))?;
+            return Ok(replies);
+        }
+        // A pipeline of writes (a batch of notice claims, an import chunk) and its WAIT go out
+        // as one pipeline, on one connection to one primary, so that WAIT counts the replicas
+        // holding all of it.
+        let mut with_wait = pipe.clone();
+        with_wait.add_command(wait_cmd(ack));
+        let mut replies = self.send_pipeline(&with_wait, offset, count + 1).await?;
+        let waited = replies.pop();
+        check_ack(ack, waited)?;
+        Ok(replies)
+    }
+
+    async fn send_pipeline(
+        &self,
+        pipe: &Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisResult<Vec<Value>> {
+        match &self.inner.kind {
+            Kind::Direct(direct) => direct.pipeline(pipe, offset, count).await,
             Kind::Cluster(cluster) => {
                 retry_not_run(|| {
                     let (mut cluster, pipe) = (cluster.clone(), pipe.clone());
@@ -300,22 +324,16 @@ impl Conn {
                             .await
                     }
                 })
-                .await?
+                .await
             }
-        };
-        if wait
-            && let Some(ack) = self.inner.ack
-            && pipe.cmd_iter().any(is_write)
-        {
-            // A pipeline of writes (a batch of notice claims, an import chunk) waits once,
-            // after all of it, on the same connection where the connection stayed up.
-            let waited = match &self.inner.kind {
-                Kind::Direct(direct) => direct.command(&wait_cmd(ack)).await?,
-                Kind::Cluster(cluster) => on_cluster(cluster, &wait_cmd(ack)).await?,
-            };
-            check_ack(ack, Some(waited))?;
         }
-        Ok(replies)
+    }
+
+    async fn send_command(&self, cmd: &Cmd) -> RedisResult<Value> {
+        match &self.inner.kind {
+            Kind::Direct(direct) => direct.command(cmd).await,
+            Kind::Cluster(cluster) => on_cluster(cluster, cmd).await,
+        }
     }
 }
 
@@ -426,7 +444,7 @@ impl ConnectionLike for Conn {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        Box::pin(async move { self.pipeline(pipeline, offset, count, true).await })
+        Box::pin(async move { self.pipeline(pipeline, offset, count).await })
     }
 
     fn get_db(&self) -> i64 {

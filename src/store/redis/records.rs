@@ -212,15 +212,23 @@ impl RedisStore {
         let started = std::time::Instant::now();
         let mut pause_ms = 2u64;
         loop {
-            let taken: Option<String> = redis::cmd("SET")
+            let taken: redis::RedisResult<Option<String>> = redis::cmd("SET")
                 .arg(Keys::records_lock(kind))
                 .arg(&token)
                 .arg("NX")
                 .arg("PX")
                 .arg(LOCK_LEASE_MS)
                 .query_async(&mut self.conn.clone())
-                .await
-                .map_err(redis_err)?;
+                .await;
+            let taken = match taken {
+                Ok(taken) => taken,
+                Err(e) => {
+                    // The lock may be taken even so (a reply lost, or too few replicas
+                    // acknowledged it): give it back rather than leave it to its lease.
+                    self.unlock(kind, &token).await;
+                    return Err(redis_err(e));
+                }
+            };
             if taken.is_some() {
                 return Ok(token);
             }
@@ -244,7 +252,7 @@ impl RedisStore {
             .await;
         if let Err(e) = released {
             // The lease frees it in the end.
-            tracing::warn!(error = %e, kind, "could not release the records writer lock");
+            tracing::warn!(error = %e, kind, "could not confirm the release of the records writer lock");
         }
     }
 

@@ -1,8 +1,10 @@
 //! The store surviving the loss of a server and a resharding: a Cluster primary killed and
 //! restarted, and the `{siteban}` slot moved to another primary, during a steady stream of
-//! writes and checks; and a Sentinel failover with writes waiting for the replica. In both, checks never fail, writes fail only with `503 store_unavailable` while
-//! the store is switching and succeed after it, and every write answered `201` is there
-//! afterwards.
+//! writes and checks; and a Sentinel failover with writes waiting for the replica. In each,
+//! checks never fail, writes fail only with `503 store_unavailable` while the store is
+//! switching and succeed after it, and every write answered `201` is there afterwards. Also:
+//! a Cluster write whose answer times out is not sent again, and writes (single scripts,
+//! pipelines, an import) that no replica confirmed are answered `503` and leave no lock behind.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

@@ -212,7 +212,8 @@ pub async fn follow(registry: Arc<Registry>, mut shutdown: tokio::sync::watch::R
                     tracing::warn!(error = %e, "reloading the index failed");
                 }
                 failing = true;
-                if sleep_or_stop(&mut shutdown, &registry.health.wake, backoff).await {
+                // A reload is costly: the back-off runs in full, whatever writes wait.
+                if sleep_or_stop(&mut shutdown, None, backoff).await {
                     return;
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(2));
@@ -227,7 +228,7 @@ pub async fn follow(registry: Arc<Registry>, mut shutdown: tokio::sync::watch::R
                     tracing::warn!(error = %e, "the feed follower cannot read the store; checks are answered from the last index");
                 }
                 failing = true;
-                if sleep_or_stop(&mut shutdown, &registry.health.wake, backoff).await {
+                if sleep_or_stop(&mut shutdown, Some(&registry.health.wake), backoff).await {
                     return;
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(2));
@@ -239,12 +240,18 @@ pub async fn follow(registry: Arc<Registry>, mut shutdown: tokio::sync::watch::R
 /// Sleeps for `delay` unless shutdown or a wake-up comes first; returns whether shutdown did.
 async fn sleep_or_stop(
     shutdown: &mut tokio::sync::watch::Receiver<bool>,
-    wake: &tokio::sync::Notify,
+    wake: Option<&tokio::sync::Notify>,
     delay: Duration,
 ) -> bool {
+    let woken = async {
+        match wake {
+            Some(wake) => wake.notified().await,
+            None => std::future::pending().await,
+        }
+    };
     tokio::select! {
         _ = shutdown.changed() => true,
-        _ = wake.notified() => false,
+        _ = woken => false,
         _ = tokio::time::sleep(delay) => false,
     }
 }

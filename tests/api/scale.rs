@@ -16,6 +16,10 @@ use siteban::store::StoreError;
 use crate::helpers::{DEADLINE, RedisServer, TestApp, entry_body, eventually, spawn_app_on_redis};
 use crate::topology::{RedisCluster, SentinelGroup, wait_until};
 
+/// These tests start many servers and fail them over on short timers (the sentinels decide
+/// within 500 ms): they take turns, so that one test's load cannot set off another's failover.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// What a stream of writes and a stream of checks met.
 #[derive(Default)]
 struct Seen {
@@ -176,6 +180,7 @@ async fn settle(app: &TestApp, seen: &Seen, reader: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_primary_restart_during_writes_loses_no_acknowledged_write() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     // AOF with fsync on every write: the restarted primary has every write it acknowledged.
     let mut cluster = RedisCluster::start(true);
     let urls = cluster.urls();
@@ -207,7 +212,58 @@ async fn cluster_primary_restart_during_writes_loses_no_acknowledged_write() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_failover_to_a_replica_loses_no_acknowledged_write() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    // Each primary has a replica; a write is confirmed only once the replica has it, so the
+    // replica promoted in place of the killed primary holds every acknowledged write.
+    let mut cluster = RedisCluster::start_nodes(false, 1);
+    let urls = cluster.urls();
+    let app = spawn_app_on_redis(|s| {
+        s.store.redis_cluster = urls;
+        s.store.min_replicas_ack = 1;
+        s.store.replica_ack_timeout_ms = 500;
+    })
+    .await;
+    let agency = app.create_key("agency", None).await;
+    let reader = app.create_key("auditor", None).await;
+    app.listed(&agency, "before.example.cn").await;
+
+    let seen = start_traffic(
+        &app,
+        agency,
+        reader.clone(),
+        "before.example.cn".into(),
+        "failover",
+    );
+    await_acks(&seen, 20, "writes before the failover").await;
+    let owner = cluster.store_owner();
+    cluster.nodes[owner].kill();
+    eventually(
+        DEADLINE * 3,
+        "a write refused while the slot has no primary",
+        || async { seen.refused() > 0 },
+    )
+    .await;
+    let cluster = tokio::task::spawn_blocking(move || {
+        wait_until(DEADLINE * 3, "a replica to take the slot over", || {
+            cluster.serving_node().is_some_and(|n| n != owner)
+        });
+        // The promoted replica has no replica of its own, so writes stay unconfirmed (503)
+        // until the old primary is back: it rejoins as the new primary's replica.
+        cluster.nodes[owner].restart();
+        cluster.wait_ok();
+        cluster
+    })
+    .await
+    .unwrap();
+    await_acks(&seen, 20, "writes after the failover").await;
+    settle(&app, &seen, &reader).await;
+    drop(cluster);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_resharding_during_writes_loses_no_acknowledged_write() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let cluster = RedisCluster::start(false);
     let urls = cluster.urls();
     let app = spawn_app_on_redis(|s| s.store.redis_cluster = urls).await;
@@ -237,6 +293,7 @@ async fn cluster_resharding_during_writes_loses_no_acknowledged_write() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_write_whose_answer_times_out_is_not_sent_again() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     // The slot's primary stops answering for longer than `store.redis_timeout_ms`: the write
     // is answered 503 and not sent again behind the caller's back (it may have run, and a
     // second run of its script would answer for the first).
@@ -291,6 +348,7 @@ async fn cluster_write_whose_answer_times_out_is_not_sent_again() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_the_replica_did_not_confirm_are_answered_503() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let primary = RedisServer::start();
     let replica = RedisServer::start_args(
         false,
@@ -385,6 +443,7 @@ async fn writes_the_replica_did_not_confirm_are_answered_503() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sentinel_failover_during_writes_loses_no_acknowledged_write() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let mut group = SentinelGroup::start(true);
     let app = spawn_app_on_redis(|s| {
         group.configure(s);
@@ -423,5 +482,14 @@ async fn sentinel_failover_during_writes_loses_no_acknowledged_write() {
         logs.iter().any(|l| l.contains("+switch-master")),
         "the sentinels logged no failover: {logs:?}"
     );
+    // Shown if a later assertion fails: every failover the sentinels saw.
+    for log in &logs {
+        for line in log
+            .lines()
+            .filter(|l| l.contains("switch-master") || l.contains("+sdown"))
+        {
+            eprintln!("sentinel: {line}");
+        }
+    }
     settle(&app, &seen, &reader).await;
 }

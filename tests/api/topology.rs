@@ -42,11 +42,17 @@ impl RedisCluster {
     /// Starts the nodes and joins them; with `aof`, every write is fsynced before it is
     /// answered, so a restarted primary comes back with everything it acknowledged.
     pub fn start(aof: bool) -> RedisCluster {
+        RedisCluster::start_nodes(aof, 0)
+    }
+
+    /// Three primaries with `replicas` replicas each; the first three nodes start as the
+    /// primaries.
+    pub fn start_nodes(aof: bool, replicas: usize) -> RedisCluster {
         let args: Vec<String> = ["--cluster-enabled", "yes", "--cluster-node-timeout", "1000"]
             .iter()
             .map(|s| s.to_string())
             .collect();
-        let nodes: Vec<RedisServer> = (0..3)
+        let nodes: Vec<RedisServer> = (0..3 * (1 + replicas))
             .map(|_| RedisServer::start_args(aof, &args))
             .collect();
         let addresses: Vec<String> = nodes
@@ -56,7 +62,7 @@ impl RedisCluster {
         let output = Command::new("redis-cli")
             .args(["--cluster", "create"])
             .args(&addresses)
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
             .output()
             .unwrap_or_else(|e| {
                 panic!("cannot run redis-cli ({e}); install redis-tools (scripts/test does)")
@@ -74,14 +80,30 @@ impl RedisCluster {
 
     /// Waits until every node reports the cluster healthy.
     pub fn wait_ok(&self) {
+        self.wait_ok_without(None);
+    }
+
+    /// Waits until every node but `dead` reports the cluster healthy (and, with replicas,
+    /// until each has its replication link up).
+    pub fn wait_ok_without(&self, dead: Option<usize>) {
         wait_until(
             DEADLINE * 2,
             "every cluster node to report cluster_state:ok",
             || {
-                self.nodes.iter().all(|n| {
-                    query::<String>(n.port, redis::cmd("CLUSTER").arg("INFO"))
-                        .is_ok_and(|info| info.contains("cluster_state:ok"))
-                })
+                self.nodes
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| Some(*i) != dead)
+                    .all(|(_, n)| {
+                        let ok = query::<String>(n.port, redis::cmd("CLUSTER").arg("INFO"))
+                            .is_ok_and(|info| info.contains("cluster_state:ok"));
+                        let linked = query::<String>(n.port, redis::cmd("INFO").arg("replication"))
+                            .is_ok_and(|info| {
+                                info.contains("role:master")
+                                    || info.contains("master_link_status:up")
+                            });
+                        ok && linked
+                    })
             },
         );
     }
@@ -97,12 +119,15 @@ impl RedisCluster {
     /// The index of the node that serves the `{siteban}` slot: the only one that answers a
     /// read of a key there instead of redirecting.
     pub fn store_owner(&self) -> usize {
-        self.nodes
-            .iter()
-            .position(|n| {
-                query::<Option<String>>(n.port, redis::cmd("GET").arg("{siteban}:probe")).is_ok()
-            })
+        self.serving_node()
             .expect("a node serving the {siteban} slot")
+    }
+
+    /// The node serving the `{siteban}` slot, if one does.
+    pub fn serving_node(&self) -> Option<usize> {
+        self.nodes.iter().position(|n| {
+            query::<Option<String>>(n.port, redis::cmd("GET").arg("{siteban}:probe")).is_ok()
+        })
     }
 }
 

@@ -526,14 +526,16 @@ impl Direct {
         }
     }
 
-    /// Asks each sentinel in turn for the primary's address; the first answer wins.
+    /// Asks every sentinel at once for the primary's address; the address most of those that
+    /// answer name wins (the first named among equals). A sentinel that has not yet learned
+    /// of a failover names the old primary, which may be back and still call itself primary
+    /// until the others turn it into a replica: one stale sentinel must not decide.
     async fn ask_sentinels(
         &self,
         sentinels: &[ConnectionInfo],
         master: &str,
     ) -> RedisResult<ConnectionAddr> {
-        let mut last = None;
-        for sentinel in sentinels {
+        let asks = sentinels.iter().map(|sentinel| async move {
             let answer = async {
                 let mut conn = Client::open(sentinel.clone())?
                     .get_multiplexed_async_connection_with_config(&self.config)
@@ -545,25 +547,36 @@ impl Direct {
                     .await
             };
             match tokio::time::timeout(self.timeout * 2, answer).await {
-                Ok(Ok(Some((host, port)))) => return Ok(ConnectionAddr::Tcp(host, port)),
-                Ok(Ok(None)) => {
-                    last = Some(RedisError::from((
-                        ErrorKind::Io,
-                        "unknown primary",
-                        format!("sentinel {} does not know {master:?}", sentinel.addr()),
-                    )))
-                }
-                Ok(Err(e)) => last = Some(e),
-                Err(_) => {
-                    last = Some(RedisError::from((
-                        ErrorKind::Io,
-                        "sentinel timed out",
-                        sentinel.addr().to_string(),
-                    )))
-                }
+                Ok(Ok(Some(address))) => Ok(address),
+                Ok(Ok(None)) => Err(RedisError::from((
+                    ErrorKind::Io,
+                    "unknown primary",
+                    format!("sentinel {} does not know {master:?}", sentinel.addr()),
+                ))),
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err(RedisError::from((
+                    ErrorKind::Io,
+                    "sentinel timed out",
+                    sentinel.addr().to_string(),
+                ))),
             }
+        });
+        let answers = futures_util::future::join_all(asks).await;
+        let named: Vec<&(String, u16)> = answers.iter().filter_map(|a| a.as_ref().ok()).collect();
+        let votes = |address: &(String, u16)| named.iter().filter(|n| **n == address).count();
+        if let Some((host, port)) = named.iter().copied().reduce(|best, next| {
+            if votes(next) > votes(best) {
+                next
+            } else {
+                best
+            }
+        }) {
+            return Ok(ConnectionAddr::Tcp(host.clone(), *port));
         }
-        Err(last.unwrap_or_else(|| RedisError::from((ErrorKind::Io, "no sentinels configured"))))
+        Err(answers
+            .into_iter()
+            .find_map(Result::err)
+            .unwrap_or_else(|| RedisError::from((ErrorKind::Io, "no sentinels configured"))))
     }
 
     async fn command(&self, cmd: &Cmd) -> RedisResult<Value> {

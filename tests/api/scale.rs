@@ -444,7 +444,9 @@ async fn writes_the_replica_did_not_confirm_are_answered_503() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sentinel_failover_during_writes_loses_no_acknowledged_write() {
     let _turn = ONE_AT_A_TIME.lock().await;
-    let mut group = SentinelGroup::start(true);
+    // AOF on both servers, as the deployment guide requires: the old primary comes back with
+    // what it had, never as an empty server that a stale reader or a replica could take from.
+    let mut group = SentinelGroup::start_with(true, true);
     let app = spawn_app_on_redis(|s| {
         group.configure(s);
         s.store.min_replicas_ack = 1;

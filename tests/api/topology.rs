@@ -286,9 +286,16 @@ impl SentinelGroup {
     /// until the sentinels have found each other and the replica, so that they can agree
     /// on a failover.
     pub fn start(failover_ready: bool) -> SentinelGroup {
-        let primary = RedisServer::start_with(false);
+        SentinelGroup::start_with(failover_ready, false)
+    }
+
+    /// Like [`SentinelGroup::start`]; with `aof`, both servers fsync every write to their
+    /// append-only files, as a deployment must: a server that restarts empty can hand its
+    /// empty data set to the others.
+    pub fn start_with(failover_ready: bool, aof: bool) -> SentinelGroup {
+        let primary = RedisServer::start_with(aof);
         let replica = RedisServer::start_args(
-            false,
+            aof,
             &[
                 "--replicaof".to_string(),
                 "127.0.0.1".to_string(),

@@ -715,6 +715,37 @@ where
     })
 }
 
+/// The answer to an applied import, noted for its audit record and logged.
+fn imported(
+    req: &HttpRequest,
+    kind: &str,
+    counts: PutCounts,
+    checksum_failures: u64,
+    normalised_icp_numbers: u64,
+    started: Instant,
+) -> HttpResponse {
+    let imported = counts.created + counts.updated;
+    note(
+        req,
+        kind,
+        format!("imported {imported} created {}", counts.created),
+    );
+    tracing::info!(
+        kind,
+        created = counts.created,
+        updated = counts.updated,
+        "records imported"
+    );
+    HttpResponse::Ok().json(ImportSummary {
+        imported,
+        created: counts.created,
+        updated: counts.updated,
+        checksum_failures,
+        normalised_icp_numbers,
+        elapsed_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
 /// Import registrations from NDJSON (one JSON object per line, as for `PUT`, with `uscc`) or
 /// CSV (header row naming the columns `uscc, name, status, legal_representative, address,
 /// registered_province`). Every line is validated first; if any fails, nothing is applied
@@ -766,28 +797,14 @@ pub async fn import_registrations(
     let records: Vec<Registration> = parsed.records.into_iter().map(|(_, r)| r).collect();
     let checksum_failures = records.iter().filter(|r| !r.uscc.checksum_ok()).count() as u64;
     let counts = put_registrations(&state, records).await?;
-    note(
+    Ok(imported(
         &req,
         "registrations",
-        format!(
-            "imported {} created {}",
-            counts.created + counts.updated,
-            counts.created
-        ),
-    );
-    tracing::info!(
-        created = counts.created,
-        updated = counts.updated,
-        "registrations imported"
-    );
-    Ok(HttpResponse::Ok().json(ImportSummary {
-        imported: counts.created + counts.updated,
-        created: counts.created,
-        updated: counts.updated,
+        counts,
         checksum_failures,
-        normalised_icp_numbers: 0,
-        elapsed_ms: started.elapsed().as_millis() as u64,
-    }))
+        0,
+        started,
+    ))
 }
 
 /// Import recordals from NDJSON (one JSON object per line, as for `PUT`, with `icp_number`)
@@ -861,26 +878,12 @@ pub async fn import_recordals(
         .filter(|r| !r.icp_normalisations.is_empty())
         .count() as u64;
     let counts = put_recordals(&state, records).await?;
-    note(
+    Ok(imported(
         &req,
         "recordals",
-        format!(
-            "imported {} created {}",
-            counts.created + counts.updated,
-            counts.created
-        ),
-    );
-    tracing::info!(
-        created = counts.created,
-        updated = counts.updated,
-        "recordals imported"
-    );
-    Ok(HttpResponse::Ok().json(ImportSummary {
-        imported: counts.created + counts.updated,
-        created: counts.created,
-        updated: counts.updated,
+        counts,
         checksum_failures,
-        normalised_icp_numbers: normalised,
-        elapsed_ms: started.elapsed().as_millis() as u64,
-    }))
+        normalised,
+        started,
+    ))
 }

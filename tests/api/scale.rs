@@ -134,6 +134,22 @@ fn start_traffic(
 }
 
 /// Waits for `more` further acknowledged writes.
+/// Lists a name, starts [`start_traffic`] around it and waits for 20 acknowledged writes
+/// (`what`); returns what the traffic sees and the reader's token for [`settle`].
+async fn steady_traffic(app: &TestApp, tag: &str, what: &str) -> (Arc<Seen>, String) {
+    let agency = app.create_key("agency", None).await;
+    let reader = app.create_key("auditor", None).await;
+    app.listed(&agency, "before.example.cn").await;
+    let seen = start_traffic(app, agency, reader.clone(), "before.example.cn".into(), tag);
+    await_acks(&seen, 20, what).await;
+    (seen, reader)
+}
+
+/// Waits until a write has been answered `503` (`what`: while the store is switching).
+async fn await_refusal(seen: &Seen, what: &str) {
+    eventually(DEADLINE * 3, what, || async { seen.refused() > 0 }).await;
+}
+
 async fn await_acks(seen: &Seen, more: usize, what: &str) {
     let target = seen.acknowledged() + more;
     eventually(DEADLINE * 3, what, || async {
@@ -185,26 +201,10 @@ async fn cluster_primary_restart_during_writes_loses_no_acknowledged_write() {
     let mut cluster = RedisCluster::start(true);
     let urls = cluster.urls();
     let app = spawn_app_on_redis(|s| s.store.redis_cluster = urls).await;
-    let agency = app.create_key("agency", None).await;
-    let reader = app.create_key("auditor", None).await;
-    app.listed(&agency, "before.example.cn").await;
-
-    let seen = start_traffic(
-        &app,
-        agency,
-        reader.clone(),
-        "before.example.cn".into(),
-        "cluster",
-    );
-    await_acks(&seen, 20, "writes before the restart").await;
+    let (seen, reader) = steady_traffic(&app, "cluster", "writes before the restart").await;
     let owner = cluster.store_owner();
     cluster.nodes[owner].kill();
-    eventually(
-        DEADLINE * 3,
-        "a write refused while the slot's primary is down",
-        || async { seen.refused() > 0 },
-    )
-    .await;
+    await_refusal(&seen, "a write refused while the slot's primary is down").await;
     cluster.nodes[owner].restart();
     cluster.wait_ok();
     await_acks(&seen, 20, "writes after the restart").await;
@@ -224,26 +224,10 @@ async fn cluster_failover_to_a_replica_loses_no_acknowledged_write() {
         s.store.replica_ack_timeout_ms = 500;
     })
     .await;
-    let agency = app.create_key("agency", None).await;
-    let reader = app.create_key("auditor", None).await;
-    app.listed(&agency, "before.example.cn").await;
-
-    let seen = start_traffic(
-        &app,
-        agency,
-        reader.clone(),
-        "before.example.cn".into(),
-        "failover",
-    );
-    await_acks(&seen, 20, "writes before the failover").await;
+    let (seen, reader) = steady_traffic(&app, "failover", "writes before the failover").await;
     let owner = cluster.store_owner();
     cluster.nodes[owner].kill();
-    eventually(
-        DEADLINE * 3,
-        "a write refused while the slot has no primary",
-        || async { seen.refused() > 0 },
-    )
-    .await;
+    await_refusal(&seen, "a write refused while the slot has no primary").await;
     let cluster = tokio::task::spawn_blocking(move || {
         wait_until(DEADLINE * 3, "a replica to take the slot over", || {
             cluster.serving_node().is_some_and(|n| n != owner)
@@ -267,18 +251,7 @@ async fn cluster_resharding_during_writes_loses_no_acknowledged_write() {
     let cluster = RedisCluster::start(false);
     let urls = cluster.urls();
     let app = spawn_app_on_redis(|s| s.store.redis_cluster = urls).await;
-    let agency = app.create_key("agency", None).await;
-    let reader = app.create_key("auditor", None).await;
-    app.listed(&agency, "before.example.cn").await;
-
-    let seen = start_traffic(
-        &app,
-        agency,
-        reader.clone(),
-        "before.example.cn".into(),
-        "reshard",
-    );
-    await_acks(&seen, 20, "writes before the resharding").await;
+    let (seen, reader) = steady_traffic(&app, "reshard", "writes before the resharding").await;
     let to = (cluster.store_owner() + 1) % cluster.nodes.len();
     let cluster = tokio::task::spawn_blocking(move || {
         cluster.move_store_slot(to);
@@ -453,26 +426,10 @@ async fn sentinel_failover_during_writes_loses_no_acknowledged_write() {
         s.store.replica_ack_timeout_ms = 500;
     })
     .await;
-    let agency = app.create_key("agency", None).await;
-    let reader = app.create_key("auditor", None).await;
-    app.listed(&agency, "before.example.cn").await;
-
-    let seen = start_traffic(
-        &app,
-        agency,
-        reader.clone(),
-        "before.example.cn".into(),
-        "sentinel",
-    );
-    await_acks(&seen, 20, "writes before the failover").await;
+    let (seen, reader) = steady_traffic(&app, "sentinel", "writes before the failover").await;
     // SIGKILL the primary: the replica holds every acknowledged write (WAIT 1).
     group.primary.kill();
-    eventually(
-        DEADLINE * 3,
-        "a write refused during the failover",
-        || async { seen.refused() > 0 },
-    )
-    .await;
+    await_refusal(&seen, "a write refused during the failover").await;
     let replica = group.replica.port;
     group.wait_primary(replica);
     // The promoted replica has no replica of its own: writes stay unconfirmed (503) until

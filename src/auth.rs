@@ -26,6 +26,19 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// The principal of work that no key does (the command line, the sweepers): national,
+    /// never expiring, bound to no provider.
+    pub fn from_actor(actor: Actor) -> Principal {
+        Principal {
+            key_id: actor.key_id,
+            name: actor.name,
+            role: actor.role,
+            province: actor.province,
+            expires_at: None,
+            provider_id: None,
+        }
+    }
+
     pub fn actor(&self) -> Actor {
         Actor {
             key_id: self.key_id.clone(),

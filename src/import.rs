@@ -1,14 +1,16 @@
 //! Bulk import of entries from NDJSON, one listing request per line in the shape of
-//! `POST /v1/entries`. Every line is validated first; one bad line stops the import before
-//! anything is written, and each bad line is reported with its number.
+//! `POST /v1/entries`. Every line is read and validated first; one bad line stops the import
+//! before anything is written, and each bad line is reported with its number. The listings
+//! then go through the registry's import use case (`Registry::import`), which checks them as
+//! a listing is checked and audits the import.
 
 use std::io::BufRead;
 
-use uuid::Uuid;
+use sha2::{Digest, Sha256};
 
 use crate::api::entries::{CreateEntryRequest, parse_listing};
-use crate::domain::Role;
-use crate::model::{Actor, NewEntry};
+use crate::model::NewEntry;
+use crate::registry::{Listing, import_actor};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
@@ -16,59 +18,85 @@ pub enum ImportError {
     Read(#[from] std::io::Error),
     #[error("{} invalid line(s), nothing imported; first: {}", .0.len(), .0.first().map(String::as_str).unwrap_or(""))]
     Invalid(Vec<String>),
-    #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
 }
 
-/// Who imported entries, as recorded on each of them.
-pub fn import_actor() -> Actor {
-    Actor {
-        key_id: "import".into(),
-        name: "bulk import".into(),
-        role: Role::Admin,
-        province: None,
-    }
+/// An import file, read and validated.
+pub struct ImportFile {
+    /// Each listing with its line number.
+    pub listings: Vec<(usize, Listing)>,
+    /// Lines read, blank ones included.
+    pub lines: usize,
+    /// SHA-256 of the bytes read, in hex.
+    pub sha256: String,
 }
 
-/// Parses every line; returns the entries or every error found.
-pub fn parse(input: impl BufRead) -> Result<Vec<NewEntry>, ImportError> {
-    let mut entries = Vec::new();
+/// Reads every line; returns the listings or every error found.
+pub fn read(mut input: impl BufRead) -> Result<ImportFile, ImportError> {
+    let mut listings = Vec::new();
     let mut errors = Vec::new();
-    let now = crate::model::now();
-    for (number, line) in input.lines().enumerate() {
-        let line = line?;
-        if line.trim().is_empty() {
+    let mut hash = Sha256::new();
+    let mut lines = 0;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if input.read_line(&mut line)? == 0 {
+            break;
+        }
+        hash.update(line.as_bytes());
+        lines += 1;
+        let text = line.trim_end_matches(['\n', '\r']);
+        if text.trim().is_empty() {
             continue;
         }
-        let parsed = serde_json::from_str::<CreateEntryRequest>(&line)
-            .map_err(|e| format!("line {}: invalid_json: {e}", number + 1))
+        let parsed = serde_json::from_str::<CreateEntryRequest>(text)
+            .map_err(|e| format!("line {lines}: invalid_json: {e}"))
             .and_then(|body| {
-                parse_listing(&body).map_err(|e| format!("line {}: {}: {e}", number + 1, e.code()))
+                parse_listing(&body).map_err(|e| format!("line {lines}: {}: {e}", e.code()))
             });
         match parsed {
-            Ok((domain, scope, category, decision, reason)) => entries.push(NewEntry {
-                id: Uuid::now_v7(),
-                domain,
-                scope,
-                category,
-                reason,
-                decision,
-                listed_at: now,
-                listed_by: import_actor(),
-                protection_override: None,
-                // An import seeds the registry; it locates nothing and notifies no one.
-                location: None,
-                suspended_until: None,
-                replaces: None,
-                case: None,
-                providers: Vec::new(),
-            }),
+            // An import seeds the registry: it names no providers and overrides nothing.
+            Ok((domain, scope, category, decision, reason)) => listings.push((
+                lines,
+                Listing {
+                    domain,
+                    scope,
+                    category,
+                    decision,
+                    reason,
+                    providers: Vec::new(),
+                    override_protection: None,
+                },
+            )),
             Err(e) => errors.push(e),
         }
     }
-    if errors.is_empty() {
-        Ok(entries)
-    } else {
-        Err(ImportError::Invalid(errors))
+    if !errors.is_empty() {
+        return Err(ImportError::Invalid(errors));
     }
+    Ok(ImportFile {
+        listings,
+        lines,
+        sha256: hex::encode(hash.finalize()),
+    })
+}
+
+/// Reads every line into entries as the import writes them, without the registry's checks:
+/// for seeding a store directly (tests, benchmarks).
+pub fn parse(input: impl BufRead) -> Result<Vec<NewEntry>, ImportError> {
+    let now = crate::model::now();
+    Ok(read(input)?
+        .listings
+        .into_iter()
+        .map(|(_, l)| {
+            NewEntry::new(
+                l.domain,
+                l.scope,
+                l.category,
+                l.decision,
+                l.reason,
+                import_actor(),
+                now,
+            )
+        })
+        .collect())
 }

@@ -26,7 +26,6 @@ pub mod dns;
 pub mod domain;
 pub mod import;
 pub mod index;
-pub mod limits;
 pub mod metrics;
 pub mod model;
 pub mod notices;

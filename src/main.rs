@@ -93,15 +93,12 @@ async fn main() -> anyhow::Result<()> {
                         .with_context(|| format!("cannot open {}", file.display()))?,
                 ))
             };
-            let entries = siteban::import::parse(reader)?;
-            let total = entries.len();
+            let file = siteban::import::read(reader)?;
             let store = siteban::startup::open_store(&settings).await?;
-            let imported = store.import(entries).await?;
-            tracing::info!(
-                imported,
-                skipped = total as u64 - imported,
-                "import finished"
-            );
+            let registry = siteban::startup::build_registry(&settings, store, None)?;
+            registry
+                .import(file.listings, file.lines, file.sha256)
+                .await?;
         }
         Command::Audit { command } => return audit(command).await,
         Command::Health { url } => {

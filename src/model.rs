@@ -1,12 +1,13 @@
 //! Registry records: entries, lifts, feed events and API keys, shared by the store, the index and
 //! the API. Parsing of outside input lives in `domain`; JSON request shapes live in `api`.
 
+use std::net::IpAddr;
+
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::domain::{Category, Decision, DomainName, Province, Role, Scope};
-use crate::notices::model::Location;
 
 /// Who did something: the key that made the request, copied onto the record so that it stays
 /// readable after the key is revoked.
@@ -123,6 +124,37 @@ pub struct Lift {
     pub document: Decision,
     pub lifted_by: Actor,
     pub seq: u64,
+}
+
+impl NewEntry {
+    /// A listing of `domain` by `listed_by` at `listed_at` under `decision`, with a new
+    /// time-ordered id; nothing located, no provider named, not a suspension, no case.
+    pub fn new(
+        domain: DomainName,
+        scope: Scope,
+        category: Category,
+        decision: Decision,
+        reason: String,
+        listed_by: Actor,
+        listed_at: OffsetDateTime,
+    ) -> NewEntry {
+        NewEntry {
+            id: Uuid::now_v7(),
+            domain,
+            scope,
+            category,
+            reason,
+            decision,
+            listed_at,
+            listed_by,
+            protection_override: None,
+            location: None,
+            providers: Vec::new(),
+            suspended_until: None,
+            replaces: None,
+            case: None,
+        }
+    }
 }
 
 /// A validated lift request, ready to be written. The store assigns the sequence number.
@@ -466,4 +498,63 @@ pub mod rfc3339 {
                 .transpose()
         }
     }
+}
+
+/// Which part of the network a provider runs, and so which notice it receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    /// Hosts or connects sites: told to stop access.
+    Access,
+    /// Runs the authoritative name servers of sites: told to stop resolution.
+    Dns,
+}
+
+impl ProviderKind {
+    pub fn parse(text: &str) -> Option<ProviderKind> {
+        match text {
+            "access" => Some(ProviderKind::Access),
+            "dns" => Some(ProviderKind::Dns),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Access => "access",
+            ProviderKind::Dns => "dns",
+        }
+    }
+}
+
+/// A provider found to serve a site, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LocatedProvider {
+    pub id: String,
+    pub name: String,
+    pub kind: ProviderKind,
+    pub matched_by: String,
+}
+
+/// What locating a site found: its addresses (after following CNAMEs), the name servers of its
+/// zone, and the providers they map to. Kept on the entry as evidence of who was told and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Location {
+    #[schema(value_type = Vec<String>)]
+    pub addresses: Vec<IpAddr>,
+    /// The CNAME chain from the name to the addresses, in order.
+    #[serde(default)]
+    pub cnames: Vec<String>,
+    /// The zone whose name servers were found (the name itself or its closest parent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+    #[schema(value_type = Vec<String>)]
+    pub nameservers: Vec<DomainName>,
+    pub providers: Vec<LocatedProvider>,
+    #[serde(with = "crate::model::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub located_at: OffsetDateTime,
+    /// Set when a lookup failed or ran out of time; what was found before is still given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }

@@ -12,13 +12,14 @@ use anyhow::Context;
 use tokio::sync::watch;
 use tracing_actix_web::{RequestId, TracingLogger};
 
+use crate::api::limits::Limits;
 use crate::auth::{Authenticator, new_token};
 use crate::dns::DnsServer;
 use crate::index::Index;
 use crate::metrics::Metrics;
 use crate::notices::Notices;
-use crate::notices::delivery::{run_delivery, run_sweeper};
-use crate::registry::{FollowerHealth, Registry, follow};
+use crate::notices::delivery::run_delivery;
+use crate::registry::{FollowerHealth, Registry, follow, run_expiry_sweeper, run_overdue_sweeper};
 use crate::settings::{Backend, Settings};
 use crate::store::Store;
 use crate::store::embedded::EmbeddedStore;
@@ -28,6 +29,7 @@ pub struct Application {
     port: u16,
     server: Server,
     registry: Arc<Registry>,
+    limits: Arc<Limits>,
     shutdown: watch::Sender<bool>,
     dns: Option<DnsServer>,
 }
@@ -36,35 +38,32 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         let admin_token = admin_token(&settings)?;
         let store = open_store(&settings).await?;
-        let metrics = Arc::new(Metrics::new());
-        let registry = Arc::new(Registry {
-            store,
-            index: Index::new(settings.index.overlay_max),
-            auth: Arc::new(Authenticator::new(Some(&admin_token))),
-            limits: crate::limits::Limits::new(&settings.limits, metrics.rate_limited.clone()),
-            metrics,
-            configured_protection: settings
-                .protection
-                .names
-                .iter()
-                .filter_map(|n| crate::domain::DomainName::parse(n).ok())
-                .collect(),
-            settings: settings.clone(),
-            health: FollowerHealth::new(),
-        });
+        let registry = Arc::new(build_registry(&settings, store, Some(&admin_token))?);
         registry
             .bootstrap()
             .await
             .context("cannot load the index from the store")?;
+        let limits = Arc::new(Limits::new(
+            &settings.limits,
+            registry.metrics.rate_limited.clone(),
+        ));
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         tokio::spawn(follow(Arc::clone(&registry), shutdown_rx.clone()));
-        tokio::spawn(housekeeping(Arc::clone(&registry), shutdown_rx.clone()));
-        let notices = start_notices(&registry, &settings, &shutdown_rx)?;
-        if settings.cases.expire {
-            tokio::spawn(crate::api::cases::sweep_expiries(
+        tokio::spawn(housekeeping(Arc::clone(&limits), shutdown_rx.clone()));
+        if settings.notices.deliver {
+            tokio::spawn(run_delivery(
+                Arc::clone(&registry.notices),
+                shutdown_rx.clone(),
+            ));
+            tokio::spawn(run_overdue_sweeper(
                 Arc::clone(&registry),
-                Arc::clone(&notices),
+                shutdown_rx.clone(),
+            ));
+        }
+        if settings.cases.expire {
+            tokio::spawn(run_expiry_sweeper(
+                Arc::clone(&registry),
                 shutdown_rx.clone(),
             ));
         }
@@ -80,7 +79,7 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", settings.server.listen))?;
         let port = listener.local_addr()?.port();
         let data = web::Data::from(Arc::clone(&registry));
-        let notice_data = web::Data::from(notices);
+        let limit_data = web::Data::from(Arc::clone(&limits));
         let workers = match settings.server.workers {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
@@ -88,7 +87,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
-                .app_data(notice_data.clone())
+                .app_data(limit_data.clone())
                 .wrap_fn(observe)
                 .wrap(TracingLogger::default())
                 .configure(crate::api::routes)
@@ -113,6 +112,7 @@ impl Application {
             port,
             server,
             registry,
+            limits,
             shutdown,
             dns,
         })
@@ -124,6 +124,11 @@ impl Application {
 
     pub fn registry(&self) -> Arc<Registry> {
         Arc::clone(&self.registry)
+    }
+
+    /// The server's rate limits and long-poll cap.
+    pub fn limits(&self) -> Arc<Limits> {
+        Arc::clone(&self.limits)
     }
 
     /// The DNS listener's address, when `dns.listen` is set.
@@ -148,21 +153,31 @@ impl Application {
     }
 }
 
-/// The notice service, with its delivery worker and overdue sweeper when this node runs them.
-fn start_notices(
-    registry: &Arc<Registry>,
+/// A node's registry on `store`, not yet loaded: its index empty, its key cache holding only
+/// the bootstrap admin token (when given), its notice service ready.
+pub fn build_registry(
     settings: &Settings,
-    shutdown: &watch::Receiver<bool>,
-) -> anyhow::Result<Arc<Notices>> {
-    let notices = Arc::new(
-        Notices::new(Arc::clone(&registry.store), settings, &registry.metrics)
-            .context("cannot start the notice service")?,
-    );
-    if settings.notices.deliver {
-        tokio::spawn(run_delivery(Arc::clone(&notices), shutdown.clone()));
-        tokio::spawn(run_sweeper(Arc::clone(&notices), shutdown.clone()));
-    }
-    Ok(notices)
+    store: Arc<dyn Store>,
+    admin_token: Option<&str>,
+) -> anyhow::Result<Registry> {
+    let metrics = Arc::new(Metrics::new());
+    let notices = Notices::new(Arc::clone(&store), settings, &metrics)
+        .context("cannot start the notice service")?;
+    Ok(Registry {
+        store,
+        index: Index::new(settings.index.overlay_max),
+        auth: Arc::new(Authenticator::new(admin_token)),
+        metrics,
+        notices: Arc::new(notices),
+        configured_protection: settings
+            .protection
+            .names
+            .iter()
+            .filter_map(|n| crate::domain::DomainName::parse(n).ok())
+            .collect(),
+        settings: settings.clone(),
+        health: FollowerHealth::new(),
+    })
 }
 
 /// The rustls server configuration when `server.tls` is set, with the ring provider.
@@ -200,12 +215,12 @@ fn tls_config(settings: &Settings) -> anyhow::Result<Option<rustls::ServerConfig
 }
 
 /// Periodic upkeep until shutdown: forgetting idle rate-limit keys.
-async fn housekeeping(registry: Arc<Registry>, mut shutdown: watch::Receiver<bool>) {
+async fn housekeeping(limits: Arc<Limits>, mut shutdown: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
         tokio::select! {
             _ = shutdown.changed() => return,
-            _ = tick.tick() => registry.limits.housekeeping(),
+            _ = tick.tick() => limits.housekeeping(),
         }
     }
 }

@@ -40,7 +40,7 @@ pub async fn list(
             "limit must be from 1 to 1000".into(),
         ));
     }
-    let records = state.store.audit(after, limit).await?;
+    let records = state.audit_records(after, limit).await?;
     let next = records.last().map_or(after, |r| r.seq);
     Ok(HttpResponse::Ok().json(AuditPage { records, next }))
 }

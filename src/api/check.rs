@@ -143,9 +143,7 @@ pub async fn batch(
         ));
     }
     // A batch counts one per name; the request itself already counted one.
-    state
-        .limits
-        .check(principal, (body.domains.len() as u32).saturating_sub(1))?;
+    super::limits(&req)?.check(principal, (body.domains.len() as u32).saturating_sub(1))?;
     // One view for the whole batch, so every answer is as of the same sequence.
     let view = state.index.view();
     let names: Vec<Result<DomainName, ApiError>> = body

@@ -5,12 +5,12 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::notices::NoticeService;
 use super::{ApiError, Caller, State, note, query, read_json, read_json_or_default};
-use crate::auth::{Principal, policy};
-use crate::domain::{Category, Decision, DecisionInput, DomainName, Role, Scope, today_in_china};
-use crate::model::{Entry, EntryStatus, LiftRequest, NewEntry, ProtectionOverride, Review};
+use crate::auth::policy;
+use crate::domain::{Category, Decision, DecisionInput, DomainName, Scope, today_in_china};
+use crate::model::{Entry, EntryStatus};
 use crate::notices::model::{Notice, NoticeAction};
+use crate::registry::{EntryFilter, Listing, ReviewDecision};
 use crate::store::StatusFilter;
 
 /// Longest accepted `reason`, in characters.
@@ -166,68 +166,6 @@ fn with_notices(entry: Entry, notices: &[Notice]) -> EntryWithNotices {
     }
 }
 
-/// Refuses a listing that touches a protected name (equal, above or below it), unless a
-/// national telecom key overrides the protection with a justification.
-pub(super) async fn check_protection(
-    state: &State,
-    principal: &Principal,
-    domain: &DomainName,
-    request: Option<&OverrideRequest>,
-) -> Result<Option<ProtectionOverride>, ApiError> {
-    let protected = state.protected_names().await?;
-    let Some(hit) = protected
-        .iter()
-        .find(|p| domain.is_within(&p.domain) || p.domain.is_within(domain))
-    else {
-        return Ok(None);
-    };
-    let Some(request) = request else {
-        return Err(ApiError::invalid(
-            "protected_domain",
-            format!(
-                "{domain} touches the protected name {}: it must never be cut off",
-                hit.domain
-            ),
-        ));
-    };
-    if principal.role != Role::Telecom || principal.province.is_some() {
-        return Err(ApiError::ForbiddenBecause(
-            "only a national telecom key may override the protection of a name".into(),
-        ));
-    }
-    let justification = request.justification.as_deref().unwrap_or_default().trim();
-    if justification.is_empty() || justification.chars().count() > MAX_REASON {
-        return Err(ApiError::invalid(
-            "invalid_override",
-            format!("override_protection needs a justification of 1 to {MAX_REASON} characters"),
-        ));
-    }
-    Ok(Some(ProtectionOverride {
-        justification: justification.to_string(),
-        protected: hit.domain.clone(),
-    }))
-}
-
-/// Refuses a provincial key acting on an entry listed by a key of another province (or by a
-/// national key): provinces act within their own remit; national keys may act on any entry.
-fn check_province(principal: &Principal, entry: &Entry) -> Result<(), ApiError> {
-    match principal.province {
-        Some(own) if entry.listed_by.province != Some(own) => {
-            Err(ApiError::OutOfProvince(format!(
-                "{} was listed by {}; a key of province {own} may act only on its own province's entries",
-                entry.domain,
-                entry
-                    .listed_by
-                    .province
-                    .map_or("a national key".to_string(), |p| format!(
-                        "a key of province {p}"
-                    )),
-            )))
-        }
-        _ => Ok(()),
-    }
-}
-
 /// List a domain under a penalty decision.
 #[utoipa::path(post, path = "/v1/entries", tag = "entries", request_body = CreateEntryRequest,
     responses((status = 201, body = EntryWithNotices), (status = 409, description = "already_listed"),
@@ -236,7 +174,6 @@ fn check_province(principal: &Principal, entry: &Entry) -> Result<(), ApiError> 
 pub async fn create(
     caller: Caller,
     state: State,
-    notices: NoticeService,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
@@ -248,37 +185,20 @@ pub async fn create(
     }
     let (domain, scope, category, decision, reason) = parse_listing(&body)?;
     note(&req, domain.as_str(), "");
-    let named = body.providers.clone().unwrap_or_default();
-    // A listing that takes effect now needs every provider to map what locating finds (and
-    // the named ones); one waiting for approval only needs its named providers to exist.
-    let needs_all = !state.settings.entries.require_approval
-        && (state.settings.locate.on_listing || !named.is_empty());
-    let providers = if needs_all {
-        state.store.providers().await?
-    } else {
-        Vec::new()
+    let listing = Listing {
+        domain,
+        scope,
+        category,
+        decision,
+        reason,
+        providers: body.providers.unwrap_or_default(),
+        override_protection: body
+            .override_protection
+            .map(|o| o.justification.unwrap_or_default()),
     };
-    for id in &named {
-        let known = if needs_all {
-            providers.iter().any(|p| &p.id == id)
-        } else {
-            state.store.provider(id).await?.is_some()
-        };
-        if !known {
-            return Err(ApiError::invalid(
-                "unknown_provider",
-                format!("no provider with id {id:?}"),
-            ));
-        }
-    }
-    let protection_override = check_protection(
-        &state,
-        principal,
-        &domain,
-        body.override_protection.as_ref(),
-    )
-    .await?;
-    if let Some(o) = &protection_override {
+    let domain = listing.domain.clone();
+    let (entry, written) = state.list(principal, listing).await?;
+    if let Some(o) = &entry.protection_override {
         note(
             &req,
             domain.as_str(),
@@ -288,28 +208,6 @@ pub async fn create(
             ),
         );
     }
-    let new = NewEntry {
-        id: Uuid::now_v7(),
-        domain,
-        scope,
-        category,
-        reason,
-        decision,
-        listed_at: crate::model::now(),
-        listed_by: principal.actor(),
-        protection_override,
-        location: None,
-        providers: named,
-        suspended_until: None,
-        replaces: None,
-        case: None,
-    };
-    let (entry, written) = if state.settings.entries.require_approval {
-        // Locating and notices wait for the approval; the named providers are kept.
-        (state.store.propose(new).await?, Vec::new())
-    } else {
-        notices.list(&state, new, &providers).await?
-    };
     tracing::info!(domain = %entry.domain, entry_id = %entry.id, seq = entry.seq, status = entry.status.as_str(), by = %principal.key_id, "entry submitted");
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/v1/entries/{}", entry.domain)))
@@ -326,7 +224,6 @@ pub async fn create(
 pub async fn lift(
     caller: Caller,
     state: State,
-    notices: NoticeService,
     req: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
@@ -345,55 +242,14 @@ pub async fn lift(
     let document = Decision::parse(document, today_in_china())
         .map_err(|e| ApiError::invalid("invalid_document", e.to_string()))?;
     let reason = reason(body.reason)?;
-    let current = state
-        .store
-        .history(&domain)
-        .await?
-        .into_iter()
-        .rev()
-        .find(|e| matches!(e.status, EntryStatus::Active | EntryStatus::Suspended))
-        .ok_or_else(|| ApiError::NotListed("this domain has no active entry".into()))?;
-    check_province(principal, &current)?;
-    let (entry, written) = notices
-        .lift(
-            &state,
-            &domain,
-            LiftRequest {
-                entry_id: Some(current.id),
-                reason,
-                document,
-                lifted_at: crate::model::now(),
-                lifted_by: principal.actor(),
-                expire: false,
-                case: None,
-            },
-        )
-        .await?;
+    let (entry, written) = state.lift(principal, &domain, document, reason).await?;
     tracing::info!(domain = %entry.domain, entry_id = %entry.id, notices = written.len(), by = %principal.key_id, "entry lifted");
     Ok(HttpResponse::Ok().json(with_notices(entry, &written)))
-}
-
-/// Checks that `principal` may review `entry`: another key than the one that submitted it,
-/// of the same side (agency or telecom), and within its province.
-fn check_reviewer(principal: &Principal, entry: &Entry) -> Result<(), ApiError> {
-    if entry.listed_by.key_id == principal.key_id {
-        return Err(ApiError::ForbiddenBecause(
-            "a different key than the one that submitted the entry must review it".into(),
-        ));
-    }
-    if entry.listed_by.role != principal.role {
-        return Err(ApiError::ForbiddenBecause(format!(
-            "the entry was submitted by a {} key; a key of the same side must review it",
-            entry.listed_by.role.as_str()
-        )));
-    }
-    check_province(principal, entry)
 }
 
 async fn review(
     caller: Caller,
     state: State,
-    notices: NoticeService,
     req: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
@@ -413,28 +269,14 @@ async fn review(
         })
         .transpose()?;
     let reason = reason(body.reason)?;
-    let pending = state
-        .store
-        .pending(&domain)
-        .await?
-        .filter(|e| wanted.is_none_or(|id| id == e.id))
-        .ok_or_else(|| ApiError::NotPending(format!("{domain} has no entry waiting for review")))?;
-    check_reviewer(principal, &pending)?;
-    let review = Review {
-        outcome: if approve { "approved" } else { "rejected" }.into(),
-        by: principal.actor(),
-        at: crate::model::now(),
-        reason,
-        proposed_at: pending.listed_at,
-    };
-    let (entry, written) = if approve {
-        notices.approve(&state, pending, review).await?
+    let decision = if approve {
+        ReviewDecision::Approve
     } else {
-        (
-            state.store.reject(&domain, pending.id, review).await?,
-            Vec::new(),
-        )
+        ReviewDecision::Reject
     };
+    let (entry, written) = state
+        .review(principal, &domain, wanted, decision, reason)
+        .await?;
     tracing::info!(domain = %entry.domain, entry_id = %entry.id, status = entry.status.as_str(), notices = written.len(), by = %principal.key_id, "entry reviewed");
     Ok(HttpResponse::Ok().json(with_notices(entry, &written)))
 }
@@ -448,12 +290,11 @@ async fn review(
 pub async fn approve(
     caller: Caller,
     state: State,
-    notices: NoticeService,
     req: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    review(caller, state, notices, req, path, payload, true).await
+    review(caller, state, req, path, payload, true).await
 }
 
 /// Reject the entry of a domain waiting for review; it never takes effect.
@@ -465,12 +306,11 @@ pub async fn approve(
 pub async fn reject(
     caller: Caller,
     state: State,
-    notices: NoticeService,
     req: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    review(caller, state, notices, req, path, payload, false).await
+    review(caller, state, req, path, payload, false).await
 }
 
 /// A domain's current entry and its whole history.
@@ -485,7 +325,7 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(policy::READ_ENTRIES)?;
     let domain = DomainName::parse(&path)?;
-    let history = state.store.history(&domain).await?;
+    let history = state.history(&domain).await?;
     if history.is_empty() {
         return Err(ApiError::NotFound(format!(
             "{domain} has never been listed"
@@ -524,10 +364,10 @@ pub async fn list(
     caller.require(policy::READ_ENTRIES)?;
     let params: ListQuery = query(&req)?;
     let filter = match params.status.as_deref() {
-        None => Some(StatusFilter::All),
-        Some("active") => Some(StatusFilter::Active),
-        Some("lifted") => Some(StatusFilter::Lifted),
-        Some("pending") => None,
+        None => EntryFilter::Stored(StatusFilter::All),
+        Some("active") => EntryFilter::Stored(StatusFilter::Active),
+        Some("lifted") => EntryFilter::Stored(StatusFilter::Lifted),
+        Some("pending") => EntryFilter::Pending,
         Some(other) => {
             return Err(ApiError::InvalidParameter(format!(
                 "status {other:?} is not one of active, lifted, pending"
@@ -540,21 +380,13 @@ pub async fn list(
             "limit must be from 1 to 1000".into(),
         ));
     }
-    let Some(filter) = filter else {
-        // Entries waiting for review are few; they come in one page.
-        let entries = state.store.pending_entries(limit).await?;
-        return Ok(HttpResponse::Ok().json(EntryPage {
-            entries,
-            next_cursor: None,
-        }));
-    };
     let after = match params.cursor.as_deref() {
         None | Some("") => 0,
         Some(cursor) => cursor.parse().map_err(|_| {
             ApiError::InvalidParameter("cursor is not one this service gave out".into())
         })?,
     };
-    let (entries, next) = state.store.entries(filter, after, limit).await?;
+    let (entries, next) = state.entries(filter, after, limit).await?;
     Ok(HttpResponse::Ok().json(EntryPage {
         entries,
         next_cursor: next.map(|n| n.to_string()),

@@ -6,7 +6,9 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use super::limits::RateLimited;
 use crate::domain::DomainError;
+use crate::registry::RegistryError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -167,36 +169,38 @@ impl ResponseError for ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> ApiError {
+impl From<RateLimited> for ApiError {
+    fn from(e: RateLimited) -> ApiError {
+        ApiError::RateLimited {
+            message: e.message,
+            retry_after: e.retry_after,
+        }
+    }
+}
+
+impl From<RegistryError> for ApiError {
+    fn from(e: RegistryError) -> ApiError {
         match e {
-            StoreError::AlreadyListed(entry) => ApiError::AlreadyListed(format!(
-                "{} already has an active entry ({}) under decision {}; lift it first",
-                entry.domain, entry.id, entry.decision.number
-            )),
-            StoreError::NotListed => ApiError::NotListed("this domain has no active entry".into()),
-            StoreError::Suspended(entry) => ApiError::Conflict {
-                code: "suspended",
-                message: format!(
-                    "{} is suspended under case {}: the suspension ends with the case's closure, its withdrawal or its expiry",
-                    entry.domain,
-                    entry
-                        .case_id
-                        .map_or_else(|| "?".into(), |id| id.to_string())
-                ),
-            },
-            StoreError::CaseChanged => ApiError::Conflict {
-                code: "case_changed",
-                message: "the case changed while this step was being written; read it again".into(),
-            },
-            StoreError::NotPending => ApiError::NotPending(
-                "this domain has no entry waiting for review, or another one than given".into(),
-            ),
-            StoreError::SnapshotRequired { oldest } => ApiError::SnapshotRequired(format!(
-                "events before {oldest} are no longer retained: load /v1/snapshot and follow from its seq"
-            )),
-            StoreError::Unavailable(cause) => ApiError::StoreUnavailable(cause),
-            StoreError::Corrupt(cause) => ApiError::Internal(cause),
+            RegistryError::Invalid { code, message } => ApiError::Invalid { code, message },
+            RegistryError::Domain(e) => ApiError::Domain(e),
+            RegistryError::Forbidden(message) => ApiError::ForbiddenBecause(message),
+            RegistryError::OutOfProvince(message) => ApiError::OutOfProvince(message),
+            RegistryError::NotCaseHolder(message) => ApiError::NotCaseHolder(message),
+            RegistryError::NotFound(message) => ApiError::NotFound(message),
+            RegistryError::Conflict { code, message } => ApiError::Conflict { code, message },
+            RegistryError::AlreadyListed(message) => ApiError::AlreadyListed(message),
+            RegistryError::NotListed(message) => ApiError::NotListed(message),
+            RegistryError::NotPending(message) => ApiError::NotPending(message),
+            RegistryError::Store(StoreError::SnapshotRequired { oldest }) => {
+                ApiError::SnapshotRequired(format!(
+                    "events before {oldest} are no longer retained: load /v1/snapshot and follow from its seq"
+                ))
+            }
+            RegistryError::Store(StoreError::Unavailable(cause)) => {
+                ApiError::StoreUnavailable(cause)
+            }
+            RegistryError::Store(e) => ApiError::Internal(e.to_string()),
+            RegistryError::Internal(cause) => ApiError::Internal(cause),
         }
     }
 }

@@ -64,10 +64,10 @@ pub async fn feed(
             "wait must be from 0 to {MAX_WAIT_SECONDS} seconds"
         )));
     }
-    let mut events = state.store.events(after, limit).await?;
+    let mut events = state.events(after, limit).await?;
     if events.is_empty() && wait > 0 {
         // Held until the answer is sent: the cap counts waiting requests only.
-        let _slot = state.limits.long_poll()?;
+        let _slot = super::limits(&req)?.long_poll()?;
         // The index moves when the follower applies a new event; wake on that, then read the
         // store again so the answer comes from the authoritative feed.
         if state
@@ -75,7 +75,7 @@ pub async fn feed(
             .wait_for(after.saturating_add(1), Duration::from_secs(wait))
             .await
         {
-            events = state.store.events(after, limit).await?;
+            events = state.events(after, limit).await?;
         }
     }
     let next = events.last().map_or(after, |e| e.seq);

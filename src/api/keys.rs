@@ -64,14 +64,6 @@ fn view(record: &KeyRecord, token: Option<String>) -> KeyView {
     }
 }
 
-/// Reloads this node's key cache at once, so a key works (or stops working) here as soon as
-/// the admin is answered; other nodes follow through the store's key log.
-async fn refresh(state: &State) -> Result<(), ApiError> {
-    let (version, keys) = state.store.keys().await?;
-    state.auth.replace(version, &keys);
-    Ok(())
-}
-
 /// Create a key; the token is in this answer only.
 #[utoipa::path(post, path = "/v1/keys", tag = "keys", request_body = CreateKeyRequest,
     responses((status = 201, body = KeyView), (status = 422, description = "invalid_name, invalid_role, invalid_province, provider_required, unknown_provider, invalid_provider")),
@@ -130,7 +122,7 @@ pub async fn create(
             Some(at)
         }
     };
-    let provider_id = super::providers::key_provider(&state, role, body.provider_id).await?;
+    let provider_id = state.key_provider(role, body.provider_id).await?;
     let token = new_token();
     let record = KeyRecord {
         id: new_key_id(),
@@ -147,8 +139,7 @@ pub async fn create(
         record.id.as_str(),
         format!("role {}", record.role.as_str()),
     );
-    state.store.create_key(record.clone()).await?;
-    refresh(&state).await?;
+    state.create_key(record.clone()).await?;
     tracing::info!(key_id = %record.id, role = record.role.as_str(), by = %admin.key_id, "key created");
     Ok(HttpResponse::Created().json(view(&record, Some(token))))
 }
@@ -158,12 +149,7 @@ pub async fn create(
     security(("bearer" = [])))]
 pub async fn list(caller: Caller, state: State) -> Result<HttpResponse, ApiError> {
     caller.require(policy::MANAGE_KEYS)?;
-    let (_, mut keys) = state.store.keys().await?;
-    keys.sort_by(|a, b| {
-        a.created_at
-            .cmp(&b.created_at)
-            .then_with(|| a.id.cmp(&b.id))
-    });
+    let keys = state.keys().await?;
     Ok(HttpResponse::Ok().json(KeyList {
         keys: keys.iter().map(|k| view(k, None)).collect(),
     }))
@@ -182,13 +168,7 @@ pub async fn revoke(
 ) -> Result<HttpResponse, ApiError> {
     let admin = caller.require(policy::MANAGE_KEYS)?;
     super::note(&req, path.as_str(), "");
-    if !state.store.revoke_key(&path).await? {
-        return Err(ApiError::NotFound(format!(
-            "no key with id {:?}",
-            path.as_str()
-        )));
-    }
-    refresh(&state).await?;
+    state.revoke_key(&path).await?;
     tracing::info!(key_id = %path, by = %admin.key_id, "key revoked");
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,5 +1,5 @@
 //! The HTTP API: routes, request parsing and response shapes. This is the only module that
-//! knows the JSON of the external contract (`../shared/API.md`). Every handler authenticates
+//! knows the JSON of the external contract (`docs/api.md`). Every handler authenticates
 //! first, checks its role policy explicitly, then parses its input, in that order.
 
 pub mod audit;
@@ -9,6 +9,7 @@ pub mod entries;
 pub mod error;
 pub mod feed;
 pub mod keys;
+pub mod limits;
 pub mod notices;
 pub mod ops;
 pub mod protected;
@@ -62,9 +63,10 @@ fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
     let registry = req
         .app_data::<State>()
         .ok_or_else(|| ApiError::Internal("registry missing from app data".into()))?;
+    let limits = limits(req)?;
     match principal(req, registry) {
         Some(principal) => {
-            registry.limits.check(&principal, 1)?;
+            limits.check(&principal, 1)?;
             // The audit middleware reads who made a state-changing request from here; reads
             // (the hot path) skip the allocation.
             if !matches!(
@@ -77,12 +79,17 @@ fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
         }
         None => {
             // Guessing tokens costs the guesser's address its anonymous quota.
-            registry
-                .limits
-                .check_anonymous(req.peer_addr().map(|a| a.ip()))?;
+            limits.check_anonymous(req.peer_addr().map(|a| a.ip()))?;
             Err(ApiError::Unauthenticated)
         }
     }
+}
+
+/// This server's rate limits (the API's own, kept beside the registry in the app data).
+pub(crate) fn limits(req: &HttpRequest) -> Result<&limits::Limits, ApiError> {
+    req.app_data::<web::Data<limits::Limits>>()
+        .map(|l| l.get_ref())
+        .ok_or_else(|| ApiError::Internal("limits missing from app data".into()))
 }
 
 fn principal(req: &HttpRequest, registry: &Registry) -> Option<Arc<Principal>> {

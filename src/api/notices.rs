@@ -2,8 +2,6 @@
 //! pulls and acknowledges, and the regulators' summary of who complied. Provider keys see only
 //! their own provider's notices; another provider's notice is answered as not found.
 
-use std::sync::Arc;
-
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -11,13 +9,8 @@ use uuid::Uuid;
 use super::{ApiError, Caller, State, query};
 use crate::auth::{Principal, policy};
 use crate::domain::{DomainName, Role, Scope};
-use crate::notices::Notices;
-use crate::notices::model::{
-    Location, Notice, NoticeAction, NoticeStatus, ProviderKind, StatusChange,
-};
-use crate::store::notices::NoticeChange;
-
-pub type NoticeService = web::Data<Notices>;
+use crate::notices::model::{Location, Notice, NoticeAction, NoticeStatus, StatusChange};
+use crate::registry::ProviderCompliance;
 
 /// A notice as providers and regulators see it (and as webhooks carry it in `data`).
 #[derive(Serialize, utoipa::ToSchema)]
@@ -109,27 +102,6 @@ pub struct AckRequest {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct ProviderCompliance {
-    pub provider_id: String,
-    pub name: String,
-    pub kind: ProviderKind,
-    #[schema(value_type = Option<String>)]
-    pub province: Option<crate::domain::Province>,
-    /// Notices written to the provider.
-    pub sent: u64,
-    /// Notices whose webhook answered 2xx at least once.
-    pub delivered: u64,
-    pub acknowledged: u64,
-    /// Notices that passed their deadline unacknowledged, including those acknowledged late.
-    pub overdue: u64,
-    /// Of those, the ones still unacknowledged.
-    pub overdue_open: u64,
-    pub acknowledged_late: u64,
-    /// Median time from a notice's creation to its acknowledgement; null when none.
-    pub median_seconds_to_acknowledge: Option<f64>,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
 pub struct ComplianceReport {
     pub generated_at: String,
     pub providers: Vec<ProviderCompliance>,
@@ -159,7 +131,6 @@ fn own_provider(principal: &Principal) -> Result<Option<&str>, ApiError> {
 pub async fn locate(
     caller: Caller,
     state: State,
-    notices: NoticeService,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(policy::LOCATE)?;
@@ -168,8 +139,7 @@ pub async fn locate(
         .domain
         .ok_or_else(|| ApiError::InvalidParameter("domain is required".into()))?;
     let domain = DomainName::parse(&domain)?;
-    let providers = state.store.providers().await?;
-    let location = notices.locate(&domain, &providers).await;
+    let location = state.locate(&domain).await?;
     Ok(HttpResponse::Ok().json(LocateView { domain, location }))
 }
 
@@ -226,7 +196,6 @@ pub async fn list(
         })?),
     };
     let page = state
-        .store
         .provider_notices(&provider, status, after, limit)
         .await?;
     Ok(HttpResponse::Ok().json(NoticePageView {
@@ -241,11 +210,7 @@ fn notice_id(text: &str) -> Result<Uuid, ApiError> {
 
 /// A notice the caller may see: provider keys only their own.
 async fn visible(state: &State, principal: &Principal, id: Uuid) -> Result<Notice, ApiError> {
-    let own = own_provider(principal)?;
-    match state.store.notice(id).await? {
-        Some(notice) if own.is_none_or(|p| p == notice.provider_id) => Ok(notice),
-        _ => Err(ApiError::NotFound(format!("no notice with id {id}"))),
-    }
+    Ok(state.notice(own_provider(principal)?, id).await?)
 }
 
 /// One notice with its history.
@@ -292,30 +257,11 @@ pub async fn ack(
             "note is longer than 2000 characters",
         ));
     }
-    let now = crate::model::now();
-    let change: NoticeChange = Arc::new(move |n: &mut Notice| n.acknowledge(now, note.clone()));
-    let (notice, changed) = state
-        .store
-        .update_notice(id, change)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no notice with id {id}")))?;
+    let (notice, changed) = state.acknowledge(id, note).await?;
     if changed {
         tracing::info!(notice_id = %id, provider_id = %notice.provider_id, by = %principal.key_id, "notice acknowledged");
     }
     Ok(HttpResponse::Ok().json(NoticeView::from(&notice)))
-}
-
-fn median(mut values: Vec<f64>) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    Some(if values.len().is_multiple_of(2) {
-        (values[mid - 1] + values[mid]) / 2.0
-    } else {
-        values[mid]
-    })
 }
 
 /// Per provider: notices sent, delivered, acknowledged, overdue, and the median time to
@@ -324,67 +270,9 @@ fn median(mut values: Vec<f64>) -> Option<f64> {
     responses((status = 200, body = ComplianceReport)), security(("bearer" = [])))]
 pub async fn compliance(caller: Caller, state: State) -> Result<HttpResponse, ApiError> {
     caller.require(policy::COMPLIANCE)?;
-    let mut providers = state.store.providers().await?;
-    providers.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
-    let mut report = Vec::with_capacity(providers.len());
-    for provider in providers {
-        let mut row = ProviderCompliance {
-            provider_id: provider.id.clone(),
-            name: provider.name.clone(),
-            kind: provider.kind,
-            province: provider.province,
-            sent: 0,
-            delivered: 0,
-            acknowledged: 0,
-            overdue: 0,
-            overdue_open: 0,
-            acknowledged_late: 0,
-            median_seconds_to_acknowledge: None,
-        };
-        let mut times = Vec::new();
-        let mut after = None;
-        loop {
-            let page = state
-                .store
-                .provider_notices(&provider.id, None, after, 10_000)
-                .await?;
-            for n in &page.notices {
-                row.sent += 1;
-                row.delivered += u64::from(n.delivered_at.is_some());
-                if n.overdue_at.is_some() {
-                    row.overdue += 1;
-                }
-                match n.acknowledged_at {
-                    Some(at) => {
-                        row.acknowledged += 1;
-                        row.acknowledged_late += u64::from(n.overdue_at.is_some());
-                        times.push((at - n.created_at).as_seconds_f64().max(0.0));
-                    }
-                    None => row.overdue_open += u64::from(n.overdue_at.is_some()),
-                }
-            }
-            match page.next {
-                Some(next) => after = Some(next),
-                None => break,
-            }
-        }
-        row.median_seconds_to_acknowledge = median(times);
-        report.push(row);
-    }
+    let report = state.compliance().await?;
     Ok(HttpResponse::Ok().json(ComplianceReport {
         generated_at: crate::model::rfc3339::format(&crate::model::now()),
         providers: report,
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::median;
-
-    #[test]
-    fn median_of_odd_even_and_none() {
-        assert_eq!(median(vec![]), None);
-        assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
-        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), Some(2.5));
-    }
 }

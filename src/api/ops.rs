@@ -15,10 +15,8 @@ pub async fn healthz(state: State, req: HttpRequest) -> Result<HttpResponse, Api
 }
 
 /// These endpoints take no token: they spend the client address's anonymous quota.
-fn anonymous(state: &State, req: &HttpRequest) -> Result<(), ApiError> {
-    state
-        .limits
-        .check_anonymous(req.peer_addr().map(|a| a.ip()))
+fn anonymous(_state: &State, req: &HttpRequest) -> Result<(), ApiError> {
+    Ok(super::limits(req)?.check_anonymous(req.peer_addr().map(|a| a.ip()))?)
 }
 
 /// 200 when the store answers and the index has caught up with the feed; 503 with the reason

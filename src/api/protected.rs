@@ -51,26 +51,9 @@ pub async fn add(
         .ok_or_else(|| ApiError::invalid("invalid_domain", "domain is required"))?;
     note(&req, domain.clone(), "");
     let domain = DomainName::parse(&domain)?;
-    let name = ProtectedName {
-        domain,
-        note: body
-            .note
-            .unwrap_or_default()
-            .trim()
-            .chars()
-            .take(500)
-            .collect(),
-        added_by: Some(admin.actor()),
-        added_at: Some(crate::model::now()),
-    };
-    if state.configured_protection.contains(&name.domain)
-        || !state.store.protect(name.clone()).await?
-    {
-        return Err(ApiError::Conflict {
-            code: "already_protected",
-            message: format!("{} is already protected", name.domain),
-        });
-    }
+    let name = state
+        .protect(admin, domain, body.note.as_deref().unwrap_or_default())
+        .await?;
     Ok(HttpResponse::Created().json(name))
 }
 
@@ -88,13 +71,6 @@ pub async fn remove(
     caller.require(policy::MANAGE_PROTECTED)?;
     note(&req, path.as_str(), "");
     let domain = DomainName::parse(&path)?;
-    if !state.store.unprotect(&domain).await? {
-        let why = if state.configured_protection.contains(&domain) {
-            "is protected by configuration (protection.names), not through the API"
-        } else {
-            "is not protected"
-        };
-        return Err(ApiError::NotFound(format!("{domain} {why}")));
-    }
+    state.unprotect(&domain).await?;
     Ok(HttpResponse::NoContent().finish())
 }

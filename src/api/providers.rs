@@ -7,7 +7,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{ApiError, Caller, State, read_json};
 use crate::auth::policy;
-use crate::domain::{Cidr, DomainName, Province, Role};
+use crate::domain::{Cidr, DomainName, Province};
 use crate::notices::model::{Provider, ProviderKind, new_provider_id};
 use crate::notices::webhook;
 
@@ -168,54 +168,6 @@ fn webhook_url(text: Option<String>) -> Result<Option<String>, ApiError> {
     Ok(Some(url.to_string()))
 }
 
-async fn find(state: &State, id: &str) -> Result<Provider, ApiError> {
-    state
-        .store
-        .provider(id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no provider with id {id:?}")))
-}
-
-/// Checks the `provider_id` of a new key: required for provider roles, refused for others,
-/// and of the kind the role speaks for.
-pub(super) async fn key_provider(
-    state: &State,
-    role: Role,
-    provider_id: Option<String>,
-) -> Result<Option<String>, ApiError> {
-    let kind = match role {
-        Role::AccessProvider => ProviderKind::Access,
-        Role::DnsProvider => ProviderKind::Dns,
-        _ if provider_id.is_some() => {
-            return Err(ApiError::invalid(
-                "invalid_provider",
-                "only access_provider and dns_provider keys are bound to a provider",
-            ));
-        }
-        _ => return Ok(None),
-    };
-    let id = provider_id.ok_or_else(|| {
-        ApiError::invalid(
-            "provider_required",
-            format!("a {role} key needs provider_id, the provider it speaks for"),
-        )
-    })?;
-    let provider = find(state, &id).await.map_err(|_| {
-        ApiError::invalid("unknown_provider", format!("no provider with id {id:?}"))
-    })?;
-    if provider.kind != kind {
-        return Err(ApiError::invalid(
-            "invalid_provider",
-            format!(
-                "a {role} key needs a provider of kind {}, {id} is {}",
-                kind.as_str(),
-                provider.kind.as_str()
-            ),
-        ));
-    }
-    Ok(Some(id))
-}
-
 /// Register a provider; its webhook secret is in this answer only.
 #[utoipa::path(post, path = "/v1/providers", tag = "providers", request_body = ProviderRequest,
     responses((status = 201, body = ProviderView),
@@ -260,7 +212,7 @@ pub async fn create(
         provider.id.as_str(),
         format!("kind {}", kind.as_str()),
     );
-    state.store.put_provider(provider.clone()).await?;
+    state.put_provider(provider.clone()).await?;
     tracing::info!(provider_id = %provider.id, kind = kind.as_str(), by = %admin.key_id, "provider registered");
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/v1/providers/{}", provider.id)))
@@ -272,7 +224,7 @@ pub async fn create(
     responses((status = 200, body = ProviderList)), security(("bearer" = [])))]
 pub async fn list(caller: Caller, state: State) -> Result<HttpResponse, ApiError> {
     caller.require(policy::READ_PROVIDERS)?;
-    let mut providers = state.store.providers().await?;
+    let mut providers = state.providers().await?;
     providers.sort_by(|a, b| {
         a.created_at
             .cmp(&b.created_at)
@@ -294,7 +246,7 @@ pub async fn get(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(policy::READ_PROVIDERS)?;
-    Ok(HttpResponse::Ok().json(view(&find(&state, &path).await?, false)))
+    Ok(HttpResponse::Ok().json(view(&state.provider(&path).await?, false)))
 }
 
 /// Change a provider: the fields given replace the stored ones; `rotate_secret` issues a new
@@ -315,7 +267,7 @@ pub async fn update(
     super::note(&req, path.as_str(), "");
     let body: ProviderRequest =
         read_json(&req, payload, state.settings.server.body_limit_bytes).await?;
-    let mut provider = find(&state, &path).await?;
+    let mut provider = state.provider(&path).await?;
     if let Some(text) = body.name {
         provider.name = name(Some(text))?;
     }
@@ -343,7 +295,7 @@ pub async fn update(
         provider.webhook_secret = webhook::new_secret();
     }
     provider.updated_at = crate::model::now();
-    state.store.put_provider(provider.clone()).await?;
+    state.put_provider(provider.clone()).await?;
     tracing::info!(provider_id = %provider.id, rotated = body.rotate_secret, by = %admin.key_id, "provider updated");
     Ok(HttpResponse::Ok().json(view(&provider, body.rotate_secret)))
 }
@@ -361,12 +313,7 @@ pub async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let admin = caller.require(policy::MANAGE_PROVIDERS)?;
     super::note(&req, path.as_str(), "");
-    if !state.store.delete_provider(&path).await? {
-        return Err(ApiError::NotFound(format!(
-            "no provider with id {:?}",
-            path.as_str()
-        )));
-    }
+    state.delete_provider(&path).await?;
     tracing::info!(provider_id = %path, by = %admin.key_id, "provider removed");
     Ok(HttpResponse::NoContent().finish())
 }

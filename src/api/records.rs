@@ -3,7 +3,6 @@
 //! both (and auditors) read both and cross-check a domain against them. Imports stream
 //! NDJSON or CSV through `records::import` and are applied whole or not at all.
 
-use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -12,15 +11,15 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{ErrorCode, ErrorDetail};
 use super::{ApiError, Caller, State, note, query, read_json};
-use crate::auth::{Principal, policy};
+use crate::auth::policy;
 use crate::domain::{DomainName, IcpNumber, Province, Uscc};
 use crate::records::import::{self, Format, ImportError, ImportRow, LineError, Parsed};
-use crate::records::verify::{self, Finding};
+use crate::records::verify::Finding;
 use crate::records::{
     RecordError, Recordal, RecordalInput, RecordalStatus, Registration, RegistrationInput,
     RegistrationStatus,
 };
-use crate::store::records::PutCounts;
+use crate::registry::{Imported, recordal_rule, registration_rule};
 
 /// Routes of the shared records; the static import paths come before the dynamic ones.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -148,170 +147,12 @@ fn recordal_view(r: &Recordal) -> RecordalView {
     }
 }
 
-/// Writes registrations in a task of its own: a client that goes away mid-write does not cut
-/// the write (or the store's writer lock) short; it completes or fails whole either way.
-async fn put_registrations(
-    state: &State,
-    registrations: Vec<Registration>,
-) -> Result<PutCounts, ApiError> {
-    let store = std::sync::Arc::clone(&state.store);
-    tokio::spawn(async move { store.put_registrations(registrations).await })
-        .await
-        .map_err(|e| ApiError::Internal(format!("registration write failed: {e}")))?
-        .map_err(ApiError::from)
-}
-
-/// Writes recordals in a task of its own, as [`put_registrations`] does.
-async fn put_recordals(state: &State, recordals: Vec<Recordal>) -> Result<PutCounts, ApiError> {
-    let store = std::sync::Arc::clone(&state.store);
-    tokio::spawn(async move { store.put_recordals(recordals).await })
-        .await
-        .map_err(|e| ApiError::Internal(format!("recordal write failed: {e}")))?
-        .map_err(ApiError::from)
-}
-
-fn record_error(error: RecordError) -> ApiError {
-    ApiError::invalid(error.code, error.message)
-}
-
 fn path_uscc(text: &str) -> Result<Uscc, ApiError> {
     Uscc::parse(text).map_err(|e| ApiError::invalid("invalid_uscc", e.to_string()))
 }
 
 fn path_icp(text: &str) -> Result<IcpNumber, ApiError> {
     IcpNumber::parse(text).map_err(|e| ApiError::invalid("invalid_icp_number", e.to_string()))
-}
-
-/// A provincial agency key writes registrations of its own province's authorities.
-fn registration_in_province(caller: &Principal, uscc: &Uscc) -> Result<(), RecordError> {
-    match caller.province {
-        Some(own) if uscc.province() != Some(own) => Err(RecordError::new(
-            "out_of_province",
-            format!(
-                "this key acts for province {own}; {uscc} was registered in region {}",
-                uscc.region()
-            ),
-        )),
-        _ => Ok(()),
-    }
-}
-
-/// A provincial telecom key writes recordals of its own province's prefix.
-fn recordal_in_province(caller: &Principal, icp: &IcpNumber) -> Result<(), RecordError> {
-    match caller.province {
-        Some(own) if icp.province() != own => Err(RecordError::new(
-            "out_of_province",
-            format!(
-                "this key acts for province {own}; {icp} is recorded in province {}",
-                icp.province()
-            ),
-        )),
-        _ => Ok(()),
-    }
-}
-
-fn province_error(error: RecordError) -> ApiError {
-    ApiError::OutOfProvince(error.message)
-}
-
-/// The listed name covering `domain` in this node's index, if any. A suspension is not a
-/// blacklisting: it stops access while the case runs.
-fn listed_in(state: &State) -> impl Fn(&DomainName) -> Option<String> + '_ {
-    move |domain: &DomainName| {
-        state
-            .index
-            .lookup(domain.as_str())
-            .hit
-            .filter(|hit| !hit.record.is_suspended())
-            .map(|hit| domain.as_str()[hit.start..].to_owned())
-    }
-}
-
-/// The listed sites of `sponsors` known from closed referral cases: a case names its
-/// operator's credit code, and its closure's entry is still the one listed for its domain.
-/// This finds the operators of unrecorded sites, which no recordal names.
-async fn case_sites(
-    state: &State,
-    sponsors: &[Uscc],
-) -> Result<HashMap<Uscc, Vec<verify::ListedSite>>, ApiError> {
-    let mut out: HashMap<Uscc, Vec<verify::ListedSite>> = HashMap::new();
-    if sponsors.is_empty() {
-        return Ok(out);
-    }
-    for case in super::cases::all_cases(state).await? {
-        let (Some(code), Some(entry_id)) = (case.operator_credit_code, case.entry_id) else {
-            continue;
-        };
-        if !sponsors.contains(&code) {
-            continue;
-        }
-        let hit = state.index.lookup(case.domain.as_str()).hit;
-        if let Some(hit) = hit.filter(|h| h.entry_id() == entry_id && !h.record.is_suspended()) {
-            out.entry(code).or_default().push(verify::ListedSite {
-                icp_number: case
-                    .icp_number
-                    .map_or_else(|| format!("case {}", case.id), |n| n.to_string()),
-                domain: case.domain.to_string(),
-                listed: case.domain.as_str()[hit.start..].to_string(),
-            });
-        }
-    }
-    Ok(out)
-}
-
-/// Refuses recordals that would record a new site (a new recordal, or a new domain on an
-/// existing one) for a sponsor that already has a blacklisted site: by index in `recordals`.
-async fn blacklisted_operators(
-    state: &State,
-    recordals: &[&Recordal],
-) -> Result<Vec<(usize, RecordError)>, ApiError> {
-    let numbers: Vec<IcpNumber> = recordals.iter().map(|r| r.icp_number.clone()).collect();
-    let existing = state.store.recordals(&numbers).await?;
-    let adding: Vec<(usize, &Recordal)> = recordals
-        .iter()
-        .zip(&existing)
-        .enumerate()
-        .filter(|(_, (new, old))| match old {
-            None => true,
-            Some(old) => new.domains.iter().any(|d| !old.domains.contains(d)),
-        })
-        .map(|(i, (new, _))| (i, *new))
-        .collect();
-    if adding.is_empty() {
-        return Ok(Vec::new());
-    }
-    let sponsors: Vec<Uscc> = adding
-        .iter()
-        .map(|(_, r)| r.sponsor_code)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let stored = state.store.recordals_by_sponsors(&sponsors).await?;
-    let from_cases = case_sites(state, &sponsors).await?;
-    let listed = listed_in(state);
-    let mut refused = Vec::new();
-    for (i, recordal) in adding {
-        let mut sites = verify::listed_sites(std::slice::from_ref(recordal), &listed);
-        if let Some(others) = stored.get(&recordal.sponsor_code) {
-            sites.extend(verify::listed_sites(others, &listed));
-        }
-        if let Some(known) = from_cases.get(&recordal.sponsor_code) {
-            sites.extend(known.iter().cloned());
-        }
-        if let Some(site) = sites.first() {
-            refused.push((
-                i,
-                RecordError::new(
-                    "operator_blacklisted",
-                    format!(
-                        "the sponsor {} has a blacklisted site ({} is listed as {}): a blacklisted operator may not record new sites",
-                        recordal.sponsor_code, site.domain, site.listed
-                    ),
-                ),
-            ));
-        }
-    }
-    Ok(refused)
 }
 
 /// Create or replace the registration of a unified social credit code. A code with a wrong
@@ -336,17 +177,13 @@ pub async fn put_registration(
     let input: RegistrationInput =
         read_json(&req, payload, state.settings.limits.write_body_bytes).await?;
     let uscc = path_uscc(&path)?;
-    registration_in_province(principal, &uscc).map_err(province_error)?;
-    let registration = input
-        .validate(Some(&uscc), &principal.actor(), crate::model::now())
-        .map_err(record_error)?;
+    let (registration, created) = state.put_registration(principal, &uscc, input).await?;
     note(
         &req,
         uscc.as_str(),
         format!("status {}", registration.status.as_str()),
     );
-    let counts = put_registrations(&state, vec![registration.clone()]).await?;
-    let mut response = if counts.created == 1 {
+    let mut response = if created {
         HttpResponse::Created()
     } else {
         HttpResponse::Ok()
@@ -369,10 +206,8 @@ pub async fn get_registration(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(policy::READ_RECORDS)?;
     let uscc = path_uscc(&path)?;
-    match state.store.registrations(&[uscc]).await?.pop().flatten() {
-        Some(registration) => Ok(HttpResponse::Ok().json(registration_view(&registration))),
-        None => Err(ApiError::NotFound(format!("no registration of {uscc}"))),
-    }
+    let registration = state.registration(&uscc).await?;
+    Ok(HttpResponse::Ok().json(registration_view(&registration)))
 }
 
 /// Create or replace the recordal of an ICP number. Refused with 409 `operator_blacklisted`
@@ -398,27 +233,13 @@ pub async fn put_recordal(
     let input: RecordalInput =
         read_json(&req, payload, state.settings.limits.write_body_bytes).await?;
     let icp = path_icp(&path)?;
-    recordal_in_province(principal, &icp).map_err(province_error)?;
-    let recordal = input
-        .validate(Some(&icp), &principal.actor(), crate::model::now())
-        .map_err(record_error)?;
+    let (recordal, created) = state.put_recordal(principal, &icp, input).await?;
     note(
         &req,
         icp.as_str(),
         format!("sponsor {}", recordal.sponsor_code),
     );
-    if let Some((_, refusal)) = blacklisted_operators(&state, &[&recordal])
-        .await?
-        .into_iter()
-        .next()
-    {
-        return Err(ApiError::Conflict {
-            code: refusal.code,
-            message: refusal.message,
-        });
-    }
-    let counts = put_recordals(&state, vec![recordal.clone()]).await?;
-    let mut response = if counts.created == 1 {
+    let mut response = if created {
         HttpResponse::Created()
     } else {
         HttpResponse::Ok()
@@ -441,16 +262,8 @@ pub async fn get_recordal(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(policy::READ_RECORDS)?;
     let icp = path_icp(&path)?;
-    match state
-        .store
-        .recordals(std::slice::from_ref(&icp))
-        .await?
-        .pop()
-        .flatten()
-    {
-        Some(recordal) => Ok(HttpResponse::Ok().json(recordal_view(&recordal))),
-        None => Err(ApiError::NotFound(format!("no recordal {icp}"))),
-    }
+    let recordal = state.recordal(&icp).await?;
+    Ok(HttpResponse::Ok().json(recordal_view(&recordal)))
 }
 
 #[derive(Deserialize)]
@@ -486,7 +299,7 @@ pub async fn recordals_by_domain(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(policy::READ_RECORDS)?;
     let domain = domain_param(&req)?;
-    let recordals = state.store.recordals_by_domain(&domain).await?;
+    let recordals = state.recordals_by_domain(&domain).await?;
     Ok(HttpResponse::Ok().json(RecordalList {
         domain: domain.to_string(),
         recordals: recordals.iter().map(recordal_view).collect(),
@@ -528,57 +341,19 @@ pub async fn verify(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(policy::VERIFY)?;
     let domain = domain_param(&req)?;
-    let lookup = state.index.lookup(domain.as_str());
-    let mut recorded_as = None;
-    let mut recordals = Vec::new();
-    for name in domain.suffixes() {
-        // Stop at the public suffix: `com.cn` is nobody's site.
-        let Ok(name) = DomainName::parse_listable(name) else {
-            break;
-        };
-        let found = state.store.recordals_by_domain(&name).await?;
-        if !found.is_empty() {
-            recorded_as = Some(name.to_string());
-            recordals = found;
-            break;
-        }
-    }
-    let sponsors: Vec<Uscc> = recordals
-        .iter()
-        .map(|r| r.sponsor_code)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let registrations: HashMap<Uscc, Registration> = state
-        .store
-        .registrations(&sponsors)
-        .await?
-        .into_iter()
-        .flatten()
-        .map(|r| (r.uscc, r))
-        .collect();
-    let sponsor_recordals = state.store.recordals_by_sponsors(&sponsors).await?;
-    let from_cases = case_sites(&state, &sponsors).await?;
-    let listed = listed_in(&state);
-    let findings = verify::findings(
-        &domain,
-        &recordals,
-        &registrations,
-        &sponsor_recordals,
-        &from_cases,
-        &listed,
-    );
-    let mut registration_views: Vec<RegistrationView> =
-        registrations.values().map(registration_view).collect();
-    registration_views.sort_by(|a, b| a.uscc.cmp(&b.uscc));
+    let verified = state.verify(&domain).await?;
     Ok(HttpResponse::Ok().json(VerifyResponse {
         domain: domain.to_string(),
-        recorded_as,
-        listed: lookup.hit.is_some(),
-        recordals: recordals.iter().map(recordal_view).collect(),
-        registrations: registration_views,
-        findings,
-        seq: lookup.seq,
+        recorded_as: verified.recorded_as.map(|d| d.to_string()),
+        listed: verified.listed,
+        recordals: verified.recordals.iter().map(recordal_view).collect(),
+        registrations: verified
+            .registrations
+            .iter()
+            .map(registration_view)
+            .collect(),
+        findings: verified.findings,
+        seq: verified.seq,
     }))
 }
 
@@ -715,33 +490,21 @@ where
     })
 }
 
-/// The answer to an applied import, noted for its audit record and logged.
-fn imported(
-    req: &HttpRequest,
-    kind: &str,
-    counts: PutCounts,
-    checksum_failures: u64,
-    normalised_icp_numbers: u64,
-    started: Instant,
-) -> HttpResponse {
-    let imported = counts.created + counts.updated;
+/// The answer to an applied import, noted for its audit record.
+fn imported(req: &HttpRequest, kind: &str, imported: Imported, started: Instant) -> HttpResponse {
+    let counts = imported.counts;
+    let total = counts.created + counts.updated;
     note(
         req,
         kind,
-        format!("imported {imported} created {}", counts.created),
-    );
-    tracing::info!(
-        kind,
-        created = counts.created,
-        updated = counts.updated,
-        "records imported"
+        format!("imported {total} created {}", counts.created),
     );
     HttpResponse::Ok().json(ImportSummary {
-        imported,
+        imported: total,
         created: counts.created,
         updated: counts.updated,
-        checksum_failures,
-        normalised_icp_numbers,
+        checksum_failures: imported.checksum_failures,
+        normalised_icp_numbers: imported.normalised_icp_numbers,
         elapsed_ms: started.elapsed().as_millis() as u64,
     })
 }
@@ -765,20 +528,14 @@ pub async fn import_registrations(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = caller.require(policy::WRITE_REGISTRATIONS)?.clone();
+    let principal = caller.require(policy::WRITE_REGISTRATIONS)?;
     note(&req, "registrations", "");
     let started = Instant::now();
-    let actor = principal.actor();
-    let at = crate::model::now();
     let parsed = parse_body(
         &req,
         &state,
         payload,
-        move |row: RegistrationInput| {
-            let registration = row.validate(None, &actor, at)?;
-            registration_in_province(&principal, &registration.uscc)?;
-            Ok(registration)
-        },
+        registration_rule(principal),
         |r: &Registration| r.uscc.to_string(),
     )
     .await?;
@@ -795,16 +552,8 @@ pub async fn import_registrations(
         ));
     }
     let records: Vec<Registration> = parsed.records.into_iter().map(|(_, r)| r).collect();
-    let checksum_failures = records.iter().filter(|r| !r.uscc.checksum_ok()).count() as u64;
-    let counts = put_registrations(&state, records).await?;
-    Ok(imported(
-        &req,
-        "registrations",
-        counts,
-        checksum_failures,
-        0,
-        started,
-    ))
+    let applied = state.import_registrations(records).await?;
+    Ok(imported(&req, "registrations", applied, started))
 }
 
 /// Import recordals from NDJSON (one JSON object per line, as for `PUT`, with `icp_number`)
@@ -827,20 +576,14 @@ pub async fn import_recordals(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = caller.require(policy::WRITE_RECORDALS)?.clone();
+    let principal = caller.require(policy::WRITE_RECORDALS)?;
     note(&req, "recordals", "");
     let started = Instant::now();
-    let actor = principal.actor();
-    let at = crate::model::now();
     let parsed = parse_body(
         &req,
         &state,
         payload,
-        move |row: RecordalInput| {
-            let recordal = row.validate(None, &actor, at)?;
-            recordal_in_province(&principal, &recordal.icp_number)?;
-            Ok(recordal)
-        },
+        recordal_rule(principal),
         |r: &Recordal| r.icp_number.to_string(),
     )
     .await?;
@@ -850,7 +593,7 @@ pub async fn import_recordals(
         mut error_count,
     } = parsed;
     let refs: Vec<&Recordal> = records.iter().map(|(_, r)| r).collect();
-    for (i, refusal) in blacklisted_operators(&state, &refs).await? {
+    for (i, refusal) in state.blacklisted_operators(&refs).await? {
         error_count += 1;
         errors.push(LineError {
             line: records[i].0,
@@ -869,21 +612,6 @@ pub async fn import_recordals(
         return Ok(rejected(errors, error_count, records.len()));
     }
     let records: Vec<Recordal> = records.into_iter().map(|(_, r)| r).collect();
-    let checksum_failures = records
-        .iter()
-        .filter(|r| !r.sponsor_code.checksum_ok())
-        .count() as u64;
-    let normalised = records
-        .iter()
-        .filter(|r| !r.icp_normalisations.is_empty())
-        .count() as u64;
-    let counts = put_recordals(&state, records).await?;
-    Ok(imported(
-        &req,
-        "recordals",
-        counts,
-        checksum_failures,
-        normalised,
-        started,
-    ))
+    let applied = state.import_recordals(records).await?;
+    Ok(imported(&req, "recordals", applied, started))
 }

@@ -342,13 +342,4 @@ impl Case {
     pub fn visible_to(&self, org: Org) -> bool {
         org.province().is_none() || self.route.hops.contains(&org)
     }
-
-    /// The write of this case over the version `expect` that was read.
-    pub fn write(&self, expect: u64) -> crate::model::CaseWrite {
-        crate::model::CaseWrite {
-            id: self.id,
-            expect,
-            doc: serde_json::to_vec(self).unwrap_or_default(),
-        }
-    }
 }

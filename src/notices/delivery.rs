@@ -1,7 +1,7 @@
-//! The background tasks of notices: the delivery worker, which claims due webhook attempts,
-//! sends them signed and records each result; and the sweeper, which marks notices overdue at
-//! their deadline and refreshes the notice gauges. Both run on every node; claims and state
-//! changes go through the store's atomic notice updates, so nodes never step on each other.
+//! The delivery worker of notices: it claims due webhook attempts, sends them signed and
+//! records each result. It runs on every node that delivers; claims and state changes go
+//! through the store's atomic notice updates, so nodes never step on each other. (The
+//! overdue sweeper is `registry::sweep`.)
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -224,51 +224,6 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
-}
-
-/// Marks notices overdue at their deadline and refreshes the gauges, until `shutdown`.
-pub async fn run_sweeper(notices: Arc<Notices>, mut shutdown: watch::Receiver<bool>) {
-    let interval = Duration::from_millis(notices.settings.sweep_interval_ms);
-    loop {
-        if let Err(e) = sweep(&notices).await {
-            tracing::warn!(error = %e, "the overdue sweep failed; it runs again shortly");
-        }
-        tokio::select! {
-            _ = shutdown.changed() => return,
-            _ = tokio::time::sleep(interval) => {}
-        }
-    }
-}
-
-/// One pass: every notice whose deadline has passed unacknowledged becomes overdue.
-pub async fn sweep(notices: &Notices) -> crate::store::StoreResult<usize> {
-    let mut marked = 0;
-    loop {
-        let now = crate::model::now();
-        let due = notices.store.deadlines_due(now, 1000).await?;
-        let change: NoticeChange = Arc::new(move |n: &mut Notice| n.mark_overdue(now));
-        let updates = due.iter().map(|id| (*id, Arc::clone(&change))).collect();
-        let mut changed_any = false;
-        for (notice, changed) in notices
-            .store
-            .update_notices(updates)
-            .await?
-            .into_iter()
-            .flatten()
-        {
-            if changed {
-                marked += 1;
-                changed_any = true;
-                notices.metrics.overdue_marked.inc();
-                tracing::info!(notice_id = %notice.id, provider_id = %notice.provider_id, action = notice.action.as_str(), "notice overdue");
-            }
-        }
-        if due.len() < 1000 || !changed_any {
-            break;
-        }
-    }
-    notices.refresh_gauges().await?;
-    Ok(marked)
 }
 
 #[cfg(test)]

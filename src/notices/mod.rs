@@ -1,6 +1,7 @@
 //! Telling providers to stop serving a listed site, and knowing whether they did. A listing
-//! locates the site (`locate`), and the store writes the entry together with one notice per
-//! provider found or named; lifting writes `restore` notices the same way. The delivery worker
+//! locates the site (`locate`) and plans one notice per provider found or named (`prepare`);
+//! the registry writes them with the entry in one atomic write, and lifting writes `restore`
+//! notices the same way. The delivery worker
 //! (`delivery`) pushes notices to providers' webhooks, signed (`webhook`), with retries; the
 //! sweeper marks notices overdue at their deadline. Records and their state changes are in
 //! `model`; the store keeps them (`store::notices`); the HTTP shapes are in `api`.
@@ -19,12 +20,11 @@ use prometheus::{
 use tokio::sync::Notify;
 
 use crate::domain::DomainName;
-use crate::model::{Entry, LiftRequest, NewEntry};
-use crate::registry::Registry;
+use crate::model::NewEntry;
 use crate::settings::{LocateSettings, NoticeSettings};
 use crate::store::{Store, StoreResult};
 use locate::Locator;
-use model::{Location, Notice, NoticeAction, NoticePlan, Provider};
+use model::{Location, Notice, NoticePlan, Provider};
 
 /// Metrics of notices and their delivery, registered with the node's other metrics.
 pub struct NoticeMetrics {
@@ -159,72 +159,9 @@ impl Notices {
         self.locator.locate(domain, providers, budget).await
     }
 
-    /// Lists an entry: locates it (when configured), then writes it with a stop notice to
-    /// each provider found or `named`, in one atomic write, and waits for this node's index.
-    /// `providers` is every provider; the providers named on `new` must already be checked to
-    /// exist.
-    pub async fn list(
-        &self,
-        registry: &Registry,
-        new: NewEntry,
-        providers: &[Provider],
-    ) -> StoreResult<(Entry, Vec<Notice>)> {
-        let all = [NoticeAction::StopAccess, NoticeAction::StopResolution];
-        self.list_for(registry, new, providers, &all).await
-    }
-
-    /// Lists an entry like [`Notices::list`], notifying only the providers whose stop action
-    /// is one of `actions`: a suspension stops access, not resolution, and a case's closure
-    /// tells the providers its measures name.
-    pub async fn list_for(
-        &self,
-        registry: &Registry,
-        mut new: NewEntry,
-        providers: &[Provider],
-        actions: &[NoticeAction],
-    ) -> StoreResult<(Entry, Vec<Notice>)> {
-        let providers: Vec<Provider> = providers
-            .iter()
-            .filter(|p| actions.contains(&p.kind.stop_action()))
-            .cloned()
-            .collect();
-        let notices = self.prepare(&mut new, &providers).await;
-        let entry = registry
-            .store
-            .list_with_notices(new, notices.clone())
-            .await?;
-        self.written(&notices);
-        registry.await_index(entry.seq).await;
-        Ok((entry, notices))
-    }
-
-    /// Approves a pending entry (four-eyes): it is located and its providers are notified as
-    /// at a direct listing, in the same atomic write that lists it.
-    pub async fn approve(
-        &self,
-        registry: &Registry,
-        pending: Entry,
-        review: crate::model::Review,
-    ) -> StoreResult<(Entry, Vec<Notice>)> {
-        let providers = self.store.providers().await?;
-        let mut new = pending.as_new();
-        let notices = self.prepare(&mut new, &providers).await;
-        let mut approved = pending;
-        approved.location = new.location;
-        approved.providers = new.providers;
-        approved.review = Some(review);
-        let entry = registry
-            .store
-            .approve_with_notices(approved, notices.clone())
-            .await?;
-        self.written(&notices);
-        registry.await_index(entry.seq).await;
-        Ok((entry, notices))
-    }
-
     /// Locates the site of `new` (when configured) and plans a stop notice to each provider
     /// found or `named`; records both on `new`.
-    async fn prepare(&self, new: &mut NewEntry, providers: &[Provider]) -> Vec<Notice> {
+    pub async fn prepare(&self, new: &mut NewEntry, providers: &[Provider]) -> Vec<Notice> {
         let named = std::mem::take(&mut new.providers);
         if self.locate.on_listing {
             let location = self.locate(&new.domain, providers).await;
@@ -261,26 +198,8 @@ impl Notices {
         notices
     }
 
-    /// Lifts an entry and writes a `restore` notice to each provider it had ordered to stop.
-    pub async fn lift(
-        &self,
-        registry: &Registry,
-        domain: &DomainName,
-        request: LiftRequest,
-    ) -> StoreResult<(Entry, Vec<Notice>)> {
-        let providers = self.store.providers().await?;
-        let (entry, notices) = registry
-            .store
-            .lift_with_notices(domain, request, self.plan(), providers)
-            .await?;
-        self.written(&notices);
-        if let Some(lift) = &entry.lift {
-            registry.await_index(lift.seq).await;
-        }
-        Ok((entry, notices))
-    }
-
-    fn written(&self, notices: &[Notice]) {
+    /// Counts the notices a write made and wakes the delivery worker for them.
+    pub fn written(&self, notices: &[Notice]) {
         for notice in notices {
             self.metrics
                 .created

@@ -11,33 +11,9 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::domain::{Cidr, DomainName, Province, Scope};
-
-/// Which part of the network a provider runs, and so which notice it receives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ProviderKind {
-    /// Hosts or connects sites: told to stop access.
-    Access,
-    /// Runs the authoritative name servers of sites: told to stop resolution.
-    Dns,
-}
+pub use crate::model::{LocatedProvider, Location, ProviderKind};
 
 impl ProviderKind {
-    pub fn parse(text: &str) -> Option<ProviderKind> {
-        match text {
-            "access" => Some(ProviderKind::Access),
-            "dns" => Some(ProviderKind::Dns),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProviderKind::Access => "access",
-            ProviderKind::Dns => "dns",
-        }
-    }
-
     /// The notice a listing sends to a provider of this kind.
     pub fn stop_action(self) -> NoticeAction {
         match self {
@@ -111,38 +87,6 @@ pub fn new_provider_id() -> String {
     let mut bytes = [0u8; 8];
     rand::rng().fill_bytes(&mut bytes);
     format!("p_{}", hex::encode(bytes))
-}
-
-/// A provider found to serve a site, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct LocatedProvider {
-    pub id: String,
-    pub name: String,
-    pub kind: ProviderKind,
-    pub matched_by: String,
-}
-
-/// What locating a site found: its addresses (after following CNAMEs), the name servers of its
-/// zone, and the providers they map to. Kept on the entry as evidence of who was told and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Location {
-    #[schema(value_type = Vec<String>)]
-    pub addresses: Vec<IpAddr>,
-    /// The CNAME chain from the name to the addresses, in order.
-    #[serde(default)]
-    pub cnames: Vec<String>,
-    /// The zone whose name servers were found (the name itself or its closest parent).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub zone: Option<String>,
-    #[schema(value_type = Vec<String>)]
-    pub nameservers: Vec<DomainName>,
-    pub providers: Vec<LocatedProvider>,
-    #[serde(with = "crate::model::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    pub located_at: OffsetDateTime,
-    /// Set when a lookup failed or ran out of time; what was found before is still given.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]

@@ -1,32 +1,114 @@
 //! The part of the store that keeps referral cases and referrals, implemented by both backends
-//! (`embedded/cases.rs`, `redis/cases.rs`). A record is an opaque document with a version:
-//! every write is a compare-and-set on that version, so two organisations acting on one case
-//! at once cannot overwrite each other (the loser reads again). A case change that also changes
-//! the registry (a suspension, a listing, an expiry) travels on the registry write instead
-//! (`model::CaseWrite`), in the same transaction or script.
+//! (`embedded/cases.rs`, `redis/cases.rs`) as versioned documents in two folders. Every write
+//! is a compare-and-set on the version, so two organisations acting on one case at once cannot
+//! overwrite each other (the loser reads again). A case change that also changes the registry
+//! (a suspension, a listing, an expiry) travels on the registry write instead
+//! (`model::CaseWrite`, made by [`case_write`]), in the same transaction or script.
 
 use async_trait::async_trait;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use super::StoreResult;
+use super::{StoreError, StoreResult};
+use crate::cases::Case;
+use crate::cases::referral::Referral;
 use crate::model::CaseWrite;
 
-/// Which kind of record.
+/// Which kind of document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Folder {
     Cases,
     Referrals,
 }
 
+/// Cases and referrals, typed.
 #[async_trait]
 pub trait CaseStore: Send + Sync {
-    /// Writes the document if the stored version is still `write.expect` (0: none stored);
-    /// `StoreError::CaseChanged` otherwise.
-    async fn put_record(&self, folder: Folder, write: CaseWrite) -> StoreResult<()>;
+    /// Writes the case if the stored version is still `expect` (0: none stored);
+    /// `Refused::CaseChanged` otherwise.
+    async fn put_case(&self, case: &Case, expect: u64) -> StoreResult<()>;
 
-    /// One document.
-    async fn record(&self, folder: Folder, id: Uuid) -> StoreResult<Option<Vec<u8>>>;
+    async fn case(&self, id: Uuid) -> StoreResult<Option<Case>>;
 
-    /// Every document of the folder, oldest first (ids are time-ordered).
-    async fn records(&self, folder: Folder) -> StoreResult<Vec<Vec<u8>>>;
+    /// Every case, oldest first (ids are time-ordered).
+    async fn cases(&self) -> StoreResult<Vec<Case>>;
+
+    /// Writes the referral over version `expect`, as [`CaseStore::put_case`] does.
+    async fn put_referral(&self, referral: &Referral, expect: u64) -> StoreResult<()>;
+
+    async fn referral(&self, id: Uuid) -> StoreResult<Option<Referral>>;
+
+    /// Every referral, oldest first.
+    async fn referrals(&self) -> StoreResult<Vec<Referral>>;
+}
+
+/// What each backend keeps: opaque documents by folder and id, with a version.
+#[async_trait]
+pub(crate) trait Documents: Send + Sync {
+    /// Writes `doc` if the stored version is still `expect`; `Refused::CaseChanged` otherwise.
+    async fn put_doc(&self, folder: Folder, id: Uuid, expect: u64, doc: Vec<u8>)
+    -> StoreResult<()>;
+
+    async fn doc(&self, folder: Folder, id: Uuid) -> StoreResult<Option<Vec<u8>>>;
+
+    /// Every document of the folder, in id order.
+    async fn docs(&self, folder: Folder) -> StoreResult<Vec<Vec<u8>>>;
+}
+
+fn encode<T: Serialize>(value: &T) -> StoreResult<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| StoreError::corrupt(format!("encoding a case: {e}")))
+}
+
+fn decode<T: DeserializeOwned>(folder: Folder, doc: &[u8]) -> StoreResult<T> {
+    serde_json::from_slice(doc)
+        .map_err(|e| StoreError::corrupt(format!("a stored {folder:?}: {e}")))
+}
+
+/// The write of `case` over the version `expect` that was read, for a registry write to carry.
+pub fn case_write(case: &Case, expect: u64) -> StoreResult<CaseWrite> {
+    Ok(CaseWrite {
+        id: case.id,
+        expect,
+        doc: encode(case)?,
+    })
+}
+
+#[async_trait]
+impl<S: Documents> CaseStore for S {
+    async fn put_case(&self, case: &Case, expect: u64) -> StoreResult<()> {
+        self.put_doc(Folder::Cases, case.id, expect, encode(case)?)
+            .await
+    }
+
+    async fn case(&self, id: Uuid) -> StoreResult<Option<Case>> {
+        self.doc(Folder::Cases, id)
+            .await?
+            .map(|doc| decode(Folder::Cases, &doc))
+            .transpose()
+    }
+
+    async fn cases(&self) -> StoreResult<Vec<Case>> {
+        let docs = self.docs(Folder::Cases).await?;
+        docs.iter().map(|doc| decode(Folder::Cases, doc)).collect()
+    }
+
+    async fn put_referral(&self, referral: &Referral, expect: u64) -> StoreResult<()> {
+        self.put_doc(Folder::Referrals, referral.id, expect, encode(referral)?)
+            .await
+    }
+
+    async fn referral(&self, id: Uuid) -> StoreResult<Option<Referral>> {
+        self.doc(Folder::Referrals, id)
+            .await?
+            .map(|doc| decode(Folder::Referrals, &doc))
+            .transpose()
+    }
+
+    async fn referrals(&self) -> StoreResult<Vec<Referral>> {
+        let docs = self.docs(Folder::Referrals).await?;
+        docs.iter()
+            .map(|doc| decode(Folder::Referrals, doc))
+            .collect()
+    }
 }

@@ -16,7 +16,7 @@ mod notices;
 mod records;
 
 use super::{
-    ActiveSet, FORMAT_VERSION, FollowBatch, FollowCursor, StatusFilter, Store, StoreError,
+    ActiveSet, FORMAT_VERSION, FollowBatch, FollowCursor, Refused, StatusFilter, Store, StoreError,
     StoreResult, check_contiguous, clamp_limit, decode_active, encode_active,
 };
 use crate::audit::{AuditEvent, AuditRecord};
@@ -162,9 +162,7 @@ fn refuse_if_taken(txn: &redb::WriteTransaction, domain: &str) -> StoreResult<()
             .map(|v| v.value()),
     };
     match current {
-        Some(id) => Err(StoreError::AlreadyListed(Box::new(read_entry(
-            &entries, id,
-        )?))),
+        Some(id) => Err(Refused::AlreadyListed(Box::new(read_entry(&entries, id)?)).into()),
         None => Ok(()),
     }
 }
@@ -260,7 +258,7 @@ fn current_suspension(
     let entries = txn.open_table(ENTRIES).map_err(db_err)?;
     let current = read_entry(&entries, record.entry_id.as_u128())?;
     if record.entry_id != id || !record.suspended {
-        return Err(StoreError::AlreadyListed(Box::new(current)));
+        return Err(Refused::AlreadyListed(Box::new(current)).into());
     }
     Ok(Some(current))
 }
@@ -271,7 +269,7 @@ fn take_pending(txn: &redb::WriteTransaction, domain: &str, id: Uuid) -> StoreRe
     let mut pending = txn.open_table(PENDING).map_err(db_err)?;
     match pending.get(domain).map_err(db_err)?.map(|v| v.value()) {
         Some(current) if current == id.as_u128() => {}
-        _ => return Err(StoreError::NotPending),
+        _ => return Err(Refused::NotPending.into()),
     }
     pending.remove(domain).map_err(db_err)?;
     read_entry(&txn.open_table(ENTRIES).map_err(db_err)?, id.as_u128())
@@ -287,20 +285,20 @@ fn write_lift(
     let mut active = txn.open_table(ACTIVE).map_err(db_err)?;
     let record = match active.remove(domain.as_str()).map_err(db_err)? {
         Some(bytes) => decode_active(domain.as_str(), bytes.value())?,
-        None => return Err(StoreError::NotListed),
+        None => return Err(Refused::NotListed.into()),
     };
     // The caller dropping the transaction on this error leaves the entry active.
     if request.entry_id.is_some_and(|id| id != record.entry_id) {
-        return Err(StoreError::NotListed);
+        return Err(Refused::NotListed.into());
     }
     let mut entries = txn.open_table(ENTRIES).map_err(db_err)?;
     let id = record.entry_id.as_u128();
     let entry = read_entry(&entries, id)?;
     if record.suspended && !request.expire {
-        return Err(StoreError::Suspended(Box::new(entry)));
+        return Err(Refused::Suspended(Box::new(entry)).into());
     }
     if !record.suspended && request.expire {
-        return Err(StoreError::NotListed);
+        return Err(Refused::NotListed.into());
     }
     if let Some(case) = &request.case {
         cases::write_case(txn, case)?;
@@ -600,7 +598,7 @@ impl Store for EmbeddedStore {
                                 count += 1;
                                 last = entry.seq;
                             }
-                            Err(StoreError::AlreadyListed(_)) => {}
+                            Err(StoreError::Refused(Refused::AlreadyListed(_))) => {}
                             Err(e) => return Err(e),
                         }
                     }

@@ -19,8 +19,10 @@ use crate::model::{ActiveRecord, Entry, Event, KeyRecord, NewEntry, ProtectedNam
 /// Version of the stored format; a store written by another version is refused at start.
 pub const FORMAT_VERSION: u64 = 1;
 
+/// What a write of the registry refused to do, by the rules the store enforces atomically:
+/// the registry's outcomes, not failures. Nothing was written.
 #[derive(Debug, thiserror::Error)]
-pub enum StoreError {
+pub enum Refused {
     #[error("an active entry for this domain already exists")]
     AlreadyListed(Box<Entry>),
     #[error("no active entry for this domain")]
@@ -30,9 +32,17 @@ pub enum StoreError {
     /// The domain's active record is an emergency suspension, which only its case ends.
     #[error("the domain is suspended under a referral case")]
     Suspended(Box<Entry>),
-    /// The referral case changed since the caller read it; nothing was written.
+    /// The referral case changed since the caller read it.
     #[error("the case changed meanwhile")]
     CaseChanged,
+}
+
+/// Why the store did not do what was asked: a refusal by the registry's rules, or a failure
+/// of the store itself.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Refused(#[from] Refused),
     /// The events after the requested sequence are no longer retained.
     #[error("feed history before sequence {oldest} is no longer retained")]
     SnapshotRequired { oldest: u64 },
@@ -53,6 +63,11 @@ impl StoreError {
 
     pub fn corrupt(e: impl std::fmt::Display) -> StoreError {
         StoreError::Corrupt(e.to_string())
+    }
+
+    /// Whether this is the refusal of a compare-and-set on a case that moved on.
+    pub fn is_case_changed(&self) -> bool {
+        matches!(self, StoreError::Refused(Refused::CaseChanged))
     }
 }
 

@@ -24,7 +24,7 @@ use conn::Conn;
 pub use conn::{Ack, Options, Target};
 
 use super::{
-    ActiveSet, FORMAT_VERSION, FollowBatch, FollowCursor, StatusFilter, Store, StoreError,
+    ActiveSet, FORMAT_VERSION, FollowBatch, FollowCursor, Refused, StatusFilter, Store, StoreError,
     StoreResult, check_contiguous, clamp_limit, decode_active, encode_active,
 };
 use crate::audit::{AuditEvent, AuditRecord};
@@ -406,11 +406,11 @@ impl RedisStore {
                 Err(e) => return e,
             },
             Refusal::Pending(id) => id,
-            Refusal::NotPending => return StoreError::NotPending,
-            Refusal::CaseChanged => return StoreError::CaseChanged,
+            Refusal::NotPending => return Refused::NotPending.into(),
+            Refusal::CaseChanged => return Refused::CaseChanged.into(),
         };
         match self.entry_by_id(id).await {
-            Ok(existing) => StoreError::AlreadyListed(Box::new(existing)),
+            Ok(existing) => Refused::AlreadyListed(Box::new(existing)).into(),
             Err(e) => e,
         }
     }
@@ -434,18 +434,18 @@ impl RedisStore {
                 .await
                 .map_err(redis_err)?;
             let Some(current) = current else {
-                return Err(StoreError::NotListed);
+                return Err(Refused::NotListed.into());
             };
             let record = decode_active(domain.as_str(), &current)?;
             if request.entry_id.is_some_and(|id| id != record.entry_id) {
-                return Err(StoreError::NotListed);
+                return Err(Refused::NotListed.into());
             }
             let entry = self.entry_by_id(record.entry_id).await?;
             if record.suspended && !request.expire {
-                return Err(StoreError::Suspended(Box::new(entry)));
+                return Err(Refused::Suspended(Box::new(entry)).into());
             }
             if !record.suspended && request.expire {
-                return Err(StoreError::NotListed);
+                return Err(Refused::NotListed.into());
             }
             let doc = serde_json::to_vec(&LiftDoc {
                 reason: request.reason.clone(),
@@ -489,8 +489,8 @@ impl RedisStore {
                 .map_err(redis_err)?;
             match outcome {
                 1 => return Ok((entry.lifted(request, seq as u64), written)),
-                0 => return Err(StoreError::NotListed),
-                5 => return Err(StoreError::CaseChanged),
+                0 => return Err(Refused::NotListed.into()),
+                5 => return Err(Refused::CaseChanged.into()),
                 _ => continue,
             }
         }
@@ -949,7 +949,7 @@ impl Store for RedisStore {
     ) -> StoreResult<Entry> {
         let mut entry = self.entry_by_id(entry_id).await?;
         if entry.domain != *domain || entry.status != EntryStatus::Pending {
-            return Err(StoreError::NotPending);
+            return Err(Refused::NotPending.into());
         }
         entry.status = EntryStatus::Rejected;
         entry.review = Some(review);
@@ -971,7 +971,7 @@ impl Store for RedisStore {
         if done == 1 {
             Ok(entry)
         } else {
-            Err(StoreError::NotPending)
+            Err(Refused::NotPending.into())
         }
     }
 

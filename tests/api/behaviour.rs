@@ -292,7 +292,7 @@ pub async fn feed_pages_and_long_polls(store: Store) {
     crate::helpers::eventually(
         crate::helpers::DEADLINE,
         "the long poll to wait",
-        || async { app.registry.limits.long_polls_waiting() == 1 },
+        || async { app.limits.long_polls_waiting() == 1 },
     )
     .await;
     app.listed(&agency, "late.example.cn").await;

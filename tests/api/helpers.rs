@@ -217,6 +217,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub admin_token: String,
     pub registry: std::sync::Arc<siteban::registry::Registry>,
+    /// The server's rate limits and long-poll cap.
+    pub limits: std::sync::Arc<siteban::api::limits::Limits>,
     /// The DNS listener's address, when the test turned it on.
     pub dns_address: Option<std::net::SocketAddr>,
     handle: actix_web::dev::ServerHandle,
@@ -304,6 +306,7 @@ async fn start_app(
     let app = Application::build(settings).await.expect("the app starts");
     let address = format!("http://127.0.0.1:{}", app.port());
     let registry = app.registry();
+    let limits = app.limits();
     let dns_address = app.dns_address();
     let handle = app.handle();
     tokio::spawn(app.run_until_stopped());
@@ -312,6 +315,7 @@ async fn start_app(
         client: client(),
         admin_token,
         registry,
+        limits,
         dns_address,
         handle,
         data_dir,

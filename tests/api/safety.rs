@@ -493,7 +493,7 @@ async fn slow_and_oversized_clients_are_cut_off() {
         })
     };
     eventually(DEADLINE, "the first long-poll to wait", || async {
-        app.registry.limits.long_polls_waiting() == 1
+        app.limits.long_polls_waiting() == 1
     })
     .await;
     let refused = app.get(&agency, "/v1/feed?after=0&wait=2").await;

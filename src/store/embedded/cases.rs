@@ -7,8 +7,8 @@ use uuid::Uuid;
 
 use super::{EmbeddedStore, db_err};
 use crate::model::CaseWrite;
-use crate::store::cases::{CaseStore, Folder};
-use crate::store::{StoreError, StoreResult};
+use crate::store::cases::{Documents, Folder};
+use crate::store::{Refused, StoreResult};
 
 const CASES: TableDefinition<u128, (u64, &[u8])> = TableDefinition::new("cases");
 const REFERRALS: TableDefinition<u128, (u64, &[u8])> = TableDefinition::new("referrals");
@@ -27,7 +27,7 @@ fn put(txn: &redb::WriteTransaction, folder: Folder, write: &CaseWrite) -> Store
     let id = write.id.as_u128();
     let stored = records.get(id).map_err(db_err)?.map_or(0, |v| v.value().0);
     if stored != write.expect {
-        return Err(StoreError::CaseChanged);
+        return Err(Refused::CaseChanged.into());
     }
     records
         .insert(id, (write.expect + 1, write.doc.as_slice()))
@@ -47,8 +47,15 @@ pub(super) fn write_case(txn: &redb::WriteTransaction, write: &CaseWrite) -> Sto
 }
 
 #[async_trait]
-impl CaseStore for EmbeddedStore {
-    async fn put_record(&self, folder: Folder, write: CaseWrite) -> StoreResult<()> {
+impl Documents for EmbeddedStore {
+    async fn put_doc(
+        &self,
+        folder: Folder,
+        id: Uuid,
+        expect: u64,
+        doc: Vec<u8>,
+    ) -> StoreResult<()> {
+        let write = CaseWrite { id, expect, doc };
         self.blocking(move |db| {
             let txn = db.begin_write().map_err(db_err)?;
             put(&txn, folder, &write)?;
@@ -57,7 +64,7 @@ impl CaseStore for EmbeddedStore {
         .await
     }
 
-    async fn record(&self, folder: Folder, id: Uuid) -> StoreResult<Option<Vec<u8>>> {
+    async fn doc(&self, folder: Folder, id: Uuid) -> StoreResult<Option<Vec<u8>>> {
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(db_err)?;
             let records = txn.open_table(table(folder)).map_err(db_err)?;
@@ -69,7 +76,7 @@ impl CaseStore for EmbeddedStore {
         .await
     }
 
-    async fn records(&self, folder: Folder) -> StoreResult<Vec<Vec<u8>>> {
+    async fn docs(&self, folder: Folder) -> StoreResult<Vec<Vec<u8>>> {
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(db_err)?;
             let records = txn.open_table(table(folder)).map_err(db_err)?;

@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 use super::{Keys, RedisStore, redis_err};
 use crate::model::CaseWrite;
-use crate::store::cases::{CaseStore, Folder};
-use crate::store::{StoreError, StoreResult};
+use crate::store::cases::{Documents, Folder};
+use crate::store::{Refused, StoreError, StoreResult};
 
 impl Keys {
     /// A case's hash; the list and lift scripts write it alongside an entry.
@@ -53,8 +53,15 @@ impl Scripts {
 }
 
 #[async_trait]
-impl CaseStore for RedisStore {
-    async fn put_record(&self, folder: Folder, write: CaseWrite) -> StoreResult<()> {
+impl Documents for RedisStore {
+    async fn put_doc(
+        &self,
+        folder: Folder,
+        id: Uuid,
+        expect: u64,
+        doc: Vec<u8>,
+    ) -> StoreResult<()> {
+        let write = CaseWrite { id, expect, doc };
         let written: i64 = self
             .case_scripts
             .put
@@ -69,11 +76,11 @@ impl CaseStore for RedisStore {
         if written == 1 {
             Ok(())
         } else {
-            Err(StoreError::CaseChanged)
+            Err(Refused::CaseChanged.into())
         }
     }
 
-    async fn record(&self, folder: Folder, id: Uuid) -> StoreResult<Option<Vec<u8>>> {
+    async fn doc(&self, folder: Folder, id: Uuid) -> StoreResult<Option<Vec<u8>>> {
         redis::cmd("HGET")
             .arg(Keys::record(folder, id))
             .arg("doc")
@@ -82,7 +89,7 @@ impl CaseStore for RedisStore {
             .map_err(redis_err)
     }
 
-    async fn records(&self, folder: Folder) -> StoreResult<Vec<Vec<u8>>> {
+    async fn docs(&self, folder: Folder) -> StoreResult<Vec<Vec<u8>>> {
         let mut conn = self.conn.clone();
         let mut ids: Vec<String> = redis::cmd("SMEMBERS")
             .arg(Keys::folder(folder))

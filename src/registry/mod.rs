@@ -1,6 +1,31 @@
-//! The registry service of one node: the store, the in-memory index and key cache kept current
-//! from it, and the rules that tie them together (a write is answered once this node's index
-//! shows it; readiness means the store answers and the index has caught up).
+//! The registry service: every use case of siteban, whoever calls it (the HTTP API, the
+//! command line, the sweepers). A use case takes validated values and the caller's
+//! principal, checks the registry's rules (roles within a step, provinces, protected names,
+//! the case workflow, the records rules), makes the one atomic store write the step implies
+//! and answers once this node's index shows it. It knows no HTTP and no JSON; the store
+//! knows no rules beyond the atomic checks of its writes.
+//!
+//! - `mod.rs`: one node's state (store, index, key cache, notices), bootstrap,
+//!   read-your-writes and readiness; `follow`: the feed follower.
+//! - `entries`: listing, four-eyes approval and rejection, lifting, reading entries;
+//!   `protection`: protected names.
+//! - `cases`, `referrals`, `inbox`: the referral workflow.
+//! - `records`: shared records, their provincial rules, the blacklisted-operator rule and
+//!   verify; `import`: the bulk import of entries.
+//! - `sweep`: the sweepers (suspension expiry, overdue notices).
+//! - `reads`: keys, providers, notices, the feed and the audit log, as the callers read them.
+
+mod cases;
+mod entries;
+mod error;
+mod follow;
+mod import;
+mod inbox;
+mod protection;
+mod reads;
+mod records;
+mod referrals;
+mod sweep;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,17 +35,31 @@ use crate::auth::Authenticator;
 use crate::domain::DomainName;
 use crate::index::Index;
 use crate::metrics::Metrics;
+use crate::notices::Notices;
 use crate::settings::Settings;
-use crate::store::{Store, StoreError, StoreResult};
+use crate::store::{Store, StoreResult};
 
+pub use cases::{CaseStep, case_opener, org_of};
+pub use entries::{EntryFilter, Listing, Review as ReviewDecision};
+pub use error::{RegistryError, RegistryResult};
+pub use follow::follow;
+pub use import::{ImportReport, import_actor};
+pub use inbox::InboxItem;
+pub use reads::ProviderCompliance;
+pub use records::{Imported, Verified, recordal_rule, registration_rule};
+pub use referrals::ReferralStep;
+pub use sweep::{run_expiry_sweeper, run_overdue_sweeper};
+
+/// One node's registry: the store, and what this node keeps current from it.
 pub struct Registry {
     pub store: Arc<dyn Store>,
     pub index: Arc<Index>,
     pub auth: Arc<Authenticator>,
     pub metrics: Arc<Metrics>,
+    /// Locating sites, planning notices and waking the delivery worker.
+    pub notices: Arc<Notices>,
     pub settings: Settings,
     pub health: FollowerHealth,
-    pub limits: crate::limits::Limits,
     /// Protected names from configuration (validated at start).
     pub configured_protection: Vec<DomainName>,
 }
@@ -84,22 +123,6 @@ impl Registry {
         Ok(())
     }
 
-    /// Every protected name, from configuration and from the store.
-    pub async fn protected_names(&self) -> StoreResult<Vec<crate::model::ProtectedName>> {
-        let mut names: Vec<crate::model::ProtectedName> = self
-            .configured_protection
-            .iter()
-            .map(|domain| crate::model::ProtectedName {
-                domain: domain.clone(),
-                note: "configured in protection.names".into(),
-                added_by: None,
-                added_at: None,
-            })
-            .collect();
-        names.extend(self.store.protected().await?);
-        Ok(names)
-    }
-
     /// Waits, bounded, until this node's index shows `seq` (read-your-writes).
     pub(crate) async fn await_index(&self, seq: u64) {
         let timeout = Duration::from_millis(self.settings.index.read_your_writes_ms);
@@ -157,101 +180,5 @@ impl Registry {
         self.metrics
             .follower_stale_seconds
             .set(self.health.stale_for().as_secs_f64());
-    }
-}
-
-/// Keeps the index and the key cache current from the store until `shutdown` fires.
-pub async fn follow(registry: Arc<Registry>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-    let block = Duration::from_millis(registry.settings.index.follow_block_ms);
-    let mut backoff = Duration::from_millis(100);
-    let mut failing = false;
-    loop {
-        let cursor = crate::store::FollowCursor {
-            seq: registry.index.seq(),
-            keys_version: registry.auth.version(),
-        };
-        let outcome = tokio::select! {
-            _ = shutdown.changed() => return,
-            outcome = registry.store.follow(cursor, block) => outcome,
-        };
-        let result = match outcome {
-            Ok(batch) => {
-                if let Some((version, keys)) = &batch.keys {
-                    registry.auth.replace(*version, keys);
-                }
-                match registry.index.apply(&batch.events) {
-                    Ok(()) => {
-                        registry
-                            .health
-                            .mark_ok(batch.head.max(registry.index.seq()));
-                        Ok(())
-                    }
-                    Err(gap) => Err(StoreError::corrupt(gap)),
-                }
-            }
-            Err(e) => Err(e),
-        };
-        match result {
-            Ok(()) => {
-                if failing {
-                    tracing::info!("the feed follower reached the store again");
-                }
-                failing = false;
-                backoff = Duration::from_millis(100);
-            }
-            Err(StoreError::SnapshotRequired { .. }) | Err(StoreError::Corrupt(_)) => {
-                // The feed no longer holds what this node missed, or could not be applied:
-                // reload the whole active set, then follow from there.
-                registry
-                    .metrics
-                    .follower_errors
-                    .with_label_values(&["resync"])
-                    .inc();
-                tracing::warn!("the feed cannot bring this node up to date; reloading the index");
-                if let Err(e) = registry.bootstrap().await {
-                    tracing::warn!(error = %e, "reloading the index failed");
-                }
-                failing = true;
-                // A reload is costly: the back-off runs in full, whatever writes wait.
-                if sleep_or_stop(&mut shutdown, None, backoff).await {
-                    return;
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(2));
-            }
-            Err(e) => {
-                registry
-                    .metrics
-                    .follower_errors
-                    .with_label_values(&["store"])
-                    .inc();
-                if !failing {
-                    tracing::warn!(error = %e, "the feed follower cannot read the store; checks are answered from the last index");
-                }
-                failing = true;
-                if sleep_or_stop(&mut shutdown, Some(&registry.health.wake), backoff).await {
-                    return;
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(2));
-            }
-        }
-    }
-}
-
-/// Sleeps for `delay` unless shutdown or a wake-up comes first; returns whether shutdown did.
-async fn sleep_or_stop(
-    shutdown: &mut tokio::sync::watch::Receiver<bool>,
-    wake: Option<&tokio::sync::Notify>,
-    delay: Duration,
-) -> bool {
-    let woken = async {
-        match wake {
-            Some(wake) => wake.notified().await,
-            None => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        _ = shutdown.changed() => true,
-        _ = woken => false,
-        _ = tokio::time::sleep(delay) => false,
     }
 }

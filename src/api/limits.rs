@@ -10,10 +10,18 @@ use std::sync::Arc;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use crate::api::ApiError;
 use crate::auth::Principal;
 use crate::domain::Role;
 use crate::settings::LimitSettings;
+
+/// A request over a limit: what to tell the client, and when to come back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct RateLimited {
+    pub message: String,
+    /// Whole seconds to wait, at least 1 (`Retry-After`).
+    pub retry_after: u64,
+}
 
 pub struct Limits {
     per_role: Vec<(Role, DefaultKeyedRateLimiter<String>)>,
@@ -63,10 +71,10 @@ impl Limits {
         &self,
         kind: &str,
         earliest: governor::NotUntil<governor::clock::QuantaInstant>,
-    ) -> ApiError {
+    ) -> RateLimited {
         self.rejected.with_label_values(&[kind]).inc();
         let wait = earliest.wait_time_from(self.clock.now());
-        ApiError::RateLimited {
+        RateLimited {
             message: format!(
                 "rate limit exceeded; retry in {} ms",
                 wait.as_millis().max(1)
@@ -76,7 +84,7 @@ impl Limits {
     }
 
     /// Spends `cost` units of the caller's quota (one per request, one per name in a batch).
-    pub fn check(&self, principal: &Principal, cost: u32) -> Result<(), ApiError> {
+    pub fn check(&self, principal: &Principal, cost: u32) -> Result<(), RateLimited> {
         let Some((_, limiter)) = self
             .per_role
             .iter()
@@ -92,7 +100,7 @@ impl Limits {
             Ok(Err(earliest)) => Err(self.refuse("token", earliest)),
             Err(_) => {
                 self.rejected.with_label_values(&["token"]).inc();
-                Err(ApiError::RateLimited {
+                Err(RateLimited {
                     message: format!(
                         "a request of {cost} names is more than this key's rate allows at once"
                     ),
@@ -103,7 +111,7 @@ impl Limits {
     }
 
     /// Spends one unit of the quota of a client address without a valid token.
-    pub fn check_anonymous(&self, address: Option<IpAddr>) -> Result<(), ApiError> {
+    pub fn check_anonymous(&self, address: Option<IpAddr>) -> Result<(), RateLimited> {
         let (Some(limiter), Some(address)) = (&self.anonymous, address) else {
             return Ok(());
         };
@@ -113,12 +121,12 @@ impl Limits {
     }
 
     /// A slot for one long-poll, held until the permit is dropped.
-    pub fn long_poll(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    pub fn long_poll(&self) -> Result<tokio::sync::OwnedSemaphorePermit, RateLimited> {
         Arc::clone(&self.long_polls)
             .try_acquire_owned()
             .map_err(|_| {
                 self.rejected.with_label_values(&["long_poll"]).inc();
-                ApiError::RateLimited {
+                RateLimited {
                     message: "too many long-polls are waiting on this node; poll again shortly"
                         .into(),
                     retry_after: 1,

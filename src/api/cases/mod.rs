@@ -1,0 +1,380 @@
+//! `/v1/cases`: opening a case, reading cases, and (in `steps`) each step of the referral
+//! workflow; `/v1/referrals` is in `referrals`, `/v1/inbox` in `inbox`. Handlers parse the
+//! request into `cases` values and call one use case of the registry.
+
+mod inbox;
+mod referrals;
+mod steps;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{ApiError, Caller, State, note, query, read_json};
+use crate::auth::policy;
+use crate::cases::workflow::NewCase;
+use crate::cases::{Case, CaseState, Step, StepDocument};
+use crate::domain::{
+    Category, Decision, DecisionInput, DomainName, IcpNumber, Province, Uscc, today_in_china,
+};
+
+pub use inbox::*;
+pub use referrals::*;
+pub use steps::*;
+
+const MAX_SUMMARY: usize = 4000;
+const MAX_TEXT: usize = 2000;
+const MAX_NAME: usize = 200;
+const MAX_DOCUMENTS: usize = 100;
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct OpenCaseRequest {
+    #[schema(example = "shop.example.cn")]
+    pub domain: Option<String>,
+    /// Whether the site has an ICP recordal.
+    pub recorded: Option<bool>,
+    #[schema(example = "京ICP备13025326号-2")]
+    pub icp_number: Option<String>,
+    /// GB/T 2260 code of the recordal province; taken from the ICP number when absent.
+    #[schema(example = "11")]
+    pub recordal_province: Option<String>,
+    /// GB/T 2260 code of the province where the site is connected.
+    #[schema(example = "44")]
+    pub access_province: Option<String>,
+    pub operator_name: Option<String>,
+    #[schema(example = "91110108551385082Q")]
+    pub operator_credit_code: Option<String>,
+    #[schema(example = "counterfeit_goods")]
+    pub category: Option<String>,
+    pub summary: Option<String>,
+    /// SHA-256 of each evidence document, 64 hex characters.
+    pub evidence: Option<Vec<String>>,
+}
+
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+pub struct NoteRequest {
+    pub note: Option<String>,
+}
+
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+pub struct ReasonRequest {
+    pub reason: Option<String>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct SuspensionRequest {
+    /// The written request: number, authority, date, optional document_sha256.
+    #[schema(value_type = Option<Object>)]
+    pub letter: Option<DecisionInput>,
+    /// `national_security`, `public_safety` or `property`.
+    pub ground: Option<String>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct DecisionRequest {
+    /// The administrative penalty decision.
+    #[schema(value_type = Option<Object>)]
+    pub decision: Option<DecisionInput>,
+    /// The letter of administrative recommendation.
+    #[schema(value_type = Option<Object>)]
+    pub recommendation: Option<DecisionInput>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct CloseRequest {
+    /// Any of `cancel_recordal`, `stop_access`, `stop_resolution`, `blacklist`.
+    pub measures: Option<Vec<String>>,
+    /// Ids of providers to notify besides those found by locating the site; each is told
+    /// only what the measures ask of its kind.
+    pub providers: Option<Vec<String>>,
+}
+
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+pub struct SuspendRequest {
+    /// Ids of access providers to notify besides those found by locating the site.
+    pub providers: Option<Vec<String>>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CaseList {
+    pub cases: Vec<Case>,
+}
+
+#[derive(Deserialize)]
+struct CaseQuery {
+    state: Option<String>,
+    domain: Option<String>,
+}
+
+pub(super) fn text(
+    value: Option<String>,
+    field: &str,
+    code: &'static str,
+    max: usize,
+) -> Result<String, ApiError> {
+    let value = value.unwrap_or_default().trim().to_string();
+    if value.is_empty() || value.chars().count() > max {
+        return Err(ApiError::invalid(
+            code,
+            format!("{field} needs 1 to {max} characters"),
+        ));
+    }
+    Ok(value)
+}
+
+pub(super) fn sha256(value: &str, field: &str) -> Result<String, ApiError> {
+    let lower = value.trim().to_ascii_lowercase();
+    if lower.len() != 64 || !lower.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::invalid(
+            "invalid_document",
+            format!("{field} must be a SHA-256 in 64 hex characters"),
+        ));
+    }
+    Ok(lower)
+}
+
+fn province(value: Option<&str>, field: &str) -> Result<Option<Province>, ApiError> {
+    value
+        .map(|v| {
+            Province::parse(v)
+                .map_err(|e| ApiError::invalid("invalid_province", format!("{field}: {e}")))
+        })
+        .transpose()
+}
+
+pub(super) fn document(
+    value: Option<DecisionInput>,
+    field: &str,
+    code: &'static str,
+) -> Result<Decision, ApiError> {
+    let value = value.ok_or_else(|| ApiError::invalid(code, format!("{field} is required")))?;
+    Decision::parse(value, today_in_china())
+        .map_err(|e| ApiError::invalid(code, format!("{field}: {e}")))
+}
+
+pub(super) fn documents(
+    values: Option<Vec<DocumentInput>>,
+    default_kind: &str,
+) -> Result<Vec<StepDocument>, ApiError> {
+    let values = values.unwrap_or_default();
+    if values.len() > MAX_DOCUMENTS {
+        return Err(ApiError::invalid(
+            "invalid_document",
+            format!("at most {MAX_DOCUMENTS} documents"),
+        ));
+    }
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let number = d
+                .number
+                .map(|n| n.trim().to_string())
+                .filter(|n| !n.is_empty());
+            let sha256 = d
+                .sha256
+                .as_deref()
+                .map(|h| sha256(h, &format!("documents[{i}].sha256")))
+                .transpose()?;
+            if number.is_none() && sha256.is_none() {
+                return Err(ApiError::invalid(
+                    "invalid_document",
+                    format!("documents[{i}] needs a number or a sha256"),
+                ));
+            }
+            if number
+                .as_ref()
+                .is_some_and(|n| n.chars().count() > MAX_NAME)
+            {
+                return Err(ApiError::invalid(
+                    "invalid_document",
+                    format!("documents[{i}].number is too long"),
+                ));
+            }
+            let kind = d
+                .kind
+                .map(|k| k.trim().to_string())
+                .filter(|k| !k.is_empty())
+                .unwrap_or_else(|| default_kind.to_string());
+            if kind.chars().count() > 64 {
+                return Err(ApiError::invalid(
+                    "invalid_document",
+                    format!("documents[{i}].kind is too long"),
+                ));
+            }
+            Ok(StepDocument {
+                kind,
+                number,
+                sha256,
+            })
+        })
+        .collect()
+}
+
+/// Validates a new case in the order of its fields.
+fn parse_case(body: OpenCaseRequest) -> Result<NewCase, ApiError> {
+    let domain = body
+        .domain
+        .as_deref()
+        .ok_or_else(|| ApiError::invalid("invalid_domain", "domain is required"))?;
+    let domain = DomainName::parse_listable(domain)?;
+    let recorded = body
+        .recorded
+        .ok_or_else(|| ApiError::invalid("invalid_case", "recorded (true or false) is required"))?;
+    let icp_number = body
+        .icp_number
+        .as_deref()
+        .map(|n| {
+            IcpNumber::parse(n).map_err(|e| ApiError::invalid("invalid_icp_number", e.to_string()))
+        })
+        .transpose()?;
+    let recordal_province = province(body.recordal_province.as_deref(), "recordal_province")?;
+    let access_province = province(body.access_province.as_deref(), "access_province")?
+        .ok_or_else(|| ApiError::invalid("invalid_province", "access_province is required"))?;
+    let operator_name = body
+        .operator_name
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty());
+    if operator_name
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > MAX_NAME)
+    {
+        return Err(ApiError::invalid(
+            "invalid_case",
+            format!("operator_name has more than {MAX_NAME} characters"),
+        ));
+    }
+    let operator_credit_code = body
+        .operator_credit_code
+        .as_deref()
+        .map(|c| {
+            Uscc::parse_strict(c).map_err(|e| ApiError::invalid("invalid_uscc", e.to_string()))
+        })
+        .transpose()?;
+    let category = body
+        .category
+        .as_deref()
+        .ok_or_else(|| ApiError::invalid("invalid_category", "category is required"))?;
+    let category = Category::parse(category).ok_or_else(|| {
+        ApiError::invalid(
+            "invalid_category",
+            format!("category {category:?} is not one of the categories in the API documentation"),
+        )
+    })?;
+    let summary = text(body.summary, "summary", "invalid_case", MAX_SUMMARY)?;
+    let evidence = body.evidence.unwrap_or_default();
+    if evidence.len() > MAX_DOCUMENTS {
+        return Err(ApiError::invalid(
+            "invalid_document",
+            format!("at most {MAX_DOCUMENTS} evidence documents"),
+        ));
+    }
+    let evidence = evidence
+        .iter()
+        .enumerate()
+        .map(|(i, h)| sha256(h, &format!("evidence[{i}]")))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(NewCase {
+        domain,
+        recorded,
+        icp_number,
+        recordal_province,
+        access_province,
+        operator_name,
+        operator_credit_code,
+        category,
+        summary,
+        evidence,
+    })
+}
+
+pub(super) fn case_id(path: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(path).map_err(|_| ApiError::NotFound(format!("no case {path:?}")))
+}
+
+/// The audit detail of a step: the timeline steps it added, as JSON, so that the audit log's
+/// chain holds every step of every case with who, when and which documents.
+pub(super) fn steps_detail(steps: &[Step]) -> String {
+    serde_json::to_string(steps).unwrap_or_else(|e| format!("the steps could not be encoded: {e}"))
+}
+
+pub(super) fn answer(req: &HttpRequest, case: &Case) -> HttpResponse {
+    let added = case.timeline.len().saturating_sub(1);
+    note(
+        req,
+        case.id.to_string(),
+        steps_detail(&case.timeline[added..]),
+    );
+    HttpResponse::Ok().json(case)
+}
+
+/// Open a case against a website (a provincial market regulator).
+#[utoipa::path(post, path = "/v1/cases", tag = "cases", request_body = OpenCaseRequest,
+    responses((status = 201, body = Case),
+              (status = 403, description = "forbidden: not a provincial AMR key"),
+              (status = 422, description = "invalid_domain, public_suffix, invalid_case, invalid_icp_number, invalid_province, invalid_uscc, invalid_category, invalid_document")),
+    security(("bearer" = [])))]
+pub async fn open(
+    caller: Caller,
+    state: State,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let principal = caller.require(policy::OPEN_CASES)?;
+    crate::registry::case_opener(principal)?;
+    let body: OpenCaseRequest =
+        read_json(&req, payload, state.settings.limits.write_body_bytes).await?;
+    let new = parse_case(body)?;
+    let case = state.open_case(principal, new).await?;
+    note(&req, case.id.to_string(), steps_detail(&case.timeline));
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/v1/cases/{}", case.id)))
+        .json(case))
+}
+
+/// Cases the caller may read, oldest first.
+#[utoipa::path(get, path = "/v1/cases", tag = "cases",
+    params(("state" = Option<String>, Query, description = "referred, held, closed or withdrawn"),
+           ("domain" = Option<String>, Query, description = "only cases about this domain")),
+    responses((status = 200, body = CaseList)), security(("bearer" = [])))]
+pub async fn list(
+    caller: Caller,
+    state: State,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let principal = caller.require(policy::READ_CASES)?;
+    let params: CaseQuery = query(&req)?;
+    let wanted = params
+        .state
+        .as_deref()
+        .map(|s| {
+            CaseState::parse(s).ok_or_else(|| {
+                ApiError::InvalidParameter(format!(
+                    "state {s:?} is not one of referred, held, closed, withdrawn"
+                ))
+            })
+        })
+        .transpose()?;
+    let domain = params
+        .domain
+        .as_deref()
+        .map(DomainName::parse)
+        .transpose()?;
+    let cases = state.cases(principal, wanted, domain.as_ref()).await?;
+    Ok(HttpResponse::Ok().json(CaseList { cases }))
+}
+
+/// One case with its timeline.
+#[utoipa::path(get, path = "/v1/cases/{id}", tag = "cases", params(("id" = String, Path)),
+    responses((status = 200, body = Case), (status = 404, description = "not_found"),
+              (status = 403, description = "out_of_province")),
+    security(("bearer" = [])))]
+pub async fn get(
+    caller: Caller,
+    state: State,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let principal = caller.require(policy::READ_CASES)?;
+    let case = state.case(principal, case_id(&path)?).await?;
+    Ok(HttpResponse::Ok().json(case))
+}

@@ -1,0 +1,161 @@
+//! `/v1/referrals`: referrals between the two sides, sent and answered.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{
+    MAX_NAME, MAX_SUMMARY, MAX_TEXT, NoteRequest, ReasonRequest, documents, steps_detail, text,
+};
+use crate::api::{ApiError, Caller, State, note, read_json, read_json_or_default};
+use crate::auth::policy;
+use crate::cases::Org;
+use crate::cases::referral::{NewReferral, Referral};
+use crate::domain::DomainName;
+use crate::registry::{ReferralStep, org_of};
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct ReferralRequest {
+    /// The receiving organisation: `amr:<province>`, `samr`, `ca:<province>` or `miit`.
+    #[schema(example = "ca:11")]
+    pub to: Option<String>,
+    pub subject: Option<String>,
+    pub domain: Option<String>,
+    pub summary: Option<String>,
+    pub documents: Option<Vec<DocumentInput>>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct AnswerRequest {
+    pub result: Option<String>,
+    pub documents: Option<Vec<DocumentInput>>,
+}
+
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
+pub struct DocumentInput {
+    pub kind: Option<String>,
+    pub number: Option<String>,
+    pub sha256: Option<String>,
+}
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ReferralList {
+    pub referrals: Vec<Referral>,
+}
+
+/// Refer a clue to an organisation of the other side (抄告/移交).
+#[utoipa::path(post, path = "/v1/referrals", tag = "cases", request_body = ReferralRequest,
+    responses((status = 201, body = Referral),
+              (status = 422, description = "invalid_referral, invalid_domain, invalid_document")),
+    security(("bearer" = [])))]
+pub async fn refer(
+    caller: Caller,
+    state: State,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let principal = caller.require(policy::ACT_ON_CASES)?;
+    org_of(principal)?;
+    let body: ReferralRequest =
+        read_json(&req, payload, state.settings.limits.write_body_bytes).await?;
+    let to = body.to.as_deref().unwrap_or_default();
+    let to = Org::parse(to).ok_or_else(|| {
+        ApiError::invalid(
+            "invalid_referral",
+            format!("to {to:?} is not an organisation (amr:<province>, samr, ca:<province>, miit)"),
+        )
+    })?;
+    let subject = text(body.subject, "subject", "invalid_referral", MAX_NAME)?;
+    let domain = body.domain.as_deref().map(DomainName::parse).transpose()?;
+    let summary = text(body.summary, "summary", "invalid_referral", MAX_SUMMARY)?;
+    let documents = documents(body.documents, "referral_document")?;
+    let new = NewReferral {
+        to,
+        subject,
+        domain,
+        summary,
+        documents,
+    };
+    let referral = state.refer(principal, new).await?;
+    note(
+        &req,
+        referral.id.to_string(),
+        steps_detail(&referral.timeline),
+    );
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/v1/referrals/{}", referral.id)))
+        .json(referral))
+}
+
+/// Referrals the caller may read: those it sent or received (national organisations and
+/// auditors read all).
+#[utoipa::path(get, path = "/v1/referrals", tag = "cases", responses((status = 200, body = ReferralList)), security(("bearer" = [])))]
+pub async fn referrals(caller: Caller, state: State) -> Result<HttpResponse, ApiError> {
+    let principal = caller.require(policy::READ_CASES)?;
+    let referrals = state.referrals(principal).await?;
+    Ok(HttpResponse::Ok().json(ReferralList { referrals }))
+}
+
+#[utoipa::path(get, path = "/v1/referrals/{id}", tag = "cases", params(("id" = String, Path)),
+    responses((status = 200, body = Referral), (status = 404, description = "not_found")), security(("bearer" = [])))]
+pub async fn get_referral(
+    caller: Caller,
+    state: State,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let principal = caller.require(policy::READ_CASES)?;
+    let id = Uuid::parse_str(&path)
+        .map_err(|_| ApiError::NotFound(format!("no referral {:?}", path.as_str())))?;
+    Ok(HttpResponse::Ok().json(state.referral(principal, id).await?))
+}
+
+/// The receiving organisation's steps on a referral: `accept`, `return` or `answer`.
+#[utoipa::path(post, path = "/v1/referrals/{id}/{step}", tag = "cases",
+    params(("id" = String, Path), ("step" = String, Path, description = "accept, return or answer")),
+    request_body = AnswerRequest,
+    responses((status = 200, body = Referral), (status = 403, description = "not_case_holder"),
+              (status = 409, description = "invalid_case_state"),
+              (status = 422, description = "reason_required, result_required, invalid_document")),
+    security(("bearer" = [])))]
+pub async fn referral_step_handler(
+    caller: Caller,
+    state: State,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let principal = caller.require(policy::ACT_ON_CASES)?;
+    org_of(principal)?;
+    let (id, step) = path.into_inner();
+    let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound(format!("no referral {id:?}")))?;
+    let limit = state.settings.limits.write_body_bytes;
+    let step = match step.as_str() {
+        "accept" => {
+            let _: NoteRequest = read_json_or_default(&req, payload, limit).await?;
+            ReferralStep::Accept
+        }
+        "return" => {
+            let body: ReasonRequest = read_json(&req, payload, limit).await?;
+            let reason = text(body.reason, "reason", "reason_required", MAX_TEXT)?;
+            ReferralStep::Return { reason }
+        }
+        "answer" => {
+            let body: AnswerRequest = read_json(&req, payload, limit).await?;
+            let result = text(body.result, "result", "result_required", MAX_SUMMARY)?;
+            let documents = documents(body.documents, "referral_document")?;
+            ReferralStep::Answer { result, documents }
+        }
+        other => {
+            return Err(ApiError::NotFound(format!(
+                "no referral step {other:?}; use accept, return or answer"
+            )));
+        }
+    };
+    let referral = state.referral_step(principal, id, step).await?;
+    let added = referral.timeline.len().saturating_sub(1);
+    note(
+        &req,
+        referral.id.to_string(),
+        steps_detail(&referral.timeline[added..]),
+    );
+    Ok(HttpResponse::Ok().json(referral))
+}

@@ -1,0 +1,449 @@
+//! The referral workflow's cases: opening one, each step of the regulation's route, and the
+//! registry write a step implies. A step reads the case, applies the `cases::workflow` rule for
+//! the caller's organisation and writes it over the version read; when another organisation
+//! changed the case meanwhile, the step is taken again on the new version. A step that changes
+//! the registry (a suspension, a listing at closure, the end of a suspension) carries the case
+//! on the registry write, so that the case and its entry never disagree.
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::entries::unknown_provider;
+use super::{Registry, RegistryError, RegistryResult};
+use crate::auth::Principal;
+use crate::cases::workflow::{self, CaseError, ClosingWrite, NewCase};
+use crate::cases::{Case, CaseState, Ground, Measure, Org};
+use crate::domain::{Decision, DomainName, Scope};
+use crate::model::{Actor, LiftRequest, NewEntry};
+use crate::notices::model::{NoticeAction, Provider};
+use crate::records::RecordalStatus;
+use crate::store::cases::case_write;
+use crate::store::{Refused, StoreError, StoreResult};
+
+/// How often a step is tried again when another organisation changed the case meanwhile.
+pub(super) const TRIES: usize = 4;
+
+/// One step of an organisation on a case, with what it carries.
+#[derive(Debug, Clone)]
+pub enum CaseStep {
+    /// The receiver accepts the hand-over, with an optional note.
+    Accept { note: String },
+    /// The receiver returns the hand-over to its sender, with a reason.
+    Return { reason: String },
+    /// The holder hands the case on along its route (or sends it again once returned).
+    Forward { note: String },
+    /// The opener's written request for an emergency suspension of access.
+    RequestSuspension { letter: Decision, ground: Ground },
+    /// The executing telecom organisation suspends access: the domain enters the registry as
+    /// `suspended`, telling access providers (those found and those named).
+    Suspend { providers: Vec<String> },
+    /// The opener submits the penalty decision and the letter of recommendation.
+    SubmitDecision {
+        decision: Decision,
+        recommendation: Decision,
+    },
+    /// The executing telecom organisation closes the case with its measures.
+    Close {
+        measures: Vec<Measure>,
+        providers: Vec<String>,
+    },
+    /// The opener withdraws the case; a suspension in force ends with it.
+    Withdraw { reason: String },
+}
+
+impl CaseStep {
+    pub fn name(&self) -> &'static str {
+        match self {
+            CaseStep::Accept { .. } => "accept",
+            CaseStep::Return { .. } => "return",
+            CaseStep::Forward { .. } => "forward",
+            CaseStep::RequestSuspension { .. } => "request_suspension",
+            CaseStep::Suspend { .. } => "suspend",
+            CaseStep::SubmitDecision { .. } => "submit_decision",
+            CaseStep::Close { .. } => "close",
+            CaseStep::Withdraw { .. } => "withdraw",
+        }
+    }
+}
+
+impl From<CaseError> for RegistryError {
+    fn from(e: CaseError) -> RegistryError {
+        match e {
+            CaseError::Forbidden(message) => RegistryError::Forbidden(message),
+            CaseError::NotHolder(message) => RegistryError::NotCaseHolder(message),
+            CaseError::State(message) => RegistryError::Conflict {
+                code: "invalid_case_state",
+                message,
+            },
+            CaseError::Invalid { code, message } => RegistryError::Invalid { code, message },
+        }
+    }
+}
+
+/// The organisation a key speaks for; keys of other roles have none and may take no step.
+pub fn org_of(by: &Principal) -> RegistryResult<Org> {
+    Org::of(by.role, by.province)
+        .ok_or_else(|| RegistryError::Forbidden("this key's role may not do this".into()))
+}
+
+/// What a case's step wrote, for the caller's answer and audit record.
+fn changed(outcome: StoreResult<()>) -> Option<RegistryResult<()>> {
+    match outcome {
+        Ok(()) => Some(Ok(())),
+        Err(StoreError::Refused(Refused::CaseChanged)) => None,
+        Err(e) => Some(Err(e.into())),
+    }
+}
+
+fn case_changed() -> RegistryError {
+    Refused::CaseChanged.into()
+}
+
+/// The organisation of `by` if it may open cases: a provincial market regulator only.
+pub fn case_opener(by: &Principal) -> RegistryResult<Org> {
+    let org = org_of(by)?;
+    if !matches!(org, Org::Amr(_)) {
+        return Err(RegistryError::Forbidden(
+            "cases are opened by a provincial market regulator (an agency key with a province)"
+                .into(),
+        ));
+    }
+    Ok(org)
+}
+
+impl Registry {
+    /// Opens a case (a provincial market regulator only).
+    pub async fn open_case(&self, by: &Principal, new: NewCase) -> RegistryResult<Case> {
+        let org = case_opener(by)?;
+        let case = workflow::open(new, org, &by.actor(), crate::model::now())?;
+        self.store.put_case(&case, 0).await?;
+        tracing::info!(case_id = %case.id, domain = %case.domain, route = ?case.route.kind, by = %by.key_id, "case opened");
+        Ok(case)
+    }
+
+    /// The cases `by` may read, oldest first, optionally only those in `state` or about
+    /// `domain`: auditors and national organisations read every case, a provincial
+    /// organisation those whose route passes through it.
+    pub async fn cases(
+        &self,
+        by: &Principal,
+        state: Option<CaseState>,
+        domain: Option<&DomainName>,
+    ) -> RegistryResult<Vec<Case>> {
+        let org = Org::of(by.role, by.province);
+        Ok(self
+            .store
+            .cases()
+            .await?
+            .into_iter()
+            .filter(|c| org.is_none_or(|o| c.visible_to(o)))
+            .filter(|c| state.is_none_or(|w| c.state == w))
+            .filter(|c| domain.is_none_or(|d| &c.domain == d))
+            .collect())
+    }
+
+    /// One case, if `by` may read it.
+    pub async fn case(&self, by: &Principal, id: Uuid) -> RegistryResult<Case> {
+        let case = self.load_case(id).await?;
+        match Org::of(by.role, by.province) {
+            Some(org) if !case.visible_to(org) => Err(RegistryError::OutOfProvince(format!(
+                "case {} does not pass through {org}",
+                case.id
+            ))),
+            _ => Ok(case),
+        }
+    }
+
+    pub(super) async fn load_case(&self, id: Uuid) -> RegistryResult<Case> {
+        self.store
+            .case(id)
+            .await?
+            .ok_or_else(|| RegistryError::NotFound(format!("no case {id}")))
+    }
+
+    /// Takes `step` on case `id` for the organisation `by` speaks for. The answer is the case
+    /// as written; its timeline ends with the steps this call added.
+    pub async fn case_step(
+        &self,
+        by: &Principal,
+        id: Uuid,
+        step: CaseStep,
+    ) -> RegistryResult<Case> {
+        let org = org_of(by)?;
+        let actor = by.actor();
+        // The providers a step names must exist before anything is tried.
+        let providers = match &step {
+            CaseStep::Suspend { providers } | CaseStep::Close { providers, .. } => {
+                self.named_providers(providers).await?
+            }
+            _ => Vec::new(),
+        };
+        for _ in 0..TRIES {
+            let mut case = self.load_case(id).await?;
+            let expect = case.version;
+            let now = crate::model::now();
+            let outcome = match &step {
+                CaseStep::Accept { note } => {
+                    workflow::accept(&mut case, org, &actor, note.clone(), now)?;
+                    self.store.put_case(&case, expect).await
+                }
+                CaseStep::Return { reason } => {
+                    workflow::give_back(&mut case, org, &actor, reason.clone(), now)?;
+                    self.store.put_case(&case, expect).await
+                }
+                CaseStep::Forward { note } => {
+                    workflow::forward(&mut case, org, &actor, note.clone(), now)?;
+                    self.store.put_case(&case, expect).await
+                }
+                CaseStep::RequestSuspension { letter, ground } => {
+                    workflow::request_suspension(
+                        &mut case,
+                        org,
+                        &actor,
+                        letter.clone(),
+                        *ground,
+                        now,
+                    )?;
+                    self.store.put_case(&case, expect).await
+                }
+                CaseStep::SubmitDecision {
+                    decision,
+                    recommendation,
+                } => {
+                    workflow::submit_decision(
+                        &mut case,
+                        org,
+                        &actor,
+                        decision.clone(),
+                        recommendation.clone(),
+                        now,
+                    )?;
+                    self.store.put_case(&case, expect).await
+                }
+                CaseStep::Suspend { providers: named } => {
+                    self.suspend(by, &mut case, expect, org, named, &providers, now)
+                        .await?
+                }
+                CaseStep::Close {
+                    measures,
+                    providers: named,
+                } => {
+                    self.close(by, &mut case, expect, org, measures, named, &providers, now)
+                        .await?
+                }
+                CaseStep::Withdraw { reason } => {
+                    let ends = workflow::withdraw(&mut case, org, &actor, reason.clone(), now)?;
+                    if ends {
+                        self.end_suspension(&case, expect, &actor, "the case was withdrawn")
+                            .await
+                    } else {
+                        self.store.put_case(&case, expect).await
+                    }
+                }
+            };
+            match changed(outcome) {
+                Some(Ok(())) => {
+                    if matches!(step, CaseStep::Suspend { .. }) {
+                        tracing::info!(case_id = %case.id, domain = %case.domain, by = %by.key_id, "suspension executed");
+                    } else if matches!(step, CaseStep::Close { .. }) {
+                        tracing::info!(case_id = %case.id, domain = %case.domain, by = %by.key_id, "case closed");
+                    }
+                    return Ok(case);
+                }
+                Some(Err(e)) => return Err(e),
+                None => continue,
+            }
+        }
+        Err(case_changed())
+    }
+
+    /// Every provider, after checking that each of `named` is one of them.
+    async fn named_providers(&self, named: &[String]) -> RegistryResult<Vec<Provider>> {
+        let providers = self.store.providers().await?;
+        if let Some(unknown) = named
+            .iter()
+            .find(|id| !providers.iter().any(|p| &p.id == *id))
+        {
+            return Err(unknown_provider(unknown));
+        }
+        Ok(providers)
+    }
+
+    /// Executes the requested suspension: lists the domain as `suspended` until the
+    /// configured time, telling access providers, with the case in the same write.
+    #[allow(clippy::too_many_arguments)]
+    async fn suspend(
+        &self,
+        by: &Principal,
+        case: &mut Case,
+        expect: u64,
+        org: Org,
+        named: &[String],
+        providers: &[Provider],
+        now: OffsetDateTime,
+    ) -> RegistryResult<StoreResult<()>> {
+        let expires = now + self.settings.cases.suspension();
+        let entry_id = Uuid::now_v7();
+        workflow::execute_suspension(case, org, &by.actor(), entry_id, expires, now)?;
+        self.check_protection(by, &case.domain, None).await?;
+        let Some(suspension) = case.suspension.clone() else {
+            return Err(RegistryError::Internal(
+                "an executed suspension vanished".into(),
+            ));
+        };
+        let mut new = NewEntry::new(
+            case.domain.clone(),
+            Scope::Subtree,
+            case.category,
+            suspension.letter,
+            format!(
+                "emergency suspension ({}) under case {}",
+                suspension.ground.as_str(),
+                case.id
+            ),
+            by.actor(),
+            now,
+        );
+        new.id = entry_id;
+        new.providers = named.to_vec();
+        new.suspended_until = Some(expires);
+        new.case = Some(case_write(case, expect)?);
+        Ok(self
+            .write_listing(new, providers, &[NoticeAction::StopAccess])
+            .await
+            .map(|_| ()))
+    }
+
+    /// Closes the case with its measures: cancels the recordal in the shared records when
+    /// asked, then lists the domain (replacing a suspension in force), ends the suspension,
+    /// or writes the case alone.
+    #[allow(clippy::too_many_arguments)]
+    async fn close(
+        &self,
+        by: &Principal,
+        case: &mut Case,
+        expect: u64,
+        org: Org,
+        measures: &[Measure],
+        named: &[String],
+        providers: &[Provider],
+        now: OffsetDateTime,
+    ) -> RegistryResult<StoreResult<()>> {
+        let actor = by.actor();
+        let suspension = case
+            .suspension
+            .as_ref()
+            .filter(|s| s.in_force())
+            .and_then(|s| s.entry_id);
+        let write = workflow::close(case, org, &actor, measures.to_vec(), now)?;
+        if case.recordal_cancelled {
+            let outcome = self.cancel_recordal(case, &actor, now).await?;
+            if let Some(step) = case.timeline.last_mut() {
+                step.note = format!("{}; {outcome}", step.note);
+            }
+        }
+        Ok(match write {
+            ClosingWrite::None => self.store.put_case(case, expect).await,
+            ClosingWrite::List(entry_id) => {
+                self.check_protection(by, &case.domain, None).await?;
+                let Some(closure) = case.closure.clone() else {
+                    return Err(RegistryError::Internal(
+                        "a closed case has no closure".into(),
+                    ));
+                };
+                let mut new = NewEntry::new(
+                    case.domain.clone(),
+                    Scope::Subtree,
+                    case.category,
+                    closure.decision,
+                    format!("case {}: {}", case.id, case.summary),
+                    actor.clone(),
+                    now,
+                );
+                new.id = entry_id;
+                new.providers = named.to_vec();
+                new.replaces = suspension;
+                new.case = Some(case_write(case, expect)?);
+                let mut actions = Vec::new();
+                if closure
+                    .measures
+                    .iter()
+                    .any(|m| matches!(m, Measure::StopAccess | Measure::Blacklist))
+                {
+                    actions.push(NoticeAction::StopAccess);
+                }
+                if closure
+                    .measures
+                    .iter()
+                    .any(|m| matches!(m, Measure::StopResolution | Measure::Blacklist))
+                {
+                    actions.push(NoticeAction::StopResolution);
+                }
+                self.write_listing(new, providers, &actions)
+                    .await
+                    .map(|_| ())
+            }
+            ClosingWrite::EndSuspension => {
+                self.end_suspension(
+                    case,
+                    expect,
+                    &actor,
+                    "the case closed without a registry measure",
+                )
+                .await
+            }
+        })
+    }
+
+    /// Marks the recordal of `case` cancelled in the shared records, before the closure is
+    /// written: the mark is idempotent, so a closure retried after a failure marks it again
+    /// harmlessly. Says what it did, for the timeline.
+    async fn cancel_recordal(
+        &self,
+        case: &Case,
+        by: &Actor,
+        now: OffsetDateTime,
+    ) -> RegistryResult<String> {
+        let Some(number) = &case.icp_number else {
+            return Ok("no ICP number on the case".into());
+        };
+        let found = self.store.recordals(std::slice::from_ref(number)).await?;
+        let Some(Some(mut recordal)) = found.into_iter().next() else {
+            return Ok(format!("recordal {number} is not in the shared records"));
+        };
+        if recordal.status == RecordalStatus::Cancelled {
+            return Ok(format!("recordal {number} was already cancelled"));
+        }
+        recordal.status = RecordalStatus::Cancelled;
+        recordal.updated_at = now;
+        recordal.updated_by = by.clone();
+        self.store.put_recordals(vec![recordal]).await?;
+        Ok(format!(
+            "recordal {number} marked cancelled in the shared records"
+        ))
+    }
+
+    /// Ends the suspension of `case` (already marked ended) with an `expired` event, writing
+    /// the case over `expect` in the same atomic write.
+    pub(super) async fn end_suspension(
+        &self,
+        case: &Case,
+        expect: u64,
+        by: &Actor,
+        reason: &str,
+    ) -> StoreResult<()> {
+        let Some(suspension) = &case.suspension else {
+            return Err(Refused::NotListed.into());
+        };
+        let request = LiftRequest {
+            entry_id: suspension.entry_id,
+            reason: format!("{reason} (case {})", case.id),
+            document: suspension.letter.clone(),
+            lifted_at: suspension.ended_at.unwrap_or_else(crate::model::now),
+            lifted_by: by.clone(),
+            expire: true,
+            case: Some(case_write(case, expect)?),
+        };
+        self.write_lift(&case.domain, request).await.map(|_| ())
+    }
+}

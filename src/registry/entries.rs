@@ -1,0 +1,289 @@
+//! Listing a domain, approving or rejecting a listing that waits for a second key, lifting an
+//! entry, and reading entries. A listing that takes effect is one atomic write of the entry,
+//! its event and the notices it orders (`NoticeStore::list_with_notices`); the answer waits
+//! until this node's index shows it.
+
+use uuid::Uuid;
+
+use super::{Registry, RegistryError, RegistryResult};
+use crate::auth::Principal;
+use crate::domain::{Category, Decision, DomainName, Scope};
+use crate::model::{Entry, EntryStatus, LiftRequest, NewEntry, Review as Reviewed};
+use crate::notices::model::{Notice, NoticeAction, Provider};
+use crate::store::StatusFilter;
+
+/// A listing as submitted, its fields validated; the registry's rules are checked by
+/// [`Registry::list`].
+#[derive(Debug, Clone)]
+pub struct Listing {
+    pub domain: DomainName,
+    pub scope: Scope,
+    pub category: Category,
+    pub decision: Decision,
+    pub reason: String,
+    /// Ids of providers to notify besides those found by locating the site.
+    pub providers: Vec<String>,
+    /// The justification given for listing a protected name deliberately (`Some("")` when
+    /// an override was asked for without one).
+    pub override_protection: Option<String>,
+}
+
+/// A second key's decision on a listing that waits for review.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Review {
+    Approve,
+    Reject,
+}
+
+/// Which entries a page holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryFilter {
+    Stored(StatusFilter),
+    /// Entries waiting for review.
+    Pending,
+}
+
+impl Registry {
+    /// Lists a domain for `by`: the named providers must exist and no protected name may be
+    /// touched (unless a national telecom key overrides it). With four-eyes on, the entry
+    /// waits for review; otherwise it is located and written with its notices at once.
+    pub async fn list(
+        &self,
+        by: &Principal,
+        listing: Listing,
+    ) -> RegistryResult<(Entry, Vec<Notice>)> {
+        let approval = self.settings.entries.require_approval;
+        // A listing that takes effect now needs every provider to map what locating finds
+        // (and the named ones); one waiting for approval only needs its named providers.
+        let needs_all =
+            !approval && (self.settings.locate.on_listing || !listing.providers.is_empty());
+        let providers = if needs_all {
+            self.store.providers().await?
+        } else {
+            Vec::new()
+        };
+        for id in &listing.providers {
+            let known = if needs_all {
+                providers.iter().any(|p| &p.id == id)
+            } else {
+                self.store.provider(id).await?.is_some()
+            };
+            if !known {
+                return Err(unknown_provider(id));
+            }
+        }
+        let protection_override = self
+            .check_protection(by, &listing.domain, listing.override_protection.as_deref())
+            .await?;
+        let mut new = NewEntry::new(
+            listing.domain,
+            listing.scope,
+            listing.category,
+            listing.decision,
+            listing.reason,
+            by.actor(),
+            crate::model::now(),
+        );
+        new.protection_override = protection_override;
+        new.providers = listing.providers;
+        if approval {
+            // Locating and notices wait for the approval; the named providers are kept.
+            return Ok((self.store.propose(new).await?, Vec::new()));
+        }
+        let all = [NoticeAction::StopAccess, NoticeAction::StopResolution];
+        Ok(self.write_listing(new, &providers, &all).await?)
+    }
+
+    /// Writes a listing that takes effect now (a direct listing, a case's suspension or
+    /// closure): locates the site, plans a stop notice for each provider found or named whose
+    /// stop action is one of `actions`, writes entry and notices in one atomic write and waits
+    /// for this node's index. `providers` is every provider.
+    pub(crate) async fn write_listing(
+        &self,
+        mut new: NewEntry,
+        providers: &[Provider],
+        actions: &[NoticeAction],
+    ) -> crate::store::StoreResult<(Entry, Vec<Notice>)> {
+        let providers: Vec<Provider> = providers
+            .iter()
+            .filter(|p| actions.contains(&p.kind.stop_action()))
+            .cloned()
+            .collect();
+        let notices = self.notices.prepare(&mut new, &providers).await;
+        let entry = self.store.list_with_notices(new, notices.clone()).await?;
+        self.notices.written(&notices);
+        self.await_index(entry.seq).await;
+        Ok((entry, notices))
+    }
+
+    /// Approves or rejects the listing of `domain` that waits for review (`wanted`, when
+    /// given, must be its id). The reviewer is another key of the submitter's side, within
+    /// its province; an approval is located and notified as a direct listing is, in the
+    /// same atomic write that lists it.
+    pub async fn review(
+        &self,
+        by: &Principal,
+        domain: &DomainName,
+        wanted: Option<Uuid>,
+        decision: Review,
+        reason: String,
+    ) -> RegistryResult<(Entry, Vec<Notice>)> {
+        let pending = self
+            .store
+            .pending(domain)
+            .await?
+            .filter(|e| wanted.is_none_or(|id| id == e.id))
+            .ok_or_else(|| {
+                RegistryError::NotPending(format!("{domain} has no entry waiting for review"))
+            })?;
+        check_reviewer(by, &pending)?;
+        let review = Reviewed {
+            outcome: match decision {
+                Review::Approve => "approved",
+                Review::Reject => "rejected",
+            }
+            .into(),
+            by: by.actor(),
+            at: crate::model::now(),
+            reason,
+            proposed_at: pending.listed_at,
+        };
+        match decision {
+            Review::Approve => Ok(self.approve(pending, review).await?),
+            Review::Reject => Ok((
+                self.store.reject(domain, pending.id, review).await?,
+                Vec::new(),
+            )),
+        }
+    }
+
+    async fn approve(
+        &self,
+        pending: Entry,
+        review: Reviewed,
+    ) -> crate::store::StoreResult<(Entry, Vec<Notice>)> {
+        let providers = self.store.providers().await?;
+        let mut new = pending.as_new();
+        let notices = self.notices.prepare(&mut new, &providers).await;
+        let mut approved = pending;
+        approved.location = new.location;
+        approved.providers = new.providers;
+        approved.review = Some(review);
+        let entry = self
+            .store
+            .approve_with_notices(approved, notices.clone())
+            .await?;
+        self.notices.written(&notices);
+        self.await_index(entry.seq).await;
+        Ok((entry, notices))
+    }
+
+    /// Lifts the active entry of `domain` under `document`, telling each provider it had
+    /// ordered to stop to restore the site. A provincial key lifts only its province's
+    /// entries.
+    pub async fn lift(
+        &self,
+        by: &Principal,
+        domain: &DomainName,
+        document: Decision,
+        reason: String,
+    ) -> RegistryResult<(Entry, Vec<Notice>)> {
+        let current = self
+            .history(domain)
+            .await?
+            .into_iter()
+            .rev()
+            .find(|e| matches!(e.status, EntryStatus::Active | EntryStatus::Suspended))
+            .ok_or_else(|| RegistryError::NotListed("this domain has no active entry".into()))?;
+        check_province(by, &current)?;
+        let request = LiftRequest {
+            entry_id: Some(current.id),
+            reason,
+            document,
+            lifted_at: crate::model::now(),
+            lifted_by: by.actor(),
+            expire: false,
+            case: None,
+        };
+        Ok(self.write_lift(domain, request).await?)
+    }
+
+    /// Writes a lift (or the end of a suspension) with its `restore` notices in one atomic
+    /// write and waits for this node's index.
+    pub(crate) async fn write_lift(
+        &self,
+        domain: &DomainName,
+        request: LiftRequest,
+    ) -> crate::store::StoreResult<(Entry, Vec<Notice>)> {
+        let providers = self.store.providers().await?;
+        let (entry, notices) = self
+            .store
+            .lift_with_notices(domain, request, self.notices.plan(), providers)
+            .await?;
+        self.notices.written(&notices);
+        if let Some(lift) = &entry.lift {
+            self.await_index(lift.seq).await;
+        }
+        Ok((entry, notices))
+    }
+
+    /// Every entry ever made for `domain`, oldest first.
+    pub async fn history(&self, domain: &DomainName) -> RegistryResult<Vec<Entry>> {
+        Ok(self.store.history(domain).await?)
+    }
+
+    /// A page of entries in listing order after cursor `after`, and the next cursor; entries
+    /// waiting for review are few and come in one page.
+    pub async fn entries(
+        &self,
+        filter: EntryFilter,
+        after: u64,
+        limit: usize,
+    ) -> RegistryResult<(Vec<Entry>, Option<u64>)> {
+        Ok(match filter {
+            EntryFilter::Pending => (self.store.pending_entries(limit).await?, None),
+            EntryFilter::Stored(filter) => self.store.entries(filter, after, limit).await?,
+        })
+    }
+}
+
+pub(super) fn unknown_provider(id: &str) -> RegistryError {
+    RegistryError::invalid("unknown_provider", format!("no provider with id {id:?}"))
+}
+
+/// Checks that `principal` may review `entry`: another key than the one that submitted it,
+/// of the same side (agency or telecom), and within its province.
+fn check_reviewer(principal: &Principal, entry: &Entry) -> RegistryResult<()> {
+    if entry.listed_by.key_id == principal.key_id {
+        return Err(RegistryError::Forbidden(
+            "a different key than the one that submitted the entry must review it".into(),
+        ));
+    }
+    if entry.listed_by.role != principal.role {
+        return Err(RegistryError::Forbidden(format!(
+            "the entry was submitted by a {} key; a key of the same side must review it",
+            entry.listed_by.role.as_str()
+        )));
+    }
+    check_province(principal, entry)
+}
+
+/// Refuses a provincial key acting on an entry listed by a key of another province (or by a
+/// national key): provinces act within their own remit; national keys may act on any entry.
+fn check_province(principal: &Principal, entry: &Entry) -> RegistryResult<()> {
+    match principal.province {
+        Some(own) if entry.listed_by.province != Some(own) => {
+            Err(RegistryError::OutOfProvince(format!(
+                "{} was listed by {}; a key of province {own} may act only on its own province's entries",
+                entry.domain,
+                entry
+                    .listed_by
+                    .province
+                    .map_or("a national key".to_string(), |p| format!(
+                        "a key of province {p}"
+                    )),
+            )))
+        }
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,99 @@
+//! What a use case of the registry can refuse, and why: every refusal names whose rule it is
+//! (a field's, a role's, a province's, the case's, the registry's state), and store failures
+//! pass through whole. `api::error` maps each to an HTTP status and code, once.
+
+use crate::domain::DomainError;
+use crate::model::Entry;
+use crate::store::{Refused, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// A value breaks a rule; `code` names the rule.
+    #[error("{message}")]
+    Invalid { code: &'static str, message: String },
+    /// A domain name that is not one, or not listable.
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// The caller's key may not do this, for the reason given.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The caller's key acts for another province than the one the target belongs to.
+    #[error("{0}")]
+    OutOfProvince(String),
+    /// Another organisation holds the case (or referral) for this step.
+    #[error("{0}")]
+    NotCaseHolder(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// The registry's state forbids the step; `code` says which state.
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("{0}")]
+    AlreadyListed(String),
+    #[error("{0}")]
+    NotListed(String),
+    #[error("{0}")]
+    NotPending(String),
+    /// The store failed (unreachable, corrupt, or the feed no longer holds what was asked).
+    #[error(transparent)]
+    Store(StoreError),
+    /// A fault of this service.
+    #[error("{0}")]
+    Internal(String),
+}
+
+pub type RegistryResult<T> = Result<T, RegistryError>;
+
+impl RegistryError {
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> RegistryError {
+        RegistryError::Invalid {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// The refusals of the store's atomic writes, told as the registry tells them.
+impl From<StoreError> for RegistryError {
+    fn from(e: StoreError) -> RegistryError {
+        match e {
+            StoreError::Refused(refused) => refused.into(),
+            failure => RegistryError::Store(failure),
+        }
+    }
+}
+
+impl From<Refused> for RegistryError {
+    fn from(refused: Refused) -> RegistryError {
+        match refused {
+            Refused::AlreadyListed(entry) => RegistryError::AlreadyListed(format!(
+                "{} already has an active entry ({}) under decision {}; lift it first",
+                entry.domain, entry.id, entry.decision.number
+            )),
+            Refused::NotListed => {
+                RegistryError::NotListed("this domain has no active entry".into())
+            }
+            Refused::Suspended(entry) => suspended(&entry),
+            Refused::CaseChanged => RegistryError::Conflict {
+                code: "case_changed",
+                message: "the case changed while this step was being written; read it again".into(),
+            },
+            Refused::NotPending => RegistryError::NotPending(
+                "this domain has no entry waiting for review, or another one than given".into(),
+            ),
+        }
+    }
+}
+
+fn suspended(entry: &Entry) -> RegistryError {
+    RegistryError::Conflict {
+        code: "suspended",
+        message: format!(
+            "{} is suspended under case {}: the suspension ends with the case's closure, its withdrawal or its expiry",
+            entry.domain,
+            entry
+                .case_id
+                .map_or_else(|| "?".into(), |id| id.to_string())
+        ),
+    }
+}

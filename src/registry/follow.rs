@@ -1,0 +1,105 @@
+//! The feed follower of a node: keeps the index and the key cache current from the store,
+//! backing off while the store fails and reloading the whole active set when the feed cannot
+//! bring the node up to date.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::Registry;
+use crate::store::StoreError;
+
+/// Keeps the index and the key cache current from the store until `shutdown` fires.
+pub async fn follow(registry: Arc<Registry>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let block = Duration::from_millis(registry.settings.index.follow_block_ms);
+    let mut backoff = Duration::from_millis(100);
+    let mut failing = false;
+    loop {
+        let cursor = crate::store::FollowCursor {
+            seq: registry.index.seq(),
+            keys_version: registry.auth.version(),
+        };
+        let outcome = tokio::select! {
+            _ = shutdown.changed() => return,
+            outcome = registry.store.follow(cursor, block) => outcome,
+        };
+        let result = match outcome {
+            Ok(batch) => {
+                if let Some((version, keys)) = &batch.keys {
+                    registry.auth.replace(*version, keys);
+                }
+                match registry.index.apply(&batch.events) {
+                    Ok(()) => {
+                        registry
+                            .health
+                            .mark_ok(batch.head.max(registry.index.seq()));
+                        Ok(())
+                    }
+                    Err(gap) => Err(StoreError::corrupt(gap)),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => {
+                if failing {
+                    tracing::info!("the feed follower reached the store again");
+                }
+                failing = false;
+                backoff = Duration::from_millis(100);
+            }
+            Err(StoreError::SnapshotRequired { .. }) | Err(StoreError::Corrupt(_)) => {
+                // The feed no longer holds what this node missed, or could not be applied:
+                // reload the whole active set, then follow from there.
+                registry
+                    .metrics
+                    .follower_errors
+                    .with_label_values(&["resync"])
+                    .inc();
+                tracing::warn!("the feed cannot bring this node up to date; reloading the index");
+                if let Err(e) = registry.bootstrap().await {
+                    tracing::warn!(error = %e, "reloading the index failed");
+                }
+                failing = true;
+                // A reload is costly: the back-off runs in full, whatever writes wait.
+                if sleep_or_stop(&mut shutdown, None, backoff).await {
+                    return;
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => {
+                registry
+                    .metrics
+                    .follower_errors
+                    .with_label_values(&["store"])
+                    .inc();
+                if !failing {
+                    tracing::warn!(error = %e, "the feed follower cannot read the store; checks are answered from the last index");
+                }
+                failing = true;
+                if sleep_or_stop(&mut shutdown, Some(&registry.health.wake), backoff).await {
+                    return;
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+}
+
+/// Sleeps for `delay` unless shutdown or a wake-up comes first; returns whether shutdown did.
+async fn sleep_or_stop(
+    shutdown: &mut tokio::sync::watch::Receiver<bool>,
+    wake: Option<&tokio::sync::Notify>,
+    delay: Duration,
+) -> bool {
+    let woken = async {
+        match wake {
+            Some(wake) => wake.notified().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = shutdown.changed() => true,
+        _ = woken => false,
+        _ = tokio::time::sleep(delay) => false,
+    }
+}

@@ -1,0 +1,271 @@
+//! What callers read and manage beside entries and cases: API keys (this node's key cache
+//! reloaded at once after a change), providers and the binding of provider keys, notices and
+//! their acknowledgement, the compliance report, locating a site, the feed and the audit log.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::{Registry, RegistryError, RegistryResult};
+use crate::audit::AuditRecord;
+use crate::domain::{DomainName, Role};
+use crate::model::{Event, KeyRecord, Location, ProviderKind};
+use crate::notices::model::{Notice, NoticeStatus, Provider};
+use crate::store::notices::{NoticeChange, NoticePage};
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ProviderCompliance {
+    pub provider_id: String,
+    pub name: String,
+    pub kind: ProviderKind,
+    #[schema(value_type = Option<String>)]
+    pub province: Option<crate::domain::Province>,
+    /// Notices written to the provider.
+    pub sent: u64,
+    /// Notices whose webhook answered 2xx at least once.
+    pub delivered: u64,
+    pub acknowledged: u64,
+    /// Notices that passed their deadline unacknowledged, including those acknowledged late.
+    pub overdue: u64,
+    /// Of those, the ones still unacknowledged.
+    pub overdue_open: u64,
+    pub acknowledged_late: u64,
+    /// Median time from a notice's creation to its acknowledgement; null when none.
+    pub median_seconds_to_acknowledge: Option<f64>,
+}
+
+impl Registry {
+    /// Stores a new key and reloads this node's key cache, so the key works here as soon as
+    /// the admin is answered; other nodes follow through the store's key log.
+    pub async fn create_key(&self, record: KeyRecord) -> RegistryResult<()> {
+        self.store.create_key(record).await?;
+        self.refresh_keys().await
+    }
+
+    /// Revokes a key; its token stops working on this node at once.
+    pub async fn revoke_key(&self, id: &str) -> RegistryResult<()> {
+        if !self.store.revoke_key(id).await? {
+            return Err(RegistryError::NotFound(format!("no key with id {id:?}")));
+        }
+        self.refresh_keys().await
+    }
+
+    async fn refresh_keys(&self) -> RegistryResult<()> {
+        let (version, keys) = self.store.keys().await?;
+        self.auth.replace(version, &keys);
+        Ok(())
+    }
+
+    /// Every key, oldest first.
+    pub async fn keys(&self) -> RegistryResult<Vec<KeyRecord>> {
+        let (_, mut keys) = self.store.keys().await?;
+        keys.sort_by(|a, b| {
+            a.created_at
+                .cmp(&b.created_at)
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        Ok(keys)
+    }
+
+    /// Checks the `provider_id` of a new key: required for provider roles, refused for
+    /// others, and of the kind the role speaks for.
+    pub async fn key_provider(
+        &self,
+        role: Role,
+        provider_id: Option<String>,
+    ) -> RegistryResult<Option<String>> {
+        let kind = match role {
+            Role::AccessProvider => ProviderKind::Access,
+            Role::DnsProvider => ProviderKind::Dns,
+            _ if provider_id.is_some() => {
+                return Err(RegistryError::invalid(
+                    "invalid_provider",
+                    "only access_provider and dns_provider keys are bound to a provider",
+                ));
+            }
+            _ => return Ok(None),
+        };
+        let id = provider_id.ok_or_else(|| {
+            RegistryError::invalid(
+                "provider_required",
+                format!("a {role} key needs provider_id, the provider it speaks for"),
+            )
+        })?;
+        let provider = self.provider(&id).await.map_err(|_| {
+            RegistryError::invalid("unknown_provider", format!("no provider with id {id:?}"))
+        })?;
+        if provider.kind != kind {
+            return Err(RegistryError::invalid(
+                "invalid_provider",
+                format!(
+                    "a {role} key needs a provider of kind {}, {id} is {}",
+                    kind.as_str(),
+                    provider.kind.as_str()
+                ),
+            ));
+        }
+        Ok(Some(id))
+    }
+
+    pub async fn providers(&self) -> RegistryResult<Vec<Provider>> {
+        Ok(self.store.providers().await?)
+    }
+
+    pub async fn provider(&self, id: &str) -> RegistryResult<Provider> {
+        self.store
+            .provider(id)
+            .await?
+            .ok_or_else(|| RegistryError::NotFound(format!("no provider with id {id:?}")))
+    }
+
+    /// Creates or replaces a provider.
+    pub async fn put_provider(&self, provider: Provider) -> RegistryResult<()> {
+        Ok(self.store.put_provider(provider).await?)
+    }
+
+    pub async fn delete_provider(&self, id: &str) -> RegistryResult<()> {
+        if !self.store.delete_provider(id).await? {
+            return Err(RegistryError::NotFound(format!(
+                "no provider with id {id:?}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Locates `domain` now, within the listing budget, against every provider.
+    pub async fn locate(&self, domain: &DomainName) -> RegistryResult<Location> {
+        let providers = self.store.providers().await?;
+        Ok(self.notices.locate(domain, &providers).await)
+    }
+
+    /// A page of a provider's notices, oldest first.
+    pub async fn provider_notices(
+        &self,
+        provider: &str,
+        status: Option<NoticeStatus>,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> RegistryResult<NoticePage> {
+        Ok(self
+            .store
+            .provider_notices(provider, status, after, limit)
+            .await?)
+    }
+
+    /// One notice, if `own` (the provider a provider key speaks for; `None` for others) may
+    /// see it.
+    pub async fn notice(&self, own: Option<&str>, id: Uuid) -> RegistryResult<Notice> {
+        match self.store.notice(id).await? {
+            Some(notice) if own.is_none_or(|p| p == notice.provider_id) => Ok(notice),
+            _ => Err(RegistryError::NotFound(format!("no notice with id {id}"))),
+        }
+    }
+
+    /// Records that the provider carried notice `id` out; answers the notice and whether
+    /// this changed it (acknowledging again changes nothing).
+    pub async fn acknowledge(
+        &self,
+        id: Uuid,
+        note: Option<String>,
+    ) -> RegistryResult<(Notice, bool)> {
+        let now = crate::model::now();
+        let change: NoticeChange = Arc::new(move |n: &mut Notice| n.acknowledge(now, note.clone()));
+        self.store
+            .update_notice(id, change)
+            .await?
+            .ok_or_else(|| RegistryError::NotFound(format!("no notice with id {id}")))
+    }
+
+    /// Per provider: notices sent, delivered, acknowledged, overdue, and the median time to
+    /// acknowledge. It reads every notice of every provider: a report, not a hot path.
+    pub async fn compliance(&self) -> RegistryResult<Vec<ProviderCompliance>> {
+        let mut providers = self.store.providers().await?;
+        providers.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
+        let mut report = Vec::with_capacity(providers.len());
+        for provider in providers {
+            let mut row = ProviderCompliance {
+                provider_id: provider.id.clone(),
+                name: provider.name.clone(),
+                kind: provider.kind,
+                province: provider.province,
+                sent: 0,
+                delivered: 0,
+                acknowledged: 0,
+                overdue: 0,
+                overdue_open: 0,
+                acknowledged_late: 0,
+                median_seconds_to_acknowledge: None,
+            };
+            let mut times = Vec::new();
+            let mut after = None;
+            loop {
+                let page = self
+                    .store
+                    .provider_notices(&provider.id, None, after, 10_000)
+                    .await?;
+                for n in &page.notices {
+                    row.sent += 1;
+                    row.delivered += u64::from(n.delivered_at.is_some());
+                    if n.overdue_at.is_some() {
+                        row.overdue += 1;
+                    }
+                    match n.acknowledged_at {
+                        Some(at) => {
+                            row.acknowledged += 1;
+                            row.acknowledged_late += u64::from(n.overdue_at.is_some());
+                            times.push((at - n.created_at).as_seconds_f64().max(0.0));
+                        }
+                        None => row.overdue_open += u64::from(n.overdue_at.is_some()),
+                    }
+                }
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => break,
+                }
+            }
+            row.median_seconds_to_acknowledge = median(times);
+            report.push(row);
+        }
+        Ok(report)
+    }
+
+    /// Feed events after `after`, at most `limit`.
+    pub async fn events(&self, after: u64, limit: usize) -> RegistryResult<Vec<Event>> {
+        Ok(self.store.events(after, limit).await?)
+    }
+
+    /// Audit records after `after`, at most `limit`, in order.
+    pub async fn audit_records(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> RegistryResult<Vec<AuditRecord>> {
+        Ok(self.store.audit(after, limit).await?)
+    }
+}
+
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    Some(if values.len().is_multiple_of(2) {
+        (values[mid - 1] + values[mid]) / 2.0
+    } else {
+        values[mid]
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median;
+
+    #[test]
+    fn median_of_odd_even_and_none() {
+        assert_eq!(median(vec![]), None);
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), Some(2.5));
+    }
+}

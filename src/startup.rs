@@ -161,7 +161,12 @@ pub fn build_registry(
     admin_token: Option<&str>,
 ) -> anyhow::Result<Registry> {
     let metrics = Arc::new(Metrics::new());
-    let notices = Notices::new(Arc::clone(&store), settings, &metrics)
+    let notices = Notices::new(
+        Arc::clone(&store),
+        settings,
+        &metrics,
+        crate::api::notices::webhook_body,
+    )
         .context("cannot start the notice service")?;
     Ok(Registry {
         store,

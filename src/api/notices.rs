@@ -276,3 +276,15 @@ pub async fn compliance(caller: Caller, state: State) -> Result<HttpResponse, Ap
         providers: report,
     }))
 }
+
+/// The body of a webhook delivery: the Standard Webhooks envelope around the notice, in the
+/// same shape as `GET /v1/notices/{id}`. The delivery worker is given this function at start.
+pub fn webhook_body(notice: &Notice) -> Vec<u8> {
+    let envelope = serde_json::json!({
+        "type": format!("notice.{}", notice.action.as_str()),
+        "timestamp": crate::model::rfc3339::format(&crate::model::now()),
+        "data": NoticeView::from(notice),
+    });
+    // A `serde_json::Value` with string keys always encodes.
+    serde_json::to_vec(&envelope).expect("a JSON value encodes")
+}

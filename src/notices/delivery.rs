@@ -172,16 +172,6 @@ fn observe(notices: &Notices, outcome: &Outcome, after: Result<Option<(Notice, b
     }
 }
 
-/// The body of a delivery: the Standard Webhooks envelope around the notice.
-fn body(notice: &Notice) -> Vec<u8> {
-    let envelope = serde_json::json!({
-        "type": format!("notice.{}", notice.action.as_str()),
-        "timestamp": crate::model::rfc3339::format(&crate::model::now()),
-        "data": crate::api::notices::NoticeView::from(notice),
-    });
-    serde_json::to_vec(&envelope).unwrap_or_default()
-}
-
 async fn send(
     notices: &Notices,
     notice: &Notice,
@@ -194,7 +184,7 @@ async fn send(
         .ok_or("the provider has no webhook")?;
     let id = notice.id.to_string();
     let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
-    let body = body(notice);
+    let body = (notices.body)(notice);
     let signature = webhook::sign(&provider.webhook_secret, &id, timestamp, &body)
         .map_err(|e| e.to_string())?;
     let response = notices

@@ -103,6 +103,9 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// Writes the body of a notice's webhook.
+pub type WebhookBody = fn(&Notice) -> Vec<u8>;
+
 /// The notice service of one node.
 pub struct Notices {
     pub store: Arc<dyn Store>,
@@ -112,6 +115,8 @@ pub struct Notices {
     pub metrics: NoticeMetrics,
     /// This node's name in leases, random per process.
     pub node_id: String,
+    /// The body of a notice's webhook, in the contract's JSON (the API writes it).
+    pub body: WebhookBody,
     /// Wakes the delivery worker when this node writes notices.
     pub(crate) wake: Notify,
     pub(crate) http: reqwest::Client,
@@ -122,6 +127,7 @@ impl Notices {
         store: Arc<dyn Store>,
         settings: &crate::settings::Settings,
         metrics: &crate::metrics::Metrics,
+        body: WebhookBody,
     ) -> anyhow::Result<Notices> {
         install_crypto_provider();
         let http = reqwest::Client::builder()
@@ -137,6 +143,7 @@ impl Notices {
             locate: settings.locate.clone(),
             settings: settings.notices.clone(),
             metrics: NoticeMetrics::new(metrics),
+            body,
             node_id: format!("n_{}", &crate::auth::new_key_id()[2..]),
             wake: Notify::new(),
             http,

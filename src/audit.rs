@@ -67,8 +67,21 @@ impl AuditRecord {
     pub fn compute_hash(&self) -> String {
         let mut unsigned = self.clone();
         unsigned.sha256.clear();
-        let bytes = serde_json::to_vec(&unsigned).unwrap_or_default();
-        hex::encode(Sha256::digest(&bytes))
+        hex::encode(Sha256::digest(unsigned.canonical_json()))
+    }
+
+    /// The bytes the hash is taken over.
+    ///
+    /// Encoding cannot fail here, so a failure is a bug and panics rather than returning a
+    /// `Result`: serde_json fails only on a map with non-string keys or a `Serialize` impl
+    /// that reports an error, and the record holds neither (strings, integers, a role enum, a
+    /// province and a timestamp that serialise as strings). The panic replaces a silent
+    /// fallback to empty bytes, which would have chained a hash of nothing into the log. A
+    /// `Result` would reach `AuditRecord::chain` in both stores and every caller of
+    /// `Verifier::check` only to handle a case that cannot occur.
+    fn canonical_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self)
+            .expect("an audit record holds only strings, integers and values encoded as strings")
     }
 }
 
@@ -209,6 +222,67 @@ mod tests {
             verifier.check(record)?;
         }
         Ok(verifier.verified)
+    }
+
+    #[test]
+    fn the_hashed_bytes_never_change() {
+        // Records already in stores carry hashes of these exact bytes: a change to the
+        // encoding would make every one of them look altered.
+        let at = OffsetDateTime::from_unix_timestamp(1_714_550_400).unwrap();
+        let record = AuditRecord::chain(
+            AuditEvent {
+                at,
+                target: "n0.example.cn".into(),
+                ..event(0)
+            },
+            0,
+            GENESIS,
+        );
+        let mut unsigned = record.clone();
+        unsigned.sha256.clear();
+        assert_eq!(
+            String::from_utf8(unsigned.canonical_json()).unwrap(),
+            concat!(
+                r#"{"seq":1,"at":"2024-05-01T08:00:00Z","#,
+                r#""actor":{"key_id":"k_1","name":"Beijing AMR","role":"agency"},"#,
+                r#""address":"127.0.0.1","method":"POST","path":"/v1/entries","#,
+                r#""action":"entry.list","target":"n0.example.cn","status":201,"#,
+                r#""outcome":"ok","request_id":"","#,
+                r#""prev_sha256":"0000000000000000000000000000000000000000000000000000000000000000","#,
+                r#""sha256":""}"#
+            )
+        );
+        assert_eq!(
+            record.sha256,
+            "dbec93d218f2745540919a1c1afe6dfd80a79f5be026ec25217a577d935fbc46"
+        );
+
+        let with_everything = AuditRecord::chain(
+            AuditEvent {
+                at: at + time::Duration::milliseconds(123),
+                actor: Actor {
+                    key_id: "k_2".into(),
+                    name: "Guangdong CA".into(),
+                    role: Role::Telecom,
+                    province: Some(crate::domain::Province::parse("44").unwrap()),
+                },
+                address: "192.0.2.7".into(),
+                method: "POST".into(),
+                path: "/v1/entries/bad.example.cn/override".into(),
+                action: "entry.override".into(),
+                target: "bad.example.cn".into(),
+                status: 200,
+                outcome: "ok".into(),
+                request_id: "r-1".into(),
+                detail: "court order \"2024\" 1".into(),
+            },
+            6,
+            "ab",
+        );
+        assert_eq!(
+            with_everything.sha256,
+            "ad1bbd0237d5b0771c97515e69f38ec4f0606bcb3e3b9eed9bb45f659c9b2ed4"
+        );
     }
 
     #[test]

@@ -3,12 +3,14 @@
 //! and threads of its own, so that DNS load and HTTP load do not queue behind each other, and
 //! stops when the application does.
 //!
-//! `zone` is the zone as data, `wire` writes messages, `server` answers them, `transfer`
-//! streams transfers, `tsig` signs and verifies, `notify` tells resolvers of changes, `dnsbl`
-//! answers listings.
+//! `zone` is the zone as data, `wire` writes messages, `request` is a parsed question,
+//! `server` answers it, `transfer` streams transfers, `tsig` signs and verifies, `notify`
+//! tells resolvers of changes, `dnsbl` answers listings. `server` hands a transfer to
+//! `transfer` and never the other way round.
 
 pub mod dnsbl;
 pub mod notify;
+pub mod request;
 pub mod server;
 pub mod transfer;
 pub mod tsig;

@@ -14,6 +14,7 @@ use tokio::sync::watch;
 
 use super::Context;
 use super::dnsbl;
+use super::request::{Request, TransferKind};
 use super::transfer;
 use super::tsig::{self, Signer, Verdict};
 use super::wire::*;
@@ -23,49 +24,6 @@ use super::zone::{SOA_EXPIRE, SOA_REFRESH, SOA_RETRY, soa_serial};
 const TCP_IDLE: Duration = Duration::from_secs(10);
 /// TCP connections served at once; more wait in the kernel's backlog.
 const TCP_CONNECTIONS: usize = 256;
-
-/// A parsed request and what the answer needs of it.
-pub struct Request {
-    pub message: Message,
-    pub id: u16,
-    pub qtype: u16,
-    pub qclass: u16,
-    /// The question name in lower case without the final dot.
-    pub qname: String,
-    pub edns: bool,
-    pub peer: SocketAddr,
-    pub tcp: bool,
-}
-
-impl Request {
-    pub fn labels(&self) -> impl Iterator<Item = &[u8]> {
-        self.message.queries[0].name.iter()
-    }
-
-    /// A response header and the question echoed.
-    pub fn writer(&self, rcode: u8, authoritative: bool, capacity: usize) -> MessageWriter {
-        let mut w = MessageWriter::new(
-            self.id,
-            Flags {
-                response: true,
-                opcode: OPCODE_QUERY,
-                authoritative,
-                truncated: false,
-                recursion_desired: self.message.metadata.recursion_desired,
-                rcode,
-            },
-            capacity,
-        );
-        w.question(self.labels(), self.qtype, self.qclass);
-        w
-    }
-}
-
-/// Which transfer a TCP request asked for.
-pub enum TransferKind {
-    Axfr,
-    Ixfr(u32),
-}
 
 pub enum Outcome {
     /// Nothing to send (a response, or too short to answer).

@@ -7,7 +7,7 @@
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::Context;
-use super::server::{Request, TransferKind};
+use super::request::{Request, TransferKind};
 use super::tsig::Signer;
 use super::wire::*;
 use super::zone::{self, SOA_EXPIRE, SOA_REFRESH, SOA_RETRY, SerialPosition, soa_serial};

@@ -37,6 +37,10 @@ pub enum Target {
 
 impl Target {
     /// The target the store settings describe; the error names the key at fault.
+    ///
+    /// `StoreSettings::validate_redis_deployment` makes the same checks at start, without
+    /// this type, so that the settings need nothing from the store; a test below keeps the two
+    /// giving the same errors.
     pub fn from_settings(
         store: &crate::settings::StoreSettings,
     ) -> Result<Target, (&'static str, String)> {
@@ -670,6 +674,47 @@ mod tests {
             Target::from_settings(&store).unwrap_err().0,
             "store.redis_sentinels"
         );
+    }
+
+    #[test]
+    fn settings_refuse_what_the_store_refuses_with_the_same_error() {
+        // `Settings::validate` checks the deployment keys without this module (settings
+        // depend on nothing in the store); this holds the two checks to the same verdicts.
+        type Tweak = fn(&mut StoreSettings);
+        let cases: [Tweak; 10] = [
+            |_| {},
+            |s| s.redis_url = "http://127.0.0.1".into(),
+            |s| s.redis_cluster = vec!["redis://127.0.0.1:7000".into()],
+            |s| s.redis_cluster = vec!["redis://127.0.0.1:7000/2".into()],
+            |s| s.redis_cluster = vec!["redis://127.0.0.1:7000/2".into(), "tcp://x".into()],
+            |s| {
+                s.redis_cluster = vec!["redis://127.0.0.1:7000".into()];
+                s.redis_sentinels = vec!["redis://127.0.0.1:26379".into()];
+            },
+            |s| s.redis_sentinels = vec!["redis://127.0.0.1:26379".into()],
+            |s| {
+                s.redis_sentinels = vec!["redis://127.0.0.1:26379".into()];
+                s.redis_master_name = "siteban".into();
+            },
+            |s| {
+                s.redis_sentinels = vec!["http://sentinel".into()];
+                s.redis_master_name = " ".into();
+            },
+            |s| {
+                s.redis_sentinels = vec!["redis://127.0.0.1:26379".into(), "http://x".into()];
+                s.redis_master_name = "siteban".into();
+            },
+        ];
+        for (i, tweak) in cases.into_iter().enumerate() {
+            let mut store = StoreSettings::default();
+            tweak(&mut store);
+            let by_store = Target::from_settings(&store).err();
+            let by_settings = store.validate_redis_deployment().err().map(|e| match e {
+                crate::settings::SettingsError::Invalid { key, message } => (key, message),
+                other => panic!("case {i}: {other}"),
+            });
+            assert_eq!(by_settings, by_store, "case {i}");
+        }
     }
 
     #[test]

@@ -1,0 +1,64 @@
+//! The `[limits]` section: write body size, client timeouts, long-polls and per-role request
+//! rates. Enforcing them is left to `limits` and the API middleware.
+
+use serde::Deserialize;
+
+use super::{SettingsError, invalid};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitSettings {
+    /// Largest body of a write (entries, keys, protected names); batch checks use
+    /// `server.body_limit_bytes`.
+    pub write_body_bytes: usize,
+    /// Time a client gets to send a request's head; a slower client is cut off.
+    pub header_timeout_ms: u64,
+    /// Time a client gets to send a request's body.
+    pub body_timeout_ms: u64,
+    /// Most long-polls (`/v1/feed?wait=`) held at once on this node.
+    pub max_long_polls: usize,
+    pub rate: RateSettings,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        LimitSettings {
+            write_body_bytes: 64 * 1024,
+            header_timeout_ms: 5000,
+            body_timeout_ms: 10_000,
+            max_long_polls: 1000,
+            rate: RateSettings::default(),
+        }
+    }
+}
+
+/// Requests per second allowed per token, by role; 0 means no limit. A batch check counts
+/// one per name. `anonymous` applies per client address to requests without a valid token.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateSettings {
+    pub admin: u32,
+    pub agency: u32,
+    pub telecom: u32,
+    pub access_provider: u32,
+    pub dns_provider: u32,
+    pub auditor: u32,
+    pub anonymous: u32,
+    /// Seconds of quota that may be spent at once (the bucket size).
+    pub burst_seconds: u32,
+}
+
+impl LimitSettings {
+    pub(super) fn validate(&self) -> Result<(), SettingsError> {
+        if self.write_body_bytes < 1024 {
+            return Err(invalid("limits.write_body_bytes", "must be at least 1024"));
+        }
+        if self.header_timeout_ms == 0 || self.body_timeout_ms == 0 {
+            return Err(invalid(
+                "limits.header_timeout_ms",
+                "timeouts must be positive",
+            ));
+        }
+        Ok(())
+    }
+}

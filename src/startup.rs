@@ -167,7 +167,7 @@ pub fn build_registry(
         &metrics,
         crate::api::notices::webhook_body,
     )
-        .context("cannot start the notice service")?;
+    .context("cannot start the notice service")?;
     Ok(Registry {
         store,
         index: Index::new(settings.index.overlay_max),

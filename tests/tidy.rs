@@ -100,7 +100,9 @@ fn named_modules(text: &str) -> std::collections::BTreeSet<String> {
         let code = line.split("//").next().unwrap_or_default();
         if in_group {
             let group = code.trim_start();
-            if let Some(name) = group.split(|c: char| !c.is_alphanumeric() && c != '_').next()
+            if let Some(name) = group
+                .split(|c: char| !c.is_alphanumeric() && c != '_')
+                .next()
                 && !name.is_empty()
             {
                 out.insert(name.to_string());

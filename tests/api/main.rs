@@ -17,6 +17,7 @@ mod records;
 mod roles;
 mod safety;
 mod scale;
+mod service;
 mod topology;
 
 /// Runs each listed behaviour case once per store and Redis deployment.

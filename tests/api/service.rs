@@ -1,0 +1,198 @@
+//! The registry's use cases called without HTTP: a listing, a case and its first step, and
+//! the bulk import, on a registry built from the embedded store alone, as the staff console
+//! and the command line call them.
+
+use std::sync::Arc;
+
+use siteban::auth::Principal;
+use siteban::cases::workflow::NewCase;
+use siteban::domain::{
+    Category, Decision, DecisionInput, DomainName, IcpNumber, Province, Role, Scope, Uscc,
+    today_in_china,
+};
+use siteban::registry::{CaseStep, Listing, Registry, RegistryError};
+
+use crate::helpers::{Store, test_settings};
+
+fn principal(key_id: &str, role: Role, province: Option<&str>) -> Principal {
+    Principal {
+        key_id: key_id.into(),
+        name: format!("test {key_id}"),
+        role,
+        province: province.map(|p| Province::parse(p).unwrap()),
+        expires_at: None,
+        provider_id: None,
+    }
+}
+
+fn decision() -> Decision {
+    let input = DecisionInput {
+        number: Some("京市监处罚〔2024〕123号".into()),
+        authority: Some("北京市市场监督管理局".into()),
+        date: Some("2024-05-01".into()),
+        document_sha256: None,
+    };
+    Decision::parse(input, today_in_china()).unwrap()
+}
+
+fn listing(domain: &str) -> Listing {
+    Listing {
+        domain: DomainName::parse_listable(domain).unwrap(),
+        scope: Scope::Subtree,
+        category: Category::parse("counterfeit_goods").unwrap(),
+        decision: decision(),
+        reason: "sold counterfeit goods".into(),
+        providers: Vec::new(),
+        override_protection: None,
+    }
+}
+
+/// A registry on a fresh embedded store, loaded and followed (until the sender it comes with
+/// is dropped), with `protected` protected.
+async fn registry(
+    dir: &std::path::Path,
+    protected: &[&str],
+) -> (Arc<Registry>, tokio::sync::watch::Sender<bool>) {
+    let mut settings = test_settings(Store::Embedded, dir, None);
+    settings.protection.names = protected.iter().map(|n| n.to_string()).collect();
+    let store = siteban::startup::open_store(&settings).await.unwrap();
+    let registry = Arc::new(siteban::startup::build_registry(&settings, store, None).unwrap());
+    registry.bootstrap().await.unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(siteban::registry::follow(Arc::clone(&registry), stopped));
+    (registry, stop)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_is_checked_written_and_indexed_without_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let (registry, _follower) = registry(dir.path(), &["gov.cn"]).await;
+    let agency = principal("k_agency", Role::Agency, Some("11"));
+
+    let (entry, notices) = registry
+        .list(&agency, listing("shop.example.cn"))
+        .await
+        .unwrap();
+    assert_eq!(entry.domain.as_str(), "shop.example.cn");
+    assert!(notices.is_empty(), "no provider exists to be told");
+    // The answer waited for this node's index.
+    let hit = registry.index.lookup("www.shop.example.cn").hit;
+    assert_eq!(hit.map(|h| h.entry_id()), Some(entry.id));
+
+    let again = registry.list(&agency, listing("shop.example.cn")).await;
+    assert!(
+        matches!(again, Err(RegistryError::AlreadyListed(_))),
+        "{again:?}"
+    );
+    let protected = registry.list(&agency, listing("portal.gov.cn")).await;
+    assert!(
+        matches!(
+            protected,
+            Err(RegistryError::Invalid {
+                code: "protected_domain",
+                ..
+            })
+        ),
+        "{protected:?}"
+    );
+    let mut named = listing("other.example.cn");
+    named.providers = vec!["p_missing".into()];
+    let unknown = registry.list(&agency, named).await;
+    assert!(
+        matches!(
+            unknown,
+            Err(RegistryError::Invalid {
+                code: "unknown_provider",
+                ..
+            })
+        ),
+        "{unknown:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_case_is_opened_and_accepted_without_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let (registry, _follower) = registry(dir.path(), &[]).await;
+    let amr = principal("k_amr11", Role::Agency, Some("11"));
+    let ca = principal("k_ca11", Role::Telecom, Some("11"));
+    let new = NewCase {
+        domain: DomainName::parse_listable("fake.example.cn").unwrap(),
+        recorded: true,
+        icp_number: Some(IcpNumber::parse("京ICP备13025326号").unwrap()),
+        recordal_province: None,
+        access_province: Province::parse("11").unwrap(),
+        operator_name: Some("北京某某科技有限公司".into()),
+        operator_credit_code: Some(Uscc::parse_strict("91110108551385082Q").unwrap()),
+        category: Category::parse("counterfeit_goods").unwrap(),
+        summary: "sells counterfeit branded goods".into(),
+        evidence: Vec::new(),
+    };
+
+    let refused = registry.open_case(&ca, new.clone()).await;
+    assert!(
+        matches!(refused, Err(RegistryError::Forbidden(_))),
+        "{refused:?}"
+    );
+    let case = registry.open_case(&amr, new).await.unwrap();
+    assert_eq!(case.version, 1);
+
+    let step = CaseStep::Accept {
+        note: "received".into(),
+    };
+    let wrong = registry.case_step(&amr, case.id, step.clone()).await;
+    assert!(
+        matches!(wrong, Err(RegistryError::NotCaseHolder(_))),
+        "{wrong:?}"
+    );
+    let accepted = registry.case_step(&ca, case.id, step).await.unwrap();
+    assert_eq!(accepted.version, 2);
+    assert_eq!(accepted.timeline.last().unwrap().note, "received");
+    let read = registry.case(&ca, case.id).await.unwrap();
+    assert_eq!(read.version, 2, "the step was written");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bulk_import_checks_protected_names_and_is_audited_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (registry, _follower) = registry(dir.path(), &["gov.cn"]).await;
+    let line = |domain: &str| {
+        let mut body = crate::helpers::entry_body(domain);
+        body["decision"]["date"] = "2024-05-01".into();
+        body.to_string()
+    };
+    let bad = format!("{}\n{}\n", line("a.example.cn"), line("x.gov.cn"));
+    let file = siteban::import::read(bad.as_bytes()).unwrap();
+    let refused = registry
+        .import(file.listings, file.lines, file.sha256)
+        .await;
+    match refused {
+        Err(RegistryError::Invalid { code, message }) => {
+            assert_eq!(code, "import_rejected");
+            assert!(message.contains("line 2: protected_domain"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        registry
+            .history(&DomainName::parse("a.example.cn").unwrap())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let good = format!("{}\n\n{}\n", line("a.example.cn"), line("b.example.cn"));
+    let file = siteban::import::read(good.as_bytes()).unwrap();
+    let sha256 = file.sha256.clone();
+    assert_eq!(sha256.len(), 64);
+    let report = registry
+        .import(file.listings, file.lines, file.sha256)
+        .await
+        .unwrap();
+    assert_eq!((report.lines, report.imported, report.skipped), (3, 2, 0));
+    let audit = registry.audit_records(0, 100).await.unwrap();
+    assert_eq!(audit.len(), 1, "one record for the whole import");
+    assert_eq!(audit[0].event.action, "entry.import");
+    assert_eq!(audit[0].event.target, format!("sha256:{sha256}"));
+    assert_eq!(audit[0].event.detail, "lines 3 imported 2 skipped 0");
+}

@@ -1,27 +1,31 @@
 //! siteban: the shared national registry of illegal online-trading websites.
 //!
-//! Layout, by layer (see `ARCHITECTURE.md` for the data flow and the invariants):
+//! Layout, from the top down (see `ARCHITECTURE.md` for the data flow and the invariants; a
+//! module imports only modules below it):
 //!
-//! - [`domain`]: values parsed once at the edge (names, decisions, codes); pure, no I/O.
-//! - [`model`]: the registry's records (entries, events, keys).
-//! - [`store`]: durable storage behind one trait, embedded (redb) or Redis.
+//! - [`startup`], [`import`]: building and running a node; reading a bulk-import file.
+//! - [`api`]: HTTP routes, request parsing, the JSON of the contract, rate limits.
+//! - [`dns`]: the DNS listener: the RPZ zone by transfer and NOTIFY, and the DNSBL zone.
+//! - [`registry`]: every use case of the registry: the rules, the one atomic write of each
+//!   step, read-your-writes; the feed follower and the sweepers.
+//! - [`delivery`]: the notice service: locating sites, planning notices, delivering them.
+//! - [`store`]: durable storage behind traits, embedded (redb) or Redis.
+//! - [`cases`]: the regulation's referral workflow as data and pure rules.
+//! - [`records`]: shared business registrations and website recordals, their validation and
+//!   the findings of `/v1/verify`.
+//! - [`notices`]: providers and notices as data, and webhook signing.
 //! - [`index`]: the in-memory index that answers every check.
 //! - [`auth`]: tokens, the key cache and the role policy of each endpoint.
-//! - [`registry`]: one node's service: store, index and keys kept in step by the follower.
-//! - [`api`]: HTTP routes and the JSON of the external contract.
-//! - [`dns`]: the DNS listener: the RPZ zone by transfer and NOTIFY, and the DNSBL zone.
-//! - [`settings`], [`telemetry`], [`metrics`], [`startup`]: running a node.
-//! - [`import`]: bulk loading of entries from NDJSON.
-//! - [`notices`]: providers, locating sites, notices to providers and their delivery.
-//! - [`cases`]: the regulation's referral workflow: cases, routes, hand-overs, suspensions,
-//!   closures and referrals between the two sides.
-//! - [`records`]: shared business registrations and website recordals, their import and
-//!   the cross-checks of `/v1/verify`.
+//! - [`audit`]: the chained audit record.
+//! - [`model`]: the registry's records (entries, events, keys, locations).
+//! - [`domain`]: values parsed once at the edge (names, decisions, codes); pure, no I/O.
+//! - [`settings`], [`telemetry`], [`metrics`]: running a node.
 
 pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod cases;
+pub mod delivery;
 pub mod dns;
 pub mod domain;
 pub mod import;

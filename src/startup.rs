@@ -14,11 +14,11 @@ use tracing_actix_web::{RequestId, TracingLogger};
 
 use crate::api::limits::Limits;
 use crate::auth::{Authenticator, new_token};
+use crate::delivery::Notices;
+use crate::delivery::worker::run_delivery;
 use crate::dns::DnsServer;
 use crate::index::Index;
 use crate::metrics::Metrics;
-use crate::notices::Notices;
-use crate::notices::delivery::run_delivery;
 use crate::registry::{FollowerHealth, Registry, follow, run_expiry_sweeper, run_overdue_sweeper};
 use crate::settings::{Backend, Settings};
 use crate::store::Store;

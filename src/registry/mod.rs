@@ -32,10 +32,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::auth::Authenticator;
+use crate::delivery::Notices;
 use crate::domain::DomainName;
 use crate::index::Index;
 use crate::metrics::Metrics;
-use crate::notices::Notices;
 use crate::settings::Settings;
 use crate::store::{Store, StoreResult};
 

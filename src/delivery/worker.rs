@@ -11,8 +11,8 @@ use rand::Rng;
 use tokio::sync::{Semaphore, mpsc, watch};
 
 use super::Notices;
-use super::model::{Notice, Provider};
-use super::webhook;
+use crate::notices::model::{Notice, Provider};
+use crate::notices::webhook;
 use crate::store::notices::{NoticeChange, claim_due};
 
 /// The retry delay after attempt `attempt` (1-based): the base doubled per attempt, capped,

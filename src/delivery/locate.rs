@@ -11,8 +11,8 @@ use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::proto::rr::{RData, RecordType};
 use hickory_resolver::{Resolver, TokioResolver};
 
-use super::model::{LocatedProvider, Location, Provider};
 use crate::domain::DomainName;
+use crate::notices::model::{LocatedProvider, Location, Provider};
 use crate::settings::LocateSettings;
 
 #[derive(Debug, thiserror::Error)]

@@ -235,3 +235,32 @@ fn no_handler_touches_the_store() {
         }
     }
 }
+
+#[test]
+fn every_operation_of_the_openapi_document_is_in_the_api_reference() {
+    use utoipa::OpenApi;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let reference = std::fs::read_to_string(root.join("docs/api.md")).unwrap();
+    let document = siteban::api::ApiDoc::openapi();
+    let mut operations = 0;
+    for (path, item) in &document.paths.paths {
+        let methods = [
+            ("GET", item.get.is_some()),
+            ("POST", item.post.is_some()),
+            ("PUT", item.put.is_some()),
+            ("PATCH", item.patch.is_some()),
+            ("DELETE", item.delete.is_some()),
+        ];
+        for (method, present) in methods {
+            if present {
+                operations += 1;
+                let operation = format!("{method} {path}");
+                assert!(
+                    reference.contains(&operation),
+                    "docs/api.md does not document `{operation}`, which /openapi.json serves"
+                );
+            }
+        }
+    }
+    assert!(operations > 40, "only {operations} operations were read");
+}

@@ -1,9 +1,10 @@
 //! Prometheus metrics of one node. Every name starts with `siteban_`; the registry is per
 //! application so that tests running several applications in one process stay apart.
 
+use prometheus::core::Collector;
 use prometheus::{
-    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
 };
 
 pub struct Metrics {
@@ -11,9 +12,9 @@ pub struct Metrics {
     pub requests: IntCounterVec,
     pub request_seconds: HistogramVec,
     pub checks: IntCounterVec,
-    pub checks_listed: prometheus::IntCounter,
-    pub checks_clear: prometheus::IntCounter,
-    pub checks_invalid: prometheus::IntCounter,
+    pub checks_listed: IntCounter,
+    pub checks_clear: IntCounter,
+    pub checks_invalid: IntCounter,
     pub index_entries: IntGauge,
     pub index_bytes: IntGauge,
     pub applied_seq: IntGauge,
@@ -22,152 +23,120 @@ pub struct Metrics {
     pub follower_stale_seconds: Gauge,
     pub follower_errors: IntCounterVec,
     pub rate_limited: IntCounterVec,
-    pub audit_failures: prometheus::IntCounter,
+    pub audit_failures: IntCounter,
     /// Zone transfers by outcome: `axfr`, `ixfr` (sent), `refused`, `notauth`.
     pub dns_transfers: IntCounterVec,
     /// NOTIFY messages by outcome: `answered`, `unanswered`.
     pub dns_notifies: IntCounterVec,
 }
 
+/// Upper bounds of the request latency buckets, in seconds: from 100 µs (a check answered from
+/// memory) to 30 s (the longest long-poll of the feed).
+const LATENCY_BUCKETS: [f64; 17] = [
+    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0, 30.0,
+];
+
+/// Registers a metric as it is built and hands it back, so that none is built and forgotten.
+fn registered<M>(registry: &Registry, metric: prometheus::Result<M>) -> M
+where
+    M: Collector + Clone + 'static,
+{
+    let metric = metric.expect("valid metric");
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("metric names are unique");
+    metric
+}
+
 impl Metrics {
     pub fn new() -> Metrics {
         let registry = Registry::new();
-        let requests = IntCounterVec::new(
-            Opts::new(
+        let counter = |name: &str, help: &str| registered(&registry, IntCounter::new(name, help));
+        let counters = |name: &str, help: &str, labels: &[&str]| {
+            registered(&registry, IntCounterVec::new(Opts::new(name, help), labels))
+        };
+        let gauge = |name: &str, help: &str| registered(&registry, IntGauge::new(name, help));
+        let latency = HistogramOpts::new(
+            "siteban_http_request_duration_seconds",
+            "HTTP request latency by route",
+        );
+        let checks = counters(
+            "siteban_checks_total",
+            "Names checked, by result",
+            &["result"],
+        );
+        Metrics {
+            requests: counters(
                 "siteban_http_requests_total",
                 "HTTP requests by route, method and status",
+                &["route", "method", "status"],
             ),
-            &["route", "method", "status"],
-        )
-        .expect("valid metric");
-        let request_seconds = HistogramVec::new(
-            HistogramOpts::new(
-                "siteban_http_request_duration_seconds",
-                "HTTP request latency by route",
-            )
-            .buckets(vec![
-                0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-                0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-            ]),
-            &["route"],
-        )
-        .expect("valid metric");
-        let checks = IntCounterVec::new(
-            Opts::new("siteban_checks_total", "Names checked, by result"),
-            &["result"],
-        )
-        .expect("valid metric");
-        let index_entries = IntGauge::new(
-            "siteban_index_entries",
-            "Active entries in the in-memory index",
-        )
-        .expect("valid metric");
-        let index_bytes = IntGauge::new(
-            "siteban_index_heap_bytes",
-            "Heap bytes held by the index tables",
-        )
-        .expect("valid metric");
-        let applied_seq = IntGauge::new(
-            "siteban_index_applied_seq",
-            "Highest feed sequence applied to the index",
-        )
-        .expect("valid metric");
-        let store_head_seq = IntGauge::new(
-            "siteban_store_head_seq",
-            "Newest feed sequence seen in the store",
-        )
-        .expect("valid metric");
-        let follower_lag_events = IntGauge::new(
-            "siteban_follower_lag_events",
-            "Feed events in the store not yet applied to the index",
-        )
-        .expect("valid metric");
-        let follower_stale_seconds = Gauge::new(
-            "siteban_follower_stale_seconds",
-            "Seconds since the follower last heard from the store",
-        )
-        .expect("valid metric");
-        let follower_errors = IntCounterVec::new(
-            Opts::new(
-                "siteban_follower_errors_total",
-                "Failed follower reads, by kind",
+            request_seconds: registered(
+                &registry,
+                HistogramVec::new(latency.buckets(LATENCY_BUCKETS.to_vec()), &["route"]),
             ),
-            &["kind"],
-        )
-        .expect("valid metric");
-        let dns_transfers = IntCounterVec::new(
-            Opts::new(
-                "siteban_dns_transfers_total",
-                "RPZ zone transfers, by outcome",
-            ),
-            &["result"],
-        )
-        .expect("valid metric");
-        let dns_notifies = IntCounterVec::new(
-            Opts::new(
-                "siteban_dns_notify_total",
-                "NOTIFY messages sent, by outcome",
-            ),
-            &["result"],
-        )
-        .expect("valid metric");
-        let rate_limited = IntCounterVec::new(
-            Opts::new(
-                "siteban_rate_limited_total",
-                "Requests refused by a limit, by kind",
-            ),
-            &["kind"],
-        )
-        .expect("valid metric");
-        let audit_failures = prometheus::IntCounter::new(
-            "siteban_audit_failures_total",
-            "State-changing requests whose audit record could not be written",
-        )
-        .expect("valid metric");
-        for collector in [
-            Box::new(rate_limited.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(audit_failures.clone()),
-            Box::new(requests.clone()),
-            Box::new(request_seconds.clone()),
-            Box::new(checks.clone()),
-            Box::new(index_entries.clone()),
-            Box::new(index_bytes.clone()),
-            Box::new(applied_seq.clone()),
-            Box::new(store_head_seq.clone()),
-            Box::new(follower_lag_events.clone()),
-            Box::new(follower_stale_seconds.clone()),
-            Box::new(follower_errors.clone()),
-            Box::new(dns_transfers.clone()),
-            Box::new(dns_notifies.clone()),
-        ] {
-            registry
-                .register(collector)
-                .expect("metric names are unique");
-        }
-        Metrics {
-            registry,
-            requests,
-            request_seconds,
             checks_listed: checks.with_label_values(&["listed"]),
             checks_clear: checks.with_label_values(&["not_listed"]),
             checks_invalid: checks.with_label_values(&["invalid"]),
             checks,
-            index_entries,
-            index_bytes,
-            applied_seq,
-            store_head_seq,
-            follower_lag_events,
-            follower_stale_seconds,
-            follower_errors,
-            rate_limited,
-            audit_failures,
-            dns_transfers,
-            dns_notifies,
+            index_entries: gauge(
+                "siteban_index_entries",
+                "Active entries in the in-memory index",
+            ),
+            index_bytes: gauge(
+                "siteban_index_heap_bytes",
+                "Heap bytes held by the index tables",
+            ),
+            applied_seq: gauge(
+                "siteban_index_applied_seq",
+                "Highest feed sequence applied to the index",
+            ),
+            store_head_seq: gauge(
+                "siteban_store_head_seq",
+                "Newest feed sequence seen in the store",
+            ),
+            follower_lag_events: gauge(
+                "siteban_follower_lag_events",
+                "Feed events in the store not yet applied to the index",
+            ),
+            follower_stale_seconds: registered(
+                &registry,
+                Gauge::new(
+                    "siteban_follower_stale_seconds",
+                    "Seconds since the follower last heard from the store",
+                ),
+            ),
+            follower_errors: counters(
+                "siteban_follower_errors_total",
+                "Failed follower reads, by kind",
+                &["kind"],
+            ),
+            rate_limited: counters(
+                "siteban_rate_limited_total",
+                "Requests refused by a limit, by kind",
+                &["kind"],
+            ),
+            audit_failures: counter(
+                "siteban_audit_failures_total",
+                "State-changing requests whose audit record could not be written",
+            ),
+            dns_transfers: counters(
+                "siteban_dns_transfers_total",
+                "RPZ zone transfers, by outcome",
+                &["result"],
+            ),
+            dns_notifies: counters(
+                "siteban_dns_notify_total",
+                "NOTIFY messages sent, by outcome",
+                &["result"],
+            ),
+            registry,
         }
     }
 
     /// Registers a collector kept by another part of the service (the notices' metrics).
-    pub fn register(&self, collector: Box<dyn prometheus::core::Collector>) {
+    pub fn register(&self, collector: Box<dyn Collector>) {
         self.registry
             .register(collector)
             .expect("metric names are unique");

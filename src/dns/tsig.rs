@@ -470,6 +470,12 @@ mod tests {
         Keys(vec![Arc::new(key())])
     }
 
+    /// What the server makes of a signed request, holding the keys of `keys()`.
+    fn verdict(request: &[u8]) -> Verdict {
+        let record = find(request).unwrap().unwrap();
+        verify(&keys(), request, record)
+    }
+
     #[test]
     fn a_signed_request_verifies_and_its_responses_chain() {
         let (request, request_mac) = sign_request(&key(), query(7));
@@ -503,22 +509,19 @@ mod tests {
     fn tampering_a_wrong_key_or_an_unknown_key_fail() {
         let (mut request, _) = sign_request(&key(), query(9));
         request[2] ^= 0x01;
-        let record = find(&request).unwrap().unwrap();
         assert!(matches!(
-            verify(&keys(), &request, record),
+            verdict(&request),
             Verdict::Failed(Failure { error: BADSIG, .. })
         ));
         let other = Key::new("transfer-key", b"another secret of thirty-two by.".to_vec());
         let (request, _) = sign_request(&other, query(9));
-        let record = find(&request).unwrap().unwrap();
         assert!(matches!(
-            verify(&keys(), &request, record),
+            verdict(&request),
             Verdict::Failed(Failure { error: BADSIG, .. })
         ));
         let unknown = Key::new("nobody", b"0123456789abcdef0123456789abcdef".to_vec());
         let (request, _) = sign_request(&unknown, query(9));
-        let record = find(&request).unwrap().unwrap();
-        let Verdict::Failed(failure) = verify(&keys(), &request, record) else {
+        let Verdict::Failed(failure) = verdict(&request) else {
             panic!("an unknown key fails");
         };
         assert_eq!(failure.error, BADKEY);

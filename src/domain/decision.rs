@@ -321,20 +321,20 @@ mod tests {
             .number
     }
 
+    fn decision_of(input: DecisionInput) -> Decision {
+        Decision::parse(input, TODAY).unwrap()
+    }
+
     fn error_of(input: DecisionInput) -> String {
         Decision::parse(input, TODAY).unwrap_err().to_string()
     }
 
     #[test]
     fn accepts_a_complete_decision() {
-        let decision = Decision::parse(
-            DecisionInput {
-                document_sha256: Some(HASH.to_uppercase()),
-                ..valid()
-            },
-            TODAY,
-        )
-        .unwrap();
+        let decision = decision_of(DecisionInput {
+            document_sha256: Some(HASH.to_uppercase()),
+            ..valid()
+        });
         assert_eq!(
             decision,
             Decision {
@@ -562,14 +562,10 @@ mod tests {
     #[test]
     fn leap_day_and_today_are_accepted() {
         for (date, expected) in [("2024-02-29", date!(2024 - 02 - 29)), ("2026-05-01", TODAY)] {
-            let decision = Decision::parse(
-                DecisionInput {
-                    date: Some(date.to_owned()),
-                    ..valid()
-                },
-                TODAY,
-            )
-            .unwrap();
+            let decision = decision_of(DecisionInput {
+                date: Some(date.to_owned()),
+                ..valid()
+            });
             assert_eq!(decision.date, expected);
         }
     }
@@ -594,7 +590,7 @@ mod tests {
 
     #[test]
     fn serde_forms() {
-        let decision = Decision::parse(valid(), TODAY).unwrap();
+        let decision = decision_of(valid());
         let json = serde_json::to_value(&decision).unwrap();
         assert_eq!(
             json,

@@ -4,7 +4,6 @@
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
-use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -338,45 +337,12 @@ impl fmt::Debug for IcpNumber {
     }
 }
 
-impl fmt::Display for IcpNumber {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
-    }
-}
-
-impl FromStr for IcpNumber {
-    type Err = IcpError;
-
-    fn from_str(input: &str) -> Result<Self, Self::Err> {
-        IcpNumber::parse(input)
-    }
-}
-
-impl Serialize for IcpNumber {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.text)
-    }
-}
-
-impl<'de> Deserialize<'de> for IcpNumber {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-
-        impl serde::de::Visitor<'_> for Visitor {
-            type Value = IcpNumber;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an ICP recordal number as a string, e.g. 京ICP备13025326号-2")
-            }
-
-            fn visit_str<E: serde::de::Error>(self, input: &str) -> Result<IcpNumber, E> {
-                IcpNumber::parse(input).map_err(E::custom)
-            }
-        }
-
-        deserializer.deserialize_str(Visitor)
-    }
-}
+text_form!(
+    IcpNumber,
+    as_str,
+    "an ICP recordal number as a string, e.g. 京ICP备13025326号-2",
+    FromStr<Err = IcpError>
+);
 
 /// An ICP licence (经营许可证) in canonical form: the old `京ICP证110507号`, the provincial
 /// `京B2-20170489`, or the national (MIIT) `A2.B1.B2-20202637` without a province.
@@ -487,13 +453,10 @@ impl<'de> Deserialize<'de> for IcpLicence {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::test_support::{assert_refusals, assert_written_as};
     use proptest::prelude::*;
 
     use IcpNormalisation::*;
-
-    fn province(code: &str) -> Province {
-        Province::parse(code).unwrap()
-    }
 
     #[test]
     fn canonical_numbers_parse_unchanged() {
@@ -511,20 +474,12 @@ mod tests {
         for (input, code, subject, site) in cases {
             let number = IcpNumber::parse(input).expect(input);
             assert_eq!(number.as_str(), input);
-            assert_eq!(number.to_string(), input);
-            assert_eq!(number.province(), province(code), "{input}");
+            assert_written_as(&number, input);
+            assert_eq!(number.province(), Province::parse(code).unwrap(), "{input}");
             assert_eq!(number.subject(), subject);
             assert_eq!(number.site(), site);
             assert!(!number.normalised(), "{input}");
             assert_eq!(number.normalisations(), []);
-            assert_eq!(
-                serde_json::to_string(&number).unwrap(),
-                format!("\"{input}\"")
-            );
-            assert_eq!(
-                serde_json::from_str::<IcpNumber>(&format!("\"{input}\"")).unwrap(),
-                number
-            );
         }
     }
 
@@ -656,9 +611,7 @@ mod tests {
                 "ICP number \"京ICP备13025326号 example.cn\" has unexpected text after the number: it looks like 京ICP备13025326号-2",
             ),
         ];
-        for (input, expected) in cases {
-            let error = IcpNumber::parse(input).expect_err(input);
-            assert_eq!(error.to_string(), expected, "input {input:?}");
+        for error in assert_refusals(IcpNumber::parse, &cases) {
             assert_eq!(error.code(), "invalid_icp_number");
         }
         let long = "京".repeat(100);

@@ -1,12 +1,9 @@
 //! Domain names: parsing user input into the normalised A-label form, public-suffix checks and
 //! the label-boundary relations the index relies on; matching against entries is left to `index`.
 
-use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::str::FromStr;
 
 use idna::uts46::{AsciiDenyList, DnsLength, Hyphens, Uts46};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The DNS limit on one label, in octets of its A-label form.
 const MAX_LABEL_OCTETS: usize = 63;
@@ -358,55 +355,23 @@ fn reject_numeric(name: &str) -> Result<(), DomainError> {
     )))
 }
 
-impl fmt::Display for DomainName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
 impl AsRef<str> for DomainName {
     fn as_ref(&self) -> &str {
         &self.0
     }
 }
 
-impl FromStr for DomainName {
-    type Err = DomainError;
-
-    fn from_str(input: &str) -> Result<Self, Self::Err> {
-        DomainName::parse(input)
-    }
-}
-
-impl Serialize for DomainName {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for DomainName {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-
-        impl serde::de::Visitor<'_> for Visitor {
-            type Value = DomainName;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a domain name as a string")
-            }
-
-            fn visit_str<E: serde::de::Error>(self, input: &str) -> Result<DomainName, E> {
-                DomainName::parse(input).map_err(E::custom)
-            }
-        }
-
-        deserializer.deserialize_str(Visitor)
-    }
-}
+text_form!(
+    DomainName,
+    as_str,
+    "a domain name as a string",
+    FromStr<Err = DomainError>
+);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::test_support::assert_refusals;
     use proptest::prelude::*;
 
     fn parsed(input: &str) -> Result<String, String> {
@@ -596,9 +561,7 @@ mod tests {
                 "not a valid internationalised domain name: check for disallowed characters or a malformed xn-- label",
             ),
         ];
-        for (input, expected) in cases {
-            let error = DomainName::parse(input).expect_err(input);
-            assert_eq!(error.to_string(), *expected, "input {input:?}");
+        for error in assert_refusals(DomainName::parse, cases) {
             assert_eq!(error.code(), "invalid_domain");
         }
     }

@@ -1,10 +1,6 @@
 //! Provinces by their GB/T 2260 two-digit code, for keys scoped to one province; what a
 //! provincial key may see is decided by `auth`.
 
-use std::fmt;
-
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
 use super::excerpt;
 
 /// One of the 31 domestic provincial-level divisions, by GB/T 2260 code (`11` Beijing ...
@@ -147,41 +143,16 @@ impl Province {
     }
 }
 
-impl fmt::Display for Province {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.code())
-    }
-}
-
-impl Serialize for Province {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.code())
-    }
-}
-
-impl<'de> Deserialize<'de> for Province {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-
-        impl serde::de::Visitor<'_> for Visitor {
-            type Value = Province;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a two-digit GB/T 2260 province code as a string")
-            }
-
-            fn visit_str<E: serde::de::Error>(self, input: &str) -> Result<Province, E> {
-                Province::parse(input).map_err(E::custom)
-            }
-        }
-
-        deserializer.deserialize_str(Visitor)
-    }
-}
+text_form!(
+    Province,
+    code,
+    "a two-digit GB/T 2260 province code as a string"
+);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::test_support::{assert_refusals, assert_written_as};
     use proptest::prelude::*;
 
     #[test]
@@ -223,19 +194,11 @@ mod tests {
             let province = Province::parse(code).expect(code);
             assert_eq!(province, Province::ALL[index]);
             assert_eq!(province.code(), code);
-            assert_eq!(province.to_string(), code);
+            assert_written_as(&province, code);
             assert_eq!(province.name_en(), name_en);
             assert_eq!(province.abbreviations(), abbreviations);
             assert_eq!(province.to_u8().to_string(), code);
             assert_eq!(Province::from_u8(province.to_u8()), Some(province));
-            assert_eq!(
-                serde_json::to_string(&province).unwrap(),
-                format!("\"{code}\"")
-            );
-            assert_eq!(
-                serde_json::from_str::<Province>(&format!("\"{code}\"")).unwrap(),
-                province
-            );
         }
     }
 
@@ -303,10 +266,7 @@ mod tests {
                 "province code \"1234567890123456…\" is not two digits: use a two-digit GB/T 2260 code from 11 to 65",
             ),
         ];
-        for (input, expected) in cases {
-            let error = Province::parse(input).expect_err(input);
-            assert_eq!(error.to_string(), expected, "input {input:?}");
-        }
+        assert_refusals(Province::parse, &cases);
         assert!(serde_json::from_str::<Province>("\"81\"").is_err());
         assert!(serde_json::from_str::<Province>("11").is_err());
         assert_eq!(Province::from_u8(81), None);

@@ -3,9 +3,6 @@
 //! `records` and `api`.
 
 use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{Province, excerpt};
 
@@ -181,57 +178,25 @@ fn value_of(byte: u8) -> Option<u8> {
         .map(|index| index as u8)
 }
 
-impl fmt::Display for Uscc {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 impl fmt::Debug for Uscc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Uscc({})", self.as_str())
     }
 }
 
-impl FromStr for Uscc {
-    type Err = UsccError;
-
-    fn from_str(input: &str) -> Result<Self, Self::Err> {
-        Uscc::parse(input)
-    }
-}
-
-impl Serialize for Uscc {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for Uscc {
-    /// Lenient, like [`Uscc::parse`]: a stored or submitted code with a wrong check
-    /// character still reads, so that the record carrying it can be flagged.
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-
-        impl serde::de::Visitor<'_> for Visitor {
-            type Value = Uscc;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an 18-character unified social credit code as a string")
-            }
-
-            fn visit_str<E: serde::de::Error>(self, input: &str) -> Result<Uscc, E> {
-                Uscc::parse(input).map_err(E::custom)
-            }
-        }
-
-        deserializer.deserialize_str(Visitor)
-    }
-}
+// Reading is lenient, like `Uscc::parse`: a stored or submitted code with a wrong check
+// character still reads, so that the record carrying it can be flagged.
+text_form!(
+    Uscc,
+    as_str,
+    "an 18-character unified social credit code as a string",
+    FromStr<Err = UsccError>
+);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::test_support::{assert_refusals, assert_written_as};
     use proptest::prelude::*;
 
     #[test]
@@ -247,18 +212,10 @@ mod tests {
             assert!(code.checksum_ok(), "{input}");
             assert_eq!(Uscc::parse_strict(input), Ok(code));
             assert_eq!(code.as_str(), input);
-            assert_eq!(code.to_string(), input);
+            assert_written_as(&code, input);
             assert_eq!(code.region(), region);
             assert_eq!(code.province().map(Province::code), province);
             assert_eq!(code.expected_check(), code.check());
-            assert_eq!(
-                serde_json::to_string(&code).unwrap(),
-                format!("\"{input}\"")
-            );
-            assert_eq!(
-                serde_json::from_str::<Uscc>(&format!("\"{input}\"")).unwrap(),
-                code
-            );
         }
     }
 
@@ -375,10 +332,7 @@ mod tests {
                 "unified social credit code has '-' at position 9: only digits and the letters A-Y without I, O, S, V and Z occur",
             ),
         ];
-        for (input, expected) in cases {
-            let error = Uscc::parse(input).expect_err(input);
-            assert_eq!(error.to_string(), expected, "input {input:?}");
-        }
+        assert_refusals(Uscc::parse, &cases);
         assert!(serde_json::from_str::<Uscc>("\"91110108\"").is_err());
         assert!(serde_json::from_str::<Uscc>("91110108").is_err());
         assert!(Uscc::with_check_character("9111010855138508").is_err());

@@ -22,31 +22,37 @@ fn event(seq: u64, kind: EventKind, domain: &str, scope: Scope, id: u128) -> Eve
     }
 }
 
-fn matched(index: &Index, name: &str) -> Option<String> {
+fn listed(seq: u64, domain: &str, scope: Scope, id: u128) -> Event {
+    event(seq, EventKind::Listed, domain, scope, id)
+}
+
+fn lifted(seq: u64, domain: &str, scope: Scope, id: u128) -> Event {
+    event(seq, EventKind::Lifted, domain, scope, id)
+}
+
+/// Applies `events`, which the test expects to be accepted.
+fn apply(index: &Arc<Index>, events: &[Event]) {
+    index.apply(events).unwrap();
+}
+
+/// A fresh index with `events` applied.
+fn index_with(events: &[Event]) -> Arc<Index> {
+    let index = Index::new(16);
+    apply(&index, events);
     index
-        .lookup(name)
-        .hit
-        .map(|hit| name[hit.start..].to_string())
+}
+
+/// The part of `name` that matched an entry, if any.
+fn matched<'a>(index: &Index, name: &'a str) -> Option<&'a str> {
+    index.lookup(name).hit.map(|hit| &name[hit.start..])
 }
 
 #[test]
 fn subtree_matches_below_on_label_boundaries_only() {
-    let index = Index::new(16);
-    index
-        .apply(&[event(
-            1,
-            EventKind::Listed,
-            "shop.example.cn",
-            Scope::Subtree,
-            1,
-        )])
-        .unwrap();
+    let index = index_with(&[listed(1, "shop.example.cn", Scope::Subtree, 1)]);
+    assert_eq!(matched(&index, "shop.example.cn"), Some("shop.example.cn"));
     assert_eq!(
-        matched(&index, "shop.example.cn").as_deref(),
-        Some("shop.example.cn")
-    );
-    assert_eq!(
-        matched(&index, "www.shop.example.cn").as_deref(),
+        matched(&index, "www.shop.example.cn"),
         Some("shop.example.cn")
     );
     assert_eq!(matched(&index, "notshop.example.cn"), None);
@@ -56,38 +62,21 @@ fn subtree_matches_below_on_label_boundaries_only() {
 
 #[test]
 fn exact_matches_the_name_alone() {
-    let index = Index::new(16);
-    index
-        .apply(&[event(1, EventKind::Listed, "a.example.cn", Scope::Exact, 1)])
-        .unwrap();
-    assert_eq!(
-        matched(&index, "a.example.cn").as_deref(),
-        Some("a.example.cn")
-    );
+    let index = index_with(&[listed(1, "a.example.cn", Scope::Exact, 1)]);
+    assert_eq!(matched(&index, "a.example.cn"), Some("a.example.cn"));
     assert_eq!(matched(&index, "www.a.example.cn"), None);
 }
 
 #[test]
 fn the_most_specific_entry_wins() {
-    let index = Index::new(16);
-    index
-        .apply(&[
-            event(1, EventKind::Listed, "example.cn", Scope::Subtree, 1),
-            event(2, EventKind::Listed, "shop.example.cn", Scope::Subtree, 2),
-        ])
-        .unwrap();
+    let index = index_with(&[
+        listed(1, "example.cn", Scope::Subtree, 1),
+        listed(2, "shop.example.cn", Scope::Subtree, 2),
+    ]);
     let hit = index.lookup("www.shop.example.cn").hit.unwrap();
     assert_eq!(hit.entry_id(), Uuid::from_u128(2));
     // An exact entry below a subtree entry does not hide the subtree for other names.
-    index
-        .apply(&[event(
-            3,
-            EventKind::Listed,
-            "x.shop.example.cn",
-            Scope::Exact,
-            3,
-        )])
-        .unwrap();
+    apply(&index, &[listed(3, "x.shop.example.cn", Scope::Exact, 3)]);
     assert_eq!(
         index.lookup("y.x.shop.example.cn").hit.unwrap().entry_id(),
         Uuid::from_u128(2)
@@ -96,56 +85,22 @@ fn the_most_specific_entry_wins() {
 
 #[test]
 fn a_lift_removes_only_the_entry_it_names() {
-    let index = Index::new(16);
-    index
-        .apply(&[
-            event(1, EventKind::Listed, "a.example.cn", Scope::Subtree, 1),
-            event(2, EventKind::Lifted, "a.example.cn", Scope::Subtree, 9),
-        ])
-        .unwrap();
+    let index = index_with(&[
+        listed(1, "a.example.cn", Scope::Subtree, 1),
+        lifted(2, "a.example.cn", Scope::Subtree, 9),
+    ]);
     assert!(index.lookup("a.example.cn").hit.is_some());
-    index
-        .apply(&[event(
-            3,
-            EventKind::Lifted,
-            "a.example.cn",
-            Scope::Subtree,
-            1,
-        )])
-        .unwrap();
+    apply(&index, &[lifted(3, "a.example.cn", Scope::Subtree, 1)]);
     assert!(index.lookup("a.example.cn").hit.is_none());
     assert_eq!(index.len(), 0);
 }
 
 #[test]
 fn old_events_are_skipped_and_gaps_refused() {
-    let index = Index::new(16);
-    index
-        .apply(&[event(
-            1,
-            EventKind::Listed,
-            "a.example.cn",
-            Scope::Subtree,
-            1,
-        )])
-        .unwrap();
-    index
-        .apply(&[event(
-            1,
-            EventKind::Listed,
-            "b.example.cn",
-            Scope::Subtree,
-            2,
-        )])
-        .unwrap();
+    let index = index_with(&[listed(1, "a.example.cn", Scope::Subtree, 1)]);
+    apply(&index, &[listed(1, "b.example.cn", Scope::Subtree, 2)]);
     assert!(index.lookup("b.example.cn").hit.is_none());
-    let gap = index.apply(&[event(
-        3,
-        EventKind::Listed,
-        "c.example.cn",
-        Scope::Subtree,
-        3,
-    )]);
+    let gap = index.apply(&[listed(3, "c.example.cn", Scope::Subtree, 3)]);
     assert_eq!(
         gap,
         Err(IndexError::Gap {
@@ -163,15 +118,7 @@ async fn wait_for_returns_once_the_sequence_is_applied() {
         let index = Arc::clone(&index);
         tokio::spawn(async move { index.wait_for(1, std::time::Duration::from_secs(5)).await })
     };
-    index
-        .apply(&[event(
-            1,
-            EventKind::Listed,
-            "a.example.cn",
-            Scope::Subtree,
-            1,
-        )])
-        .unwrap();
+    apply(&index, &[listed(1, "a.example.cn", Scope::Subtree, 1)]);
     assert!(waiter.await.unwrap());
     assert!(
         !index
@@ -208,7 +155,7 @@ proptest! {
                 (_, Some(&(existing, existing_scope))) => {
                     model.remove(&domain);
                     seq += 1;
-                    index.apply(&[event(seq, EventKind::Lifted, &domain, existing_scope, existing)]).unwrap();
+                    index.apply(&[lifted(seq, &domain, existing_scope, existing)]).unwrap();
                     continue;
                 }
                 (false, None) => continue,

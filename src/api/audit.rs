@@ -1,9 +1,9 @@
 //! `GET /v1/audit`: pages through the tamper-evident audit log (see `crate::audit`).
 
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::HttpResponse;
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, Caller, State, query};
+use super::{Answer, ApiError, Call};
 use crate::audit::AuditRecord;
 use crate::auth::policy;
 
@@ -26,13 +26,9 @@ pub struct AuditPage {
            ("limit" = Option<usize>, Query, description = "1 to 1000, default 100")),
     responses((status = 200, body = AuditPage)),
     security(("bearer" = [])))]
-pub async fn list(
-    caller: Caller,
-    state: State,
-    req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(policy::READ_AUDIT)?;
-    let params: AuditQuery = query(&req)?;
+pub async fn list(call: Call) -> Answer {
+    call.require(policy::READ_AUDIT)?;
+    let params: AuditQuery = call.query()?;
     let after = params.after.unwrap_or(0);
     let limit = params.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
@@ -40,7 +36,7 @@ pub async fn list(
             "limit must be from 1 to 1000".into(),
         ));
     }
-    let records = state.audit_records(after, limit).await?;
+    let records = call.audit_records(after, limit).await?;
     let next = records.last().map_or(after, |r| r.seq);
     Ok(HttpResponse::Ok().json(AuditPage { records, next }))
 }

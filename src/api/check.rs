@@ -3,10 +3,10 @@
 
 use std::borrow::Cow;
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, Caller, State, read_json};
+use super::{Answer, ApiError, Call, read_json};
 use crate::api::error::ErrorDetail;
 use crate::auth::policy;
 use crate::domain::{Category, DomainName, Scope};
@@ -89,13 +89,13 @@ fn result<'a>(name: &'a DomainName, lookup: &Lookup, metrics: &Metrics) -> Check
     responses((status = 200, body = CheckResult, headers(("X-Blacklist-Seq" = u64))),
               (status = 422, description = "invalid_domain")),
     security(("bearer" = [])))]
-pub async fn one(caller: Caller, state: State, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    caller.require(policy::CHECK)?;
-    let domain = query_param(req.query_string(), "domain")
+pub async fn one(call: Call) -> Answer {
+    call.require(policy::CHECK)?;
+    let domain = query_param(call.req.query_string(), "domain")
         .ok_or_else(|| ApiError::InvalidParameter("the domain parameter is required".into()))?;
-    let name = DomainName::parse(&domain).inspect_err(|_| state.metrics.checks_invalid.inc())?;
-    let lookup = state.index.lookup(name.as_str());
-    let mut body = result(&name, &lookup, &state.metrics);
+    let name = DomainName::parse(&domain).inspect_err(|_| call.metrics.checks_invalid.inc())?;
+    let lookup = call.index.lookup(name.as_str());
+    let mut body = result(&name, &lookup, &call.metrics);
     body.seq = Some(lookup.seq);
     // One allocation of the right size rather than a growing string.
     let mut json = Vec::with_capacity(320);
@@ -124,15 +124,10 @@ fn query_param<'a>(query: &'a str, key: &str) -> Option<Cow<'a, str>> {
     responses((status = 200, description = "one result per name, in input order", headers(("X-Blacklist-Seq" = u64))),
               (status = 422, description = "too_many_domains")),
     security(("bearer" = [])))]
-pub async fn batch(
-    caller: Caller,
-    state: State,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let principal = caller.require(policy::CHECK)?;
+pub async fn batch(call: Call, payload: web::Payload) -> Answer {
+    let principal = call.require(policy::CHECK)?;
     let body: BatchRequest =
-        read_json(&req, payload, state.settings.server.body_limit_bytes).await?;
+        read_json(&call.req, payload, call.settings.server.body_limit_bytes).await?;
     if body.domains.len() > MAX_BATCH {
         return Err(ApiError::invalid(
             "too_many_domains",
@@ -143,9 +138,9 @@ pub async fn batch(
         ));
     }
     // A batch counts one per name; the request itself already counted one.
-    super::limits(&req)?.check(principal, (body.domains.len() as u32).saturating_sub(1))?;
+    super::limits(&call.req)?.check(principal, (body.domains.len() as u32).saturating_sub(1))?;
     // One view for the whole batch, so every answer is as of the same sequence.
-    let view = state.index.view();
+    let view = call.index.view();
     let names: Vec<Result<DomainName, ApiError>> = body
         .domains
         .iter()
@@ -160,10 +155,10 @@ pub async fn batch(
                     seq: view.seq(),
                     hit: view.find(name.as_str()),
                 };
-                BatchItem::Checked(result(name, &lookup, &state.metrics))
+                BatchItem::Checked(result(name, &lookup, &call.metrics))
             }
             Err(e) => {
-                state.metrics.checks_invalid.inc();
+                call.metrics.checks_invalid.inc();
                 BatchItem::Failed {
                     domain: given,
                     error: ErrorDetail {

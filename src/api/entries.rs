@@ -1,11 +1,11 @@
 //! `/v1/entries`: listing a domain under a penalty decision, lifting it under a document, and
 //! reading entries and a domain's history.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{ApiError, Caller, State, note, query, read_json, read_json_or_default};
+use super::{Answer, ApiError, Call};
 use crate::auth::policy;
 use crate::domain::{Category, Decision, DecisionInput, DomainName, Scope, today_in_china};
 use crate::model::{Entry, EntryStatus};
@@ -171,20 +171,14 @@ fn with_notices(entry: Entry, notices: &[Notice]) -> EntryWithNotices {
     responses((status = 201, body = EntryWithNotices), (status = 409, description = "already_listed"),
               (status = 422, description = "invalid_domain, public_suffix, invalid_scope, invalid_category, decision_required, invalid_decision, protected_domain, unknown_provider")),
     security(("bearer" = [])))]
-pub async fn create(
-    caller: Caller,
-    state: State,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let principal = caller.require(policy::WRITE_ENTRIES)?;
-    let body: CreateEntryRequest =
-        read_json(&req, payload, state.settings.limits.write_body_bytes).await?;
+pub async fn create(call: Call, payload: web::Payload) -> Answer {
+    let principal = call.require(policy::WRITE_ENTRIES)?;
+    let body: CreateEntryRequest = call.json(payload).await?;
     if let Some(domain) = &body.domain {
-        note(&req, domain.clone(), "");
+        call.note(domain.clone(), "");
     }
     let (domain, scope, category, decision, reason) = parse_listing(&body)?;
-    note(&req, domain.as_str(), "");
+    call.note(domain.as_str(), "");
     let listing = Listing {
         domain,
         scope,
@@ -197,10 +191,9 @@ pub async fn create(
             .map(|o| o.justification.unwrap_or_default()),
     };
     let domain = listing.domain.clone();
-    let (entry, written) = state.list(principal, listing).await?;
+    let (entry, written) = call.list(principal, listing).await?;
     if let Some(o) = &entry.protection_override {
-        note(
-            &req,
+        call.note(
             domain.as_str(),
             format!(
                 "protection of {} overridden: {}",
@@ -221,17 +214,10 @@ pub async fn create(
               (status = 403, description = "forbidden, out_of_province"),
               (status = 422, description = "invalid_domain, document_required, invalid_document")),
     security(("bearer" = [])))]
-pub async fn lift(
-    caller: Caller,
-    state: State,
-    req: HttpRequest,
-    path: web::Path<String>,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let principal = caller.require(policy::WRITE_ENTRIES)?;
-    note(&req, path.as_str(), "");
-    let body: LiftEntryRequest =
-        read_json(&req, payload, state.settings.limits.write_body_bytes).await?;
+pub async fn lift(call: Call, path: web::Path<String>, payload: web::Payload) -> Answer {
+    let principal = call.require(policy::WRITE_ENTRIES)?;
+    call.note(path.as_str(), "");
+    let body: LiftEntryRequest = call.json(payload).await?;
     let domain = DomainName::parse(&path)?;
     let document = body.document.ok_or_else(|| {
         ApiError::invalid(
@@ -242,23 +228,20 @@ pub async fn lift(
     let document = Decision::parse(document, today_in_china())
         .map_err(|e| ApiError::invalid("invalid_document", e.to_string()))?;
     let reason = reason(body.reason)?;
-    let (entry, written) = state.lift(principal, &domain, document, reason).await?;
+    let (entry, written) = call.lift(principal, &domain, document, reason).await?;
     tracing::info!(domain = %entry.domain, entry_id = %entry.id, notices = written.len(), by = %principal.key_id, "entry lifted");
     Ok(HttpResponse::Ok().json(with_notices(entry, &written)))
 }
 
 async fn review(
-    caller: Caller,
-    state: State,
-    req: HttpRequest,
+    call: Call,
     path: web::Path<String>,
     payload: web::Payload,
     approve: bool,
-) -> Result<HttpResponse, ApiError> {
-    let principal = caller.require(policy::WRITE_ENTRIES)?;
-    note(&req, path.as_str(), "");
-    let body: ReviewRequest =
-        read_json_or_default(&req, payload, state.settings.limits.write_body_bytes).await?;
+) -> Answer {
+    let principal = call.require(policy::WRITE_ENTRIES)?;
+    call.note(path.as_str(), "");
+    let body: ReviewRequest = call.json_or_default(payload).await?;
     let domain = DomainName::parse(&path)?;
     let wanted = body
         .entry_id
@@ -274,7 +257,7 @@ async fn review(
     } else {
         ReviewDecision::Reject
     };
-    let (entry, written) = state
+    let (entry, written) = call
         .review(principal, &domain, wanted, decision, reason)
         .await?;
     tracing::info!(domain = %entry.domain, entry_id = %entry.id, status = entry.status.as_str(), notices = written.len(), by = %principal.key_id, "entry reviewed");
@@ -287,14 +270,8 @@ async fn review(
     responses((status = 200, body = Entry), (status = 404, description = "not_pending"),
               (status = 403, description = "forbidden, out_of_province")),
     security(("bearer" = [])))]
-pub async fn approve(
-    caller: Caller,
-    state: State,
-    req: HttpRequest,
-    path: web::Path<String>,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    review(caller, state, req, path, payload, true).await
+pub async fn approve(call: Call, path: web::Path<String>, payload: web::Payload) -> Answer {
+    review(call, path, payload, true).await
 }
 
 /// Reject the entry of a domain waiting for review; it never takes effect.
@@ -303,14 +280,8 @@ pub async fn approve(
     responses((status = 200, body = Entry), (status = 404, description = "not_pending"),
               (status = 403, description = "forbidden, out_of_province")),
     security(("bearer" = [])))]
-pub async fn reject(
-    caller: Caller,
-    state: State,
-    req: HttpRequest,
-    path: web::Path<String>,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    review(caller, state, req, path, payload, false).await
+pub async fn reject(call: Call, path: web::Path<String>, payload: web::Payload) -> Answer {
+    review(call, path, payload, false).await
 }
 
 /// A domain's current entry and its whole history.
@@ -318,14 +289,10 @@ pub async fn reject(
     params(("domain" = String, Path, description = "the domain")),
     responses((status = 200, body = DomainHistory), (status = 404, description = "not_found")),
     security(("bearer" = [])))]
-pub async fn get(
-    caller: Caller,
-    state: State,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(policy::READ_ENTRIES)?;
+pub async fn get(call: Call, path: web::Path<String>) -> Answer {
+    call.require(policy::READ_ENTRIES)?;
     let domain = DomainName::parse(&path)?;
-    let history = state.history(&domain).await?;
+    let history = call.history(&domain).await?;
     if history.is_empty() {
         return Err(ApiError::NotFound(format!(
             "{domain} has never been listed"
@@ -356,13 +323,9 @@ pub async fn get(
            ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
     responses((status = 200, body = EntryPage), (status = 400, description = "invalid_parameter")),
     security(("bearer" = [])))]
-pub async fn list(
-    caller: Caller,
-    state: State,
-    req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(policy::READ_ENTRIES)?;
-    let params: ListQuery = query(&req)?;
+pub async fn list(call: Call) -> Answer {
+    call.require(policy::READ_ENTRIES)?;
+    let params: ListQuery = call.query()?;
     let filter = match params.status.as_deref() {
         None => EntryFilter::Stored(StatusFilter::All),
         Some("active") => EntryFilter::Stored(StatusFilter::Active),
@@ -386,7 +349,7 @@ pub async fn list(
             ApiError::InvalidParameter("cursor is not one this service gave out".into())
         })?,
     };
-    let (entries, next) = state.entries(filter, after, limit).await?;
+    let (entries, next) = call.entries(filter, after, limit).await?;
     Ok(HttpResponse::Ok().json(EntryPage {
         entries,
         next_cursor: next.map(|n| n.to_string()),

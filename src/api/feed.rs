@@ -9,7 +9,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, Caller, State, query};
+use super::{Answer, ApiError, Call};
 use crate::auth::policy;
 use crate::dns::zone::{ZoneConfig, write_zone};
 use crate::domain::{Category, Scope};
@@ -44,13 +44,9 @@ struct SnapshotQuery {
     responses((status = 200, body = FeedPage, headers(("X-Blacklist-Seq" = u64))),
               (status = 410, description = "snapshot_required")),
     security(("bearer" = [])))]
-pub async fn feed(
-    caller: Caller,
-    state: State,
-    req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(policy::FEED)?;
-    let params: FeedQuery = query(&req)?;
+pub async fn feed(call: Call) -> Answer {
+    call.require(policy::FEED)?;
+    let params: FeedQuery = call.query()?;
     let after = params.after.unwrap_or(0);
     let limit = params.limit.unwrap_or(1000);
     if !(1..=MAX_LIMIT).contains(&limit) {
@@ -64,23 +60,23 @@ pub async fn feed(
             "wait must be from 0 to {MAX_WAIT_SECONDS} seconds"
         )));
     }
-    let mut events = state.events(after, limit).await?;
+    let mut events = call.events(after, limit).await?;
     if events.is_empty() && wait > 0 {
         // Held until the answer is sent: the cap counts waiting requests only.
-        let _slot = super::limits(&req)?.long_poll()?;
+        let _slot = super::limits(&call.req)?.long_poll()?;
         // The index moves when the follower applies a new event; wake on that, then read the
         // store again so the answer comes from the authoritative feed.
-        if state
+        if call
             .index
             .wait_for(after.saturating_add(1), Duration::from_secs(wait))
             .await
         {
-            events = state.events(after, limit).await?;
+            events = call.events(after, limit).await?;
         }
     }
     let next = events.last().map_or(after, |e| e.seq);
     Ok(HttpResponse::Ok()
-        .insert_header((super::SEQ_HEADER, state.index.seq()))
+        .insert_header((super::SEQ_HEADER, call.index.seq()))
         .json(FeedPage { events, next }))
 }
 
@@ -98,14 +94,10 @@ struct SnapshotEntry<'a> {
     params(("format" = Option<String>, Query, description = "json (default) or text")),
     responses((status = 200, description = "{\"seq\", \"entries\": [{\"domain\", \"scope\", \"entry_id\", \"category\", \"status\"}]}", headers(("X-Blacklist-Seq" = u64)))),
     security(("bearer" = [])))]
-pub async fn snapshot(
-    caller: Caller,
-    state: State,
-    req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(policy::FEED)?;
-    let params: SnapshotQuery = query(&req)?;
-    let view = state.index.view();
+pub async fn snapshot(call: Call) -> Answer {
+    call.require(policy::FEED)?;
+    let params: SnapshotQuery = call.query()?;
+    let view = call.index.view();
     let seq = view.seq();
     match params.format.as_deref() {
         None | Some("json") => {
@@ -165,13 +157,13 @@ pub async fn snapshot(
                headers(("ETag" = String), ("X-Blacklist-Seq" = u64))),
               (status = 304, description = "the zone has not changed since the given ETag")),
     security(("bearer" = [])))]
-pub async fn rpz(caller: Caller, state: State, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    caller.require(policy::RPZ)?;
-    let view = state.index.view();
+pub async fn rpz(call: Call) -> Answer {
+    call.require(policy::RPZ)?;
+    let view = call.index.view();
     let seq = view.seq();
-    let zone = ZoneConfig::from_settings(&state.settings.dns);
+    let zone = ZoneConfig::from_settings(&call.settings.dns);
     let etag = format!("W/\"rpz-{seq}-{}\"", zone.fingerprint());
-    if none_match(&req, &etag) {
+    if none_match(&call.req, &etag) {
         return Ok(HttpResponse::NotModified()
             .insert_header((header::ETAG, etag))
             .insert_header((super::SEQ_HEADER, seq))

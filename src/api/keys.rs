@@ -1,10 +1,10 @@
 //! `/v1/keys`: the admin's management of API keys. A token is shown once, at creation; only
 //! its SHA-256 is stored.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, Caller, State, read_json};
+use super::{Answer, ApiError, Call, read_json};
 use crate::auth::{hash_token, new_key_id, new_token, policy};
 use crate::domain::{Province, Role};
 use crate::model::KeyRecord;
@@ -68,15 +68,10 @@ fn view(record: &KeyRecord, token: Option<String>) -> KeyView {
 #[utoipa::path(post, path = "/v1/keys", tag = "keys", request_body = CreateKeyRequest,
     responses((status = 201, body = KeyView), (status = 422, description = "invalid_name, invalid_role, invalid_province, provider_required, unknown_provider, invalid_provider")),
     security(("bearer" = [])))]
-pub async fn create(
-    caller: Caller,
-    state: State,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let admin = caller.require(policy::MANAGE_KEYS)?;
+pub async fn create(call: Call, payload: web::Payload) -> Answer {
+    let admin = call.require(policy::MANAGE_KEYS)?;
     let body: CreateKeyRequest =
-        read_json(&req, payload, state.settings.server.body_limit_bytes).await?;
+        read_json(&call.req, payload, call.settings.server.body_limit_bytes).await?;
     let name = body.name.unwrap_or_default().trim().to_string();
     if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
         return Err(ApiError::invalid(
@@ -97,7 +92,7 @@ pub async fn create(
         .transpose()
         .map_err(|e| ApiError::invalid("invalid_province", e.to_string()))?;
     let now = crate::model::now();
-    let max_days = state.settings.auth.key_max_days;
+    let max_days = call.settings.auth.key_max_days;
     let latest = (max_days > 0).then(|| now + time::Duration::days(max_days.into()));
     let expires_at = match body.expires_at.as_deref() {
         None => latest,
@@ -122,7 +117,7 @@ pub async fn create(
             Some(at)
         }
     };
-    let provider_id = state.key_provider(role, body.provider_id).await?;
+    let provider_id = call.key_provider(role, body.provider_id).await?;
     let token = new_token();
     let record = KeyRecord {
         id: new_key_id(),
@@ -134,12 +129,8 @@ pub async fn create(
         created_at: now,
         expires_at,
     };
-    super::note(
-        &req,
-        record.id.as_str(),
-        format!("role {}", record.role.as_str()),
-    );
-    state.create_key(record.clone()).await?;
+    call.note(record.id.as_str(), format!("role {}", record.role.as_str()));
+    call.create_key(record.clone()).await?;
     tracing::info!(key_id = %record.id, role = record.role.as_str(), by = %admin.key_id, "key created");
     Ok(HttpResponse::Created().json(view(&record, Some(token))))
 }
@@ -147,9 +138,9 @@ pub async fn create(
 /// Every key, without tokens.
 #[utoipa::path(get, path = "/v1/keys", tag = "keys", responses((status = 200, body = KeyList)),
     security(("bearer" = [])))]
-pub async fn list(caller: Caller, state: State) -> Result<HttpResponse, ApiError> {
-    caller.require(policy::MANAGE_KEYS)?;
-    let keys = state.keys().await?;
+pub async fn list(call: Call) -> Answer {
+    call.require(policy::MANAGE_KEYS)?;
+    let keys = call.keys().await?;
     Ok(HttpResponse::Ok().json(KeyList {
         keys: keys.iter().map(|k| view(k, None)).collect(),
     }))
@@ -160,15 +151,10 @@ pub async fn list(caller: Caller, state: State) -> Result<HttpResponse, ApiError
     params(("id" = String, Path, description = "key id")),
     responses((status = 204), (status = 404, description = "not_found")),
     security(("bearer" = [])))]
-pub async fn revoke(
-    caller: Caller,
-    state: State,
-    req: HttpRequest,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let admin = caller.require(policy::MANAGE_KEYS)?;
-    super::note(&req, path.as_str(), "");
-    state.revoke_key(&path).await?;
+pub async fn revoke(call: Call, path: web::Path<String>) -> Answer {
+    let admin = call.require(policy::MANAGE_KEYS)?;
+    call.note(path.as_str(), "");
+    call.revoke_key(&path).await?;
     tracing::info!(key_id = %path, by = %admin.key_id, "key revoked");
     Ok(HttpResponse::NoContent().finish())
 }

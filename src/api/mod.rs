@@ -45,6 +45,76 @@ impl Caller {
     }
 }
 
+/// What every authenticated handler starts from: the caller (authenticated, its quota spent),
+/// this node's registry (the `Deref` target, so use cases read as `call.list(…)`) and the
+/// request, for its body, query and audit note. The role check stays each handler's explicit
+/// `call.require(…)`, made before any input is read.
+pub struct Call {
+    caller: Caller,
+    pub state: State,
+    pub req: HttpRequest,
+}
+
+/// What a handler answers.
+pub type Answer = Result<actix_web::HttpResponse, ApiError>;
+
+impl Call {
+    /// Allows the request only for the given roles.
+    pub fn require(&self, roles: &[Role]) -> Result<&Principal, ApiError> {
+        self.caller.require(roles)
+    }
+
+    /// Records the target (and detail) of this request for the audit log.
+    pub fn note(&self, target: impl Into<String>, detail: impl Into<String>) {
+        note(&self.req, target, detail);
+    }
+
+    /// Reads a JSON body of at most `limits.write_body_bytes` (see [`read_json`]).
+    pub async fn json<T: DeserializeOwned>(&self, payload: web::Payload) -> Result<T, ApiError> {
+        read_json(&self.req, payload, self.settings.limits.write_body_bytes).await
+    }
+
+    /// Like [`Call::json`], an empty body standing for the default value.
+    pub async fn json_or_default<T: DeserializeOwned + Default>(
+        &self,
+        payload: web::Payload,
+    ) -> Result<T, ApiError> {
+        read_json_or_default(&self.req, payload, self.settings.limits.write_body_bytes).await
+    }
+
+    /// The query string parsed into `T` (see [`query`]).
+    pub fn query<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        query(&self.req)
+    }
+}
+
+impl std::ops::Deref for Call {
+    type Target = Registry;
+
+    fn deref(&self) -> &Registry {
+        &self.state
+    }
+}
+
+impl FromRequest for Call {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Call, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(authenticate(req).and_then(|caller| {
+            let state = req
+                .app_data::<State>()
+                .cloned()
+                .ok_or_else(|| ApiError::Internal("registry missing from app data".into()))?;
+            Ok(Call {
+                caller,
+                state,
+                req: req.clone(),
+            })
+        }))
+    }
+}
+
 /// The feed sequence an answer reflects. A constant, so that the hot path does not parse the
 /// header name on every check.
 pub const SEQ_HEADER: actix_web::http::header::HeaderName =

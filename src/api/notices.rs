@@ -2,11 +2,11 @@
 //! pulls and acknowledges, and the regulators' summary of who complied. Provider keys see only
 //! their own provider's notices; another provider's notice is answered as not found.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{ApiError, Caller, State, query};
+use super::{Answer, ApiError, Call};
 use crate::auth::{Principal, policy};
 use crate::domain::{DomainName, Role, Scope};
 use crate::notices::model::{Location, Notice, NoticeAction, NoticeStatus, StatusChange};
@@ -128,18 +128,14 @@ fn own_provider(principal: &Principal) -> Result<Option<&str>, ApiError> {
     responses((status = 200, body = LocateView), (status = 400, description = "invalid_parameter"),
               (status = 422, description = "invalid_domain")),
     security(("bearer" = [])))]
-pub async fn locate(
-    caller: Caller,
-    state: State,
-    req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(policy::LOCATE)?;
-    let params: LocateQuery = query(&req)?;
+pub async fn locate(call: Call) -> Answer {
+    call.require(policy::LOCATE)?;
+    let params: LocateQuery = call.query()?;
     let domain = params
         .domain
         .ok_or_else(|| ApiError::InvalidParameter("domain is required".into()))?;
     let domain = DomainName::parse(&domain)?;
-    let location = state.locate(&domain).await?;
+    let location = call.locate(&domain).await?;
     Ok(HttpResponse::Ok().json(LocateView { domain, location }))
 }
 
@@ -152,13 +148,9 @@ pub async fn locate(
            ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
     responses((status = 200, body = NoticePageView), (status = 400, description = "invalid_parameter")),
     security(("bearer" = [])))]
-pub async fn list(
-    caller: Caller,
-    state: State,
-    req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    let principal = caller.require(policy::READ_NOTICES)?;
-    let params: NoticeQuery = query(&req)?;
+pub async fn list(call: Call) -> Answer {
+    let principal = call.require(policy::READ_NOTICES)?;
+    let params: NoticeQuery = call.query()?;
     let provider = match own_provider(principal)? {
         Some(own) => {
             if params.provider.as_deref().is_some_and(|p| p != own) {
@@ -195,7 +187,7 @@ pub async fn list(
             ApiError::InvalidParameter("cursor is not one this service gave out".into())
         })?),
     };
-    let page = state
+    let page = call
         .provider_notices(&provider, status, after, limit)
         .await?;
     Ok(HttpResponse::Ok().json(NoticePageView {
@@ -209,8 +201,8 @@ fn notice_id(text: &str) -> Result<Uuid, ApiError> {
 }
 
 /// A notice the caller may see: provider keys only their own.
-async fn visible(state: &State, principal: &Principal, id: Uuid) -> Result<Notice, ApiError> {
-    Ok(state.notice(own_provider(principal)?, id).await?)
+async fn visible(call: &Call, principal: &Principal, id: Uuid) -> Result<Notice, ApiError> {
+    Ok(call.notice(own_provider(principal)?, id).await?)
 }
 
 /// One notice with its history.
@@ -218,13 +210,9 @@ async fn visible(state: &State, principal: &Principal, id: Uuid) -> Result<Notic
     params(("id" = String, Path, description = "notice id")),
     responses((status = 200, body = NoticeView), (status = 404, description = "not_found")),
     security(("bearer" = [])))]
-pub async fn get(
-    caller: Caller,
-    state: State,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let principal = caller.require(policy::READ_NOTICES)?;
-    let notice = visible(&state, principal, notice_id(&path)?).await?;
+pub async fn get(call: Call, path: web::Path<String>) -> Answer {
+    let principal = call.require(policy::READ_NOTICES)?;
+    let notice = visible(&call, principal, notice_id(&path)?).await?;
     Ok(HttpResponse::Ok().json(NoticeView::from(&notice)))
 }
 
@@ -234,19 +222,12 @@ pub async fn get(
     responses((status = 200, body = NoticeView), (status = 404, description = "not_found"),
               (status = 422, description = "invalid_note")),
     security(("bearer" = [])))]
-pub async fn ack(
-    caller: Caller,
-    state: State,
-    req: HttpRequest,
-    path: web::Path<String>,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let principal = caller.require(policy::ACK_NOTICES)?;
-    super::note(&req, path.as_str(), "");
-    let body: AckRequest =
-        super::read_json_or_default(&req, payload, state.settings.limits.write_body_bytes).await?;
+pub async fn ack(call: Call, path: web::Path<String>, payload: web::Payload) -> Answer {
+    let principal = call.require(policy::ACK_NOTICES)?;
+    call.note(path.as_str(), "");
+    let body: AckRequest = call.json_or_default(payload).await?;
     let id = notice_id(&path)?;
-    visible(&state, principal, id).await?;
+    visible(&call, principal, id).await?;
     let note = body
         .note
         .map(|n| n.trim().to_string())
@@ -257,7 +238,7 @@ pub async fn ack(
             "note is longer than 2000 characters",
         ));
     }
-    let (notice, changed) = state.acknowledge(id, note).await?;
+    let (notice, changed) = call.acknowledge(id, note).await?;
     if changed {
         tracing::info!(notice_id = %id, provider_id = %notice.provider_id, by = %principal.key_id, "notice acknowledged");
     }
@@ -268,9 +249,9 @@ pub async fn ack(
 /// acknowledge. It reads every notice of every provider: a report, not a hot path.
 #[utoipa::path(get, path = "/v1/compliance", tag = "notices",
     responses((status = 200, body = ComplianceReport)), security(("bearer" = [])))]
-pub async fn compliance(caller: Caller, state: State) -> Result<HttpResponse, ApiError> {
-    caller.require(policy::COMPLIANCE)?;
-    let report = state.compliance().await?;
+pub async fn compliance(call: Call) -> Answer {
+    call.require(policy::COMPLIANCE)?;
+    let report = call.compliance().await?;
     Ok(HttpResponse::Ok().json(ComplianceReport {
         generated_at: crate::model::rfc3339::format(&crate::model::now()),
         providers: report,

@@ -2,10 +2,10 @@
 //! (`protection.names`) are listed beside those admins add here; only the latter can be
 //! removed through the API.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, Caller, State, note, read_json};
+use super::{Answer, ApiError, Call};
 use crate::auth::policy;
 use crate::domain::DomainName;
 use crate::model::ProtectedName;
@@ -25,9 +25,9 @@ pub struct ProtectedList {
 /// Every protected name.
 #[utoipa::path(get, path = "/v1/protected", tag = "protection", responses((status = 200, body = ProtectedList)),
     security(("bearer" = [])))]
-pub async fn list(caller: Caller, state: State) -> Result<HttpResponse, ApiError> {
-    caller.require(policy::READ_PROTECTED)?;
-    let mut names = state.protected_names().await?;
+pub async fn list(call: Call) -> Answer {
+    call.require(policy::READ_PROTECTED)?;
+    let mut names = call.protected_names().await?;
     names.sort_by(|a, b| a.domain.cmp(&b.domain));
     Ok(HttpResponse::Ok().json(ProtectedList { names }))
 }
@@ -37,21 +37,15 @@ pub async fn list(caller: Caller, state: State) -> Result<HttpResponse, ApiError
     responses((status = 201, body = ProtectedName), (status = 409, description = "already_protected"),
               (status = 422, description = "invalid_domain")),
     security(("bearer" = [])))]
-pub async fn add(
-    caller: Caller,
-    state: State,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let admin = caller.require(policy::MANAGE_PROTECTED)?;
-    let body: ProtectRequest =
-        read_json(&req, payload, state.settings.limits.write_body_bytes).await?;
+pub async fn add(call: Call, payload: web::Payload) -> Answer {
+    let admin = call.require(policy::MANAGE_PROTECTED)?;
+    let body: ProtectRequest = call.json(payload).await?;
     let domain = body
         .domain
         .ok_or_else(|| ApiError::invalid("invalid_domain", "domain is required"))?;
-    note(&req, domain.clone(), "");
+    call.note(domain.clone(), "");
     let domain = DomainName::parse(&domain)?;
-    let name = state
+    let name = call
         .protect(admin, domain, body.note.as_deref().unwrap_or_default())
         .await?;
     Ok(HttpResponse::Created().json(name))
@@ -62,15 +56,10 @@ pub async fn add(
     params(("domain" = String, Path, description = "the protected name")),
     responses((status = 204), (status = 404, description = "not_found")),
     security(("bearer" = [])))]
-pub async fn remove(
-    caller: Caller,
-    state: State,
-    req: HttpRequest,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(policy::MANAGE_PROTECTED)?;
-    note(&req, path.as_str(), "");
+pub async fn remove(call: Call, path: web::Path<String>) -> Answer {
+    call.require(policy::MANAGE_PROTECTED)?;
+    call.note(path.as_str(), "");
     let domain = DomainName::parse(&path)?;
-    state.unprotect(&domain).await?;
+    call.unprotect(&domain).await?;
     Ok(HttpResponse::NoContent().finish())
 }

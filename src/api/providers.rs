@@ -2,10 +2,10 @@
 //! ranges, name-server suffixes), where their webhook is, and the secret their deliveries are
 //! signed with, shown once at creation or rotation. Also the binding of provider keys.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::{ApiError, Caller, State, read_json};
+use super::{Answer, ApiError, Call, read_json};
 use crate::auth::policy;
 use crate::domain::{Cidr, DomainName, Province};
 use crate::notices::model::{Provider, ProviderKind, new_provider_id};
@@ -173,15 +173,10 @@ fn webhook_url(text: Option<String>) -> Result<Option<String>, ApiError> {
     responses((status = 201, body = ProviderView),
               (status = 422, description = "invalid_name, invalid_kind, invalid_province, invalid_range, invalid_nameserver, invalid_webhook_url")),
     security(("bearer" = [])))]
-pub async fn create(
-    caller: Caller,
-    state: State,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let admin = caller.require(policy::MANAGE_PROVIDERS)?;
+pub async fn create(call: Call, payload: web::Payload) -> Answer {
+    let admin = call.require(policy::MANAGE_PROVIDERS)?;
     let body: ProviderRequest =
-        read_json(&req, payload, state.settings.server.body_limit_bytes).await?;
+        read_json(&call.req, payload, call.settings.server.body_limit_bytes).await?;
     let name = name(body.name)?;
     let kind = body.kind.unwrap_or_default();
     let kind = ProviderKind::parse(&kind).ok_or_else(|| {
@@ -207,12 +202,8 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    super::note(
-        &req,
-        provider.id.as_str(),
-        format!("kind {}", kind.as_str()),
-    );
-    state.put_provider(provider.clone()).await?;
+    call.note(provider.id.as_str(), format!("kind {}", kind.as_str()));
+    call.put_provider(provider.clone()).await?;
     tracing::info!(provider_id = %provider.id, kind = kind.as_str(), by = %admin.key_id, "provider registered");
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/v1/providers/{}", provider.id)))
@@ -222,9 +213,9 @@ pub async fn create(
 /// Every provider, without secrets.
 #[utoipa::path(get, path = "/v1/providers", tag = "providers",
     responses((status = 200, body = ProviderList)), security(("bearer" = [])))]
-pub async fn list(caller: Caller, state: State) -> Result<HttpResponse, ApiError> {
-    caller.require(policy::READ_PROVIDERS)?;
-    let mut providers = state.providers().await?;
+pub async fn list(call: Call) -> Answer {
+    call.require(policy::READ_PROVIDERS)?;
+    let mut providers = call.providers().await?;
     providers.sort_by(|a, b| {
         a.created_at
             .cmp(&b.created_at)
@@ -240,13 +231,9 @@ pub async fn list(caller: Caller, state: State) -> Result<HttpResponse, ApiError
     params(("id" = String, Path, description = "provider id")),
     responses((status = 200, body = ProviderView), (status = 404, description = "not_found")),
     security(("bearer" = [])))]
-pub async fn get(
-    caller: Caller,
-    state: State,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(policy::READ_PROVIDERS)?;
-    Ok(HttpResponse::Ok().json(view(&state.provider(&path).await?, false)))
+pub async fn get(call: Call, path: web::Path<String>) -> Answer {
+    call.require(policy::READ_PROVIDERS)?;
+    Ok(HttpResponse::Ok().json(view(&call.provider(&path).await?, false)))
 }
 
 /// Change a provider: the fields given replace the stored ones; `rotate_secret` issues a new
@@ -256,18 +243,12 @@ pub async fn get(
     responses((status = 200, body = ProviderView), (status = 404, description = "not_found"),
               (status = 422, description = "as for creation; invalid_kind when the kind would change")),
     security(("bearer" = [])))]
-pub async fn update(
-    caller: Caller,
-    state: State,
-    req: HttpRequest,
-    path: web::Path<String>,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let admin = caller.require(policy::MANAGE_PROVIDERS)?;
-    super::note(&req, path.as_str(), "");
+pub async fn update(call: Call, path: web::Path<String>, payload: web::Payload) -> Answer {
+    let admin = call.require(policy::MANAGE_PROVIDERS)?;
+    call.note(path.as_str(), "");
     let body: ProviderRequest =
-        read_json(&req, payload, state.settings.server.body_limit_bytes).await?;
-    let mut provider = state.provider(&path).await?;
+        read_json(&call.req, payload, call.settings.server.body_limit_bytes).await?;
+    let mut provider = call.provider(&path).await?;
     if let Some(text) = body.name {
         provider.name = name(Some(text))?;
     }
@@ -295,7 +276,7 @@ pub async fn update(
         provider.webhook_secret = webhook::new_secret();
     }
     provider.updated_at = crate::model::now();
-    state.put_provider(provider.clone()).await?;
+    call.put_provider(provider.clone()).await?;
     tracing::info!(provider_id = %provider.id, rotated = body.rotate_secret, by = %admin.key_id, "provider updated");
     Ok(HttpResponse::Ok().json(view(&provider, body.rotate_secret)))
 }
@@ -305,15 +286,10 @@ pub async fn update(
     params(("id" = String, Path, description = "provider id")),
     responses((status = 204), (status = 404, description = "not_found")),
     security(("bearer" = [])))]
-pub async fn delete(
-    caller: Caller,
-    state: State,
-    req: HttpRequest,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let admin = caller.require(policy::MANAGE_PROVIDERS)?;
-    super::note(&req, path.as_str(), "");
-    state.delete_provider(&path).await?;
+pub async fn delete(call: Call, path: web::Path<String>) -> Answer {
+    let admin = call.require(policy::MANAGE_PROVIDERS)?;
+    call.note(path.as_str(), "");
+    call.delete_provider(&path).await?;
     tracing::info!(provider_id = %path, by = %admin.key_id, "provider removed");
     Ok(HttpResponse::NoContent().finish())
 }

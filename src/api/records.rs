@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::error::{ErrorCode, ErrorDetail};
-use super::{ApiError, Caller, State, note, query, read_json};
+use super::{Answer, ApiError, Call, note, query};
 use crate::auth::policy;
 use crate::domain::{DomainName, IcpNumber, Province, Uscc};
 use crate::records::import::{self, Format, ImportError, ImportRow, LineError, Parsed};
@@ -166,20 +166,16 @@ fn path_icp(text: &str) -> Result<IcpNumber, ApiError> {
               (status = 422, description = "invalid_uscc, invalid_record, invalid_province")),
     security(("bearer" = [])))]
 pub async fn put_registration(
-    caller: Caller,
-    state: State,
-    req: HttpRequest,
+    call: Call,
     path: web::Path<String>,
     payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let principal = caller.require(policy::WRITE_REGISTRATIONS)?;
-    note(&req, path.as_str(), "");
-    let input: RegistrationInput =
-        read_json(&req, payload, state.settings.limits.write_body_bytes).await?;
+) -> Answer {
+    let principal = call.require(policy::WRITE_REGISTRATIONS)?;
+    call.note(path.as_str(), "");
+    let input: RegistrationInput = call.json(payload).await?;
     let uscc = path_uscc(&path)?;
-    let (registration, created) = state.put_registration(principal, &uscc, input).await?;
-    note(
-        &req,
+    let (registration, created) = call.put_registration(principal, &uscc, input).await?;
+    call.note(
         uscc.as_str(),
         format!("status {}", registration.status.as_str()),
     );
@@ -199,14 +195,10 @@ pub async fn put_registration(
     responses((status = 200, body = RegistrationView), (status = 404, description = "not_found"),
               (status = 422, description = "invalid_uscc")),
     security(("bearer" = [])))]
-pub async fn get_registration(
-    caller: Caller,
-    state: State,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(policy::READ_RECORDS)?;
+pub async fn get_registration(call: Call, path: web::Path<String>) -> Answer {
+    call.require(policy::READ_RECORDS)?;
     let uscc = path_uscc(&path)?;
-    let registration = state.registration(&uscc).await?;
+    let registration = call.registration(&uscc).await?;
     Ok(HttpResponse::Ok().json(registration_view(&registration)))
 }
 
@@ -221,24 +213,13 @@ pub async fn get_registration(
               (status = 409, description = "operator_blacklisted"),
               (status = 422, description = "invalid_icp_number, invalid_record, invalid_uscc, invalid_domain, public_suffix, invalid_province")),
     security(("bearer" = [])))]
-pub async fn put_recordal(
-    caller: Caller,
-    state: State,
-    req: HttpRequest,
-    path: web::Path<String>,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let principal = caller.require(policy::WRITE_RECORDALS)?;
-    note(&req, path.as_str(), "");
-    let input: RecordalInput =
-        read_json(&req, payload, state.settings.limits.write_body_bytes).await?;
+pub async fn put_recordal(call: Call, path: web::Path<String>, payload: web::Payload) -> Answer {
+    let principal = call.require(policy::WRITE_RECORDALS)?;
+    call.note(path.as_str(), "");
+    let input: RecordalInput = call.json(payload).await?;
     let icp = path_icp(&path)?;
-    let (recordal, created) = state.put_recordal(principal, &icp, input).await?;
-    note(
-        &req,
-        icp.as_str(),
-        format!("sponsor {}", recordal.sponsor_code),
-    );
+    let (recordal, created) = call.put_recordal(principal, &icp, input).await?;
+    call.note(icp.as_str(), format!("sponsor {}", recordal.sponsor_code));
     let mut response = if created {
         HttpResponse::Created()
     } else {
@@ -255,14 +236,10 @@ pub async fn put_recordal(
     responses((status = 200, body = RecordalView), (status = 404, description = "not_found"),
               (status = 422, description = "invalid_icp_number")),
     security(("bearer" = [])))]
-pub async fn get_recordal(
-    caller: Caller,
-    state: State,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(policy::READ_RECORDS)?;
+pub async fn get_recordal(call: Call, path: web::Path<String>) -> Answer {
+    call.require(policy::READ_RECORDS)?;
     let icp = path_icp(&path)?;
-    let recordal = state.recordal(&icp).await?;
+    let recordal = call.recordal(&icp).await?;
     Ok(HttpResponse::Ok().json(recordal_view(&recordal)))
 }
 
@@ -292,14 +269,10 @@ pub struct RecordalList {
               (status = 400, description = "invalid_parameter (no domain)"),
               (status = 422, description = "invalid_domain")),
     security(("bearer" = [])))]
-pub async fn recordals_by_domain(
-    caller: Caller,
-    state: State,
-    req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(policy::READ_RECORDS)?;
-    let domain = domain_param(&req)?;
-    let recordals = state.recordals_by_domain(&domain).await?;
+pub async fn recordals_by_domain(call: Call) -> Answer {
+    call.require(policy::READ_RECORDS)?;
+    let domain = domain_param(&call.req)?;
+    let recordals = call.recordals_by_domain(&domain).await?;
     Ok(HttpResponse::Ok().json(RecordalList {
         domain: domain.to_string(),
         recordals: recordals.iter().map(recordal_view).collect(),
@@ -334,14 +307,10 @@ pub struct VerifyResponse {
               (status = 400, description = "invalid_parameter (no domain)"),
               (status = 422, description = "invalid_domain")),
     security(("bearer" = [])))]
-pub async fn verify(
-    caller: Caller,
-    state: State,
-    req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(policy::VERIFY)?;
-    let domain = domain_param(&req)?;
-    let verified = state.verify(&domain).await?;
+pub async fn verify(call: Call) -> Answer {
+    call.require(policy::VERIFY)?;
+    let domain = domain_param(&call.req)?;
+    let verified = call.verify(&domain).await?;
     Ok(HttpResponse::Ok().json(VerifyResponse {
         domain: domain.to_string(),
         recorded_as: verified.recorded_as.map(|d| d.to_string()),
@@ -407,8 +376,7 @@ fn rejected(errors: Vec<LineError>, error_count: u64, records: usize) -> HttpRes
 /// that parses and validates as they come, so the body is never held whole; the size limit
 /// and the time limit are enforced here.
 async fn parse_body<R, T>(
-    req: &HttpRequest,
-    state: &State,
+    call: &Call,
     mut payload: web::Payload,
     validate: impl Fn(R) -> Result<T, RecordError> + Send + 'static,
     key: impl Fn(&T) -> String + Send + 'static,
@@ -417,7 +385,8 @@ where
     R: ImportRow + Send + 'static,
     T: Send + 'static,
 {
-    let content_type = req
+    let content_type = call
+        .req
         .headers()
         .get(actix_web::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -427,9 +396,10 @@ where
             "an import is application/x-ndjson or text/csv, not {content_type:?}"
         ))
     })?;
-    let settings = &state.settings.records;
+    let settings = &call.settings.records;
     let max_bytes = settings.import_max_bytes;
-    let declared = req
+    let declared = call
+        .req
         .headers()
         .get(actix_web::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -522,26 +492,19 @@ fn imported(req: &HttpRequest, kind: &str, imported: Imported, started: Instant)
               (status = 415, description = "unsupported_media_type"),
               (status = 422, description = "import_rejected (with errors: [{line, code, message}]), too_many_records", body = ImportRejection)),
     security(("bearer" = [])))]
-pub async fn import_registrations(
-    caller: Caller,
-    state: State,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let principal = caller.require(policy::WRITE_REGISTRATIONS)?;
-    note(&req, "registrations", "");
+pub async fn import_registrations(call: Call, payload: web::Payload) -> Answer {
+    let principal = call.require(policy::WRITE_REGISTRATIONS)?;
+    call.note("registrations", "");
     let started = Instant::now();
     let parsed = parse_body(
-        &req,
-        &state,
+        &call,
         payload,
         registration_rule(principal),
         |r: &Registration| r.uscc.to_string(),
     )
     .await?;
     if parsed.error_count > 0 {
-        note(
-            &req,
+        call.note(
             "registrations",
             format!("rejected: {} line errors", parsed.error_count),
         );
@@ -552,8 +515,8 @@ pub async fn import_registrations(
         ));
     }
     let records: Vec<Registration> = parsed.records.into_iter().map(|(_, r)| r).collect();
-    let applied = state.import_registrations(records).await?;
-    Ok(imported(&req, "registrations", applied, started))
+    let applied = call.import_registrations(records).await?;
+    Ok(imported(&call.req, "registrations", applied, started))
 }
 
 /// Import recordals from NDJSON (one JSON object per line, as for `PUT`, with `icp_number`)
@@ -570,22 +533,13 @@ pub async fn import_registrations(
               (status = 415, description = "unsupported_media_type"),
               (status = 422, description = "import_rejected (with errors: [{line, code, message}]), too_many_records", body = ImportRejection)),
     security(("bearer" = [])))]
-pub async fn import_recordals(
-    caller: Caller,
-    state: State,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let principal = caller.require(policy::WRITE_RECORDALS)?;
-    note(&req, "recordals", "");
+pub async fn import_recordals(call: Call, payload: web::Payload) -> Answer {
+    let principal = call.require(policy::WRITE_RECORDALS)?;
+    call.note("recordals", "");
     let started = Instant::now();
-    let parsed = parse_body(
-        &req,
-        &state,
-        payload,
-        recordal_rule(principal),
-        |r: &Recordal| r.icp_number.to_string(),
-    )
+    let parsed = parse_body(&call, payload, recordal_rule(principal), |r: &Recordal| {
+        r.icp_number.to_string()
+    })
     .await?;
     let Parsed {
         records,
@@ -593,7 +547,7 @@ pub async fn import_recordals(
         mut error_count,
     } = parsed;
     let refs: Vec<&Recordal> = records.iter().map(|(_, r)| r).collect();
-    for (i, refusal) in state.blacklisted_operators(&refs).await? {
+    for (i, refusal) in call.blacklisted_operators(&refs).await? {
         error_count += 1;
         errors.push(LineError {
             line: records[i].0,
@@ -603,15 +557,11 @@ pub async fn import_recordals(
     }
     if error_count > 0 {
         errors.sort_by_key(|e| e.line);
-        errors.truncate(state.settings.records.import_max_errors);
-        note(
-            &req,
-            "recordals",
-            format!("rejected: {error_count} line errors"),
-        );
+        errors.truncate(call.settings.records.import_max_errors);
+        call.note("recordals", format!("rejected: {error_count} line errors"));
         return Ok(rejected(errors, error_count, records.len()));
     }
     let records: Vec<Recordal> = records.into_iter().map(|(_, r)| r).collect();
-    let applied = state.import_recordals(records).await?;
-    Ok(imported(&req, "recordals", applied, started))
+    let applied = call.import_recordals(records).await?;
+    Ok(imported(&call.req, "recordals", applied, started))
 }

@@ -5,7 +5,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::api::{ApiError, Caller, State};
+use crate::api::{Answer, Call};
 use crate::auth::policy;
 use crate::cases::Org;
 
@@ -42,10 +42,10 @@ pub struct Inbox {
 #[utoipa::path(get, path = "/v1/inbox", tag = "cases",
     responses((status = 200, body = Inbox), (status = 403, description = "forbidden: the key speaks for no organisation")),
     security(("bearer" = [])))]
-pub async fn inbox(caller: Caller, state: State) -> Result<HttpResponse, ApiError> {
-    let principal = caller.require(policy::ACT_ON_CASES)?;
+pub async fn inbox(call: Call) -> Answer {
+    let principal = call.require(policy::ACT_ON_CASES)?;
     let now = crate::model::now();
-    let (org, items) = state.inbox(principal).await?;
+    let (org, items) = call.inbox(principal).await?;
     let items = items
         .into_iter()
         .map(|i| InboxItem {

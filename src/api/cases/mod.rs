@@ -10,7 +10,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{ApiError, Caller, State, note, query, read_json};
+use super::{Answer, ApiError, Call, note};
 use crate::auth::policy;
 use crate::cases::workflow::NewCase;
 use crate::cases::{Case, CaseState, Step, StepDocument};
@@ -314,19 +314,13 @@ pub(super) fn answer(req: &HttpRequest, case: &Case) -> HttpResponse {
               (status = 403, description = "forbidden: not a provincial AMR key"),
               (status = 422, description = "invalid_domain, public_suffix, invalid_case, invalid_icp_number, invalid_province, invalid_uscc, invalid_category, invalid_document")),
     security(("bearer" = [])))]
-pub async fn open(
-    caller: Caller,
-    state: State,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let principal = caller.require(policy::OPEN_CASES)?;
+pub async fn open(call: Call, payload: web::Payload) -> Answer {
+    let principal = call.require(policy::OPEN_CASES)?;
     crate::registry::case_opener(principal)?;
-    let body: OpenCaseRequest =
-        read_json(&req, payload, state.settings.limits.write_body_bytes).await?;
+    let body: OpenCaseRequest = call.json(payload).await?;
     let new = parse_case(body)?;
-    let case = state.open_case(principal, new).await?;
-    note(&req, case.id.to_string(), steps_detail(&case.timeline));
+    let case = call.open_case(principal, new).await?;
+    call.note(case.id.to_string(), steps_detail(&case.timeline));
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/v1/cases/{}", case.id)))
         .json(case))
@@ -337,13 +331,9 @@ pub async fn open(
     params(("state" = Option<String>, Query, description = "referred, held, closed or withdrawn"),
            ("domain" = Option<String>, Query, description = "only cases about this domain")),
     responses((status = 200, body = CaseList)), security(("bearer" = [])))]
-pub async fn list(
-    caller: Caller,
-    state: State,
-    req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    let principal = caller.require(policy::READ_CASES)?;
-    let params: CaseQuery = query(&req)?;
+pub async fn list(call: Call) -> Answer {
+    let principal = call.require(policy::READ_CASES)?;
+    let params: CaseQuery = call.query()?;
     let wanted = params
         .state
         .as_deref()
@@ -360,7 +350,7 @@ pub async fn list(
         .as_deref()
         .map(DomainName::parse)
         .transpose()?;
-    let cases = state.cases(principal, wanted, domain.as_ref()).await?;
+    let cases = call.cases(principal, wanted, domain.as_ref()).await?;
     Ok(HttpResponse::Ok().json(CaseList { cases }))
 }
 
@@ -369,12 +359,8 @@ pub async fn list(
     responses((status = 200, body = Case), (status = 404, description = "not_found"),
               (status = 403, description = "out_of_province")),
     security(("bearer" = [])))]
-pub async fn get(
-    caller: Caller,
-    state: State,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let principal = caller.require(policy::READ_CASES)?;
-    let case = state.case(principal, case_id(&path)?).await?;
+pub async fn get(call: Call, path: web::Path<String>) -> Answer {
+    let principal = call.require(policy::READ_CASES)?;
+    let case = call.case(principal, case_id(&path)?).await?;
     Ok(HttpResponse::Ok().json(case))
 }

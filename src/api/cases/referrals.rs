@@ -1,13 +1,13 @@
 //! `/v1/referrals`: referrals between the two sides, sent and answered.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
     MAX_NAME, MAX_SUMMARY, MAX_TEXT, NoteRequest, ReasonRequest, documents, steps_detail, text,
 };
-use crate::api::{ApiError, Caller, State, note, read_json, read_json_or_default};
+use crate::api::{Answer, ApiError, Call};
 use crate::auth::policy;
 use crate::cases::Org;
 use crate::cases::referral::{NewReferral, Referral};
@@ -47,16 +47,10 @@ pub struct ReferralList {
     responses((status = 201, body = Referral),
               (status = 422, description = "invalid_referral, invalid_domain, invalid_document")),
     security(("bearer" = [])))]
-pub async fn refer(
-    caller: Caller,
-    state: State,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let principal = caller.require(policy::ACT_ON_CASES)?;
+pub async fn refer(call: Call, payload: web::Payload) -> Answer {
+    let principal = call.require(policy::ACT_ON_CASES)?;
     org_of(principal)?;
-    let body: ReferralRequest =
-        read_json(&req, payload, state.settings.limits.write_body_bytes).await?;
+    let body: ReferralRequest = call.json(payload).await?;
     let to = body.to.as_deref().unwrap_or_default();
     let to = Org::parse(to).ok_or_else(|| {
         ApiError::invalid(
@@ -75,12 +69,8 @@ pub async fn refer(
         summary,
         documents,
     };
-    let referral = state.refer(principal, new).await?;
-    note(
-        &req,
-        referral.id.to_string(),
-        steps_detail(&referral.timeline),
-    );
+    let referral = call.refer(principal, new).await?;
+    call.note(referral.id.to_string(), steps_detail(&referral.timeline));
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/v1/referrals/{}", referral.id)))
         .json(referral))
@@ -89,23 +79,19 @@ pub async fn refer(
 /// Referrals the caller may read: those it sent or received (national organisations and
 /// auditors read all).
 #[utoipa::path(get, path = "/v1/referrals", tag = "cases", responses((status = 200, body = ReferralList)), security(("bearer" = [])))]
-pub async fn referrals(caller: Caller, state: State) -> Result<HttpResponse, ApiError> {
-    let principal = caller.require(policy::READ_CASES)?;
-    let referrals = state.referrals(principal).await?;
+pub async fn referrals(call: Call) -> Answer {
+    let principal = call.require(policy::READ_CASES)?;
+    let referrals = call.referrals(principal).await?;
     Ok(HttpResponse::Ok().json(ReferralList { referrals }))
 }
 
 #[utoipa::path(get, path = "/v1/referrals/{id}", tag = "cases", params(("id" = String, Path)),
     responses((status = 200, body = Referral), (status = 404, description = "not_found")), security(("bearer" = [])))]
-pub async fn get_referral(
-    caller: Caller,
-    state: State,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let principal = caller.require(policy::READ_CASES)?;
+pub async fn get_referral(call: Call, path: web::Path<String>) -> Answer {
+    let principal = call.require(policy::READ_CASES)?;
     let id = Uuid::parse_str(&path)
         .map_err(|_| ApiError::NotFound(format!("no referral {:?}", path.as_str())))?;
-    Ok(HttpResponse::Ok().json(state.referral(principal, id).await?))
+    Ok(HttpResponse::Ok().json(call.referral(principal, id).await?))
 }
 
 /// The receiving organisation's steps on a referral: `accept`, `return` or `answer`.
@@ -117,29 +103,27 @@ pub async fn get_referral(
               (status = 422, description = "reason_required, result_required, invalid_document")),
     security(("bearer" = [])))]
 pub async fn referral_step_handler(
-    caller: Caller,
-    state: State,
-    req: HttpRequest,
+    call: Call,
     path: web::Path<(String, String)>,
     payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let principal = caller.require(policy::ACT_ON_CASES)?;
+) -> Answer {
+    let principal = call.require(policy::ACT_ON_CASES)?;
     org_of(principal)?;
     let (id, step) = path.into_inner();
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound(format!("no referral {id:?}")))?;
-    let limit = state.settings.limits.write_body_bytes;
+    let _limit = call.settings.limits.write_body_bytes;
     let step = match step.as_str() {
         "accept" => {
-            let _: NoteRequest = read_json_or_default(&req, payload, limit).await?;
+            let _: NoteRequest = call.json_or_default(payload).await?;
             ReferralStep::Accept
         }
         "return" => {
-            let body: ReasonRequest = read_json(&req, payload, limit).await?;
+            let body: ReasonRequest = call.json(payload).await?;
             let reason = text(body.reason, "reason", "reason_required", MAX_TEXT)?;
             ReferralStep::Return { reason }
         }
         "answer" => {
-            let body: AnswerRequest = read_json(&req, payload, limit).await?;
+            let body: AnswerRequest = call.json(payload).await?;
             let result = text(body.result, "result", "result_required", MAX_SUMMARY)?;
             let documents = documents(body.documents, "referral_document")?;
             ReferralStep::Answer { result, documents }
@@ -150,10 +134,9 @@ pub async fn referral_step_handler(
             )));
         }
     };
-    let referral = state.referral_step(principal, id, step).await?;
+    let referral = call.referral_step(principal, id, step).await?;
     let added = referral.timeline.len().saturating_sub(1);
-    note(
-        &req,
+    call.note(
         referral.id.to_string(),
         steps_detail(&referral.timeline[added..]),
     );

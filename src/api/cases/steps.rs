@@ -1,38 +1,36 @@
 //! The steps of a case (`/v1/cases/{id}/…`): each handler parses its body into a
 //! `CaseStep` and the registry takes it for the caller's organisation.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::web;
 
 use super::{
     CloseRequest, DecisionRequest, MAX_TEXT, NoteRequest, ReasonRequest, SuspendRequest,
     SuspensionRequest, answer, case_id, document, text,
 };
-use crate::api::{ApiError, Caller, State, read_json, read_json_or_default};
-use crate::auth::policy;
+use crate::api::{Answer, ApiError, Call};
+use crate::auth::{Principal, policy};
 use crate::cases::{Case, Ground, Measure};
 use crate::registry::{CaseStep, org_of};
 
+/// The caller's principal if it may take a step on the case of `path`: a key acting on cases,
+/// of an organisation, naming a case id. Checked before the body is read.
+fn acting(call: &Call, path: &str) -> Result<Principal, ApiError> {
+    let principal = call.require(policy::ACT_ON_CASES)?;
+    org_of(principal)?;
+    case_id(path)?;
+    Ok(principal.clone())
+}
+
 /// Takes `step` on the case of `path` and answers the case, its new steps noted for the
 /// audit log.
-async fn take(
-    state: &State,
-    req: &HttpRequest,
-    principal: &crate::auth::Principal,
-    path: &str,
-    step: CaseStep,
-) -> Result<HttpResponse, ApiError> {
-    let case = state.case_step(principal, case_id(path)?, step).await?;
-    Ok(answer(req, &case))
+async fn take(call: &Call, by: &Principal, path: &str, step: CaseStep) -> Answer {
+    let case = call.case_step(by, case_id(path)?, step).await?;
+    Ok(answer(&call.req, &case))
 }
 
 /// What a text-only step reads from its body: an optional `note` (an empty body is fine).
-async fn note_of(
-    state: &State,
-    req: &HttpRequest,
-    payload: web::Payload,
-) -> Result<String, ApiError> {
-    let body: NoteRequest =
-        read_json_or_default(req, payload, state.settings.limits.write_body_bytes).await?;
+async fn note_of(call: &Call, payload: web::Payload) -> Result<String, ApiError> {
+    let body: NoteRequest = call.json_or_default(payload).await?;
     Ok(body
         .note
         .unwrap_or_default()
@@ -43,13 +41,8 @@ async fn note_of(
 }
 
 /// A required `reason`.
-async fn reason_of(
-    state: &State,
-    req: &HttpRequest,
-    payload: web::Payload,
-) -> Result<String, ApiError> {
-    let body: ReasonRequest =
-        read_json(req, payload, state.settings.limits.write_body_bytes).await?;
+async fn reason_of(call: &Call, payload: web::Payload) -> Result<String, ApiError> {
+    let body: ReasonRequest = call.json(payload).await?;
     text(body.reason, "reason", "reason_required", MAX_TEXT)
 }
 
@@ -58,18 +51,10 @@ async fn reason_of(
     responses((status = 200, body = Case), (status = 403, description = "not_case_holder"),
               (status = 409, description = "invalid_case_state")),
     security(("bearer" = [])))]
-pub async fn accept(
-    caller: Caller,
-    state: State,
-    req: HttpRequest,
-    path: web::Path<String>,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let principal = caller.require(policy::ACT_ON_CASES)?;
-    org_of(principal)?;
-    case_id(&path)?;
-    let note = note_of(&state, &req, payload).await?;
-    take(&state, &req, principal, &path, CaseStep::Accept { note }).await
+pub async fn accept(call: Call, path: web::Path<String>, payload: web::Payload) -> Answer {
+    let by = acting(&call, &path)?;
+    let note = note_of(&call, payload).await?;
+    take(&call, &by, &path, CaseStep::Accept { note }).await
 }
 
 /// Return the hand-over to the organisation that sent it, with a reason.
@@ -77,18 +62,10 @@ pub async fn accept(
     responses((status = 200, body = Case), (status = 403, description = "not_case_holder"),
               (status = 409, description = "invalid_case_state"), (status = 422, description = "reason_required")),
     security(("bearer" = [])))]
-pub async fn give_back(
-    caller: Caller,
-    state: State,
-    req: HttpRequest,
-    path: web::Path<String>,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let principal = caller.require(policy::ACT_ON_CASES)?;
-    org_of(principal)?;
-    case_id(&path)?;
-    let reason = reason_of(&state, &req, payload).await?;
-    take(&state, &req, principal, &path, CaseStep::Return { reason }).await
+pub async fn give_back(call: Call, path: web::Path<String>, payload: web::Payload) -> Answer {
+    let by = acting(&call, &path)?;
+    let reason = reason_of(&call, payload).await?;
+    take(&call, &by, &path, CaseStep::Return { reason }).await
 }
 
 /// Hand the case on to the next organisation of its route (or send it again once returned).
@@ -96,18 +73,10 @@ pub async fn give_back(
     responses((status = 200, body = Case), (status = 403, description = "not_case_holder"),
               (status = 409, description = "invalid_case_state")),
     security(("bearer" = [])))]
-pub async fn forward(
-    caller: Caller,
-    state: State,
-    req: HttpRequest,
-    path: web::Path<String>,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let principal = caller.require(policy::ACT_ON_CASES)?;
-    org_of(principal)?;
-    case_id(&path)?;
-    let note = note_of(&state, &req, payload).await?;
-    take(&state, &req, principal, &path, CaseStep::Forward { note }).await
+pub async fn forward(call: Call, path: web::Path<String>, payload: web::Payload) -> Answer {
+    let by = acting(&call, &path)?;
+    let note = note_of(&call, payload).await?;
+    take(&call, &by, &path, CaseStep::Forward { note }).await
 }
 
 /// The opener's written request for an emergency suspension of access.
@@ -117,17 +86,12 @@ pub async fn forward(
               (status = 422, description = "invalid_letter, invalid_ground")),
     security(("bearer" = [])))]
 pub async fn request_suspension(
-    caller: Caller,
-    state: State,
-    req: HttpRequest,
+    call: Call,
     path: web::Path<String>,
     payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let principal = caller.require(policy::ACT_ON_CASES)?;
-    org_of(principal)?;
-    case_id(&path)?;
-    let body: SuspensionRequest =
-        read_json(&req, payload, state.settings.limits.write_body_bytes).await?;
+) -> Answer {
+    let by = acting(&call, &path)?;
+    let body: SuspensionRequest = call.json(payload).await?;
     let letter = document(body.letter, "letter", "invalid_letter")?;
     let ground = body.ground.as_deref().unwrap_or_default();
     let ground = Ground::parse(ground).ok_or_else(|| {
@@ -137,9 +101,8 @@ pub async fn request_suspension(
         )
     })?;
     take(
-        &state,
-        &req,
-        principal,
+        &call,
+        &by,
         &path,
         CaseStep::RequestSuspension { letter, ground },
     )
@@ -152,27 +115,11 @@ pub async fn request_suspension(
               (status = 409, description = "invalid_case_state, already_listed"),
               (status = 422, description = "protected_domain")),
     security(("bearer" = [])))]
-pub async fn suspend(
-    caller: Caller,
-    state: State,
-    req: HttpRequest,
-    path: web::Path<String>,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let principal = caller.require(policy::ACT_ON_CASES)?;
-    org_of(principal)?;
-    case_id(&path)?;
-    let body: SuspendRequest =
-        read_json_or_default(&req, payload, state.settings.limits.write_body_bytes).await?;
+pub async fn suspend(call: Call, path: web::Path<String>, payload: web::Payload) -> Answer {
+    let by = acting(&call, &path)?;
+    let body: SuspendRequest = call.json_or_default(payload).await?;
     let providers = body.providers.unwrap_or_default();
-    take(
-        &state,
-        &req,
-        principal,
-        &path,
-        CaseStep::Suspend { providers },
-    )
-    .await
+    take(&call, &by, &path, CaseStep::Suspend { providers }).await
 }
 
 /// The opener submits the penalty decision and the letter of administrative recommendation.
@@ -181,18 +128,9 @@ pub async fn suspend(
               (status = 409, description = "invalid_case_state"),
               (status = 422, description = "decision_required, invalid_decision, invalid_recommendation")),
     security(("bearer" = [])))]
-pub async fn submit_decision(
-    caller: Caller,
-    state: State,
-    req: HttpRequest,
-    path: web::Path<String>,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let principal = caller.require(policy::ACT_ON_CASES)?;
-    org_of(principal)?;
-    case_id(&path)?;
-    let body: DecisionRequest =
-        read_json(&req, payload, state.settings.limits.write_body_bytes).await?;
+pub async fn submit_decision(call: Call, path: web::Path<String>, payload: web::Payload) -> Answer {
+    let by = acting(&call, &path)?;
+    let body: DecisionRequest = call.json(payload).await?;
     if body.decision.is_none() {
         return Err(ApiError::invalid(
             "decision_required",
@@ -209,7 +147,7 @@ pub async fn submit_decision(
         decision,
         recommendation,
     };
-    take(&state, &req, principal, &path, step).await
+    take(&call, &by, &path, step).await
 }
 
 /// The executing telecom organisation closes the case with its measures.
@@ -218,18 +156,9 @@ pub async fn submit_decision(
               (status = 409, description = "invalid_case_state, already_listed"),
               (status = 422, description = "invalid_measures, protected_domain")),
     security(("bearer" = [])))]
-pub async fn close(
-    caller: Caller,
-    state: State,
-    req: HttpRequest,
-    path: web::Path<String>,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let principal = caller.require(policy::ACT_ON_CASES)?;
-    org_of(principal)?;
-    case_id(&path)?;
-    let body: CloseRequest =
-        read_json(&req, payload, state.settings.limits.write_body_bytes).await?;
+pub async fn close(call: Call, path: web::Path<String>, payload: web::Payload) -> Answer {
+    let by = acting(&call, &path)?;
+    let body: CloseRequest = call.json(payload).await?;
     let measures = body
         .measures
         .unwrap_or_default()
@@ -238,9 +167,8 @@ pub async fn close(
         .collect::<Result<Vec<_>, _>>()?;
     let providers = body.providers.unwrap_or_default();
     take(
-        &state,
-        &req,
-        principal,
+        &call,
+        &by,
         &path,
         CaseStep::Close {
             measures,
@@ -255,23 +183,8 @@ pub async fn close(
     responses((status = 200, body = Case), (status = 403, description = "not_case_holder"),
               (status = 409, description = "invalid_case_state"), (status = 422, description = "reason_required")),
     security(("bearer" = [])))]
-pub async fn withdraw(
-    caller: Caller,
-    state: State,
-    req: HttpRequest,
-    path: web::Path<String>,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let principal = caller.require(policy::ACT_ON_CASES)?;
-    org_of(principal)?;
-    case_id(&path)?;
-    let reason = reason_of(&state, &req, payload).await?;
-    take(
-        &state,
-        &req,
-        principal,
-        &path,
-        CaseStep::Withdraw { reason },
-    )
-    .await
+pub async fn withdraw(call: Call, path: web::Path<String>, payload: web::Payload) -> Answer {
+    let by = acting(&call, &path)?;
+    let reason = reason_of(&call, payload).await?;
+    take(&call, &by, &path, CaseStep::Withdraw { reason }).await
 }

@@ -8,7 +8,7 @@ COPY src src
 COPY benches benches
 COPY examples examples
 COPY tests tests
-RUN cargo build --release --locked --bin siteban
+RUN cargo build --profile dist --locked --bin siteban
 
 FROM debian:bookworm-slim
 # CA certificates: webhooks to providers may be https, verified against the system's roots.
@@ -17,7 +17,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
     && useradd --system --uid 10001 --home-dir /var/lib/siteban --create-home siteban \
     && mkdir -p /var/lib/siteban/data && chown siteban:siteban /var/lib/siteban/data
 WORKDIR /var/lib/siteban
-COPY --from=build /src/target/release/siteban /usr/local/bin/siteban
+COPY --from=build /src/target/dist/siteban /usr/local/bin/siteban
 COPY config config
 ENV SITEBAN__SERVER__LISTEN=0.0.0.0:8080 \
     SITEBAN__STORE__PATH=/var/lib/siteban/data \

@@ -9,6 +9,8 @@
 # measures a lookup node that leaves notice delivery to other nodes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The optimised build the Dockerfile ships (fat LTO); PROFILE=release measures the faster-building one.
+PROFILE=${PROFILE:-dist}
 
 ENTRIES=${ENTRIES:-100000}
 DURATION=${DURATION:-10}
@@ -20,7 +22,7 @@ for tool in wrk redis-server; do
     command -v "$tool" >/dev/null || { apt-get update -qq && apt-get install -y -qq "${tool/redis-server/redis-server}"; }
 done
 
-cargo build --release --quiet --bin siteban --example gen_entries --example naive_check
+cargo build --profile "$PROFILE" --quiet --bin siteban --example gen_entries --example naive_check
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
@@ -29,7 +31,7 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_ok() { for _ in $(seq 1 600); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "no answer from $1" >&2; exit 1; }
 
-target/release/examples/gen_entries "$ENTRIES" > "$work/entries.ndjson"
+target/$PROFILE/examples/gen_entries "$ENTRIES" > "$work/entries.ndjson"
 python3 - "$work" <<'PY'
 import json, random, sys, urllib.parse
 work = sys.argv[1]
@@ -67,11 +69,11 @@ wrk.headers["Authorization"] = "Bearer " .. os.getenv("TOKEN")
 LUA
 
 # siteban on the embedded store, loaded by the import command.
-SITEBAN__STORE__PATH="$work/data" SITEBAN__LOG__LEVEL=warn target/release/siteban import "$work/entries.ndjson"
+SITEBAN__STORE__PATH="$work/data" SITEBAN__LOG__LEVEL=warn target/$PROFILE/siteban import "$work/entries.ndjson"
 port=$(free_port)
 SITEBAN__STORE__PATH="$work/data" SITEBAN__SERVER__LISTEN="127.0.0.1:$port" SITEBAN__SERVER__WORKERS=1 \
 SITEBAN__AUTH__ADMIN_TOKEN=$ADMIN SITEBAN__LOG__LEVEL=warn SITEBAN__NOTICES__DELIVER="${DELIVER:-true}" \
-taskset -c 0 target/release/siteban serve &
+taskset -c 0 target/$PROFILE/siteban serve &
 pids+=($!)
 wait_ok "http://127.0.0.1:$port/readyz"
 # The checks come from an access provider's key, bound to its provider as keys of that role are.
@@ -114,7 +116,7 @@ rport=$(free_port); nport=$(free_port)
 taskset -c 0 redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" --logfile "$work/redis.log" &
 pids+=($!)
 sleep 0.3
-taskset -c 0 target/release/examples/naive_check "redis://127.0.0.1:$rport/0" "$nport" "$work/entries.ndjson" &
+taskset -c 0 target/$PROFILE/examples/naive_check "redis://127.0.0.1:$rport/0" "$nport" "$work/entries.ndjson" &
 pids+=($!)
 wait_ok "http://127.0.0.1:$nport/healthz"
 

@@ -5,6 +5,8 @@
 # Usage: benches/notices.sh   (env: LISTINGS=1000 CONCURRENCY=4 RUNS=3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The optimised build the Dockerfile ships (fat LTO); PROFILE=release measures the faster-building one.
+PROFILE=${PROFILE:-dist}
 
 LISTINGS=${LISTINGS:-1000}
 CONCURRENCY=${CONCURRENCY:-4}
@@ -12,7 +14,7 @@ RUNS=${RUNS:-3}
 ADMIN=bench-admin-token-0123456789abcdef
 command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server; }
 
-cargo build --release --quiet --bin siteban --example notice_latency
+cargo build --profile "$PROFILE" --quiet --bin siteban --example notice_latency
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
@@ -47,11 +49,11 @@ run_store() {
             sleep 0.3
             env+=(SITEBAN__STORE__BACKEND=redis SITEBAN__STORE__REDIS_URL="redis://127.0.0.1:$rport/0")
         fi
-        env "${env[@]}" target/release/siteban serve 2>"$dir/siteban.log" &
+        env "${env[@]}" target/$PROFILE/siteban serve 2>"$dir/siteban.log" &
         local pid=$!
         pids+=($pid)
         wait_ready "$port"
-        target/release/examples/notice_latency "http://127.0.0.1:$port" "$ADMIN" "$LISTINGS" "$CONCURRENCY" | tee -a "$results"
+        target/$PROFILE/examples/notice_latency "http://127.0.0.1:$port" "$ADMIN" "$LISTINGS" "$CONCURRENCY" | tee -a "$results"
         kill "$pid"
     done
     for field in listings_per_s p50_ms p90_ms p99_ms max_ms; do

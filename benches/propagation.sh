@@ -6,11 +6,13 @@
 # Usage: benches/propagation.sh   (env: WRITES=1000 STORE=redis|cluster)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The optimised build the Dockerfile ships (fat LTO); PROFILE=release measures the faster-building one.
+PROFILE=${PROFILE:-dist}
 
 WRITES=${WRITES:-1000}
 STORE=${STORE:-redis}
 ADMIN=bench-admin-token-0123456789abcdef
-cargo build --release --quiet --bin siteban --example propagation
+cargo build --profile "$PROFILE" --quiet --bin siteban --example propagation
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
@@ -46,10 +48,10 @@ for i in 1 2 3; do
     env "${store_env[@]}" SITEBAN__STORE__BACKEND=redis SITEBAN__STORE__PATH="$work/data$i" \
         SITEBAN__AUTH__ADMIN_TOKEN=$ADMIN SITEBAN__SERVER__LISTEN="127.0.0.1:$port" \
         SITEBAN__SERVER__WORKERS=1 SITEBAN__LOCATE__ON_LISTING=false SITEBAN__LOG__LEVEL=warn \
-        target/release/siteban serve 2> "$work/node$i.log" &
+        target/$PROFILE/siteban serve 2> "$work/node$i.log" &
     pids+=($!)
     until curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; do sleep 0.05; done
     urls+=("http://127.0.0.1:$port")
 done
 echo "store: $STORE; three nodes: ${urls[*]}"
-target/release/examples/propagation "$WRITES" "$ADMIN" "${urls[@]}"
+target/$PROFILE/examples/propagation "$WRITES" "$ADMIN" "${urls[@]}"

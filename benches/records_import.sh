@@ -9,6 +9,8 @@
 # Usage: benches/records_import.sh   (env: RECORDALS=100000 BAD=3 RUNS=3 SLOW_US=10000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The optimised build the Dockerfile ships (fat LTO); PROFILE=release measures the faster-building one.
+PROFILE=${PROFILE:-dist}
 
 RECORDALS=${RECORDALS:-100000}
 BAD=${BAD:-3}
@@ -17,7 +19,7 @@ SLOW_US=${SLOW_US:-10000}
 ADMIN=bench-admin-token-0123456789abcdef
 command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server; }
 
-cargo build --release --quiet --bin siteban --example gen_recordals
+cargo build --profile "$PROFILE" --quiet --bin siteban --example gen_recordals
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
@@ -25,8 +27,8 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-target/release/examples/gen_recordals "$RECORDALS" > "$work/clean.ndjson"
-target/release/examples/gen_recordals "$RECORDALS" "$BAD" > "$work/bad.ndjson"
+target/$PROFILE/examples/gen_recordals "$RECORDALS" > "$work/clean.ndjson"
+target/$PROFILE/examples/gen_recordals "$RECORDALS" "$BAD" > "$work/bad.ndjson"
 echo "file: $RECORDALS recordals, $(du -h "$work/clean.ndjson" | cut -f1)"
 
 # Prints "wall_seconds server_ms" for one import of $2 into the node on port $1.
@@ -62,7 +64,7 @@ for backend in embedded redis; do
             env+=(SITEBAN__STORE__BACKEND=redis SITEBAN__STORE__REDIS_URL="redis://127.0.0.1:$rport/0")
         fi
         port=$(free_port)
-        env "${env[@]}" SITEBAN__SERVER__LISTEN="127.0.0.1:$port" target/release/siteban serve 2> "$work/node.log" &
+        env "${env[@]}" SITEBAN__SERVER__LISTEN="127.0.0.1:$port" target/$PROFILE/siteban serve 2> "$work/node.log" &
         npid=$!
         pids+=("$npid")
         for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done

@@ -10,6 +10,8 @@
 # Usage: benches/scale.sh   (env: BIG=10000000 SMALL=100000 RUNS=3 DURATION=8 CONNS=50)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The optimised build the Dockerfile ships (fat LTO); PROFILE=release measures the faster-building one.
+PROFILE=${PROFILE:-dist}
 
 BIG=${BIG:-10000000}
 SMALL=${SMALL:-100000}
@@ -21,7 +23,7 @@ for tool in wrk redis-server curl; do
     command -v "$tool" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$tool"; }
 done
 
-cargo build --release --quiet --bin siteban --example load_active
+cargo build --profile "$PROFILE" --quiet --bin siteban --example load_active
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
@@ -36,8 +38,8 @@ taskset -c 1 redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonl
 pids+=($!)
 until redis-cli -p "$rport" ping >/dev/null 2>&1; do sleep 0.05; done
 mkdir -p "$work/small" "$work/big"
-target/release/examples/load_active "redis://127.0.0.1:$rport/0" "$SMALL" "$work/small"
-target/release/examples/load_active "redis://127.0.0.1:$rport/1" "$BIG" "$work/big"
+target/$PROFILE/examples/load_active "redis://127.0.0.1:$rport/0" "$SMALL" "$work/small"
+target/$PROFILE/examples/load_active "redis://127.0.0.1:$rport/1" "$BIG" "$work/big"
 echo "redis used_memory: $(redis-cli -p "$rport" info memory | awk -F: '/^used_memory_human/ {print $2}' | tr -d '\r')"
 
 # Starts a node on database $1; sets node_pid, node_port and prints "ready_ms load_ms rss_kib".
@@ -48,7 +50,7 @@ start_node() {
     SITEBAN__STORE__BACKEND=redis SITEBAN__STORE__REDIS_URL="redis://127.0.0.1:$rport/$db" \
     SITEBAN__STORE__PATH="$work/data$db" SITEBAN__AUTH__ADMIN_TOKEN=$ADMIN SITEBAN__LOG__FORMAT=json \
     SITEBAN__SERVER__LISTEN="127.0.0.1:$node_port" SITEBAN__SERVER__WORKERS=1 \
-    SITEBAN__NOTICES__DELIVER=false taskset -c 0 target/release/siteban serve 2> "$log" &
+    SITEBAN__NOTICES__DELIVER=false taskset -c 0 target/$PROFILE/siteban serve 2> "$log" &
     node_pid=$!
     pids+=($node_pid)
     until curl -fs "http://127.0.0.1:$node_port/readyz" >/dev/null 2>&1; do sleep 0.05; done

@@ -77,14 +77,11 @@ pub struct DomainHistory {
 }
 
 fn reason(text: Option<String>) -> Result<String, ApiError> {
-    let text = text.unwrap_or_default().trim().to_string();
-    if text.chars().count() > MAX_REASON {
-        return Err(ApiError::invalid(
-            "invalid_reason",
-            format!("reason is longer than {MAX_REASON} characters"),
-        ));
-    }
-    Ok(text)
+    let text = super::trimmed(text);
+    super::at_most(text.as_deref(), MAX_REASON, "invalid_reason", || {
+        format!("reason is longer than {MAX_REASON} characters")
+    })?;
+    Ok(text.unwrap_or_default())
 }
 
 /// Validates the fields of a listing request in the contract's order: domain, scope,

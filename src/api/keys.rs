@@ -9,8 +9,6 @@ use crate::auth::{hash_token, new_key_id, new_token, policy};
 use crate::domain::{Province, Role};
 use crate::model::KeyRecord;
 
-const MAX_NAME: usize = 200;
-
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct CreateKeyRequest {
     #[schema(example = "Beijing AMR")]
@@ -72,13 +70,7 @@ pub async fn create(call: Call, payload: web::Payload) -> Answer {
     let admin = call.require(policy::MANAGE_KEYS)?;
     let body: CreateKeyRequest =
         read_json(&call.req, payload, call.settings.server.body_limit_bytes).await?;
-    let name = body.name.unwrap_or_default().trim().to_string();
-    if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
-        return Err(ApiError::invalid(
-            "invalid_name",
-            format!("name is required: 1 to {MAX_NAME} printable characters"),
-        ));
-    }
+    let name = super::display_name(body.name)?;
     let role = body.role.unwrap_or_default();
     let role = Role::parse(&role).ok_or_else(|| {
         ApiError::invalid(

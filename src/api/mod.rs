@@ -309,6 +309,44 @@ async fn read_body_unbounded(
     Ok(body)
 }
 
+/// A text field trimmed, an empty one counting as absent.
+pub fn trimmed(value: Option<String>) -> Option<String> {
+    value
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// Refuses a text longer than `max` characters with `code` and the message `why` gives.
+pub fn at_most(
+    value: Option<&str>,
+    max: usize,
+    code: &'static str,
+    why: impl FnOnce() -> String,
+) -> Result<(), ApiError> {
+    match value {
+        Some(v) if v.chars().count() > max => Err(ApiError::invalid(code, why())),
+        _ => Ok(()),
+    }
+}
+
+/// Longest name of a key or provider, in characters.
+const MAX_DISPLAY_NAME: usize = 200;
+
+/// The name of a key or a provider: 1 to 200 printable characters.
+pub fn display_name(text: Option<String>) -> Result<String, ApiError> {
+    let name = trimmed(text).unwrap_or_default();
+    if name.is_empty()
+        || name.chars().count() > MAX_DISPLAY_NAME
+        || name.chars().any(char::is_control)
+    {
+        return Err(ApiError::invalid(
+            "invalid_name",
+            format!("name is required: 1 to {MAX_DISPLAY_NAME} printable characters"),
+        ));
+    }
+    Ok(name)
+}
+
 /// Parses the query string into `T`, mapping every failure to `400 invalid_parameter`.
 pub fn query<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
     web::Query::<T>::from_query(req.query_string())

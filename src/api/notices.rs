@@ -228,16 +228,10 @@ pub async fn ack(call: Call, path: web::Path<String>, payload: web::Payload) -> 
     let body: AckRequest = call.json_or_default(payload).await?;
     let id = notice_id(&path)?;
     visible(&call, principal, id).await?;
-    let note = body
-        .note
-        .map(|n| n.trim().to_string())
-        .filter(|n| !n.is_empty());
-    if note.as_ref().is_some_and(|n| n.chars().count() > 2000) {
-        return Err(ApiError::invalid(
-            "invalid_note",
-            "note is longer than 2000 characters",
-        ));
-    }
+    let note = super::trimmed(body.note);
+    super::at_most(note.as_deref(), 2000, "invalid_note", || {
+        "note is longer than 2000 characters".into()
+    })?;
     let (notice, changed) = call.acknowledge(id, note).await?;
     if changed {
         tracing::info!(notice_id = %id, provider_id = %notice.provider_id, by = %principal.key_id, "notice acknowledged");

@@ -11,7 +11,6 @@ use crate::domain::{Cidr, DomainName, Province};
 use crate::notices::model::{Provider, ProviderKind, new_provider_id};
 use crate::notices::webhook;
 
-const MAX_NAME: usize = 200;
 const MAX_ITEMS: usize = 10_000;
 const MAX_URL: usize = 2000;
 
@@ -84,17 +83,6 @@ fn view(p: &Provider, show_secret: bool) -> ProviderView {
         created_at: crate::model::rfc3339::format(&p.created_at),
         updated_at: crate::model::rfc3339::format(&p.updated_at),
     }
-}
-
-fn name(text: Option<String>) -> Result<String, ApiError> {
-    let name = text.unwrap_or_default().trim().to_string();
-    if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
-        return Err(ApiError::invalid(
-            "invalid_name",
-            format!("name is required: 1 to {MAX_NAME} printable characters"),
-        ));
-    }
-    Ok(name)
 }
 
 fn province(text: Option<String>) -> Result<Option<Province>, ApiError> {
@@ -177,7 +165,7 @@ pub async fn create(call: Call, payload: web::Payload) -> Answer {
     let admin = call.require(policy::MANAGE_PROVIDERS)?;
     let body: ProviderRequest =
         read_json(&call.req, payload, call.settings.server.body_limit_bytes).await?;
-    let name = name(body.name)?;
+    let name = super::display_name(body.name)?;
     let kind = body.kind.unwrap_or_default();
     let kind = ProviderKind::parse(&kind).ok_or_else(|| {
         ApiError::invalid(
@@ -250,7 +238,7 @@ pub async fn update(call: Call, path: web::Path<String>, payload: web::Payload) 
         read_json(&call.req, payload, call.settings.server.body_limit_bytes).await?;
     let mut provider = call.provider(&path).await?;
     if let Some(text) = body.name {
-        provider.name = name(Some(text))?;
+        provider.name = super::display_name(Some(text))?;
     }
     if let Some(kind) = body.kind
         && kind != provider.kind.as_str()

@@ -10,7 +10,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Answer, ApiError, Call, note};
+use super::{Answer, ApiError, Call, at_most, note, trimmed};
 use crate::auth::policy;
 use crate::cases::workflow::NewCase;
 use crate::cases::{Case, CaseState, Step, StepDocument};
@@ -112,13 +112,16 @@ pub(super) fn text(
     code: &'static str,
     max: usize,
 ) -> Result<String, ApiError> {
-    let value = value.unwrap_or_default().trim().to_string();
-    if value.is_empty() || value.chars().count() > max {
+    let value = trimmed(value).unwrap_or_default();
+    if value.is_empty() {
         return Err(ApiError::invalid(
             code,
             format!("{field} needs 1 to {max} characters"),
         ));
     }
+    at_most(Some(&value), max, code, || {
+        format!("{field} needs 1 to {max} characters")
+    })?;
     Ok(value)
 }
 
@@ -167,10 +170,7 @@ pub(super) fn documents(
         .into_iter()
         .enumerate()
         .map(|(i, d)| {
-            let number = d
-                .number
-                .map(|n| n.trim().to_string())
-                .filter(|n| !n.is_empty());
+            let number = trimmed(d.number);
             let sha256 = d
                 .sha256
                 .as_deref()
@@ -182,26 +182,13 @@ pub(super) fn documents(
                     format!("documents[{i}] needs a number or a sha256"),
                 ));
             }
-            if number
-                .as_ref()
-                .is_some_and(|n| n.chars().count() > MAX_NAME)
-            {
-                return Err(ApiError::invalid(
-                    "invalid_document",
-                    format!("documents[{i}].number is too long"),
-                ));
-            }
-            let kind = d
-                .kind
-                .map(|k| k.trim().to_string())
-                .filter(|k| !k.is_empty())
-                .unwrap_or_else(|| default_kind.to_string());
-            if kind.chars().count() > 64 {
-                return Err(ApiError::invalid(
-                    "invalid_document",
-                    format!("documents[{i}].kind is too long"),
-                ));
-            }
+            at_most(number.as_deref(), MAX_NAME, "invalid_document", || {
+                format!("documents[{i}].number is too long")
+            })?;
+            let kind = trimmed(d.kind).unwrap_or_else(|| default_kind.to_string());
+            at_most(Some(&kind), 64, "invalid_document", || {
+                format!("documents[{i}].kind is too long")
+            })?;
             Ok(StepDocument {
                 kind,
                 number,
@@ -231,19 +218,10 @@ fn parse_case(body: OpenCaseRequest) -> Result<NewCase, ApiError> {
     let recordal_province = province(body.recordal_province.as_deref(), "recordal_province")?;
     let access_province = province(body.access_province.as_deref(), "access_province")?
         .ok_or_else(|| ApiError::invalid("invalid_province", "access_province is required"))?;
-    let operator_name = body
-        .operator_name
-        .map(|n| n.trim().to_string())
-        .filter(|n| !n.is_empty());
-    if operator_name
-        .as_ref()
-        .is_some_and(|n| n.chars().count() > MAX_NAME)
-    {
-        return Err(ApiError::invalid(
-            "invalid_case",
-            format!("operator_name has more than {MAX_NAME} characters"),
-        ));
-    }
+    let operator_name = trimmed(body.operator_name);
+    at_most(operator_name.as_deref(), MAX_NAME, "invalid_case", || {
+        format!("operator_name has more than {MAX_NAME} characters")
+    })?;
     let operator_credit_code = body
         .operator_credit_code
         .as_deref()

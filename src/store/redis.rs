@@ -43,6 +43,8 @@ use crate::audit::{AuditEvent, AuditRecord};
 use crate::domain::DomainName;
 use crate::model::{Entry, Event, KeyRecord, NewEntry, ProtectedName, Review};
 
+/// The store on Redis. Every command but the follower's goes through one multiplexed
+/// connection, cloned per call.
 pub struct RedisStore {
     conn: Conn,
     /// The follower's own connection: blocking reads would stall every command queued behind
@@ -57,6 +59,8 @@ pub struct RedisStore {
     retention: u64,
 }
 
+/// A Redis failure as the store reports it; every file of the Redis store maps errors
+/// through this.
 fn redis_err(e: redis::RedisError) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }

@@ -48,6 +48,8 @@ struct LiftDoc {
     expired: bool,
 }
 
+/// Reading entries back, and the calls of the list and lift scripts (`notices.rs` calls them
+/// too, with the scripts it extends, which take the same arguments first).
 impl RedisStore {
     async fn read_entries(&self, ids: &[String]) -> StoreResult<Vec<Entry>> {
         if ids.is_empty() {

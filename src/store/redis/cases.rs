@@ -1,44 +1,40 @@
 //! Cases and referrals in the Redis store: each record is a hash (`doc`, `ver`) under the
-//! `{siteban}` hash tag, and each folder a set of ids. A write is one script: compare the
-//! version, write the document, add the id to the folder.
+//! `{siteban}` hash tag, and each folder a set of ids (the keys are `keys.rs`'s). A write is
+//! one script: compare the version, write the document, add the id to the folder.
 
 use async_trait::async_trait;
 use redis::Script;
 use uuid::Uuid;
 
-use super::{Keys, RedisStore, redis_err};
+use super::keys::Keys;
+use super::scripts::{Lua, VERSION_MOVED, WRITTEN, outcomes};
+use super::{RedisStore, redis_err};
 use crate::model::CaseWrite;
 use crate::store::cases::{Documents, Folder};
 use crate::store::{Refused, StoreError, StoreResult};
 
-impl Keys {
-    /// A case's hash; the list and lift scripts write it alongside an entry.
-    pub(super) fn case(id: Uuid) -> String {
-        Self::record(Folder::Cases, id)
-    }
-    fn record(folder: Folder, id: Uuid) -> String {
-        let kind = match folder {
-            Folder::Cases => "case",
-            Folder::Referrals => "referral",
-        };
-        format!("{}:{kind}:{}", Self::TAG, id.simple())
-    }
-    fn folder(folder: Folder) -> String {
-        Self::named(match folder {
-            Folder::Cases => "cases",
-            Folder::Referrals => "referrals",
-        })
-    }
-}
+/// Compare-and-set of one record.
+///
+/// KEYS: 1 the record hash, 2 the folder set.
+///
+/// ARGV: 1 the version read ('0' when new), 2 document, 3 id.
+///
+/// Answers `WRITTEN`, or `VERSION_MOVED` when the version moved on.
+const PUT: Lua = Lua {
+    outcomes: outcomes![WRITTEN, VERSION_MOVED],
+    body: r#"
+local record = KEYS[1]
+local folder = KEYS[2]
+local expected = ARGV[1]
+local doc = ARGV[2]
+local id = ARGV[3]
 
-/// Compare-and-set of one record. KEYS: the record hash, the folder set. ARGV: expected
-/// version ('0' when new), document, id. Answers 0 when the version moved on.
-const PUT_SCRIPT: &str = r#"
-if (redis.call('HGET', KEYS[1], 'ver') or '0') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'ver', tonumber(ARGV[1]) + 1)
-redis.call('SADD', KEYS[2], ARGV[3])
-return 1
-"#;
+if (redis.call('HGET', record, 'ver') or '0') ~= expected then return VERSION_MOVED end
+redis.call('HSET', record, 'doc', doc, 'ver', tonumber(expected) + 1)
+redis.call('SADD', folder, id)
+return WRITTEN
+"#,
+};
 
 pub(super) struct Scripts {
     put: Script,
@@ -46,9 +42,7 @@ pub(super) struct Scripts {
 
 impl Scripts {
     pub(super) fn new() -> Scripts {
-        Scripts {
-            put: Script::new(PUT_SCRIPT),
-        }
+        Scripts { put: PUT.script() }
     }
 }
 
@@ -73,7 +67,8 @@ impl Documents for RedisStore {
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(redis_err)?;
-        if written == 1 {
+        // VERSION_MOVED, the only other answer, wrote nothing.
+        if written == WRITTEN {
             Ok(())
         } else {
             Err(Refused::CaseChanged.into())
@@ -109,5 +104,15 @@ impl Documents for RedisStore {
             out.extend(docs.into_iter().flatten());
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_outcome_is_named_in_the_script_with_the_rust_value() {
+        super::super::scripts::assert_outcomes_named(&PUT);
     }
 }

@@ -12,72 +12,86 @@ use redis::{AsyncCommands, Script, ScriptInvocation};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{Keys, LIFT_SCRIPT, LIST_SCRIPT, RedisStore, redis_err};
+use super::keys::Keys;
+use super::scripts::{LIFT, LIST, Lua, VERSION_MOVED, WRITTEN, outcomes};
+use super::{RedisStore, redis_err};
 use crate::domain::DomainName;
 use crate::model::{Entry, LiftRequest, NewEntry};
 use crate::notices::model::{Notice, NoticePlan, NoticeStatus, Provider, epoch_ms};
 use crate::store::notices::{NoticeChange, NoticePage, NoticeStore};
 use crate::store::{StoreError, StoreResult, clamp_limit};
 
-impl Keys {
-    fn providers() -> String {
-        Self::named("providers")
-    }
-    fn notice(id: Uuid) -> String {
-        format!("{}:notice:{}", Self::TAG, id.simple())
-    }
-    fn notice_outbox() -> String {
-        Self::named("notices:outbox")
-    }
-    fn notice_deadlines() -> String {
-        Self::named("notices:deadlines")
-    }
-    fn notice_counts() -> String {
-        Self::named("notices:counts")
-    }
-    fn provider_notices(provider_id: &str) -> String {
-        format!("{}:notices:provider:{provider_id}", Self::TAG)
-    }
-}
-
-/// Writes the notices passed at the end of the call. The last ARGV is their number n; the last
-/// 3 + 2n KEYS are the outbox, deadlines and counts keys, then each notice's hash and its
-/// provider's index; the 4n ARGV before the count give each notice's id, document, outbox
-/// score and deadline score ('' when it has none). Counting from the end keeps this
-/// independent of how many keys and arguments the script it extends takes.
+/// Writes the notices passed at the end of the call. Counting from the end keeps this
+/// independent of how many keys and arguments the script it extends takes; it answers
+/// nothing, the script it extends does. Its locals are named apart from the extended
+/// script's (`notice_`), and it declares no `seq`, which the success answer after it reads.
+///
+/// KEYS, the last 3 + 2n: the outbox, the deadlines, the counts, then each notice's hash and
+/// its provider's index.
+///
+/// ARGV, the last 4n + 1: each notice's id, document, outbox score and deadline score (''
+/// when it has none), then n, the number of notices.
 const NOTICE_WRITES: &str = r#"
-local n = tonumber(ARGV[#ARGV])
-local k = #KEYS - 3 - 2 * n
-local a = #ARGV - 1 - 4 * n
-for i = 0, n - 1 do
-  local id = ARGV[a + 1 + 4 * i]
-  redis.call('HSET', KEYS[k + 4 + 2 * i], 'doc', ARGV[a + 2 + 4 * i], 'ver', 1)
-  if ARGV[a + 3 + 4 * i] ~= '' then redis.call('ZADD', KEYS[k + 1], ARGV[a + 3 + 4 * i], id) end
-  if ARGV[a + 4 + 4 * i] ~= '' then redis.call('ZADD', KEYS[k + 2], ARGV[a + 4 + 4 * i], id) end
-  redis.call('ZADD', KEYS[k + 5 + 2 * i], 0, id)
-  redis.call('HINCRBY', KEYS[k + 3], 'pending', 1)
+local notice_count = tonumber(ARGV[#ARGV])
+local notice_keys = #KEYS - 3 - 2 * notice_count
+local notice_args = #ARGV - 1 - 4 * notice_count
+local notice_outbox = KEYS[notice_keys + 1]
+local notice_deadlines = KEYS[notice_keys + 2]
+local notice_counts = KEYS[notice_keys + 3]
+for i = 0, notice_count - 1 do
+  local notice = KEYS[notice_keys + 4 + 2 * i]
+  local provider_notices = KEYS[notice_keys + 5 + 2 * i]
+  local id = ARGV[notice_args + 1 + 4 * i]
+  local doc = ARGV[notice_args + 2 + 4 * i]
+  local outbox_score = ARGV[notice_args + 3 + 4 * i]
+  local deadline_score = ARGV[notice_args + 4 + 4 * i]
+  redis.call('HSET', notice, 'doc', doc, 'ver', 1)
+  if outbox_score ~= '' then redis.call('ZADD', notice_outbox, outbox_score, id) end
+  if deadline_score ~= '' then redis.call('ZADD', notice_deadlines, deadline_score, id) end
+  redis.call('ZADD', provider_notices, 0, id)
+  redis.call('HINCRBY', notice_counts, 'pending', 1)
 end
 "#;
 
 /// Where the notice writes go: right before the success answer of the list and lift scripts,
 /// after every check that can refuse the write.
-const SUCCESS: &str = "return {1, seq}";
+const SUCCESS: &str = "return {WRITTEN, seq}";
 
-/// Compare-and-set of one notice. KEYS: the notice hash, outbox, deadlines, counts. ARGV: id,
-/// expected version, new document, outbox score, deadline score ('' removes the row), old
-/// status, new status. Answers 0 when the version moved on (the caller reads again).
-const UPDATE_SCRIPT: &str = r#"
-local ver = redis.call('HGET', KEYS[1], 'ver')
-if ver ~= ARGV[2] then return 0 end
-redis.call('HSET', KEYS[1], 'doc', ARGV[3], 'ver', tonumber(ver) + 1)
-if ARGV[4] == '' then redis.call('ZREM', KEYS[2], ARGV[1]) else redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1]) end
-if ARGV[5] == '' then redis.call('ZREM', KEYS[3], ARGV[1]) else redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1]) end
-if ARGV[6] ~= ARGV[7] then
-  redis.call('HINCRBY', KEYS[4], ARGV[6], -1)
-  redis.call('HINCRBY', KEYS[4], ARGV[7], 1)
+/// Compare-and-set of one notice, moving its rows in the outbox, deadline and count keys.
+///
+/// KEYS: 1 the notice hash, 2 the outbox, 3 the deadlines, 4 the counts.
+///
+/// ARGV: 1 id, 2 the version read, 3 new document, 4 outbox score, 5 deadline score (''
+/// removes the row), 6 old status, 7 new status.
+///
+/// Answers `WRITTEN`, or `VERSION_MOVED` when the version moved on (the caller reads again).
+const UPDATE: Lua = Lua {
+    outcomes: outcomes![WRITTEN, VERSION_MOVED],
+    body: r#"
+local notice = KEYS[1]
+local outbox = KEYS[2]
+local deadlines = KEYS[3]
+local counts = KEYS[4]
+local id = ARGV[1]
+local expected = ARGV[2]
+local doc = ARGV[3]
+local outbox_score = ARGV[4]
+local deadline_score = ARGV[5]
+local old_status = ARGV[6]
+local new_status = ARGV[7]
+
+local ver = redis.call('HGET', notice, 'ver')
+if ver ~= expected then return VERSION_MOVED end
+redis.call('HSET', notice, 'doc', doc, 'ver', tonumber(ver) + 1)
+if outbox_score == '' then redis.call('ZREM', outbox, id) else redis.call('ZADD', outbox, outbox_score, id) end
+if deadline_score == '' then redis.call('ZREM', deadlines, id) else redis.call('ZADD', deadlines, deadline_score, id) end
+if old_status ~= new_status then
+  redis.call('HINCRBY', counts, old_status, -1)
+  redis.call('HINCRBY', counts, new_status, 1)
 end
-return 1
-"#;
+return WRITTEN
+"#,
+};
 
 /// How often an update re-reads a notice that another node changed meanwhile.
 const UPDATE_TRIES: usize = 16;
@@ -100,9 +114,9 @@ fn with_notice_writes(script: &str) -> String {
 impl Scripts {
     pub(super) fn new() -> Scripts {
         Scripts {
-            list: Script::new(&with_notice_writes(LIST_SCRIPT)),
-            lift: Script::new(&with_notice_writes(LIFT_SCRIPT)),
-            update: Script::new(UPDATE_SCRIPT),
+            list: Script::new(&with_notice_writes(&LIST.text())),
+            lift: Script::new(&with_notice_writes(&LIFT.text())),
+            update: UPDATE.script(),
         }
     }
 }
@@ -330,7 +344,8 @@ impl NoticeStore for RedisStore {
                 .invoke_async(&mut self.conn.clone())
                 .await
                 .map_err(redis_err)?;
-            if written == 1 {
+            // VERSION_MOVED: read again.
+            if written == WRITTEN {
                 return Ok(Some((new, true)));
             }
         }
@@ -401,7 +416,7 @@ impl NoticeStore for RedisStore {
             .await
             .map_err(redis_err)?;
         for (index, written) in pending.into_iter().zip(written) {
-            if written != 1 {
+            if written != WRITTEN {
                 let (id, change) = &updates[index];
                 out[index] = self.update_notice(*id, Arc::clone(change)).await?;
             }
@@ -487,12 +502,23 @@ mod tests {
 
     #[test]
     fn the_extended_scripts_write_notices_before_answering_success() {
-        for script in [LIST_SCRIPT, LIFT_SCRIPT] {
-            let extended = with_notice_writes(script);
-            let writes = extended.find("local n = tonumber").unwrap();
+        for script in [LIST.text(), LIFT.text()] {
+            let extended = with_notice_writes(&script);
+            let writes = extended.find("local notice_count = tonumber").unwrap();
             assert!(writes < extended.find(SUCCESS).unwrap());
             // Every early answer (a refusal) still comes before the writes.
-            assert!(extended.find("return {0").unwrap() < writes);
+            let refusals: Vec<usize> = extended
+                .match_indices("return {")
+                .map(|(at, _)| at)
+                .filter(|at| !extended[*at..].starts_with(SUCCESS))
+                .collect();
+            assert!(!refusals.is_empty());
+            assert!(refusals.iter().all(|at| *at < writes));
         }
+    }
+
+    #[test]
+    fn every_outcome_is_named_in_the_update_script_with_the_rust_value() {
+        super::super::scripts::assert_outcomes_named(&UPDATE);
     }
 }

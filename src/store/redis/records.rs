@@ -4,7 +4,7 @@
 //! `{siteban}:recordals:by_sponsor:<b>` (domain or credit code → the ICP numbers naming it,
 //! joined by `\n`), where `<b>` is the FNV-1a hash of the field modulo [`BUCKETS`]. Counters
 //! `{siteban}:records:version:registrations` and `{siteban}:records:version:recordals` grow
-//! with every committed put of their kind.
+//! with every committed put of their kind. `keys.rs` builds these keys.
 //!
 //! A put is staged, then committed in one step. Staging reads the version, reads the old
 //! rows, copies each touched bucket to a staging key (`{siteban}:stage:<token>:<bucket key>`,
@@ -26,7 +26,9 @@ use std::sync::LazyLock;
 use async_trait::async_trait;
 use redis::Script;
 
-use super::{Keys, RedisStore, redis_err};
+use super::keys::Keys;
+use super::scripts::{Lua, outcomes};
+use super::{RedisStore, redis_err};
 use crate::domain::{DomainName, IcpNumber, Uscc};
 use crate::records::{Recordal, Registration};
 use crate::store::records::{PutCounts, RecordStore, links};
@@ -67,42 +69,13 @@ const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
 /// How often the outcome of a commit whose answer timed out is read back.
 const COMMIT_READS: usize = 20;
 
-/// The four families of bucketed hashes.
+/// The four families of bucketed hashes (their key names are `keys.rs`'s).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-enum Family {
+pub(super) enum Family {
     Registrations,
     Recordals,
     ByDomain,
     BySponsor,
-}
-
-impl Family {
-    fn name(self) -> &'static str {
-        match self {
-            Family::Registrations => "registrations",
-            Family::Recordals => "recordals",
-            Family::ByDomain => "recordals:by_domain",
-            Family::BySponsor => "recordals:by_sponsor",
-        }
-    }
-}
-
-impl Keys {
-    fn record_bucket(family: Family, bucket: u64) -> String {
-        format!("{}:{}:{bucket}", Self::TAG, family.name())
-    }
-    fn record_stage(token: &str, family: Family, bucket: u64) -> String {
-        format!("{}:stage:{token}:{}:{bucket}", Self::TAG, family.name())
-    }
-    fn records_version(kind: &str) -> String {
-        format!("{}:records:version:{kind}", Self::TAG)
-    }
-    fn records_commit(token: &str) -> String {
-        format!("{}:records:commit:{token}", Self::TAG)
-    }
-    fn records_lock(kind: &str) -> String {
-        format!("{}:records:lock:{kind}", Self::TAG)
-    }
 }
 
 /// The bucket of a field: FNV-1a (64 bits) modulo [`BUCKETS`], stable across builds.
@@ -115,39 +88,75 @@ fn bucket_of(field: &str) -> u64 {
     hash % BUCKETS
 }
 
-/// Commits a staged put. KEYS: the version counter, the commit marker, then pairs of
-/// (staging key, live key). ARGV: the version read before staging. Answers -1 when another
-/// put committed since (the caller discards its stage and starts again), -2 when a staging
-/// key is gone (it expired: nothing is changed), else the new version.
-const COMMIT_SCRIPT: &str = r#"
-local version = redis.call('GET', KEYS[1]) or '0'
-if version ~= ARGV[1] then return -1 end
+/// Commit: another put of the kind committed since staging began; the caller discards its
+/// stage and starts again.
+const LOST_RACE: i64 = -1;
+/// Commit: a staging key is gone (it expired); nothing is changed.
+const STAGE_EXPIRED: i64 = -2;
+/// Unlock: the lock was the caller's, and is free now.
+const RELEASED: i64 = 1;
+/// Unlock: the lock is no longer the caller's (its lease ran out); nothing is changed.
+const NOT_HELD: i64 = 0;
+
+/// Commits a staged put.
+///
+/// KEYS: 1 the version counter, 2 the commit marker, then pairs of (staging key, live key).
+///
+/// ARGV: 1 the version read before staging, 2 the sentinel field that kept each staged
+/// bucket in existence (`STAGE_SENTINEL`).
+///
+/// Answers the new version, `LOST_RACE` or `STAGE_EXPIRED`.
+const COMMIT_SCRIPT: Lua = Lua {
+    outcomes: outcomes![LOST_RACE, STAGE_EXPIRED],
+    body: r#"
+local version_counter = KEYS[1]
+local marker = KEYS[2]
+local expected = ARGV[1]
+local sentinel = ARGV[2]
+
+local version = redis.call('GET', version_counter) or '0'
+if version ~= expected then return LOST_RACE end
 for i = 3, #KEYS, 2 do
-  if redis.call('EXISTS', KEYS[i]) == 0 then return -2 end
+  if redis.call('EXISTS', KEYS[i]) == 0 then return STAGE_EXPIRED end
 end
 for i = 3, #KEYS, 2 do
   local stage, live = KEYS[i], KEYS[i + 1]
-  redis.call('HDEL', stage, ARGV[2])
+  redis.call('HDEL', stage, sentinel)
   redis.call('UNLINK', live)
   if redis.call('EXISTS', stage) == 1 then
     redis.call('RENAME', stage, live)
     redis.call('PERSIST', live)
   end
 end
-local new = redis.call('INCR', KEYS[1])
-redis.call('SET', KEYS[2], new, 'EX', 3600)
+local new = redis.call('INCR', version_counter)
+redis.call('SET', marker, new, 'EX', 3600)
 return new
-"#;
+"#,
+};
 
-static COMMIT: LazyLock<Script> = LazyLock::new(|| Script::new(COMMIT_SCRIPT));
+static COMMIT: LazyLock<Script> = LazyLock::new(|| COMMIT_SCRIPT.script());
 
 /// Releases a writer lock if it is still held by the caller's token.
-const UNLOCK_SCRIPT: &str = r#"
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"#;
+///
+/// KEYS: 1 the lock. ARGV: 1 the caller's token.
+///
+/// Answers `RELEASED` or `NOT_HELD`; the caller needs neither, as the lease frees a lock in
+/// the end.
+const UNLOCK_SCRIPT: Lua = Lua {
+    outcomes: outcomes![RELEASED, NOT_HELD],
+    body: r#"
+local lock = KEYS[1]
+local token = ARGV[1]
 
-static UNLOCK: LazyLock<Script> = LazyLock::new(|| Script::new(UNLOCK_SCRIPT));
+if redis.call('GET', lock) == token then
+  redis.call('DEL', lock)
+  return RELEASED
+end
+return NOT_HELD
+"#,
+};
+
+static UNLOCK: LazyLock<Script> = LazyLock::new(|| UNLOCK_SCRIPT.script());
 
 /// The changes to one bucket: fields to set (with their values) and fields to delete.
 type BucketChanges = (Vec<(String, Vec<u8>)>, Vec<String>);
@@ -379,9 +388,10 @@ impl RedisStore {
             invocation.key(stage).key(live);
         }
         match invocation.invoke_async::<i64>(&mut self.conn.clone()).await {
-            Ok(-2) => Err(StoreError::Unavailable(
+            Ok(STAGE_EXPIRED) => Err(StoreError::Unavailable(
                 "a staged write expired before its commit; nothing was written".into(),
             )),
+            // The new version, or LOST_RACE.
             Ok(answer) => Ok(answer >= 0),
             Err(e) if e.is_timeout() => {
                 if self.committed(token).await? {
@@ -641,5 +651,12 @@ mod tests {
             .map(|i| bucket_of(&format!("site{i}.example.cn")))
             .collect();
         assert_eq!(used.len() as u64, BUCKETS);
+    }
+
+    #[test]
+    fn every_outcome_is_named_in_its_script_with_the_rust_value() {
+        for lua in [&COMMIT_SCRIPT, &UNLOCK_SCRIPT] {
+            super::super::scripts::assert_outcomes_named(lua);
+        }
     }
 }

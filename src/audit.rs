@@ -3,9 +3,9 @@
 //! the chain from there on. This module owns the record, its hash and verification; the store
 //! appends records, the API middleware writes them, the CLI exports and verifies them.
 
+use crate::model::Timestamp;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use time::OffsetDateTime;
 
 use crate::model::Actor;
 
@@ -15,8 +15,7 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 /// What happened, before the store numbers and chains it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEvent {
-    #[serde(with = "crate::model::rfc3339")]
-    pub at: OffsetDateTime,
+    pub at: Timestamp,
     pub actor: Actor,
     /// The client's address as the server saw it.
     pub address: String,
@@ -228,7 +227,9 @@ mod tests {
     fn the_hashed_bytes_never_change() {
         // Records already in stores carry hashes of these exact bytes: a change to the
         // encoding would make every one of them look altered.
-        let at = OffsetDateTime::from_unix_timestamp(1_714_550_400).unwrap();
+        let at: Timestamp = time::OffsetDateTime::from_unix_timestamp(1_714_550_400)
+            .unwrap()
+            .into();
         let record = AuditRecord::chain(
             AuditEvent {
                 at,

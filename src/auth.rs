@@ -20,7 +20,7 @@ pub struct Principal {
     pub name: String,
     pub role: Role,
     pub province: Option<Province>,
-    pub expires_at: Option<time::OffsetDateTime>,
+    pub expires_at: Option<crate::model::Timestamp>,
     /// The provider an `access_provider` or `dns_provider` key speaks for.
     pub provider_id: Option<String>,
 }
@@ -117,7 +117,7 @@ impl Authenticator {
         // what the caller sent, which reveals nothing about any stored token.
         let principal = self.keys.load().get(&hash).cloned()?;
         match principal.expires_at {
-            Some(expiry) if expiry <= time::OffsetDateTime::now_utc() => None,
+            Some(expiry) if expiry <= crate::model::now() => None,
             _ => Some(principal),
         }
     }

@@ -58,15 +58,13 @@ pub struct Review {
     /// `approved` or `rejected`.
     pub outcome: String,
     pub by: Actor,
-    #[serde(with = "crate::model::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
-    pub at: OffsetDateTime,
+    pub at: Timestamp,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub reason: String,
     /// When the entry was submitted for review.
-    #[serde(with = "crate::model::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
-    pub proposed_at: OffsetDateTime,
+    pub proposed_at: Timestamp,
 }
 
 /// A national telecom key's deliberate listing of a protected name.
@@ -87,7 +85,7 @@ pub struct NewEntry {
     pub category: Category,
     pub reason: String,
     pub decision: Decision,
-    pub listed_at: OffsetDateTime,
+    pub listed_at: Timestamp,
     pub listed_by: Actor,
     pub protection_override: Option<ProtectionOverride>,
     /// What locating the site found when it was listed (see `notices`).
@@ -95,7 +93,7 @@ pub struct NewEntry {
     /// Ids of the providers told to stop serving the site: those located and those named.
     pub providers: Vec<String>,
     /// For an emergency suspension, when it expires; `None` for a listing.
-    pub suspended_until: Option<OffsetDateTime>,
+    pub suspended_until: Option<Timestamp>,
     /// The suspension of the same domain that this listing replaces (a case's closure).
     pub replaces: Option<Uuid>,
     /// The referral case written in the same atomic step, when the entry comes from one.
@@ -136,7 +134,7 @@ impl NewEntry {
         decision: Decision,
         reason: String,
         listed_by: Actor,
-        listed_at: OffsetDateTime,
+        listed_at: Timestamp,
     ) -> NewEntry {
         NewEntry {
             id: Uuid::now_v7(),
@@ -164,7 +162,7 @@ pub struct LiftRequest {
     pub entry_id: Option<Uuid>,
     pub reason: String,
     pub document: Decision,
-    pub lifted_at: OffsetDateTime,
+    pub lifted_at: Timestamp,
     pub lifted_by: Actor,
     /// Ends a suspension (an `expired` event) instead of lifting a listing; the store refuses
     /// a lift of a suspension and an expiry of a listing.
@@ -191,19 +189,14 @@ pub struct Entry {
     pub status: EntryStatus,
     #[schema(value_type = Object)]
     pub decision: Decision,
-    #[serde(with = "crate::model::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
-    pub listed_at: OffsetDateTime,
+    pub listed_at: Timestamp,
     pub listed_by: Actor,
     /// The feed sequence number of the listing.
     pub seq: u64,
-    #[serde(
-        default,
-        with = "crate::model::rfc3339::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, format = DateTime)]
-    pub lifted_at: Option<OffsetDateTime>,
+    pub lifted_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lift: Option<Lift>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -221,13 +214,9 @@ pub struct Entry {
     #[schema(value_type = Option<String>)]
     pub case_id: Option<Uuid>,
     /// When a suspension expires unless its case closes first.
-    #[serde(
-        default,
-        with = "crate::model::rfc3339::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, format = DateTime)]
-    pub expires_at: Option<OffsetDateTime>,
+    pub expires_at: Option<Timestamp>,
 }
 
 impl Entry {
@@ -366,9 +355,8 @@ pub struct Event {
     pub entry_id: Uuid,
     #[schema(value_type = String)]
     pub category: Category,
-    #[serde(with = "crate::model::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
-    pub at: OffsetDateTime,
+    pub at: Timestamp,
 }
 
 impl Event {
@@ -419,15 +407,10 @@ pub struct KeyRecord {
     /// The provider an `access_provider` or `dns_provider` key speaks for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_id: Option<String>,
-    #[serde(with = "crate::model::rfc3339")]
-    pub created_at: OffsetDateTime,
+    pub created_at: Timestamp,
     /// After this the token no longer authenticates.
-    #[serde(
-        default,
-        with = "crate::model::rfc3339::option",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub expires_at: Option<OffsetDateTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Timestamp>,
 }
 
 /// A name that must never be cut off, with who protected it.
@@ -439,24 +422,102 @@ pub struct ProtectedName {
     /// Absent for names from configuration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub added_by: Option<Actor>,
-    #[serde(
-        default,
-        with = "crate::model::rfc3339::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, format = DateTime)]
-    pub added_at: Option<OffsetDateTime>,
+    pub added_at: Option<Timestamp>,
 }
 
-/// The current time, truncated to milliseconds so that it survives a round trip through
-/// RFC 3339 text unchanged.
-pub fn now() -> OffsetDateTime {
-    let now = OffsetDateTime::now_utc();
-    now.replace_nanosecond(now.nanosecond() / 1_000_000 * 1_000_000)
-        .unwrap_or(now)
+/// Now, to the millisecond (what every record keeps).
+pub fn now() -> Timestamp {
+    Timestamp::now()
 }
 
-/// RFC 3339 in UTC with a `Z`, the one time format of the API and the store.
+/// A moment in UTC to the millisecond, written as RFC 3339 (`2026-05-01T08:00:00.123Z`)
+/// wherever it is stored or sent: its serde is its own, so no field spells it out. (In the
+/// OpenAPI document a field of this type says `value_type = String, format = DateTime`:
+/// utoipa describes only its own primitive types inline.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(OffsetDateTime);
+
+impl Timestamp {
+    /// Now, truncated to the millisecond.
+    pub fn now() -> Timestamp {
+        let now = OffsetDateTime::now_utc();
+        Timestamp(
+            now.replace_nanosecond(now.nanosecond() / 1_000_000 * 1_000_000)
+                .unwrap_or(now),
+        )
+    }
+
+    pub fn get(self) -> OffsetDateTime {
+        self.0
+    }
+}
+
+impl From<OffsetDateTime> for Timestamp {
+    fn from(at: OffsetDateTime) -> Timestamp {
+        Timestamp(at)
+    }
+}
+
+impl std::ops::Deref for Timestamp {
+    type Target = OffsetDateTime;
+
+    fn deref(&self) -> &OffsetDateTime {
+        &self.0
+    }
+}
+
+impl std::ops::Add<time::Duration> for Timestamp {
+    type Output = Timestamp;
+
+    fn add(self, by: time::Duration) -> Timestamp {
+        Timestamp(self.0 + by)
+    }
+}
+
+impl std::ops::Add<std::time::Duration> for Timestamp {
+    type Output = Timestamp;
+
+    fn add(self, by: std::time::Duration) -> Timestamp {
+        Timestamp(self.0 + by)
+    }
+}
+
+impl std::ops::Sub<time::Duration> for Timestamp {
+    type Output = Timestamp;
+
+    fn sub(self, by: time::Duration) -> Timestamp {
+        Timestamp(self.0 - by)
+    }
+}
+
+impl std::ops::Sub for Timestamp {
+    type Output = time::Duration;
+
+    fn sub(self, earlier: Timestamp) -> time::Duration {
+        self.0 - earlier.0
+    }
+}
+
+impl std::fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&rfc3339::format(&self.0))
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        rfc3339::serialize(&self.0, s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
+        rfc3339::deserialize(d).map(Timestamp)
+    }
+}
+
 pub mod rfc3339 {
     use serde::{Deserialize, Deserializer, Serializer};
     use time::OffsetDateTime;
@@ -475,28 +536,6 @@ pub mod rfc3339 {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<OffsetDateTime, D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
         OffsetDateTime::parse(&text, &Rfc3339).map_err(serde::de::Error::custom)
-    }
-
-    pub mod option {
-        use super::*;
-
-        pub fn serialize<S: Serializer>(
-            at: &Option<OffsetDateTime>,
-            s: S,
-        ) -> Result<S::Ok, S::Error> {
-            match at {
-                Some(at) => super::serialize(at, s),
-                None => s.serialize_none(),
-            }
-        }
-
-        pub fn deserialize<'de, D: Deserializer<'de>>(
-            d: D,
-        ) -> Result<Option<OffsetDateTime>, D::Error> {
-            let text = <Option<std::borrow::Cow<'de, str>>>::deserialize(d)?;
-            text.map(|t| OffsetDateTime::parse(&t, &Rfc3339).map_err(serde::de::Error::custom))
-                .transpose()
-        }
     }
 }
 
@@ -551,9 +590,8 @@ pub struct Location {
     #[schema(value_type = Vec<String>)]
     pub nameservers: Vec<DomainName>,
     pub providers: Vec<LocatedProvider>,
-    #[serde(with = "crate::model::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
-    pub located_at: OffsetDateTime,
+    pub located_at: Timestamp,
     /// Set when a lookup failed or ran out of time; what was found before is still given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

@@ -157,7 +157,7 @@ fn with_notices(entry: Entry, notices: &[Notice]) -> EntryWithNotices {
                 id: n.id,
                 provider_id: n.provider_id.clone(),
                 action: n.action,
-                deadline: crate::model::rfc3339::format(&n.deadline),
+                deadline: n.deadline.to_string(),
             })
             .collect(),
     }

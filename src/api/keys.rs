@@ -54,11 +54,8 @@ fn view(record: &KeyRecord, token: Option<String>) -> KeyView {
         role: record.role,
         province: record.province,
         provider_id: record.provider_id.clone(),
-        created_at: crate::model::rfc3339::format(&record.created_at),
-        expires_at: record
-            .expires_at
-            .as_ref()
-            .map(crate::model::rfc3339::format),
+        created_at: record.created_at.to_string(),
+        expires_at: record.expires_at.as_ref().map(ToString::to_string),
     }
 }
 
@@ -89,11 +86,12 @@ pub async fn create(call: Call, payload: web::Payload) -> Answer {
     let expires_at = match body.expires_at.as_deref() {
         None => latest,
         Some(text) => {
-            let at =
+            let at: crate::model::Timestamp =
                 time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
                     .map_err(|_| {
-                    ApiError::invalid("invalid_expiry", "expires_at is not an RFC 3339 time")
-                })?;
+                        ApiError::invalid("invalid_expiry", "expires_at is not an RFC 3339 time")
+                    })?
+                    .into();
             if at <= now {
                 return Err(ApiError::invalid(
                     "invalid_expiry",

@@ -44,7 +44,7 @@ pub struct NoticeView {
 
 impl From<&Notice> for NoticeView {
     fn from(n: &Notice) -> NoticeView {
-        let time = |t: &Option<time::OffsetDateTime>| t.as_ref().map(crate::model::rfc3339::format);
+        let time = |t: &Option<crate::model::Timestamp>| t.as_ref().map(ToString::to_string);
         NoticeView {
             id: n.id,
             entry_id: n.entry_id,
@@ -55,8 +55,8 @@ impl From<&Notice> for NoticeView {
             domain: n.domain.clone(),
             scope: n.scope,
             status: n.status,
-            created_at: crate::model::rfc3339::format(&n.created_at),
-            deadline: crate::model::rfc3339::format(&n.deadline),
+            created_at: n.created_at.to_string(),
+            deadline: n.deadline.to_string(),
             attempts: n.attempts,
             delivered_at: time(&n.delivered_at),
             acknowledged_at: time(&n.acknowledged_at),
@@ -247,7 +247,7 @@ pub async fn compliance(call: Call) -> Answer {
     call.require(policy::COMPLIANCE)?;
     let report = call.compliance().await?;
     Ok(HttpResponse::Ok().json(ComplianceReport {
-        generated_at: crate::model::rfc3339::format(&crate::model::now()),
+        generated_at: crate::model::now().to_string(),
         providers: report,
     }))
 }
@@ -257,7 +257,7 @@ pub async fn compliance(call: Call) -> Answer {
 pub fn webhook_body(notice: &Notice) -> Vec<u8> {
     let envelope = serde_json::json!({
         "type": format!("notice.{}", notice.action.as_str()),
-        "timestamp": crate::model::rfc3339::format(&crate::model::now()),
+        "timestamp": crate::model::now().to_string(),
         "data": NoticeView::from(notice),
     });
     // A `serde_json::Value` with string keys always encodes.

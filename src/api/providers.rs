@@ -80,8 +80,8 @@ fn view(p: &Provider, show_secret: bool) -> ProviderView {
         nameservers: p.nameservers.clone(),
         webhook_url: p.webhook_url.clone(),
         webhook_secret: show_secret.then(|| webhook::shown(&p.webhook_secret)),
-        created_at: crate::model::rfc3339::format(&p.created_at),
-        updated_at: crate::model::rfc3339::format(&p.updated_at),
+        created_at: p.created_at.to_string(),
+        updated_at: p.updated_at.to_string(),
     }
 }
 

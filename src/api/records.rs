@@ -123,7 +123,7 @@ fn registration_view(r: &Registration) -> RegistrationView {
         legal_representative: r.legal_representative.clone(),
         address: r.address.clone(),
         registered_province: r.registered_province,
-        updated_at: crate::model::rfc3339::format(&r.updated_at),
+        updated_at: r.updated_at.to_string(),
         updated_by: r.updated_by.clone(),
     }
 }
@@ -142,7 +142,7 @@ fn recordal_view(r: &Recordal) -> RecordalView {
         access_provider: r.access_provider.clone(),
         access_province: r.access_province,
         status: r.status,
-        updated_at: crate::model::rfc3339::format(&r.updated_at),
+        updated_at: r.updated_at.to_string(),
         updated_by: r.updated_by.clone(),
     }
 }

@@ -9,8 +9,8 @@ pub mod referral;
 pub mod routing;
 pub mod workflow;
 
+use crate::model::Timestamp;
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 pub use org::Org;
@@ -68,9 +68,8 @@ pub struct Handover {
     pub to: Org,
     /// The position of `to` on the route.
     pub hop: usize,
-    #[serde(with = "crate::model::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
-    pub at: OffsetDateTime,
+    pub at: Timestamp,
 }
 
 /// Why a site is suspended before its case ends (the regulation's three grounds).
@@ -109,40 +108,27 @@ pub struct Suspension {
     pub letter: Decision,
     pub ground: Ground,
     pub requested_by: Actor,
-    #[serde(with = "crate::model::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
-    pub requested_at: OffsetDateTime,
+    pub requested_at: Timestamp,
     /// The registry entry with status `suspended`, once executed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub entry_id: Option<Uuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub executed_by: Option<Actor>,
-    #[serde(
-        default,
-        with = "crate::model::rfc3339::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, format = DateTime)]
-    pub executed_at: Option<OffsetDateTime>,
-    #[serde(
-        default,
-        with = "crate::model::rfc3339::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    pub executed_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, format = DateTime)]
-    pub expires_at: Option<OffsetDateTime>,
+    pub expires_at: Option<Timestamp>,
     /// How it ended: `expired`, `listed` (the closure's listing took its place), `ended` (the
     /// case closed without a registry measure) or `withdrawn`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended: Option<String>,
-    #[serde(
-        default,
-        with = "crate::model::rfc3339::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, format = DateTime)]
-    pub ended_at: Option<OffsetDateTime>,
+    pub ended_at: Option<Timestamp>,
 }
 
 impl Suspension {
@@ -205,20 +191,15 @@ pub struct Closure {
     #[schema(value_type = Object)]
     pub recommendation: Decision,
     pub submitted_by: Actor,
-    #[serde(with = "crate::model::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
-    pub submitted_at: OffsetDateTime,
+    pub submitted_at: Timestamp,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub measures: Vec<Measure>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub executed_by: Option<Actor>,
-    #[serde(
-        default,
-        with = "crate::model::rfc3339::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, format = DateTime)]
-    pub executed_at: Option<OffsetDateTime>,
+    pub executed_at: Option<Timestamp>,
 }
 
 /// A document named in a step: its kind, number and hash as far as known.
@@ -256,9 +237,8 @@ pub struct Step {
     pub org: Option<Org>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub by: Option<Actor>,
-    #[serde(with = "crate::model::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
-    pub at: OffsetDateTime,
+    pub at: Timestamp,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub note: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -301,9 +281,8 @@ pub struct Case {
     #[schema(value_type = String, example = "amr:11")]
     pub opener: Org,
     pub opened_by: Actor,
-    #[serde(with = "crate::model::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
-    pub opened_at: OffsetDateTime,
+    pub opened_at: Timestamp,
     pub route: Route,
     /// The position of the holder on the route.
     pub hop: usize,
@@ -314,9 +293,8 @@ pub struct Case {
     pub handover: Option<Handover>,
     pub state: CaseState,
     /// When what the case now waits for began: its age in an inbox counts from here.
-    #[serde(with = "crate::model::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
-    pub since: OffsetDateTime,
+    pub since: Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspension: Option<Suspension>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -2,8 +2,8 @@
 //! writing with its documents to an organisation of the other side, which accepts it (or
 //! returns it with a reason) and answers with the result. Pure rules; HTTP is `api::cases`'.
 
+use crate::model::Timestamp;
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::workflow::CaseError;
@@ -52,13 +52,11 @@ pub struct Referral {
     pub result: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub result_documents: Vec<StepDocument>,
-    #[serde(with = "crate::model::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
-    pub sent_at: OffsetDateTime,
+    pub sent_at: Timestamp,
     /// When what the referral waits for began.
-    #[serde(with = "crate::model::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
-    pub since: OffsetDateTime,
+    pub since: Timestamp,
     pub timeline: Vec<Step>,
 }
 
@@ -66,7 +64,7 @@ fn step(
     action: &str,
     org: Org,
     by: &Actor,
-    at: OffsetDateTime,
+    at: Timestamp,
     note: String,
     documents: Vec<StepDocument>,
 ) -> Step {
@@ -94,7 +92,7 @@ pub fn send(
     new: NewReferral,
     from: Org,
     by: &Actor,
-    now: OffsetDateTime,
+    now: Timestamp,
 ) -> Result<Referral, CaseError> {
     if from.is_market() == new.to.is_market() {
         return Err(CaseError::Invalid {
@@ -158,7 +156,7 @@ pub fn accept(
     referral: &mut Referral,
     org: Org,
     by: &Actor,
-    now: OffsetDateTime,
+    now: Timestamp,
 ) -> Result<(), CaseError> {
     require(referral, org, ReferralState::Sent)?;
     advance(
@@ -174,7 +172,7 @@ pub fn give_back(
     org: Org,
     by: &Actor,
     reason: String,
-    now: OffsetDateTime,
+    now: Timestamp,
 ) -> Result<(), CaseError> {
     require(referral, org, ReferralState::Sent)?;
     if reason.trim().is_empty() {
@@ -197,7 +195,7 @@ pub fn answer(
     by: &Actor,
     result: String,
     documents: Vec<StepDocument>,
-    now: OffsetDateTime,
+    now: Timestamp,
 ) -> Result<(), CaseError> {
     require(referral, org, ReferralState::Accepted)?;
     if result.trim().is_empty() {
@@ -217,7 +215,7 @@ pub fn answer(
 }
 
 /// What waits for `org` on this referral: the action and since when.
-pub fn waiting_for(referral: &Referral, org: Org) -> Option<(&'static str, OffsetDateTime)> {
+pub fn waiting_for(referral: &Referral, org: Org) -> Option<(&'static str, Timestamp)> {
     if referral.to != org {
         return None;
     }

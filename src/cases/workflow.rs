@@ -8,7 +8,7 @@
 //! decision and may withdraw; the telecom organisation at the end of the route, once holding
 //! the case, executes the suspension and the closing measures.
 
-use time::OffsetDateTime;
+use crate::model::Timestamp;
 use uuid::Uuid;
 
 use super::{
@@ -57,7 +57,7 @@ pub struct NewCase {
     pub evidence: Vec<String>,
 }
 
-fn step(action: &str, org: Org, by: &Actor, at: OffsetDateTime) -> Step {
+fn step(action: &str, org: Org, by: &Actor, at: Timestamp) -> Step {
     Step {
         action: action.into(),
         org: Some(org),
@@ -69,7 +69,7 @@ fn step(action: &str, org: Org, by: &Actor, at: OffsetDateTime) -> Step {
 }
 
 /// Opens a case for the AMR `org` and hands it to the next organisation on its route.
-pub fn open(new: NewCase, org: Org, by: &Actor, now: OffsetDateTime) -> Result<Case, CaseError> {
+pub fn open(new: NewCase, org: Org, by: &Actor, now: Timestamp) -> Result<Case, CaseError> {
     let Org::Amr(province) = org else {
         return Err(CaseError::Forbidden(
             "cases are opened by a provincial market regulator (an agency key with a province)"
@@ -150,7 +150,7 @@ pub fn open(new: NewCase, org: Org, by: &Actor, now: OffsetDateTime) -> Result<C
 }
 
 /// Hands the case from its holder to the next organisation on the route.
-fn hand_over(case: &mut Case, by: &Actor, now: OffsetDateTime, note: String) {
+fn hand_over(case: &mut Case, by: &Actor, now: Timestamp, note: String) {
     let to = case.route.hops[case.hop + 1];
     case.handover = Some(Handover {
         from: case.holder,
@@ -236,7 +236,7 @@ fn require_executor(case: &Case, org: Org) -> Result<(), CaseError> {
     Ok(())
 }
 
-fn touch(case: &mut Case, now: OffsetDateTime) {
+fn touch(case: &mut Case, now: Timestamp) {
     case.version += 1;
     case.since = now;
 }
@@ -246,7 +246,7 @@ pub fn accept(
     org: Org,
     by: &Actor,
     note: String,
-    now: OffsetDateTime,
+    now: Timestamp,
 ) -> Result<(), CaseError> {
     let handover = require_receiver(case, org)?;
     case.holder = org;
@@ -266,7 +266,7 @@ pub fn give_back(
     org: Org,
     by: &Actor,
     reason: String,
-    now: OffsetDateTime,
+    now: Timestamp,
 ) -> Result<(), CaseError> {
     let handover = require_receiver(case, org)?;
     if reason.trim().is_empty() {
@@ -289,7 +289,7 @@ pub fn forward(
     org: Org,
     by: &Actor,
     note: String,
-    now: OffsetDateTime,
+    now: Timestamp,
 ) -> Result<(), CaseError> {
     require_holder(case, org)?;
     if case.hop + 1 >= case.route.hops.len() {
@@ -308,7 +308,7 @@ pub fn request_suspension(
     by: &Actor,
     letter: Decision,
     ground: Ground,
-    now: OffsetDateTime,
+    now: Timestamp,
 ) -> Result<(), CaseError> {
     require_opener(case, org)?;
     if case.suspension.is_some() {
@@ -346,8 +346,8 @@ pub fn execute_suspension(
     org: Org,
     by: &Actor,
     entry_id: Uuid,
-    expires_at: OffsetDateTime,
-    now: OffsetDateTime,
+    expires_at: Timestamp,
+    now: Timestamp,
 ) -> Result<(), CaseError> {
     require_executor(case, org)?;
     let suspension = case
@@ -365,13 +365,13 @@ pub fn execute_suspension(
     suspension.expires_at = Some(expires_at);
     case.version += 1;
     let mut executed = step("suspension_executed", org, by, now);
-    executed.note = format!("until {}", crate::model::rfc3339::format(&expires_at));
+    executed.note = format!("until {expires_at}");
     case.timeline.push(executed);
     Ok(())
 }
 
 /// Ends a suspension in force because its time ran out (siteban's own step).
-pub fn expire(case: &mut Case, now: OffsetDateTime) -> Result<(), CaseError> {
+pub fn expire(case: &mut Case, now: Timestamp) -> Result<(), CaseError> {
     let suspension = case
         .suspension
         .as_mut()
@@ -397,7 +397,7 @@ pub fn submit_decision(
     by: &Actor,
     decision: Decision,
     recommendation: Decision,
-    now: OffsetDateTime,
+    now: Timestamp,
 ) -> Result<(), CaseError> {
     require_opener(case, org)?;
     if case.closure.is_some() {
@@ -439,7 +439,7 @@ pub fn close(
     org: Org,
     by: &Actor,
     measures: Vec<Measure>,
-    now: OffsetDateTime,
+    now: Timestamp,
 ) -> Result<ClosingWrite, CaseError> {
     require_executor(case, org)?;
     if case.closure.is_none() {
@@ -504,7 +504,7 @@ pub fn withdraw(
     org: Org,
     by: &Actor,
     reason: String,
-    now: OffsetDateTime,
+    now: Timestamp,
 ) -> Result<bool, CaseError> {
     require_opener(case, org)?;
     if reason.trim().is_empty() {
@@ -526,7 +526,7 @@ pub fn withdraw(
 }
 
 /// What waits for `org` on this case, if anything: the action and since when.
-pub fn waiting_for(case: &Case, org: Org) -> Option<(&'static str, OffsetDateTime)> {
+pub fn waiting_for(case: &Case, org: Org) -> Option<(&'static str, Timestamp)> {
     if !case.state.is_open() {
         return None;
     }

@@ -29,7 +29,7 @@ pub fn backoff(attempt: u32, base: Duration, max: Duration) -> Duration {
 struct Outcome {
     notice: Notice,
     result: Result<(), String>,
-    finished: time::OffsetDateTime,
+    finished: crate::model::Timestamp,
 }
 
 /// Claims and sends due attempts until `shutdown` fires. Sends run as their own tasks, at most

@@ -194,7 +194,7 @@ mod tests {
             scope,
             entry_id: uuid::Uuid::from_u128(u128::from(seq)),
             category: Category::Fraud,
-            at: time::OffsetDateTime::UNIX_EPOCH,
+            at: time::OffsetDateTime::UNIX_EPOCH.into(),
         }
     }
 

@@ -6,8 +6,8 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use crate::model::Timestamp;
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::domain::{Cidr, DomainName, Province, Scope};
@@ -43,10 +43,8 @@ pub struct Provider {
     pub webhook_url: Option<String>,
     /// The raw HMAC key (base64); the provider sees it as `whsec_<base64>`.
     pub webhook_secret: String,
-    #[serde(with = "crate::model::rfc3339")]
-    pub created_at: OffsetDateTime,
-    #[serde(with = "crate::model::rfc3339")]
-    pub updated_at: OffsetDateTime,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 impl std::fmt::Debug for Provider {
@@ -158,9 +156,8 @@ impl NoticeStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StatusChange {
     pub status: NoticeStatus,
-    #[serde(with = "crate::model::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
-    pub at: OffsetDateTime,
+    pub at: Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
@@ -170,17 +167,16 @@ pub struct StatusChange {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveryState {
     /// When the next webhook attempt is due; `None` when no more pushes will be made.
-    #[serde(default, with = "crate::model::rfc3339::option")]
-    pub next_attempt_at: Option<OffsetDateTime>,
-    #[serde(default, with = "crate::model::rfc3339::option")]
-    pub lease_until: Option<OffsetDateTime>,
+    #[serde(default)]
+    pub next_attempt_at: Option<Timestamp>,
+    #[serde(default)]
+    pub lease_until: Option<Timestamp>,
     #[serde(default)]
     pub claimed_by: Option<String>,
     #[serde(default)]
     pub last_error: Option<String>,
     /// No attempt is started after this time (the retry horizon).
-    #[serde(with = "crate::model::rfc3339")]
-    pub give_up_at: OffsetDateTime,
+    pub give_up_at: Timestamp,
 }
 
 /// An order to one provider about one entry.
@@ -194,18 +190,16 @@ pub struct Notice {
     pub domain: DomainName,
     pub scope: Scope,
     pub status: NoticeStatus,
-    #[serde(with = "crate::model::rfc3339")]
-    pub created_at: OffsetDateTime,
-    #[serde(with = "crate::model::rfc3339")]
-    pub deadline: OffsetDateTime,
+    pub created_at: Timestamp,
+    pub deadline: Timestamp,
     /// Webhook attempts started so far.
     pub attempts: u32,
-    #[serde(default, with = "crate::model::rfc3339::option")]
-    pub delivered_at: Option<OffsetDateTime>,
-    #[serde(default, with = "crate::model::rfc3339::option")]
-    pub acknowledged_at: Option<OffsetDateTime>,
-    #[serde(default, with = "crate::model::rfc3339::option")]
-    pub overdue_at: Option<OffsetDateTime>,
+    #[serde(default)]
+    pub delivered_at: Option<Timestamp>,
+    #[serde(default)]
+    pub acknowledged_at: Option<Timestamp>,
+    #[serde(default)]
+    pub overdue_at: Option<Timestamp>,
     pub history: Vec<StatusChange>,
     pub delivery: DeliveryState,
 }
@@ -235,7 +229,7 @@ impl NoticePlan {
         entry: (&Uuid, &DomainName, Scope),
         provider: &Provider,
         action: NoticeAction,
-        now: OffsetDateTime,
+        now: Timestamp,
     ) -> Notice {
         Notice {
             id: Uuid::now_v7(),
@@ -275,7 +269,7 @@ impl NoticePlan {
         &self,
         entry: &crate::model::Entry,
         providers: &[Provider],
-        now: OffsetDateTime,
+        now: Timestamp,
     ) -> Vec<Notice> {
         entry
             .providers
@@ -294,12 +288,12 @@ impl NoticePlan {
 }
 
 /// Milliseconds since the Unix epoch, the score of the stores' time indexes.
-pub fn epoch_ms(at: OffsetDateTime) -> u64 {
+pub fn epoch_ms(at: Timestamp) -> u64 {
     (at.unix_timestamp_nanos() / 1_000_000).max(0) as u64
 }
 
 impl Notice {
-    fn set_status(&mut self, status: NoticeStatus, at: OffsetDateTime, note: Option<String>) {
+    fn set_status(&mut self, status: NoticeStatus, at: Timestamp, note: Option<String>) {
         self.status = status;
         self.history.push(StatusChange { status, at, note });
     }
@@ -326,7 +320,7 @@ impl Notice {
 
     /// Takes the next webhook attempt for `node` when it is due. Only one claimant can win a
     /// given version of the record: the stores apply this inside one atomic update.
-    pub fn claim(&mut self, node: &str, now: OffsetDateTime, lease: Duration) -> bool {
+    pub fn claim(&mut self, node: &str, now: Timestamp, lease: Duration) -> bool {
         match self.outbox_due_ms() {
             Some(due) if due <= epoch_ms(now) => {}
             _ => return false,
@@ -343,7 +337,7 @@ impl Notice {
     }
 
     /// Records a webhook that answered 2xx.
-    pub fn delivered(&mut self, now: OffsetDateTime) -> bool {
+    pub fn delivered(&mut self, now: Timestamp) -> bool {
         self.delivery.next_attempt_at = None;
         self.delivery.lease_until = None;
         self.delivery.claimed_by = None;
@@ -359,7 +353,7 @@ impl Notice {
 
     /// Records a failed attempt and schedules the next one after `retry_in`, unless that is
     /// past the retry horizon: then pushing stops and the notice waits to be pulled.
-    pub fn failed(&mut self, now: OffsetDateTime, error: String, retry_in: Duration) -> bool {
+    pub fn failed(&mut self, now: Timestamp, error: String, retry_in: Duration) -> bool {
         self.delivery.lease_until = None;
         self.delivery.claimed_by = None;
         let next = now + retry_in;
@@ -377,7 +371,7 @@ impl Notice {
     }
 
     /// Records the provider's acknowledgement; false when it was already recorded.
-    pub fn acknowledge(&mut self, now: OffsetDateTime, note: Option<String>) -> bool {
+    pub fn acknowledge(&mut self, now: Timestamp, note: Option<String>) -> bool {
         if self.status == NoticeStatus::Acknowledged {
             return false;
         }
@@ -390,7 +384,7 @@ impl Notice {
     }
 
     /// Marks the notice overdue once its deadline has passed unacknowledged.
-    pub fn mark_overdue(&mut self, now: OffsetDateTime) -> bool {
+    pub fn mark_overdue(&mut self, now: Timestamp) -> bool {
         match self.deadline_due_ms() {
             Some(due) if due <= epoch_ms(now) => {
                 self.overdue_at = Some(now);
@@ -434,7 +428,7 @@ mod tests {
         }
     }
 
-    fn notice(webhook: bool, now: OffsetDateTime) -> Notice {
+    fn notice(webhook: bool, now: Timestamp) -> Notice {
         let domain = DomainName::parse("shop.example.cn").unwrap();
         plan().notice(
             (&Uuid::now_v7(), &domain, Scope::Subtree),

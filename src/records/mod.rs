@@ -7,8 +7,8 @@
 pub mod import;
 pub mod verify;
 
+use crate::model::Timestamp;
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 
 use crate::domain::{DomainName, IcpNormalisation, IcpNumber, Province, Uscc};
 use crate::model::Actor;
@@ -93,8 +93,7 @@ pub struct Registration {
     pub address: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registered_province: Option<Province>,
-    #[serde(with = "crate::model::rfc3339")]
-    pub updated_at: OffsetDateTime,
+    pub updated_at: Timestamp,
     pub updated_by: Actor,
 }
 
@@ -113,8 +112,7 @@ pub struct Recordal {
     pub access_provider: String,
     pub access_province: Province,
     pub status: RecordalStatus,
-    #[serde(with = "crate::model::rfc3339")]
-    pub updated_at: OffsetDateTime,
+    pub updated_at: Timestamp,
     pub updated_by: Actor,
 }
 
@@ -253,7 +251,7 @@ impl RegistrationInput {
         &self,
         key: Option<&Uscc>,
         by: &Actor,
-        at: OffsetDateTime,
+        at: Timestamp,
     ) -> Result<Registration, RecordError> {
         let uscc = match (key, self.uscc.as_deref()) {
             (Some(key), None) => *key,
@@ -303,7 +301,7 @@ impl RecordalInput {
         &self,
         key: Option<&IcpNumber>,
         by: &Actor,
-        at: OffsetDateTime,
+        at: Timestamp,
     ) -> Result<Recordal, RecordError> {
         let parse_icp = |text: &str| {
             IcpNumber::parse(text)

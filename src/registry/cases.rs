@@ -5,7 +5,7 @@
 //! the registry (a suspension, a listing at closure, the end of a suspension) carries the case
 //! on the registry write, so that the case and its entry never disagree.
 
-use time::OffsetDateTime;
+use crate::model::Timestamp;
 use uuid::Uuid;
 
 use super::entries::unknown_provider;
@@ -280,7 +280,7 @@ impl Registry {
         org: Org,
         named: &[String],
         providers: &[Provider],
-        now: OffsetDateTime,
+        now: Timestamp,
     ) -> RegistryResult<StoreResult<()>> {
         let expires = now + self.settings.cases.suspension();
         let entry_id = Uuid::now_v7();
@@ -327,7 +327,7 @@ impl Registry {
         measures: &[Measure],
         named: &[String],
         providers: &[Provider],
-        now: OffsetDateTime,
+        now: Timestamp,
     ) -> RegistryResult<StoreResult<()>> {
         let actor = by.actor();
         let suspension = case
@@ -402,7 +402,7 @@ impl Registry {
         &self,
         case: &Case,
         by: &Actor,
-        now: OffsetDateTime,
+        now: Timestamp,
     ) -> RegistryResult<String> {
         let Some(number) = &case.icp_number else {
             return Ok("no ICP number on the case".into());

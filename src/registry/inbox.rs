@@ -1,7 +1,7 @@
 //! What waits for an organisation: the cases and referrals whose next step is its own, oldest
 //! first, with their age.
 
-use time::OffsetDateTime;
+use crate::model::Timestamp;
 use uuid::Uuid;
 
 use super::cases::org_of;
@@ -22,7 +22,7 @@ pub struct InboxItem {
     pub action: &'static str,
     pub domain: Option<String>,
     pub subject: Option<String>,
-    pub since: OffsetDateTime,
+    pub since: Timestamp,
 }
 
 impl Registry {

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::model::Timestamp;
 use async_trait::async_trait;
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::StoreResult;
@@ -85,10 +85,10 @@ pub trait NoticeStore: Send + Sync {
     }
 
     /// Ids of notices whose outbox time has come (next attempt due, or a lease run out).
-    async fn outbox_due(&self, now: OffsetDateTime, limit: usize) -> StoreResult<Vec<Uuid>>;
+    async fn outbox_due(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<Uuid>>;
 
     /// Ids of notices whose deadline has passed while they were pending or delivered.
-    async fn deadlines_due(&self, now: OffsetDateTime, limit: usize) -> StoreResult<Vec<Uuid>>;
+    async fn deadlines_due(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<Uuid>>;
 
     /// A provider's notices after `after` (ids are time-ordered), optionally of one status.
     async fn provider_notices(
@@ -108,7 +108,7 @@ pub trait NoticeStore: Send + Sync {
 pub async fn claim_due(
     store: &dyn NoticeStore,
     node: &str,
-    now: OffsetDateTime,
+    now: Timestamp,
     lease: Duration,
     limit: usize,
 ) -> StoreResult<Vec<Notice>> {

@@ -1,8 +1,8 @@
 //! `/v1/inbox`: what waits for the caller's organisation.
 
+use crate::model::Timestamp;
 use actix_web::HttpResponse;
 use serde::Serialize;
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::api::{Answer, Call};
@@ -24,9 +24,8 @@ pub struct InboxItem {
     pub domain: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
-    #[serde(with = "crate::model::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
-    pub since: OffsetDateTime,
+    pub since: Timestamp,
     /// Seconds since `since`.
     pub age_seconds: i64,
 }

@@ -5,9 +5,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::model::Timestamp;
 use async_trait::async_trait;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{EmbeddedStore, db_err, decode, encode, take_pending, write_lift, write_listing};
@@ -285,12 +285,12 @@ impl NoticeStore for EmbeddedStore {
         .await
     }
 
-    async fn outbox_due(&self, now: OffsetDateTime, limit: usize) -> StoreResult<Vec<Uuid>> {
+    async fn outbox_due(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<Uuid>> {
         self.blocking(move |db| due_ids(db, OUTBOX, now, limit))
             .await
     }
 
-    async fn deadlines_due(&self, now: OffsetDateTime, limit: usize) -> StoreResult<Vec<Uuid>> {
+    async fn deadlines_due(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<Uuid>> {
         self.blocking(move |db| due_ids(db, DEADLINES, now, limit))
             .await
     }
@@ -354,7 +354,7 @@ impl NoticeStore for EmbeddedStore {
 fn due_ids(
     db: &redb::Database,
     table: TableDefinition<(u64, u128), ()>,
-    now: OffsetDateTime,
+    now: Timestamp,
     limit: usize,
 ) -> StoreResult<Vec<Uuid>> {
     let txn = db.begin_read().map_err(db_err)?;

@@ -5,10 +5,10 @@
 
 use std::collections::HashMap;
 
+use crate::model::Timestamp;
 use redis::streams::{StreamId, StreamRangeReply};
 use redis::{AsyncCommands, Script, Value};
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::keys::Keys;
@@ -41,8 +41,7 @@ struct LiftDoc {
     reason: String,
     document: Decision,
     lifted_by: Actor,
-    #[serde(with = "crate::model::rfc3339")]
-    lifted_at: OffsetDateTime,
+    lifted_at: Timestamp,
     /// A suspension that ended without a listing.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     expired: bool,
@@ -136,7 +135,7 @@ impl RedisStore {
             .arg(entry.id.simple().to_string())
             .arg(entry.scope.as_str())
             .arg(entry.category.as_str())
-            .arg(crate::model::rfc3339::format(&entry.listed_at))
+            .arg(entry.listed_at.to_string())
             .arg(self.retention)
             .arg(
                 approving
@@ -244,7 +243,7 @@ impl RedisStore {
                 .arg(entry.id.simple().to_string())
                 .arg(entry.scope.as_str())
                 .arg(entry.category.as_str())
-                .arg(crate::model::rfc3339::format(&request.lifted_at))
+                .arg(request.lifted_at.to_string())
                 .arg(self.retention)
                 .arg(kind.as_str())
                 .arg(case.map_or_else(String::new, |c| c.expect.to_string()))
@@ -355,8 +354,12 @@ pub(super) fn decode_event(id: &StreamId) -> StoreResult<Event> {
         scope: Scope::parse(&field("s")?).ok_or_else(|| bad("scope"))?,
         entry_id: Uuid::parse_str(&field("i")?).map_err(|_| bad("entry id"))?,
         category: Category::parse(&field("c")?).ok_or_else(|| bad("category"))?,
-        at: OffsetDateTime::parse(&field("a")?, &time::format_description::well_known::Rfc3339)
-            .map_err(|_| bad("time"))?,
+        at: time::OffsetDateTime::parse(
+            &field("a")?,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .map_err(|_| bad("time"))?
+        .into(),
     })
 }
 

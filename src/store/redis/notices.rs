@@ -7,9 +7,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use crate::model::Timestamp;
 use async_trait::async_trait;
 use redis::{AsyncCommands, Script, ScriptInvocation};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::keys::Keys;
@@ -215,7 +215,7 @@ impl RedisStore {
             .collect()
     }
 
-    async fn due(&self, key: String, now: OffsetDateTime, limit: usize) -> StoreResult<Vec<Uuid>> {
+    async fn due(&self, key: String, now: Timestamp, limit: usize) -> StoreResult<Vec<Uuid>> {
         let ids: Vec<String> = redis::cmd("ZRANGEBYSCORE")
             .arg(key)
             .arg("-inf")
@@ -424,11 +424,11 @@ impl NoticeStore for RedisStore {
         Ok(out)
     }
 
-    async fn outbox_due(&self, now: OffsetDateTime, limit: usize) -> StoreResult<Vec<Uuid>> {
+    async fn outbox_due(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<Uuid>> {
         self.due(Keys::notice_outbox(), now, limit).await
     }
 
-    async fn deadlines_due(&self, now: OffsetDateTime, limit: usize) -> StoreResult<Vec<Uuid>> {
+    async fn deadlines_due(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<Uuid>> {
         self.due(Keys::notice_deadlines(), now, limit).await
     }
 

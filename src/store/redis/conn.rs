@@ -3,8 +3,8 @@
 //! `store.redis_master_name`). [`Conn`] is cheap to clone and implements
 //! `redis::aio::ConnectionLike`, so the store sends every command and script through it
 //! unchanged; this module alone knows where a command goes, when to reconnect, and how a write
-//! waits for replicas (`store.min_replicas_ack`). The store leaves keys and scripts to
-//! `redis.rs`.
+//! waits for replicas (`store.min_replicas_ack`). Keys are built in `keys.rs` and scripts
+//! written in `scripts.rs` and beside the data they write.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -398,15 +398,7 @@ where
     })?;
     let settings = &call.settings.records;
     let max_bytes = settings.import_max_bytes;
-    let declared = call
-        .req
-        .headers()
-        .get(actix_web::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > max_bytes) {
-        return Err(ApiError::PayloadTooLarge(max_bytes));
-    }
+    super::declared_length(&call.req, max_bytes)?;
     let limits = import::Limits {
         max_records: settings.import_max_records,
         max_errors: settings.import_max_errors,

@@ -44,14 +44,7 @@ impl Scripts {
 
 #[async_trait]
 impl Documents for RedisStore {
-    async fn put_doc(
-        &self,
-        folder: Folder,
-        id: Uuid,
-        expect: u64,
-        doc: Vec<u8>,
-    ) -> StoreResult<()> {
-        let write = CaseWrite { id, expect, doc };
+    async fn put_doc(&self, folder: Folder, write: CaseWrite) -> StoreResult<()> {
         let written: i64 = self
             .case_scripts
             .put

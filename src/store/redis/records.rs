@@ -531,26 +531,41 @@ impl RedisStore {
     }
 }
 
-#[async_trait]
-impl RecordStore for RedisStore {
-    async fn put_registrations(&self, registrations: Vec<Registration>) -> StoreResult<PutCounts> {
-        if registrations.is_empty() {
-            return Ok(PutCounts::default());
-        }
-        let token = self.lock("registrations").await?;
-        let mut outcome = Err(StoreError::Unavailable(
-            "registrations kept changing under this write; nothing was written".into(),
-        ));
+impl RedisStore {
+    /// Takes the writer lock of `kind`, runs `attempt` until it commits (`None`: another
+    /// writer moved the version on between the read and the commit), at most `PUT_TRIES`
+    /// times, and releases the lock.
+    async fn put_locked<F>(&self, kind: &str, attempt: impl Fn() -> F) -> StoreResult<PutCounts>
+    where
+        F: Future<Output = StoreResult<Option<PutCounts>>>,
+    {
+        let token = self.lock(kind).await?;
+        let mut outcome = Err(StoreError::Unavailable(format!(
+            "{kind} kept changing under this write; nothing was written"
+        )));
         for _ in 0..PUT_TRIES {
-            match self.try_put_registrations(&registrations).await {
+            match attempt().await {
                 Ok(None) => continue,
                 Ok(Some(counts)) => outcome = Ok(counts),
                 Err(e) => outcome = Err(e),
             }
             break;
         }
-        self.unlock("registrations", &token).await;
+        self.unlock(kind, &token).await;
         outcome
+    }
+}
+
+#[async_trait]
+impl RecordStore for RedisStore {
+    async fn put_registrations(&self, registrations: Vec<Registration>) -> StoreResult<PutCounts> {
+        if registrations.is_empty() {
+            return Ok(PutCounts::default());
+        }
+        self.put_locked("registrations", || {
+            self.try_put_registrations(&registrations)
+        })
+        .await
     }
 
     async fn registrations(&self, codes: &[Uscc]) -> StoreResult<Vec<Option<Registration>>> {
@@ -565,20 +580,8 @@ impl RecordStore for RedisStore {
         if recordals.is_empty() {
             return Ok(PutCounts::default());
         }
-        let token = self.lock("recordals").await?;
-        let mut outcome = Err(StoreError::Unavailable(
-            "recordals kept changing under this write; nothing was written".into(),
-        ));
-        for _ in 0..PUT_TRIES {
-            match self.try_put_recordals(&recordals).await {
-                Ok(None) => continue,
-                Ok(Some(counts)) => outcome = Ok(counts),
-                Err(e) => outcome = Err(e),
-            }
-            break;
-        }
-        self.unlock("recordals", &token).await;
-        outcome
+        self.put_locked("recordals", || self.try_put_recordals(&recordals))
+            .await
     }
 
     async fn recordals(&self, numbers: &[IcpNumber]) -> StoreResult<Vec<Option<Recordal>>> {

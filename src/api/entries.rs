@@ -214,8 +214,7 @@ pub async fn create(call: Call, payload: web::Payload) -> Answer {
               (status = 422, description = "invalid_domain, document_required, invalid_document")),
     security(("bearer" = [])))]
 pub async fn lift(call: Call, path: web::Path<String>, payload: web::Payload) -> Answer {
-    let principal = call.require(policy::WRITE_ENTRIES)?;
-    call.note(path.as_str(), "");
+    let principal = call.require_for(policy::WRITE_ENTRIES, &path)?;
     let body: LiftEntryRequest = call.json(payload).await?;
     let domain = DomainName::parse(&path)?;
     let document = decision(
@@ -236,8 +235,7 @@ async fn review(
     payload: web::Payload,
     approve: bool,
 ) -> Answer {
-    let principal = call.require(policy::WRITE_ENTRIES)?;
-    call.note(path.as_str(), "");
+    let principal = call.require_for(policy::WRITE_ENTRIES, &path)?;
     let body: ReviewRequest = call.json_or_default(payload).await?;
     let domain = DomainName::parse(&path)?;
     let wanted = body

@@ -141,8 +141,7 @@ pub async fn list(call: Call) -> Answer {
     responses((status = 204), (status = 404, description = "not_found")),
     security(("bearer" = [])))]
 pub async fn revoke(call: Call, path: web::Path<String>) -> Answer {
-    let admin = call.require(policy::MANAGE_KEYS)?;
-    call.note(path.as_str(), "");
+    let admin = call.require_for(policy::MANAGE_KEYS, &path)?;
     call.revoke_key(&path).await?;
     tracing::info!(key_id = %path, by = %admin.key_id, "key revoked");
     Ok(HttpResponse::NoContent().finish())

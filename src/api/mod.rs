@@ -64,6 +64,14 @@ impl Call {
         self.caller.require(roles)
     }
 
+    /// Allows the request only for the given roles, then records `target` (the id the path
+    /// names) as the request's target for the audit log.
+    pub fn require_for(&self, roles: &[Role], target: &str) -> Result<&Principal, ApiError> {
+        let principal = self.require(roles)?;
+        self.note(target, "");
+        Ok(principal)
+    }
+
     /// Records the target (and detail) of this request for the audit log.
     pub fn note(&self, target: impl Into<String>, detail: impl Into<String>) {
         note(&self.req, target, detail);

@@ -208,8 +208,7 @@ pub async fn get(call: Call, path: web::Path<String>) -> Answer {
               (status = 422, description = "invalid_note")),
     security(("bearer" = [])))]
 pub async fn ack(call: Call, path: web::Path<String>, payload: web::Payload) -> Answer {
-    let principal = call.require(policy::ACK_NOTICES)?;
-    call.note(path.as_str(), "");
+    let principal = call.require_for(policy::ACK_NOTICES, &path)?;
     let body: AckRequest = call.json_or_default(payload).await?;
     let id = notice_id(&path)?;
     visible(&call, principal, id).await?;

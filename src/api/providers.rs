@@ -232,8 +232,7 @@ pub async fn get(call: Call, path: web::Path<String>) -> Answer {
               (status = 422, description = "as for creation; invalid_kind when the kind would change")),
     security(("bearer" = [])))]
 pub async fn update(call: Call, path: web::Path<String>, payload: web::Payload) -> Answer {
-    let admin = call.require(policy::MANAGE_PROVIDERS)?;
-    call.note(path.as_str(), "");
+    let admin = call.require_for(policy::MANAGE_PROVIDERS, &path)?;
     let body: ProviderRequest = call.large_json(payload).await?;
     let mut provider = call.provider(&path).await?;
     if let Some(text) = body.name {
@@ -274,8 +273,7 @@ pub async fn update(call: Call, path: web::Path<String>, payload: web::Payload) 
     responses((status = 204), (status = 404, description = "not_found")),
     security(("bearer" = [])))]
 pub async fn delete(call: Call, path: web::Path<String>) -> Answer {
-    let admin = call.require(policy::MANAGE_PROVIDERS)?;
-    call.note(path.as_str(), "");
+    let admin = call.require_for(policy::MANAGE_PROVIDERS, &path)?;
     call.delete_provider(&path).await?;
     tracing::info!(provider_id = %path, by = %admin.key_id, "provider removed");
     Ok(HttpResponse::NoContent().finish())

@@ -3,7 +3,7 @@
 use actix_web::HttpResponse;
 use serde::{Deserialize, Serialize};
 
-use super::{Answer, ApiError, Call};
+use super::{Answer, Call};
 use crate::audit::AuditRecord;
 use crate::auth::policy;
 
@@ -30,12 +30,7 @@ pub async fn list(call: Call) -> Answer {
     call.require(policy::READ_AUDIT)?;
     let params: AuditQuery = call.query()?;
     let after = params.after.unwrap_or(0);
-    let limit = params.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::InvalidParameter(
-            "limit must be from 1 to 1000".into(),
-        ));
-    }
+    let limit = super::page_limit(params.limit, 100, 1000)?;
     let records = call.audit_records(after, limit).await?;
     let next = records.last().map_or(after, |r| r.seq);
     Ok(HttpResponse::Ok().json(AuditPage { records, next }))

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
-use super::{Answer, ApiError, Call, read_json};
+use super::{Answer, ApiError, Call};
 use crate::api::error::ErrorDetail;
 use crate::auth::policy;
 use crate::domain::{Category, DomainName, Scope};
@@ -126,8 +126,7 @@ fn query_param<'a>(query: &'a str, key: &str) -> Option<Cow<'a, str>> {
     security(("bearer" = [])))]
 pub async fn batch(call: Call, payload: web::Payload) -> Answer {
     let principal = call.require(policy::CHECK)?;
-    let body: BatchRequest =
-        read_json(&call.req, payload, call.settings.server.body_limit_bytes).await?;
+    let body: BatchRequest = call.large_json(payload).await?;
     if body.domains.len() > MAX_BATCH {
         return Err(ApiError::invalid(
             "too_many_domains",

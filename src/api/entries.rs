@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Answer, ApiError, Call};
+use super::{Answer, ApiError, Call, one_of, page_cursor, page_limit};
 use crate::auth::policy;
 use crate::domain::{Category, Decision, DecisionInput, DomainName, Scope, today_in_china};
 use crate::model::{Entry, EntryStatus};
@@ -96,31 +96,21 @@ pub fn parse_listing(
     let domain = DomainName::parse_listable(domain)?;
     let scope = match body.scope.as_deref() {
         None => Scope::Subtree,
-        Some(text) => Scope::parse(text).ok_or_else(|| {
-            ApiError::invalid(
-                "invalid_scope",
-                format!("scope {text:?} is not one of subtree, exact"),
-            )
-        })?,
+        Some(text) => one_of(
+            "scope",
+            text,
+            Scope::parse,
+            "invalid_scope",
+            "subtree, exact",
+        )?,
     };
-    let category = body
-        .category
-        .as_deref()
-        .ok_or_else(|| ApiError::invalid("invalid_category", "category is required"))?;
-    let category = Category::parse(category).ok_or_else(|| {
-        ApiError::invalid(
-            "invalid_category",
-            format!("category {category:?} is not one of the categories in the API documentation"),
-        )
-    })?;
-    let decision = body.decision.clone().ok_or_else(|| {
-        ApiError::invalid(
-            "decision_required",
-            "an entry needs the administrative penalty decision it rests on",
-        )
-    })?;
-    let decision = Decision::parse(decision, today_in_china())
-        .map_err(|e| ApiError::invalid("invalid_decision", e.to_string()))?;
+    let category = super::category(body.category.as_deref())?;
+    let decision = decision(
+        body.decision.clone(),
+        "decision_required",
+        "an entry needs the administrative penalty decision it rests on",
+        "invalid_decision",
+    )?;
     Ok((
         domain,
         scope,
@@ -128,6 +118,18 @@ pub fn parse_listing(
         decision,
         reason(body.reason.clone())?,
     ))
+}
+
+/// The penalty decision a listing rests on, or the document that orders a lift: refused with
+/// `required` and `why` when absent, with `invalid` when it does not parse.
+fn decision(
+    value: Option<DecisionInput>,
+    required: &'static str,
+    why: &str,
+    invalid: &'static str,
+) -> Result<Decision, ApiError> {
+    let value = value.ok_or_else(|| ApiError::invalid(required, why))?;
+    Decision::parse(value, today_in_china()).map_err(|e| ApiError::invalid(invalid, e.to_string()))
 }
 
 /// A notice written with a listing or lift, as its answer names it.
@@ -212,18 +214,15 @@ pub async fn create(call: Call, payload: web::Payload) -> Answer {
               (status = 422, description = "invalid_domain, document_required, invalid_document")),
     security(("bearer" = [])))]
 pub async fn lift(call: Call, path: web::Path<String>, payload: web::Payload) -> Answer {
-    let principal = call.require(policy::WRITE_ENTRIES)?;
-    call.note(path.as_str(), "");
+    let principal = call.require_for(policy::WRITE_ENTRIES, &path)?;
     let body: LiftEntryRequest = call.json(payload).await?;
     let domain = DomainName::parse(&path)?;
-    let document = body.document.ok_or_else(|| {
-        ApiError::invalid(
-            "document_required",
-            "lifting needs the written document that orders it",
-        )
-    })?;
-    let document = Decision::parse(document, today_in_china())
-        .map_err(|e| ApiError::invalid("invalid_document", e.to_string()))?;
+    let document = decision(
+        body.document,
+        "document_required",
+        "lifting needs the written document that orders it",
+        "invalid_document",
+    )?;
     let reason = reason(body.reason)?;
     let (entry, written) = call.lift(principal, &domain, document, reason).await?;
     tracing::info!(domain = %entry.domain, entry_id = %entry.id, notices = written.len(), by = %principal.key_id, "entry lifted");
@@ -236,8 +235,7 @@ async fn review(
     payload: web::Payload,
     approve: bool,
 ) -> Answer {
-    let principal = call.require(policy::WRITE_ENTRIES)?;
-    call.note(path.as_str(), "");
+    let principal = call.require_for(policy::WRITE_ENTRIES, &path)?;
     let body: ReviewRequest = call.json_or_default(payload).await?;
     let domain = DomainName::parse(&path)?;
     let wanted = body
@@ -334,18 +332,8 @@ pub async fn list(call: Call) -> Answer {
             )));
         }
     };
-    let limit = params.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::InvalidParameter(
-            "limit must be from 1 to 1000".into(),
-        ));
-    }
-    let after = match params.cursor.as_deref() {
-        None | Some("") => 0,
-        Some(cursor) => cursor.parse().map_err(|_| {
-            ApiError::InvalidParameter("cursor is not one this service gave out".into())
-        })?,
-    };
+    let limit = page_limit(params.limit, 100, 1000)?;
+    let after = page_cursor(params.cursor.as_deref(), |c| c.parse().ok())?.unwrap_or(0);
     let (entries, next) = call.entries(filter, after, limit).await?;
     Ok(HttpResponse::Ok().json(EntryPage {
         entries,

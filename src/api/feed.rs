@@ -48,12 +48,7 @@ pub async fn feed(call: Call) -> Answer {
     call.require(policy::FEED)?;
     let params: FeedQuery = call.query()?;
     let after = params.after.unwrap_or(0);
-    let limit = params.limit.unwrap_or(1000);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::InvalidParameter(format!(
-            "limit must be from 1 to {MAX_LIMIT}"
-        )));
-    }
+    let limit = super::page_limit(params.limit, 1000, MAX_LIMIT)?;
     let wait = params.wait.unwrap_or(0);
     if wait > MAX_WAIT_SECONDS {
         return Err(ApiError::InvalidParameter(format!(

@@ -4,7 +4,7 @@
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
-use super::{Answer, ApiError, Call, read_json};
+use super::{Answer, ApiError, Call, one_of};
 use crate::auth::{hash_token, new_key_id, new_token, policy};
 use crate::domain::{Province, Role};
 use crate::model::KeyRecord;
@@ -65,16 +65,15 @@ fn view(record: &KeyRecord, token: Option<String>) -> KeyView {
     security(("bearer" = [])))]
 pub async fn create(call: Call, payload: web::Payload) -> Answer {
     let admin = call.require(policy::MANAGE_KEYS)?;
-    let body: CreateKeyRequest =
-        read_json(&call.req, payload, call.settings.server.body_limit_bytes).await?;
+    let body: CreateKeyRequest = call.large_json(payload).await?;
     let name = super::display_name(body.name)?;
-    let role = body.role.unwrap_or_default();
-    let role = Role::parse(&role).ok_or_else(|| {
-        ApiError::invalid(
-            "invalid_role",
-            format!("role {role:?} is not one of admin, agency, telecom, access_provider, dns_provider, auditor"),
-        )
-    })?;
+    let role = one_of(
+        "role",
+        &body.role.unwrap_or_default(),
+        Role::parse,
+        "invalid_role",
+        "admin, agency, telecom, access_provider, dns_provider, auditor",
+    )?;
     let province = body
         .province
         .map(|p| Province::parse(&p))
@@ -142,8 +141,7 @@ pub async fn list(call: Call) -> Answer {
     responses((status = 204), (status = 404, description = "not_found")),
     security(("bearer" = [])))]
 pub async fn revoke(call: Call, path: web::Path<String>) -> Answer {
-    let admin = call.require(policy::MANAGE_KEYS)?;
-    call.note(path.as_str(), "");
+    let admin = call.require_for(policy::MANAGE_KEYS, &path)?;
     call.revoke_key(&path).await?;
     tracing::info!(key_id = %path, by = %admin.key_id, "key revoked");
     Ok(HttpResponse::NoContent().finish())

@@ -24,7 +24,7 @@ use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
 use crate::auth::Principal;
-use crate::domain::Role;
+use crate::domain::{Category, Role};
 use crate::registry::Registry;
 pub use error::ApiError;
 
@@ -64,6 +64,14 @@ impl Call {
         self.caller.require(roles)
     }
 
+    /// Allows the request only for the given roles, then records `target` (the id the path
+    /// names) as the request's target for the audit log.
+    pub fn require_for(&self, roles: &[Role], target: &str) -> Result<&Principal, ApiError> {
+        let principal = self.require(roles)?;
+        self.note(target, "");
+        Ok(principal)
+    }
+
     /// Records the target (and detail) of this request for the audit log.
     pub fn note(&self, target: impl Into<String>, detail: impl Into<String>) {
         note(&self.req, target, detail);
@@ -72,6 +80,15 @@ impl Call {
     /// Reads a JSON body of at most `limits.write_body_bytes` (see [`read_json`]).
     pub async fn json<T: DeserializeOwned>(&self, payload: web::Payload) -> Result<T, ApiError> {
         read_json(&self.req, payload, self.settings.limits.write_body_bytes).await
+    }
+
+    /// Reads a JSON body of at most `server.body_limit_bytes`, the original contract's limit,
+    /// which batch checks, keys and providers keep (see [`read_json`]).
+    pub async fn large_json<T: DeserializeOwned>(
+        &self,
+        payload: web::Payload,
+    ) -> Result<T, ApiError> {
+        read_json(&self.req, payload, self.settings.server.body_limit_bytes).await
     }
 
     /// Like [`Call::json`], an empty body standing for the default value.
@@ -284,11 +301,9 @@ async fn read_body(
     })?
 }
 
-async fn read_body_unbounded(
-    req: &HttpRequest,
-    mut payload: web::Payload,
-    limit: usize,
-) -> Result<web::BytesMut, ApiError> {
+/// The body length the request declares (`Content-Length`), refused up front when it is
+/// over `limit`, before any of the body is read.
+pub fn declared_length(req: &HttpRequest, limit: usize) -> Result<Option<usize>, ApiError> {
     let declared = req
         .headers()
         .get(actix_web::http::header::CONTENT_LENGTH)
@@ -297,6 +312,15 @@ async fn read_body_unbounded(
     if declared.is_some_and(|n| n > limit) {
         return Err(ApiError::PayloadTooLarge(limit));
     }
+    Ok(declared)
+}
+
+async fn read_body_unbounded(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::BytesMut, ApiError> {
+    let declared = declared_length(req, limit)?;
     let mut body = web::BytesMut::with_capacity(declared.unwrap_or(1024).min(limit));
     while let Some(chunk) = payload.next().await {
         let chunk =
@@ -345,6 +369,75 @@ pub fn display_name(text: Option<String>) -> Result<String, ApiError> {
         ));
     }
     Ok(name)
+}
+
+/// A body field that names one of a fixed set of values: what `parse` makes of `value`, or
+/// `code` with a message naming the field, the value and the `choices`.
+pub fn one_of<T>(
+    field: &str,
+    value: &str,
+    parse: impl FnOnce(&str) -> Option<T>,
+    code: &'static str,
+    choices: &str,
+) -> Result<T, ApiError> {
+    parse(value).ok_or_else(|| {
+        ApiError::invalid(code, format!("{field} {value:?} is not one of {choices}"))
+    })
+}
+
+/// An optional query parameter that names one of a fixed set of values, as [`one_of`] but
+/// refused with `400 invalid_parameter`.
+pub fn query_one_of<T>(
+    field: &str,
+    value: Option<&str>,
+    parse: impl FnOnce(&str) -> Option<T>,
+    choices: &str,
+) -> Result<Option<T>, ApiError> {
+    value
+        .map(|v| {
+            parse(v).ok_or_else(|| {
+                ApiError::InvalidParameter(format!("{field} {v:?} is not one of {choices}"))
+            })
+        })
+        .transpose()
+}
+
+/// The required `category` of a listing or a case.
+pub fn category(value: Option<&str>) -> Result<Category, ApiError> {
+    let value =
+        value.ok_or_else(|| ApiError::invalid("invalid_category", "category is required"))?;
+    one_of(
+        "category",
+        value,
+        Category::parse,
+        "invalid_category",
+        "the categories in the API documentation",
+    )
+}
+
+/// The `limit` of a page: `default` when absent, else from 1 to `max`.
+pub fn page_limit(limit: Option<usize>, default: usize, max: usize) -> Result<usize, ApiError> {
+    let limit = limit.unwrap_or(default);
+    if !(1..=max).contains(&limit) {
+        return Err(ApiError::InvalidParameter(format!(
+            "limit must be from 1 to {max}"
+        )));
+    }
+    Ok(limit)
+}
+
+/// The `cursor` of a page: `None` for the first page (absent or empty), else what `parse`
+/// makes of a `next_cursor` this service gave out.
+pub fn page_cursor<T>(
+    cursor: Option<&str>,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<Option<T>, ApiError> {
+    match cursor {
+        None | Some("") => Ok(None),
+        Some(cursor) => parse(cursor).map(Some).ok_or_else(|| {
+            ApiError::InvalidParameter("cursor is not one this service gave out".into())
+        }),
+    }
 }
 
 /// Parses the query string into `T`, mapping every failure to `400 invalid_parameter`.

@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Answer, ApiError, Call};
+use super::{Answer, ApiError, Call, page_cursor, page_limit, query_one_of};
 use crate::auth::{Principal, policy};
 use crate::domain::{DomainName, Role, Scope};
 use crate::notices::model::{Location, Notice, NoticeAction, NoticeStatus, StatusChange};
@@ -164,29 +164,14 @@ pub async fn list(call: Call) -> Answer {
             ApiError::InvalidParameter("provider is required: the id of a provider".into())
         })?,
     };
-    let status = params
-        .status
-        .as_deref()
-        .map(|s| {
-            NoticeStatus::parse(s).ok_or_else(|| {
-                ApiError::InvalidParameter(format!(
-                    "status {s:?} is not one of pending, delivered, acknowledged, overdue"
-                ))
-            })
-        })
-        .transpose()?;
-    let limit = params.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::InvalidParameter(
-            "limit must be from 1 to 1000".into(),
-        ));
-    }
-    let after = match params.cursor.as_deref() {
-        None | Some("") => None,
-        Some(cursor) => Some(Uuid::parse_str(cursor).map_err(|_| {
-            ApiError::InvalidParameter("cursor is not one this service gave out".into())
-        })?),
-    };
+    let status = query_one_of(
+        "status",
+        params.status.as_deref(),
+        NoticeStatus::parse,
+        "pending, delivered, acknowledged, overdue",
+    )?;
+    let limit = page_limit(params.limit, 100, 1000)?;
+    let after = page_cursor(params.cursor.as_deref(), |c| Uuid::parse_str(c).ok())?;
     let page = call
         .provider_notices(&provider, status, after, limit)
         .await?;
@@ -223,8 +208,7 @@ pub async fn get(call: Call, path: web::Path<String>) -> Answer {
               (status = 422, description = "invalid_note")),
     security(("bearer" = [])))]
 pub async fn ack(call: Call, path: web::Path<String>, payload: web::Payload) -> Answer {
-    let principal = call.require(policy::ACK_NOTICES)?;
-    call.note(path.as_str(), "");
+    let principal = call.require_for(policy::ACK_NOTICES, &path)?;
     let body: AckRequest = call.json_or_default(payload).await?;
     let id = notice_id(&path)?;
     visible(&call, principal, id).await?;

@@ -57,8 +57,7 @@ pub async fn add(call: Call, payload: web::Payload) -> Answer {
     responses((status = 204), (status = 404, description = "not_found")),
     security(("bearer" = [])))]
 pub async fn remove(call: Call, path: web::Path<String>) -> Answer {
-    call.require(policy::MANAGE_PROTECTED)?;
-    call.note(path.as_str(), "");
+    call.require_for(policy::MANAGE_PROTECTED, &path)?;
     let domain = DomainName::parse(&path)?;
     call.unprotect(&domain).await?;
     Ok(HttpResponse::NoContent().finish())

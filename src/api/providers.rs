@@ -5,7 +5,7 @@
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::{Answer, ApiError, Call, read_json};
+use super::{Answer, ApiError, Call, one_of};
 use crate::auth::policy;
 use crate::domain::{Cidr, DomainName, Province};
 use crate::notices::model::{Provider, ProviderKind, new_provider_id};
@@ -163,16 +163,16 @@ fn webhook_url(text: Option<String>) -> Result<Option<String>, ApiError> {
     security(("bearer" = [])))]
 pub async fn create(call: Call, payload: web::Payload) -> Answer {
     let admin = call.require(policy::MANAGE_PROVIDERS)?;
-    let body: ProviderRequest =
-        read_json(&call.req, payload, call.settings.server.body_limit_bytes).await?;
+    let body: ProviderRequest = call.large_json(payload).await?;
     let name = super::display_name(body.name)?;
     let kind = body.kind.unwrap_or_default();
-    let kind = ProviderKind::parse(&kind).ok_or_else(|| {
-        ApiError::invalid(
-            "invalid_kind",
-            format!("kind {kind:?} is not one of access, dns"),
-        )
-    })?;
+    let kind = one_of(
+        "kind",
+        &kind,
+        ProviderKind::parse,
+        "invalid_kind",
+        "access, dns",
+    )?;
     let province = province(body.province.flatten())?;
     let ranges = ranges(kind, body.ranges.unwrap_or_default())?;
     let nameservers = nameservers(kind, body.nameservers.unwrap_or_default())?;
@@ -232,10 +232,8 @@ pub async fn get(call: Call, path: web::Path<String>) -> Answer {
               (status = 422, description = "as for creation; invalid_kind when the kind would change")),
     security(("bearer" = [])))]
 pub async fn update(call: Call, path: web::Path<String>, payload: web::Payload) -> Answer {
-    let admin = call.require(policy::MANAGE_PROVIDERS)?;
-    call.note(path.as_str(), "");
-    let body: ProviderRequest =
-        read_json(&call.req, payload, call.settings.server.body_limit_bytes).await?;
+    let admin = call.require_for(policy::MANAGE_PROVIDERS, &path)?;
+    let body: ProviderRequest = call.large_json(payload).await?;
     let mut provider = call.provider(&path).await?;
     if let Some(text) = body.name {
         provider.name = super::display_name(Some(text))?;
@@ -275,8 +273,7 @@ pub async fn update(call: Call, path: web::Path<String>, payload: web::Payload) 
     responses((status = 204), (status = 404, description = "not_found")),
     security(("bearer" = [])))]
 pub async fn delete(call: Call, path: web::Path<String>) -> Answer {
-    let admin = call.require(policy::MANAGE_PROVIDERS)?;
-    call.note(path.as_str(), "");
+    let admin = call.require_for(policy::MANAGE_PROVIDERS, &path)?;
     call.delete_provider(&path).await?;
     tracing::info!(provider_id = %path, by = %admin.key_id, "provider removed");
     Ok(HttpResponse::NoContent().finish())

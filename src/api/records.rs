@@ -170,8 +170,7 @@ pub async fn put_registration(
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Answer {
-    let principal = call.require(policy::WRITE_REGISTRATIONS)?;
-    call.note(path.as_str(), "");
+    let principal = call.require_for(policy::WRITE_REGISTRATIONS, &path)?;
     let input: RegistrationInput = call.json(payload).await?;
     let uscc = path_uscc(&path)?;
     let (registration, created) = call.put_registration(principal, &uscc, input).await?;
@@ -214,8 +213,7 @@ pub async fn get_registration(call: Call, path: web::Path<String>) -> Answer {
               (status = 422, description = "invalid_icp_number, invalid_record, invalid_uscc, invalid_domain, public_suffix, invalid_province")),
     security(("bearer" = [])))]
 pub async fn put_recordal(call: Call, path: web::Path<String>, payload: web::Payload) -> Answer {
-    let principal = call.require(policy::WRITE_RECORDALS)?;
-    call.note(path.as_str(), "");
+    let principal = call.require_for(policy::WRITE_RECORDALS, &path)?;
     let input: RecordalInput = call.json(payload).await?;
     let icp = path_icp(&path)?;
     let (recordal, created) = call.put_recordal(principal, &icp, input).await?;
@@ -398,15 +396,7 @@ where
     })?;
     let settings = &call.settings.records;
     let max_bytes = settings.import_max_bytes;
-    let declared = call
-        .req
-        .headers()
-        .get(actix_web::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > max_bytes) {
-        return Err(ApiError::PayloadTooLarge(max_bytes));
-    }
+    super::declared_length(&call.req, max_bytes)?;
     let limits = import::Limits {
         max_records: settings.import_max_records,
         max_errors: settings.import_max_errors,

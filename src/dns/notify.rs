@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::Context;
 use super::wire::*;
-use super::zone::{SOA_EXPIRE, SOA_REFRESH, SOA_RETRY, soa_serial};
+use super::zone::soa_serial;
 
 pub const MIN_INTERVAL: Duration = Duration::from_millis(200);
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(1);
@@ -40,15 +40,7 @@ pub fn message(ctx: &Context, id: u16, serial: u32) -> Vec<u8> {
         Owner::UnderQuestion(""),
         TYPE_SOA,
         zone.ttl,
-        &RData::Soa {
-            mname: &zone.ns,
-            rname: &zone.hostmaster,
-            serial,
-            refresh: SOA_REFRESH,
-            retry: SOA_RETRY,
-            expire: SOA_EXPIRE,
-            minimum: zone.ttl,
-        },
+        &zone.soa(serial),
     );
     w.finish()
 }

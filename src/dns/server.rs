@@ -18,7 +18,7 @@ use super::request::{Request, TransferKind};
 use super::transfer;
 use super::tsig::{self, Signer, Verdict};
 use super::wire::*;
-use super::zone::{SOA_EXPIRE, SOA_REFRESH, SOA_RETRY, soa_serial};
+use super::zone::soa_serial;
 
 /// How long a TCP connection may sit idle between messages.
 const TCP_IDLE: Duration = Duration::from_secs(10);
@@ -187,16 +187,8 @@ pub fn finish(request: &Request, mut w: MessageWriter, signer: &mut Option<Signe
     }
 }
 
-fn soa<'a>(ctx: &'a Context, serial: u32) -> RData<'a> {
-    RData::Soa {
-        mname: &ctx.zone.ns,
-        rname: &ctx.zone.hostmaster,
-        serial,
-        refresh: SOA_REFRESH,
-        retry: SOA_RETRY,
-        expire: SOA_EXPIRE,
-        minimum: ctx.zone.ttl,
-    }
+fn soa(ctx: &Context, serial: u32) -> RData<'_> {
+    ctx.zone.soa(serial)
 }
 
 /// The SOA of `origin` in the authority section, for negative answers.

@@ -10,7 +10,7 @@ use super::Context;
 use super::request::{Request, TransferKind};
 use super::tsig::Signer;
 use super::wire::*;
-use super::zone::{self, SOA_EXPIRE, SOA_REFRESH, SOA_RETRY, SerialPosition, soa_serial};
+use super::zone::{self, SerialPosition, soa_serial};
 use crate::model::Event;
 use crate::store::StoreError;
 
@@ -73,20 +73,7 @@ impl<'c> Packer<'c> {
         });
         let ttl = zone.ttl;
         match rr {
-            Rr::Soa(serial) => w.answer(
-                Owner::UnderQuestion(""),
-                TYPE_SOA,
-                ttl,
-                &RData::Soa {
-                    mname: &zone.ns,
-                    rname: &zone.hostmaster,
-                    serial,
-                    refresh: SOA_REFRESH,
-                    retry: SOA_RETRY,
-                    expire: SOA_EXPIRE,
-                    minimum: ttl,
-                },
-            ),
+            Rr::Soa(serial) => w.answer(Owner::UnderQuestion(""), TYPE_SOA, ttl, &zone.soa(serial)),
             Rr::Ns => w.answer(
                 Owner::UnderQuestion(""),
                 TYPE_NS,

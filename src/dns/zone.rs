@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use super::wire::RData;
 use crate::domain::Scope;
 use crate::index::View;
 use crate::model::{Event, EventKind};
@@ -35,6 +36,19 @@ impl ZoneConfig {
             hostmaster: bare(&dns.rpz_hostmaster),
             ttl: dns.rpz_ttl,
             target: bare(&dns.rpz_notice_host),
+        }
+    }
+
+    /// The zone's SOA record at `serial`, as DNS answers, transfers and NOTIFYs carry it.
+    pub fn soa(&self, serial: u32) -> RData<'_> {
+        RData::Soa {
+            mname: &self.ns,
+            rname: &self.hostmaster,
+            serial,
+            refresh: SOA_REFRESH,
+            retry: SOA_RETRY,
+            expire: SOA_EXPIRE,
+            minimum: self.ttl,
         }
     }
 

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::{Registry, RegistryError, RegistryResult};
 use crate::auth::Principal;
 use crate::domain::{Category, Decision, DomainName, Scope};
-use crate::model::{Entry, EntryStatus, LiftRequest, NewEntry, Review as Reviewed};
+use crate::model::{Entry, EntryStatus, LiftRequest, NewEntry, Review as Reviewed, Timestamp};
 use crate::notices::model::{Notice, NoticeAction, Provider};
 use crate::store::StatusFilter;
 
@@ -26,6 +26,22 @@ pub struct Listing {
     /// The justification given for listing a protected name deliberately (`Some("")` when
     /// an override was asked for without one).
     pub override_protection: Option<String>,
+}
+
+impl Listing {
+    /// The entry this listing makes, listed by `by` at `at`; the named providers and any
+    /// protection override are the caller's to add.
+    pub(super) fn into_entry(self, by: &Principal, at: Timestamp) -> NewEntry {
+        NewEntry::new(
+            self.domain,
+            self.scope,
+            self.category,
+            self.decision,
+            self.reason,
+            by.actor(),
+            at,
+        )
+    }
 }
 
 /// A second key's decision on a listing that waits for review.
@@ -50,7 +66,7 @@ impl Registry {
     pub async fn list(
         &self,
         by: &Principal,
-        listing: Listing,
+        mut listing: Listing,
     ) -> RegistryResult<(Entry, Vec<Notice>)> {
         let approval = self.settings.entries.require_approval;
         // A listing that takes effect now needs every provider to map what locating finds
@@ -75,17 +91,10 @@ impl Registry {
         let protection_override = self
             .check_protection(by, &listing.domain, listing.override_protection.as_deref())
             .await?;
-        let mut new = NewEntry::new(
-            listing.domain,
-            listing.scope,
-            listing.category,
-            listing.decision,
-            listing.reason,
-            by.actor(),
-            crate::model::now(),
-        );
+        let named = std::mem::take(&mut listing.providers);
+        let mut new = listing.into_entry(by, crate::model::now());
         new.protection_override = protection_override;
-        new.providers = listing.providers;
+        new.providers = named;
         if approval {
             // Locating and notices wait for the approval; the named providers are kept.
             return Ok((self.store.propose(new).await?, Vec::new()));

@@ -6,7 +6,7 @@ use super::{Listing, Registry, RegistryError, RegistryResult};
 use crate::audit::AuditEvent;
 use crate::auth::Principal;
 use crate::domain::Role;
-use crate::model::{Actor, NewEntry};
+use crate::model::Actor;
 
 /// What an import wrote.
 #[derive(Debug, Clone)]
@@ -55,15 +55,7 @@ impl Registry {
                 });
                 continue;
             }
-            entries.push(NewEntry::new(
-                listing.domain,
-                listing.scope,
-                listing.category,
-                listing.decision,
-                listing.reason,
-                by.actor(),
-                now,
-            ));
+            entries.push(listing.into_entry(&by, now));
         }
         if !errors.is_empty() {
             return Err(RegistryError::invalid(

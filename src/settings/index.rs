@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::{SettingsError, invalid};
+use super::{SettingsError, positive};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -22,10 +22,7 @@ impl Default for FeedSettings {
 
 impl FeedSettings {
     pub(super) fn validate(&self) -> Result<(), SettingsError> {
-        if self.retention == 0 {
-            return Err(invalid("feed.retention", "must be positive"));
-        }
-        Ok(())
+        positive([("feed.retention", self.retention)])
     }
 }
 
@@ -52,9 +49,6 @@ impl Default for IndexSettings {
 
 impl IndexSettings {
     pub(super) fn validate(&self) -> Result<(), SettingsError> {
-        if self.overlay_max == 0 {
-            return Err(invalid("index.overlay_max", "must be positive"));
-        }
-        Ok(())
+        positive([("index.overlay_max", self.overlay_max as u64)])
     }
 }

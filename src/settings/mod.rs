@@ -70,6 +70,14 @@ fn invalid(key: &'static str, message: impl Into<String>) -> SettingsError {
     }
 }
 
+/// Refuses the first of `values` (key and value) that is 0.
+fn positive<const N: usize>(values: [(&'static str, u64); N]) -> Result<(), SettingsError> {
+    match values.into_iter().find(|(_, value)| *value == 0) {
+        Some((key, _)) => Err(invalid(key, "must be positive")),
+        None => Ok(()),
+    }
+}
+
 impl Settings {
     /// Loads the layered settings; `file` is the optional `--config FILE`.
     pub fn load(file: Option<&Path>) -> Result<Settings, SettingsError> {

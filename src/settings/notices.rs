@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use serde::Deserialize;
 
-use super::{SettingsError, invalid};
+use super::{SettingsError, invalid, positive};
 
 /// Locating sites (`notices::locate`): which resolvers to ask and how long to wait.
 #[derive(Debug, Clone, Deserialize)]
@@ -46,15 +46,11 @@ impl LocateSettings {
                 ));
             }
         }
-        for (key, value) in [
+        positive([
             ("locate.timeout_ms", self.timeout_ms),
             ("locate.attempts", self.attempts as u64),
             ("locate.listing_budget_ms", self.listing_budget_ms),
-        ] {
-            if value == 0 {
-                return Err(invalid(key, "must be positive"));
-            }
-        }
+        ])?;
         Ok(())
     }
 }
@@ -109,7 +105,7 @@ impl Default for NoticeSettings {
 
 impl NoticeSettings {
     pub(super) fn validate(&self) -> Result<(), SettingsError> {
-        for (key, value) in [
+        positive([
             (
                 "notices.deadline_stop_access_seconds",
                 self.deadline_stop_access_seconds,
@@ -129,11 +125,7 @@ impl NoticeSettings {
             ("notices.batch", self.batch as u64),
             ("notices.concurrency", self.concurrency as u64),
             ("notices.sweep_interval_ms", self.sweep_interval_ms),
-        ] {
-            if value == 0 {
-                return Err(invalid(key, "must be positive"));
-            }
-        }
+        ])?;
         if self.backoff_max_ms < self.backoff_base_ms {
             return Err(invalid(
                 "notices.backoff_max_ms",

@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::{SettingsError, invalid};
+use super::{SettingsError, positive};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -31,16 +31,12 @@ impl Default for RecordSettings {
 
 impl RecordSettings {
     pub(super) fn validate(&self) -> Result<(), SettingsError> {
-        for (key, value) in [
+        positive([
             ("records.import_max_records", self.import_max_records as u64),
             ("records.import_max_bytes", self.import_max_bytes as u64),
             ("records.import_timeout_ms", self.import_timeout_ms),
             ("records.import_max_errors", self.import_max_errors as u64),
-        ] {
-            if value == 0 {
-                return Err(invalid(key, "must be positive"));
-            }
-        }
+        ])?;
         Ok(())
     }
 }

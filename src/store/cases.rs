@@ -46,9 +46,9 @@ pub trait CaseStore: Send + Sync {
 /// What each backend keeps: opaque documents by folder and id, with a version.
 #[async_trait]
 pub(crate) trait Documents: Send + Sync {
-    /// Writes `doc` if the stored version is still `expect`; `Refused::CaseChanged` otherwise.
-    async fn put_doc(&self, folder: Folder, id: Uuid, expect: u64, doc: Vec<u8>)
-    -> StoreResult<()>;
+    /// Writes the document if the stored version is still the one `write` expects;
+    /// `Refused::CaseChanged` otherwise.
+    async fn put_doc(&self, folder: Folder, write: CaseWrite) -> StoreResult<()>;
 
     async fn doc(&self, folder: Folder, id: Uuid) -> StoreResult<Option<Vec<u8>>>;
 
@@ -65,50 +65,80 @@ fn decode<T: DeserializeOwned>(folder: Folder, doc: &[u8]) -> StoreResult<T> {
         .map_err(|e| StoreError::corrupt(format!("a stored {folder:?}: {e}")))
 }
 
+/// A kind of document: its folder and its id.
+trait Document: Serialize + DeserializeOwned + Sync {
+    const FOLDER: Folder;
+
+    fn id(&self) -> Uuid;
+
+    /// The write of this document over the version `expect` that was read.
+    fn write(&self, expect: u64) -> StoreResult<CaseWrite> {
+        Ok(CaseWrite {
+            id: self.id(),
+            expect,
+            doc: encode(self)?,
+        })
+    }
+}
+
+impl Document for Case {
+    const FOLDER: Folder = Folder::Cases;
+
+    fn id(&self) -> Uuid {
+        self.id
+    }
+}
+
+impl Document for Referral {
+    const FOLDER: Folder = Folder::Referrals;
+
+    fn id(&self) -> Uuid {
+        self.id
+    }
+}
+
 /// The write of `case` over the version `expect` that was read, for a registry write to carry.
 pub fn case_write(case: &Case, expect: u64) -> StoreResult<CaseWrite> {
-    Ok(CaseWrite {
-        id: case.id,
-        expect,
-        doc: encode(case)?,
-    })
+    case.write(expect)
+}
+
+async fn put<D: Document>(store: &impl Documents, value: &D, expect: u64) -> StoreResult<()> {
+    store.put_doc(D::FOLDER, value.write(expect)?).await
+}
+
+async fn get<D: Document>(store: &impl Documents, id: Uuid) -> StoreResult<Option<D>> {
+    let doc = store.doc(D::FOLDER, id).await?;
+    doc.map(|doc| decode(D::FOLDER, &doc)).transpose()
+}
+
+async fn all<D: Document>(store: &impl Documents) -> StoreResult<Vec<D>> {
+    let docs = store.docs(D::FOLDER).await?;
+    docs.iter().map(|doc| decode(D::FOLDER, doc)).collect()
 }
 
 #[async_trait]
 impl<S: Documents> CaseStore for S {
     async fn put_case(&self, case: &Case, expect: u64) -> StoreResult<()> {
-        self.put_doc(Folder::Cases, case.id, expect, encode(case)?)
-            .await
+        put(self, case, expect).await
     }
 
     async fn case(&self, id: Uuid) -> StoreResult<Option<Case>> {
-        self.doc(Folder::Cases, id)
-            .await?
-            .map(|doc| decode(Folder::Cases, &doc))
-            .transpose()
+        get(self, id).await
     }
 
     async fn cases(&self) -> StoreResult<Vec<Case>> {
-        let docs = self.docs(Folder::Cases).await?;
-        docs.iter().map(|doc| decode(Folder::Cases, doc)).collect()
+        all(self).await
     }
 
     async fn put_referral(&self, referral: &Referral, expect: u64) -> StoreResult<()> {
-        self.put_doc(Folder::Referrals, referral.id, expect, encode(referral)?)
-            .await
+        put(self, referral, expect).await
     }
 
     async fn referral(&self, id: Uuid) -> StoreResult<Option<Referral>> {
-        self.doc(Folder::Referrals, id)
-            .await?
-            .map(|doc| decode(Folder::Referrals, &doc))
-            .transpose()
+        get(self, id).await
     }
 
     async fn referrals(&self) -> StoreResult<Vec<Referral>> {
-        let docs = self.docs(Folder::Referrals).await?;
-        docs.iter()
-            .map(|doc| decode(Folder::Referrals, doc))
-            .collect()
+        all(self).await
     }
 }

@@ -100,6 +100,40 @@ impl RedisStore {
             retention: retention.max(1),
         })
     }
+
+    /// Reads one value per id in one round trip; `read` adds each id's command.
+    async fn read_by_ids<T: redis::FromRedisValue>(
+        &self,
+        ids: &[String],
+        read: impl Fn(&mut redis::Pipeline, Uuid),
+    ) -> StoreResult<Vec<T>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for id in ids {
+            read(&mut pipe, Uuid::parse_str(id).map_err(StoreError::corrupt)?);
+        }
+        pipe.query_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_err)
+    }
+
+    /// Runs the key script: `create` with the key's record, or `revoke` (answering the new
+    /// key version, or `NO_SUCH_KEY`).
+    async fn change_key(&self, op: &str, id: &str, doc: &[u8]) -> StoreResult<i64> {
+        self.scripts
+            .key
+            .key(Keys::keys())
+            .key(Keys::keys_version())
+            .key(Keys::keys_log())
+            .arg(op)
+            .arg(id)
+            .arg(doc)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_err)
+    }
 }
 
 /// Logs an error when the Redis instance keeps nothing on disk: an acknowledged entry would
@@ -181,34 +215,12 @@ impl Store for RedisStore {
 
     async fn create_key(&self, key: KeyRecord) -> StoreResult<()> {
         let doc = serde_json::to_vec(&key).map_err(StoreError::corrupt)?;
-        let _: u64 = self
-            .scripts
-            .key
-            .key(Keys::keys())
-            .key(Keys::keys_version())
-            .key(Keys::keys_log())
-            .arg("create")
-            .arg(&key.id)
-            .arg(doc)
-            .invoke_async(&mut self.conn.clone())
-            .await
-            .map_err(redis_err)?;
+        self.change_key("create", &key.id, &doc).await?;
         Ok(())
     }
 
     async fn revoke_key(&self, id: &str) -> StoreResult<bool> {
-        let version: i64 = self
-            .scripts
-            .key
-            .key(Keys::keys())
-            .key(Keys::keys_version())
-            .key(Keys::keys_log())
-            .arg("revoke")
-            .arg(id)
-            .arg("")
-            .invoke_async(&mut self.conn.clone())
-            .await
-            .map_err(redis_err)?;
+        let version = self.change_key("revoke", id, b"").await?;
         Ok(version != NO_SUCH_KEY)
     }
 

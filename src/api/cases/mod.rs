@@ -10,12 +10,12 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Answer, ApiError, Call, at_most, note, trimmed};
+use super::{Answer, ApiError, Call, at_most, note, query_one_of, trimmed};
 use crate::auth::policy;
 use crate::cases::workflow::NewCase;
 use crate::cases::{Case, CaseState, Step, StepDocument};
 use crate::domain::{
-    Category, Decision, DecisionInput, DomainName, IcpNumber, Province, Uscc, today_in_china,
+    Decision, DecisionInput, DomainName, IcpNumber, Province, Uscc, today_in_china,
 };
 
 pub use inbox::*;
@@ -229,16 +229,7 @@ fn parse_case(body: OpenCaseRequest) -> Result<NewCase, ApiError> {
             Uscc::parse_strict(c).map_err(|e| ApiError::invalid("invalid_uscc", e.to_string()))
         })
         .transpose()?;
-    let category = body
-        .category
-        .as_deref()
-        .ok_or_else(|| ApiError::invalid("invalid_category", "category is required"))?;
-    let category = Category::parse(category).ok_or_else(|| {
-        ApiError::invalid(
-            "invalid_category",
-            format!("category {category:?} is not one of the categories in the API documentation"),
-        )
-    })?;
+    let category = super::category(body.category.as_deref())?;
     let summary = text(body.summary, "summary", "invalid_case", MAX_SUMMARY)?;
     let evidence = body.evidence.unwrap_or_default();
     if evidence.len() > MAX_DOCUMENTS {
@@ -312,17 +303,12 @@ pub async fn open(call: Call, payload: web::Payload) -> Answer {
 pub async fn list(call: Call) -> Answer {
     let principal = call.require(policy::READ_CASES)?;
     let params: CaseQuery = call.query()?;
-    let wanted = params
-        .state
-        .as_deref()
-        .map(|s| {
-            CaseState::parse(s).ok_or_else(|| {
-                ApiError::InvalidParameter(format!(
-                    "state {s:?} is not one of referred, held, closed, withdrawn"
-                ))
-            })
-        })
-        .transpose()?;
+    let wanted = query_one_of(
+        "state",
+        params.state.as_deref(),
+        CaseState::parse,
+        "referred, held, closed, withdrawn",
+    )?;
     let domain = params
         .domain
         .as_deref()

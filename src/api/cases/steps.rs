@@ -7,7 +7,7 @@ use super::{
     CloseRequest, DecisionRequest, MAX_TEXT, NoteRequest, ReasonRequest, SuspendRequest,
     SuspensionRequest, answer, case_id, document, text,
 };
-use crate::api::{Answer, ApiError, Call};
+use crate::api::{Answer, ApiError, Call, one_of};
 use crate::auth::{Principal, policy};
 use crate::cases::{Case, Ground, Measure};
 use crate::registry::{CaseStep, org_of};
@@ -93,13 +93,13 @@ pub async fn request_suspension(
     let by = acting(&call, &path)?;
     let body: SuspensionRequest = call.json(payload).await?;
     let letter = document(body.letter, "letter", "invalid_letter")?;
-    let ground = body.ground.as_deref().unwrap_or_default();
-    let ground = Ground::parse(ground).ok_or_else(|| {
-        ApiError::invalid(
-            "invalid_ground",
-            format!("ground {ground:?} is not one of national_security, public_safety, property"),
-        )
-    })?;
+    let ground = one_of(
+        "ground",
+        body.ground.as_deref().unwrap_or_default(),
+        Ground::parse,
+        "invalid_ground",
+        "national_security, public_safety, property",
+    )?;
     take(
         &call,
         &by,
@@ -163,7 +163,15 @@ pub async fn close(call: Call, path: web::Path<String>, payload: web::Payload) -
         .measures
         .unwrap_or_default()
         .iter()
-        .map(|m| Measure::parse(m).ok_or_else(|| ApiError::invalid("invalid_measures", format!("measure {m:?} is not one of cancel_recordal, stop_access, stop_resolution, blacklist"))))
+        .map(|m| {
+            one_of(
+                "measure",
+                m,
+                Measure::parse,
+                "invalid_measures",
+                "cancel_recordal, stop_access, stop_resolution, blacklist",
+            )
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let providers = body.providers.unwrap_or_default();
     take(

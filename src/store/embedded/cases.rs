@@ -48,14 +48,7 @@ pub(super) fn write_case(txn: &redb::WriteTransaction, write: &CaseWrite) -> Sto
 
 #[async_trait]
 impl Documents for EmbeddedStore {
-    async fn put_doc(
-        &self,
-        folder: Folder,
-        id: Uuid,
-        expect: u64,
-        doc: Vec<u8>,
-    ) -> StoreResult<()> {
-        let write = CaseWrite { id, expect, doc };
+    async fn put_doc(&self, folder: Folder, write: CaseWrite) -> StoreResult<()> {
         self.blocking(move |db| {
             let txn = db.begin_write().map_err(db_err)?;
             put(&txn, folder, &write)?;

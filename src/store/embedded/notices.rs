@@ -103,6 +103,31 @@ fn read_notice(
         .transpose()
 }
 
+impl EmbeddedStore {
+    /// Lists an entry (`list` writes it, given the feed retention) and writes its notices in
+    /// one transaction, then moves the head on.
+    async fn list_in_one_write(
+        &self,
+        notices: Vec<Notice>,
+        list: impl FnOnce(&redb::WriteTransaction, u64) -> StoreResult<Entry> + Send + 'static,
+    ) -> StoreResult<Entry> {
+        let retention = self.retention;
+        let entry = self
+            .blocking(move |db| {
+                let txn = db.begin_write().map_err(db_err)?;
+                let entry = list(&txn, retention)?;
+                for notice in &notices {
+                    write_notice(&txn, None, notice)?;
+                }
+                txn.commit().map_err(db_err)?;
+                Ok(entry)
+            })
+            .await?;
+        self.advance_head(entry.seq);
+        Ok(entry)
+    }
+}
+
 #[async_trait]
 impl NoticeStore for EmbeddedStore {
     async fn put_provider(&self, provider: Provider) -> StoreResult<()> {
@@ -149,27 +174,12 @@ impl NoticeStore for EmbeddedStore {
     }
 
     async fn list_with_notices(&self, new: NewEntry, notices: Vec<Notice>) -> StoreResult<Entry> {
-        let retention = self.retention;
-        let entry = self
-            .blocking(move |db| {
-                let txn = db.begin_write().map_err(db_err)?;
-                let (replaces, case) = (new.replaces, new.case.clone());
-                let entry = write_listing(
-                    &txn,
-                    Entry::from_new(new, 0),
-                    retention,
-                    replaces,
-                    case.as_ref(),
-                )?;
-                for notice in &notices {
-                    write_notice(&txn, None, notice)?;
-                }
-                txn.commit().map_err(db_err)?;
-                Ok(entry)
-            })
-            .await?;
-        self.advance_head(entry.seq);
-        Ok(entry)
+        self.list_in_one_write(notices, move |txn, retention| {
+            let (replaces, case) = (new.replaces, new.case.clone());
+            let entry = Entry::from_new(new, 0);
+            write_listing(txn, entry, retention, replaces, case.as_ref())
+        })
+        .await
     }
 
     async fn approve_with_notices(
@@ -177,21 +187,11 @@ impl NoticeStore for EmbeddedStore {
         approved: Entry,
         notices: Vec<Notice>,
     ) -> StoreResult<Entry> {
-        let retention = self.retention;
-        let entry = self
-            .blocking(move |db| {
-                let txn = db.begin_write().map_err(db_err)?;
-                take_pending(&txn, approved.domain.as_str(), approved.id)?;
-                let entry = write_listing(&txn, approved, retention, None, None)?;
-                for notice in &notices {
-                    write_notice(&txn, None, notice)?;
-                }
-                txn.commit().map_err(db_err)?;
-                Ok(entry)
-            })
-            .await?;
-        self.advance_head(entry.seq);
-        Ok(entry)
+        self.list_in_one_write(notices, move |txn, retention| {
+            take_pending(txn, approved.domain.as_str(), approved.id)?;
+            write_listing(txn, approved, retention, None, None)
+        })
+        .await
     }
 
     async fn lift_with_notices(

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use serde::de::DeserializeOwned;
 
 use super::{EmbeddedStore, db_err, decode, encode};
 use crate::domain::{DomainName, IcpNumber, Uscc};
@@ -62,6 +63,27 @@ fn linked(
     Ok(out)
 }
 
+impl EmbeddedStore {
+    /// The record under each of `keys` in `table`, in order; `None` where there is none.
+    async fn read_each<T: DeserializeOwned + Send + 'static>(
+        &self,
+        table: TableDefinition<'static, &'static str, &'static [u8]>,
+        keys: Vec<String>,
+    ) -> StoreResult<Vec<Option<T>>> {
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            let table = txn.open_table(table).map_err(db_err)?;
+            keys.iter()
+                .map(|key| {
+                    let bytes = table.get(key.as_str()).map_err(db_err)?;
+                    bytes.map(|bytes| decode(bytes.value())).transpose()
+                })
+                .collect()
+        })
+        .await
+    }
+}
+
 #[async_trait]
 impl RecordStore for EmbeddedStore {
     async fn put_registrations(&self, registrations: Vec<Registration>) -> StoreResult<PutCounts> {
@@ -89,22 +111,8 @@ impl RecordStore for EmbeddedStore {
     }
 
     async fn registrations(&self, codes: &[Uscc]) -> StoreResult<Vec<Option<Registration>>> {
-        let codes = codes.to_vec();
-        self.blocking(move |db| {
-            let txn = db.begin_read().map_err(db_err)?;
-            let table = txn.open_table(REGISTRATIONS).map_err(db_err)?;
-            codes
-                .iter()
-                .map(|code| {
-                    table
-                        .get(code.as_str())
-                        .map_err(db_err)?
-                        .map(|bytes| decode(bytes.value()))
-                        .transpose()
-                })
-                .collect()
-        })
-        .await
+        let keys = codes.iter().map(|code| code.as_str().to_owned()).collect();
+        self.read_each(REGISTRATIONS, keys).await
     }
 
     async fn put_recordals(&self, recordals: Vec<Recordal>) -> StoreResult<PutCounts> {
@@ -154,22 +162,11 @@ impl RecordStore for EmbeddedStore {
     }
 
     async fn recordals(&self, numbers: &[IcpNumber]) -> StoreResult<Vec<Option<Recordal>>> {
-        let numbers = numbers.to_vec();
-        self.blocking(move |db| {
-            let txn = db.begin_read().map_err(db_err)?;
-            let table = txn.open_table(RECORDALS).map_err(db_err)?;
-            numbers
-                .iter()
-                .map(|number| {
-                    table
-                        .get(number.as_str())
-                        .map_err(db_err)?
-                        .map(|bytes| decode(bytes.value()))
-                        .transpose()
-                })
-                .collect()
-        })
-        .await
+        let keys = numbers
+            .iter()
+            .map(|number| number.as_str().to_owned())
+            .collect();
+        self.read_each(RECORDALS, keys).await
     }
 
     async fn recordals_by_domain(&self, domain: &DomainName) -> StoreResult<Vec<Recordal>> {

@@ -20,15 +20,11 @@ use crate::store::{Refused, StoreError, StoreResult};
 /// ARGV: 1 the version read ('0' when new), 2 document, 3 id.
 ///
 /// Answers `WRITTEN`, or `VERSION_MOVED` when the version moved on.
-const PUT: Lua = Lua {
+pub(super) const PUT: Lua = Lua {
+    keys: "record folder",
+    argv: "expected doc id",
     outcomes: outcomes![WRITTEN, VERSION_MOVED],
     body: r#"
-local record = KEYS[1]
-local folder = KEYS[2]
-local expected = ARGV[1]
-local doc = ARGV[2]
-local id = ARGV[3]
-
 if (redis.call('HGET', record, 'ver') or '0') ~= expected then return VERSION_MOVED end
 redis.call('HSET', record, 'doc', doc, 'ver', tonumber(expected) + 1)
 redis.call('SADD', folder, id)
@@ -48,14 +44,7 @@ impl Scripts {
 
 #[async_trait]
 impl Documents for RedisStore {
-    async fn put_doc(
-        &self,
-        folder: Folder,
-        id: Uuid,
-        expect: u64,
-        doc: Vec<u8>,
-    ) -> StoreResult<()> {
-        let write = CaseWrite { id, expect, doc };
+    async fn put_doc(&self, folder: Folder, write: CaseWrite) -> StoreResult<()> {
         let written: i64 = self
             .case_scripts
             .put
@@ -104,15 +93,5 @@ impl Documents for RedisStore {
             out.extend(docs.into_iter().flatten());
         }
         Ok(out)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_outcome_is_named_in_the_script_with_the_rust_value() {
-        super::super::scripts::assert_outcomes_named(&PUT);
     }
 }

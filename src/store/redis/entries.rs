@@ -51,18 +51,11 @@ struct LiftDoc {
 /// too, with the scripts it extends, which take the same arguments first).
 impl RedisStore {
     async fn read_entries(&self, ids: &[String]) -> StoreResult<Vec<Entry>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut pipe = redis::pipe();
-        for id in ids {
-            let id = Uuid::parse_str(id).map_err(StoreError::corrupt)?;
-            pipe.hgetall(Keys::entry(id));
-        }
-        let hashes: Vec<HashMap<String, Vec<u8>>> = pipe
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(redis_err)?;
+        let hashes: Vec<HashMap<String, Vec<u8>>> = self
+            .read_by_ids(ids, |pipe, id| {
+                pipe.hgetall(Keys::entry(id));
+            })
+            .await?;
         hashes.into_iter().map(decode_entry).collect()
     }
 

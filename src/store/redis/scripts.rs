@@ -2,7 +2,8 @@
 //! of API keys and of the audit log, and the outcome codes every script of the Redis store
 //! answers. Each code is a Rust constant, and a script gets its codes as `local NAME = value`
 //! lines generated from those constants in front of its body, so the Rust side that decodes
-//! an answer and the script that gives it cannot disagree. Building the arguments and
+//! an answer and the script that gives it cannot disagree; its KEYS and ARGV get their local
+//! names the same way, from the lists beside its body. Building the arguments and
 //! decoding the answers is left to `entries.rs` and `redis.rs`; the scripts of notices, cases
 //! and records stay beside their Rust side, built the same way.
 //!
@@ -40,8 +41,13 @@ pub(super) const NO_SUCH_KEY: i64 = 0;
 /// no longer the one the caller read.
 pub(super) const VERSION_MOVED: i64 = 0;
 
-/// The body of a Lua script and the outcome codes it answers, by name.
+/// The body of a Lua script, the names it gives its KEYS and ARGV, and the outcome codes it
+/// answers, by name.
 pub(super) struct Lua {
+    /// The local name of each of `KEYS[1]`, `KEYS[2]`, …, in order, separated by spaces.
+    pub(super) keys: &'static str,
+    /// The local name of each of `ARGV[1]`, `ARGV[2]`, …, in order, separated by spaces.
+    pub(super) argv: &'static str,
     /// Each code's name (the Rust constant's, so that the two read alike) and value.
     pub(super) outcomes: &'static [(&'static str, i64)],
     /// The script, which names its codes and never spells their numbers.
@@ -58,11 +64,18 @@ macro_rules! outcomes {
 pub(super) use outcomes;
 
 impl Lua {
-    /// The script as Redis runs it: a `local NAME = value` line per outcome, then the body.
+    /// The script as Redis runs it: a `local NAME = value` line per outcome, a
+    /// `local name = KEYS[i]` or `ARGV[i]` line per key and argument, then the body.
     pub(super) fn text(&self) -> String {
         let mut text = String::from("-- Outcome codes, from the Rust constants of these names.\n");
         for (name, value) in self.outcomes {
             writeln!(text, "local {name} = {value}").expect("writing to a string");
+        }
+        text.push_str("-- Keys and arguments, by name.\n");
+        for (array, names) in [("KEYS", self.keys), ("ARGV", self.argv)] {
+            for (i, name) in names.split_whitespace().enumerate() {
+                writeln!(text, "local {name} = {array}[{}]", i + 1).expect("writing to a string");
+            }
         }
         text.push_str(self.body);
         text
@@ -97,6 +110,8 @@ impl Lua {
 /// `{NOT_PENDING, 0}` or `{CASE_CHANGED, 0}`. `notices.rs` splices its writes in right before
 /// the `{WRITTEN, seq}` answer, after every check.
 pub(super) const LIST: Lua = Lua {
+    keys: "seq_counter feed active entry history by_seq_all by_seq_active pending_ids case replaced_entry by_seq_lifted",
+    argv: "domain record doc id scope category at retention approving kind case_ver case_doc replaces replaced_end replaced_id",
     outcomes: outcomes![
         WRITTEN,
         ALREADY_ACTIVE,
@@ -105,33 +120,6 @@ pub(super) const LIST: Lua = Lua {
         CASE_CHANGED
     ],
     body: r#"
-local seq_counter = KEYS[1]
-local feed = KEYS[2]
-local active = KEYS[3]
-local entry = KEYS[4]
-local history = KEYS[5]
-local by_seq_all = KEYS[6]
-local by_seq_active = KEYS[7]
-local pending_ids = KEYS[8]
-local case = KEYS[9]
-local replaced_entry = KEYS[10]
-local by_seq_lifted = KEYS[11]
-local domain = ARGV[1]
-local record = ARGV[2]
-local doc = ARGV[3]
-local id = ARGV[4]
-local scope = ARGV[5]
-local category = ARGV[6]
-local at = ARGV[7]
-local retention = ARGV[8]
-local approving = ARGV[9]
-local kind = ARGV[10]
-local case_ver = ARGV[11]
-local case_doc = ARGV[12]
-local replaces = ARGV[13]
-local replaced_end = ARGV[14]
-local replaced_id = ARGV[15]
-
 if case_ver ~= '' and (redis.call('HGET', case, 'ver') or '0') ~= case_ver then
   return {CASE_CHANGED, 0}
 end
@@ -182,27 +170,10 @@ return {WRITTEN, seq}
 ///
 /// Answers `{WRITTEN, seq}`, `{NOT_LISTED, 0}`, `{ACTIVE_CHANGED, 0}` or `{CASE_CHANGED, 0}`.
 pub(super) const LIFT: Lua = Lua {
+    keys: "seq_counter feed active entry by_seq_active by_seq_lifted case",
+    argv: "domain record lift id scope category at retention kind case_ver case_doc",
     outcomes: outcomes![WRITTEN, NOT_LISTED, ACTIVE_CHANGED, CASE_CHANGED],
     body: r#"
-local seq_counter = KEYS[1]
-local feed = KEYS[2]
-local active = KEYS[3]
-local entry = KEYS[4]
-local by_seq_active = KEYS[5]
-local by_seq_lifted = KEYS[6]
-local case = KEYS[7]
-local domain = ARGV[1]
-local record = ARGV[2]
-local lift = ARGV[3]
-local id = ARGV[4]
-local scope = ARGV[5]
-local category = ARGV[6]
-local at = ARGV[7]
-local retention = ARGV[8]
-local kind = ARGV[9]
-local case_ver = ARGV[10]
-local case_doc = ARGV[11]
-
 if case_ver ~= '' and (redis.call('HGET', case, 'ver') or '0') ~= case_ver then
   return {CASE_CHANGED, 0}
 end
@@ -233,16 +204,10 @@ return {WRITTEN, seq}
 /// Answers `{WRITTEN, 0}`, `{ALREADY_ACTIVE, record}` or `{ALREADY_PENDING, id}`, as the
 /// list script does.
 pub(super) const PROPOSE: Lua = Lua {
+    keys: "active pending_ids entry history",
+    argv: "domain id doc",
     outcomes: outcomes![WRITTEN, ALREADY_ACTIVE, ALREADY_PENDING],
     body: r#"
-local active = KEYS[1]
-local pending_ids = KEYS[2]
-local entry = KEYS[3]
-local history = KEYS[4]
-local domain = ARGV[1]
-local id = ARGV[2]
-local doc = ARGV[3]
-
 local current = redis.call('HGET', active, domain)
 if current then return {ALREADY_ACTIVE, current} end
 local pending = redis.call('HGET', pending_ids, domain)
@@ -262,14 +227,10 @@ return {WRITTEN, 0}
 ///
 /// Answers `WRITTEN` or `PENDING_CHANGED`.
 pub(super) const REJECT: Lua = Lua {
+    keys: "pending_ids entry",
+    argv: "domain id doc",
     outcomes: outcomes![WRITTEN, PENDING_CHANGED],
     body: r#"
-local pending_ids = KEYS[1]
-local entry = KEYS[2]
-local domain = ARGV[1]
-local id = ARGV[2]
-local doc = ARGV[3]
-
 if redis.call('HGET', pending_ids, domain) ~= id then return PENDING_CHANGED end
 redis.call('HDEL', pending_ids, domain)
 redis.call('HSET', entry, 'doc', doc)
@@ -288,14 +249,10 @@ return WRITTEN
 ///
 /// Answers `WRITTEN` or `HEAD_MOVED`.
 pub(super) const AUDIT: Lua = Lua {
+    keys: "log head",
+    argv: "expected_head new_head record",
     outcomes: outcomes![WRITTEN, HEAD_MOVED],
     body: r#"
-local log = KEYS[1]
-local head = KEYS[2]
-local expected_head = ARGV[1]
-local new_head = ARGV[2]
-local record = ARGV[3]
-
 local current = redis.call('GET', head) or ''
 if current ~= expected_head then return HEAD_MOVED end
 redis.call('RPUSH', log, record)
@@ -312,15 +269,10 @@ return WRITTEN
 ///
 /// Answers the new key version, or `NO_SUCH_KEY` when there was no key to revoke.
 pub(super) const KEY: Lua = Lua {
+    keys: "keys version_counter log",
+    argv: "op id doc",
     outcomes: outcomes![NO_SUCH_KEY],
     body: r#"
-local keys = KEYS[1]
-local version_counter = KEYS[2]
-local log = KEYS[3]
-local op = ARGV[1]
-local id = ARGV[2]
-local doc = ARGV[3]
-
 if op == 'create' then
   redis.call('HSET', keys, id, doc)
 elseif redis.call('HDEL', keys, id) == 0 then
@@ -358,7 +310,7 @@ impl Scripts {
 /// the Rust constant, answers each of them, and neither spells an outcome's number nor names
 /// an outcome it does not declare.
 #[cfg(test)]
-pub(super) fn assert_outcomes_named(lua: &Lua) {
+fn assert_outcomes_named(lua: &Lua) {
     // The body without its quoted strings and comments: Redis command names are upper case
     // too, but they are quoted.
     let mut code = String::new();
@@ -425,17 +377,51 @@ pub(super) fn assert_outcomes_named(lua: &Lua) {
 mod tests {
     use super::*;
 
+    /// Every Lua script of the Redis store, these and those beside their Rust side.
+    const ALL: [&Lua; 10] = [
+        &LIST,
+        &LIFT,
+        &PROPOSE,
+        &REJECT,
+        &AUDIT,
+        &KEY,
+        &super::super::cases::PUT,
+        &super::super::notices::UPDATE,
+        &super::super::records::COMMIT_SCRIPT,
+        &super::super::records::UNLOCK_SCRIPT,
+    ];
+
     #[test]
     fn every_outcome_is_named_in_its_script_with_the_rust_value() {
-        for lua in [&LIST, &LIFT, &PROPOSE, &REJECT, &AUDIT, &KEY] {
+        for lua in ALL {
             assert_outcomes_named(lua);
+        }
+    }
+
+    #[test]
+    fn keys_and_arguments_have_distinct_lua_names() {
+        for lua in ALL {
+            let mut names: Vec<&str> = lua.keys.split_whitespace().collect();
+            names.extend(lua.argv.split_whitespace());
+            for name in &names {
+                assert!(
+                    name.starts_with(|c: char| c.is_ascii_lowercase())
+                        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                    "{name} is not a lower-case Lua name:\n{}",
+                    lua.text()
+                );
+            }
+            let count = names.len();
+            names.sort_unstable();
+            names.dedup();
+            assert_eq!(names.len(), count, "a name repeats:\n{}", lua.text());
         }
     }
 
     #[test]
     fn the_outcomes_of_one_script_differ() {
         // Codes one script answers must differ, or the caller could not tell them apart.
-        for lua in [&LIST, &LIFT, &PROPOSE, &REJECT, &AUDIT, &KEY] {
+        for lua in ALL {
             let mut values: Vec<i64> = lua.outcomes.iter().map(|(_, v)| *v).collect();
             values.sort_unstable();
             values.dedup();

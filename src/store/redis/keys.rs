@@ -6,13 +6,21 @@
 
 use uuid::Uuid;
 
-use super::records::Family;
 use crate::domain::DomainName;
 use crate::store::StatusFilter;
 use crate::store::cases::Folder;
 
 /// Builds every Redis key the service uses; nothing else in the code names a key.
 pub(super) struct Keys;
+
+/// The four families of bucketed hashes of shared records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(super) enum Family {
+    Registrations,
+    Recordals,
+    ByDomain,
+    BySponsor,
+}
 
 /// Entries, the feed, API keys, the audit log and protected names.
 impl Keys {

@@ -26,7 +26,7 @@ use std::sync::LazyLock;
 use async_trait::async_trait;
 use redis::Script;
 
-use super::keys::Keys;
+use super::keys::{Family, Keys};
 use super::scripts::{Lua, outcomes};
 use super::{RedisStore, redis_err};
 use crate::domain::{DomainName, IcpNumber, Uscc};
@@ -68,15 +68,6 @@ const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// How often the outcome of a commit whose answer timed out is read back.
 const COMMIT_READS: usize = 20;
-
-/// The four families of bucketed hashes (their key names are `keys.rs`'s).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(super) enum Family {
-    Registrations,
-    Recordals,
-    ByDomain,
-    BySponsor,
-}
 
 /// The bucket of a field: FNV-1a (64 bits) modulo [`BUCKETS`], stable across builds.
 fn bucket_of(field: &str) -> u64 {

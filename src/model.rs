@@ -361,35 +361,34 @@ pub struct Event {
 
 impl Event {
     pub fn listed(entry: &Entry) -> Event {
-        Event {
-            seq: entry.seq,
-            kind: if entry.status == EntryStatus::Suspended {
-                EventKind::Suspended
-            } else {
-                EventKind::Listed
-            },
-            domain: entry.domain.clone(),
-            scope: entry.scope,
-            entry_id: entry.id,
-            category: entry.category,
-            at: entry.listed_at,
-        }
+        let kind = if entry.status == EntryStatus::Suspended {
+            EventKind::Suspended
+        } else {
+            EventKind::Listed
+        };
+        Event::of(entry, entry.seq, kind, entry.listed_at)
     }
 
     /// The lift event of an entry that `Entry::lifted` has marked.
     pub fn lifted(entry: &Entry) -> Event {
+        let kind = if entry.status == EntryStatus::Expired {
+            EventKind::Expired
+        } else {
+            EventKind::Lifted
+        };
+        let seq = entry.lift.as_ref().map_or(entry.seq, |lift| lift.seq);
+        Event::of(entry, seq, kind, entry.lifted_at.unwrap_or(entry.listed_at))
+    }
+
+    fn of(entry: &Entry, seq: u64, kind: EventKind, at: Timestamp) -> Event {
         Event {
-            seq: entry.lift.as_ref().map_or(entry.seq, |lift| lift.seq),
-            kind: if entry.status == EntryStatus::Expired {
-                EventKind::Expired
-            } else {
-                EventKind::Lifted
-            },
+            seq,
+            kind,
             domain: entry.domain.clone(),
             scope: entry.scope,
             entry_id: entry.id,
             category: entry.category,
-            at: entry.lifted_at.unwrap_or(entry.listed_at),
+            at,
         }
     }
 }

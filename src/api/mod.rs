@@ -30,27 +30,12 @@ pub use error::ApiError;
 
 pub type State = web::Data<Registry>;
 
-/// The authenticated caller of a request. Extracting it fails with `401` when the bearer token
-/// is missing or unknown; the role check is each handler's explicit `require`.
-pub struct Caller(pub Arc<Principal>);
-
-impl Caller {
-    /// Allows the request only for the given roles.
-    pub fn require(&self, roles: &[Role]) -> Result<&Principal, ApiError> {
-        if roles.contains(&self.0.role) {
-            Ok(&self.0)
-        } else {
-            Err(ApiError::Forbidden)
-        }
-    }
-}
-
 /// What every authenticated handler starts from: the caller (authenticated, its quota spent),
 /// this node's registry (the `Deref` target, so use cases read as `call.list(…)`) and the
 /// request, for its body, query and audit note. The role check stays each handler's explicit
 /// `call.require(…)`, made before any input is read.
 pub struct Call {
-    caller: Caller,
+    principal: Arc<Principal>,
     pub state: State,
     pub req: HttpRequest,
 }
@@ -61,7 +46,11 @@ pub type Answer = Result<actix_web::HttpResponse, ApiError>;
 impl Call {
     /// Allows the request only for the given roles.
     pub fn require(&self, roles: &[Role]) -> Result<&Principal, ApiError> {
-        self.caller.require(roles)
+        if roles.contains(&self.principal.role) {
+            Ok(&self.principal)
+        } else {
+            Err(ApiError::Forbidden)
+        }
     }
 
     /// Allows the request only for the given roles, then records `target` (the id the path
@@ -117,18 +106,10 @@ impl FromRequest for Call {
     type Error = ApiError;
     type Future = std::future::Ready<Result<Call, ApiError>>;
 
+    /// Fails with `401` when the bearer token is missing or unknown, `429` when over a quota;
+    /// the role check is each handler's explicit `require`.
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready(authenticate(req).and_then(|caller| {
-            let state = req
-                .app_data::<State>()
-                .cloned()
-                .ok_or_else(|| ApiError::Internal("registry missing from app data".into()))?;
-            Ok(Call {
-                caller,
-                state,
-                req: req.clone(),
-            })
-        }))
+        std::future::ready(authenticate(req))
     }
 }
 
@@ -137,21 +118,12 @@ impl FromRequest for Call {
 pub const SEQ_HEADER: actix_web::http::header::HeaderName =
     actix_web::http::header::HeaderName::from_static("x-blacklist-seq");
 
-impl FromRequest for Caller {
-    type Error = ApiError;
-    type Future = std::future::Ready<Result<Caller, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready(authenticate(req))
-    }
-}
-
-fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
-    let registry = req
+fn authenticate(req: &HttpRequest) -> Result<Call, ApiError> {
+    let state = req
         .app_data::<State>()
         .ok_or_else(|| ApiError::Internal("registry missing from app data".into()))?;
     let limits = limits(req)?;
-    match principal(req, registry) {
+    match principal(req, state) {
         Some(principal) => {
             limits.check(&principal, 1)?;
             // The audit middleware reads who made a state-changing request from here; reads
@@ -162,7 +134,11 @@ fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
             ) {
                 req.extensions_mut().insert(Arc::clone(&principal));
             }
-            Ok(Caller(principal))
+            Ok(Call {
+                principal,
+                state: state.clone(),
+                req: req.clone(),
+            })
         }
         None => {
             // Guessing tokens costs the guesser's address its anonymous quota.

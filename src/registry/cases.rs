@@ -51,21 +51,6 @@ pub enum CaseStep {
     Withdraw { reason: String },
 }
 
-impl CaseStep {
-    pub fn name(&self) -> &'static str {
-        match self {
-            CaseStep::Accept { .. } => "accept",
-            CaseStep::Return { .. } => "return",
-            CaseStep::Forward { .. } => "forward",
-            CaseStep::RequestSuspension { .. } => "request_suspension",
-            CaseStep::Suspend { .. } => "suspend",
-            CaseStep::SubmitDecision { .. } => "submit_decision",
-            CaseStep::Close { .. } => "close",
-            CaseStep::Withdraw { .. } => "withdraw",
-        }
-    }
-}
-
 impl From<CaseError> for RegistryError {
     fn from(e: CaseError) -> RegistryError {
         match e {

@@ -8,7 +8,6 @@
 use crate::model::Timestamp;
 use uuid::Uuid;
 
-use super::entries::unknown_provider;
 use super::{Registry, RegistryError, RegistryResult};
 use crate::auth::Principal;
 use crate::cases::workflow::{self, CaseError, ClosingWrite, NewCase};
@@ -240,18 +239,6 @@ impl Registry {
             }
         }
         Err(case_changed())
-    }
-
-    /// Every provider, after checking that each of `named` is one of them.
-    async fn named_providers(&self, named: &[String]) -> RegistryResult<Vec<Provider>> {
-        let providers = self.store.providers().await?;
-        if let Some(unknown) = named
-            .iter()
-            .find(|id| !providers.iter().any(|p| &p.id == *id))
-        {
-            return Err(unknown_provider(unknown));
-        }
-        Ok(providers)
     }
 
     /// Executes the requested suspension: lists the domain as `suspended` until the

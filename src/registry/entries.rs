@@ -74,20 +74,15 @@ impl Registry {
         let needs_all =
             !approval && (self.settings.locate.on_listing || !listing.providers.is_empty());
         let providers = if needs_all {
-            self.store.providers().await?
+            self.named_providers(&listing.providers).await?
         } else {
+            for id in &listing.providers {
+                if self.store.provider(id).await?.is_none() {
+                    return Err(unknown_provider(id));
+                }
+            }
             Vec::new()
         };
-        for id in &listing.providers {
-            let known = if needs_all {
-                providers.iter().any(|p| &p.id == id)
-            } else {
-                self.store.provider(id).await?.is_some()
-            };
-            if !known {
-                return Err(unknown_provider(id));
-            }
-        }
         let protection_override = self
             .check_protection(by, &listing.domain, listing.override_protection.as_deref())
             .await?;
@@ -256,7 +251,21 @@ impl Registry {
     }
 }
 
-pub(super) fn unknown_provider(id: &str) -> RegistryError {
+impl Registry {
+    /// Every provider, after checking that each of `named` is one of them.
+    pub(super) async fn named_providers(&self, named: &[String]) -> RegistryResult<Vec<Provider>> {
+        let providers = self.store.providers().await?;
+        if let Some(unknown) = named
+            .iter()
+            .find(|id| !providers.iter().any(|p| &p.id == *id))
+        {
+            return Err(unknown_provider(unknown));
+        }
+        Ok(providers)
+    }
+}
+
+fn unknown_provider(id: &str) -> RegistryError {
     RegistryError::invalid("unknown_provider", format!("no provider with id {id:?}"))
 }
 

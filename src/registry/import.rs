@@ -61,7 +61,7 @@ impl Registry {
             return Err(RegistryError::invalid(
                 "import_rejected",
                 format!(
-                    "{} invalid line(s), nothing imported; first: {}",
+                    "{} invalid line(s), nothing imported: {}",
                     errors.len(),
                     errors.join("; ")
                 ),

@@ -1,6 +1,6 @@
 //! The registry's use cases called without HTTP: a listing, a case and its first step, and
-//! the bulk import, on a registry built from the embedded store alone, as the staff console
-//! and the command line call them.
+//! the bulk import, on a registry built from the embedded store alone, as the command line
+//! calls them.
 
 use std::sync::Arc;
 

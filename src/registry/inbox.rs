@@ -1,7 +1,7 @@
 //! What waits for an organisation: the cases and referrals whose next step is its own, oldest
 //! first, with their age.
 
-use crate::model::Timestamp;
+use serde::Serialize;
 use uuid::Uuid;
 
 use super::cases::org_of;
@@ -9,26 +9,34 @@ use super::{Registry, RegistryResult};
 use crate::auth::Principal;
 use crate::cases::Org;
 use crate::cases::{referral, workflow};
+use crate::model::Timestamp;
 
-/// One thing waiting for an organisation.
-#[derive(Debug, Clone)]
+/// One thing waiting for an organisation, as `/v1/inbox` lists it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct InboxItem {
     /// `case` or `referral`.
     pub kind: &'static str,
+    #[schema(value_type = String)]
     pub id: Uuid,
     /// What the organisation is expected to do: `accept_or_return`, `forward`,
     /// `execute_suspension`, `submit_decision`, `close` (cases), `accept_or_return`, `answer`
     /// (referrals).
     pub action: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub domain: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
     pub since: Timestamp,
+    /// Seconds since `since`.
+    pub age_seconds: i64,
 }
 
 impl Registry {
     /// The organisation `by` speaks for, and what waits for it, oldest first.
     pub async fn inbox(&self, by: &Principal) -> RegistryResult<(Org, Vec<InboxItem>)> {
         let org = org_of(by)?;
+        let now = crate::model::now();
         let mut items: Vec<InboxItem> = self
             .store
             .cases()
@@ -42,6 +50,7 @@ impl Registry {
                     domain: Some(c.domain.to_string()),
                     subject: None,
                     since,
+                    age_seconds: (now - since).whole_seconds(),
                 })
             })
             .collect();
@@ -53,6 +62,7 @@ impl Registry {
                 domain: r.domain.as_ref().map(ToString::to_string),
                 subject: Some(r.subject.clone()),
                 since,
+                age_seconds: (now - since).whole_seconds(),
             })
         }));
         items.sort_by_key(|i| i.since);

@@ -32,34 +32,8 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 wait_ok() { for _ in $(seq 1 600); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "no answer from $1" >&2; exit 1; }
 
 target/$PROFILE/examples/gen_entries "$ENTRIES" > "$work/entries.ndjson"
-python3 - "$work" <<'PY'
-import json, random, sys, urllib.parse
-work = sys.argv[1]
-random.seed(7)
-names = [json.loads(l)["domain"] for l in open(f"{work}/entries.ndjson")]
-queries = []
-for i in range(10000):
-    if i % 2 == 0:
-        queries.append("www." + random.choice(names))
-    else:
-        queries.append(f"www.clean-{random.randrange(10**7)}.example.com")
-open(f"{work}/queries.txt", "w").write("\n".join(urllib.parse.quote(q) for q in queries) + "\n")
-open(f"{work}/batch.json", "w").write(json.dumps({"domains": queries}))
-PY
-
-# The ceiling sends the very same requests (token, query) to /healthz, which ignores them.
-for path in /v1/check /healthz; do
-cat > "$work/$(basename $path).lua" <<LUA
-local names = {}
-for line in io.lines("$work/queries.txt") do names[#names + 1] = line end
-local i = 0
-wrk.headers["Authorization"] = "Bearer " .. os.getenv("TOKEN")
-request = function()
-  i = i % #names + 1
-  return wrk.format("GET", "$path?domain=" .. names[i])
-end
-LUA
-done
+. benches/check_queries.sh
+write_check_queries "$work"
 cat > "$work/batch.lua" <<LUA
 local f = io.open("$work/batch.json"); local body = f:read("*a"); f:close()
 wrk.method = "POST"

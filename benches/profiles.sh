@@ -34,26 +34,8 @@ for profile in "$CANDIDATE" dist; do
 done
 
 "$work/target-dist/dist/examples/gen_entries" "$ENTRIES" > "$work/entries.ndjson"
-python3 - "$work" <<'PY'
-import json, random, sys, urllib.parse
-work = sys.argv[1]
-random.seed(7)
-names = [json.loads(l)["domain"] for l in open(f"{work}/entries.ndjson")]
-queries = ["www." + random.choice(names) if i % 2 == 0 else f"www.clean-{random.randrange(10**7)}.example.com" for i in range(10000)]
-open(f"{work}/queries.txt", "w").write("\n".join(urllib.parse.quote(q) for q in queries) + "\n")
-PY
-for path in /v1/check /healthz; do
-cat > "$work/$(basename $path).lua" <<LUA
-local names = {}
-for line in io.lines("$work/queries.txt") do names[#names + 1] = line end
-local i = 0
-wrk.headers["Authorization"] = "Bearer " .. os.getenv("TOKEN")
-request = function()
-  i = i % #names + 1
-  return wrk.format("GET", "$path?domain=" .. names[i])
-end
-LUA
-done
+. benches/check_queries.sh
+write_check_queries "$work"
 SITEBAN__STORE__PATH="$work/data" SITEBAN__LOG__LEVEL=warn "$work/target-dist/dist/siteban" import "$work/entries.ndjson"
 
 port=$(free_port)

@@ -447,10 +447,6 @@ impl Timestamp {
                 .unwrap_or(now),
         )
     }
-
-    pub fn get(self) -> OffsetDateTime {
-        self.0
-    }
 }
 
 impl From<OffsetDateTime> for Timestamp {

@@ -64,11 +64,6 @@ impl StoreError {
     pub fn corrupt(e: impl std::fmt::Display) -> StoreError {
         StoreError::Corrupt(e.to_string())
     }
-
-    /// Whether this is the refusal of a compare-and-set on a case that moved on.
-    pub fn is_case_changed(&self) -> bool {
-        matches!(self, StoreError::Refused(Refused::CaseChanged))
-    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Notice delivery speed: 1,000 listings, each naming a provider with a webhook, against a
-# fresh release `siteban serve` on each store; for each listing, the time from its 201 to the
+# fresh `siteban serve` (the `dist` build) on each store; for each listing, the time from its 201 to the
 # signed webhook reaching the receiver. RUNS runs per store; medians of each figure reported.
 # Usage: benches/notices.sh   (env: LISTINGS=1000 CONCURRENCY=4 RUNS=3)
 set -euo pipefail

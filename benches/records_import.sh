@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Bulk import of website recordals: RECORDALS (default 100,000) recordals as NDJSON, posted
-# with curl to POST /v1/recordals/import of a fresh release `siteban serve`, on the embedded
+# with curl to POST /v1/recordals/import of a fresh `siteban serve` (the `dist` build), on the embedded
 # store and on a Redis of the script's own. Each run first posts the file with BAD (default 3)
 # bad lines, which is refused whole (422, nothing applied), then the clean file, which is
 # applied in one atomic write. RUNS (default 3) runs per store; the medians of the wall time

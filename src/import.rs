@@ -81,7 +81,7 @@ pub fn read(mut input: impl BufRead) -> Result<ImportFile, ImportError> {
 }
 
 /// Reads every line into entries as the import writes them, without the registry's checks:
-/// for seeding a store directly (tests, benchmarks).
+/// for seeding a store directly, as the Redis and DNS tests do.
 pub fn parse(input: impl BufRead) -> Result<Vec<NewEntry>, ImportError> {
     let now = crate::model::now();
     Ok(read(input)?

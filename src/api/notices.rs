@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::{Answer, ApiError, Call, page_cursor, page_limit, query_one_of};
 use crate::auth::{Principal, policy};
 use crate::domain::{DomainName, Role, Scope};
+use crate::model::Timestamp;
 use crate::notices::model::{Location, Notice, NoticeAction, NoticeStatus, StatusChange};
 use crate::registry::ProviderCompliance;
 
@@ -29,14 +30,20 @@ pub struct NoticeView {
     #[schema(value_type = String)]
     pub scope: Scope,
     pub status: NoticeStatus,
-    pub created_at: String,
-    pub deadline: String,
+    #[schema(value_type = String)]
+    pub created_at: Timestamp,
+    #[schema(value_type = String)]
+    pub deadline: Timestamp,
     pub attempts: u32,
-    pub delivered_at: Option<String>,
-    pub acknowledged_at: Option<String>,
-    pub overdue_at: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub delivered_at: Option<Timestamp>,
+    #[schema(value_type = Option<String>)]
+    pub acknowledged_at: Option<Timestamp>,
+    #[schema(value_type = Option<String>)]
+    pub overdue_at: Option<Timestamp>,
     /// When the next webhook attempt is due, while pushing goes on.
-    pub next_attempt_at: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub next_attempt_at: Option<Timestamp>,
     /// What went wrong with the last webhook attempt, if it failed.
     pub last_error: Option<String>,
     pub history: Vec<StatusChange>,
@@ -44,7 +51,6 @@ pub struct NoticeView {
 
 impl From<&Notice> for NoticeView {
     fn from(n: &Notice) -> NoticeView {
-        let time = |t: &Option<crate::model::Timestamp>| t.as_ref().map(ToString::to_string);
         NoticeView {
             id: n.id,
             entry_id: n.entry_id,
@@ -55,13 +61,13 @@ impl From<&Notice> for NoticeView {
             domain: n.domain.clone(),
             scope: n.scope,
             status: n.status,
-            created_at: n.created_at.to_string(),
-            deadline: n.deadline.to_string(),
+            created_at: n.created_at,
+            deadline: n.deadline,
             attempts: n.attempts,
-            delivered_at: time(&n.delivered_at),
-            acknowledged_at: time(&n.acknowledged_at),
-            overdue_at: time(&n.overdue_at),
-            next_attempt_at: time(&n.delivery.next_attempt_at),
+            delivered_at: n.delivered_at,
+            acknowledged_at: n.acknowledged_at,
+            overdue_at: n.overdue_at,
+            next_attempt_at: n.delivery.next_attempt_at,
             last_error: n.delivery.last_error.clone(),
             history: n.history.clone(),
         }

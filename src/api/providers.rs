@@ -92,48 +92,60 @@ fn province(text: Option<String>) -> Result<Option<Province>, ApiError> {
 }
 
 fn ranges(kind: ProviderKind, list: Vec<String>) -> Result<Vec<Cidr>, ApiError> {
-    if kind != ProviderKind::Access && !list.is_empty() {
-        return Err(ApiError::invalid(
-            "invalid_range",
-            "only access providers host address ranges",
-        ));
-    }
-    if list.len() > MAX_ITEMS {
-        return Err(ApiError::invalid(
-            "invalid_range",
-            format!("at most {MAX_ITEMS} ranges"),
-        ));
-    }
-    let mut out = list
-        .iter()
-        .map(|r| Cidr::parse(r).map_err(|e| ApiError::invalid("invalid_range", e.to_string())))
-        .collect::<Result<Vec<_>, _>>()?;
-    out.dedup();
-    Ok(out)
+    let rule = ListRule {
+        owner: ProviderKind::Access,
+        code: "invalid_range",
+        not_owner: "only access providers host address ranges",
+        items: "ranges",
+    };
+    rule.parse(kind, list, |r| Cidr::parse(r).map_err(|e| e.to_string()))
 }
 
 fn nameservers(kind: ProviderKind, list: Vec<String>) -> Result<Vec<DomainName>, ApiError> {
-    if kind != ProviderKind::Dns && !list.is_empty() {
-        return Err(ApiError::invalid(
-            "invalid_nameserver",
-            "only DNS providers operate name servers",
-        ));
+    let rule = ListRule {
+        owner: ProviderKind::Dns,
+        code: "invalid_nameserver",
+        not_owner: "only DNS providers operate name servers",
+        items: "name-server suffixes",
+    };
+    rule.parse(kind, list, |n| {
+        DomainName::parse(n).map_err(|e| format!("{n:?}: {e}"))
+    })
+}
+
+/// A list field that only one kind of provider has: its error code and wording.
+struct ListRule {
+    owner: ProviderKind,
+    code: &'static str,
+    not_owner: &'static str,
+    items: &'static str,
+}
+
+impl ListRule {
+    /// The list parsed item by item with `parse` (whose error is the message), duplicates
+    /// in a row dropped; refused for a provider of another kind or beyond `MAX_ITEMS`.
+    fn parse<T: PartialEq>(
+        &self,
+        kind: ProviderKind,
+        list: Vec<String>,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Vec<T>, ApiError> {
+        if kind != self.owner && !list.is_empty() {
+            return Err(ApiError::invalid(self.code, self.not_owner));
+        }
+        if list.len() > MAX_ITEMS {
+            return Err(ApiError::invalid(
+                self.code,
+                format!("at most {MAX_ITEMS} {}", self.items),
+            ));
+        }
+        let mut out = list
+            .iter()
+            .map(|item| parse(item).map_err(|message| ApiError::invalid(self.code, message)))
+            .collect::<Result<Vec<_>, _>>()?;
+        out.dedup();
+        Ok(out)
     }
-    if list.len() > MAX_ITEMS {
-        return Err(ApiError::invalid(
-            "invalid_nameserver",
-            format!("at most {MAX_ITEMS} name-server suffixes"),
-        ));
-    }
-    let mut out = list
-        .iter()
-        .map(|n| {
-            DomainName::parse(n)
-                .map_err(|e| ApiError::invalid("invalid_nameserver", format!("{n:?}: {e}")))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    out.dedup();
-    Ok(out)
 }
 
 fn webhook_url(text: Option<String>) -> Result<Option<String>, ApiError> {

@@ -6,7 +6,7 @@ use crate::model::Timestamp;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::workflow::CaseError;
+use super::workflow::{Acting, CaseError, required};
 use super::{Org, Step, StepDocument};
 use crate::domain::DomainName;
 use crate::model::Actor;
@@ -152,12 +152,8 @@ fn advance(referral: &mut Referral, state: ReferralState, step: Step) {
     referral.timeline.push(step);
 }
 
-pub fn accept(
-    referral: &mut Referral,
-    org: Org,
-    by: &Actor,
-    now: Timestamp,
-) -> Result<(), CaseError> {
+pub fn accept(referral: &mut Referral, who: Acting) -> Result<(), CaseError> {
+    let Acting { org, by, now } = who;
     require(referral, org, ReferralState::Sent)?;
     advance(
         referral,
@@ -167,20 +163,14 @@ pub fn accept(
     Ok(())
 }
 
-pub fn give_back(
-    referral: &mut Referral,
-    org: Org,
-    by: &Actor,
-    reason: String,
-    now: Timestamp,
-) -> Result<(), CaseError> {
+pub fn give_back(referral: &mut Referral, who: Acting, reason: String) -> Result<(), CaseError> {
+    let Acting { org, by, now } = who;
     require(referral, org, ReferralState::Sent)?;
-    if reason.trim().is_empty() {
-        return Err(CaseError::Invalid {
-            code: "reason_required",
-            message: "a returned referral needs a reason".into(),
-        });
-    }
+    required(
+        &reason,
+        "reason_required",
+        "a returned referral needs a reason",
+    )?;
     advance(
         referral,
         ReferralState::Returned,
@@ -191,19 +181,13 @@ pub fn give_back(
 
 pub fn answer(
     referral: &mut Referral,
-    org: Org,
-    by: &Actor,
+    who: Acting,
     result: String,
     documents: Vec<StepDocument>,
-    now: Timestamp,
 ) -> Result<(), CaseError> {
+    let Acting { org, by, now } = who;
     require(referral, org, ReferralState::Accepted)?;
-    if result.trim().is_empty() {
-        return Err(CaseError::Invalid {
-            code: "result_required",
-            message: "an answer needs the result".into(),
-        });
-    }
+    required(&result, "result_required", "an answer needs the result")?;
     referral.result = Some(result.clone());
     referral.result_documents = documents.clone();
     advance(
@@ -262,29 +246,31 @@ mod tests {
             waiting_for(&referral, amr).map(|w| w.0),
             Some("accept_or_return")
         );
+        let as_amr = Acting {
+            org: amr,
+            by: &actor(amr),
+            now,
+        };
+        let samr_actor = actor(Org::Samr);
+        let as_samr = Acting {
+            org: Org::Samr,
+            by: &samr_actor,
+            now,
+        };
         assert!(matches!(
-            accept(&mut referral, Org::Samr, &actor(Org::Samr), now),
+            accept(&mut referral, as_samr),
             Err(CaseError::NotHolder(_))
         ));
         assert!(matches!(
-            answer(
-                &mut referral,
-                amr,
-                &actor(amr),
-                "done".into(),
-                Vec::new(),
-                now
-            ),
+            answer(&mut referral, as_amr, "done".into(), Vec::new()),
             Err(CaseError::State(_))
         ));
-        accept(&mut referral, amr, &actor(amr), now).unwrap();
+        accept(&mut referral, as_amr).unwrap();
         answer(
             &mut referral,
-            amr,
-            &actor(amr),
+            as_amr,
             "business licence revoked".into(),
             Vec::new(),
-            now,
         )
         .unwrap();
         assert_eq!(referral.state, ReferralState::Answered);

@@ -57,6 +57,22 @@ pub struct NewCase {
     pub evidence: Vec<String>,
 }
 
+/// Refuses an empty or blank `text` with `code`.
+pub(super) fn required(text: &str, code: &'static str, message: &str) -> Result<(), CaseError> {
+    if text.trim().is_empty() {
+        return Err(invalid(code, message));
+    }
+    Ok(())
+}
+
+/// Who takes a case step, for which organisation, and when.
+#[derive(Debug, Clone, Copy)]
+pub struct Acting<'a> {
+    pub org: Org,
+    pub by: &'a Actor,
+    pub now: Timestamp,
+}
+
 fn step(action: &str, org: Org, by: &Actor, at: Timestamp) -> Step {
     Step {
         action: action.into(),
@@ -241,13 +257,8 @@ fn touch(case: &mut Case, now: Timestamp) {
     case.since = now;
 }
 
-pub fn accept(
-    case: &mut Case,
-    org: Org,
-    by: &Actor,
-    note: String,
-    now: Timestamp,
-) -> Result<(), CaseError> {
+pub fn accept(case: &mut Case, who: Acting, note: String) -> Result<(), CaseError> {
+    let Acting { org, by, now } = who;
     let handover = require_receiver(case, org)?;
     case.holder = org;
     case.hop = handover.hop;
@@ -261,17 +272,10 @@ pub fn accept(
 }
 
 /// Returns a hand-over to the organisation that sent it, with a reason.
-pub fn give_back(
-    case: &mut Case,
-    org: Org,
-    by: &Actor,
-    reason: String,
-    now: Timestamp,
-) -> Result<(), CaseError> {
+pub fn give_back(case: &mut Case, who: Acting, reason: String) -> Result<(), CaseError> {
+    let Acting { org, by, now } = who;
     let handover = require_receiver(case, org)?;
-    if reason.trim().is_empty() {
-        return Err(invalid("reason_required", "a returned case needs a reason"));
-    }
+    required(&reason, "reason_required", "a returned case needs a reason")?;
     case.handover = None;
     case.holder = handover.from;
     case.state = CaseState::Held;
@@ -284,13 +288,8 @@ pub fn give_back(
 
 /// Hands the case on along its route: an intermediate hop forwarding, or a holder sending it
 /// again after it was returned.
-pub fn forward(
-    case: &mut Case,
-    org: Org,
-    by: &Actor,
-    note: String,
-    now: Timestamp,
-) -> Result<(), CaseError> {
+pub fn forward(case: &mut Case, who: Acting, note: String) -> Result<(), CaseError> {
+    let Acting { org, by, now } = who;
     require_holder(case, org)?;
     if case.hop + 1 >= case.route.hops.len() {
         return Err(CaseError::State(
@@ -304,12 +303,11 @@ pub fn forward(
 
 pub fn request_suspension(
     case: &mut Case,
-    org: Org,
-    by: &Actor,
+    who: Acting,
     letter: Decision,
     ground: Ground,
-    now: Timestamp,
 ) -> Result<(), CaseError> {
+    let Acting { org, by, now } = who;
     require_opener(case, org)?;
     if case.suspension.is_some() {
         return Err(CaseError::State(
@@ -343,12 +341,11 @@ pub fn request_suspension(
 /// until `expires_at` together with the case.
 pub fn execute_suspension(
     case: &mut Case,
-    org: Org,
-    by: &Actor,
+    who: Acting,
     entry_id: Uuid,
     expires_at: Timestamp,
-    now: Timestamp,
 ) -> Result<(), CaseError> {
+    let Acting { org, by, now } = who;
     require_executor(case, org)?;
     let suspension = case
         .suspension
@@ -393,12 +390,11 @@ pub fn expire(case: &mut Case, now: Timestamp) -> Result<(), CaseError> {
 
 pub fn submit_decision(
     case: &mut Case,
-    org: Org,
-    by: &Actor,
+    who: Acting,
     decision: Decision,
     recommendation: Decision,
-    now: Timestamp,
 ) -> Result<(), CaseError> {
+    let Acting { org, by, now } = who;
     require_opener(case, org)?;
     if case.closure.is_some() {
         return Err(CaseError::State("the decision is already submitted".into()));
@@ -436,11 +432,10 @@ pub enum ClosingWrite {
 /// Closes the case with `measures`; says what the caller writes to the registry with it.
 pub fn close(
     case: &mut Case,
-    org: Org,
-    by: &Actor,
+    who: Acting,
     measures: Vec<Measure>,
-    now: Timestamp,
 ) -> Result<ClosingWrite, CaseError> {
+    let Acting { org, by, now } = who;
     require_executor(case, org)?;
     if case.closure.is_none() {
         return Err(CaseError::State(
@@ -499,17 +494,10 @@ pub fn close(
 }
 
 /// Withdraws the case; says whether a suspension in force must end with it.
-pub fn withdraw(
-    case: &mut Case,
-    org: Org,
-    by: &Actor,
-    reason: String,
-    now: Timestamp,
-) -> Result<bool, CaseError> {
+pub fn withdraw(case: &mut Case, who: Acting, reason: String) -> Result<bool, CaseError> {
+    let Acting { org, by, now } = who;
     require_opener(case, org)?;
-    if reason.trim().is_empty() {
-        return Err(invalid("reason_required", "a withdrawal needs a reason"));
-    }
+    required(&reason, "reason_required", "a withdrawal needs a reason")?;
     let mut ends = false;
     if let Some(s) = case.suspension.as_mut().filter(|s| s.in_force()) {
         s.ended = Some("withdrawn".into());
@@ -577,6 +565,10 @@ mod tests {
         }
     }
 
+    fn acting(org: Org, by: &Actor, now: Timestamp) -> Acting<'_> {
+        Acting { org, by, now }
+    }
+
     fn decision(number: &str) -> Decision {
         Decision::parse(
             crate::domain::DecisionInput {
@@ -616,58 +608,58 @@ mod tests {
             Some("accept_or_return")
         );
         assert_eq!(
-            accept(&mut case, miit, &actor(miit), String::new(), now).unwrap_err(),
+            accept(&mut case, acting(miit, &actor(miit), now), String::new()).unwrap_err(),
             CaseError::NotHolder("the case waits for samr, not miit".into())
         );
-        accept(&mut case, samr, &actor(samr), String::new(), now).unwrap();
+        accept(&mut case, acting(samr, &actor(samr), now), String::new()).unwrap();
         assert_eq!(waiting_for(&case, samr).map(|w| w.0), Some("forward"));
-        forward(&mut case, samr, &actor(samr), String::new(), now).unwrap();
+        forward(&mut case, acting(samr, &actor(samr), now), String::new()).unwrap();
         give_back(
             &mut case,
-            miit,
-            &actor(miit),
+            acting(miit, &actor(miit), now),
             "missing evidence".into(),
-            now,
         )
         .unwrap();
         assert_eq!(case.holder, samr);
         forward(
             &mut case,
-            samr,
-            &actor(samr),
+            acting(samr, &actor(samr), now),
             "evidence attached".into(),
-            now,
         )
         .unwrap();
-        accept(&mut case, miit, &actor(miit), String::new(), now).unwrap();
+        accept(&mut case, acting(miit, &actor(miit), now), String::new()).unwrap();
         assert_eq!(
             waiting_for(&case, amr).map(|w| w.0),
             Some("submit_decision")
         );
         assert!(matches!(
-            close(&mut case, miit, &actor(miit), vec![Measure::Blacklist], now),
+            close(
+                &mut case,
+                acting(miit, &actor(miit), now),
+                vec![Measure::Blacklist]
+            ),
             Err(CaseError::State(_))
         ));
         submit_decision(
             &mut case,
-            amr,
-            &actor(amr),
+            acting(amr, &actor(amr), now),
             decision("京市监处罚〔2026〕1号"),
             decision("京市监建〔2026〕1号"),
-            now,
         )
         .unwrap();
         assert_eq!(waiting_for(&case, miit).map(|w| w.0), Some("close"));
         assert!(matches!(
-            close(&mut case, samr, &actor(samr), vec![Measure::Blacklist], now),
+            close(
+                &mut case,
+                acting(samr, &actor(samr), now),
+                vec![Measure::Blacklist]
+            ),
             Err(CaseError::NotHolder(_))
         ));
         let write = close(
             &mut case,
-            miit,
-            &actor(miit),
+            acting(miit, &actor(miit), now),
             vec![Measure::Blacklist, Measure::StopAccess],
-            now,
         )
         .unwrap();
         assert!(matches!(write, ClosingWrite::List(_)));
@@ -688,7 +680,7 @@ mod tests {
             ]
         );
         assert!(matches!(
-            withdraw(&mut case, amr, &actor(amr), "x".into(), now),
+            withdraw(&mut case, acting(amr, &actor(amr), now), "x".into()),
             Err(CaseError::State(_))
         ));
     }
@@ -707,47 +699,46 @@ mod tests {
         assert_eq!(case.route.hops, vec![amr, ca]);
         request_suspension(
             &mut case,
-            amr,
-            &actor(amr),
+            acting(amr, &actor(amr), now),
             decision("京市监函〔2026〕3号"),
             Ground::Property,
-            now,
         )
         .unwrap();
         assert!(matches!(
-            execute_suspension(&mut case, ca, &actor(ca), Uuid::now_v7(), now, now),
+            execute_suspension(&mut case, acting(ca, &actor(ca), now), Uuid::now_v7(), now),
             Err(CaseError::State(_))
         ));
-        accept(&mut case, ca, &actor(ca), String::new(), now).unwrap();
+        accept(&mut case, acting(ca, &actor(ca), now), String::new()).unwrap();
         assert_eq!(
             waiting_for(&case, ca).map(|w| w.0),
             Some("execute_suspension")
         );
         assert!(matches!(
-            execute_suspension(&mut case, amr, &actor(amr), Uuid::now_v7(), now, now),
+            execute_suspension(
+                &mut case,
+                acting(amr, &actor(amr), now),
+                Uuid::now_v7(),
+                now
+            ),
             Err(CaseError::NotHolder(_))
         ));
-        execute_suspension(&mut case, ca, &actor(ca), Uuid::now_v7(), now, now).unwrap();
+        execute_suspension(&mut case, acting(ca, &actor(ca), now), Uuid::now_v7(), now).unwrap();
         let mut expired = case.clone();
         expire(&mut expired, now).unwrap();
         assert!(expire(&mut expired, now).is_err());
         submit_decision(
             &mut case,
-            amr,
-            &actor(amr),
+            acting(amr, &actor(amr), now),
             decision("京市监处罚〔2026〕1号"),
             decision("京市监建〔2026〕1号"),
-            now,
         )
         .unwrap();
         let mut ended = case.clone();
         assert_eq!(
             close(
                 &mut ended,
-                ca,
-                &actor(ca),
-                vec![Measure::CancelRecordal],
-                now
+                acting(ca, &actor(ca), now),
+                vec![Measure::CancelRecordal]
             )
             .unwrap(),
             ClosingWrite::EndSuspension
@@ -756,10 +747,8 @@ mod tests {
         assert!(matches!(
             close(
                 &mut case,
-                ca,
-                &actor(ca),
-                vec![Measure::StopResolution],
-                now
+                acting(ca, &actor(ca), now),
+                vec![Measure::StopResolution]
             )
             .unwrap(),
             ClosingWrite::List(_)

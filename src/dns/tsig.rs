@@ -86,6 +86,20 @@ pub struct TsigRecord {
     pub other: Vec<u8>,
 }
 
+impl TsigRecord {
+    /// The TSIG variables of RFC 8945 section 4.3.3 as this record states them.
+    fn variables(&self) -> Vec<u8> {
+        variables(
+            &self.key_name,
+            &self.algorithm,
+            self.time,
+            self.fudge,
+            self.error,
+            &self.other,
+        )
+    }
+}
+
 /// A message that cannot be walked, or whose TSIG record is malformed or not the last record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("malformed message or TSIG record")]
@@ -236,14 +250,7 @@ pub fn verify(keys: &Keys, message: &[u8], record: TsigRecord) -> Verdict {
     }
     let mut mac = key.mac();
     mac.update(&unsigned_message(message, &record));
-    mac.update(&variables(
-        &record.key_name,
-        &record.algorithm,
-        record.time,
-        record.fudge,
-        record.error,
-        &record.other,
-    ));
+    mac.update(&record.variables());
     if mac.verify_slice(&record.mac).is_err() {
         return failure(BADSIG, None);
     }
@@ -428,14 +435,7 @@ pub fn verify_responses(key: &Key, request_mac: &[u8], messages: &[Vec<u8>]) -> 
         mac.update(&prior);
         mac.update(&unsigned_message(message, &record));
         if i == 0 {
-            mac.update(&variables(
-                &record.key_name,
-                &record.algorithm,
-                record.time,
-                record.fudge,
-                record.error,
-                &record.other,
-            ));
+            mac.update(&record.variables());
         } else {
             mac.update(&record.time.to_be_bytes()[2..]);
             mac.update(&record.fudge.to_be_bytes());

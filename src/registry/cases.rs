@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::{Registry, RegistryError, RegistryResult};
 use crate::auth::Principal;
-use crate::cases::workflow::{self, CaseError, ClosingWrite, NewCase};
+use crate::cases::workflow::{self, Acting, CaseError, ClosingWrite, NewCase};
 use crate::cases::{Case, CaseState, Ground, Measure, Org};
 use crate::domain::{Decision, DomainName, Scope};
 use crate::model::{Actor, LiftRequest, NewEntry};
@@ -166,28 +166,26 @@ impl Registry {
             let mut case = self.load_case(id).await?;
             let expect = case.version;
             let now = crate::model::now();
+            let who = Acting {
+                org,
+                by: &actor,
+                now,
+            };
             let outcome = match &step {
                 CaseStep::Accept { note } => {
-                    workflow::accept(&mut case, org, &actor, note.clone(), now)?;
+                    workflow::accept(&mut case, who, note.clone())?;
                     self.store.put_case(&case, expect).await
                 }
                 CaseStep::Return { reason } => {
-                    workflow::give_back(&mut case, org, &actor, reason.clone(), now)?;
+                    workflow::give_back(&mut case, who, reason.clone())?;
                     self.store.put_case(&case, expect).await
                 }
                 CaseStep::Forward { note } => {
-                    workflow::forward(&mut case, org, &actor, note.clone(), now)?;
+                    workflow::forward(&mut case, who, note.clone())?;
                     self.store.put_case(&case, expect).await
                 }
                 CaseStep::RequestSuspension { letter, ground } => {
-                    workflow::request_suspension(
-                        &mut case,
-                        org,
-                        &actor,
-                        letter.clone(),
-                        *ground,
-                        now,
-                    )?;
+                    workflow::request_suspension(&mut case, who, letter.clone(), *ground)?;
                     self.store.put_case(&case, expect).await
                 }
                 CaseStep::SubmitDecision {
@@ -196,27 +194,25 @@ impl Registry {
                 } => {
                     workflow::submit_decision(
                         &mut case,
-                        org,
-                        &actor,
+                        who,
                         decision.clone(),
                         recommendation.clone(),
-                        now,
                     )?;
                     self.store.put_case(&case, expect).await
                 }
                 CaseStep::Suspend { providers: named } => {
-                    self.suspend(by, &mut case, expect, org, named, &providers, now)
+                    self.suspend(by, &mut case, expect, who, named, &providers)
                         .await?
                 }
                 CaseStep::Close {
                     measures,
                     providers: named,
                 } => {
-                    self.close(by, &mut case, expect, org, measures, named, &providers, now)
+                    self.close(by, &mut case, expect, who, measures, named, &providers)
                         .await?
                 }
                 CaseStep::Withdraw { reason } => {
-                    let ends = workflow::withdraw(&mut case, org, &actor, reason.clone(), now)?;
+                    let ends = workflow::withdraw(&mut case, who, reason.clone())?;
                     if ends {
                         self.end_suspension(&case, expect, &actor, "the case was withdrawn")
                             .await
@@ -243,43 +239,38 @@ impl Registry {
 
     /// Executes the requested suspension: lists the domain as `suspended` until the
     /// configured time, telling access providers, with the case in the same write.
-    #[allow(clippy::too_many_arguments)]
     async fn suspend(
         &self,
         by: &Principal,
         case: &mut Case,
         expect: u64,
-        org: Org,
+        who: Acting<'_>,
         named: &[String],
         providers: &[Provider],
-        now: Timestamp,
     ) -> RegistryResult<StoreResult<()>> {
-        let expires = now + self.settings.cases.suspension();
+        let expires = who.now + self.settings.cases.suspension();
         let entry_id = Uuid::now_v7();
-        workflow::execute_suspension(case, org, &by.actor(), entry_id, expires, now)?;
+        workflow::execute_suspension(case, who, entry_id, expires)?;
         self.check_protection(by, &case.domain, None).await?;
-        let Some(suspension) = case.suspension.clone() else {
-            return Err(RegistryError::Internal(
-                "an executed suspension vanished".into(),
-            ));
-        };
-        let mut new = NewEntry::new(
-            case.domain.clone(),
-            Scope::Subtree,
-            case.category,
-            suspension.letter,
-            format!(
-                "emergency suspension ({}) under case {}",
-                suspension.ground.as_str(),
-                case.id
-            ),
-            by.actor(),
-            now,
+        let suspension = case
+            .suspension
+            .clone()
+            .ok_or_else(|| RegistryError::Internal("an executed suspension vanished".into()))?;
+        let reason = format!(
+            "emergency suspension ({}) under case {}",
+            suspension.ground.as_str(),
+            case.id
         );
-        new.id = entry_id;
-        new.providers = named.to_vec();
+        let mut new = case_entry(
+            case,
+            expect,
+            entry_id,
+            suspension.letter,
+            reason,
+            who,
+            named,
+        )?;
         new.suspended_until = Some(expires);
-        new.case = Some(case_write(case, expect)?);
         Ok(self
             .write_listing(new, providers, &[NoticeAction::StopAccess])
             .await
@@ -295,21 +286,20 @@ impl Registry {
         by: &Principal,
         case: &mut Case,
         expect: u64,
-        org: Org,
+        who: Acting<'_>,
         measures: &[Measure],
         named: &[String],
         providers: &[Provider],
-        now: Timestamp,
     ) -> RegistryResult<StoreResult<()>> {
-        let actor = by.actor();
+        let (actor, now) = (who.by, who.now);
         let suspension = case
             .suspension
             .as_ref()
             .filter(|s| s.in_force())
             .and_then(|s| s.entry_id);
-        let write = workflow::close(case, org, &actor, measures.to_vec(), now)?;
+        let write = workflow::close(case, who, measures.to_vec())?;
         if case.recordal_cancelled {
-            let outcome = self.cancel_recordal(case, &actor, now).await?;
+            let outcome = self.cancel_recordal(case, actor, now).await?;
             if let Some(step) = case.timeline.last_mut() {
                 step.note = format!("{}; {outcome}", step.note);
             }
@@ -318,24 +308,13 @@ impl Registry {
             ClosingWrite::None => self.store.put_case(case, expect).await,
             ClosingWrite::List(entry_id) => {
                 self.check_protection(by, &case.domain, None).await?;
-                let Some(closure) = case.closure.clone() else {
-                    return Err(RegistryError::Internal(
-                        "a closed case has no closure".into(),
-                    ));
-                };
-                let mut new = NewEntry::new(
-                    case.domain.clone(),
-                    Scope::Subtree,
-                    case.category,
-                    closure.decision,
-                    format!("case {}: {}", case.id, case.summary),
-                    actor.clone(),
-                    now,
-                );
-                new.id = entry_id;
-                new.providers = named.to_vec();
+                let closure = case.closure.clone().ok_or_else(|| {
+                    RegistryError::Internal("a closed case has no closure".into())
+                })?;
+                let reason = format!("case {}: {}", case.id, case.summary);
+                let mut new =
+                    case_entry(case, expect, entry_id, closure.decision, reason, who, named)?;
                 new.replaces = suspension;
-                new.case = Some(case_write(case, expect)?);
                 let mut actions = Vec::new();
                 if closure
                     .measures
@@ -359,7 +338,7 @@ impl Registry {
                 self.end_suspension(
                     case,
                     expect,
-                    &actor,
+                    actor,
                     "the case closed without a registry measure",
                 )
                 .await
@@ -418,4 +397,30 @@ impl Registry {
         };
         self.write_lift(&case.domain, request).await.map(|_| ())
     }
+}
+
+/// The entry a case step lists as `id`: the case's domain and whole subtree, its category,
+/// under `document`, naming the providers `named`, written with the case read at `expect`.
+fn case_entry(
+    case: &Case,
+    expect: u64,
+    id: Uuid,
+    document: Decision,
+    reason: String,
+    who: Acting<'_>,
+    named: &[String],
+) -> RegistryResult<NewEntry> {
+    let mut new = NewEntry::new(
+        case.domain.clone(),
+        Scope::Subtree,
+        case.category,
+        document,
+        reason,
+        who.by.clone(),
+        who.now,
+    );
+    new.id = id;
+    new.providers = named.to_vec();
+    new.case = Some(case_write(case, expect)?);
+    Ok(new)
 }

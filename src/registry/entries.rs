@@ -115,9 +115,7 @@ impl Registry {
             .collect();
         let notices = self.notices.prepare(&mut new, &providers).await;
         let entry = self.store.list_with_notices(new, notices.clone()).await?;
-        self.notices.written(&notices);
-        self.await_index(entry.seq).await;
-        Ok((entry, notices))
+        Ok(self.settled(entry, notices).await)
     }
 
     /// Approves or rejects the listing of `domain` that waits for review (`wanted`, when
@@ -177,9 +175,16 @@ impl Registry {
             .store
             .approve_with_notices(approved, notices.clone())
             .await?;
+        Ok(self.settled(entry, notices).await)
+    }
+
+    /// After a write with notices: hands the notices to delivery and waits until this node's
+    /// index shows the write (the entry's lift, when it was lifted).
+    async fn settled(&self, entry: Entry, notices: Vec<Notice>) -> (Entry, Vec<Notice>) {
         self.notices.written(&notices);
-        self.await_index(entry.seq).await;
-        Ok((entry, notices))
+        let seq = entry.lift.as_ref().map_or(entry.seq, |lift| lift.seq);
+        self.await_index(seq).await;
+        (entry, notices)
     }
 
     /// Lifts the active entry of `domain` under `document`, telling each provider it had
@@ -224,11 +229,7 @@ impl Registry {
             .store
             .lift_with_notices(domain, request, self.notices.plan(), providers)
             .await?;
-        self.notices.written(&notices);
-        if let Some(lift) = &entry.lift {
-            self.await_index(lift.seq).await;
-        }
-        Ok((entry, notices))
+        Ok(self.settled(entry, notices).await)
     }
 
     /// Every entry ever made for `domain`, oldest first.

@@ -5,13 +5,17 @@
 //! applied whole or not at all. `verify` cross-checks a domain against records and index.
 
 use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
+use std::sync::Arc;
 
 use super::{Registry, RegistryError, RegistryResult};
 use crate::auth::Principal;
 use crate::domain::{DomainName, IcpNumber, Uscc};
+use crate::model::{Actor, Timestamp};
 use crate::records::verify::{self, Finding, ListedSite};
 use crate::records::{RecordError, Recordal, RecordalInput, Registration, RegistrationInput};
 use crate::store::records::PutCounts;
+use crate::store::{Store, StoreResult};
 
 /// What an applied import wrote.
 #[derive(Debug, Clone, Copy)]
@@ -39,12 +43,41 @@ pub struct Verified {
     pub seq: u64,
 }
 
-fn refused(error: RecordError) -> RegistryError {
-    RegistryError::invalid(error.code, error.message)
+/// What an import wrote, logged once.
+fn imported(kind: &str, counts: PutCounts, checksum_failures: u64, normalised: u64) -> Imported {
+    tracing::info!(
+        kind,
+        created = counts.created,
+        updated = counts.updated,
+        "records imported"
+    );
+    Imported {
+        counts,
+        checksum_failures,
+        normalised_icp_numbers: normalised,
+    }
 }
 
-fn out_of_province(error: RecordError) -> RegistryError {
-    RegistryError::OutOfProvince(error.message)
+/// The record a look-up of one key found, or `NotFound` saying `missing`.
+fn the_one<T>(found: Vec<Option<T>>, missing: impl FnOnce() -> String) -> RegistryResult<T> {
+    found
+        .into_iter()
+        .flatten()
+        .next()
+        .ok_or_else(|| RegistryError::NotFound(missing()))
+}
+
+/// The record of `key` that `by` writes with `validate`: refused when `key` lies outside
+/// the key's province (checked first), or when the fields are not valid.
+fn admit<K, R>(
+    by: &Principal,
+    key: &K,
+    in_province: fn(&Principal, &K) -> Result<(), RecordError>,
+    validate: impl FnOnce(Option<&K>, &Actor, Timestamp) -> Result<R, RecordError>,
+) -> RegistryResult<R> {
+    in_province(by, key).map_err(|e| RegistryError::OutOfProvince(e.message))?;
+    validate(Some(key), &by.actor(), crate::model::now())
+        .map_err(|e| RegistryError::invalid(e.code, e.message))
 }
 
 /// A provincial agency key writes registrations of its own province's authorities.
@@ -80,14 +113,11 @@ fn recordal_in_province(by: &Principal, icp: &IcpNumber) -> Result<(), RecordErr
 pub fn registration_rule(
     by: &Principal,
 ) -> impl Fn(RegistrationInput) -> Result<Registration, RecordError> + Send + 'static {
-    let by = by.clone();
-    let actor = by.actor();
-    let at = crate::model::now();
-    move |row: RegistrationInput| {
-        let registration = row.validate(None, &actor, at)?;
-        registration_in_province(&by, &registration.uscc)?;
-        Ok(registration)
-    }
+    line_rule(
+        by,
+        |row: RegistrationInput, actor, at| row.validate(None, actor, at),
+        |by, registration| registration_in_province(by, &registration.uscc),
+    )
 }
 
 /// The rule every line of a recordals import passes for `by` on its own (the
@@ -95,13 +125,26 @@ pub fn registration_rule(
 pub fn recordal_rule(
     by: &Principal,
 ) -> impl Fn(RecordalInput) -> Result<Recordal, RecordError> + Send + 'static {
+    line_rule(
+        by,
+        |row: RecordalInput, actor, at| row.validate(None, actor, at),
+        |by, recordal| recordal_in_province(by, &recordal.icp_number),
+    )
+}
+
+/// A line rule: `validate` as `by` at one time for the whole import, then `in_province`.
+fn line_rule<I, R>(
+    by: &Principal,
+    validate: impl Fn(I, &Actor, Timestamp) -> Result<R, RecordError> + Send + 'static,
+    in_province: impl Fn(&Principal, &R) -> Result<(), RecordError> + Send + 'static,
+) -> impl Fn(I) -> Result<R, RecordError> + Send + 'static {
     let by = by.clone();
     let actor = by.actor();
     let at = crate::model::now();
-    move |row: RecordalInput| {
-        let recordal = row.validate(None, &actor, at)?;
-        recordal_in_province(&by, &recordal.icp_number)?;
-        Ok(recordal)
+    move |row: I| {
+        let record = validate(row, &actor, at)?;
+        in_province(&by, &record)?;
+        Ok(record)
     }
 }
 
@@ -113,10 +156,9 @@ impl Registry {
         uscc: &Uscc,
         input: RegistrationInput,
     ) -> RegistryResult<(Registration, bool)> {
-        registration_in_province(by, uscc).map_err(out_of_province)?;
-        let registration = input
-            .validate(Some(uscc), &by.actor(), crate::model::now())
-            .map_err(refused)?;
+        let registration = admit(by, uscc, registration_in_province, |key, actor, at| {
+            input.validate(key, actor, at)
+        })?;
         let counts = self.write_registrations(vec![registration.clone()]).await?;
         Ok((registration, counts.created == 1))
     }
@@ -129,10 +171,9 @@ impl Registry {
         icp: &IcpNumber,
         input: RecordalInput,
     ) -> RegistryResult<(Recordal, bool)> {
-        recordal_in_province(by, icp).map_err(out_of_province)?;
-        let recordal = input
-            .validate(Some(icp), &by.actor(), crate::model::now())
-            .map_err(refused)?;
+        let recordal = admit(by, icp, recordal_in_province, |key, actor, at| {
+            input.validate(key, actor, at)
+        })?;
         if let Some((_, refusal)) = self
             .blacklisted_operators(&[&recordal])
             .await?
@@ -155,17 +196,7 @@ impl Registry {
     ) -> RegistryResult<Imported> {
         let checksum_failures = records.iter().filter(|r| !r.uscc.checksum_ok()).count() as u64;
         let counts = self.write_registrations(records).await?;
-        tracing::info!(
-            kind = "registrations",
-            created = counts.created,
-            updated = counts.updated,
-            "records imported"
-        );
-        Ok(Imported {
-            counts,
-            checksum_failures,
-            normalised_icp_numbers: 0,
-        })
+        Ok(imported("registrations", counts, checksum_failures, 0))
     }
 
     /// Applies a recordals import whose every line passed [`recordal_rule`] and
@@ -175,59 +206,52 @@ impl Registry {
             .iter()
             .filter(|r| !r.sponsor_code.checksum_ok())
             .count() as u64;
-        let normalised_icp_numbers = records
+        let normalised = records
             .iter()
             .filter(|r| !r.icp_normalisations.is_empty())
             .count() as u64;
         let counts = self.write_recordals(records).await?;
-        tracing::info!(
-            kind = "recordals",
-            created = counts.created,
-            updated = counts.updated,
-            "records imported"
-        );
-        Ok(Imported {
-            counts,
-            checksum_failures,
-            normalised_icp_numbers,
-        })
+        Ok(imported("recordals", counts, checksum_failures, normalised))
     }
 
-    /// Writes registrations in a task of its own: a caller that goes away mid-write does not
-    /// cut the write (or the store's writer lock) short; it completes or fails whole.
     async fn write_registrations(&self, records: Vec<Registration>) -> RegistryResult<PutCounts> {
-        let store = std::sync::Arc::clone(&self.store);
-        tokio::spawn(async move { store.put_registrations(records).await })
-            .await
-            .map_err(|e| RegistryError::Internal(format!("registration write failed: {e}")))?
-            .map_err(RegistryError::from)
+        self.write_whole("registration", |store| async move {
+            store.put_registrations(records).await
+        })
+        .await
     }
 
-    /// Writes recordals in a task of its own, as [`Registry::write_registrations`] does.
     async fn write_recordals(&self, records: Vec<Recordal>) -> RegistryResult<PutCounts> {
-        let store = std::sync::Arc::clone(&self.store);
-        tokio::spawn(async move { store.put_recordals(records).await })
+        self.write_whole("recordal", |store| async move {
+            store.put_recordals(records).await
+        })
+        .await
+    }
+
+    /// Runs a records write in a task of its own: a caller that goes away mid-write does not
+    /// cut the write (or the store's writer lock) short; it completes or fails whole.
+    async fn write_whole<F>(
+        &self,
+        kind: &str,
+        write: impl FnOnce(Arc<dyn Store>) -> F,
+    ) -> RegistryResult<PutCounts>
+    where
+        F: Future<Output = StoreResult<PutCounts>> + Send + 'static,
+    {
+        tokio::spawn(write(Arc::clone(&self.store)))
             .await
-            .map_err(|e| RegistryError::Internal(format!("recordal write failed: {e}")))?
+            .map_err(|e| RegistryError::Internal(format!("{kind} write failed: {e}")))?
             .map_err(RegistryError::from)
     }
 
     pub async fn registration(&self, uscc: &Uscc) -> RegistryResult<Registration> {
-        self.store
-            .registrations(std::slice::from_ref(uscc))
-            .await?
-            .pop()
-            .flatten()
-            .ok_or_else(|| RegistryError::NotFound(format!("no registration of {uscc}")))
+        let found = self.store.registrations(std::slice::from_ref(uscc)).await?;
+        the_one(found, || format!("no registration of {uscc}"))
     }
 
     pub async fn recordal(&self, icp: &IcpNumber) -> RegistryResult<Recordal> {
-        self.store
-            .recordals(std::slice::from_ref(icp))
-            .await?
-            .pop()
-            .flatten()
-            .ok_or_else(|| RegistryError::NotFound(format!("no recordal {icp}")))
+        let found = self.store.recordals(std::slice::from_ref(icp)).await?;
+        the_one(found, || format!("no recordal {icp}"))
     }
 
     /// The recordals naming `domain` exactly (active and cancelled).

@@ -9,7 +9,7 @@ use crate::auth::Principal;
 use crate::cases::Org;
 use crate::cases::StepDocument;
 use crate::cases::referral::{self, NewReferral, Referral};
-use crate::cases::workflow::CaseError;
+use crate::cases::workflow::{Acting, CaseError};
 use crate::store::{Refused, StoreError};
 
 /// The receiving organisation's step on a referral.
@@ -64,9 +64,12 @@ impl Registry {
         id: Uuid,
         step: ReferralStep,
     ) -> RegistryResult<Referral> {
-        let org = org_of(by)?;
         let actor = by.actor();
-        let now = crate::model::now();
+        let who = Acting {
+            org: org_of(by)?,
+            by: &actor,
+            now: crate::model::now(),
+        };
         for _ in 0..TRIES {
             let mut referral = self
                 .store
@@ -75,18 +78,13 @@ impl Registry {
                 .ok_or_else(|| RegistryError::NotFound(format!("no referral {id}")))?;
             let expect = referral.version;
             let taken: Result<(), CaseError> = match &step {
-                ReferralStep::Accept => referral::accept(&mut referral, org, &actor, now),
+                ReferralStep::Accept => referral::accept(&mut referral, who),
                 ReferralStep::Return { reason } => {
-                    referral::give_back(&mut referral, org, &actor, reason.clone(), now)
+                    referral::give_back(&mut referral, who, reason.clone())
                 }
-                ReferralStep::Answer { result, documents } => referral::answer(
-                    &mut referral,
-                    org,
-                    &actor,
-                    result.clone(),
-                    documents.clone(),
-                    now,
-                ),
+                ReferralStep::Answer { result, documents } => {
+                    referral::answer(&mut referral, who, result.clone(), documents.clone())
+                }
             };
             taken?;
             match self.store.put_referral(&referral, expect).await {

@@ -87,12 +87,7 @@ impl EmbeddedStore {
                     )));
                 }
             }
-            let seq = meta.get(SEQ).map_err(db_err)?.map_or(0, |v| v.value());
-            let kv = meta
-                .get(KEYS_VERSION)
-                .map_err(db_err)?
-                .map_or(0, |v| v.value());
-            (seq, kv)
+            (counter(&meta, SEQ)?, counter(&meta, KEYS_VERSION)?)
         };
         // Create every table once so that readers never meet a missing one.
         txn.open_table(ENTRIES).map_err(db_err)?;
@@ -208,14 +203,7 @@ fn write_listing(
             .map_err(db_err)?
             .insert(old.id.as_u128(), encode(&old)?.as_slice())
             .map_err(db_err)?;
-        txn.open_table(BY_SEQ_ACTIVE)
-            .map_err(db_err)?
-            .remove(listed_seq)
-            .map_err(db_err)?;
-        txn.open_table(BY_SEQ_LIFTED)
-            .map_err(db_err)?
-            .insert(listed_seq, old.id.as_u128())
-            .map_err(db_err)?;
+        index_as_lifted(txn, listed_seq, old.id.as_u128())?;
     }
     let id = entry.id.as_u128();
     txn.open_table(ENTRIES)
@@ -309,6 +297,13 @@ fn write_lift(
     entries
         .insert(id, encode(&entry)?.as_slice())
         .map_err(db_err)?;
+    index_as_lifted(txn, listed_seq, id)?;
+    append_event(txn, &Event::lifted(&entry), retention)?;
+    Ok(entry)
+}
+
+/// Moves entry `id`, listed at `listed_seq`, from the active to the lifted listing index.
+fn index_as_lifted(txn: &redb::WriteTransaction, listed_seq: u64, id: u128) -> StoreResult<()> {
     txn.open_table(BY_SEQ_ACTIVE)
         .map_err(db_err)?
         .remove(listed_seq)
@@ -317,15 +312,28 @@ fn write_lift(
         .map_err(db_err)?
         .insert(listed_seq, id)
         .map_err(db_err)?;
-    append_event(txn, &Event::lifted(&entry), retention)?;
-    Ok(entry)
+    Ok(())
 }
 
 fn next_seq(txn: &redb::WriteTransaction) -> StoreResult<u64> {
+    bump(txn, SEQ)
+}
+
+/// A counter of a table of counters (the meta table, the notice counts); 0 before its first
+/// write.
+pub(super) fn counter(
+    table: &impl ReadableTable<&'static str, u64>,
+    key: &str,
+) -> StoreResult<u64> {
+    Ok(table.get(key).map_err(db_err)?.map_or(0, |v| v.value()))
+}
+
+/// Adds one to a counter of the meta table and answers its new value.
+fn bump(txn: &redb::WriteTransaction, key: &str) -> StoreResult<u64> {
     let mut meta = txn.open_table(META).map_err(db_err)?;
-    let seq = meta.get(SEQ).map_err(db_err)?.map_or(0, |v| v.value()) + 1;
-    meta.insert(SEQ, seq).map_err(db_err)?;
-    Ok(seq)
+    let value = counter(&meta, key)? + 1;
+    meta.insert(key, value).map_err(db_err)?;
+    Ok(value)
 }
 
 fn append_event(txn: &redb::WriteTransaction, event: &Event, retention: u64) -> StoreResult<()> {
@@ -350,41 +358,17 @@ fn read_entry(table: &impl ReadableTable<u128, &'static [u8]>, id: u128) -> Stor
 
 fn read_events(db: &Database, after: u64, limit: usize) -> StoreResult<Vec<Event>> {
     let txn = db.begin_read().map_err(db_err)?;
-    let head = txn
-        .open_table(META)
-        .map_err(db_err)?
-        .get(SEQ)
-        .map_err(db_err)?
-        .map_or(0, |v| v.value());
-    let table = txn.open_table(EVENTS).map_err(db_err)?;
-    let mut events = Vec::new();
-    for row in table
-        .range(after.saturating_add(1)..)
-        .map_err(db_err)?
-        .take(limit)
-    {
-        let (_, value) = row.map_err(db_err)?;
-        events.push(decode::<Event>(value.value())?);
-    }
+    let head = counter(&txn.open_table(META).map_err(db_err)?, SEQ)?;
+    let events = docs_after(&txn.open_table(EVENTS).map_err(db_err)?, after, limit)?;
     check_contiguous(after, &events, head)?;
     Ok(events)
 }
 
 fn read_keys(db: &Database) -> StoreResult<(u64, Vec<KeyRecord>)> {
+    // One read transaction, so that the version is the one of the keys read.
     let txn = db.begin_read().map_err(db_err)?;
-    let version = txn
-        .open_table(META)
-        .map_err(db_err)?
-        .get(KEYS_VERSION)
-        .map_err(db_err)?
-        .map_or(0, |v| v.value());
-    let table = txn.open_table(KEYS).map_err(db_err)?;
-    let mut keys = Vec::new();
-    for row in table.iter().map_err(db_err)? {
-        let (_, value) = row.map_err(db_err)?;
-        keys.push(decode(value.value())?);
-    }
-    Ok((version, keys))
+    let version = counter(&txn.open_table(META).map_err(db_err)?, KEYS_VERSION)?;
+    Ok((version, docs(&txn, KEYS)?))
 }
 
 /// Every value of a table of JSON documents keyed by name, in key order.
@@ -392,7 +376,59 @@ pub(super) fn read_all<T: serde::de::DeserializeOwned>(
     db: &Database,
     table: TableDefinition<&str, &[u8]>,
 ) -> StoreResult<Vec<T>> {
-    let txn = db.begin_read().map_err(db_err)?;
+    docs(&db.begin_read().map_err(db_err)?, table)
+}
+
+/// Up to `limit` JSON documents of a table keyed by sequence, after `after`, in order.
+fn docs_after<T: serde::de::DeserializeOwned>(
+    table: &impl ReadableTable<u64, &'static [u8]>,
+    after: u64,
+    limit: usize,
+) -> StoreResult<Vec<T>> {
+    let mut out = Vec::new();
+    for row in table
+        .range(after.saturating_add(1)..)
+        .map_err(db_err)?
+        .take(limit)
+    {
+        let (_, value) = row.map_err(db_err)?;
+        out.push(decode(value.value())?);
+    }
+    Ok(out)
+}
+
+/// Removes the row `key` of a table keyed by name in a write of its own; false when there
+/// was none.
+pub(super) fn remove_named(
+    db: &Database,
+    table: TableDefinition<&str, &[u8]>,
+    key: &str,
+) -> StoreResult<bool> {
+    let txn = db.begin_write().map_err(db_err)?;
+    let removed = remove_row(&txn, table, key)?;
+    txn.commit().map_err(db_err)?;
+    Ok(removed)
+}
+
+/// Removes the row `key` of a table keyed by name inside `txn`; false when there was none.
+fn remove_row(
+    txn: &redb::WriteTransaction,
+    table: TableDefinition<&str, &[u8]>,
+    key: &str,
+) -> StoreResult<bool> {
+    Ok(txn
+        .open_table(table)
+        .map_err(db_err)?
+        .remove(key)
+        .map_err(db_err)?
+        .is_some())
+}
+
+/// Every value of a table of JSON documents keyed by name, as `txn` sees it.
+fn docs<T: serde::de::DeserializeOwned>(
+    txn: &redb::ReadTransaction,
+    table: TableDefinition<&str, &[u8]>,
+) -> StoreResult<Vec<T>> {
     let table = txn.open_table(table).map_err(db_err)?;
     let mut out = Vec::new();
     for row in table.iter().map_err(db_err)? {
@@ -403,14 +439,7 @@ pub(super) fn read_all<T: serde::de::DeserializeOwned>(
 }
 
 fn bump_keys_version(txn: &redb::WriteTransaction) -> StoreResult<u64> {
-    let mut meta = txn.open_table(META).map_err(db_err)?;
-    let version = meta
-        .get(KEYS_VERSION)
-        .map_err(db_err)?
-        .map_or(0, |v| v.value())
-        + 1;
-    meta.insert(KEYS_VERSION, version).map_err(db_err)?;
-    Ok(version)
+    bump(txn, KEYS_VERSION)
 }
 
 #[async_trait]
@@ -518,12 +547,7 @@ impl Store for EmbeddedStore {
     async fn active_set(&self) -> StoreResult<ActiveSet> {
         self.blocking(|db| {
             let txn = db.begin_read().map_err(db_err)?;
-            let seq = txn
-                .open_table(META)
-                .map_err(db_err)?
-                .get(SEQ)
-                .map_err(db_err)?
-                .map_or(0, |v| v.value());
+            let seq = counter(&txn.open_table(META).map_err(db_err)?, SEQ)?;
             let active = txn.open_table(ACTIVE).map_err(db_err)?;
             let mut records = Vec::with_capacity(active.len().map_err(db_err)? as usize);
             for row in active.iter().map_err(db_err)? {
@@ -557,13 +581,7 @@ impl Store for EmbeddedStore {
         let outcome = self
             .blocking(move |db| {
                 let txn = db.begin_write().map_err(db_err)?;
-                let removed = txn
-                    .open_table(KEYS)
-                    .map_err(db_err)?
-                    .remove(id.as_str())
-                    .map_err(db_err)?
-                    .is_some();
-                if !removed {
+                if !remove_row(&txn, KEYS, &id)? {
                     return Ok(None);
                 }
                 let version = bump_keys_version(&txn)?;
@@ -725,17 +743,7 @@ impl Store for EmbeddedStore {
         let limit = clamp_limit(limit);
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(db_err)?;
-            let audit = txn.open_table(AUDIT).map_err(db_err)?;
-            let mut out = Vec::new();
-            for row in audit
-                .range(after.saturating_add(1)..)
-                .map_err(db_err)?
-                .take(limit)
-            {
-                let (_, value) = row.map_err(db_err)?;
-                out.push(decode(value.value())?);
-            }
-            Ok(out)
+            docs_after(&txn.open_table(AUDIT).map_err(db_err)?, after, limit)
         })
         .await
     }
@@ -766,17 +774,7 @@ impl Store for EmbeddedStore {
 
     async fn unprotect(&self, name: &DomainName) -> StoreResult<bool> {
         let name = name.clone();
-        self.blocking(move |db| {
-            let txn = db.begin_write().map_err(db_err)?;
-            let removed = txn
-                .open_table(PROTECTED)
-                .map_err(db_err)?
-                .remove(name.as_str())
-                .map_err(db_err)?
-                .is_some();
-            txn.commit().map_err(db_err)?;
-            Ok(removed)
-        })
-        .await
+        self.blocking(move |db| remove_named(db, PROTECTED, name.as_str()))
+            .await
     }
 }

@@ -10,7 +10,9 @@ use async_trait::async_trait;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use uuid::Uuid;
 
-use super::{EmbeddedStore, db_err, decode, encode, take_pending, write_lift, write_listing};
+use super::{
+    EmbeddedStore, counter, db_err, decode, encode, take_pending, write_lift, write_listing,
+};
 use crate::domain::DomainName;
 use crate::model::{Entry, LiftRequest, NewEntry};
 use crate::notices::model::{Notice, NoticePlan, NoticeStatus, Provider, epoch_ms};
@@ -75,18 +77,12 @@ fn write_notice(
     if old_status != Some(new.status) {
         let mut counts = txn.open_table(COUNTS).map_err(db_err)?;
         if let Some(status) = old_status {
-            let n = counts
-                .get(status.as_str())
-                .map_err(db_err)?
-                .map_or(0, |v| v.value());
+            let n = counter(&counts, status.as_str())?;
             counts
                 .insert(status.as_str(), n.saturating_sub(1))
                 .map_err(db_err)?;
         }
-        let n = counts
-            .get(new.status.as_str())
-            .map_err(db_err)?
-            .map_or(0, |v| v.value());
+        let n = counter(&counts, new.status.as_str())?;
         counts.insert(new.status.as_str(), n + 1).map_err(db_err)?;
     }
     Ok(())
@@ -144,18 +140,8 @@ impl NoticeStore for EmbeddedStore {
 
     async fn delete_provider(&self, id: &str) -> StoreResult<bool> {
         let id = id.to_string();
-        self.blocking(move |db| {
-            let txn = db.begin_write().map_err(db_err)?;
-            let removed = txn
-                .open_table(PROVIDERS)
-                .map_err(db_err)?
-                .remove(id.as_str())
-                .map_err(db_err)?
-                .is_some();
-            txn.commit().map_err(db_err)?;
-            Ok(removed)
-        })
-        .await
+        self.blocking(move |db| super::remove_named(db, PROVIDERS, &id))
+            .await
     }
 
     async fn providers(&self) -> StoreResult<Vec<Provider>> {
@@ -339,11 +325,7 @@ impl NoticeStore for EmbeddedStore {
             let table = txn.open_table(COUNTS).map_err(db_err)?;
             let mut out = BTreeMap::new();
             for status in NoticeStatus::ALL {
-                let n = table
-                    .get(status.as_str())
-                    .map_err(db_err)?
-                    .map_or(0, |v| v.value());
-                out.insert(status, n);
+                out.insert(status, counter(&table, status.as_str())?);
             }
             Ok(out)
         })

@@ -351,8 +351,7 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
         }
         Backend::Redis => {
             let store = &settings.store;
-            let target = redis_store::Target::from_settings(store)
-                .map_err(|(key, message)| anyhow::anyhow!("invalid setting {key}: {message}"))?;
+            let target = store.redis_target()?;
             let timeout = Duration::from_millis(store.redis_timeout_ms);
             let options = redis_store::Options {
                 timeout,

@@ -33,7 +33,7 @@ pub use log::{LogFormat, LogSettings};
 pub use notices::{LocateSettings, NoticeSettings};
 pub use records::RecordSettings;
 pub use server::{ServerSettings, TlsSettings};
-pub use store::{Backend, StoreSettings};
+pub use store::{Backend, RedisTarget, StoreSettings};
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]

@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 use std::path::PathBuf;
 
-use redis::IntoConnectionInfo;
+use redis::{ConnectionInfo, IntoConnectionInfo};
 use serde::Deserialize;
 
 use super::{SettingsError, invalid};
@@ -113,20 +113,28 @@ impl StoreSettings {
         Ok(())
     }
 
-    /// Checks the keys that name the Redis deployment: every URL parses, at most one of
-    /// `redis_cluster` and `redis_sentinels` is set, a Cluster uses database 0, and sentinels
-    /// come with `redis_master_name`.
-    ///
-    /// `store::redis::Target::from_settings` makes the same checks in the same order when it
-    /// builds the connection target, and a test there holds the two to the same errors. The
-    /// URLs are parsed by the Redis client's own parser, so that the settings accept exactly
-    /// the URLs the store can connect to, and the error text quotes the client's reason.
+    /// Checks the keys that name the Redis deployment (see [`StoreSettings::redis_target`]).
     pub fn validate_redis_deployment(&self) -> Result<(), SettingsError> {
+        self.redis_target().map(|_| ())
+    }
+
+    /// The Redis deployment these keys name: every URL parses, at most one of
+    /// `redis_cluster` and `redis_sentinels` is set, a Cluster uses database 0, and sentinels
+    /// come with `redis_master_name`. The URLs are parsed by the Redis client's own parser,
+    /// so that the settings accept exactly the URLs the store can connect to, and the error
+    /// text quotes the client's reason. Every seed is parsed before any database is looked
+    /// at, so that an unreadable URL is reported before a wrong database.
+    pub fn redis_target(&self) -> Result<RedisTarget, SettingsError> {
         let parse = |key: &'static str, url: &str| {
             url.into_connection_info()
                 .map_err(|e| invalid(key, format!("{url:?} is not a redis:// URL: {e}")))
         };
-        parse("store.redis_url", &self.redis_url)?;
+        let parse_all = |key: &'static str, urls: &[String]| {
+            urls.iter()
+                .map(|url| parse(key, url))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let primary = parse("store.redis_url", &self.redis_url)?;
         if !self.redis_cluster.is_empty() && !self.redis_sentinels.is_empty() {
             return Err(invalid(
                 "store.redis_cluster",
@@ -134,32 +142,46 @@ impl StoreSettings {
             ));
         }
         if !self.redis_cluster.is_empty() {
-            // Every seed is parsed before any database is looked at, so that an unreadable URL
-            // is reported before a wrong database, as the store does.
-            let nodes = self
-                .redis_cluster
-                .iter()
-                .map(|url| parse("store.redis_cluster", url))
-                .collect::<Result<Vec<_>, _>>()?;
+            let nodes = parse_all("store.redis_cluster", &self.redis_cluster)?;
             if nodes.iter().any(|n| n.redis_settings().db() != 0) {
                 return Err(invalid(
                     "store.redis_cluster",
                     "a Redis Cluster has only database 0",
                 ));
             }
-        } else if !self.redis_sentinels.is_empty() {
+            return Ok(RedisTarget::Cluster(nodes));
+        }
+        if !self.redis_sentinels.is_empty() {
             if self.redis_master_name.trim().is_empty() {
                 return Err(invalid(
                     "store.redis_master_name",
                     "is required with store.redis_sentinels",
                 ));
             }
-            for url in &self.redis_sentinels {
-                parse("store.redis_sentinels", url)?;
-            }
+            return Ok(RedisTarget::Sentinel {
+                sentinels: parse_all("store.redis_sentinels", &self.redis_sentinels)?,
+                master: self.redis_master_name.trim().to_string(),
+                primary,
+            });
         }
-        Ok(())
+        Ok(RedisTarget::Standalone(primary))
     }
+}
+
+/// Where the Redis store lives, as the settings name it, its URLs parsed.
+#[derive(Clone, Debug)]
+pub enum RedisTarget {
+    /// One server (`store.redis_url`).
+    Standalone(ConnectionInfo),
+    /// Seed nodes of a Cluster (`store.redis_cluster`); the client learns the rest.
+    Cluster(Vec<ConnectionInfo>),
+    /// Sentinels and the name of the primary they watch. The primary is reached with the
+    /// database and credentials of `store.redis_url` (its host and port are not used).
+    Sentinel {
+        sentinels: Vec<ConnectionInfo>,
+        master: String,
+        primary: ConnectionInfo,
+    },
 }
 
 /// `url` with its password replaced by `***`, for `Debug` output: `redis://user:***@host/0`.

@@ -61,6 +61,45 @@ pub struct RedisStore {
 
 /// A Redis failure as the store reports it; every file of the Redis store maps errors
 /// through this.
+/// Decodes JSON documents read from Redis; one that does not decode is corruption.
+fn decode_docs<'a, T: serde::de::DeserializeOwned>(
+    docs: impl IntoIterator<Item = &'a Vec<u8>>,
+) -> StoreResult<Vec<T>> {
+    docs.into_iter()
+        .map(|doc| serde_json::from_slice(doc).map_err(StoreError::corrupt))
+        .collect()
+}
+
+impl RedisStore {
+    /// Every document of the hash `key`, in no particular order.
+    async fn hash_docs<T: serde::de::DeserializeOwned>(&self, key: String) -> StoreResult<Vec<T>> {
+        let docs: Vec<Vec<u8>> = self.conn.clone().hvals(key).await.map_err(redis_err)?;
+        decode_docs(&docs)
+    }
+
+    /// The members of the sorted set `key` from `min` to `max` (`by`: `BYSCORE` or `BYLEX`),
+    /// one more than a page of `limit` so that the caller knows whether another follows.
+    async fn page_of(
+        &self,
+        key: &str,
+        (min, max): (&str, &str),
+        by: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<String>> {
+        redis::cmd("ZRANGE")
+            .arg(key)
+            .arg(min)
+            .arg(max)
+            .arg(by)
+            .arg("LIMIT")
+            .arg(0)
+            .arg(limit + 1)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_err)
+    }
+}
+
 fn redis_err(e: redis::RedisError) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
@@ -232,11 +271,7 @@ impl Store for RedisStore {
             .query_async(&mut self.conn.clone())
             .await
             .map_err(redis_err)?;
-        let keys = keys
-            .values()
-            .map(|doc| serde_json::from_slice(doc).map_err(StoreError::corrupt))
-            .collect::<StoreResult<Vec<KeyRecord>>>()?;
-        Ok((version.unwrap_or(0), keys))
+        Ok((version.unwrap_or(0), decode_docs(keys.values())?))
     }
 
     async fn import(&self, entries: Vec<NewEntry>) -> StoreResult<u64> {
@@ -310,21 +345,11 @@ impl Store for RedisStore {
             .lrange(Keys::audit(), start, start + limit - 1)
             .await
             .map_err(redis_err)?;
-        docs.iter()
-            .map(|doc| serde_json::from_slice(doc).map_err(StoreError::corrupt))
-            .collect()
+        decode_docs(&docs)
     }
 
     async fn protected(&self) -> StoreResult<Vec<ProtectedName>> {
-        let docs: Vec<Vec<u8>> = self
-            .conn
-            .clone()
-            .hvals(Keys::protected())
-            .await
-            .map_err(redis_err)?;
-        docs.iter()
-            .map(|doc| serde_json::from_slice(doc).map_err(StoreError::corrupt))
-            .collect()
+        self.hash_docs(Keys::protected()).await
     }
 
     async fn protect(&self, name: ProtectedName) -> StoreResult<bool> {

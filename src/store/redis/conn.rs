@@ -14,82 +14,13 @@ use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{Route, SingleNodeRoutingInfo, Slot, SlotAddr};
 use redis::{
-    AsyncConnectionConfig, Client, Cmd, ConnectionAddr, ConnectionInfo, ErrorKind,
-    IntoConnectionInfo, Pipeline, RedisError, RedisFuture, RedisResult, RetryMethod,
-    ServerErrorKind, Value,
+    AsyncConnectionConfig, Client, Cmd, ConnectionAddr, ConnectionInfo, ErrorKind, Pipeline,
+    RedisError, RedisFuture, RedisResult, RetryMethod, ServerErrorKind, Value,
 };
 
-/// Where the store lives, as the settings name it.
-#[derive(Clone, Debug)]
-pub enum Target {
-    /// One server (`store.redis_url`).
-    Standalone(ConnectionInfo),
-    /// Seed nodes of a Cluster (`store.redis_cluster`); the client learns the rest.
-    Cluster(Vec<ConnectionInfo>),
-    /// Sentinels and the name of the primary they watch. The primary is reached with the
-    /// database and credentials of `store.redis_url` (its host and port are not used).
-    Sentinel {
-        sentinels: Vec<ConnectionInfo>,
-        master: String,
-        primary: ConnectionInfo,
-    },
-}
-
-impl Target {
-    /// The target the store settings describe; the error names the key at fault.
-    ///
-    /// `StoreSettings::validate_redis_deployment` makes the same checks at start, without
-    /// this type, so that the settings need nothing from the store; a test below keeps the two
-    /// giving the same errors.
-    pub fn from_settings(
-        store: &crate::settings::StoreSettings,
-    ) -> Result<Target, (&'static str, String)> {
-        let parse = |key: &'static str, url: &str| {
-            url.into_connection_info()
-                .map_err(|e| (key, format!("{url:?} is not a redis:// URL: {e}")))
-        };
-        let url = parse("store.redis_url", &store.redis_url)?;
-        if !store.redis_cluster.is_empty() && !store.redis_sentinels.is_empty() {
-            return Err((
-                "store.redis_cluster",
-                "store.redis_cluster and store.redis_sentinels exclude each other".into(),
-            ));
-        }
-        if !store.redis_cluster.is_empty() {
-            let nodes = store
-                .redis_cluster
-                .iter()
-                .map(|url| parse("store.redis_cluster", url))
-                .collect::<Result<Vec<_>, _>>()?;
-            if nodes.iter().any(|n| n.redis_settings().db() != 0) {
-                return Err((
-                    "store.redis_cluster",
-                    "a Redis Cluster has only database 0".into(),
-                ));
-            }
-            return Ok(Target::Cluster(nodes));
-        }
-        if !store.redis_sentinels.is_empty() {
-            if store.redis_master_name.trim().is_empty() {
-                return Err((
-                    "store.redis_master_name",
-                    "is required with store.redis_sentinels".into(),
-                ));
-            }
-            let sentinels = store
-                .redis_sentinels
-                .iter()
-                .map(|url| parse("store.redis_sentinels", url))
-                .collect::<Result<Vec<_>, _>>()?;
-            return Ok(Target::Sentinel {
-                sentinels,
-                master: store.redis_master_name.trim().to_string(),
-                primary: url,
-            });
-        }
-        Ok(Target::Standalone(url))
-    }
-}
+/// Where the store lives: the deployment the settings name, its URLs parsed there
+/// ([`crate::settings::StoreSettings::redis_target`]).
+pub use crate::settings::RedisTarget as Target;
 
 /// How long to wait for Redis, and what a write waits for before it counts as done.
 #[derive(Clone, Copy, Debug)]
@@ -647,74 +578,32 @@ mod tests {
 
     #[test]
     fn settings_choose_the_deployment() {
+        let key = |store: &StoreSettings| match store.redis_target() {
+            Err(crate::settings::SettingsError::Invalid { key, .. }) => key,
+            other => panic!("{other:?}"),
+        };
         let mut store = StoreSettings::default();
-        assert!(matches!(
-            Target::from_settings(&store),
-            Ok(Target::Standalone(_))
-        ));
+        assert!(matches!(store.redis_target(), Ok(Target::Standalone(_))));
         store.redis_cluster = vec!["redis://127.0.0.1:7000".into()];
-        assert!(matches!(Target::from_settings(&store), Ok(Target::Cluster(n)) if n.len() == 1));
+        assert!(matches!(store.redis_target(), Ok(Target::Cluster(n)) if n.len() == 1));
+        store.redis_cluster = vec!["redis://127.0.0.1:7000/2".into(), "tcp://x".into()];
+        assert_eq!(
+            key(&store),
+            "store.redis_cluster",
+            "bad URL before database"
+        );
+        store.redis_cluster = vec!["redis://127.0.0.1:7000/2".into()];
+        assert_eq!(key(&store), "store.redis_cluster");
         store.redis_sentinels = vec!["redis://127.0.0.1:26379".into()];
-        assert_eq!(
-            Target::from_settings(&store).unwrap_err().0,
-            "store.redis_cluster"
-        );
+        assert_eq!(key(&store), "store.redis_cluster");
         store.redis_cluster.clear();
-        assert_eq!(
-            Target::from_settings(&store).unwrap_err().0,
-            "store.redis_master_name"
-        );
+        assert_eq!(key(&store), "store.redis_master_name");
         store.redis_master_name = "siteban".into();
-        assert!(matches!(
-            Target::from_settings(&store),
-            Ok(Target::Sentinel { .. })
-        ));
+        assert!(matches!(store.redis_target(), Ok(Target::Sentinel { .. })));
         store.redis_sentinels = vec!["http://sentinel".into()];
-        assert_eq!(
-            Target::from_settings(&store).unwrap_err().0,
-            "store.redis_sentinels"
-        );
-    }
-
-    #[test]
-    fn settings_refuse_what_the_store_refuses_with_the_same_error() {
-        // `Settings::validate` checks the deployment keys without this module (settings
-        // depend on nothing in the store); this holds the two checks to the same verdicts.
-        type Tweak = fn(&mut StoreSettings);
-        let cases: [Tweak; 10] = [
-            |_| {},
-            |s| s.redis_url = "http://127.0.0.1".into(),
-            |s| s.redis_cluster = vec!["redis://127.0.0.1:7000".into()],
-            |s| s.redis_cluster = vec!["redis://127.0.0.1:7000/2".into()],
-            |s| s.redis_cluster = vec!["redis://127.0.0.1:7000/2".into(), "tcp://x".into()],
-            |s| {
-                s.redis_cluster = vec!["redis://127.0.0.1:7000".into()];
-                s.redis_sentinels = vec!["redis://127.0.0.1:26379".into()];
-            },
-            |s| s.redis_sentinels = vec!["redis://127.0.0.1:26379".into()],
-            |s| {
-                s.redis_sentinels = vec!["redis://127.0.0.1:26379".into()];
-                s.redis_master_name = "siteban".into();
-            },
-            |s| {
-                s.redis_sentinels = vec!["http://sentinel".into()];
-                s.redis_master_name = " ".into();
-            },
-            |s| {
-                s.redis_sentinels = vec!["redis://127.0.0.1:26379".into(), "http://x".into()];
-                s.redis_master_name = "siteban".into();
-            },
-        ];
-        for (i, tweak) in cases.into_iter().enumerate() {
-            let mut store = StoreSettings::default();
-            tweak(&mut store);
-            let by_store = Target::from_settings(&store).err();
-            let by_settings = store.validate_redis_deployment().err().map(|e| match e {
-                crate::settings::SettingsError::Invalid { key, message } => (key, message),
-                other => panic!("case {i}: {other}"),
-            });
-            assert_eq!(by_settings, by_store, "case {i}");
-        }
+        assert_eq!(key(&store), "store.redis_sentinels");
+        store.redis_url = "http://127.0.0.1".into();
+        assert_eq!(key(&store), "store.redis_url");
     }
 
     #[test]

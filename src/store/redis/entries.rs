@@ -381,17 +381,10 @@ impl RedisStore {
         limit: usize,
     ) -> StoreResult<(Vec<Entry>, Option<u64>)> {
         let limit = clamp_limit(limit);
-        let ids: Vec<String> = redis::cmd("ZRANGE")
-            .arg(Keys::by_seq(filter))
-            .arg(format!("({after}"))
-            .arg("+inf")
-            .arg("BYSCORE")
-            .arg("LIMIT")
-            .arg(0)
-            .arg(limit + 1)
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(redis_err)?;
+        let from = format!("({after}");
+        let ids = self
+            .page_of(&Keys::by_seq(filter), (&from, "+inf"), "BYSCORE", limit)
+            .await?;
         let more = ids.len() > limit;
         let entries = self.read_entries(&ids[..ids.len().min(limit)]).await?;
         let next = if more {

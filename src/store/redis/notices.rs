@@ -265,15 +265,7 @@ impl NoticeStore for RedisStore {
     }
 
     async fn providers(&self) -> StoreResult<Vec<Provider>> {
-        let all: HashMap<String, Vec<u8>> = self
-            .conn
-            .clone()
-            .hgetall(Keys::providers())
-            .await
-            .map_err(redis_err)?;
-        all.values()
-            .map(|doc| serde_json::from_slice(doc).map_err(StoreError::corrupt))
-            .collect()
+        self.hash_docs(Keys::providers()).await
     }
 
     async fn provider(&self, id: &str) -> StoreResult<Option<Provider>> {
@@ -426,17 +418,7 @@ impl NoticeStore for RedisStore {
         let mut from = after.map_or_else(|| "-".to_string(), |a| format!("({}", a.simple()));
         let mut out: Vec<Notice> = Vec::new();
         loop {
-            let ids: Vec<String> = redis::cmd("ZRANGE")
-                .arg(&key)
-                .arg(&from)
-                .arg("+")
-                .arg("BYLEX")
-                .arg("LIMIT")
-                .arg(0)
-                .arg(limit + 1)
-                .query_async(&mut self.conn.clone())
-                .await
-                .map_err(redis_err)?;
+            let ids = self.page_of(&key, (&from, "+"), "BYLEX", limit).await?;
             let exhausted = ids.len() <= limit;
             for notice in self.read_notices(&ids).await? {
                 if out.len() == limit {

@@ -296,6 +296,18 @@ impl RedisStore {
         Ok(out)
     }
 
+    /// The documents of `family` under `keys` (a `what` each), in order; `None` where
+    /// there is none.
+    async fn docs<K: ToString, T: serde::de::DeserializeOwned>(
+        &self,
+        family: Family,
+        what: &str,
+        keys: &[K],
+    ) -> StoreResult<Vec<Option<T>>> {
+        let fields: Vec<String> = keys.iter().map(ToString::to_string).collect();
+        decode_all(what, self.get_fields(family, &fields).await?)
+    }
+
     async fn version(&self, kind: &str) -> StoreResult<String> {
         let version: Option<String> = redis::cmd("GET")
             .arg(Keys::records_version(kind))
@@ -560,11 +572,8 @@ impl RecordStore for RedisStore {
     }
 
     async fn registrations(&self, codes: &[Uscc]) -> StoreResult<Vec<Option<Registration>>> {
-        let fields: Vec<String> = codes.iter().map(Uscc::to_string).collect();
-        decode_all(
-            "registration",
-            self.get_fields(Family::Registrations, &fields).await?,
-        )
+        self.docs(Family::Registrations, "registration", codes)
+            .await
     }
 
     async fn put_recordals(&self, recordals: Vec<Recordal>) -> StoreResult<PutCounts> {
@@ -576,11 +585,7 @@ impl RecordStore for RedisStore {
     }
 
     async fn recordals(&self, numbers: &[IcpNumber]) -> StoreResult<Vec<Option<Recordal>>> {
-        let fields: Vec<String> = numbers.iter().map(IcpNumber::to_string).collect();
-        decode_all(
-            "recordal",
-            self.get_fields(Family::Recordals, &fields).await?,
-        )
+        self.docs(Family::Recordals, "recordal", numbers).await
     }
 
     async fn recordals_by_domain(&self, domain: &DomainName) -> StoreResult<Vec<Recordal>> {

@@ -86,6 +86,33 @@ impl Lua {
     }
 }
 
+/// The check that opens every script writing a referral case alongside a registry change:
+/// the case must still be at the version read (`case_ver`, '' when no case is written).
+macro_rules! case_unchanged {
+    () => {
+        r#"
+if case_ver ~= '' and (redis.call('HGET', case, 'ver') or '0') ~= case_ver then
+  return {CASE_CHANGED, 0}
+end"#
+    };
+}
+
+/// What closes every script that changes the registry: the feed event of sequence `seq`
+/// (stream id `<seq>-0`, so stream order is sequence order) and the case document at its next
+/// version, when one is written.
+macro_rules! event_and_case {
+    () => {
+        r#"
+redis.call('XADD', feed, 'MAXLEN', '~', retention, seq .. '-0',
+  't', kind, 'd', domain, 's', scope, 'i', id, 'c', category, 'a', at)
+if case_ver ~= '' then
+  redis.call('HSET', case, 'doc', case_doc, 'ver', tonumber(case_ver) + 1)
+end
+return {WRITTEN, seq}
+"#
+    };
+}
+
 /// Lists an entry: checks that a referral case written alongside is still at the version
 /// read, that the domain has no active entry (or only the suspension `replaces` that this
 /// listing replaces: its record's category byte has the high bit, `store::SUSPENDED_BIT`)
@@ -119,10 +146,9 @@ pub(super) const LIST: Lua = Lua {
         NOT_PENDING,
         CASE_CHANGED
     ],
-    body: r#"
-if case_ver ~= '' and (redis.call('HGET', case, 'ver') or '0') ~= case_ver then
-  return {CASE_CHANGED, 0}
-end
+    body: concat!(
+        case_unchanged!(),
+        r#"
 local current = redis.call('HGET', active, domain)
 if current and (replaces == '' or string.sub(current, 1, 16) ~= replaces
     or string.byte(current, 18) < 128) then
@@ -147,13 +173,9 @@ end
 redis.call('HSET', active, domain, record)
 redis.call('ZADD', by_seq_all, seq, id)
 redis.call('ZADD', by_seq_active, seq, id)
-redis.call('XADD', feed, 'MAXLEN', '~', retention, seq .. '-0',
-  't', kind, 'd', domain, 's', scope, 'i', id, 'c', category, 'a', at)
-if case_ver ~= '' then
-  redis.call('HSET', case, 'doc', case_doc, 'ver', tonumber(case_ver) + 1)
-end
-return {WRITTEN, seq}
 "#,
+        event_and_case!()
+    ),
 };
 
 /// Lifts the active entry of a domain (or ends a suspension) when it is still the one the
@@ -173,10 +195,9 @@ pub(super) const LIFT: Lua = Lua {
     keys: "seq_counter feed active entry by_seq_active by_seq_lifted case",
     argv: "domain record lift id scope category at retention kind case_ver case_doc",
     outcomes: outcomes![WRITTEN, NOT_LISTED, ACTIVE_CHANGED, CASE_CHANGED],
-    body: r#"
-if case_ver ~= '' and (redis.call('HGET', case, 'ver') or '0') ~= case_ver then
-  return {CASE_CHANGED, 0}
-end
+    body: concat!(
+        case_unchanged!(),
+        r#"
 local current = redis.call('HGET', active, domain)
 if not current then return {NOT_LISTED, 0} end
 if current ~= record then return {ACTIVE_CHANGED, 0} end
@@ -186,13 +207,9 @@ redis.call('HSET', entry, 'lift', lift, 'lift_seq', seq)
 redis.call('HDEL', active, domain)
 redis.call('ZREM', by_seq_active, id)
 redis.call('ZADD', by_seq_lifted, listed, id)
-redis.call('XADD', feed, 'MAXLEN', '~', retention, seq .. '-0',
-  't', kind, 'd', domain, 's', scope, 'i', id, 'c', category, 'a', at)
-if case_ver ~= '' then
-  redis.call('HSET', case, 'doc', case_doc, 'ver', tonumber(case_ver) + 1)
-end
-return {WRITTEN, seq}
 "#,
+        event_and_case!()
+    ),
 };
 
 /// Stores an entry as pending review, unless the domain has an active or pending entry.

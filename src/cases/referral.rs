@@ -152,20 +152,14 @@ fn advance(referral: &mut Referral, state: ReferralState, step: Step) {
     referral.timeline.push(step);
 }
 
-pub fn accept(referral: &mut Referral, who: Acting) -> Result<(), CaseError> {
-    let Acting { org, by, now } = who;
-    require(referral, org, ReferralState::Sent)?;
-    advance(
-        referral,
-        ReferralState::Accepted,
-        step("accepted", org, by, now, String::new(), Vec::new()),
-    );
+pub fn accept(referral: &mut Referral, who: &Acting) -> Result<(), CaseError> {
+    require(referral, who.org, ReferralState::Sent)?;
+    advance(referral, ReferralState::Accepted, who.step("accepted"));
     Ok(())
 }
 
-pub fn give_back(referral: &mut Referral, who: Acting, reason: String) -> Result<(), CaseError> {
-    let Acting { org, by, now } = who;
-    require(referral, org, ReferralState::Sent)?;
+pub fn give_back(referral: &mut Referral, who: &Acting, reason: String) -> Result<(), CaseError> {
+    require(referral, who.org, ReferralState::Sent)?;
     required(
         &reason,
         "reason_required",
@@ -174,26 +168,32 @@ pub fn give_back(referral: &mut Referral, who: Acting, reason: String) -> Result
     advance(
         referral,
         ReferralState::Returned,
-        step("returned", org, by, now, reason, Vec::new()),
+        Step {
+            note: reason,
+            ..who.step("returned")
+        },
     );
     Ok(())
 }
 
 pub fn answer(
     referral: &mut Referral,
-    who: Acting,
+    who: &Acting,
     result: String,
     documents: Vec<StepDocument>,
 ) -> Result<(), CaseError> {
-    let Acting { org, by, now } = who;
-    require(referral, org, ReferralState::Accepted)?;
+    require(referral, who.org, ReferralState::Accepted)?;
     required(&result, "result_required", "an answer needs the result")?;
     referral.result = Some(result.clone());
     referral.result_documents = documents.clone();
     advance(
         referral,
         ReferralState::Answered,
-        step("answered", org, by, now, result, documents),
+        Step {
+            note: result,
+            documents,
+            ..who.step("answered")
+        },
     );
     Ok(())
 }
@@ -248,27 +248,26 @@ mod tests {
         );
         let as_amr = Acting {
             org: amr,
-            by: &actor(amr),
+            by: actor(amr),
             now,
         };
-        let samr_actor = actor(Org::Samr);
         let as_samr = Acting {
             org: Org::Samr,
-            by: &samr_actor,
+            by: actor(Org::Samr),
             now,
         };
         assert!(matches!(
-            accept(&mut referral, as_samr),
+            accept(&mut referral, &as_samr),
             Err(CaseError::NotHolder(_))
         ));
         assert!(matches!(
-            answer(&mut referral, as_amr, "done".into(), Vec::new()),
+            answer(&mut referral, &as_amr, "done".into(), Vec::new()),
             Err(CaseError::State(_))
         ));
-        accept(&mut referral, as_amr).unwrap();
+        accept(&mut referral, &as_amr).unwrap();
         answer(
             &mut referral,
-            as_amr,
+            &as_amr,
             "business licence revoked".into(),
             Vec::new(),
         )

@@ -66,11 +66,18 @@ pub(super) fn required(text: &str, code: &'static str, message: &str) -> Result<
 }
 
 /// Who takes a case step, for which organisation, and when.
-#[derive(Debug, Clone, Copy)]
-pub struct Acting<'a> {
+#[derive(Debug, Clone)]
+pub struct Acting {
     pub org: Org,
-    pub by: &'a Actor,
+    pub by: Actor,
     pub now: Timestamp,
+}
+
+impl Acting {
+    /// The timeline step of `action` taken now, with no note or documents yet.
+    pub(super) fn step(&self, action: &str) -> Step {
+        step(action, self.org, &self.by, self.now)
+    }
 }
 
 fn step(action: &str, org: Org, by: &Actor, at: Timestamp) -> Step {
@@ -220,36 +227,41 @@ fn require_holder(case: &Case, org: Org) -> Result<(), CaseError> {
             CaseError::NotHolder(format!("the case waits for {}, not {org}", h.to))
         });
     }
-    if case.holder != org {
-        return Err(CaseError::NotHolder(format!(
-            "{} holds the case, not {org}",
-            case.holder
-        )));
-    }
-    Ok(())
+    only(case.holder == org, || {
+        format!("{} holds the case, not {org}", case.holder)
+    })
 }
 
 fn require_opener(case: &Case, org: Org) -> Result<(), CaseError> {
     require_open(case)?;
-    if case.opener != org {
-        return Err(CaseError::NotHolder(format!(
+    only(case.opener == org, || {
+        format!(
             "only the opener {} may take this step, not {org}",
             case.opener
-        )));
-    }
-    Ok(())
+        )
+    })
 }
 
 /// The executing telecom organisation, holding the case at the end of its route.
 fn require_executor(case: &Case, org: Org) -> Result<(), CaseError> {
     require_holder(case, org)?;
-    if case.hop + 1 != case.route.hops.len() || !org.is_telecom() {
-        return Err(CaseError::NotHolder(format!(
+    let at_the_end = case.hop + 1 == case.route.hops.len();
+    only(at_the_end && org.is_telecom(), || {
+        format!(
             "only {} at the end of the route executes measures",
             case.executor()
-        )));
+        )
+    })
+}
+
+/// Lets the step go on when `allowed`; otherwise refuses the organisation with the message
+/// `why` gives.
+fn only(allowed: bool, why: impl FnOnce() -> String) -> Result<(), CaseError> {
+    if allowed {
+        Ok(())
+    } else {
+        Err(CaseError::NotHolder(why()))
     }
-    Ok(())
 }
 
 fn touch(case: &mut Case, now: Timestamp) {
@@ -257,30 +269,28 @@ fn touch(case: &mut Case, now: Timestamp) {
     case.since = now;
 }
 
-pub fn accept(case: &mut Case, who: Acting, note: String) -> Result<(), CaseError> {
-    let Acting { org, by, now } = who;
-    let handover = require_receiver(case, org)?;
-    case.holder = org;
+pub fn accept(case: &mut Case, who: &Acting, note: String) -> Result<(), CaseError> {
+    let handover = require_receiver(case, who.org)?;
+    case.holder = who.org;
     case.hop = handover.hop;
     case.handover = None;
     case.state = CaseState::Held;
-    touch(case, now);
-    let mut accepted = step("accepted", org, by, now);
+    touch(case, who.now);
+    let mut accepted = who.step("accepted");
     accepted.note = note;
     case.timeline.push(accepted);
     Ok(())
 }
 
 /// Returns a hand-over to the organisation that sent it, with a reason.
-pub fn give_back(case: &mut Case, who: Acting, reason: String) -> Result<(), CaseError> {
-    let Acting { org, by, now } = who;
-    let handover = require_receiver(case, org)?;
+pub fn give_back(case: &mut Case, who: &Acting, reason: String) -> Result<(), CaseError> {
+    let handover = require_receiver(case, who.org)?;
     required(&reason, "reason_required", "a returned case needs a reason")?;
     case.handover = None;
     case.holder = handover.from;
     case.state = CaseState::Held;
-    touch(case, now);
-    let mut returned = step("returned", org, by, now);
+    touch(case, who.now);
+    let mut returned = who.step("returned");
     returned.note = format!("to {}: {reason}", handover.from);
     case.timeline.push(returned);
     Ok(())
@@ -288,27 +298,25 @@ pub fn give_back(case: &mut Case, who: Acting, reason: String) -> Result<(), Cas
 
 /// Hands the case on along its route: an intermediate hop forwarding, or a holder sending it
 /// again after it was returned.
-pub fn forward(case: &mut Case, who: Acting, note: String) -> Result<(), CaseError> {
-    let Acting { org, by, now } = who;
-    require_holder(case, org)?;
+pub fn forward(case: &mut Case, who: &Acting, note: String) -> Result<(), CaseError> {
+    require_holder(case, who.org)?;
     if case.hop + 1 >= case.route.hops.len() {
         return Err(CaseError::State(
             "the case is at the end of its route; the holder executes the measures".into(),
         ));
     }
     case.version += 1;
-    hand_over(case, by, now, note);
+    hand_over(case, &who.by, who.now, note);
     Ok(())
 }
 
 pub fn request_suspension(
     case: &mut Case,
-    who: Acting,
+    who: &Acting,
     letter: Decision,
     ground: Ground,
 ) -> Result<(), CaseError> {
-    let Acting { org, by, now } = who;
-    require_opener(case, org)?;
+    require_opener(case, who.org)?;
     if case.suspension.is_some() {
         return Err(CaseError::State(
             "a suspension was already requested for this case".into(),
@@ -317,14 +325,14 @@ pub fn request_suspension(
     if case.closure.is_some() {
         return Err(CaseError::State("the decision is already submitted".into()));
     }
-    let mut requested = step("suspension_requested", org, by, now);
+    let mut requested = who.step("suspension_requested");
     requested.note = ground.as_str().into();
     requested.documents = vec![StepDocument::of("suspension_letter", &letter)];
     case.suspension = Some(Suspension {
         letter,
         ground,
-        requested_by: by.clone(),
-        requested_at: now,
+        requested_by: who.by.clone(),
+        requested_at: who.now,
         entry_id: None,
         executed_by: None,
         executed_at: None,
@@ -341,12 +349,11 @@ pub fn request_suspension(
 /// until `expires_at` together with the case.
 pub fn execute_suspension(
     case: &mut Case,
-    who: Acting,
+    who: &Acting,
     entry_id: Uuid,
     expires_at: Timestamp,
 ) -> Result<(), CaseError> {
-    let Acting { org, by, now } = who;
-    require_executor(case, org)?;
+    require_executor(case, who.org)?;
     let suspension = case
         .suspension
         .as_mut()
@@ -357,11 +364,11 @@ pub fn execute_suspension(
         ));
     }
     suspension.entry_id = Some(entry_id);
-    suspension.executed_by = Some(by.clone());
-    suspension.executed_at = Some(now);
+    suspension.executed_by = Some(who.by.clone());
+    suspension.executed_at = Some(who.now);
     suspension.expires_at = Some(expires_at);
     case.version += 1;
-    let mut executed = step("suspension_executed", org, by, now);
+    let mut executed = who.step("suspension_executed");
     executed.note = format!("until {expires_at}");
     case.timeline.push(executed);
     Ok(())
@@ -390,16 +397,15 @@ pub fn expire(case: &mut Case, now: Timestamp) -> Result<(), CaseError> {
 
 pub fn submit_decision(
     case: &mut Case,
-    who: Acting,
+    who: &Acting,
     decision: Decision,
     recommendation: Decision,
 ) -> Result<(), CaseError> {
-    let Acting { org, by, now } = who;
-    require_opener(case, org)?;
+    require_opener(case, who.org)?;
     if case.closure.is_some() {
         return Err(CaseError::State("the decision is already submitted".into()));
     }
-    let mut submitted = step("decision_submitted", org, by, now);
+    let mut submitted = who.step("decision_submitted");
     submitted.documents = vec![
         StepDocument::of("penalty_decision", &decision),
         StepDocument::of("recommendation_letter", &recommendation),
@@ -407,13 +413,13 @@ pub fn submit_decision(
     case.closure = Some(Closure {
         decision,
         recommendation,
-        submitted_by: by.clone(),
-        submitted_at: now,
+        submitted_by: who.by.clone(),
+        submitted_at: who.now,
         measures: Vec::new(),
         executed_by: None,
         executed_at: None,
     });
-    touch(case, now);
+    touch(case, who.now);
     case.timeline.push(submitted);
     Ok(())
 }
@@ -432,11 +438,10 @@ pub enum ClosingWrite {
 /// Closes the case with `measures`; says what the caller writes to the registry with it.
 pub fn close(
     case: &mut Case,
-    who: Acting,
+    who: &Acting,
     measures: Vec<Measure>,
 ) -> Result<ClosingWrite, CaseError> {
-    let Acting { org, by, now } = who;
-    require_executor(case, org)?;
+    require_executor(case, who.org)?;
     if case.closure.is_none() {
         return Err(CaseError::State(
             "the opener has not submitted the penalty decision yet".into(),
@@ -473,10 +478,10 @@ pub fn close(
             }
             .into(),
         );
-        s.ended_at = Some(now);
+        s.ended_at = Some(who.now);
     }
     case.recordal_cancelled = measures.contains(&Measure::CancelRecordal);
-    let mut closed = step("closed", org, by, now);
+    let mut closed = who.step("closed");
     closed.note = measures
         .iter()
         .map(|m| m.as_str())
@@ -484,30 +489,29 @@ pub fn close(
         .join(", ");
     if let Some(closure) = case.closure.as_mut() {
         closure.measures = measures;
-        closure.executed_by = Some(by.clone());
-        closure.executed_at = Some(now);
+        closure.executed_by = Some(who.by.clone());
+        closure.executed_at = Some(who.now);
     }
     case.state = CaseState::Closed;
-    touch(case, now);
+    touch(case, who.now);
     case.timeline.push(closed);
     Ok(write)
 }
 
 /// Withdraws the case; says whether a suspension in force must end with it.
-pub fn withdraw(case: &mut Case, who: Acting, reason: String) -> Result<bool, CaseError> {
-    let Acting { org, by, now } = who;
-    require_opener(case, org)?;
+pub fn withdraw(case: &mut Case, who: &Acting, reason: String) -> Result<bool, CaseError> {
+    require_opener(case, who.org)?;
     required(&reason, "reason_required", "a withdrawal needs a reason")?;
     let mut ends = false;
     if let Some(s) = case.suspension.as_mut().filter(|s| s.in_force()) {
         s.ended = Some("withdrawn".into());
-        s.ended_at = Some(now);
+        s.ended_at = Some(who.now);
         ends = true;
     }
     case.handover = None;
     case.state = CaseState::Withdrawn;
-    touch(case, now);
-    let mut withdrawn = step("withdrawn", org, by, now);
+    touch(case, who.now);
+    let mut withdrawn = who.step("withdrawn");
     withdrawn.note = reason;
     case.timeline.push(withdrawn);
     Ok(ends)
@@ -565,8 +569,12 @@ mod tests {
         }
     }
 
-    fn acting(org: Org, by: &Actor, now: Timestamp) -> Acting<'_> {
-        Acting { org, by, now }
+    fn acting(org: Org, now: Timestamp) -> Acting {
+        Acting {
+            org,
+            by: actor(org),
+            now,
+        }
     }
 
     fn decision(number: &str) -> Decision {
@@ -608,57 +616,39 @@ mod tests {
             Some("accept_or_return")
         );
         assert_eq!(
-            accept(&mut case, acting(miit, &actor(miit), now), String::new()).unwrap_err(),
+            accept(&mut case, &acting(miit, now), String::new()).unwrap_err(),
             CaseError::NotHolder("the case waits for samr, not miit".into())
         );
-        accept(&mut case, acting(samr, &actor(samr), now), String::new()).unwrap();
+        accept(&mut case, &acting(samr, now), String::new()).unwrap();
         assert_eq!(waiting_for(&case, samr).map(|w| w.0), Some("forward"));
-        forward(&mut case, acting(samr, &actor(samr), now), String::new()).unwrap();
-        give_back(
-            &mut case,
-            acting(miit, &actor(miit), now),
-            "missing evidence".into(),
-        )
-        .unwrap();
+        forward(&mut case, &acting(samr, now), String::new()).unwrap();
+        give_back(&mut case, &acting(miit, now), "missing evidence".into()).unwrap();
         assert_eq!(case.holder, samr);
-        forward(
-            &mut case,
-            acting(samr, &actor(samr), now),
-            "evidence attached".into(),
-        )
-        .unwrap();
-        accept(&mut case, acting(miit, &actor(miit), now), String::new()).unwrap();
+        forward(&mut case, &acting(samr, now), "evidence attached".into()).unwrap();
+        accept(&mut case, &acting(miit, now), String::new()).unwrap();
         assert_eq!(
             waiting_for(&case, amr).map(|w| w.0),
             Some("submit_decision")
         );
         assert!(matches!(
-            close(
-                &mut case,
-                acting(miit, &actor(miit), now),
-                vec![Measure::Blacklist]
-            ),
+            close(&mut case, &acting(miit, now), vec![Measure::Blacklist]),
             Err(CaseError::State(_))
         ));
         submit_decision(
             &mut case,
-            acting(amr, &actor(amr), now),
+            &acting(amr, now),
             decision("京市监处罚〔2026〕1号"),
             decision("京市监建〔2026〕1号"),
         )
         .unwrap();
         assert_eq!(waiting_for(&case, miit).map(|w| w.0), Some("close"));
         assert!(matches!(
-            close(
-                &mut case,
-                acting(samr, &actor(samr), now),
-                vec![Measure::Blacklist]
-            ),
+            close(&mut case, &acting(samr, now), vec![Measure::Blacklist]),
             Err(CaseError::NotHolder(_))
         ));
         let write = close(
             &mut case,
-            acting(miit, &actor(miit), now),
+            &acting(miit, now),
             vec![Measure::Blacklist, Measure::StopAccess],
         )
         .unwrap();
@@ -680,7 +670,7 @@ mod tests {
             ]
         );
         assert!(matches!(
-            withdraw(&mut case, acting(amr, &actor(amr), now), "x".into()),
+            withdraw(&mut case, &acting(amr, now), "x".into()),
             Err(CaseError::State(_))
         ));
     }
@@ -699,58 +689,43 @@ mod tests {
         assert_eq!(case.route.hops, vec![amr, ca]);
         request_suspension(
             &mut case,
-            acting(amr, &actor(amr), now),
+            &acting(amr, now),
             decision("京市监函〔2026〕3号"),
             Ground::Property,
         )
         .unwrap();
         assert!(matches!(
-            execute_suspension(&mut case, acting(ca, &actor(ca), now), Uuid::now_v7(), now),
+            execute_suspension(&mut case, &acting(ca, now), Uuid::now_v7(), now),
             Err(CaseError::State(_))
         ));
-        accept(&mut case, acting(ca, &actor(ca), now), String::new()).unwrap();
+        accept(&mut case, &acting(ca, now), String::new()).unwrap();
         assert_eq!(
             waiting_for(&case, ca).map(|w| w.0),
             Some("execute_suspension")
         );
         assert!(matches!(
-            execute_suspension(
-                &mut case,
-                acting(amr, &actor(amr), now),
-                Uuid::now_v7(),
-                now
-            ),
+            execute_suspension(&mut case, &acting(amr, now), Uuid::now_v7(), now),
             Err(CaseError::NotHolder(_))
         ));
-        execute_suspension(&mut case, acting(ca, &actor(ca), now), Uuid::now_v7(), now).unwrap();
+        execute_suspension(&mut case, &acting(ca, now), Uuid::now_v7(), now).unwrap();
         let mut expired = case.clone();
         expire(&mut expired, now).unwrap();
         assert!(expire(&mut expired, now).is_err());
         submit_decision(
             &mut case,
-            acting(amr, &actor(amr), now),
+            &acting(amr, now),
             decision("京市监处罚〔2026〕1号"),
             decision("京市监建〔2026〕1号"),
         )
         .unwrap();
         let mut ended = case.clone();
         assert_eq!(
-            close(
-                &mut ended,
-                acting(ca, &actor(ca), now),
-                vec![Measure::CancelRecordal]
-            )
-            .unwrap(),
+            close(&mut ended, &acting(ca, now), vec![Measure::CancelRecordal]).unwrap(),
             ClosingWrite::EndSuspension
         );
         assert!(ended.recordal_cancelled);
         assert!(matches!(
-            close(
-                &mut case,
-                acting(ca, &actor(ca), now),
-                vec![Measure::StopResolution]
-            )
-            .unwrap(),
+            close(&mut case, &acting(ca, now), vec![Measure::StopResolution]).unwrap(),
             ClosingWrite::List(_)
         ));
         assert_eq!(case.suspension.unwrap().ended.as_deref(), Some("listed"));

@@ -168,24 +168,24 @@ impl Registry {
             let now = crate::model::now();
             let who = Acting {
                 org,
-                by: &actor,
+                by: actor.clone(),
                 now,
             };
             let outcome = match &step {
                 CaseStep::Accept { note } => {
-                    workflow::accept(&mut case, who, note.clone())?;
+                    workflow::accept(&mut case, &who, note.clone())?;
                     self.store.put_case(&case, expect).await
                 }
                 CaseStep::Return { reason } => {
-                    workflow::give_back(&mut case, who, reason.clone())?;
+                    workflow::give_back(&mut case, &who, reason.clone())?;
                     self.store.put_case(&case, expect).await
                 }
                 CaseStep::Forward { note } => {
-                    workflow::forward(&mut case, who, note.clone())?;
+                    workflow::forward(&mut case, &who, note.clone())?;
                     self.store.put_case(&case, expect).await
                 }
                 CaseStep::RequestSuspension { letter, ground } => {
-                    workflow::request_suspension(&mut case, who, letter.clone(), *ground)?;
+                    workflow::request_suspension(&mut case, &who, letter.clone(), *ground)?;
                     self.store.put_case(&case, expect).await
                 }
                 CaseStep::SubmitDecision {
@@ -194,25 +194,25 @@ impl Registry {
                 } => {
                     workflow::submit_decision(
                         &mut case,
-                        who,
+                        &who,
                         decision.clone(),
                         recommendation.clone(),
                     )?;
                     self.store.put_case(&case, expect).await
                 }
                 CaseStep::Suspend { providers: named } => {
-                    self.suspend(by, &mut case, expect, who, named, &providers)
+                    self.suspend(by, &mut case, expect, &who, named, &providers)
                         .await?
                 }
                 CaseStep::Close {
                     measures,
                     providers: named,
                 } => {
-                    self.close(by, &mut case, expect, who, measures, named, &providers)
+                    self.close(by, &mut case, expect, &who, measures, named, &providers)
                         .await?
                 }
                 CaseStep::Withdraw { reason } => {
-                    let ends = workflow::withdraw(&mut case, who, reason.clone())?;
+                    let ends = workflow::withdraw(&mut case, &who, reason.clone())?;
                     if ends {
                         self.end_suspension(&case, expect, &actor, "the case was withdrawn")
                             .await
@@ -244,7 +244,7 @@ impl Registry {
         by: &Principal,
         case: &mut Case,
         expect: u64,
-        who: Acting<'_>,
+        who: &Acting,
         named: &[String],
         providers: &[Provider],
     ) -> RegistryResult<StoreResult<()>> {
@@ -286,12 +286,12 @@ impl Registry {
         by: &Principal,
         case: &mut Case,
         expect: u64,
-        who: Acting<'_>,
+        who: &Acting,
         measures: &[Measure],
         named: &[String],
         providers: &[Provider],
     ) -> RegistryResult<StoreResult<()>> {
-        let (actor, now) = (who.by, who.now);
+        let (actor, now) = (&who.by, who.now);
         let suspension = case
             .suspension
             .as_ref()
@@ -407,7 +407,7 @@ fn case_entry(
     id: Uuid,
     document: Decision,
     reason: String,
-    who: Acting<'_>,
+    who: &Acting,
     named: &[String],
 ) -> RegistryResult<NewEntry> {
     let mut new = NewEntry::new(

@@ -64,10 +64,9 @@ impl Registry {
         id: Uuid,
         step: ReferralStep,
     ) -> RegistryResult<Referral> {
-        let actor = by.actor();
         let who = Acting {
             org: org_of(by)?,
-            by: &actor,
+            by: by.actor(),
             now: crate::model::now(),
         };
         for _ in 0..TRIES {
@@ -78,12 +77,12 @@ impl Registry {
                 .ok_or_else(|| RegistryError::NotFound(format!("no referral {id}")))?;
             let expect = referral.version;
             let taken: Result<(), CaseError> = match &step {
-                ReferralStep::Accept => referral::accept(&mut referral, who),
+                ReferralStep::Accept => referral::accept(&mut referral, &who),
                 ReferralStep::Return { reason } => {
-                    referral::give_back(&mut referral, who, reason.clone())
+                    referral::give_back(&mut referral, &who, reason.clone())
                 }
                 ReferralStep::Answer { result, documents } => {
-                    referral::answer(&mut referral, who, result.clone(), documents.clone())
+                    referral::answer(&mut referral, &who, result.clone(), documents.clone())
                 }
             };
             taken?;

@@ -172,6 +172,7 @@ pub struct LiftRequest {
 }
 
 /// One blacklist entry: a listing of one domain under one decision, active or lifted.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Entry {
     #[schema(value_type = String)]
@@ -179,7 +180,6 @@ pub struct Entry {
     #[schema(value_type = String, example = "shop.example.cn")]
     pub domain: DomainName,
     /// The Unicode form of `domain`, present only when it differs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain_unicode: Option<String>,
     #[schema(value_type = String, example = "subtree")]
     pub scope: Scope,
@@ -194,27 +194,20 @@ pub struct Entry {
     pub listed_by: Actor,
     /// The feed sequence number of the listing.
     pub seq: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub lifted_at: Option<Timestamp>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lift: Option<Lift>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub review: Option<Review>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protection_override: Option<ProtectionOverride>,
     /// What locating the site found when it was listed; absent when it was not located.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<Location>,
     /// Ids of the providers sent notices about this entry.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub providers: Vec<String>,
     /// The referral case the entry was made from.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub case_id: Option<Uuid>,
     /// When a suspension expires unless its case closes first.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<Timestamp>,
 }
@@ -394,34 +387,31 @@ impl Event {
 }
 
 /// An API key as stored: the token itself is never kept, only its SHA-256.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyRecord {
     pub id: String,
     pub name: String,
     pub role: Role,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub province: Option<Province>,
     /// Lower-case hex SHA-256 of the token.
     pub token_sha256: String,
     /// The provider an `access_provider` or `dns_provider` key speaks for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_id: Option<String>,
     pub created_at: Timestamp,
     /// After this the token no longer authenticates.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<Timestamp>,
 }
 
 /// A name that must never be cut off, with who protected it.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProtectedName {
     #[schema(value_type = String)]
     pub domain: DomainName,
     pub note: String,
     /// Absent for names from configuration.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub added_by: Option<Actor>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub added_at: Option<Timestamp>,
 }
@@ -572,6 +562,7 @@ pub struct LocatedProvider {
 
 /// What locating a site found: its addresses (after following CNAMEs), the name servers of its
 /// zone, and the providers they map to. Kept on the entry as evidence of who was told and why.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Location {
     #[schema(value_type = Vec<String>)]
@@ -580,7 +571,6 @@ pub struct Location {
     #[serde(default)]
     pub cnames: Vec<String>,
     /// The zone whose name servers were found (the name itself or its closest parent).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zone: Option<String>,
     #[schema(value_type = Vec<String>)]
     pub nameservers: Vec<DomainName>,
@@ -588,6 +578,5 @@ pub struct Location {
     #[schema(value_type = String, format = DateTime)]
     pub located_at: Timestamp,
     /// Set when a lookup failed or ran out of time; what was found before is still given.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }

@@ -341,14 +341,13 @@ pub struct ImportSummary {
 
 /// The answer to a refused import: the error shape, and with `import_rejected` the lines at
 /// fault (absent for `too_many_records`).
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ImportRejection<'a> {
     pub error: ErrorDetail<'a>,
     /// The first `records.import_max_errors` line errors, in body order.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<LineError>>,
     /// How many lines had errors in all.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub error_count: Option<u64>,
 }
 

@@ -101,6 +101,7 @@ impl Ground {
 }
 
 /// The opener's written request to suspend access, and what became of it.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Suspension {
     /// The letter: its number, issuing authority and date.
@@ -111,22 +112,16 @@ pub struct Suspension {
     #[schema(value_type = String, format = DateTime)]
     pub requested_at: Timestamp,
     /// The registry entry with status `suspended`, once executed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub entry_id: Option<Uuid>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub executed_by: Option<Actor>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub executed_at: Option<Timestamp>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<Timestamp>,
     /// How it ended: `expired`, `listed` (the closure's listing took its place), `ended` (the
     /// case closed without a registry measure) or `withdrawn`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub ended_at: Option<Timestamp>,
 }
@@ -182,6 +177,7 @@ impl Measure {
 }
 
 /// The opener's penalty decision and recommendation letter, and the telecom side's measures.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Closure {
     /// The administrative penalty decision (行政处罚决定书).
@@ -195,22 +191,19 @@ pub struct Closure {
     pub submitted_at: Timestamp,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub measures: Vec<Measure>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub executed_by: Option<Actor>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub executed_at: Option<Timestamp>,
 }
 
 /// A document named in a step: its kind, number and hash as far as known.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StepDocument {
     /// `evidence`, `suspension_letter`, `penalty_decision`, `recommendation_letter`,
     /// `return_reason` or `referral_document`.
     pub kind: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub number: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
 }
 
@@ -225,6 +218,7 @@ impl StepDocument {
 }
 
 /// One event of a case's timeline: who did what, when, with which documents.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Step {
     /// `opened`, `handed_over`, `accepted`, `returned`, `suspension_requested`,
@@ -232,10 +226,8 @@ pub struct Step {
     /// `withdrawn`.
     pub action: String,
     /// The organisation that acted; absent when siteban itself did (an expiry).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub org: Option<Org>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub by: Option<Actor>,
     #[schema(value_type = String, format = DateTime)]
     pub at: Timestamp,
@@ -246,6 +238,7 @@ pub struct Step {
 }
 
 /// A referral case.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Case {
     #[schema(value_type = String)]
@@ -254,22 +247,17 @@ pub struct Case {
     pub version: u64,
     #[schema(value_type = String, example = "shop.example.cn")]
     pub domain: DomainName,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain_unicode: Option<String>,
     /// Whether the site has an ICP recordal.
     pub recorded: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, example = "京ICP备13025326号-2")]
     pub icp_number: Option<IcpNumber>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, example = "11")]
     pub recordal_province: Option<Province>,
     /// Where the site is connected to the internet.
     #[schema(value_type = String, example = "44")]
     pub access_province: Province,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operator_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, example = "91110108551385082Q")]
     pub operator_credit_code: Option<Uscc>,
     #[schema(value_type = String, example = "counterfeit_goods")]
@@ -289,18 +277,14 @@ pub struct Case {
     /// The organisation holding the case.
     #[schema(value_type = String)]
     pub holder: Org,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handover: Option<Handover>,
     pub state: CaseState,
     /// When what the case now waits for began: its age in an inbox counts from here.
     #[schema(value_type = String, format = DateTime)]
     pub since: Timestamp,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspension: Option<Suspension>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub closure: Option<Closure>,
     /// The blacklist entry made at closure.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub entry_id: Option<Uuid>,
     /// Whether the recordal was marked cancelled at closure.

@@ -31,6 +31,7 @@ impl ReferralState {
     }
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Referral {
     #[schema(value_type = String)]
@@ -41,14 +42,12 @@ pub struct Referral {
     #[schema(value_type = String, example = "ca:11")]
     pub to: Org,
     pub subject: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub domain: Option<DomainName>,
     pub summary: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub documents: Vec<StepDocument>,
     pub state: ReferralState,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub result_documents: Vec<StepDocument>,

@@ -26,12 +26,12 @@ impl ProviderKind {
 /// An access or DNS provider as stored. The webhook secret is kept because every delivery is
 /// signed with it (HMAC needs the key itself, a hash of it would not do); it is shown once, at
 /// creation or rotation, and never logged (`Debug` redacts it).
+#[serde_with::skip_serializing_none]
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Provider {
     pub id: String,
     pub name: String,
     pub kind: ProviderKind,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub province: Option<Province>,
     /// Address ranges an access provider hosts.
     #[serde(default)]
@@ -39,7 +39,6 @@ pub struct Provider {
     /// Name-server host suffixes a DNS provider operates (`dnsco.cn` covers `ns1.dnsco.cn`).
     #[serde(default)]
     pub nameservers: Vec<DomainName>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook_url: Option<String>,
     /// The raw HMAC key (base64); the provider sees it as `whsec_<base64>`.
     pub webhook_secret: String,

@@ -81,17 +81,15 @@ impl RecordalStatus {
 }
 
 /// A business registration (AMR side).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Registration {
     /// Kept even when its check character is wrong; [`Uscc::checksum_ok`] flags it.
     pub uscc: Uscc,
     pub name: String,
     pub status: RegistrationStatus,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub legal_representative: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registered_province: Option<Province>,
     pub updated_at: Timestamp,
     pub updated_by: Actor,

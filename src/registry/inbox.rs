@@ -12,6 +12,7 @@ use crate::cases::{referral, workflow};
 use crate::model::Timestamp;
 
 /// One thing waiting for an organisation, as `/v1/inbox` lists it.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct InboxItem {
     /// `case` or `referral`.
@@ -22,9 +23,7 @@ pub struct InboxItem {
     /// `execute_suspension`, `submit_decision`, `close` (cases), `accept_or_return`, `answer`
     /// (referrals).
     pub action: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub domain: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
     #[schema(value_type = String, format = DateTime)]
     pub since: Timestamp,

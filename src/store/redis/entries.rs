@@ -110,11 +110,8 @@ impl RedisStore {
         })
         .map_err(StoreError::corrupt)?;
         let mut invocation = script.prepare_invoke();
+        write_keys(&mut invocation, entry.id);
         invocation
-            .key(Keys::seq())
-            .key(Keys::feed())
-            .key(Keys::active())
-            .key(Keys::entry(entry.id))
             .key(Keys::history(&entry.domain))
             .key(Keys::by_seq(StatusFilter::All))
             .key(Keys::by_seq(StatusFilter::Active))
@@ -125,22 +122,16 @@ impl RedisStore {
             .arg(entry.domain.as_str())
             .arg(&encode_active(&entry)[..])
             .arg(doc)
-            .arg(entry.id.simple().to_string())
-            .arg(entry.scope.as_str())
-            .arg(entry.category.as_str())
-            .arg(entry.listed_at.to_string())
-            .arg(self.retention)
             .arg(
                 approving
                     .map(|id| id.simple().to_string())
                     .unwrap_or_default(),
             )
-            .arg(kind.as_str())
-            .arg(case.map_or_else(String::new, |c| c.expect.to_string()))
-            .arg(case.map_or(&[][..], |c| &c.doc[..]))
             .arg(replaces.map_or(&[][..], |_| &replaced.as_bytes()[..]))
             .arg(replaced_end)
             .arg(replaced.simple().to_string());
+        let event = (kind, entry.listed_at, self.retention);
+        event_and_case_args(&mut invocation, &entry, event, case);
         Ok(invocation)
     }
 
@@ -222,25 +213,16 @@ impl RedisStore {
             let case = request.case.as_ref();
             let written = notices(&entry);
             let mut invocation = script.prepare_invoke();
+            write_keys(&mut invocation, entry.id);
             invocation
-                .key(Keys::seq())
-                .key(Keys::feed())
-                .key(Keys::active())
-                .key(Keys::entry(entry.id))
                 .key(Keys::by_seq(StatusFilter::Active))
                 .key(Keys::by_seq(StatusFilter::Lifted))
                 .key(Keys::case(case.map_or(Uuid::nil(), |c| c.id)))
                 .arg(domain.as_str())
                 .arg(current)
-                .arg(doc)
-                .arg(entry.id.simple().to_string())
-                .arg(entry.scope.as_str())
-                .arg(entry.category.as_str())
-                .arg(request.lifted_at.to_string())
-                .arg(self.retention)
-                .arg(kind.as_str())
-                .arg(case.map_or_else(String::new, |c| c.expect.to_string()))
-                .arg(case.map_or(&[][..], |c| &c.doc[..]));
+                .arg(doc);
+            let event = (kind, request.lifted_at, self.retention);
+            event_and_case_args(&mut invocation, &entry, event, case);
             super::notices::append_new_notices(&mut invocation, &written)?;
             let (outcome, seq): (i64, i64) = invocation
                 .invoke_async(&mut self.conn.clone())
@@ -330,6 +312,36 @@ fn decode_entry(mut hash: HashMap<String, Vec<u8>>) -> StoreResult<Entry> {
 }
 
 /// A feed event from its stream entry, whose id is `<seq>-0`.
+/// Opens the keys of a list or lift call with those every registry write takes: the sequence
+/// counter, the feed, the active hash and the entry's hash.
+fn write_keys(invocation: &mut redis::ScriptInvocation<'_>, entry: Uuid) {
+    invocation
+        .key(Keys::seq())
+        .key(Keys::feed())
+        .key(Keys::active())
+        .key(Keys::entry(entry));
+}
+
+/// Closes the arguments of a list or lift call with those the scripts' closing part reads: the
+/// event's entry id, scope and category, its time and the feed retention from `event` with its
+/// type, then the case version read and the case document ('' when no case is written).
+fn event_and_case_args(
+    invocation: &mut redis::ScriptInvocation<'_>,
+    entry: &Entry,
+    (kind, at, retention): (EventKind, Timestamp, u64),
+    case: Option<&CaseWrite>,
+) {
+    invocation
+        .arg(entry.id.simple().to_string())
+        .arg(entry.scope.as_str())
+        .arg(entry.category.as_str())
+        .arg(at.to_string())
+        .arg(retention)
+        .arg(kind.as_str())
+        .arg(case.map_or_else(String::new, |c| c.expect.to_string()))
+        .arg(case.map_or(&[][..], |c| &c.doc[..]));
+}
+
 pub(super) fn decode_event(id: &StreamId) -> StoreResult<Event> {
     let bad = |what: &str| StoreError::corrupt(format!("feed event {}: {what}", id.id));
     let field = |name: &str| -> StoreResult<String> {

@@ -127,18 +127,18 @@ return {WRITTEN, seq}
 /// (any key when there is none), 10 the replaced suspension's entry (any key when none),
 /// 11 the `lifted` listing index.
 ///
-/// ARGV: 1 domain, 2 active record, 3 entry document, 4 entry id, 5 scope, 6 category,
-/// 7 listing time, 8 feed retention, 9 the id of the pending entry approved ('' for a direct
-/// listing), 10 event type, 11 the case version read ('' when no case is written), 12 the
-/// case document, 13 the replaced suspension's 16-byte id ('' when none), 14 its lift
-/// document, 15 its id.
+/// ARGV: 1 domain, 2 active record, 3 entry document, 4 the id of the pending entry approved
+/// ('' for a direct listing), 5 the replaced suspension's 16-byte id ('' when none), 6 its
+/// lift document, 7 its id, then the event and case arguments of every registry write:
+/// 8 entry id, 9 scope, 10 category, 11 listing time, 12 feed retention, 13 event type, 14 the
+/// case version read ('' when no case is written), 15 the case document.
 ///
 /// Answers `{WRITTEN, seq}`, `{ALREADY_ACTIVE, record}`, `{ALREADY_PENDING, id}`,
 /// `{NOT_PENDING, 0}` or `{CASE_CHANGED, 0}`. `notices.rs` splices its writes in right before
 /// the `{WRITTEN, seq}` answer, after every check.
 pub(super) const LIST: Lua = Lua {
     keys: "seq_counter feed active entry history by_seq_all by_seq_active pending_ids case replaced_entry by_seq_lifted",
-    argv: "domain record doc id scope category at retention approving kind case_ver case_doc replaces replaced_end replaced_id",
+    argv: "domain record doc approving replaces replaced_end replaced_id id scope category at retention kind case_ver case_doc",
     outcomes: outcomes![
         WRITTEN,
         ALREADY_ACTIVE,

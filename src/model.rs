@@ -158,6 +158,7 @@ impl NewEntry {
 /// A validated lift request, ready to be written. The store assigns the sequence number.
 #[derive(Debug, Clone)]
 pub struct LiftRequest {
+    pub domain: DomainName,
     /// The active entry the caller decided to lift; the store refuses if another is active.
     pub entry_id: Option<Uuid>,
     pub reason: String,

@@ -261,21 +261,23 @@ impl NoticePlan {
     }
 }
 
-impl NoticePlan {
-    /// The `restore` notices of a lifted entry: one to each provider it had ordered to stop
-    /// that still exists.
-    pub fn restore_notices(
-        &self,
-        entry: &crate::model::Entry,
-        providers: &[Provider],
-        now: Timestamp,
-    ) -> Vec<Notice> {
+/// What a lift needs to write its `restore` notices in the same atomic write: the plan of new
+/// notices, and every provider (those of the entry that still exist are told).
+pub struct Restores {
+    pub plan: NoticePlan,
+    pub providers: Vec<Provider>,
+}
+
+impl Restores {
+    /// The `restore` notices of `entry`, lifted at `now`: one to each provider it had ordered
+    /// to stop that still exists.
+    pub fn notices(&self, entry: &crate::model::Entry, now: Timestamp) -> Vec<Notice> {
         entry
             .providers
             .iter()
-            .filter_map(|id| providers.iter().find(|p| &p.id == id))
+            .filter_map(|id| self.providers.iter().find(|p| &p.id == id))
             .map(|provider| {
-                self.notice(
+                self.plan.notice(
                     (&entry.id, &entry.domain, entry.scope),
                     provider,
                     NoticeAction::Restore,

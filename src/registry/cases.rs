@@ -387,6 +387,7 @@ impl Registry {
             return Err(Refused::NotListed.into());
         };
         let request = LiftRequest {
+            domain: case.domain.clone(),
             entry_id: suspension.entry_id,
             reason: format!("{reason} (case {})", case.id),
             document: suspension.letter.clone(),
@@ -395,7 +396,7 @@ impl Registry {
             expire: true,
             case: Some(case_write(case, expect)?),
         };
-        self.write_lift(&case.domain, request).await.map(|_| ())
+        self.write_lift(request).await.map(|_| ())
     }
 }
 

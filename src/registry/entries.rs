@@ -9,8 +9,8 @@ use super::{Registry, RegistryError, RegistryResult};
 use crate::auth::Principal;
 use crate::domain::{Category, Decision, DomainName, Scope};
 use crate::model::{Entry, EntryStatus, LiftRequest, NewEntry, Review as Reviewed, Timestamp};
-use crate::notices::model::{Notice, NoticeAction, Provider};
-use crate::store::StatusFilter;
+use crate::notices::model::{Notice, NoticeAction, Provider, Restores};
+use crate::store::{EntryQuery, StatusFilter};
 
 /// A listing as submitted, its fields validated; the registry's rules are checked by
 /// [`Registry::list`].
@@ -206,6 +206,7 @@ impl Registry {
             .ok_or_else(|| RegistryError::NotListed("this domain has no active entry".into()))?;
         check_province(by, &current)?;
         let request = LiftRequest {
+            domain: domain.clone(),
             entry_id: Some(current.id),
             reason,
             document,
@@ -214,21 +215,20 @@ impl Registry {
             expire: false,
             case: None,
         };
-        Ok(self.write_lift(domain, request).await?)
+        Ok(self.write_lift(request).await?)
     }
 
     /// Writes a lift (or the end of a suspension) with its `restore` notices in one atomic
     /// write and waits for this node's index.
     pub(crate) async fn write_lift(
         &self,
-        domain: &DomainName,
         request: LiftRequest,
     ) -> crate::store::StoreResult<(Entry, Vec<Notice>)> {
-        let providers = self.store.providers().await?;
-        let (entry, notices) = self
-            .store
-            .lift_with_notices(domain, request, self.notices.plan(), providers)
-            .await?;
+        let restores = Restores {
+            plan: self.notices.plan(),
+            providers: self.store.providers().await?,
+        };
+        let (entry, notices) = self.store.lift_with_notices(request, restores).await?;
         Ok(self.settled(entry, notices).await)
     }
 
@@ -247,7 +247,14 @@ impl Registry {
     ) -> RegistryResult<(Vec<Entry>, Option<u64>)> {
         Ok(match filter {
             EntryFilter::Pending => (self.store.pending_entries(limit).await?, None),
-            EntryFilter::Stored(filter) => self.store.entries(filter, after, limit).await?,
+            EntryFilter::Stored(filter) => {
+                let query = EntryQuery {
+                    filter,
+                    after,
+                    limit,
+                };
+                self.store.entries(query).await?
+            }
         })
     }
 }

@@ -16,8 +16,8 @@ mod notices;
 mod records;
 
 use super::{
-    ActiveSet, FORMAT_VERSION, FollowBatch, FollowCursor, Refused, StatusFilter, Store, StoreError,
-    StoreResult, check_contiguous, clamp_limit, decode_active, encode_active,
+    ActiveSet, EntryQuery, FORMAT_VERSION, FollowBatch, FollowCursor, Refused, StatusFilter, Store,
+    StoreError, StoreResult, check_contiguous, clamp_limit, decode_active, encode_active,
 };
 use crate::audit::{AuditEvent, AuditRecord};
 use crate::domain::DomainName;
@@ -266,10 +266,10 @@ fn take_pending(txn: &redb::WriteTransaction, domain: &str, id: Uuid) -> StoreRe
 /// Lifts the active entry of `domain` inside an open transaction and appends its event.
 fn write_lift(
     txn: &redb::WriteTransaction,
-    domain: &DomainName,
     request: LiftRequest,
     retention: u64,
 ) -> StoreResult<Entry> {
+    let domain = &request.domain;
     let mut active = txn.open_table(ACTIVE).map_err(db_err)?;
     let record = match active.remove(domain.as_str()).map_err(db_err)? {
         Some(bytes) => decode_active(domain.as_str(), bytes.value())?,
@@ -464,12 +464,12 @@ impl Store for EmbeddedStore {
         .await
     }
 
-    async fn entries(
-        &self,
-        filter: StatusFilter,
-        after: u64,
-        limit: usize,
-    ) -> StoreResult<(Vec<Entry>, Option<u64>)> {
+    async fn entries(&self, query: EntryQuery) -> StoreResult<(Vec<Entry>, Option<u64>)> {
+        let EntryQuery {
+            filter,
+            after,
+            limit,
+        } = query;
         let limit = clamp_limit(limit);
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(db_err)?;

@@ -77,6 +77,15 @@ pub enum StatusFilter {
     Lifted,
 }
 
+/// A page of entries in listing order: those of `filter` listed after sequence `after`, at
+/// most `limit` (clamped by the store).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryQuery {
+    pub filter: StatusFilter,
+    pub after: u64,
+    pub limit: usize,
+}
+
 /// Where a follower stands: the last feed event and the last key change it has seen.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FollowCursor {
@@ -114,12 +123,7 @@ pub trait Store: NoticeStore + CaseStore + RecordStore + Send + Sync + 'static {
 
     /// Entries in listing order, starting after listing sequence `after`; returns the page and
     /// the cursor of the next page.
-    async fn entries(
-        &self,
-        filter: StatusFilter,
-        after: u64,
-        limit: usize,
-    ) -> StoreResult<(Vec<Entry>, Option<u64>)>;
+    async fn entries(&self, query: EntryQuery) -> StoreResult<(Vec<Entry>, Option<u64>)>;
 
     /// Feed events after `after`, at most `limit`. `SnapshotRequired` when some of them are no
     /// longer retained.

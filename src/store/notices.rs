@@ -13,9 +13,8 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::StoreResult;
-use crate::domain::DomainName;
 use crate::model::{Entry, LiftRequest, NewEntry};
-use crate::notices::model::{Notice, NoticePlan, NoticeStatus, Provider};
+use crate::notices::model::{Notice, NoticeStatus, Provider, Restores};
 
 /// A change to apply to a notice inside the store's atomic update; it returns whether it
 /// changed anything (nothing is written otherwise).
@@ -51,14 +50,12 @@ pub trait NoticeStore: Send + Sync {
         notices: Vec<Notice>,
     ) -> StoreResult<Entry>;
 
-    /// Lifts the active entry of `domain` and writes a `restore` notice to each of the entry's
-    /// providers still in `providers`, in the same atomic write.
+    /// Lifts the active entry of the request's domain and writes its `restore` notices, in the
+    /// same atomic write.
     async fn lift_with_notices(
         &self,
-        domain: &DomainName,
         request: LiftRequest,
-        plan: NoticePlan,
-        providers: Vec<Provider>,
+        restores: Restores,
     ) -> StoreResult<(Entry, Vec<Notice>)>;
 
     async fn notice(&self, id: Uuid) -> StoreResult<Option<Notice>>;

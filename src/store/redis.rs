@@ -36,7 +36,7 @@ use keys::Keys;
 use scripts::{NO_SUCH_KEY, WRITTEN};
 
 use super::{
-    ActiveSet, FORMAT_VERSION, FollowBatch, FollowCursor, StatusFilter, Store, StoreError,
+    ActiveSet, EntryQuery, FORMAT_VERSION, FollowBatch, FollowCursor, Store, StoreError,
     StoreResult, clamp_limit,
 };
 use crate::audit::{AuditEvent, AuditRecord};
@@ -227,13 +227,8 @@ impl Store for RedisStore {
         self.entry_history(domain).await
     }
 
-    async fn entries(
-        &self,
-        filter: StatusFilter,
-        after: u64,
-        limit: usize,
-    ) -> StoreResult<(Vec<Entry>, Option<u64>)> {
-        self.entry_page(filter, after, limit).await
+    async fn entries(&self, query: EntryQuery) -> StoreResult<(Vec<Entry>, Option<u64>)> {
+        self.entry_page(query).await
     }
 
     async fn events(&self, after: u64, limit: usize) -> StoreResult<Vec<Event>> {

@@ -324,7 +324,11 @@ pub async fn bad_input_is_refused_and_changes_nothing(store: Store) {
     let (entries, _) = app
         .registry
         .store
-        .entries(siteban::store::StatusFilter::All, 0, 100)
+        .entries(siteban::store::EntryQuery {
+            filter: siteban::store::StatusFilter::All,
+            after: 0,
+            limit: 100,
+        })
         .await
         .unwrap();
     assert!(entries.is_empty());

@@ -13,9 +13,8 @@ use uuid::Uuid;
 use super::{
     EmbeddedStore, counter, db_err, decode, encode, take_pending, write_lift, write_listing,
 };
-use crate::domain::DomainName;
 use crate::model::{Entry, LiftRequest, NewEntry};
-use crate::notices::model::{Notice, NoticePlan, NoticeStatus, Provider, epoch_ms};
+use crate::notices::model::{Notice, NoticeStatus, Provider, Restores, epoch_ms};
 use crate::store::notices::{NoticeChange, NoticePage, NoticeStore};
 use crate::store::{StoreResult, clamp_limit};
 
@@ -182,19 +181,16 @@ impl NoticeStore for EmbeddedStore {
 
     async fn lift_with_notices(
         &self,
-        domain: &DomainName,
         request: LiftRequest,
-        plan: NoticePlan,
-        providers: Vec<Provider>,
+        restores: Restores,
     ) -> StoreResult<(Entry, Vec<Notice>)> {
-        let domain = domain.clone();
         let retention = self.retention;
         let now = request.lifted_at;
         let (entry, notices) = self
             .blocking(move |db| {
                 let txn = db.begin_write().map_err(db_err)?;
-                let entry = write_lift(&txn, &domain, request, retention)?;
-                let notices = plan.restore_notices(&entry, &providers, now);
+                let entry = write_lift(&txn, request, retention)?;
+                let notices = restores.notices(&entry, now);
                 for notice in &notices {
                     write_notice(&txn, None, notice)?;
                 }

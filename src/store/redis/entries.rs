@@ -21,8 +21,8 @@ use crate::model::{
     Actor, CaseWrite, Entry, EntryStatus, Event, EventKind, LiftRequest, NewEntry, Review,
 };
 use crate::store::{
-    ActiveSet, FORMAT_VERSION, Refused, StatusFilter, StoreError, StoreResult, check_contiguous,
-    clamp_limit, decode_active, encode_active,
+    ActiveSet, EntryQuery, FORMAT_VERSION, Refused, StatusFilter, StoreError, StoreResult,
+    check_contiguous, clamp_limit, decode_active, encode_active,
 };
 
 /// One `HSCAN` reply on the active hash: the next cursor, then (domain, active record) pairs.
@@ -169,13 +169,13 @@ impl RedisStore {
     pub(super) async fn lift_via(
         &self,
         script: &Script,
-        domain: &DomainName,
         request: LiftRequest,
         notices: &(dyn Fn(&Entry) -> Vec<crate::notices::model::Notice> + Sync),
     ) -> StoreResult<(Entry, Vec<crate::notices::model::Notice>)> {
         // Read the active entry, then lift it only if it is still the active one: a concurrent
         // lift and relist between the two steps makes the script answer ACTIVE_CHANGED and we
         // read again.
+        let domain = request.domain.clone();
         for _ in 0..5 {
             let current: Option<Vec<u8>> = self
                 .conn
@@ -295,8 +295,10 @@ fn decode_entry(mut hash: HashMap<String, Vec<u8>>) -> StoreResult<Entry> {
     if let Some(lift) = hash.remove("lift") {
         let lift: LiftDoc = serde_json::from_slice(&lift).map_err(StoreError::corrupt)?;
         let seq = number(hash.remove("lift_seq"))?.unwrap_or(0);
+        let domain = entry.domain.clone();
         entry = entry.lifted(
             LiftRequest {
+                domain,
                 entry_id: None,
                 reason: lift.reason,
                 document: lift.document,
@@ -388,14 +390,17 @@ impl RedisStore {
     /// A page of entries in listing order after `after`, and the cursor of the next page.
     pub(super) async fn entry_page(
         &self,
-        filter: StatusFilter,
-        after: u64,
-        limit: usize,
+        query: EntryQuery,
     ) -> StoreResult<(Vec<Entry>, Option<u64>)> {
-        let limit = clamp_limit(limit);
+        let (after, limit) = (query.after, clamp_limit(query.limit));
         let from = format!("({after}");
         let ids = self
-            .page_of(&Keys::by_seq(filter), (&from, "+inf"), "BYSCORE", limit)
+            .page_of(
+                &Keys::by_seq(query.filter),
+                (&from, "+inf"),
+                "BYSCORE",
+                limit,
+            )
             .await?;
         let more = ids.len() > limit;
         let entries = self.read_entries(&ids[..ids.len().min(limit)]).await?;

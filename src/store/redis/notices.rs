@@ -15,9 +15,8 @@ use uuid::Uuid;
 use super::keys::Keys;
 use super::scripts::{LIFT, LIST, Lua, VERSION_MOVED, WRITTEN, outcomes};
 use super::{RedisStore, redis_err};
-use crate::domain::DomainName;
 use crate::model::{Entry, LiftRequest, NewEntry};
-use crate::notices::model::{Notice, NoticePlan, NoticeStatus, Provider, epoch_ms};
+use crate::notices::model::{Notice, NoticeStatus, Provider, Restores, epoch_ms};
 use crate::store::notices::{NoticeChange, NoticePage, NoticeStore};
 use crate::store::{StoreError, StoreResult, clamp_limit};
 
@@ -299,14 +298,12 @@ impl NoticeStore for RedisStore {
 
     async fn lift_with_notices(
         &self,
-        domain: &DomainName,
         request: LiftRequest,
-        plan: NoticePlan,
-        providers: Vec<Provider>,
+        restores: Restores,
     ) -> StoreResult<(Entry, Vec<Notice>)> {
         let now = request.lifted_at;
-        let restore = move |entry: &Entry| plan.restore_notices(entry, &providers, now);
-        self.lift_via(&self.notice_scripts.lift, domain, request, &restore)
+        let restore = move |entry: &Entry| restores.notices(entry, now);
+        self.lift_via(&self.notice_scripts.lift, request, &restore)
             .await
     }
 

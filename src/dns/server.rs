@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hickory_proto::op::Message;
-use hickory_proto::rr::RData as HRData;
+use hickory_proto::rr::{Name, RData as HRData};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::watch;
@@ -56,6 +56,19 @@ pub async fn handle(ctx: &Context, packet: &[u8], peer: SocketAddr, tcp: bool) -
         return bare(RCODE_FORMERR);
     }
     let query = &message.queries[0];
+    // Zones are matched label by label, not on the name joined with dots: a label holding a
+    // dot (`ex\.ample`) must neither spell an origin's labels nor hide them.
+    let zone = if under(&query.name, &ctx.zone.origin) {
+        Some(Zone::Rpz)
+    } else if ctx
+        .dnsbl
+        .as_deref()
+        .is_some_and(|origin| under(&query.name, origin))
+    {
+        Some(Zone::Dnsbl)
+    } else {
+        None
+    };
     let mut qname = String::with_capacity(64);
     let mut plain = true;
     for label in query.name.iter() {
@@ -66,7 +79,7 @@ pub async fn handle(ctx: &Context, packet: &[u8], peer: SocketAddr, tcp: bool) -
             if b.is_ascii_graphic() && b != b'.' && b != b'\\' {
                 qname.push(char::from(b.to_ascii_lowercase()));
             } else {
-                // Not a name this service could hold; kept out of every zone.
+                // Not a name this service could hold: no lookup may see it.
                 plain = false;
             }
         }
@@ -101,19 +114,6 @@ pub async fn handle(ctx: &Context, packet: &[u8], peer: SocketAddr, tcp: bool) -
             }
         }
     }
-    let zone = if !plain {
-        None
-    } else if in_zone(&request.qname, &ctx.zone.origin) {
-        Some(Zone::Rpz)
-    } else if ctx
-        .dnsbl
-        .as_deref()
-        .is_some_and(|origin| in_zone(&request.qname, origin))
-    {
-        Some(Zone::Dnsbl)
-    } else {
-        None
-    };
     let Some(zone) = zone.filter(|_| request.qclass == CLASS_IN) else {
         return Outcome::Reply(finish(
             &request,
@@ -121,17 +121,32 @@ pub async fn handle(ctx: &Context, packet: &[u8], peer: SocketAddr, tcp: bool) -
             &mut signer,
         ));
     };
+    if !plain {
+        // In the zone, but with a label no registered name holds (a dot, a space, a byte
+        // outside printable ASCII): such a name does not exist here. Never the apex, whose
+        // labels are plain.
+        let origin = match zone {
+            Zone::Rpz => ctx.zone.origin.as_str(),
+            Zone::Dnsbl => ctx.dnsbl.as_deref().unwrap_or_default(),
+        };
+        let mut w = request.writer(RCODE_NXDOMAIN, true, 256);
+        negative(ctx, &mut w, origin);
+        return Outcome::Reply(finish(&request, w, &mut signer));
+    }
     match zone {
         Zone::Rpz => rpz(ctx, request, signer),
         Zone::Dnsbl => Outcome::Reply(dnsbl_answer(ctx, &request, &mut signer).await),
     }
 }
 
-fn in_zone(qname: &str, origin: &str) -> bool {
-    qname == origin
-        || (qname.len() > origin.len()
-            && qname.ends_with(origin)
-            && qname.as_bytes()[qname.len() - origin.len() - 1] == b'.')
+/// Whether `name` is `origin` (lower case, no final dot) or below it, label by label.
+fn under(name: &Name, origin: &str) -> bool {
+    let mut labels = name.iter().rev();
+    origin.rsplit('.').all(|expected| {
+        labels
+            .next()
+            .is_some_and(|label| label.eq_ignore_ascii_case(expected.as_bytes()))
+    })
 }
 
 /// The name relative to `origin` ("" for the apex).

@@ -886,3 +886,59 @@ async fn notify_coalesces_bursts_and_retries_unanswered() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_label_no_listed_name_can_hold_gets_nxdomain_inside_a_zone() {
+    let (app, dns) = dns_app(|_| {}).await;
+    let agency = app.create_key("agency", None).await;
+    // The name a dotted label would spell if labels were joined with dots.
+    list(&app, &agency, "ex.ample.cn", "exact").await;
+    let escaped = Name::from_ascii("ex\\.ample.cn.dnsbl.siteban.").unwrap();
+    assert_eq!(escaped.iter().next(), Some(&b"ex.ample"[..]));
+    let nx = ResponseCode::NXDomain;
+    let refused = ResponseCode::Refused;
+    let cases: [(&[&[u8]], ResponseCode); 9] = [
+        (
+            &[b"ex", b"ample", b"cn", b"dnsbl", b"siteban"],
+            ResponseCode::NoError,
+        ),
+        (&[b"ex.ample", b"cn", b"dnsbl", b"siteban"], nx),
+        (&[b"ex", b"ample.cn", b"dnsbl", b"siteban"], nx),
+        (&[b"ex ample", b"cn", b"DNSBL", b"siteban"], nx),
+        (&[b"ex\\ample", b"cn", b"dnsbl", b"siteban"], nx),
+        (&[b"\xc3\xa9", b"cn", b"dnsbl", b"siteban"], nx),
+        (&[b"ex.ample", b"cn", b"rpz", b"siteban"], nx),
+        // A dot inside what would be the origin: the name is in neither zone.
+        (&[b"ex", b"cn", b"dnsbl.siteban"], refused),
+        (&[b"ex", b"cn.dnsbl", b"siteban"], refused),
+    ];
+    for (labels, rcode) in cases {
+        let name = Name::from_labels(labels.iter().copied()).unwrap();
+        let reply = Message::from_vec(
+            &udp(
+                dns,
+                &query_name(name.clone(), RecordType::A).to_vec().unwrap(),
+            )
+            .await
+            .expect("an answer"),
+        )
+        .unwrap();
+        assert_eq!(reply.metadata.response_code, rcode, "{name:?}");
+        if rcode == nx {
+            assert!(reply.metadata.authoritative, "{name:?}");
+            assert!(reply.answers.is_empty(), "{name:?}");
+            assert_eq!(
+                reply.authorities[0].record_type(),
+                RecordType::SOA,
+                "{name:?}"
+            );
+        }
+    }
+    let reply = Message::from_vec(
+        &udp(dns, &query_name(escaped, RecordType::A).to_vec().unwrap())
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(reply.metadata.response_code, nx);
+}

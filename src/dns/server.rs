@@ -1,12 +1,13 @@
-//! Answering DNS messages, over UDP and TCP: parsing with `hickory-proto`, TSIG, the zone a
-//! question belongs to, and the answer (SOA and NS of both zones, RPZ records, DNSBL
-//! listings) or the transfer to run. Questions outside the configured zones are REFUSED.
+//! Answering DNS messages, over UDP and TCP: parsing with `hickory-proto`, TSIG, EDNS
+//! versions, the zone a question belongs to, and the answer (SOA and NS of both zones, RPZ
+//! records, DNSBL listings) or the transfer to run. Questions outside the configured zones are
+//! REFUSED.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hickory_proto::op::Message;
+use hickory_proto::op::{Edns, Message};
 use hickory_proto::rr::{Name, RData as HRData};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
@@ -84,6 +85,7 @@ pub async fn handle(ctx: &Context, packet: &[u8], peer: SocketAddr, tcp: bool) -
             }
         }
     }
+    let edns_version = message.edns.as_ref().map(Edns::version);
     let request = Request {
         id,
         qtype: u16::from(query.query_type),
@@ -113,6 +115,12 @@ pub async fn handle(ctx: &Context, packet: &[u8], peer: SocketAddr, tcp: bool) -
                 return Outcome::Reply(failure.finish(w.finish()));
             }
         }
+    }
+    if edns_version.is_some_and(|version| version != EDNS_VERSION) {
+        // RFC 6891 (6.1.3): a version this server does not speak gets BADVERS, and the OPT
+        // record of the answer names the version it does.
+        let w = request.writer(RCODE_BADVERS, false, 128);
+        return Outcome::Reply(finish(&request, w, &mut signer));
     }
     let Some(zone) = zone.filter(|_| request.qclass == CLASS_IN) else {
         return Outcome::Reply(finish(

@@ -887,6 +887,59 @@ async fn notify_coalesces_bursts_and_retries_unanswered() {
     .await;
 }
 
+/// A query with EDNS of `version`.
+fn query_with_edns(name: &str, rtype: RecordType, version: u8) -> Message {
+    let mut message = query(name, rtype);
+    let mut edns = hickory_proto::op::Edns::new();
+    edns.set_version(version);
+    edns.set_max_payload(1232);
+    message.edns = Some(edns);
+    message
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edns_versions_other_than_0_get_badvers() {
+    let (app, dns) = dns_app(|_| {}).await;
+    let agency = app.create_key("agency", None).await;
+    list(&app, &agency, "versioned-shop.cn", "exact").await;
+    // RFC 6891 (6.1.3): BADVERS is 16, its upper eight bits in the OPT record of the answer.
+    const BADVERS: u16 = 16;
+    let cases = [
+        ("versioned-shop.cn.dnsbl.siteban.", RecordType::A, 0, 0, 1),
+        ("rpz.siteban.", RecordType::SOA, 0, 0, 1),
+        ("outside.example.", RecordType::A, 0, 5, 0),
+        (
+            "versioned-shop.cn.dnsbl.siteban.",
+            RecordType::A,
+            1,
+            BADVERS,
+            0,
+        ),
+        ("rpz.siteban.", RecordType::SOA, 1, BADVERS, 0),
+        ("outside.example.", RecordType::A, 2, BADVERS, 0),
+        ("dnsbl.siteban.", RecordType::SOA, 255, BADVERS, 0),
+    ];
+    for (name, rtype, version, rcode, answered) in cases {
+        let packet = query_with_edns(name, rtype, version).to_vec().unwrap();
+        let udp_reply = udp(dns, &packet).await.expect("an answer over UDP");
+        let tcp_reply = tcp(dns, LOCALHOST, &packet).await.remove(0);
+        for reply in [udp_reply, tcp_reply] {
+            let reply = Message::from_vec(&reply).unwrap();
+            let case = format!("{name} {rtype} with EDNS version {version}");
+            assert_eq!(
+                u16::from(reply.metadata.response_code),
+                rcode,
+                "{case}: {:?}",
+                reply.metadata.response_code
+            );
+            assert_eq!(reply.answers.len(), answered, "{case}");
+            let edns = reply.edns.as_ref().expect("an OPT record in the answer");
+            assert_eq!(edns.version(), 0, "{case}");
+            assert_eq!(reply.queries[0].name.to_ascii(), name, "{case}");
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_label_no_listed_name_can_hold_gets_nxdomain_inside_a_zone() {
     let (app, dns) = dns_app(|_| {}).await;

@@ -28,6 +28,12 @@ pub struct Metrics {
     pub dns_transfers: IntCounterVec,
     /// NOTIFY messages by outcome: `answered`, `unanswered`.
     pub dns_notifies: IntCounterVec,
+    /// TCP connections the DNS listener holds open now.
+    pub dns_tcp_open: IntGauge,
+    /// TCP connections the DNS listener closed itself, by reason: `source_limit` and
+    /// `total_limit` (closed as soon as accepted), `idle` (no query in time), `write_timeout`
+    /// (the client read nothing of an answer in time).
+    pub dns_tcp_closed: IntCounterVec,
 }
 
 /// Upper bounds of the request latency buckets, in seconds: from 100 µs (a check answered from
@@ -130,6 +136,15 @@ impl Metrics {
                 "siteban_dns_notify_total",
                 "NOTIFY messages sent, by outcome",
                 &["result"],
+            ),
+            dns_tcp_open: gauge(
+                "siteban_dns_tcp_connections",
+                "TCP connections the DNS listener holds open",
+            ),
+            dns_tcp_closed: counters(
+                "siteban_dns_tcp_closed_total",
+                "TCP connections the DNS listener closed itself, by reason",
+                &["reason"],
             ),
             registry,
         }

@@ -5,9 +5,10 @@
 //!
 //! `zone` is the zone as data, `wire` writes messages, `request` is a parsed question,
 //! `server` answers it, `transfer` streams transfers, `tsig` signs and verifies, `notify`
-//! tells resolvers of changes, `dnsbl` answers listings. `server` hands a transfer to
-//! `transfer` and never the other way round.
+//! tells resolvers of changes, `dnsbl` answers listings, `connections` bounds the TCP
+//! connections. `server` hands a transfer to `transfer` and never the other way round.
 
+pub mod connections;
 pub mod dnsbl;
 pub mod notify;
 pub mod request;
@@ -17,9 +18,10 @@ pub mod tsig;
 pub mod wire;
 pub mod zone;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::sync::watch;
@@ -36,6 +38,9 @@ pub struct Context {
     pub allow: Vec<ipnet::IpNet>,
     pub keys: tsig::Keys,
     pub decisions: dnsbl::Decisions,
+    /// How long a TCP connection may wait for a query, or for the client to read (RFC 7766
+    /// asks for seconds).
+    pub tcp_idle: Duration,
 }
 
 impl Context {
@@ -52,8 +57,15 @@ impl Context {
                 .collect(),
             keys: tsig::Keys::from_settings(&dns.tsig_keys),
             decisions: dnsbl::Decisions::default(),
+            tcp_idle: Duration::from_millis(dns.tcp_idle_timeout_ms),
             registry,
         }
+    }
+
+    /// Whether `ip` is in `dns.transfer_allow`.
+    pub fn allowed(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.allow.iter().any(|net| net.contains(&ip))
     }
 }
 

@@ -1,29 +1,26 @@
-//! Answering DNS messages, over UDP and TCP: parsing with `hickory-proto`, TSIG, the zone a
-//! question belongs to, and the answer (SOA and NS of both zones, RPZ records, DNSBL
-//! listings) or the transfer to run. Questions outside the configured zones are REFUSED.
+//! Answering DNS messages, over UDP and TCP: parsing with `hickory-proto`, TSIG, EDNS
+//! versions, the zone a question belongs to, and the answer (SOA and NS of both zones, RPZ
+//! records, DNSBL listings) or the transfer to run. Questions outside the configured zones are
+//! REFUSED. TCP connections are admitted by `connections`, which sets their limits.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hickory_proto::op::Message;
-use hickory_proto::rr::RData as HRData;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use hickory_proto::op::{Edns, Message};
+use hickory_proto::rr::{Name, RData as HRData};
+use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::watch;
 
 use super::Context;
+use super::connections::{Connections, Limits, write_all_within};
 use super::dnsbl;
 use super::request::{Request, TransferKind};
 use super::transfer;
 use super::tsig::{self, Signer, Verdict};
 use super::wire::*;
 use super::zone::soa_serial;
-
-/// How long a TCP connection may sit idle between messages.
-const TCP_IDLE: Duration = Duration::from_secs(10);
-/// TCP connections served at once; more wait in the kernel's backlog.
-const TCP_CONNECTIONS: usize = 256;
 
 pub enum Outcome {
     /// Nothing to send (a response, or too short to answer).
@@ -56,6 +53,19 @@ pub async fn handle(ctx: &Context, packet: &[u8], peer: SocketAddr, tcp: bool) -
         return bare(RCODE_FORMERR);
     }
     let query = &message.queries[0];
+    // Zones are matched label by label, not on the name joined with dots: a label holding a
+    // dot (`ex\.ample`) must neither spell an origin's labels nor hide them.
+    let zone = if under(&query.name, &ctx.zone.origin) {
+        Some(Zone::Rpz)
+    } else if ctx
+        .dnsbl
+        .as_deref()
+        .is_some_and(|origin| under(&query.name, origin))
+    {
+        Some(Zone::Dnsbl)
+    } else {
+        None
+    };
     let mut qname = String::with_capacity(64);
     let mut plain = true;
     for label in query.name.iter() {
@@ -66,11 +76,12 @@ pub async fn handle(ctx: &Context, packet: &[u8], peer: SocketAddr, tcp: bool) -
             if b.is_ascii_graphic() && b != b'.' && b != b'\\' {
                 qname.push(char::from(b.to_ascii_lowercase()));
             } else {
-                // Not a name this service could hold; kept out of every zone.
+                // Not a name this service could hold: no lookup may see it.
                 plain = false;
             }
         }
     }
+    let edns_version = message.edns.as_ref().map(Edns::version);
     let request = Request {
         id,
         qtype: u16::from(query.query_type),
@@ -101,19 +112,12 @@ pub async fn handle(ctx: &Context, packet: &[u8], peer: SocketAddr, tcp: bool) -
             }
         }
     }
-    let zone = if !plain {
-        None
-    } else if in_zone(&request.qname, &ctx.zone.origin) {
-        Some(Zone::Rpz)
-    } else if ctx
-        .dnsbl
-        .as_deref()
-        .is_some_and(|origin| in_zone(&request.qname, origin))
-    {
-        Some(Zone::Dnsbl)
-    } else {
-        None
-    };
+    if edns_version.is_some_and(|version| version != EDNS_VERSION) {
+        // RFC 6891 (6.1.3): a version this server does not speak gets BADVERS, and the OPT
+        // record of the answer names the version it does.
+        let w = request.writer(RCODE_BADVERS, false, 128);
+        return Outcome::Reply(finish(&request, w, &mut signer));
+    }
     let Some(zone) = zone.filter(|_| request.qclass == CLASS_IN) else {
         return Outcome::Reply(finish(
             &request,
@@ -121,17 +125,32 @@ pub async fn handle(ctx: &Context, packet: &[u8], peer: SocketAddr, tcp: bool) -
             &mut signer,
         ));
     };
+    if !plain {
+        // In the zone, but with a label no registered name holds (a dot, a space, a byte
+        // outside printable ASCII): such a name does not exist here. Never the apex, whose
+        // labels are plain.
+        let origin = match zone {
+            Zone::Rpz => ctx.zone.origin.as_str(),
+            Zone::Dnsbl => ctx.dnsbl.as_deref().unwrap_or_default(),
+        };
+        let mut w = request.writer(RCODE_NXDOMAIN, true, 256);
+        negative(ctx, &mut w, origin);
+        return Outcome::Reply(finish(&request, w, &mut signer));
+    }
     match zone {
         Zone::Rpz => rpz(ctx, request, signer),
         Zone::Dnsbl => Outcome::Reply(dnsbl_answer(ctx, &request, &mut signer).await),
     }
 }
 
-fn in_zone(qname: &str, origin: &str) -> bool {
-    qname == origin
-        || (qname.len() > origin.len()
-            && qname.ends_with(origin)
-            && qname.as_bytes()[qname.len() - origin.len() - 1] == b'.')
+/// Whether `name` is `origin` (lower case, no final dot) or below it, label by label.
+fn under(name: &Name, origin: &str) -> bool {
+    let mut labels = name.iter().rev();
+    origin.rsplit('.').all(|expected| {
+        labels
+            .next()
+            .is_some_and(|label| label.eq_ignore_ascii_case(expected.as_bytes()))
+    })
 }
 
 /// The name relative to `origin` ("" for the apex).
@@ -314,8 +333,7 @@ fn may_transfer(ctx: &Context, request: &Request, signed: bool) -> Result<(), u8
             .with_label_values(&["refused"])
             .inc();
     };
-    let ip = request.peer.ip().to_canonical();
-    if !ctx.allow.iter().any(|net| net.contains(&ip)) {
+    if !ctx.allowed(request.peer.ip()) {
         tracing::info!(peer = %request.peer, "zone transfer refused: address not in dns.transfer_allow");
         refused();
         return Err(RCODE_REFUSED);
@@ -426,31 +444,44 @@ async fn reply_udp(socket: &UdpSocket, outcome: Outcome, peer: SocketAddr) {
     }
 }
 
-/// Accepts TCP connections until shutdown.
+/// Accepts TCP connections until shutdown. One over a limit of `connections` is closed as
+/// soon as it is accepted: left unaccepted, it would wait in the kernel's backlog, holding a
+/// place there that an allowed resolver may need, while its client waits for `connect()`.
 pub async fn serve_tcp(
     ctx: Arc<Context>,
     listener: TcpListener,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let permits = Arc::new(tokio::sync::Semaphore::new(TCP_CONNECTIONS));
+    let metrics = &ctx.registry.metrics;
+    let connections = Connections::new(
+        Limits::from_settings(&ctx.registry.settings.dns),
+        metrics.dns_tcp_open.clone(),
+    );
     loop {
-        let permit = tokio::select! {
-            _ = shutdown.changed() => return,
-            permit = Arc::clone(&permits).acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => return,
-            },
-        };
         let (stream, peer) = tokio::select! {
             _ = shutdown.changed() => return,
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
+                    // Out of file descriptors, most often: wait for connections to end.
                     tracing::warn!(error = %e, "TCP accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             },
+        };
+        let slot = match connections.admit(peer.ip(), ctx.allowed(peer.ip())) {
+            Ok(slot) => slot,
+            Err(over) => {
+                metrics
+                    .dns_tcp_closed
+                    .with_label_values(&[over.label()])
+                    .inc();
+                // Debug, not info: a client that keeps connecting would flood the log.
+                tracing::debug!(%peer, reason = %over, "DNS TCP connection closed at once");
+                drop(stream);
+                continue;
+            }
         };
         let ctx = Arc::clone(&ctx);
         let shutdown = shutdown.clone();
@@ -458,47 +489,72 @@ pub async fn serve_tcp(
             if let Err(e) = connection(&ctx, stream, peer, shutdown).await {
                 tracing::debug!(error = %e, %peer, "DNS TCP connection ended");
             }
-            drop(permit);
+            drop(slot);
         });
     }
 }
 
+/// Serves one connection's queries in turn, until the client closes it, stays idle for
+/// `dns.tcp_idle_timeout_ms`, or reads nothing of an answer for as long.
 async fn connection(
     ctx: &Context,
     mut stream: TcpStream,
     peer: SocketAddr,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
+    let idle = ctx.tcp_idle;
+    let closed = |reason: &str| {
+        ctx.registry
+            .metrics
+            .dns_tcp_closed
+            .with_label_values(&[reason])
+            .inc();
+    };
     stream.set_nodelay(true)?;
     loop {
         let mut length = [0u8; 2];
         let read = tokio::select! {
             _ = shutdown.changed() => return Ok(()),
-            read = tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut length)) => read,
+            read = tokio::time::timeout(idle, stream.read_exact(&mut length)) => read,
         };
         match read {
             Ok(Ok(_)) => {}
-            // Idle or closed by the client: both are a normal end.
-            Ok(Err(_)) | Err(_) => return Ok(()),
+            // Closed by the client: a normal end.
+            Ok(Err(_)) => return Ok(()),
+            Err(_) => {
+                closed("idle");
+                return Ok(());
+            }
         }
         let mut packet = vec![0u8; usize::from(u16::from_be_bytes(length))];
-        tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut packet))
-            .await
-            .map_err(|_| {
-                std::io::Error::new(std::io::ErrorKind::TimedOut, "message not sent in time")
-            })??;
-        match handle(ctx, &packet, peer, true).await {
+        match tokio::time::timeout(idle, stream.read_exact(&mut packet)).await {
+            Ok(read) => read.map(drop)?,
+            Err(_) => {
+                closed("idle");
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "message not sent in time",
+                ));
+            }
+        }
+        let written = match handle(ctx, &packet, peer, true).await {
             Outcome::Drop => return Ok(()),
             Outcome::Reply(reply) => {
                 let mut framed = Vec::with_capacity(reply.len() + 2);
                 framed.extend_from_slice(&(reply.len() as u16).to_be_bytes());
                 framed.extend_from_slice(&reply);
-                stream.write_all(&framed).await?;
+                write_all_within(&mut stream, &framed, idle).await
             }
             Outcome::Transfer(transfer) => {
                 let (request, kind, signer) = *transfer;
-                transfer::run(ctx, &mut stream, &request, kind, signer).await?;
+                transfer::run(ctx, &mut stream, &request, kind, signer).await
             }
+        };
+        if let Err(e) = written {
+            if e.kind() == std::io::ErrorKind::TimedOut {
+                closed("write_timeout");
+            }
+            return Err(e);
         }
     }
 }

@@ -4,9 +4,12 @@
 //! repeats the question, so that owner names compress against the origin in each, and is
 //! signed when the request was.
 
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use std::time::Duration;
+
+use tokio::io::AsyncWrite;
 
 use super::Context;
+use super::connections::write_all_within;
 use super::request::{Request, TransferKind};
 use super::tsig::Signer;
 use super::wire::*;
@@ -107,11 +110,13 @@ impl<'c> Packer<'c> {
     }
 }
 
-/// Signs and writes the finished messages, each with its two-byte length.
+/// Signs and writes the finished messages, each with its two-byte length; gives up when the
+/// client reads nothing for `timeout` (`dns.tcp_idle_timeout_ms`).
 async fn send<W: AsyncWrite + Unpin>(
     out: &mut W,
     messages: &mut Vec<Vec<u8>>,
     signer: &mut Option<Signer>,
+    timeout: Duration,
 ) -> std::io::Result<()> {
     let mut buf = Vec::with_capacity(messages.len() * (MESSAGE_BYTES + 160));
     for message in messages.drain(..) {
@@ -122,7 +127,7 @@ async fn send<W: AsyncWrite + Unpin>(
         buf.extend_from_slice(&(message.len() as u16).to_be_bytes());
         buf.extend_from_slice(&message);
     }
-    out.write_all(&buf).await
+    write_all_within(out, &buf, timeout).await
 }
 
 /// Runs the transfer a request asked for and writes it to `out`.
@@ -144,7 +149,7 @@ pub async fn run<W: AsyncWrite + Unpin>(
                 packer.flush();
                 tracing::info!(peer = %request.peer, serial, "IXFR: the client is up to date");
                 count(ctx, "ixfr");
-                return send(out, &mut packer.ready, &mut signer).await;
+                return send(out, &mut packer.ready, &mut signer, ctx.tcp_idle).await;
             }
             SerialPosition::Behind(from) if seq - from <= MAX_IXFR_EVENTS => {
                 match events_between(ctx, from, seq).await {
@@ -170,7 +175,7 @@ pub async fn run<W: AsyncWrite + Unpin>(
                             "IXFR sent"
                         );
                         count(ctx, "ixfr");
-                        return send(out, &mut packer.ready, &mut signer).await;
+                        return send(out, &mut packer.ready, &mut signer, ctx.tcp_idle).await;
                     }
                     Err(e) => {
                         tracing::info!(peer = %request.peer, reason = %e, "IXFR answered with the whole zone");
@@ -198,12 +203,12 @@ pub async fn run<W: AsyncWrite + Unpin>(
             records += 1;
         }
         if packer.ready.len() >= MESSAGES_PER_WRITE {
-            send(out, &mut packer.ready, &mut signer).await?;
+            send(out, &mut packer.ready, &mut signer, ctx.tcp_idle).await?;
         }
     }
     packer.push(Rr::Soa(serial));
     packer.flush();
-    send(out, &mut packer.ready, &mut signer).await?;
+    send(out, &mut packer.ready, &mut signer, ctx.tcp_idle).await?;
     count(ctx, "axfr");
     tracing::info!(
         peer = %request.peer,

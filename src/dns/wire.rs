@@ -27,6 +27,12 @@ pub const RCODE_NXDOMAIN: u8 = 3;
 pub const RCODE_NOTIMP: u8 = 4;
 pub const RCODE_REFUSED: u8 = 5;
 pub const RCODE_NOTAUTH: u8 = 9;
+/// An extended code (RFC 6891): the header holds its low four bits, the OPT record the rest,
+/// so it is only sent with EDNS.
+pub const RCODE_BADVERS: u8 = 16;
+
+/// The EDNS version this server speaks.
+pub const EDNS_VERSION: u8 = 0;
 
 /// The EDNS payload size this server advertises (the DNS flag day 2020 value).
 pub const EDNS_PAYLOAD: u16 = 1232;
@@ -42,6 +48,8 @@ pub struct Flags {
     pub authoritative: bool,
     pub truncated: bool,
     pub recursion_desired: bool,
+    /// The response code; the header holds its low four bits, [`MessageWriter::edns`] the
+    /// rest.
     pub rcode: u8,
 }
 
@@ -89,6 +97,8 @@ pub struct MessageWriter {
     section: Section,
     /// Wire offsets of the question name's labels, for compression.
     question: Vec<u16>,
+    /// The upper eight bits of an extended response code, written in the OPT record.
+    rcode_high: u8,
 }
 
 impl MessageWriter {
@@ -102,6 +112,7 @@ impl MessageWriter {
             counts: [0; 4],
             section: Section::Question,
             question: Vec::new(),
+            rcode_high: flags.rcode >> 4,
         }
     }
 
@@ -253,13 +264,16 @@ impl MessageWriter {
         self.record(Section::Authority, owner, rtype, ttl, data);
     }
 
-    /// Adds an EDNS OPT record advertising [`EDNS_PAYLOAD`].
+    /// Adds an EDNS OPT record of [`EDNS_VERSION`] advertising [`EDNS_PAYLOAD`], with the
+    /// upper bits of the response code.
     pub fn edns(&mut self) {
         self.enter(Section::Additional);
         self.buf.push(0);
         self.buf.extend_from_slice(&TYPE_OPT.to_be_bytes());
         self.buf.extend_from_slice(&EDNS_PAYLOAD.to_be_bytes());
-        self.buf.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+        // The TTL field: extended response code, version, flags (none); then no options.
+        self.buf
+            .extend_from_slice(&[self.rcode_high, EDNS_VERSION, 0, 0, 0, 0]);
         self.counts[Section::Additional as usize] += 1;
     }
 
@@ -389,6 +403,28 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(message.edns.is_some());
+    }
+
+    #[test]
+    fn an_extended_response_code_is_split_between_header_and_opt() {
+        let mut w = MessageWriter::new(
+            7,
+            Flags {
+                response: true,
+                rcode: RCODE_BADVERS,
+                ..Flags::default()
+            },
+            512,
+        );
+        let q = labels("dnsbl.siteban");
+        w.question(q.iter().map(Vec::as_slice), TYPE_SOA, CLASS_IN);
+        w.edns();
+        let bytes = w.finish();
+        assert_eq!(bytes[3] & 0x0f, 0, "the low four bits of 16");
+        let message = Message::from_vec(&bytes).unwrap();
+        assert_eq!(u16::from(message.metadata.response_code), 16);
+        let edns = message.edns.unwrap();
+        assert_eq!((edns.rcode_high(), edns.version()), (1, EDNS_VERSION));
     }
 
     #[test]

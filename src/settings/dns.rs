@@ -1,12 +1,12 @@
-//! The `[dns]` section: the RPZ and DNSBL zones, the DNS listener, NOTIFY targets, who may
-//! transfer the zone, and the TSIG keys. Serving DNS is left to `dns`; this module checks the
+//! The `[dns]` section: the RPZ and DNSBL zones, the DNS listener and its TCP connection
+//! limits, NOTIFY targets, who may transfer the zone, and the TSIG keys. Serving DNS is left to `dns`; this module checks the
 //! names and addresses, and keeps TSIG secrets out of `Debug` output.
 
 use std::net::SocketAddr;
 
 use serde::Deserialize;
 
-use super::{SettingsError, invalid};
+use super::{SettingsError, invalid, positive};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -34,7 +34,21 @@ pub struct DnsSettings {
     pub dnsbl_zone: String,
     /// Tasks answering UDP queries; 0 means one per core.
     pub workers: usize,
+    /// TCP connections open at once, from all sources together.
+    pub tcp_max_connections: usize,
+    /// TCP connections open at once from one address.
+    pub tcp_max_per_source: usize,
+    /// Of `tcp_max_connections`, how many only `transfer_allow` addresses may use, so that no
+    /// other client can keep the resolvers from transferring the zone.
+    pub tcp_transfer_reserve: usize,
+    /// How long a TCP connection may go without a new query (or without reading any of an
+    /// answer) before it is closed.
+    pub tcp_idle_timeout_ms: u64,
 }
+
+/// Bounds of `dns.tcp_idle_timeout_ms`: below, a client on a slow path cannot send its next
+/// query in time; above, idle clients hold connections long enough to crowd others out.
+const TCP_IDLE_TIMEOUT_MS: std::ops::RangeInclusive<u64> = 100..=120_000;
 
 impl Default for DnsSettings {
     fn default() -> Self {
@@ -50,6 +64,11 @@ impl Default for DnsSettings {
             tsig_keys: Vec::new(),
             dnsbl_zone: "dnsbl.siteban.".into(),
             workers: 0,
+            tcp_max_connections: 256,
+            tcp_max_per_source: 16,
+            tcp_transfer_reserve: 16,
+            // RFC 7766 (6.2.3) asks for idle timeouts of the order of seconds.
+            tcp_idle_timeout_ms: 5000,
         }
     }
 }
@@ -138,7 +157,38 @@ impl DnsSettings {
                 ));
             }
         }
+        self.validate_tcp()?;
         self.validate_tsig_keys()
+    }
+
+    fn validate_tcp(&self) -> Result<(), SettingsError> {
+        positive([
+            ("dns.tcp_max_connections", self.tcp_max_connections as u64),
+            ("dns.tcp_max_per_source", self.tcp_max_per_source as u64),
+        ])?;
+        if self.tcp_max_per_source > self.tcp_max_connections {
+            return Err(invalid(
+                "dns.tcp_max_per_source",
+                "must not be above dns.tcp_max_connections",
+            ));
+        }
+        if self.tcp_transfer_reserve >= self.tcp_max_connections {
+            return Err(invalid(
+                "dns.tcp_transfer_reserve",
+                "must be below dns.tcp_max_connections, or no other client could connect",
+            ));
+        }
+        if !TCP_IDLE_TIMEOUT_MS.contains(&self.tcp_idle_timeout_ms) {
+            return Err(invalid(
+                "dns.tcp_idle_timeout_ms",
+                format!(
+                    "must be from {} to {} milliseconds",
+                    TCP_IDLE_TIMEOUT_MS.start(),
+                    TCP_IDLE_TIMEOUT_MS.end()
+                ),
+            ));
+        }
+        Ok(())
     }
 
     fn validate_tsig_keys(&self) -> Result<(), SettingsError> {
@@ -253,6 +303,30 @@ mod tests {
                 Box::new(|d| d.rpz_notice_host = "notice example".into()),
             ),
             (
+                "dns.tcp_max_connections",
+                Box::new(|d| d.tcp_max_connections = 0),
+            ),
+            (
+                "dns.tcp_max_per_source",
+                Box::new(|d| d.tcp_max_per_source = 0),
+            ),
+            (
+                "dns.tcp_max_per_source",
+                Box::new(|d| d.tcp_max_per_source = d.tcp_max_connections + 1),
+            ),
+            (
+                "dns.tcp_transfer_reserve",
+                Box::new(|d| d.tcp_transfer_reserve = d.tcp_max_connections),
+            ),
+            (
+                "dns.tcp_idle_timeout_ms",
+                Box::new(|d| d.tcp_idle_timeout_ms = 99),
+            ),
+            (
+                "dns.tcp_idle_timeout_ms",
+                Box::new(|d| d.tcp_idle_timeout_ms = 120_001),
+            ),
+            (
                 "dns.tsig_keys",
                 Box::new(|d| {
                     d.tsig_keys = vec![TsigKeySettings {
@@ -284,6 +358,10 @@ mod tests {
         settings.dns.notify = vec!["127.0.0.1:53".into()];
         settings.dns.transfer_allow = vec!["192.0.2.0/24".into(), "2001:db8::1".into()];
         settings.dns.rpz_notice_host = "notice.example.".into();
+        settings.dns.tcp_max_connections = 1;
+        settings.dns.tcp_max_per_source = 1;
+        settings.dns.tcp_transfer_reserve = 0;
+        settings.dns.tcp_idle_timeout_ms = 100;
         settings.dns.tsig_keys = vec![TsigKeySettings {
             name: "transfer-key".into(),
             algorithm: "hmac-sha256".into(),

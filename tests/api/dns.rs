@@ -886,3 +886,317 @@ async fn notify_coalesces_bursts_and_retries_unanswered() {
     })
     .await;
 }
+
+/// Connects from `source`; `None` when the listener does not accept in 2.5 s (its backlog is
+/// full). That is long enough for one SYN sent again after a second, in case the listener was
+/// slow to empty its backlog on a busy machine.
+async fn connect_from(server: SocketAddr, source: IpAddr) -> Option<tokio::net::TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::new(source, 0)).unwrap();
+    tokio::time::timeout(Duration::from_millis(2500), socket.connect(server))
+        .await
+        .ok()?
+        .ok()
+}
+
+/// Whether the listener still holds `stream` open: nothing to read, no end, no error.
+fn still_open(stream: &tokio::net::TcpStream) -> bool {
+    matches!(
+        stream.try_read(&mut [0u8; 1]),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock
+    )
+}
+
+/// A client holding as many connections from `source` as it can: it connects `attempts` times,
+/// or until a connection is no longer accepted, and keeps those the listener leaves open.
+/// Returns them and how many connections were accepted.
+async fn hold(
+    server: SocketAddr,
+    source: IpAddr,
+    attempts: usize,
+) -> (Vec<tokio::net::TcpStream>, usize) {
+    let mut held = Vec::new();
+    let mut accepted = 0;
+    for _ in 0..attempts {
+        let Some(stream) = connect_from(server, source).await else {
+            break;
+        };
+        accepted += 1;
+        held.push(stream);
+        if held.len() % 64 == 0 {
+            // Closed ones are of no use to the client; dropping them keeps its descriptors few.
+            held.retain(still_open);
+        }
+    }
+    (held, accepted)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_source_can_take_the_tcp_side_from_the_allowed_resolvers() {
+    let (app, dns) = dns_app(|s| {
+        s.dns.transfer_allow = vec!["127.0.0.1".into()];
+        s.dns.tcp_max_connections = 16;
+        s.dns.tcp_max_per_source = 4;
+        s.dns.tcp_transfer_reserve = 4;
+        // Long enough that no connection of this test is closed for being idle.
+        s.dns.tcp_idle_timeout_ms = 60_000;
+    })
+    .await;
+    let agency = app.create_key("agency", None).await;
+    list(&app, &agency, "held-shop.cn", "exact").await;
+    let soa = query("rpz.siteban.", RecordType::SOA).to_vec().unwrap();
+    let axfr = transfer_query(RecordType::AXFR, None).to_vec().unwrap();
+    let resolver = |packet: Vec<u8>| async move {
+        tokio::time::timeout(Duration::from_secs(5), tcp(dns, LOCALHOST, &packet)).await
+    };
+
+    // One source opens more connections than the listener ever served with its backlog
+    // (256 and 128), and keeps every one it is left.
+    let attacker = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+    let (mut held, accepted) = hold(dns, attacker, 500).await;
+    let answered = resolver(soa.clone()).await;
+    assert!(
+        answered.is_ok(),
+        "the allowed resolver's SOA query over TCP was not answered within 5 s while \
+         {attacker} holds {} connections ({accepted} accepted)",
+        held.len()
+    );
+    assert_eq!(
+        accepted, 500,
+        "a connection over a limit is accepted and closed, never left in the backlog"
+    );
+    eventually(
+        DEADLINE,
+        "the listener to leave the source its 4 connections",
+        || {
+            held.retain(still_open);
+            let count = held.len();
+            async move { count == 4 }
+        },
+    )
+    .await;
+    let closed = |reason: &str| {
+        app.registry
+            .metrics
+            .dns_tcp_closed
+            .with_label_values(&[reason])
+            .get()
+    };
+    assert_eq!(closed("source_limit"), 496);
+    let open = || app.registry.metrics.dns_tcp_open.get();
+    eventually(
+        DEADLINE,
+        "the resolver's connection to be closed, the source's 4 left",
+        || async { open() == 4 },
+    )
+    .await;
+
+    // Two more sources take what is left outside the reserve; a fourth is closed at once.
+    let mut others = Vec::new();
+    for last in [3, 4] {
+        let (streams, _) = hold(dns, IpAddr::V4(Ipv4Addr::new(127, 0, 0, last)), 4).await;
+        others.extend(streams);
+    }
+    eventually(DEADLINE, "12 connections to be open", || async {
+        open() == 12
+    })
+    .await;
+    let late = connect_from(dns, IpAddr::V4(Ipv4Addr::new(127, 0, 0, 5)))
+        .await
+        .expect("accepted, not left in the backlog");
+    eventually(DEADLINE, "a connection over the total to be closed", || {
+        let closed = !still_open(&late);
+        async move { closed }
+    })
+    .await;
+    assert_eq!(closed("total_limit"), 1);
+    assert!(others.iter().all(still_open));
+
+    // The reserve: the allowed resolver still gets the SOA and the zone over TCP, and UDP
+    // answers as ever.
+    let messages = resolver(soa).await.expect("the SOA over TCP is answered");
+    assert_eq!(soa_serial(&answers(&messages)[0]), Some(1));
+    let messages = resolver(axfr).await.expect("the AXFR is answered");
+    assert_eq!(
+        owners(&answers(&messages), RecordType::CNAME),
+        ["held-shop.cn.rpz.siteban."]
+    );
+    let reply = ask(dns, "rpz.siteban.", RecordType::SOA).await;
+    assert_eq!(soa_serial(&reply.answers[0]), Some(1));
+    assert_eq!(
+        app.registry
+            .metrics
+            .dns_transfers
+            .with_label_values(&["axfr"])
+            .get(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_tcp_connections_are_closed_after_the_idle_timeout() {
+    let (app, dns) = dns_app(|s| s.dns.tcp_idle_timeout_ms = 300).await;
+    let soa = query("rpz.siteban.", RecordType::SOA).to_vec().unwrap();
+    let mut whole = (soa.len() as u16).to_be_bytes().to_vec();
+    whole.extend_from_slice(&soa);
+    let cases: [(&str, &[u8], bool); 3] = [
+        ("asks once and then nothing", &whole, true),
+        ("never asks", &[], false),
+        ("starts a message and stops", &whole[..5], false),
+    ];
+    for (case, sent, answered) in cases {
+        // Before the listener's clock can start, so that no close can look early.
+        let start = Instant::now();
+        let mut stream = connect_from(dns, LOCALHOST).await.expect(case);
+        stream.write_all(sent).await.unwrap();
+        if answered {
+            let mut length = [0u8; 2];
+            stream.read_exact(&mut length).await.unwrap();
+            let mut reply = vec![0u8; usize::from(u16::from_be_bytes(length))];
+            stream.read_exact(&mut reply).await.unwrap();
+            let reply = Message::from_vec(&reply).unwrap();
+            assert_eq!(
+                reply.metadata.response_code,
+                ResponseCode::NoError,
+                "{case}"
+            );
+        }
+        let mut rest = Vec::new();
+        let Ok(end) =
+            tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await
+        else {
+            panic!(
+                "{case}: the connection is still open 5 s later, with dns.tcp_idle_timeout_ms = 300"
+            );
+        };
+        assert_eq!(
+            end.unwrap(),
+            0,
+            "{case}: closed, not reset, with nothing more sent"
+        );
+        assert!(
+            start.elapsed() >= Duration::from_millis(300),
+            "{case}: closed after {:?}, before the idle timeout",
+            start.elapsed()
+        );
+    }
+    let idle = app
+        .registry
+        .metrics
+        .dns_tcp_closed
+        .with_label_values(&["idle"]);
+    assert_eq!(idle.get(), 3);
+    eventually(DEADLINE, "no connection to be open", || async {
+        app.registry.metrics.dns_tcp_open.get() == 0
+    })
+    .await;
+}
+
+/// A query with EDNS of `version`.
+fn query_with_edns(name: &str, rtype: RecordType, version: u8) -> Message {
+    let mut message = query(name, rtype);
+    let mut edns = hickory_proto::op::Edns::new();
+    edns.set_version(version);
+    edns.set_max_payload(1232);
+    message.edns = Some(edns);
+    message
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edns_versions_other_than_0_get_badvers() {
+    let (app, dns) = dns_app(|_| {}).await;
+    let agency = app.create_key("agency", None).await;
+    list(&app, &agency, "versioned-shop.cn", "exact").await;
+    // RFC 6891 (6.1.3): BADVERS is 16, its upper eight bits in the OPT record of the answer.
+    const BADVERS: u16 = 16;
+    let cases = [
+        ("versioned-shop.cn.dnsbl.siteban.", RecordType::A, 0, 0, 1),
+        ("rpz.siteban.", RecordType::SOA, 0, 0, 1),
+        ("outside.example.", RecordType::A, 0, 5, 0),
+        (
+            "versioned-shop.cn.dnsbl.siteban.",
+            RecordType::A,
+            1,
+            BADVERS,
+            0,
+        ),
+        ("rpz.siteban.", RecordType::SOA, 1, BADVERS, 0),
+        ("outside.example.", RecordType::A, 2, BADVERS, 0),
+        ("dnsbl.siteban.", RecordType::SOA, 255, BADVERS, 0),
+    ];
+    for (name, rtype, version, rcode, answered) in cases {
+        let packet = query_with_edns(name, rtype, version).to_vec().unwrap();
+        let udp_reply = udp(dns, &packet).await.expect("an answer over UDP");
+        let tcp_reply = tcp(dns, LOCALHOST, &packet).await.remove(0);
+        for reply in [udp_reply, tcp_reply] {
+            let reply = Message::from_vec(&reply).unwrap();
+            let case = format!("{name} {rtype} with EDNS version {version}");
+            assert_eq!(
+                u16::from(reply.metadata.response_code),
+                rcode,
+                "{case}: {:?}",
+                reply.metadata.response_code
+            );
+            assert_eq!(reply.answers.len(), answered, "{case}");
+            let edns = reply.edns.as_ref().expect("an OPT record in the answer");
+            assert_eq!(edns.version(), 0, "{case}");
+            assert_eq!(reply.queries[0].name.to_ascii(), name, "{case}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_label_no_listed_name_can_hold_gets_nxdomain_inside_a_zone() {
+    let (app, dns) = dns_app(|_| {}).await;
+    let agency = app.create_key("agency", None).await;
+    // The name a dotted label would spell if labels were joined with dots.
+    list(&app, &agency, "ex.ample.cn", "exact").await;
+    let escaped = Name::from_ascii("ex\\.ample.cn.dnsbl.siteban.").unwrap();
+    assert_eq!(escaped.iter().next(), Some(&b"ex.ample"[..]));
+    let nx = ResponseCode::NXDomain;
+    let refused = ResponseCode::Refused;
+    let cases: [(&[&[u8]], ResponseCode); 9] = [
+        (
+            &[b"ex", b"ample", b"cn", b"dnsbl", b"siteban"],
+            ResponseCode::NoError,
+        ),
+        (&[b"ex.ample", b"cn", b"dnsbl", b"siteban"], nx),
+        (&[b"ex", b"ample.cn", b"dnsbl", b"siteban"], nx),
+        (&[b"ex ample", b"cn", b"DNSBL", b"siteban"], nx),
+        (&[b"ex\\ample", b"cn", b"dnsbl", b"siteban"], nx),
+        (&[b"\xc3\xa9", b"cn", b"dnsbl", b"siteban"], nx),
+        (&[b"ex.ample", b"cn", b"rpz", b"siteban"], nx),
+        // A dot inside what would be the origin: the name is in neither zone.
+        (&[b"ex", b"cn", b"dnsbl.siteban"], refused),
+        (&[b"ex", b"cn.dnsbl", b"siteban"], refused),
+    ];
+    for (labels, rcode) in cases {
+        let name = Name::from_labels(labels.iter().copied()).unwrap();
+        let reply = Message::from_vec(
+            &udp(
+                dns,
+                &query_name(name.clone(), RecordType::A).to_vec().unwrap(),
+            )
+            .await
+            .expect("an answer"),
+        )
+        .unwrap();
+        assert_eq!(reply.metadata.response_code, rcode, "{name:?}");
+        if rcode == nx {
+            assert!(reply.metadata.authoritative, "{name:?}");
+            assert!(reply.answers.is_empty(), "{name:?}");
+            assert_eq!(
+                reply.authorities[0].record_type(),
+                RecordType::SOA,
+                "{name:?}"
+            );
+        }
+    }
+    let reply = Message::from_vec(
+        &udp(dns, &query_name(escaped, RecordType::A).to_vec().unwrap())
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(reply.metadata.response_code, nx);
+}

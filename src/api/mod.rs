@@ -160,12 +160,9 @@ fn principal(req: &HttpRequest, registry: &Registry) -> Option<Arc<Principal>> {
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())?;
-    let token = header
-        .strip_prefix("Bearer ")
-        .or_else(|| header.strip_prefix("bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())?;
-    registry.auth.authenticate(token)
+    registry
+        .auth
+        .authenticate(crate::auth::bearer_token(header)?)
 }
 
 /// What a state-changing request did, for its audit record: set by the handler once it knows

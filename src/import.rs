@@ -9,6 +9,7 @@ use std::io::BufRead;
 use sha2::{Digest, Sha256};
 
 use crate::api::entries::{CreateEntryRequest, parse_listing};
+use crate::api::parse_json;
 use crate::model::NewEntry;
 use crate::registry::{Listing, import_actor};
 
@@ -48,11 +49,9 @@ pub fn read(mut input: impl BufRead) -> Result<ImportFile, ImportError> {
         if text.trim().is_empty() {
             continue;
         }
-        let parsed = serde_json::from_str::<CreateEntryRequest>(text)
-            .map_err(|e| format!("line {lines}: invalid_json: {e}"))
-            .and_then(|body| {
-                parse_listing(&body).map_err(|e| format!("line {lines}: {}: {e}", e.code()))
-            });
+        let parsed = parse_json::<CreateEntryRequest>(text.as_bytes())
+            .and_then(|body| parse_listing(&body))
+            .map_err(|e| format!("line {lines}: {}: {e}", e.code()));
         match parsed {
             // An import seeds the registry: it names no providers and overrides nothing.
             Ok((domain, scope, category, decision, reason)) => listings.push((

@@ -17,6 +17,7 @@ use crate::store::StatusFilter;
 const MAX_REASON: usize = 2000;
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CreateEntryRequest {
     #[schema(example = "shop.example.cn")]
     pub domain: Option<String>,
@@ -34,11 +35,13 @@ pub struct CreateEntryRequest {
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct OverrideRequest {
     pub justification: Option<String>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema, Default)]
+#[serde(deny_unknown_fields)]
 pub struct ReviewRequest {
     /// The pending entry meant; when absent, whichever is pending for the domain.
     pub entry_id: Option<String>,
@@ -46,6 +49,7 @@ pub struct ReviewRequest {
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LiftEntryRequest {
     pub reason: Option<String>,
     #[schema(value_type = Option<Object>)]

@@ -36,8 +36,8 @@ pub struct Decision {
 }
 
 /// A decision as it arrives over JSON, before validation. Every field is an optional string,
-/// so deserialising fails only on wrong JSON types and [`Decision::parse`] can name the field
-/// that is missing or wrong. Only a JSON object is accepted: a derived implementation would
+/// so deserialising fails only on wrong JSON types and unknown fields, and [`Decision::parse`]
+/// can name the field that is missing or wrong. Only a JSON object is accepted: a derived implementation would
 /// also take an array and read its items by position.
 #[derive(Debug, Default, Clone)]
 pub struct DecisionInput {
@@ -53,10 +53,11 @@ pub struct DecisionInput {
 
 impl<'de> Deserialize<'de> for DecisionInput {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        /// The same fields, with the derived field handling (unknown keys ignored, `null`
-        /// read as absent, duplicates refused).
+        /// The same fields, with the derived field handling (`null` read as absent,
+        /// duplicates and unknown keys refused: a misspelled `date` must not read as a
+        /// missing one).
         #[derive(Default, Deserialize)]
-        #[serde(default)]
+        #[serde(default, deny_unknown_fields)]
         struct Fields {
             number: Option<String>,
             authority: Option<String>,
@@ -613,11 +614,11 @@ mod tests {
     }
 
     #[test]
-    fn input_deserialises_anything_of_the_right_types() {
+    fn input_deserialises_its_fields_of_the_right_types_only() {
         let empty: DecisionInput = serde_json::from_str("{}").unwrap();
         assert!(empty.number.is_none() && empty.date.is_none());
         let nulls: DecisionInput =
-            serde_json::from_str(r#"{"number": null, "date": null, "extra": 1}"#).unwrap();
+            serde_json::from_str(r#"{"number": null, "date": null}"#).unwrap();
         assert!(nulls.number.is_none());
         let odd: DecisionInput =
             serde_json::from_str(r#"{"number": "", "date": "tomorrow"}"#).unwrap();
@@ -627,6 +628,8 @@ mod tests {
             r#"{"date": ["2024-05-01"]}"#,
             r#"["京市监处罚〔2024〕123号", "北京市市场监督管理局", "2024-05-01"]"#,
             r#"{"number": "a", "number": "b"}"#,
+            r#"{"number": "a", "extra": 1}"#,
+            r#"{"dat": "2024-05-01"}"#,
             "[]",
             "\"x\"",
         ] {

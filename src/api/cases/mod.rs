@@ -28,6 +28,7 @@ const MAX_NAME: usize = 200;
 const MAX_DOCUMENTS: usize = 100;
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct OpenCaseRequest {
     #[schema(example = "shop.example.cn")]
     pub domain: Option<String>,
@@ -52,16 +53,19 @@ pub struct OpenCaseRequest {
 }
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NoteRequest {
     pub note: Option<String>,
 }
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ReasonRequest {
     pub reason: Option<String>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SuspensionRequest {
     /// The written request: number, authority, date, optional document_sha256.
     #[schema(value_type = Option<Object>)]
@@ -71,6 +75,7 @@ pub struct SuspensionRequest {
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct DecisionRequest {
     /// The administrative penalty decision.
     #[schema(value_type = Option<Object>)]
@@ -81,6 +86,7 @@ pub struct DecisionRequest {
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CloseRequest {
     /// Any of `cancel_recordal`, `stop_access`, `stop_resolution`, `blacklist`.
     pub measures: Option<Vec<String>>,
@@ -90,6 +96,7 @@ pub struct CloseRequest {
 }
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SuspendRequest {
     /// Ids of access providers to notify besides those found by locating the site.
     pub providers: Option<Vec<String>>,

@@ -24,7 +24,7 @@ use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
 use crate::auth::Principal;
-use crate::domain::{Category, Role};
+use crate::domain::{Category, DateWindow, Role};
 use crate::registry::Registry;
 pub use error::ApiError;
 
@@ -86,6 +86,12 @@ impl Call {
         payload: web::Payload,
     ) -> Result<T, ApiError> {
         read_json_or_default(&self.req, payload, self.settings.limits.write_body_bytes).await
+    }
+
+    /// The dates a document in this request may bear: from `documents.earliest_date` to
+    /// today in China.
+    pub fn document_dates(&self) -> DateWindow {
+        DateWindow::until_today(self.settings.documents.earliest_date)
     }
 
     /// The query string parsed into `T` (see [`query`]).

@@ -10,6 +10,7 @@
 mod auth;
 mod cases;
 mod dns;
+mod documents;
 mod entries;
 mod index;
 mod limits;
@@ -27,6 +28,7 @@ use serde::Deserialize;
 pub use auth::AuthSettings;
 pub use cases::CaseSettings;
 pub use dns::{DnsSettings, TsigKeySettings, parse_network};
+pub use documents::DocumentSettings;
 pub use entries::{EntrySettings, ProtectionSettings};
 pub use index::{FeedSettings, IndexSettings};
 pub use limits::{LimitSettings, RateSettings};
@@ -53,6 +55,7 @@ pub struct Settings {
     pub protection: ProtectionSettings,
     pub limits: LimitSettings,
     pub records: RecordSettings,
+    pub documents: DocumentSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -166,6 +169,7 @@ impl Settings {
         self.locate.validate()?;
         self.notices.validate()?;
         self.dns.validate()?;
+        self.documents.validate()?;
         Ok(())
     }
 
@@ -334,12 +338,20 @@ mod tests {
                 "true".to_string(),
             ),
             ("OTHER__DNS__LISTEN".to_string(), "127.0.0.1:53".to_string()),
+            (
+                "SITEBAN__DOCUMENTS__EARLIEST_DATE".to_string(),
+                "2010-06-30".to_string(),
+            ),
         ]);
         let settings = Settings::layered(None, Some(environment)).unwrap();
         assert_eq!(settings.dns.notify, ["192.0.2.1:53"]);
         assert_eq!(settings.dns.workers, 3);
         assert!(settings.entries.require_approval);
         assert_eq!(settings.dns.listen, "");
+        assert_eq!(
+            settings.documents.earliest_date,
+            time::macros::date!(2010 - 06 - 30)
+        );
         settings.validate().unwrap();
     }
 

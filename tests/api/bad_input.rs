@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 use siteban::domain::today_in_china;
 
-use crate::helpers::{Store, entry_body, lift_body, spawn_app};
+use crate::helpers::{Store, entry_body, expect, lift_body, spawn_app, spawn_app_with};
 
 enum Auth {
     None,
@@ -165,6 +165,7 @@ fn cases() -> Vec<Case> {
     ];
     cases.extend(media_type_cases());
     cases.extend(unknown_field_cases());
+    cases.extend(date_floor_cases());
     cases.extend(notice_cases());
     cases.extend(record_cases());
     let invalid_domains = [
@@ -249,6 +250,25 @@ fn unknown_field_cases() -> Vec<Case> {
         unknown("unknown field in a suspension letter", "POST", &case_path("suspension-request"), Role("agency"), Json(json!({"letter": letter, "ground": "property"})), "dated"),
         unknown("unknown field in a closure", "POST", &case_path("close"), Role("telecom"), Json(json!({"measure": ["blacklist"]})), "measure"),
         unknown("unknown field in a referral document", "POST", "/v1/referrals", Role("agency"), Json(json!({"to": "ca:11", "subject": "s", "summary": "s", "documents": [{"knd": "letter"}]})), "knd"),
+    ]
+}
+
+/// Dates before `documents.earliest_date` (2000-01-01 by default) are refused with the code of
+/// the document that carries them.
+#[rustfmt::skip]
+fn date_floor_cases() -> Vec<Case> {
+    use Auth::*;
+    use Body::Json;
+    let dated = |date: &str| json!({"number": "京市监处罚〔2024〕1号", "authority": "北京市市场监督管理局", "date": date});
+    let case_path = |step: &str| format!("/v1/cases/0190b5c4-0000-7000-8000-000000000000/{step}");
+    vec![
+        case("decision dated year 0", "POST", "/v1/entries", Role("agency"), with_decision("date", json!("0000-01-01")), 422, "invalid_decision"),
+        case("decision dated 1900", "POST", "/v1/entries", Role("agency"), with_decision("date", json!("1900-01-01")), 422, "invalid_decision"),
+        case("decision the day before the floor", "POST", "/v1/entries", Role("telecom"), with_decision("date", json!("1999-12-31")), 422, "invalid_decision"),
+        case("lift document dated 1900", "POST", "/v1/entries/x.example.cn/lift", Role("agency"), Json(json!({"document": dated("1900-01-01")})), 422, "invalid_document"),
+        case("suspension letter dated 1900", "POST", &case_path("suspension-request"), Role("agency"), Json(json!({"letter": dated("1900-01-01"), "ground": "property"})), 422, "invalid_letter"),
+        case("case decision dated 1900", "POST", &case_path("decision"), Role("agency"), Json(json!({"decision": dated("1900-01-01"), "recommendation": dated("2024-05-01")})), 422, "invalid_decision"),
+        case("recommendation dated 1900", "POST", &case_path("decision"), Role("agency"), Json(json!({"decision": dated("2024-05-01"), "recommendation": dated("1900-01-01")})), 422, "invalid_recommendation"),
     ]
 }
 
@@ -455,4 +475,39 @@ pub async fn bad_input_is_refused_and_changes_nothing(store: Store) {
     );
     // And the same requests, made right, work.
     app.listed(&tokens["agency"], "ok.example.cn").await;
+}
+
+#[tokio::test]
+async fn the_earliest_document_date_is_a_setting() {
+    let app = spawn_app_with(Store::Embedded, |settings| {
+        settings.documents.earliest_date = time::macros::date!(2024 - 01 - 01);
+    })
+    .await;
+    let agency = app.create_key("agency", None).await;
+    let dated = |domain: &str, date: &str| {
+        let mut body = entry_body(domain);
+        body["decision"]["date"] = json!(date);
+        body
+    };
+    let early = app
+        .post(
+            &agency,
+            "/v1/entries",
+            &dated("early.example.cn", "2023-12-31"),
+        )
+        .await;
+    let body = expect(early, 422, "a decision before the floor").await;
+    assert_eq!(body["error"]["code"], "invalid_decision");
+    assert_eq!(
+        body["error"]["message"],
+        "date 2023-12-31 is before 2024-01-01, the earliest date this registry accepts"
+    );
+    let on_time = app
+        .post(
+            &agency,
+            "/v1/entries",
+            &dated("early.example.cn", "2024-01-01"),
+        )
+        .await;
+    expect(on_time, 201, "a decision on the floor").await;
 }

@@ -14,9 +14,7 @@ use super::{Answer, ApiError, Call, at_most, note, query_one_of, trimmed};
 use crate::auth::policy;
 use crate::cases::workflow::NewCase;
 use crate::cases::{Case, CaseState, Step, StepDocument};
-use crate::domain::{
-    Decision, DecisionInput, DomainName, IcpNumber, Province, Uscc, today_in_china,
-};
+use crate::domain::{DateWindow, Decision, DecisionInput, DomainName, IcpNumber, Province, Uscc};
 
 pub use inbox::*;
 pub use referrals::*;
@@ -156,10 +154,10 @@ pub(super) fn document(
     value: Option<DecisionInput>,
     field: &str,
     code: &'static str,
+    dates: DateWindow,
 ) -> Result<Decision, ApiError> {
     let value = value.ok_or_else(|| ApiError::invalid(code, format!("{field} is required")))?;
-    Decision::parse(value, today_in_china())
-        .map_err(|e| ApiError::invalid(code, format!("{field}: {e}")))
+    Decision::parse(value, dates).map_err(|e| ApiError::invalid(code, format!("{field}: {e}")))
 }
 
 pub(super) fn documents(

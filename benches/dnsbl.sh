@@ -64,7 +64,7 @@ for line in open(sys.argv[1]):
     except ValueError: continue
     if event.get("message") == "siteban serving": print(event["port"])' "$work/dnsbl.log")
 token=$(curl -fs -X POST "http://127.0.0.1:$hport/v1/keys" -H "Authorization: Bearer $ADMIN" \
-    -d '{"name": "bench", "role": "auditor"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+    -H 'Content-Type: application/json' -d '{"name": "bench", "role": "auditor"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 curl -fs "http://127.0.0.1:$hport/v1/snapshot?format=text" -H "Authorization: Bearer $token" > "$work/names.txt"
 python3 - "$work" <<'PY'
 import sys

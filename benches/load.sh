@@ -52,9 +52,9 @@ pids+=($!)
 wait_ok "http://127.0.0.1:$port/readyz"
 # The checks come from an access provider's key, bound to its provider as keys of that role are.
 provider=$(curl -fs -X POST "http://127.0.0.1:$port/v1/providers" -H "Authorization: Bearer $ADMIN" \
-    -d '{"name":"load","kind":"access"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+    -H 'Content-Type: application/json' -d '{"name":"load","kind":"access"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 export TOKEN=$(curl -fs -X POST "http://127.0.0.1:$port/v1/keys" -H "Authorization: Bearer $ADMIN" \
-    -d "{\"name\":\"load\",\"role\":\"access_provider\",\"provider_id\":\"$provider\"}" \
+    -H 'Content-Type: application/json' -d "{\"name\":\"load\",\"role\":\"access_provider\",\"provider_id\":\"$provider\"}" \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 # A wrong token would make every request a fast 401: check one answer first.
 curl -fs "http://127.0.0.1:$port/v1/check?domain=a.example.cn" -H "Authorization: Bearer $TOKEN" | grep -q '"listed"' \

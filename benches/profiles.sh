@@ -54,7 +54,7 @@ rps() { # url script
 serve dist
 # One auditor key, made once and kept in the shared store for both binaries.
 export TOKEN=$(curl -fs -X POST "http://127.0.0.1:$port/v1/keys" -H "Authorization: Bearer $ADMIN" \
-    -d '{"name":"load","role":"auditor"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+    -H 'Content-Type: application/json' -d '{"name":"load","role":"auditor"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 curl -fs "http://127.0.0.1:$port/v1/check?domain=a.example.cn" -H "Authorization: Bearer $TOKEN" | grep -q '"listed"' \
     || { echo "the load token does not work" >&2; exit 1; }
 stop

@@ -69,7 +69,7 @@ for backend in embedded redis; do
         pids+=("$npid")
         for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
         token=$(curl -fs -X POST "http://127.0.0.1:$port/v1/keys" -H "Authorization: Bearer $ADMIN" \
-            -d '{"name":"bench CA","role":"telecom"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+            -H 'Content-Type: application/json' -d '{"name":"bench CA","role":"telecom"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
         read -r wall _ < <(post "$port" "$work/bad.ndjson" "$token" 422)
         echo "$wall" >> "$work/refused.txt"
         read -r wall ms < <(post "$port" "$work/clean.ndjson" "$token" 200)

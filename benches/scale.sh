@@ -75,10 +75,10 @@ token_for() { # port role
     if [ "$2" = access_provider ]; then
         local provider
         provider=$(curl -fs -X POST "http://127.0.0.1:$1/v1/providers" -H "Authorization: Bearer $ADMIN" \
-            -d '{"name":"bench","kind":"access"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+            -H 'Content-Type: application/json' -d '{"name":"bench","kind":"access"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
         body="{\"name\":\"bench\",\"role\":\"$2\",\"provider_id\":\"$provider\"}"
     fi
-    curl -fs -X POST "http://127.0.0.1:$1/v1/keys" -H "Authorization: Bearer $ADMIN" -d "$body" \
+    curl -fs -X POST "http://127.0.0.1:$1/v1/keys" -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' -d "$body" \
         | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])'
 }
 

@@ -53,6 +53,15 @@ pub type TokenHash = [u8; 32];
 
 type KeyMap = HashMap<TokenHash, Arc<Principal>, foldhash::fast::RandomState>;
 
+/// The token of an `Authorization` header of the Bearer scheme, or `None` for another scheme
+/// or an empty token. RFC 9110 (section 11.1) makes the scheme case-insensitive, so `bearer`
+/// and `BEARER` are the same scheme, and lets one or more spaces follow it.
+pub fn bearer_token(header: &str) -> Option<&str> {
+    let (scheme, token) = header.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 pub fn hash_token(token: &str) -> TokenHash {
     Sha256::digest(token.as_bytes()).into()
 }
@@ -239,6 +248,36 @@ mod tests {
             });
             assert!(auth.authenticate("sb_four").is_some());
             assert_eq!(auth.version(), 2);
+        }
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        // RFC 9110 section 11.1: an authentication scheme is a case-insensitive token, and one
+        // or more spaces separate it from the credentials.
+        let cases = [
+            ("Bearer sb_one", Some("sb_one")),
+            ("bearer sb_one", Some("sb_one")),
+            ("BEARER sb_one", Some("sb_one")),
+            ("bEaReR sb_one", Some("sb_one")),
+            ("Bearer   sb_one", Some("sb_one")),
+            ("Bearer sb_one  ", Some("sb_one")),
+            ("Bearer", None),
+            ("Bearer ", None),
+            ("BEARER    ", None),
+            ("Bearersb_one", None),
+            ("Bearer\tsb_one", None),
+            (" Bearer sb_one", None),
+            ("Basic c2Jfb25lOg==", None),
+            ("Token sb_one", None),
+            ("Bearers sb_one", None),
+            ("Bear sb_one", None),
+            ("sb_one", None),
+            ("", None),
+            ("Béarer sb_one", None),
+        ];
+        for (header, token) in cases {
+            assert_eq!(bearer_token(header), token, "{header:?}");
         }
     }
 

@@ -9,8 +9,11 @@ use std::io::BufRead;
 use sha2::{Digest, Sha256};
 
 use crate::api::entries::{CreateEntryRequest, parse_listing};
+use crate::api::parse_json;
+use crate::domain::DateWindow;
 use crate::model::NewEntry;
 use crate::registry::{Listing, import_actor};
+use crate::settings::DocumentSettings;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
@@ -30,8 +33,9 @@ pub struct ImportFile {
     pub sha256: String,
 }
 
-/// Reads every line; returns the listings or every error found.
-pub fn read(mut input: impl BufRead) -> Result<ImportFile, ImportError> {
+/// Reads every line, the decisions dated within `dates`; returns the listings or every error
+/// found.
+pub fn read(mut input: impl BufRead, dates: DateWindow) -> Result<ImportFile, ImportError> {
     let mut listings = Vec::new();
     let mut errors = Vec::new();
     let mut hash = Sha256::new();
@@ -48,11 +52,9 @@ pub fn read(mut input: impl BufRead) -> Result<ImportFile, ImportError> {
         if text.trim().is_empty() {
             continue;
         }
-        let parsed = serde_json::from_str::<CreateEntryRequest>(text)
-            .map_err(|e| format!("line {lines}: invalid_json: {e}"))
-            .and_then(|body| {
-                parse_listing(&body).map_err(|e| format!("line {lines}: {}: {e}", e.code()))
-            });
+        let parsed = parse_json::<CreateEntryRequest>(text.as_bytes())
+            .and_then(|body| parse_listing(&body, dates))
+            .map_err(|e| format!("line {lines}: {}: {e}", e.code()));
         match parsed {
             // An import seeds the registry: it names no providers and overrides nothing.
             Ok((domain, scope, category, decision, reason)) => listings.push((
@@ -84,7 +86,8 @@ pub fn read(mut input: impl BufRead) -> Result<ImportFile, ImportError> {
 /// for seeding a store directly, as the Redis and DNS tests do.
 pub fn parse(input: impl BufRead) -> Result<Vec<NewEntry>, ImportError> {
     let now = crate::model::now();
-    Ok(read(input)?
+    let dates = DateWindow::until_today(DocumentSettings::default().earliest_date);
+    Ok(read(input, dates)?
         .listings
         .into_iter()
         .map(|(_, l)| {

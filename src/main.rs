@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use siteban::domain::DateWindow;
 use siteban::settings::Settings;
 use siteban::startup::Application;
 
@@ -93,7 +94,8 @@ async fn main() -> anyhow::Result<()> {
                         .with_context(|| format!("cannot open {}", file.display()))?,
                 ))
             };
-            let file = siteban::import::read(reader)?;
+            let dates = DateWindow::until_today(settings.documents.earliest_date);
+            let file = siteban::import::read(reader, dates)?;
             let store = siteban::startup::open_store(&settings).await?;
             let registry = siteban::startup::build_registry(&settings, store, None)?;
             registry

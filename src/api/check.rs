@@ -17,6 +17,7 @@ use crate::metrics::Metrics;
 pub const MAX_BATCH: usize = 10_000;
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct BatchRequest {
     pub domains: Vec<String>,
 }

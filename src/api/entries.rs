@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::{Answer, ApiError, Call, one_of, page_cursor, page_limit};
 use crate::auth::policy;
-use crate::domain::{Category, Decision, DecisionInput, DomainName, Scope, today_in_china};
+use crate::domain::{Category, DateWindow, Decision, DecisionInput, DomainName, Scope};
 use crate::model::{Entry, EntryStatus};
 use crate::notices::model::{Notice, NoticeAction};
 use crate::registry::{EntryFilter, Listing, ReviewDecision};
@@ -17,6 +17,7 @@ use crate::store::StatusFilter;
 const MAX_REASON: usize = 2000;
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CreateEntryRequest {
     #[schema(example = "shop.example.cn")]
     pub domain: Option<String>,
@@ -34,11 +35,13 @@ pub struct CreateEntryRequest {
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct OverrideRequest {
     pub justification: Option<String>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema, Default)]
+#[serde(deny_unknown_fields)]
 pub struct ReviewRequest {
     /// The pending entry meant; when absent, whichever is pending for the domain.
     pub entry_id: Option<String>,
@@ -46,6 +49,7 @@ pub struct ReviewRequest {
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LiftEntryRequest {
     pub reason: Option<String>,
     #[schema(value_type = Option<Object>)]
@@ -85,9 +89,10 @@ fn reason(text: Option<String>) -> Result<String, ApiError> {
 }
 
 /// Validates the fields of a listing request in the contract's order: domain, scope,
-/// category, decision.
+/// category, decision (dated within `dates`).
 pub fn parse_listing(
     body: &CreateEntryRequest,
+    dates: DateWindow,
 ) -> Result<(DomainName, Scope, Category, Decision, String), ApiError> {
     let domain = body
         .domain
@@ -110,6 +115,7 @@ pub fn parse_listing(
         "decision_required",
         "an entry needs the administrative penalty decision it rests on",
         "invalid_decision",
+        dates,
     )?;
     Ok((
         domain,
@@ -121,15 +127,17 @@ pub fn parse_listing(
 }
 
 /// The penalty decision a listing rests on, or the document that orders a lift: refused with
-/// `required` and `why` when absent, with `invalid` when it does not parse.
+/// `required` and `why` when absent, with `invalid` when it does not parse or is not dated
+/// within `dates`.
 fn decision(
     value: Option<DecisionInput>,
     required: &'static str,
     why: &str,
     invalid: &'static str,
+    dates: DateWindow,
 ) -> Result<Decision, ApiError> {
     let value = value.ok_or_else(|| ApiError::invalid(required, why))?;
-    Decision::parse(value, today_in_china()).map_err(|e| ApiError::invalid(invalid, e.to_string()))
+    Decision::parse(value, dates).map_err(|e| ApiError::invalid(invalid, e.to_string()))
 }
 
 /// A notice written with a listing or lift, as its answer names it.
@@ -176,7 +184,7 @@ pub async fn create(call: Call, payload: web::Payload) -> Answer {
     if let Some(domain) = &body.domain {
         call.note(domain.clone(), "");
     }
-    let (domain, scope, category, decision, reason) = parse_listing(&body)?;
+    let (domain, scope, category, decision, reason) = parse_listing(&body, call.document_dates())?;
     call.note(domain.as_str(), "");
     let listing = Listing {
         domain,
@@ -222,6 +230,7 @@ pub async fn lift(call: Call, path: web::Path<String>, payload: web::Payload) ->
         "document_required",
         "lifting needs the written document that orders it",
         "invalid_document",
+        call.document_dates(),
     )?;
     let reason = reason(body.reason)?;
     let (entry, written) = call.lift(principal, &domain, document, reason).await?;

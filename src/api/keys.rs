@@ -10,6 +10,7 @@ use crate::domain::{Province, Role};
 use crate::model::KeyRecord;
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CreateKeyRequest {
     #[schema(example = "Beijing AMR")]
     pub name: Option<String>,

@@ -24,7 +24,7 @@ use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
 use crate::auth::Principal;
-use crate::domain::{Category, Role};
+use crate::domain::{Category, DateWindow, Role};
 use crate::registry::Registry;
 pub use error::ApiError;
 
@@ -86,6 +86,12 @@ impl Call {
         payload: web::Payload,
     ) -> Result<T, ApiError> {
         read_json_or_default(&self.req, payload, self.settings.limits.write_body_bytes).await
+    }
+
+    /// The dates a document in this request may bear: from `documents.earliest_date` to
+    /// today in China.
+    pub fn document_dates(&self) -> DateWindow {
+        DateWindow::until_today(self.settings.documents.earliest_date)
     }
 
     /// The query string parsed into `T` (see [`query`]).
@@ -160,12 +166,9 @@ fn principal(req: &HttpRequest, registry: &Registry) -> Option<Arc<Principal>> {
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())?;
-    let token = header
-        .strip_prefix("Bearer ")
-        .or_else(|| header.strip_prefix("bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())?;
-    registry.auth.authenticate(token)
+    registry
+        .auth
+        .authenticate(crate::auth::bearer_token(header)?)
 }
 
 /// What a state-changing request did, for its audit record: set by the handler once it knows
@@ -234,6 +237,7 @@ pub async fn read_json<T: DeserializeOwned>(
             "the request body is empty; a JSON object is expected".into(),
         ));
     }
+    declared_json(req)?;
     parse_json(&body)
 }
 
@@ -248,11 +252,81 @@ pub async fn read_json_or_default<T: DeserializeOwned + Default>(
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
+    declared_json(req)?;
     parse_json(&body)
 }
 
-fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::InvalidJson(format!("malformed JSON: {e}")))
+/// Refuses a body not declared as JSON with `415 unsupported_media_type`. Judged only once
+/// there is a body: a client that sends none to an endpoint whose body is optional (`curl -X
+/// POST`) declares no type, and need not.
+fn declared_json(req: &HttpRequest) -> Result<(), ApiError> {
+    let declared = req.headers().get(actix_web::http::header::CONTENT_TYPE);
+    match declared.map(|v| v.to_str()) {
+        Some(Ok(value)) if is_json(value) => Ok(()),
+        Some(Ok(value)) => Err(ApiError::UnsupportedMediaType(format!(
+            "the body is declared {value:?}; send it as application/json"
+        ))),
+        Some(Err(_)) => Err(ApiError::UnsupportedMediaType(
+            "the Content-Type header is not readable; send the body as application/json".into(),
+        )),
+        None => Err(ApiError::UnsupportedMediaType(
+            "the body has no Content-Type; send it as application/json".into(),
+        )),
+    }
+}
+
+/// Whether a `Content-Type` names JSON: `application/json` or a structured `+json` type
+/// (RFC 6839, `application/merge-patch+json`), in any case and with any parameters.
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    match essence.strip_prefix("application/") {
+        Some(subtype) => {
+            subtype == "json" || subtype.strip_suffix("+json").is_some_and(|s| !s.is_empty())
+        }
+        None => false,
+    }
+}
+
+/// Parses a request body (or a line of `siteban import`): a field no request of the kind has
+/// is `422 unknown_field` naming it, anything else the JSON parser refuses `400 invalid_json`.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| match unknown_field(&e) {
+        Some(message) => ApiError::invalid("unknown_field", message),
+        None => ApiError::InvalidJson(format!("malformed JSON: {e}")),
+    })
+}
+
+/// The message for a field that `#[serde(deny_unknown_fields)]` refused, or `None` for any
+/// other error. serde reports the field only in its text, "unknown field `decison`, expected
+/// one of `domain`, …" (or "…, there are no fields"), which is all this reads.
+fn unknown_field(e: &serde_json::Error) -> Option<String> {
+    /// Longest field name repeated back, in characters: a misspelling is short, a body made
+    /// of one huge key need not be echoed whole.
+    const MAX_CHARS: usize = 64;
+    if !e.is_data() {
+        return None;
+    }
+    let text = e.to_string();
+    let position = format!(" at line {} column {}", e.line(), e.column());
+    let text = text.strip_suffix(&position).unwrap_or(&text);
+    let rest = text.strip_prefix("unknown field `")?;
+    let (field, expected) = match rest.split_once("`, expected ") {
+        Some((field, names)) => (field, format!("expected {names}")),
+        None => (
+            rest.strip_suffix("`, there are no fields")?,
+            "there are no fields".to_owned(),
+        ),
+    };
+    let field = match field.char_indices().nth(MAX_CHARS) {
+        Some((cut, _)) => format!("{}…", &field[..cut]),
+        None => field.to_owned(),
+    };
+    Some(format!("unknown field {field:?}: {expected}"))
 }
 
 /// Reads a body of at most `limit` bytes within `limits.body_timeout_ms`: a client that
@@ -766,5 +840,99 @@ impl utoipa::Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_media_types() {
+        let cases = [
+            ("application/json", true),
+            ("application/json; charset=utf-8", true),
+            ("application/json;charset=UTF-8", true),
+            ("Application/JSON", true),
+            (" application/json ", true),
+            ("application/merge-patch+json", true),
+            ("application/vnd.siteban+json; charset=utf-8", true),
+            ("application/+json", false),
+            ("application/jsonp", false),
+            ("application/json-seq", false),
+            ("application/x-ndjson", false),
+            ("application/x-www-form-urlencoded", false),
+            ("text/json", false),
+            ("text/plain", false),
+            ("text/plain; x=application/json", false),
+            ("json", false),
+            ("", false),
+        ];
+        for (content_type, expected) in cases {
+            assert_eq!(is_json(content_type), expected, "{content_type:?}");
+        }
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Outer {
+        name: Option<String>,
+        inner: Option<Inner>,
+        items: Option<Vec<Inner>>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        note: Option<String>,
+    }
+
+    #[test]
+    fn unknown_fields_are_named_and_other_errors_stay_invalid_json() {
+        let long = "k".repeat(100);
+        let cases = [
+            (
+                r#"{"nmae": "x"}"#,
+                "unknown_field",
+                "unknown field \"nmae\": expected one of `name`, `inner`, `items`",
+            ),
+            (
+                r#"{"inner": {"nte": "x"}}"#,
+                "unknown_field",
+                "unknown field \"nte\": expected `note`",
+            ),
+            (
+                r#"{"items": [{"note": "a"}, {"n`, ote": "b"}]}"#,
+                "unknown_field",
+                "unknown field \"n`, ote\": expected `note`",
+            ),
+            (
+                &format!(r#"{{"{long}": 1}}"#),
+                "unknown_field",
+                &format!("unknown field \"{}…\": expected one of", "k".repeat(64)),
+            ),
+            (
+                r#"{"name": 5}"#,
+                "invalid_json",
+                "malformed JSON: invalid type",
+            ),
+            (r#"{"name": "x""#, "invalid_json", "malformed JSON: EOF"),
+            (
+                r#"{"name": "x", "name": "y"}"#,
+                "invalid_json",
+                "malformed JSON: duplicate field",
+            ),
+            ("[]", "invalid_json", "malformed JSON: invalid length 0"),
+        ];
+        for (body, code, message) in cases {
+            let error = parse_json::<Outer>(body.as_bytes()).unwrap_err();
+            assert_eq!(error.code(), code, "{body}");
+            assert!(
+                error.to_string().starts_with(message),
+                "{body}: {error} does not start with {message}"
+            );
+        }
     }
 }

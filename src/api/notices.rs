@@ -102,6 +102,7 @@ struct NoticeQuery {
 }
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AckRequest {
     /// What the provider did, kept in the notice's history (at most 2,000 characters).
     pub note: Option<String>,

@@ -11,6 +11,7 @@ use crate::domain::DomainName;
 use crate::model::ProtectedName;
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ProtectRequest {
     #[schema(example = "drive.google.com")]
     pub domain: Option<String>,

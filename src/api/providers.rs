@@ -22,6 +22,7 @@ fn explicit<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ProviderRequest {
     #[schema(example = "Example Hosting Beijing")]
     pub name: Option<String>,

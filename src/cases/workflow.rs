@@ -585,7 +585,7 @@ mod tests {
                 date: Some("2026-01-05".into()),
                 document_sha256: None,
             },
-            crate::domain::today_in_china(),
+            crate::domain::DateWindow::until_today(time::macros::date!(2000 - 01 - 01)),
         )
         .unwrap()
     }

@@ -36,8 +36,8 @@ pub struct Decision {
 }
 
 /// A decision as it arrives over JSON, before validation. Every field is an optional string,
-/// so deserialising fails only on wrong JSON types and [`Decision::parse`] can name the field
-/// that is missing or wrong. Only a JSON object is accepted: a derived implementation would
+/// so deserialising fails only on wrong JSON types and unknown fields, and [`Decision::parse`]
+/// can name the field that is missing or wrong. Only a JSON object is accepted: a derived implementation would
 /// also take an array and read its items by position.
 #[derive(Debug, Default, Clone)]
 pub struct DecisionInput {
@@ -53,10 +53,11 @@ pub struct DecisionInput {
 
 impl<'de> Deserialize<'de> for DecisionInput {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        /// The same fields, with the derived field handling (unknown keys ignored, `null`
-        /// read as absent, duplicates refused).
+        /// The same fields, with the derived field handling (`null` read as absent,
+        /// duplicates and unknown keys refused: a misspelled `date` must not read as a
+        /// missing one).
         #[derive(Default, Deserialize)]
-        #[serde(default)]
+        #[serde(default, deny_unknown_fields)]
         struct Fields {
             number: Option<String>,
             authority: Option<String>,
@@ -88,15 +89,35 @@ impl<'de> Deserialize<'de> for DecisionInput {
     }
 }
 
+/// The dates a document may bear: none before `earliest`, the floor an operator sets
+/// (`documents.earliest_date`), and none after `today` in China Standard Time. A date outside
+/// is a typing error (`0000-01-01`, `1900-01-01`), never a decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DateWindow {
+    pub earliest: Date,
+    pub today: Date,
+}
+
+impl DateWindow {
+    /// From `earliest` to today in China ([`today_in_china`]).
+    pub fn until_today(earliest: Date) -> DateWindow {
+        DateWindow {
+            earliest,
+            today: today_in_china(),
+        }
+    }
+}
+
 /// Why a decision (or lifting document) was refused; the message names the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct DecisionError(pub String);
 
 impl Decision {
-    /// Validates and normalises a decision. `today` is the current date in China Standard
-    /// Time ([`today_in_china`]); it is a parameter so that tests can fix it.
-    pub fn parse(input: DecisionInput, today: Date) -> Result<Decision, DecisionError> {
+    /// Validates and normalises a decision, whose date must lie in `dates`. The window is a
+    /// parameter, rather than read from the clock and the settings here, so that tests can
+    /// fix it.
+    pub fn parse(input: DecisionInput, dates: DateWindow) -> Result<Decision, DecisionError> {
         let number = required_text(
             "number",
             input.number.as_deref(),
@@ -109,7 +130,7 @@ impl Decision {
             "give the issuing authority, e.g. 北京市市场监督管理局",
         )?
         .to_owned();
-        let date = parse_date(input.date.as_deref(), today)?;
+        let date = date_in(input.date.as_deref(), dates)?;
         let document_sha256 = input
             .document_sha256
             .as_deref()
@@ -196,18 +217,30 @@ fn is_serial(rest: &[char]) -> bool {
     }
 }
 
-fn parse_date(value: Option<&str>, today: Date) -> Result<Date, DecisionError> {
+fn date_in(value: Option<&str>, dates: DateWindow) -> Result<Date, DecisionError> {
     let value = value.ok_or_else(|| {
         invalid("date is missing: give the date of the document as YYYY-MM-DD".to_owned())
     })?;
     let date = parse_ymd(value)?;
-    if date > today {
+    if date > dates.today {
         return Err(invalid(format!(
             "date {value} is in the future: today is {} in China Standard Time",
-            Ymd(today)
+            Ymd(dates.today)
+        )));
+    }
+    if date < dates.earliest {
+        return Err(invalid(format!(
+            "date {value} is before {}, the earliest date this registry accepts",
+            Ymd(dates.earliest)
         )));
     }
     Ok(date)
+}
+
+/// A date written strictly `YYYY-MM-DD`, as documents carry it; for the settings that name a
+/// date.
+pub fn parse_date(value: &str) -> Result<Date, DecisionError> {
+    parse_ymd(value)
 }
 
 /// Strictly `YYYY-MM-DD` with ASCII digits, and a day that exists in the calendar.
@@ -296,6 +329,10 @@ mod tests {
     use time::macros::date;
 
     const TODAY: Date = date!(2026 - 05 - 01);
+    const DATES: DateWindow = DateWindow {
+        earliest: date!(2000 - 01 - 01),
+        today: TODAY,
+    };
     const HASH: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
 
     fn input(number: &str, authority: &str, date: &str) -> DecisionInput {
@@ -316,17 +353,17 @@ mod tests {
     }
 
     fn number_of(number: &str) -> String {
-        Decision::parse(input(number, "某市市场监督管理局", "2024-05-01"), TODAY)
+        Decision::parse(input(number, "某市市场监督管理局", "2024-05-01"), DATES)
             .expect(number)
             .number
     }
 
     fn decision_of(input: DecisionInput) -> Decision {
-        Decision::parse(input, TODAY).unwrap()
+        Decision::parse(input, DATES).unwrap()
     }
 
     fn error_of(input: DecisionInput) -> String {
-        Decision::parse(input, TODAY).unwrap_err().to_string()
+        Decision::parse(input, DATES).unwrap_err().to_string()
     }
 
     #[test]
@@ -526,6 +563,27 @@ mod tests {
             ),
             (
                 DecisionInput {
+                    date: Some("1999-12-31".to_owned()),
+                    ..valid()
+                },
+                "date 1999-12-31 is before 2000-01-01, the earliest date this registry accepts",
+            ),
+            (
+                DecisionInput {
+                    date: Some("1900-01-01".to_owned()),
+                    ..valid()
+                },
+                "date 1900-01-01 is before 2000-01-01, the earliest date this registry accepts",
+            ),
+            (
+                DecisionInput {
+                    date: Some("0000-01-01".to_owned()),
+                    ..valid()
+                },
+                "date 0000-01-01 is before 2000-01-01, the earliest date this registry accepts",
+            ),
+            (
+                DecisionInput {
                     document_sha256: Some(HASH[1..].to_owned()),
                     ..valid()
                 },
@@ -560,8 +618,13 @@ mod tests {
     }
 
     #[test]
-    fn leap_day_and_today_are_accepted() {
-        for (date, expected) in [("2024-02-29", date!(2024 - 02 - 29)), ("2026-05-01", TODAY)] {
+    fn leap_day_the_floor_and_today_are_accepted() {
+        let cases = [
+            ("2024-02-29", date!(2024 - 02 - 29)),
+            ("2000-01-01", DATES.earliest),
+            ("2026-05-01", TODAY),
+        ];
+        for (date, expected) in cases {
             let decision = decision_of(DecisionInput {
                 date: Some(date.to_owned()),
                 ..valid()
@@ -582,9 +645,12 @@ mod tests {
             date: Some(Ymd(date).to_string()),
             ..valid()
         };
-        assert!(Decision::parse(dated(today), today).is_ok());
+        let dates = DateWindow::until_today(date!(2000 - 01 - 01));
+        assert!(dates.today == today || dates.today == today.next_day().unwrap());
+        let dates = DateWindow { today, ..dates };
+        assert!(Decision::parse(dated(today), dates).is_ok());
         let tomorrow = today.next_day().unwrap();
-        let error = Decision::parse(dated(tomorrow), today).unwrap_err();
+        let error = Decision::parse(dated(tomorrow), dates).unwrap_err();
         assert!(error.0.contains("is in the future"), "{error}");
     }
 
@@ -613,11 +679,11 @@ mod tests {
     }
 
     #[test]
-    fn input_deserialises_anything_of_the_right_types() {
+    fn input_deserialises_its_fields_of_the_right_types_only() {
         let empty: DecisionInput = serde_json::from_str("{}").unwrap();
         assert!(empty.number.is_none() && empty.date.is_none());
         let nulls: DecisionInput =
-            serde_json::from_str(r#"{"number": null, "date": null, "extra": 1}"#).unwrap();
+            serde_json::from_str(r#"{"number": null, "date": null}"#).unwrap();
         assert!(nulls.number.is_none());
         let odd: DecisionInput =
             serde_json::from_str(r#"{"number": "", "date": "tomorrow"}"#).unwrap();
@@ -627,6 +693,8 @@ mod tests {
             r#"{"date": ["2024-05-01"]}"#,
             r#"["京市监处罚〔2024〕123号", "北京市市场监督管理局", "2024-05-01"]"#,
             r#"{"number": "a", "number": "b"}"#,
+            r#"{"number": "a", "extra": 1}"#,
+            r#"{"dat": "2024-05-01"}"#,
             "[]",
             "\"x\"",
         ] {
@@ -658,31 +726,35 @@ mod tests {
 
     proptest! {
         #[test]
-        fn parse_never_panics(
+        fn parse_never_panics_and_keeps_dates_in_the_window(
             number in text(),
             authority in text(),
             date in date_text(),
             document_sha256 in hash_text(),
             today in (-9999i32..=9999, 1u16..=365),
+            earliest in (-9999i32..=9999, 1u16..=365),
         ) {
             let today = Date::from_ordinal_date(today.0, today.1).unwrap();
+            let earliest = Date::from_ordinal_date(earliest.0, earliest.1).unwrap();
             let input = DecisionInput { number, authority, date, document_sha256 };
-            let _ = Decision::parse(input, today);
+            if let Ok(decision) = Decision::parse(input, DateWindow { earliest, today }) {
+                prop_assert!(earliest <= decision.date && decision.date <= today);
+            }
         }
 
         #[test]
         fn normalising_a_number_is_idempotent(number in text()) {
-            let first = Decision::parse(DecisionInput { number, ..valid() }, TODAY);
+            let first = Decision::parse(DecisionInput { number, ..valid() }, DATES);
             if let Ok(first) = first {
                 let again = DecisionInput { number: Some(first.number.clone()), ..valid() };
-                prop_assert_eq!(Decision::parse(again, TODAY).map(|d| d.number), Ok(first.number));
+                prop_assert_eq!(Decision::parse(again, DATES).map(|d| d.number), Ok(first.number));
             }
         }
 
         #[test]
         fn accepted_dates_print_as_given(date in date_text()) {
             let given = date.clone();
-            if let Ok(decision) = Decision::parse(DecisionInput { date, ..valid() }, TODAY) {
+            if let Ok(decision) = Decision::parse(DecisionInput { date, ..valid() }, DATES) {
                 prop_assert_eq!(Some(Ymd(decision.date).to_string()), given);
             }
         }

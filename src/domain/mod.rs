@@ -186,7 +186,9 @@ mod uscc;
 
 pub use category::Category;
 pub use cidr::{Cidr, CidrError};
-pub use decision::{Decision, DecisionError, DecisionInput, today_in_china};
+pub use decision::{
+    DateWindow, Decision, DecisionError, DecisionInput, parse_date, today_in_china,
+};
 pub use icp::{IcpError, IcpLicence, IcpLicenceError, IcpNormalisation, IcpNumber};
 pub use name::{DomainError, DomainName};
 pub use province::{Province, ProvinceError};

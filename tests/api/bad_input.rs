@@ -4,11 +4,12 @@
 use serde_json::{Value, json};
 use siteban::domain::today_in_china;
 
-use crate::helpers::{Store, entry_body, lift_body, spawn_app};
+use crate::helpers::{Store, entry_body, expect, lift_body, spawn_app, spawn_app_with};
 
 enum Auth {
     None,
     Unknown,
+    /// A national key of the role, or with `:province` a provincial one.
     Role(&'static str),
 }
 
@@ -18,6 +19,8 @@ enum Body {
     Json(Value),
     /// A body of the given content type.
     Typed(&'static str, Vec<u8>),
+    /// A body sent without a content type.
+    Untyped(Vec<u8>),
 }
 
 struct Case {
@@ -28,6 +31,8 @@ struct Case {
     body: Body,
     status: u16,
     code: &'static str,
+    /// What the message must name, where the row is about one field.
+    names: Option<&'static str>,
 }
 
 /// One row of a table: the columns in the order of [`Case`].
@@ -49,6 +54,23 @@ fn case(
         body,
         status,
         code,
+        names: None,
+    }
+}
+
+/// A row whose body carries a field no request of this path has: `422 unknown_field`, with
+/// the field named in the message.
+fn unknown(
+    name: &'static str,
+    method: &'static str,
+    path: &str,
+    auth: Auth,
+    body: Body,
+    field: &'static str,
+) -> Case {
+    Case {
+        names: Some(field),
+        ..case(name, method, path, auth, body, 422, "unknown_field")
     }
 }
 
@@ -67,6 +89,22 @@ fn with_decision(field: &str, value: Value) -> Body {
     let mut body = entry_body("ok.example.cn");
     body["decision"][field] = value;
     Body::Json(body)
+}
+
+/// A listing body with its `decision` given under another name.
+fn decision_as(field: &str) -> Body {
+    let mut body = entry_body("ok.example.cn");
+    let decision = body.as_object_mut().unwrap().remove("decision").unwrap();
+    body[field] = decision;
+    Body::Json(body)
+}
+
+/// A listing body (with an unknown category, so that a body read as JSON is refused for that)
+/// sent with the given content type.
+fn typed_listing(content_type: &'static str) -> Body {
+    let mut body = entry_body("ok.example.cn");
+    body["category"] = json!("piracy");
+    Body::Typed(content_type, body.to_string().into_bytes())
 }
 
 /// Listings, lifts, checks, keys and the read endpoints. The tables are kept one case to a line
@@ -125,6 +163,9 @@ fn cases() -> Vec<Case> {
         case("history of an invalid name", "GET", "/v1/entries/-bad.example.cn", Role("agency"), Empty, 422, "invalid_domain"),
         case("unknown path", "GET", "/v1/nothing", Role("agency"), Empty, 404, "not_found"),
     ];
+    cases.extend(media_type_cases());
+    cases.extend(unknown_field_cases());
+    cases.extend(date_floor_cases());
     cases.extend(notice_cases());
     cases.extend(record_cases());
     let invalid_domains = [
@@ -153,6 +194,82 @@ fn cases() -> Vec<Case> {
         cases.push(case("public suffix", "POST", "/v1/entries", Role("telecom"), with("domain", json!(suffix)), 422, "public_suffix"));
     }
     cases
+}
+
+/// JSON bodies are `application/json` (parameters and case aside) or `application/*+json`;
+/// anything else, or no type at all, is refused before the body is parsed.
+#[rustfmt::skip]
+fn media_type_cases() -> Vec<Case> {
+    use Auth::*;
+    use Body::{Typed, Untyped};
+    let listing = entry_body("ok.example.cn").to_string().into_bytes();
+    let notice = "/v1/notices/0190b5c4-0000-7000-8000-000000000000/ack";
+    vec![
+        case("listing as text/plain", "POST", "/v1/entries", Role("agency"), Typed("text/plain", listing.clone()), 415, "unsupported_media_type"),
+        case("listing without a content type", "POST", "/v1/entries", Role("agency"), Untyped(listing.clone()), 415, "unsupported_media_type"),
+        case("listing as a form", "POST", "/v1/entries", Role("agency"), Typed("application/x-www-form-urlencoded", listing.clone()), 415, "unsupported_media_type"),
+        case("listing as JSON text", "POST", "/v1/entries", Role("agency"), Typed("text/json", listing.clone()), 415, "unsupported_media_type"),
+        case("listing as NDJSON", "POST", "/v1/entries", Role("agency"), Typed("application/x-ndjson", listing), 415, "unsupported_media_type"),
+        case("role before media type", "POST", "/v1/entries", Role("auditor"), Typed("text/plain", b"{}".to_vec()), 403, "forbidden"),
+        case("batch check as text/plain", "POST", "/v1/check", Role("agency"), Typed("text/plain", br#"{"domains": ["a.example.cn"]}"#.to_vec()), 415, "unsupported_media_type"),
+        case("key without a content type", "POST", "/v1/keys", Role("admin"), Untyped(br#"{"name": "x", "role": "agency"}"#.to_vec()), 415, "unsupported_media_type"),
+        case("ack note as text/plain", "POST", notice, Role("access_provider"), Typed("text/plain", br#"{"note": "done"}"#.to_vec()), 415, "unsupported_media_type"),
+        // Read as JSON, and so refused for the unknown category rather than the type.
+        case("JSON with a charset", "POST", "/v1/entries", Role("agency"), typed_listing("application/json; charset=utf-8"), 422, "invalid_category"),
+        case("JSON in capitals", "POST", "/v1/entries", Role("agency"), typed_listing("Application/JSON"), 422, "invalid_category"),
+        case("a +json type", "POST", "/v1/entries", Role("agency"), typed_listing("application/merge-patch+json"), 422, "invalid_category"),
+        case("a +json type with a parameter", "POST", "/v1/entries", Role("agency"), typed_listing("application/vnd.siteban+json;charset=UTF-8"), 422, "invalid_category"),
+    ]
+}
+
+/// A field no request of the path has, at the top of the body or nested in it, is refused
+/// and named, rather than ignored (a misspelled `decision` used to read as a missing one).
+#[rustfmt::skip]
+fn unknown_field_cases() -> Vec<Case> {
+    use Auth::*;
+    use Body::Json;
+    let case_path = |step: &str| format!("/v1/cases/0190b5c4-0000-7000-8000-000000000000/{step}");
+    let notice = "/v1/notices/0190b5c4-0000-7000-8000-000000000000/ack";
+    let lift = json!({"reason": "r", "document": {"number": "n", "authority": "a", "date": "2024-05-01", "sha": "x"}});
+    let mut letter = crate::helpers::decision(1);
+    letter["dated"] = json!("2024-05-01");
+    vec![
+        unknown("misspelled decision", "POST", "/v1/entries", Role("agency"), decision_as("decison"), "decison"),
+        unknown("extra field beside decision", "POST", "/v1/entries", Role("agency"), with("colour", json!("red")), "colour"),
+        unknown("unknown field in the decision", "POST", "/v1/entries", Role("agency"), with_decision("dat", json!("2024-05-01")), "dat"),
+        unknown("unknown field in an override", "POST", "/v1/entries", Role("telecom"), with("override_protection", json!({"justificaton": "x"})), "justificaton"),
+        unknown("unknown field in a lift document", "POST", "/v1/entries/x.example.cn/lift", Role("agency"), Json(lift), "sha"),
+        unknown("unknown field in an approval", "POST", "/v1/entries/x.example.cn/approve", Role("agency"), Json(json!({"entryid": "e"})), "entryid"),
+        unknown("unknown field in a batch check", "POST", "/v1/check", Role("agency"), Json(json!({"domains": ["a.example.cn"], "names": []})), "names"),
+        unknown("unknown field in a key", "POST", "/v1/keys", Role("admin"), Json(json!({"name": "x", "role": "agency", "provnce": "11"})), "provnce"),
+        unknown("unknown field in a provider", "POST", "/v1/providers", Role("admin"), provider_with("webhook", json!("https://hooks.example.cn/")), "webhook"),
+        unknown("unknown field in a protected name", "POST", "/v1/protected", Role("admin"), Json(json!({"domain": "x.example.cn", "notes": "n"})), "notes"),
+        unknown("unknown field in an ack", "POST", notice, Role("access_provider"), Json(json!({"notes": "done"})), "notes"),
+        unknown("unknown field in a case", "POST", "/v1/cases", Role("agency:11"), Json(json!({"domian": "x.example.cn", "recorded": false})), "domian"),
+        unknown("unknown field in a step note", "POST", &case_path("accept"), Role("telecom"), Json(json!({"notes": "n"})), "notes"),
+        unknown("unknown field in a suspension letter", "POST", &case_path("suspension-request"), Role("agency"), Json(json!({"letter": letter, "ground": "property"})), "dated"),
+        unknown("unknown field in a closure", "POST", &case_path("close"), Role("telecom"), Json(json!({"measure": ["blacklist"]})), "measure"),
+        unknown("unknown field in a referral document", "POST", "/v1/referrals", Role("agency"), Json(json!({"to": "ca:11", "subject": "s", "summary": "s", "documents": [{"knd": "letter"}]})), "knd"),
+    ]
+}
+
+/// Dates before `documents.earliest_date` (2000-01-01 by default) are refused with the code of
+/// the document that carries them.
+#[rustfmt::skip]
+fn date_floor_cases() -> Vec<Case> {
+    use Auth::*;
+    use Body::Json;
+    let dated = |date: &str| json!({"number": "京市监处罚〔2024〕1号", "authority": "北京市市场监督管理局", "date": date});
+    let case_path = |step: &str| format!("/v1/cases/0190b5c4-0000-7000-8000-000000000000/{step}");
+    vec![
+        case("decision dated year 0", "POST", "/v1/entries", Role("agency"), with_decision("date", json!("0000-01-01")), 422, "invalid_decision"),
+        case("decision dated 1900", "POST", "/v1/entries", Role("agency"), with_decision("date", json!("1900-01-01")), 422, "invalid_decision"),
+        case("decision the day before the floor", "POST", "/v1/entries", Role("telecom"), with_decision("date", json!("1999-12-31")), 422, "invalid_decision"),
+        case("lift document dated 1900", "POST", "/v1/entries/x.example.cn/lift", Role("agency"), Json(json!({"document": dated("1900-01-01")})), 422, "invalid_document"),
+        case("suspension letter dated 1900", "POST", &case_path("suspension-request"), Role("agency"), Json(json!({"letter": dated("1900-01-01"), "ground": "property"})), 422, "invalid_letter"),
+        case("case decision dated 1900", "POST", &case_path("decision"), Role("agency"), Json(json!({"decision": dated("1900-01-01"), "recommendation": dated("2024-05-01")})), 422, "invalid_decision"),
+        case("recommendation dated 1900", "POST", &case_path("decision"), Role("agency"), Json(json!({"decision": dated("2024-05-01"), "recommendation": dated("1900-01-01")})), 422, "invalid_recommendation"),
+    ]
 }
 
 fn provider_with(field: &str, value: Value) -> Body {
@@ -234,7 +351,8 @@ fn record_cases() -> Vec<Case> {
         case("registration with a short code", "PUT", "/v1/registrations/911101", Role("agency"), Json(registration.clone()), 422, "invalid_uscc"),
         case("registration with malformed JSON", "PUT", code_path, Role("agency"), Raw(b"{\"name\": ".to_vec()), 400, "invalid_json"),
         case("registration with a number for a name", "PUT", code_path, Role("agency"), registration_with("name", json!(5)), 400, "invalid_json"),
-        case("registration with an unknown field", "PUT", code_path, Role("agency"), registration_with("colour", json!("red")), 400, "invalid_json"),
+        unknown("registration with an unknown field", "PUT", code_path, Role("agency"), registration_with("colour", json!("red")), "colour"),
+        unknown("recordal with an unknown field", "PUT", icp_path, Role("telecom"), recordal_with("sponsor", json!("x")), "sponsor"),
         case("registration without a name", "PUT", code_path, Role("agency"), registration_with("name", json!(" ")), 422, "invalid_record"),
         case("registration with an unknown status", "PUT", code_path, Role("agency"), registration_with("status", json!("sleeping")), 422, "invalid_record"),
         case("registration with a foreign province", "PUT", code_path, Role("agency"), registration_with("registered_province", json!("81")), 422, "invalid_province"),
@@ -279,6 +397,8 @@ pub async fn bad_input_is_refused_and_changes_nothing(store: Store) {
     ] {
         tokens.insert(role, app.create_key(role, None).await);
     }
+    // Only a provincial market regulator opens cases.
+    tokens.insert("agency:11", app.create_key("agency", Some("11")).await);
     let (_, keys_before) = app.registry.store.keys().await.unwrap();
     let providers_before = app.registry.store.providers().await.unwrap().len();
     for case in cases() {
@@ -303,6 +423,7 @@ pub async fn bad_input_is_refused_and_changes_nothing(store: Store) {
             Body::Typed(content_type, bytes) => {
                 request.header("content-type", content_type).body(bytes)
             }
+            Body::Untyped(bytes) => request.body(bytes),
         };
         let response = request.send().await.unwrap();
         let status = response.status().as_u16();
@@ -318,6 +439,13 @@ pub async fn bad_input_is_refused_and_changes_nothing(store: Store) {
             "{}: message {message:?}",
             case.name
         );
+        if let Some(field) = case.names {
+            assert!(
+                message.contains(&format!("{field:?}")),
+                "{}: the message does not name {field:?}: {message:?}",
+                case.name
+            );
+        }
     }
     // Nothing was written: no feed event, no entry, no new key.
     assert_eq!(app.registry.store.head().await.unwrap(), 0);
@@ -351,4 +479,39 @@ pub async fn bad_input_is_refused_and_changes_nothing(store: Store) {
     );
     // And the same requests, made right, work.
     app.listed(&tokens["agency"], "ok.example.cn").await;
+}
+
+#[tokio::test]
+async fn the_earliest_document_date_is_a_setting() {
+    let app = spawn_app_with(Store::Embedded, |settings| {
+        settings.documents.earliest_date = time::macros::date!(2024 - 01 - 01);
+    })
+    .await;
+    let agency = app.create_key("agency", None).await;
+    let dated = |domain: &str, date: &str| {
+        let mut body = entry_body(domain);
+        body["decision"]["date"] = json!(date);
+        body
+    };
+    let early = app
+        .post(
+            &agency,
+            "/v1/entries",
+            &dated("early.example.cn", "2023-12-31"),
+        )
+        .await;
+    let body = expect(early, 422, "a decision before the floor").await;
+    assert_eq!(body["error"]["code"], "invalid_decision");
+    assert_eq!(
+        body["error"]["message"],
+        "date 2023-12-31 is before 2024-01-01, the earliest date this registry accepts"
+    );
+    let on_time = app
+        .post(
+            &agency,
+            "/v1/entries",
+            &dated("early.example.cn", "2024-01-01"),
+        )
+        .await;
+    expect(on_time, 201, "a decision on the floor").await;
 }

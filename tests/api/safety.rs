@@ -1,5 +1,6 @@
 //! Trust and safety: province scoping, protected names, four-eyes approval, the audit log,
-//! rate limits, resource limits against slow and oversized clients, and key expiry.
+//! rate limits, resource limits against slow and oversized clients, key expiry, and the
+//! Bearer scheme in any case.
 
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
@@ -606,4 +607,30 @@ async fn tls_listener_serves_https_with_the_configured_certificate() {
             .await
             .is_err()
     );
+}
+
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let app = spawn_app(Store::Embedded).await;
+    let token = app.create_key("auditor", None).await;
+    let cases = [
+        (format!("Bearer {token}"), 200),
+        (format!("bearer {token}"), 200),
+        (format!("BEARER {token}"), 200),
+        (format!("bEARER  {token}"), 200),
+        (format!("Basic {token}"), 401),
+        (format!("Token {token}"), 401),
+        (format!("Bearer{token}"), 401),
+        (token.clone(), 401),
+    ];
+    for (header, status) in cases {
+        let response = app
+            .client
+            .get(app.url("/v1/check?domain=a.example.cn"))
+            .header("authorization", &header)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "Authorization: {header}");
+    }
 }

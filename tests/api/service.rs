@@ -7,8 +7,8 @@ use std::sync::Arc;
 use siteban::auth::Principal;
 use siteban::cases::workflow::NewCase;
 use siteban::domain::{
-    Category, Decision, DecisionInput, DomainName, IcpNumber, Province, Role, Scope, Uscc,
-    today_in_china,
+    Category, DateWindow, Decision, DecisionInput, DomainName, IcpNumber, Province, Role, Scope,
+    Uscc,
 };
 use siteban::registry::{CaseStep, Listing, Registry, RegistryError};
 
@@ -25,6 +25,11 @@ fn principal(key_id: &str, role: Role, province: Option<&str>) -> Principal {
     }
 }
 
+/// The dates the default settings accept.
+fn dates() -> DateWindow {
+    DateWindow::until_today(siteban::settings::DocumentSettings::default().earliest_date)
+}
+
 fn decision() -> Decision {
     let input = DecisionInput {
         number: Some("京市监处罚〔2024〕123号".into()),
@@ -32,7 +37,7 @@ fn decision() -> Decision {
         date: Some("2024-05-01".into()),
         document_sha256: None,
     };
-    Decision::parse(input, today_in_china()).unwrap()
+    Decision::parse(input, dates()).unwrap()
 }
 
 fn listing(domain: &str) -> Listing {
@@ -162,7 +167,7 @@ async fn the_bulk_import_checks_protected_names_and_is_audited_once() {
         body.to_string()
     };
     let bad = format!("{}\n{}\n", line("a.example.cn"), line("x.gov.cn"));
-    let file = siteban::import::read(bad.as_bytes()).unwrap();
+    let file = siteban::import::read(bad.as_bytes(), dates()).unwrap();
     let refused = registry
         .import(file.listings, file.lines, file.sha256)
         .await;
@@ -182,7 +187,7 @@ async fn the_bulk_import_checks_protected_names_and_is_audited_once() {
     );
 
     let good = format!("{}\n\n{}\n", line("a.example.cn"), line("b.example.cn"));
-    let file = siteban::import::read(good.as_bytes()).unwrap();
+    let file = siteban::import::read(good.as_bytes(), dates()).unwrap();
     let sha256 = file.sha256.clone();
     assert_eq!(sha256.len(), 64);
     let report = registry
@@ -195,4 +200,22 @@ async fn the_bulk_import_checks_protected_names_and_is_audited_once() {
     assert_eq!(audit[0].event.action, "entry.import");
     assert_eq!(audit[0].event.target, format!("sha256:{sha256}"));
     assert_eq!(audit[0].event.detail, "lines 3 imported 2 skipped 0");
+}
+
+#[test]
+fn the_bulk_import_refuses_decisions_before_the_earliest_date() {
+    let mut line = crate::helpers::entry_body("old.example.cn");
+    line["decision"]["date"] = "1900-01-01".into();
+    match siteban::import::read(format!("{line}\n").as_bytes(), dates()) {
+        Err(siteban::import::ImportError::Invalid(errors)) => {
+            assert_eq!(errors.len(), 1);
+            assert!(
+                errors[0].starts_with("line 1: invalid_decision: date 1900-01-01 is before"),
+                "{}",
+                errors[0]
+            );
+        }
+        Err(other) => panic!("{other}"),
+        Ok(_) => panic!("an import dated 1900 was read"),
+    }
 }

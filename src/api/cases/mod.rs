@@ -14,9 +14,7 @@ use super::{Answer, ApiError, Call, at_most, note, query_one_of, trimmed};
 use crate::auth::policy;
 use crate::cases::workflow::NewCase;
 use crate::cases::{Case, CaseState, Step, StepDocument};
-use crate::domain::{
-    Decision, DecisionInput, DomainName, IcpNumber, Province, Uscc, today_in_china,
-};
+use crate::domain::{DateWindow, Decision, DecisionInput, DomainName, IcpNumber, Province, Uscc};
 
 pub use inbox::*;
 pub use referrals::*;
@@ -28,6 +26,7 @@ const MAX_NAME: usize = 200;
 const MAX_DOCUMENTS: usize = 100;
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct OpenCaseRequest {
     #[schema(example = "shop.example.cn")]
     pub domain: Option<String>,
@@ -52,16 +51,19 @@ pub struct OpenCaseRequest {
 }
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NoteRequest {
     pub note: Option<String>,
 }
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ReasonRequest {
     pub reason: Option<String>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SuspensionRequest {
     /// The written request: number, authority, date, optional document_sha256.
     #[schema(value_type = Option<Object>)]
@@ -71,6 +73,7 @@ pub struct SuspensionRequest {
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct DecisionRequest {
     /// The administrative penalty decision.
     #[schema(value_type = Option<Object>)]
@@ -81,6 +84,7 @@ pub struct DecisionRequest {
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CloseRequest {
     /// Any of `cancel_recordal`, `stop_access`, `stop_resolution`, `blacklist`.
     pub measures: Option<Vec<String>>,
@@ -90,6 +94,7 @@ pub struct CloseRequest {
 }
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SuspendRequest {
     /// Ids of access providers to notify besides those found by locating the site.
     pub providers: Option<Vec<String>>,
@@ -149,10 +154,10 @@ pub(super) fn document(
     value: Option<DecisionInput>,
     field: &str,
     code: &'static str,
+    dates: DateWindow,
 ) -> Result<Decision, ApiError> {
     let value = value.ok_or_else(|| ApiError::invalid(code, format!("{field} is required")))?;
-    Decision::parse(value, today_in_china())
-        .map_err(|e| ApiError::invalid(code, format!("{field}: {e}")))
+    Decision::parse(value, dates).map_err(|e| ApiError::invalid(code, format!("{field}: {e}")))
 }
 
 pub(super) fn documents(

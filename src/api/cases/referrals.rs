@@ -15,6 +15,7 @@ use crate::domain::DomainName;
 use crate::registry::{ReferralStep, org_of};
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ReferralRequest {
     /// The receiving organisation: `amr:<province>`, `samr`, `ca:<province>` or `miit`.
     #[schema(example = "ca:11")]
@@ -26,12 +27,14 @@ pub struct ReferralRequest {
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AnswerRequest {
     pub result: Option<String>,
     pub documents: Option<Vec<DocumentInput>>,
 }
 
 #[derive(Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct DocumentInput {
     pub kind: Option<String>,
     pub number: Option<String>,

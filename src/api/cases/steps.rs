@@ -92,7 +92,12 @@ pub async fn request_suspension(
 ) -> Answer {
     let by = acting(&call, &path)?;
     let body: SuspensionRequest = call.json(payload).await?;
-    let letter = document(body.letter, "letter", "invalid_letter")?;
+    let letter = document(
+        body.letter,
+        "letter",
+        "invalid_letter",
+        call.document_dates(),
+    )?;
     let ground = one_of(
         "ground",
         body.ground.as_deref().unwrap_or_default(),
@@ -137,11 +142,13 @@ pub async fn submit_decision(call: Call, path: web::Path<String>, payload: web::
             "closing a case needs the administrative penalty decision",
         ));
     }
-    let decision = document(body.decision, "decision", "invalid_decision")?;
+    let dates = call.document_dates();
+    let decision = document(body.decision, "decision", "invalid_decision", dates)?;
     let recommendation = document(
         body.recommendation,
         "recommendation",
         "invalid_recommendation",
+        dates,
     )?;
     let step = CaseStep::SubmitDecision {
         decision,

@@ -91,6 +91,9 @@ pub struct Authenticator {
     /// the swap: two reloads racing (a key's creator and the follower) could otherwise swap in
     /// the older set last, and a key just created would not authenticate until the next change.
     version: std::sync::Mutex<u64>,
+    /// Told the version of every key set swapped in, so that a request waiting on behalf of a
+    /// key (a feed long-poll) ends when the key is revoked.
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl Authenticator {
@@ -112,6 +115,7 @@ impl Authenticator {
             }),
             keys: ArcSwap::from_pointee(KeyMap::default()),
             version: std::sync::Mutex::new(0),
+            changes: tokio::sync::watch::Sender::new(0),
         }
     }
 
@@ -147,6 +151,32 @@ impl Authenticator {
             .collect();
         self.keys.store(Arc::new(map));
         *applied = version;
+        self.changes.send_replace(version);
+    }
+
+    /// Resolves when `token` stops authenticating: its key revoked (on this node or, through
+    /// the follower, on any other) or its expiry reached. Never resolves for a token that
+    /// does not expire and stays.
+    pub async fn until_invalid(&self, token: &str) {
+        let mut changes = self.changes.subscribe();
+        loop {
+            let Some(principal) = self.authenticate(token) else {
+                return;
+            };
+            let expiry = principal.expires_at.map(|at| {
+                let left = (at - crate::model::now()).max(time::Duration::ZERO);
+                tokio::time::Instant::now() + left.unsigned_abs()
+            });
+            tokio::select! {
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        // The authenticator is gone with the server; nothing will change.
+                        std::future::pending::<()>().await;
+                    }
+                }
+                () = sleep_until(expiry) => {}
+            }
+        }
     }
 
     /// The key-change version the cache reflects.
@@ -199,6 +229,14 @@ pub mod policy {
     pub const WRITE_RECORDALS: &[Role] = &[Telecom];
     pub const READ_RECORDS: &[Role] = &[Agency, Telecom, Auditor];
     pub const VERIFY: &[Role] = &[Agency, Telecom, Auditor];
+}
+
+/// Sleeps until `at`, or forever when there is no such time.
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 #[cfg(test)]

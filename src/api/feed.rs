@@ -60,13 +60,22 @@ pub async fn feed(call: Call) -> Answer {
         // Held until the answer is sent: the cap counts waiting requests only.
         let _slot = super::limits(&call.req)?.long_poll()?;
         // The index moves when the follower applies a new event; wake on that, then read the
-        // store again so the answer comes from the authoritative feed.
-        if call
+        // store again so the answer comes from the authoritative feed. A key revoked or
+        // expiring meanwhile ends the wait at once: nothing more is sent on its behalf.
+        let arrived = call
             .index
-            .wait_for(after.saturating_add(1), Duration::from_secs(wait))
-            .await
-        {
-            events = call.events(after, limit).await?;
+            .wait_for(after.saturating_add(1), Duration::from_secs(wait));
+        tokio::select! {
+            arrived = arrived => {
+                if arrived {
+                    events = call.events(after, limit).await?;
+                }
+            }
+            () = call.key_ends() => return Err(ApiError::Unauthenticated),
+        }
+        // The key may have ended between the wake-up and the read.
+        if call.key_ended() {
+            return Err(ApiError::Unauthenticated);
         }
     }
     let next = events.last().map_or(after, |e| e.seq);

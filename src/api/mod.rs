@@ -61,6 +61,21 @@ impl Call {
         Ok(principal)
     }
 
+    /// Resolves when the caller's token stops authenticating (revoked or expired): a request
+    /// that waits races its wait against this.
+    pub async fn key_ends(&self) {
+        if let Some(token) = token(&self.req) {
+            self.auth.until_invalid(token).await;
+        }
+    }
+
+    /// Whether the caller's token no longer authenticates.
+    pub fn key_ended(&self) -> bool {
+        token(&self.req)
+            .and_then(|t| self.auth.authenticate(t))
+            .is_none()
+    }
+
     /// Records the target (and detail) of this request for the audit log.
     pub fn note(&self, target: impl Into<String>, detail: impl Into<String>) {
         note(&self.req, target, detail);
@@ -162,13 +177,16 @@ pub(crate) fn limits(req: &HttpRequest) -> Result<&limits::Limits, ApiError> {
 }
 
 fn principal(req: &HttpRequest, registry: &Registry) -> Option<Arc<Principal>> {
+    registry.auth.authenticate(token(req)?)
+}
+
+/// The bearer token a request presents.
+fn token(req: &HttpRequest) -> Option<&str> {
     let header = req
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())?;
-    registry
-        .auth
-        .authenticate(crate::auth::bearer_token(header)?)
+    crate::auth::bearer_token(header)
 }
 
 /// What a state-changing request did, for its audit record: set by the handler once it knows

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use siteban::audit::{AuditRecord, Verifier};
 
-use crate::helpers::{DEADLINE, Store, entry_body, eventually, spawn_app, spawn_app_with};
+use crate::helpers::{
+    DEADLINE, Store, TestApp, entry_body, eventually, expect, spawn_app, spawn_app_with,
+};
 
 pub async fn provincial_keys_act_within_their_province(store: Store) {
     let app = spawn_app(store).await;
@@ -633,4 +635,94 @@ async fn the_bearer_scheme_is_case_insensitive() {
             .unwrap();
         assert_eq!(response.status(), status, "Authorization: {header}");
     }
+}
+
+/// Starts a long-poll of the feed with `token` for events after the newest, waiting up to 20
+/// seconds; answers its status and how long it took.
+async fn long_poll(app: &TestApp, token: &str) -> tokio::task::JoinHandle<(u16, Duration)> {
+    let head = app.registry.index.seq();
+    let client = app.client.clone();
+    let url = app.url(&format!("/v1/feed?after={head}&wait=20"));
+    let token = token.to_string();
+    tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        let response = client.get(url).bearer_auth(token).send().await.unwrap();
+        (response.status().as_u16(), started.elapsed())
+    })
+}
+
+#[tokio::test]
+async fn a_waiting_long_poll_ends_when_its_key_is_revoked_or_expires() {
+    let app = spawn_app(Store::Embedded).await;
+    let agency = app.create_key("agency", None).await;
+    let make_key = |expires_at: Option<String>| {
+        let mut body = json!({"name": "feed reader", "role": "auditor"});
+        if let Some(at) = expires_at {
+            body["expires_at"] = json!(at);
+        }
+        body
+    };
+
+    // Revoked while waiting: the wait ends at once with 401, and the listing that follows the
+    // revocation is not delivered on the revoked key's behalf.
+    let key = expect(
+        app.post(&app.admin_token, "/v1/keys", &make_key(None))
+            .await,
+        201,
+        "creating the key",
+    )
+    .await;
+    let token = key["token"].as_str().unwrap().to_string();
+    let waiting = long_poll(&app, &token).await;
+    eventually(DEADLINE, "the long-poll to wait", || async {
+        app.limits.long_polls_waiting() == 1
+    })
+    .await;
+    let revoked = app
+        .client
+        .delete(app.url(&format!("/v1/keys/{}", key["id"].as_str().unwrap())))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 204);
+    expect(
+        app.list(&agency, "after-revocation.example.cn").await,
+        201,
+        "listing",
+    )
+    .await;
+    let (status, took) = waiting.await.unwrap();
+    assert_eq!(
+        status, 401,
+        "a revoked key's long-poll answered {status} after {took:?}"
+    );
+    assert!(took < Duration::from_secs(10), "ended after {took:?}");
+
+    // Expiring while waiting: the wait ends when the key does, not when the wait would.
+    let expires_at =
+        siteban::model::rfc3339::format(&(siteban::model::now() + time::Duration::seconds(2)));
+    let key = expect(
+        app.post(&app.admin_token, "/v1/keys", &make_key(Some(expires_at)))
+            .await,
+        201,
+        "creating the expiring key",
+    )
+    .await;
+    let token = key["token"].as_str().unwrap();
+    let (status, took) = long_poll(&app, token).await.await.unwrap();
+    assert_eq!(
+        status, 401,
+        "an expired key's long-poll answered {status} after {took:?}"
+    );
+    assert!(took < Duration::from_secs(10), "ended after {took:?}");
+
+    // A key that stays keeps waiting until its event comes.
+    let waiting = long_poll(&app, &agency).await;
+    eventually(DEADLINE, "the agency's long-poll to wait", || async {
+        app.limits.long_polls_waiting() == 1
+    })
+    .await;
+    expect(app.list(&agency, "later.example.cn").await, 201, "listing").await;
+    assert_eq!(waiting.await.unwrap().0, 200);
 }

@@ -34,7 +34,7 @@ start_node() {
     local port pid start log="$work/node-$RANDOM.log"
     port=$(free_port)
     start=$(now_ms)
-    SITEBAN__SERVER__LISTEN="127.0.0.1:$port" SITEBAN__SERVER__WORKERS=1 target/$PROFILE/siteban serve 2> "$log" &
+    SITEBAN__SERVER__LISTEN="127.0.0.1:$port" SITEBAN__SERVER__WORKERS=1 target/$PROFILE/siteban serve --config config/unlimited.toml 2> "$log" &
     pid=$!
     until curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; do sleep 0.02; done
     local ready=$(( $(now_ms) - start ))

@@ -44,7 +44,7 @@ start_siteban() {
     SITEBAN__STORE__PATH="$dir" SITEBAN__AUTH__ADMIN_TOKEN=$ADMIN SITEBAN__LOG__FORMAT=json \
     SITEBAN__SERVER__LISTEN="127.0.0.1:$hport" SITEBAN__SERVER__WORKERS=1 \
     SITEBAN__DNS__LISTEN="127.0.0.1:$dport" SITEBAN__DNS__WORKERS=1 \
-        taskset -c 0 target/$PROFILE/siteban serve > /dev/null 2> "$dir.log" &
+        taskset -c 0 target/$PROFILE/siteban serve --config config/unlimited.toml > /dev/null 2> "$dir.log" &
     local pid=$!
     until curl -fs "http://127.0.0.1:$hport/readyz" >/dev/null 2>&1; do sleep 0.05; done
     echo "$pid"

@@ -47,7 +47,7 @@ SITEBAN__STORE__PATH="$work/data" SITEBAN__LOG__LEVEL=warn target/$PROFILE/siteb
 port=$(free_port)
 SITEBAN__STORE__PATH="$work/data" SITEBAN__SERVER__LISTEN="127.0.0.1:$port" SITEBAN__SERVER__WORKERS=1 \
 SITEBAN__AUTH__ADMIN_TOKEN=$ADMIN SITEBAN__LOG__LEVEL=warn SITEBAN__NOTICES__DELIVER="${DELIVER:-true}" \
-taskset -c 0 target/$PROFILE/siteban serve &
+taskset -c 0 target/$PROFILE/siteban serve --config config/unlimited.toml &
 pids+=($!)
 wait_ok "http://127.0.0.1:$port/readyz"
 # The checks come from an access provider's key, bound to its provider as keys of that role are.

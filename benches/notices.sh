@@ -49,7 +49,7 @@ run_store() {
             sleep 0.3
             env+=(SITEBAN__STORE__BACKEND=redis SITEBAN__STORE__REDIS_URL="redis://127.0.0.1:$rport/0")
         fi
-        env "${env[@]}" target/$PROFILE/siteban serve 2>"$dir/siteban.log" &
+        env "${env[@]}" target/$PROFILE/siteban serve --config config/unlimited.toml 2>"$dir/siteban.log" &
         local pid=$!
         pids+=($pid)
         wait_ready "$port"

@@ -48,7 +48,7 @@ for i in 1 2 3; do
     env "${store_env[@]}" SITEBAN__STORE__BACKEND=redis SITEBAN__STORE__PATH="$work/data$i" \
         SITEBAN__AUTH__ADMIN_TOKEN=$ADMIN SITEBAN__SERVER__LISTEN="127.0.0.1:$port" \
         SITEBAN__SERVER__WORKERS=1 SITEBAN__LOCATE__ON_LISTING=false SITEBAN__LOG__LEVEL=warn \
-        target/$PROFILE/siteban serve 2> "$work/node$i.log" &
+        target/$PROFILE/siteban serve --config config/unlimited.toml 2> "$work/node$i.log" &
     pids+=($!)
     until curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; do sleep 0.05; done
     urls+=("http://127.0.0.1:$port")

@@ -64,7 +64,7 @@ for backend in embedded redis; do
             env+=(SITEBAN__STORE__BACKEND=redis SITEBAN__STORE__REDIS_URL="redis://127.0.0.1:$rport/0")
         fi
         port=$(free_port)
-        env "${env[@]}" SITEBAN__SERVER__LISTEN="127.0.0.1:$port" target/$PROFILE/siteban serve 2> "$work/node.log" &
+        env "${env[@]}" SITEBAN__SERVER__LISTEN="127.0.0.1:$port" target/$PROFILE/siteban serve --config config/unlimited.toml 2> "$work/node.log" &
         npid=$!
         pids+=("$npid")
         for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done

@@ -50,7 +50,7 @@ start_node() {
     SITEBAN__STORE__BACKEND=redis SITEBAN__STORE__REDIS_URL="redis://127.0.0.1:$rport/$db" \
     SITEBAN__STORE__PATH="$work/data$db" SITEBAN__AUTH__ADMIN_TOKEN=$ADMIN SITEBAN__LOG__FORMAT=json \
     SITEBAN__SERVER__LISTEN="127.0.0.1:$node_port" SITEBAN__SERVER__WORKERS=1 \
-    SITEBAN__NOTICES__DELIVER=false taskset -c 0 target/$PROFILE/siteban serve 2> "$log" &
+    SITEBAN__NOTICES__DELIVER=false taskset -c 0 target/$PROFILE/siteban serve --config config/unlimited.toml 2> "$log" &
     node_pid=$!
     pids+=($node_pid)
     until curl -fs "http://127.0.0.1:$node_port/readyz" >/dev/null 2>&1; do sleep 0.05; done

@@ -3,6 +3,8 @@
 //! the chain from there on. This module owns the record, its hash and verification; the store
 //! appends records, the API middleware writes them, the CLI exports and verifies them.
 
+use std::collections::HashMap;
+
 use crate::model::Timestamp;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -35,6 +37,105 @@ pub struct AuditEvent {
     /// Extra facts worth keeping (e.g. a protection override's justification).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub detail: String,
+    /// For a record that stands for repeated refusals: how many refusals of the same key,
+    /// action and error code it counts (0 for any other record); the fields are the last
+    /// one's.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub repeated: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Keeps refusals from growing the audit log without bound. Within an interval, the first
+/// refusal of a key for one action and error code is written at once; the others are only
+/// counted, and written as one record (`repeated`: their count) when the interval ends.
+pub struct Refusals {
+    interval: std::time::Duration,
+    windows: std::sync::Mutex<HashMap<(String, String, String), Window>>,
+}
+
+struct Window {
+    opened: std::time::Instant,
+    /// The latest refusal counted, and how many were counted.
+    last: Option<AuditEvent>,
+    counted: u64,
+}
+
+impl Refusals {
+    /// Coalesces per `interval`; a zero interval writes every refusal.
+    pub fn new(interval: std::time::Duration) -> Refusals {
+        Refusals {
+            interval,
+            windows: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// What to write for the refusal `event` seen at `now`: nothing while its interval runs
+    /// (it is counted), else the summary of the interval that ended, if any, and the event.
+    pub fn admit(&self, event: AuditEvent, now: std::time::Instant) -> Vec<AuditEvent> {
+        if self.interval.is_zero() {
+            return vec![event];
+        }
+        let key = (
+            event.actor.key_id.clone(),
+            event.action.clone(),
+            event.outcome.clone(),
+        );
+        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(window) = windows.get_mut(&key)
+            && now.duration_since(window.opened) < self.interval
+        {
+            window.counted += 1;
+            window.last = Some(event);
+            return Vec::new();
+        }
+        let ended = windows.insert(
+            key,
+            Window {
+                opened: now,
+                last: None,
+                counted: 0,
+            },
+        );
+        ended
+            .and_then(Window::summary)
+            .into_iter()
+            .chain([event])
+            .collect()
+    }
+
+    /// The summaries of the intervals ended by `now` (all of them with `now` far ahead, at
+    /// shutdown); their windows are forgotten.
+    pub fn ended(&self, now: std::time::Instant) -> Vec<AuditEvent> {
+        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = Vec::new();
+        windows.retain(|_, window| {
+            if now.saturating_duration_since(window.opened) < self.interval {
+                return true;
+            }
+            out.extend(std::mem::replace(window, Window::empty(now)).summary());
+            false
+        });
+        out
+    }
+}
+
+impl Window {
+    fn empty(opened: std::time::Instant) -> Window {
+        Window {
+            opened,
+            last: None,
+            counted: 0,
+        }
+    }
+
+    fn summary(self) -> Option<AuditEvent> {
+        let mut last = self.last?;
+        last.repeated = self.counted;
+        Some(last)
+    }
 }
 
 /// A numbered, chained audit record as stored and exported.
@@ -201,6 +302,7 @@ mod tests {
             outcome: "ok".into(),
             request_id: String::new(),
             detail: String::new(),
+            repeated: 0,
         }
     }
 
@@ -276,6 +378,7 @@ mod tests {
                 outcome: "ok".into(),
                 request_id: "r-1".into(),
                 detail: "court order \"2024\" 1".into(),
+                repeated: 0,
             },
             6,
             "ab",
@@ -322,5 +425,71 @@ mod tests {
         rehashed[2].event.status = 500;
         rehashed[2].sha256 = rehashed[2].compute_hash();
         assert_eq!(verify(&rehashed), Err(Tamper::Broken { seq: 4 }));
+    }
+
+    fn refusal(key: &str, outcome: &str) -> AuditEvent {
+        let mut e = event(1);
+        e.actor.key_id = key.into();
+        e.status = 403;
+        e.outcome = outcome.into();
+        e
+    }
+
+    #[test]
+    fn refusals_are_written_once_per_interval_then_counted() {
+        let refusals = Refusals::new(std::time::Duration::from_secs(60));
+        let start = std::time::Instant::now();
+        let later = |s: u64| start + std::time::Duration::from_secs(s);
+        // The first refusal of a key, action and code goes out at once; the others count.
+        assert_eq!(refusals.admit(refusal("k_1", "forbidden"), start).len(), 1);
+        for s in 1..=3 {
+            assert!(
+                refusals
+                    .admit(refusal("k_1", "forbidden"), later(s))
+                    .is_empty()
+            );
+        }
+        // Another key, or another code, is another window.
+        assert_eq!(
+            refusals.admit(refusal("k_2", "forbidden"), later(4)).len(),
+            1
+        );
+        assert_eq!(
+            refusals
+                .admit(refusal("k_1", "out_of_province"), later(4))
+                .len(),
+            1
+        );
+        assert!(
+            refusals.ended(later(59)).is_empty(),
+            "no interval has ended"
+        );
+        // The interval ends: one record stands for the three counted.
+        let ended = refusals.ended(later(61));
+        assert_eq!(ended.len(), 1, "windows that counted nothing write nothing");
+        assert_eq!(ended[0].repeated, 3);
+        assert_eq!(ended[0].outcome, "forbidden");
+        // A refusal after an interval ended writes the summary first, then itself.
+        refusals.admit(refusal("k_1", "forbidden"), later(100));
+        refusals.admit(refusal("k_1", "forbidden"), later(101));
+        let written = refusals.admit(refusal("k_1", "forbidden"), later(170));
+        assert_eq!(written.len(), 2);
+        assert_eq!((written[0].repeated, written[1].repeated), (1, 0));
+    }
+
+    #[test]
+    fn a_zero_interval_writes_every_refusal() {
+        let refusals = Refusals::new(std::time::Duration::ZERO);
+        let now = std::time::Instant::now();
+        for _ in 0..3 {
+            assert_eq!(refusals.admit(refusal("k_1", "forbidden"), now).len(), 1);
+        }
+        assert!(refusals.ended(now).is_empty());
+    }
+
+    #[test]
+    fn a_record_without_repeats_hashes_as_before() {
+        let json = serde_json::to_string(&event(1)).unwrap();
+        assert!(!json.contains("repeated"), "{json}");
     }
 }

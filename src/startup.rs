@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use tracing_actix_web::{RequestId, TracingLogger};
 
 use crate::api::limits::Limits;
+use crate::audit::Refusals;
 use crate::auth::{Authenticator, new_token};
 use crate::delivery::Notices;
 use crate::delivery::worker::run_delivery;
@@ -49,6 +50,14 @@ impl Application {
         ));
 
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let refusal_interval = Duration::from_secs(settings.limits.refusal_audit_seconds);
+        let refusals = Arc::new(Refusals::new(refusal_interval));
+        tokio::spawn(flush_refusals(
+            Arc::clone(&registry),
+            Arc::clone(&refusals),
+            refusal_interval,
+            shutdown_rx.clone(),
+        ));
         tokio::spawn(follow(Arc::clone(&registry), shutdown_rx.clone()));
         tokio::spawn(housekeeping(Arc::clone(&limits), shutdown_rx.clone()));
         if settings.notices.deliver {
@@ -80,6 +89,7 @@ impl Application {
         let port = listener.local_addr()?.port();
         let data = web::Data::from(Arc::clone(&registry));
         let limit_data = web::Data::from(Arc::clone(&limits));
+        let refusal_data = web::Data::from(refusals);
         let workers = match settings.server.workers {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
@@ -88,6 +98,7 @@ impl Application {
             App::new()
                 .app_data(data.clone())
                 .app_data(limit_data.clone())
+                .app_data(refusal_data.clone())
                 .wrap_fn(observe)
                 .wrap(TracingLogger::default())
                 .configure(crate::api::routes)
@@ -248,13 +259,21 @@ where
     let method = req.method().clone();
     let request_id = req.extensions().get::<RequestId>().copied();
     let registry = req.app_data::<web::Data<Registry>>().cloned();
+    let refusals = req.app_data::<web::Data<Refusals>>().cloned();
     let audited = crate::api::audit_action(method.as_str(), &route);
     let start = Instant::now();
     let response = srv.call(req);
     async move {
         let mut response = response.await?;
         if let (Some(registry), Some(action)) = (&registry, audited) {
-            audit(registry, &response, action, request_id).await;
+            audit(
+                registry,
+                refusals.as_ref().map(|r| r.get_ref()),
+                &response,
+                action,
+                request_id,
+            )
+            .await;
         }
         if let Some(metrics) = registry.as_ref().map(|r| &r.metrics) {
             let status = response.status();
@@ -285,6 +304,7 @@ where
 /// failure is logged and counted.
 async fn audit<B>(
     registry: &Registry,
+    refusals: Option<&Refusals>,
     response: &actix_web::dev::ServiceResponse<B>,
     action: String,
     request_id: Option<RequestId>,
@@ -327,10 +347,43 @@ async fn audit<B>(
         outcome,
         request_id: request_id.map(|id| id.to_string()).unwrap_or_default(),
         detail: note.detail,
+        repeated: 0,
     };
-    if let Err(e) = registry.store.append_audit(event).await {
-        registry.metrics.audit_failures.inc();
-        tracing::error!(error = %e, "cannot write the audit record of a request");
+    let events = match refusals {
+        Some(refusals) if status.is_client_error() => refusals.admit(event, Instant::now()),
+        _ => vec![event],
+    };
+    append_audit(registry, events).await;
+}
+
+/// Appends audit records in order; a failure is logged and counted, and the answer goes out.
+async fn append_audit(registry: &Registry, events: Vec<crate::audit::AuditEvent>) {
+    for event in events {
+        if let Err(e) = registry.store.append_audit(event).await {
+            registry.metrics.audit_failures.inc();
+            tracing::error!(error = %e, "cannot write the audit record of a request");
+        }
+    }
+}
+
+/// Writes the counts of coalesced refusals as their intervals end, and all of them at
+/// shutdown.
+async fn flush_refusals(
+    registry: Arc<Registry>,
+    refusals: Arc<Refusals>,
+    every: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(every.max(Duration::from_secs(1)));
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => {
+                let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
+                append_audit(&registry, refusals.ended(far)).await;
+                return;
+            }
+            _ = tick.tick() => append_audit(&registry, refusals.ended(Instant::now())).await,
+        }
     }
 }
 

@@ -138,7 +138,7 @@ pub async fn batch(call: Call, payload: web::Payload) -> Answer {
         ));
     }
     // A batch counts one per name; the request itself already counted one.
-    super::limits(&call.req)?.check(principal, (body.domains.len() as u32).saturating_sub(1))?;
+    super::limits(&call.req)?.check_batch(principal, body.domains.len() as u32)?;
     // One view for the whole batch, so every answer is as of the same sequence.
     let view = call.index.view();
     let names: Vec<Result<DomainName, ApiError>> = body

@@ -171,9 +171,15 @@ impl ResponseError for ApiError {
 
 impl From<RateLimited> for ApiError {
     fn from(e: RateLimited) -> ApiError {
-        ApiError::RateLimited {
-            message: e.message,
-            retry_after: e.retry_after,
+        match e.never_fits {
+            Some(_) => ApiError::Invalid {
+                code: "batch_over_quota",
+                message: e.message,
+            },
+            None => ApiError::RateLimited {
+                message: e.message,
+                retry_after: e.retry_after,
+            },
         }
     }
 }

@@ -1,6 +1,6 @@
-//! Limits against abuse and exhaustion: per-token rate limits by role and per-address limits
-//! for requests without a valid token (both with `governor`), and the cap on concurrent
-//! long-polls. Body sizes and timeouts are enforced where bodies are read (`api::read_json`)
+//! Limits against abuse and exhaustion: per-token rate limits by role, per-address limits
+//! for requests without a valid token and, apart from those, for the operations endpoints
+//! (all with `governor`), and the cap on concurrent long-polls. Body sizes and timeouts are enforced where bodies are read (`api::read_json`)
 //! and by the HTTP server (`startup`).
 
 use std::net::IpAddr;
@@ -21,11 +21,18 @@ pub struct RateLimited {
     pub message: String,
     /// Whole seconds to wait, at least 1 (`Retry-After`).
     pub retry_after: u64,
+    /// Set when waiting cannot help: the request costs more than the key's whole bucket
+    /// (`rate × burst_seconds`), which is this number.
+    pub never_fits: Option<u32>,
 }
 
 pub struct Limits {
-    per_role: Vec<(Role, DefaultKeyedRateLimiter<String>)>,
+    /// Each limited role's limiter, its rate per second and its bucket.
+    per_role: Vec<(Role, DefaultKeyedRateLimiter<String>, u32, u32)>,
     anonymous: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    /// Per address, for `/healthz`, `/readyz` and `/metrics` alone: a load balancer's health
+    /// checks must not starve because bad requests came from the same address.
+    operations: Option<DefaultKeyedRateLimiter<IpAddr>>,
     long_polls: Arc<tokio::sync::Semaphore>,
     max_long_polls: usize,
     clock: DefaultClock,
@@ -55,11 +62,20 @@ impl Limits {
             (Role::Auditor, rate.auditor),
         ]
         .into_iter()
-        .filter_map(|(role, per_second)| Some((role, limiter(per_second, rate.burst_seconds)?)))
+        .filter_map(|(role, per_second)| {
+            let bucket = per_second.saturating_mul(rate.burst_seconds.max(1));
+            Some((
+                role,
+                limiter(per_second, rate.burst_seconds)?,
+                per_second,
+                bucket,
+            ))
+        })
         .collect();
         Limits {
             per_role,
             anonymous: limiter(rate.anonymous, rate.burst_seconds),
+            operations: limiter(rate.operations, rate.burst_seconds),
             long_polls: Arc::new(tokio::sync::Semaphore::new(settings.max_long_polls)),
             max_long_polls: settings.max_long_polls,
             clock: DefaultClock::default(),
@@ -67,46 +83,77 @@ impl Limits {
         }
     }
 
+    /// The refusal of a request that can go through after `extra` more of waiting.
     fn refuse(
         &self,
         kind: &str,
         earliest: governor::NotUntil<governor::clock::QuantaInstant>,
+        extra: std::time::Duration,
     ) -> RateLimited {
         self.rejected.with_label_values(&[kind]).inc();
-        let wait = earliest.wait_time_from(self.clock.now());
+        let wait = earliest.wait_time_from(self.clock.now()) + extra;
         RateLimited {
             message: format!(
                 "rate limit exceeded; retry in {} ms",
                 wait.as_millis().max(1)
             ),
             retry_after: wait.as_secs_f64().ceil().max(1.0) as u64,
+            never_fits: None,
         }
     }
 
-    /// Spends `cost` units of the caller's quota (one per request, one per name in a batch).
-    pub fn check(&self, principal: &Principal, cost: u32) -> Result<(), RateLimited> {
-        let Some((_, limiter)) = self
-            .per_role
+    /// Spends one unit of the caller's quota for a request.
+    pub fn check(&self, principal: &Principal) -> Result<(), RateLimited> {
+        self.check_names(principal, 1)
+    }
+
+    /// Spends the rest of a batch of `names` names, whose request already spent one unit
+    /// (the quota counts names). A batch larger than the key's whole bucket can never pass
+    /// and says so, instead of sending the client back for ever.
+    pub fn check_batch(&self, principal: &Principal, names: u32) -> Result<(), RateLimited> {
+        if let Some((_, _, _, bucket)) = self.limit_of(principal)
+            && names > *bucket
+        {
+            self.rejected.with_label_values(&["batch"]).inc();
+            return Err(RateLimited {
+                message: format!(
+                    "a batch of {names} names is more than this key may check at once; send \
+                     at most {bucket} names per request"
+                ),
+                retry_after: 0,
+                never_fits: Some(*bucket),
+            });
+        }
+        self.check_names(principal, names.saturating_sub(1))
+    }
+
+    fn limit_of(
+        &self,
+        principal: &Principal,
+    ) -> Option<&(Role, DefaultKeyedRateLimiter<String>, u32, u32)> {
+        self.per_role
             .iter()
-            .find(|(role, _)| *role == principal.role)
-        else {
+            .find(|(role, ..)| *role == principal.role)
+    }
+
+    fn check_names(&self, principal: &Principal, cost: u32) -> Result<(), RateLimited> {
+        let Some((_, limiter, per_second, bucket)) = self.limit_of(principal) else {
             return Ok(());
         };
         let Some(cost) = NonZeroU32::new(cost) else {
             return Ok(());
         };
+        // The retried request spends one unit before its names: wait for that one too.
+        let one = std::time::Duration::from_secs(1) / (*per_second).max(1);
         match limiter.check_key_n(&principal.key_id, cost) {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(earliest)) => Err(self.refuse("token", earliest)),
-            Err(_) => {
-                self.rejected.with_label_values(&["token"]).inc();
-                Err(RateLimited {
-                    message: format!(
-                        "a request of {cost} names is more than this key's rate allows at once"
-                    ),
-                    retry_after: 1,
-                })
-            }
+            Ok(Err(earliest)) => Err(self.refuse("token", earliest, one)),
+            // `check_batch` keeps batches within the bucket; a single request always fits.
+            Err(_) => Err(RateLimited {
+                message: format!("more than this key's bucket of {bucket} at once"),
+                retry_after: 0,
+                never_fits: Some(*bucket),
+            }),
         }
     }
 
@@ -117,7 +164,17 @@ impl Limits {
         };
         limiter
             .check_key(&address)
-            .map_err(|earliest| self.refuse("address", earliest))
+            .map_err(|earliest| self.refuse("address", earliest, Default::default()))
+    }
+
+    /// Spends one unit of a client address's allowance for the operations endpoints.
+    pub fn check_operations(&self, address: Option<IpAddr>) -> Result<(), RateLimited> {
+        let (Some(limiter), Some(address)) = (&self.operations, address) else {
+            return Ok(());
+        };
+        limiter
+            .check_key(&address)
+            .map_err(|earliest| self.refuse("operations", earliest, Default::default()))
     }
 
     /// A slot for one long-poll, held until the permit is dropped.
@@ -130,6 +187,7 @@ impl Limits {
                     message: "too many long-polls are waiting on this node; poll again shortly"
                         .into(),
                     retry_after: 1,
+                    never_fits: None,
                 }
             })
     }
@@ -141,10 +199,10 @@ impl Limits {
 
     /// Forgets idle keys so the limiters' memory stays bounded; called periodically.
     pub fn housekeeping(&self) {
-        for (_, limiter) in &self.per_role {
+        for (_, limiter, ..) in &self.per_role {
             limiter.retain_recent();
         }
-        if let Some(limiter) = &self.anonymous {
+        for limiter in [&self.anonymous, &self.operations].into_iter().flatten() {
             limiter.retain_recent();
         }
     }

@@ -146,7 +146,7 @@ fn authenticate(req: &HttpRequest) -> Result<Call, ApiError> {
     let limits = limits(req)?;
     match principal(req, state) {
         Some(principal) => {
-            limits.check(&principal, 1)?;
+            limits.check(&principal)?;
             // The audit middleware reads who made a state-changing request from here; reads
             // (the hot path) skip the allocation.
             if !matches!(

@@ -10,11 +10,17 @@ use super::{ApiDoc, ApiError, State};
 /// 200 while the process runs.
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200)))]
 pub async fn healthz(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    anonymous(&req)?;
+    operations(&req)?;
     Ok(HttpResponse::Ok().json(json!({"status": "ok"})))
 }
 
-/// These endpoints take no token: they spend the client address's anonymous quota.
+/// Health, readiness and metrics take no token: they spend the client address's allowance
+/// for them, apart from the anonymous quota that bad tokens spend.
+fn operations(req: &HttpRequest) -> Result<(), ApiError> {
+    Ok(super::limits(req)?.check_operations(req.peer_addr().map(|a| a.ip()))?)
+}
+
+/// The OpenAPI document takes no token: it spends the address's anonymous quota.
 fn anonymous(req: &HttpRequest) -> Result<(), ApiError> {
     Ok(super::limits(req)?.check_anonymous(req.peer_addr().map(|a| a.ip()))?)
 }
@@ -23,7 +29,7 @@ fn anonymous(req: &HttpRequest) -> Result<(), ApiError> {
 /// otherwise (checks are still answered from memory then).
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200), (status = 503)))]
 pub async fn readyz(state: State, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    anonymous(&req)?;
+    operations(&req)?;
     let seq = state.index.seq();
     Ok(match state.readiness().await {
         Ok(()) => HttpResponse::Ok().json(json!({"status": "ready", "seq": seq})),
@@ -39,7 +45,7 @@ pub async fn readyz(state: State, req: HttpRequest) -> Result<HttpResponse, ApiE
 /// Prometheus text exposition.
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain")))]
 pub async fn metrics(state: State, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    anonymous(&req)?;
+    operations(&req)?;
     state.refresh_gauges();
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")

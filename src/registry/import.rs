@@ -91,6 +91,7 @@ impl Registry {
                     "lines {} imported {} skipped {}",
                     report.lines, report.imported, report.skipped
                 ),
+                repeated: 0,
             })
             .await?;
         tracing::info!(

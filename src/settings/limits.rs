@@ -17,6 +17,10 @@ pub struct LimitSettings {
     pub body_timeout_ms: u64,
     /// Most long-polls (`/v1/feed?wait=`) held at once on this node.
     pub max_long_polls: usize,
+    /// Refusals (4xx answers) of one key for one action and error code are audited once per
+    /// this many seconds: the first at once, the rest as one record with their count. 0
+    /// audits every refusal on its own.
+    pub refusal_audit_seconds: u64,
     pub rate: RateSettings,
 }
 
@@ -27,14 +31,16 @@ impl Default for LimitSettings {
             header_timeout_ms: 5000,
             body_timeout_ms: 10_000,
             max_long_polls: 1000,
+            refusal_audit_seconds: 60,
             rate: RateSettings::default(),
         }
     }
 }
 
 /// Requests per second allowed per token, by role; 0 means no limit. A batch check counts
-/// one per name. `anonymous` applies per client address to requests without a valid token.
-#[derive(Debug, Clone, Deserialize, Default)]
+/// one per name. `anonymous` applies per client address to requests without a valid token,
+/// `operations` per client address to `/healthz`, `/readyz` and `/metrics` alone.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateSettings {
     pub admin: u32,
@@ -44,8 +50,47 @@ pub struct RateSettings {
     pub dns_provider: u32,
     pub auditor: u32,
     pub anonymous: u32,
+    pub operations: u32,
     /// Seconds of quota that may be spent at once (the bucket size).
     pub burst_seconds: u32,
+}
+
+/// On by default, sized for the documented load with room to spare: an access provider's key
+/// may check 200,000 names a second (a node answers about 100,000 single checks or 1.9 M
+/// batched names a second on one core; docs/performance.md), a DNS provider polls the feed
+/// and pulls the zone, case workers and administrators act at human speed or through
+/// scripts of a few hundred requests a second.
+impl Default for RateSettings {
+    fn default() -> Self {
+        RateSettings {
+            admin: 200,
+            agency: 200,
+            telecom: 200,
+            access_provider: 200_000,
+            dns_provider: 200,
+            auditor: 100,
+            anonymous: 20,
+            operations: 50,
+            burst_seconds: 2,
+        }
+    }
+}
+
+impl RateSettings {
+    /// Every rate off: for measuring or driving a node flat out (benchmarks, tests).
+    pub fn unlimited() -> RateSettings {
+        RateSettings {
+            admin: 0,
+            agency: 0,
+            telecom: 0,
+            access_provider: 0,
+            dns_provider: 0,
+            auditor: 0,
+            anonymous: 0,
+            operations: 0,
+            burst_seconds: 1,
+        }
+    }
 }
 
 impl LimitSettings {

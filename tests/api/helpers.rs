@@ -235,6 +235,8 @@ pub fn test_settings(store: Store, data_dir: &Path, redis: Option<&RedisServer>)
     settings.store.path = data_dir.to_path_buf();
     settings.auth.admin_token = Some(format!("admin-{}", siteban::auth::new_token()));
     settings.index.follow_block_ms = 1000;
+    // Tests drive a node flat out; the ones about rate limits turn them on.
+    settings.limits.rate = siteban::settings::RateSettings::unlimited();
     // No DNS server is reachable from the tests unless one is started: locating tests turn
     // this on with their own server. Delivery is made fast so that waits stay short.
     settings.locate.on_listing = false;
@@ -485,6 +487,11 @@ impl Node {
         let log_file = std::fs::File::create(&log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_siteban"))
             .arg("serve")
+            // Rate limits off, as in the in-process tests.
+            .args([
+                "--config",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/config/unlimited.toml"),
+            ])
             .env("SITEBAN__SERVER__LISTEN", format!("127.0.0.1:{port}"))
             .env("SITEBAN__SERVER__WORKERS", "1")
             .env("SITEBAN__INDEX__FOLLOW_BLOCK_MS", "1000")

@@ -375,7 +375,8 @@ async fn rate_limits_answer_429_with_retry_after() {
             .status(),
         200
     );
-    // A batch counts one per name: 10 names exceed a quota of 5 at once.
+    // A batch counts one per name: 10 names are more than a bucket of 5 can ever hold, and
+    // the answer says so instead of sending the client back for ever.
     let response = app
         .post(
             &other,
@@ -383,16 +384,18 @@ async fn rate_limits_answer_429_with_retry_after() {
             &json!({"domains": (0..10).map(|i| format!("n{i}.example.cn")).collect::<Vec<_>>()}),
         )
         .await;
-    assert_eq!(response.status(), 429);
+    assert_eq!(response.status(), 422);
+    assert!(!response.headers().contains_key("retry-after"));
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"]["code"],
+        "batch_over_quota"
+    );
     // Requests without a valid token spend their address's quota.
     let mut anonymous = Vec::new();
     for _ in 0..6 {
         anonymous.push(
-            app.client
-                .get(app.url("/healthz"))
-                .send()
+            app.get("not-a-token", "/v1/check?domain=a.example.cn")
                 .await
-                .unwrap()
                 .status()
                 .as_u16(),
         );
@@ -725,4 +728,137 @@ async fn a_waiting_long_poll_ends_when_its_key_is_revoked_or_expires() {
     .await;
     expect(app.list(&agency, "later.example.cn").await, 201, "listing").await;
     assert_eq!(waiting.await.unwrap().0, 200);
+}
+
+#[tokio::test]
+async fn a_batch_that_fits_the_bucket_passes_for_a_client_that_obeys_retry_after() {
+    // 5 names a second, a bucket of 5: a batch of 5 always passes in the end, one of 6 never
+    // does and is told so at once.
+    let app = spawn_app_with(Store::Embedded, |s| s.limits.rate.access_provider = 5).await;
+    let provider = app.create_key("access_provider", None).await;
+    let batch = |n: usize| json!({"domains": (0..n).map(|i| format!("n{i}.example.cn")).collect::<Vec<_>>()});
+    let started = Instant::now();
+    let mut passed = 0;
+    while passed < 3 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "batches of 5 starve"
+        );
+        let response = app.post(&provider, "/v1/check", &batch(5)).await;
+        match response.status().as_u16() {
+            200 => passed += 1,
+            429 => {
+                let wait: u64 = response.headers()["retry-after"]
+                    .to_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                tokio::time::sleep(Duration::from_secs(wait)).await;
+            }
+            other => panic!("a batch of 5 answered {other}"),
+        }
+    }
+    // Once the bucket has refilled, the request itself passes and the batch is judged.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let response = app.post(&provider, "/v1/check", &batch(6)).await;
+    assert_eq!(response.status(), 422);
+    let error = response.json::<Value>().await.unwrap();
+    assert_eq!(error["error"]["code"], "batch_over_quota");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 5"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn health_checks_have_their_own_allowance() {
+    let app = spawn_app_with(Store::Embedded, |s| {
+        s.limits.rate.anonymous = 2;
+        s.limits.rate.operations = 50;
+    })
+    .await;
+    // Bad requests from the load balancer's address use up the anonymous quota ...
+    for _ in 0..10 {
+        app.get("not-a-token", "/v1/check?domain=a.example.cn")
+            .await;
+    }
+    assert_eq!(
+        app.get("not-a-token", "/v1/check?domain=a.example.cn")
+            .await
+            .status(),
+        429
+    );
+    // ... and its health checks still pass.
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        let status = app.client.get(app.url(path)).send().await.unwrap().status();
+        assert_eq!(status, 200, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn repeated_refusals_of_one_key_are_audited_as_one_record_with_their_count() {
+    let app = spawn_app_with(Store::Embedded, |s| s.limits.refusal_audit_seconds = 1).await;
+    let provider = app.create_key("access_provider", None).await;
+    let refused = |records: &[AuditRecord]| {
+        records
+            .iter()
+            .filter(|r| r.event.action == "entry.submit" && r.event.outcome == "forbidden")
+            .map(|r| r.event.repeated)
+            .collect::<Vec<u64>>()
+    };
+    for i in 0..500 {
+        let response = app
+            .post(
+                &provider,
+                "/v1/entries",
+                &entry_body(&format!("n{i}.example.cn")),
+            )
+            .await;
+        assert_eq!(response.status(), 403);
+    }
+    let records = app.registry.store.audit(0, 10_000).await.unwrap();
+    let first = refused(&records);
+    assert!(first.len() <= 2, "{} records for 500 refusals", first.len());
+    eventually(
+        DEADLINE,
+        "the count of the refusals to be written",
+        || async {
+            let records = app.registry.store.audit(0, 10_000).await.unwrap();
+            let counts = refused(&records);
+            // A plain record is one refusal; a summary counts `repeated` of them.
+            counts.iter().map(|&n| n.max(1)).sum::<u64>() == 500
+        },
+    )
+    .await;
+    // The chain still verifies.
+    let records = app.registry.store.audit(0, 10_000).await.unwrap();
+    let mut verifier = Verifier::new();
+    for record in &records {
+        verifier.check(record).unwrap();
+    }
+}
+
+#[test]
+fn rate_limits_are_on_by_default() {
+    let shipped = siteban::settings::Settings::load(None).unwrap();
+    let rate = &shipped.limits.rate;
+    for (role, per_second) in [
+        ("admin", rate.admin),
+        ("agency", rate.agency),
+        ("telecom", rate.telecom),
+        ("access_provider", rate.access_provider),
+        ("dns_provider", rate.dns_provider),
+        ("auditor", rate.auditor),
+        ("anonymous", rate.anonymous),
+        ("operations", rate.operations),
+    ] {
+        assert!(
+            per_second > 0,
+            "limits.rate.{role} is off in config/default.toml"
+        );
+    }
+    assert!(shipped.limits.refusal_audit_seconds > 0);
 }

@@ -159,22 +159,26 @@ impl Limits {
 
     /// Spends one unit of the quota of a client address without a valid token.
     pub fn check_anonymous(&self, address: Option<IpAddr>) -> Result<(), RateLimited> {
-        let (Some(limiter), Some(address)) = (&self.anonymous, address) else {
-            return Ok(());
-        };
-        limiter
-            .check_key(&address)
-            .map_err(|earliest| self.refuse("address", earliest, Default::default()))
+        self.check_address(&self.anonymous, "address", address)
     }
 
     /// Spends one unit of a client address's allowance for the operations endpoints.
     pub fn check_operations(&self, address: Option<IpAddr>) -> Result<(), RateLimited> {
-        let (Some(limiter), Some(address)) = (&self.operations, address) else {
+        self.check_address(&self.operations, "operations", address)
+    }
+
+    fn check_address(
+        &self,
+        limiter: &Option<DefaultKeyedRateLimiter<IpAddr>>,
+        kind: &str,
+        address: Option<IpAddr>,
+    ) -> Result<(), RateLimited> {
+        let (Some(limiter), Some(address)) = (limiter, address) else {
             return Ok(());
         };
         limiter
             .check_key(&address)
-            .map_err(|earliest| self.refuse("operations", earliest, Default::default()))
+            .map_err(|earliest| self.refuse(kind, earliest, Default::default()))
     }
 
     /// A slot for one long-poll, held until the permit is dropped.

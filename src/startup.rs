@@ -286,6 +286,17 @@ where
                 .with_label_values(&[route.as_str()])
                 .observe(start.elapsed().as_secs_f64());
         }
+        // The contract puts the index's sequence on every answer of these routes, errors
+        // included; the handlers set it on their own answers.
+        if let Some(registry) = &registry
+            && matches!(route.as_str(), "/v1/check" | "/v1/feed" | "/v1/snapshot")
+            && !response.headers().contains_key(crate::api::SEQ_HEADER)
+        {
+            response.headers_mut().insert(
+                crate::api::SEQ_HEADER,
+                actix_web::http::header::HeaderValue::from(registry.index.seq()),
+            );
+        }
         if let Some(id) = request_id
             && let Ok(value) = id.to_string().parse()
         {

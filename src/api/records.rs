@@ -353,7 +353,13 @@ pub struct ImportRejection<'a> {
 
 fn rejected(errors: Vec<LineError>, error_count: u64, records: usize) -> HttpResponse {
     let message = format!(
-        "{error_count} line(s) have errors ({records} were valid); nothing was applied: fix the lines listed and send the whole import again"
+        "{error_count} {} errors ({records} {} valid); nothing was applied: fix the lines listed and send the whole import again",
+        if error_count == 1 {
+            "line has"
+        } else {
+            "lines have"
+        },
+        if records == 1 { "was" } else { "were" }
     );
     let mut response = HttpResponse::UnprocessableEntity().json(ImportRejection {
         error: ErrorDetail {
@@ -536,7 +542,9 @@ pub async fn import_recordals(call: Call, payload: web::Payload) -> Answer {
         mut error_count,
     } = parsed;
     let refs: Vec<&Recordal> = records.iter().map(|(_, r)| r).collect();
-    for (i, refusal) in call.blacklisted_operators(&refs).await? {
+    let refused = call.blacklisted_operators(&refs).await?;
+    let valid = records.len() - refused.len();
+    for (i, refusal) in refused {
         error_count += 1;
         errors.push(LineError {
             line: records[i].0,
@@ -548,7 +556,7 @@ pub async fn import_recordals(call: Call, payload: web::Payload) -> Answer {
         errors.sort_by_key(|e| e.line);
         errors.truncate(call.settings.records.import_max_errors);
         call.note("recordals", format!("rejected: {error_count} line errors"));
-        return Ok(rejected(errors, error_count, records.len()));
+        return Ok(rejected(errors, error_count, valid));
     }
     let records: Vec<Recordal> = records.into_iter().map(|(_, r)| r).collect();
     let applied = call.import_recordals(records).await?;

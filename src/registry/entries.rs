@@ -287,8 +287,8 @@ fn check_reviewer(principal: &Principal, entry: &Entry) -> RegistryResult<()> {
     }
     if entry.listed_by.role != principal.role {
         return Err(RegistryError::Forbidden(format!(
-            "the entry was submitted by a {} key; a key of the same side must review it",
-            entry.listed_by.role.as_str()
+            "the entry was submitted by {} key; a key of the same side must review it",
+            super::reads::with_article(entry.listed_by.role.as_str())
         )));
     }
     check_province(principal, entry)

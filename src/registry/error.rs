@@ -3,7 +3,7 @@
 //! pass through whole. `api::error` maps each to an HTTP status and code, once.
 
 use crate::domain::DomainError;
-use crate::model::Entry;
+use crate::model::{Entry, EntryStatus};
 use crate::store::{Refused, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +66,15 @@ impl From<StoreError> for RegistryError {
 impl From<Refused> for RegistryError {
     fn from(refused: Refused) -> RegistryError {
         match refused {
+            Refused::AlreadyListed(entry) if entry.status == EntryStatus::Suspended => {
+                RegistryError::AlreadyListed(format!(
+                    "{} is suspended under case {} (entry {}): the case's closure lists it, \
+                     replacing the suspension; it cannot be listed on its own meanwhile",
+                    entry.domain,
+                    case_of(&entry),
+                    entry.id
+                ))
+            }
             Refused::AlreadyListed(entry) => RegistryError::AlreadyListed(format!(
                 "{} already has an active entry ({}) under decision {}; lift it first",
                 entry.domain, entry.id, entry.decision.number
@@ -91,9 +100,14 @@ fn suspended(entry: &Entry) -> RegistryError {
         message: format!(
             "{} is suspended under case {}: the suspension ends with the case's closure, its withdrawal or its expiry",
             entry.domain,
-            entry
-                .case_id
-                .map_or_else(|| "?".into(), |id| id.to_string())
+            case_of(entry)
         ),
     }
+}
+
+/// The case a suspension belongs to, for messages.
+fn case_of(entry: &Entry) -> String {
+    entry
+        .case_id
+        .map_or_else(|| "?".into(), |id| id.to_string())
 }

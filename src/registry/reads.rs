@@ -89,7 +89,10 @@ impl Registry {
         let id = provider_id.ok_or_else(|| {
             RegistryError::invalid(
                 "provider_required",
-                format!("a {role} key needs provider_id, the provider it speaks for"),
+                format!(
+                    "{} key needs provider_id, the provider it speaks for",
+                    with_article(role)
+                ),
             )
         })?;
         let provider = self.provider(&id).await.map_err(|_| {
@@ -99,7 +102,8 @@ impl Registry {
             return Err(RegistryError::invalid(
                 "invalid_provider",
                 format!(
-                    "a {role} key needs a provider of kind {}, {id} is {}",
+                    "{} key needs a provider of kind {}, {id} is {}",
+                    with_article(role),
                     kind.as_str(),
                     provider.kind.as_str()
                 ),
@@ -224,7 +228,7 @@ impl Registry {
                     None => break,
                 }
             }
-            row.median_seconds_to_acknowledge = median(times);
+            row.median_seconds_to_acknowledge = median(times).map(to_the_millisecond);
             report.push(row);
         }
         Ok(report)
@@ -245,6 +249,23 @@ impl Registry {
     }
 }
 
+/// `role` (`agency`, `access_provider`, …) with its indefinite article.
+pub(super) fn with_article(role: impl std::fmt::Display) -> String {
+    let role = role.to_string();
+    let article = if role.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {role}")
+}
+
+/// Seconds to the millisecond, as the times they come from: no float noise in answers
+/// (`146.092`, not `146.09199999999998`).
+fn to_the_millisecond(seconds: f64) -> f64 {
+    (seconds * 1000.0).round() / 1000.0
+}
+
 fn median(mut values: Vec<f64>) -> Option<f64> {
     if values.is_empty() {
         return None;
@@ -260,7 +281,17 @@ fn median(mut values: Vec<f64>) -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
-    use super::median;
+    use super::{median, to_the_millisecond};
+
+    #[test]
+    fn seconds_are_given_to_the_millisecond() {
+        let noisy = 146_092.0 / 1000.0 - 1e-13;
+        assert_eq!(
+            serde_json::to_string(&to_the_millisecond(noisy)).unwrap(),
+            "146.092"
+        );
+        assert_eq!(to_the_millisecond(0.0004), 0.0);
+    }
 
     #[test]
     fn median_of_odd_even_and_none() {

@@ -17,7 +17,8 @@ mod records;
 
 use super::{
     ActiveSet, EntryQuery, FORMAT_VERSION, FollowBatch, FollowCursor, Refused, StatusFilter, Store,
-    StoreError, StoreResult, check_contiguous, clamp_limit, decode_active, encode_active,
+    StoreError, StoreResult, check_contiguous, check_retained, clamp_limit, decode_active,
+    encode_active,
 };
 use crate::audit::{AuditEvent, AuditRecord};
 use crate::domain::DomainName;
@@ -356,12 +357,13 @@ fn read_entry(table: &impl ReadableTable<u128, &'static [u8]>, id: u128) -> Stor
     decode(bytes.value())
 }
 
-fn read_events(db: &Database, after: u64, limit: usize) -> StoreResult<Vec<Event>> {
+/// Up to `limit` feed events after `after`, and the feed's head, as one read sees them.
+fn read_events(db: &Database, after: u64, limit: usize) -> StoreResult<(Vec<Event>, u64)> {
     let txn = db.begin_read().map_err(db_err)?;
     let head = counter(&txn.open_table(META).map_err(db_err)?, SEQ)?;
     let events = docs_after(&txn.open_table(EVENTS).map_err(db_err)?, after, limit)?;
     check_contiguous(after, &events, head)?;
-    Ok(events)
+    Ok((events, head))
 }
 
 fn read_keys(db: &Database) -> StoreResult<(u64, Vec<KeyRecord>)> {
@@ -502,7 +504,13 @@ impl Store for EmbeddedStore {
 
     async fn events(&self, after: u64, limit: usize) -> StoreResult<Vec<Event>> {
         let limit = clamp_limit(limit);
-        self.blocking(move |db| read_events(db, after, limit)).await
+        let retention = self.retention;
+        self.blocking(move |db| {
+            let (events, head) = read_events(db, after, limit)?;
+            check_retained(after, head, retention)?;
+            Ok(events)
+        })
+        .await
     }
 
     async fn head(&self) -> StoreResult<u64> {
@@ -521,7 +529,7 @@ impl Store for EmbeddedStore {
                 return self
                     .blocking(move |db| {
                         let events = if head > cursor.seq {
-                            read_events(db, cursor.seq, 1000)?
+                            read_events(db, cursor.seq, 1000)?.0
                         } else {
                             Vec::new()
                         };

@@ -227,6 +227,18 @@ pub(crate) fn check_contiguous(after: u64, events: &[Event], head: u64) -> Store
     }
 }
 
+/// Refuses a read of the feed from before what its retention keeps (the newest `retention`
+/// events up to `head`), even where the store still holds older events: Redis trims a
+/// stream by whole nodes, so hundreds may linger, and a client must not come to depend on
+/// them.
+pub(crate) fn check_retained(after: u64, head: u64, retention: u64) -> StoreResult<()> {
+    let oldest = head.saturating_sub(retention) + 1;
+    if after + 1 < oldest {
+        return Err(StoreError::SnapshotRequired { oldest });
+    }
+    Ok(())
+}
+
 /// Checks that a page size is usable.
 pub(crate) fn clamp_limit(limit: usize) -> usize {
     limit.clamp(1, 10_000)

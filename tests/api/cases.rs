@@ -431,6 +431,16 @@ pub async fn an_emergency_suspension_expires(store: Store) {
         409,
         "a direct listing does not replace a suspension"
     );
+    // The refusal says what is true: lifting is refused too, so it must not send the
+    // client there.
+    let message = response.json::<Value>().await.unwrap()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("suspended") && !message.contains("lift it first"),
+        "{message}"
+    );
     eventually(
         Duration::from_secs(20),
         "the suspension to expire",

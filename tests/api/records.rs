@@ -462,6 +462,12 @@ pub async fn blacklisted_operators_may_not_record_new_sites(store: Store) {
         answer["errors"],
         json!([{"line": 2, "code": "operator_blacklisted", "message": answer["errors"][0]["message"]}])
     );
+    // The summary counts the line refused for its operator as an error, not as valid.
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("1 line has errors (1 was valid)"),
+        "{message}"
+    );
     let (s, _) = get(&app, &telecom, "/v1/recordals/粤ICP备20000002号").await;
     assert_eq!(s, 404);
     // Changing an existing recordal without adding a site is allowed (cancelling it, say).

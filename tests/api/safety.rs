@@ -862,3 +862,24 @@ fn rate_limits_are_on_by_default() {
     }
     assert!(shipped.limits.refusal_audit_seconds > 0);
 }
+
+#[tokio::test]
+async fn error_answers_of_checks_and_the_feed_carry_the_sequence() {
+    let app = spawn_app(Store::Embedded).await;
+    let provider = app.create_key("access_provider", None).await;
+    for path in [
+        "/v1/check",
+        "/v1/check?domain=-bad-.cn",
+        "/v1/feed?wait=31",
+        "/v1/snapshot?format=xml",
+    ] {
+        let response = app.get(&provider, path).await;
+        assert!(response.status().is_client_error(), "{path}");
+        assert_eq!(response.headers()["x-blacklist-seq"], "0", "{path}");
+    }
+    let response = app
+        .get("not-a-token", "/v1/check?domain=a.example.cn")
+        .await;
+    assert_eq!(response.status(), 401);
+    assert!(response.headers().contains_key("x-blacklist-seq"));
+}

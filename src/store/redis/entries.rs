@@ -22,7 +22,7 @@ use crate::model::{
 };
 use crate::store::{
     ActiveSet, EntryQuery, FORMAT_VERSION, Refused, StatusFilter, StoreError, StoreResult,
-    check_contiguous, clamp_limit, decode_active, encode_active,
+    check_contiguous, check_retained, clamp_limit, decode_active, encode_active,
 };
 
 /// One `HSCAN` reply on the active hash: the next cursor, then (domain, active record) pairs.
@@ -434,6 +434,7 @@ impl RedisStore {
             .map(decode_event)
             .collect::<StoreResult<Vec<_>>>()?;
         check_contiguous(after, &events, head.unwrap_or(0))?;
+        check_retained(after, head.unwrap_or(0), self.retention)?;
         Ok(events)
     }
 

@@ -258,8 +258,11 @@ pub struct Case {
     #[schema(value_type = String, example = "44")]
     pub access_province: Province,
     pub operator_name: Option<String>,
+    /// Kept as given even when its check character is wrong; see the flag below.
     #[schema(value_type = Option<String>, example = "91110108551385082Q")]
     pub operator_credit_code: Option<Uscc>,
+    /// Whether `operator_credit_code`'s check character is right; absent without a code.
+    pub operator_credit_code_checksum_ok: Option<bool>,
     #[schema(value_type = String, example = "counterfeit_goods")]
     pub category: Category,
     pub summary: String,

@@ -565,7 +565,7 @@ pub async fn invalid_cases_and_steps_are_refused(store: Store) {
         ),
         (with("recorded", Value::Null), "invalid_case"),
         (
-            with("operator_credit_code", json!("91350203M0001QAY9B")),
+            with("operator_credit_code", json!("91350203M0001QAY9I")),
             "invalid_uscc",
         ),
         (
@@ -612,6 +612,23 @@ pub async fn invalid_cases_and_steps_are_refused(store: Store) {
     assert_eq!(response.status(), 400);
     let all: Value = app.get(&o.auditor, "/v1/cases").await.json().await.unwrap();
     assert_eq!(all["cases"], json!([]), "nothing was stored");
+    // A credit code whose check character is wrong is kept as given and flagged, as the
+    // shared records keep it, so that the link to the operator is not lost.
+    let flagged = open(&app, &o.amr11, &{
+        let mut body = with("operator_credit_code", json!("91350203m0001qay9b"));
+        body["domain"] = json!("flagged.example.cn");
+        body
+    })
+    .await;
+    assert_eq!(flagged["operator_credit_code"], "91350203M0001QAY9B");
+    assert_eq!(flagged["operator_credit_code_checksum_ok"], false);
+    let checked = open(&app, &o.amr11, &{
+        let mut body = with("operator_credit_code", json!("91110108551385082Q"));
+        body["domain"] = json!("checked.example.cn");
+        body
+    })
+    .await;
+    assert_eq!(checked["operator_credit_code_checksum_ok"], true);
     let case = open(&app, &o.amr11, &base).await;
     let id = case["id"].clone();
     for (token, name, body, status, code) in [

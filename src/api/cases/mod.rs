@@ -231,7 +231,9 @@ fn parse_case(body: OpenCaseRequest) -> Result<NewCase, ApiError> {
         .operator_credit_code
         .as_deref()
         .map(|c| {
-            Uscc::parse_strict(c).map_err(|e| ApiError::invalid("invalid_uscc", e.to_string()))
+            // Kept even with a wrong check character, and flagged, as the shared records keep
+            // it: dropping it would lose the link to the operator.
+            Uscc::parse(c).map_err(|e| ApiError::invalid("invalid_uscc", e.to_string()))
         })
         .transpose()?;
     let category = super::category(body.category.as_deref())?;

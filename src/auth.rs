@@ -204,6 +204,10 @@ pub mod policy {
     pub const MANAGE_KEYS: &[Role] = &[Admin];
     pub const WRITE_ENTRIES: &[Role] = &[Agency, Telecom];
     pub const READ_ENTRIES: &[Role] = &[Agency, Telecom, Auditor];
+    /// A domain's entries: regulators, and providers for the entries they were sent notices
+    /// about (the rest is refused them).
+    pub const READ_DOMAIN_ENTRIES: &[Role] =
+        &[Agency, Telecom, Auditor, AccessProvider, DnsProvider];
     pub const CHECK: &[Role] = &[Agency, Telecom, AccessProvider, DnsProvider, Auditor];
     pub const FEED: &[Role] = &[Agency, Telecom, AccessProvider, DnsProvider, Auditor];
     pub const RPZ: &[Role] = &[Agency, Telecom, DnsProvider, Auditor];

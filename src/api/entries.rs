@@ -294,9 +294,9 @@ pub async fn reject(call: Call, path: web::Path<String>, payload: web::Payload) 
     responses((status = 200, body = DomainHistory), (status = 404, description = "not_found")),
     security(("bearer" = [])))]
 pub async fn get(call: Call, path: web::Path<String>) -> Answer {
-    call.require(policy::READ_ENTRIES)?;
+    let principal = call.require(policy::READ_DOMAIN_ENTRIES)?;
     let domain = DomainName::parse(&path)?;
-    let history = call.history(&domain).await?;
+    let history = call.history_for(principal, &domain).await?;
     if history.is_empty() {
         return Err(ApiError::NotFound(format!(
             "{domain} has never been listed"

@@ -10,7 +10,9 @@ use super::{Answer, ApiError, Call, page_cursor, page_limit, query_one_of};
 use crate::auth::{Principal, policy};
 use crate::domain::{DomainName, Role, Scope};
 use crate::model::Timestamp;
-use crate::notices::model::{Location, Notice, NoticeAction, NoticeStatus, StatusChange};
+use crate::notices::model::{
+    Location, Notice, NoticeAction, NoticeBasis, NoticeStatus, StatusChange,
+};
 use crate::registry::ProviderCompliance;
 
 /// A notice as providers and regulators see it (and as webhooks carry it in `data`).
@@ -20,6 +22,10 @@ pub struct NoticeView {
     pub id: Uuid,
     #[schema(value_type = String)]
     pub entry_id: Uuid,
+    /// Why the provider must act: the decision, category and reason (absent on notices made
+    /// before notices carried them). A provider key may also read the entry itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub basis: Option<NoticeBasis>,
     pub provider_id: String,
     pub provider_name: String,
     pub action: NoticeAction,
@@ -54,6 +60,7 @@ impl From<&Notice> for NoticeView {
         NoticeView {
             id: n.id,
             entry_id: n.entry_id,
+            basis: n.basis.clone(),
             provider_id: n.provider_id.clone(),
             provider_name: n.provider_name.clone(),
             action: n.action,

@@ -18,7 +18,7 @@ use tokio::sync::Notify;
 
 use crate::domain::DomainName;
 use crate::model::NewEntry;
-use crate::notices::model::{Location, Notice, NoticePlan, Provider};
+use crate::notices::model::{Location, Notice, NoticeBasis, NoticePlan, Provider};
 use crate::settings::{LocateSettings, NoticeSettings};
 use crate::store::{Store, StoreResult};
 use locate::Locator;
@@ -179,12 +179,17 @@ impl Notices {
         }
         let now = new.listed_at;
         let plan = self.plan();
+        let basis = NoticeBasis {
+            decision: new.decision.clone(),
+            category: new.category,
+            reason: new.reason.clone(),
+        };
         let notices: Vec<Notice> = chosen
             .iter()
             .filter_map(|id| providers.iter().find(|p| &p.id == id))
             .map(|p| {
                 plan.notice(
-                    (&new.id, &new.domain, new.scope),
+                    (&new.id, &new.domain, new.scope, &basis),
                     p,
                     p.kind.stop_action(),
                     now,

@@ -10,7 +10,7 @@ use crate::model::Timestamp;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::domain::{Cidr, DomainName, Province, Scope};
+use crate::domain::{Category, Cidr, Decision, DomainName, Province, Scope};
 pub use crate::model::{LocatedProvider, Location, ProviderKind};
 
 impl ProviderKind {
@@ -178,11 +178,42 @@ pub struct DeliveryState {
     pub give_up_at: Timestamp,
 }
 
+/// Why a provider must act, as a stop or restore order states its legal basis: the decision
+/// the entry rests on (for a `restore`, the document that lifted it), the entry's category and
+/// the reason given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct NoticeBasis {
+    #[schema(value_type = Object)]
+    pub decision: Decision,
+    #[schema(value_type = String, example = "counterfeit_goods")]
+    pub category: Category,
+    pub reason: String,
+}
+
+impl NoticeBasis {
+    /// The basis of the notices about `entry`: its lift's document and reason once lifted,
+    /// else its own decision and reason.
+    pub fn of(entry: &crate::model::Entry) -> NoticeBasis {
+        let (decision, reason) = match &entry.lift {
+            Some(lift) => (&lift.document, &lift.reason),
+            None => (&entry.decision, &entry.reason),
+        };
+        NoticeBasis {
+            decision: decision.clone(),
+            category: entry.category,
+            reason: reason.clone(),
+        }
+    }
+}
+
 /// An order to one provider about one entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Notice {
     pub id: Uuid,
     pub entry_id: Uuid,
+    /// Absent on notices written before notices carried it.
+    #[serde(default)]
+    pub basis: Option<NoticeBasis>,
     pub provider_id: String,
     pub provider_name: String,
     pub action: NoticeAction,
@@ -225,7 +256,7 @@ impl NoticePlan {
     /// webhook; otherwise the notice waits to be pulled.
     pub fn notice(
         &self,
-        entry: (&Uuid, &DomainName, Scope),
+        entry: (&Uuid, &DomainName, Scope, &NoticeBasis),
         provider: &Provider,
         action: NoticeAction,
         now: Timestamp,
@@ -233,6 +264,7 @@ impl NoticePlan {
         Notice {
             id: Uuid::now_v7(),
             entry_id: *entry.0,
+            basis: Some(entry.3.clone()),
             provider_id: provider.id.clone(),
             provider_name: provider.name.clone(),
             action,
@@ -272,13 +304,14 @@ impl Restores {
     /// The `restore` notices of `entry`, lifted at `now`: one to each provider it had ordered
     /// to stop that still exists.
     pub fn notices(&self, entry: &crate::model::Entry, now: Timestamp) -> Vec<Notice> {
+        let basis = NoticeBasis::of(entry);
         entry
             .providers
             .iter()
             .filter_map(|id| self.providers.iter().find(|p| &p.id == id))
             .map(|provider| {
                 self.plan.notice(
-                    (&entry.id, &entry.domain, entry.scope),
+                    (&entry.id, &entry.domain, entry.scope, &basis),
                     provider,
                     NoticeAction::Restore,
                     now,
@@ -431,8 +464,22 @@ mod tests {
 
     fn notice(webhook: bool, now: Timestamp) -> Notice {
         let domain = DomainName::parse("shop.example.cn").unwrap();
+        let basis = NoticeBasis {
+            decision: Decision::parse(
+                crate::domain::DecisionInput {
+                    number: Some("京市监处罚〔2026〕1号".into()),
+                    authority: Some("北京市市场监督管理局".into()),
+                    date: Some("2026-01-05".into()),
+                    document_sha256: None,
+                },
+                crate::domain::DateWindow::until_today(time::macros::date!(2000 - 01 - 01)),
+            )
+            .unwrap(),
+            category: Category::CounterfeitGoods,
+            reason: "sells counterfeit goods".into(),
+        };
         plan().notice(
-            (&Uuid::now_v7(), &domain, Scope::Subtree),
+            (&Uuid::now_v7(), &domain, Scope::Subtree, &basis),
             &provider(webhook),
             NoticeAction::StopAccess,
             now,

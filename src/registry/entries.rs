@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::{Registry, RegistryError, RegistryResult};
 use crate::auth::Principal;
-use crate::domain::{Category, Decision, DomainName, Scope};
+use crate::domain::{Category, Decision, DomainName, Role, Scope};
 use crate::model::{Entry, EntryStatus, LiftRequest, NewEntry, Review as Reviewed, Timestamp};
 use crate::notices::model::{Notice, NoticeAction, Provider, Restores};
 use crate::store::{EntryQuery, StatusFilter};
@@ -235,6 +235,27 @@ impl Registry {
     /// Every entry ever made for `domain`, oldest first.
     pub async fn history(&self, domain: &DomainName) -> RegistryResult<Vec<Entry>> {
         Ok(self.store.history(domain).await?)
+    }
+
+    /// The entries of `domain` that `by` may read: all of them for a regulator or auditor; for
+    /// a provider's key, those its provider was sent notices about (an order states its basis,
+    /// and the provider may read it), and a refusal when there are none.
+    pub async fn history_for(
+        &self,
+        by: &Principal,
+        domain: &DomainName,
+    ) -> RegistryResult<Vec<Entry>> {
+        let mut history = self.history(domain).await?;
+        if matches!(by.role, Role::AccessProvider | Role::DnsProvider) {
+            let provider = by.provider_id.as_deref();
+            history.retain(|e| provider.is_some_and(|p| e.providers.iter().any(|x| x == p)));
+            if history.is_empty() {
+                return Err(RegistryError::Forbidden(format!(
+                    "this key's provider was sent no notice about {domain}"
+                )));
+            }
+        }
+        Ok(history)
     }
 
     /// A page of entries in listing order after cursor `after`, and the next cursor; entries

@@ -9,7 +9,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::fixtures::{Receiver, example_dns};
-use crate::helpers::{DEADLINE, Store, TestApp, entry_body, eventually, spawn_app, spawn_app_with};
+use crate::helpers::{
+    DEADLINE, Store, TestApp, entry_body, eventually, expect, spawn_app, spawn_app_with,
+};
 
 async fn notices_of(app: &TestApp, token: &str, query: &str) -> Vec<Value> {
     let response = app.get(token, &format!("/v1/notices?{query}")).await;
@@ -302,6 +304,36 @@ pub async fn listing_locates_the_site_and_notifies_its_providers(store: Store) {
     assert_eq!(mine[0]["status"], "pending");
     assert_eq!(mine[0]["domain"], "shop.example.cn");
     assert_eq!(mine[0]["history"][0]["status"], "pending");
+    // The order states its basis: the listing's decision, category and reason.
+    let listing = listing_naming("shop.example.cn", &[]);
+    assert_eq!(
+        mine[0]["basis"]["decision"]["number"],
+        listing["decision"]["number"]
+    );
+    assert_eq!(
+        mine[0]["basis"]["decision"]["authority"],
+        listing["decision"]["authority"]
+    );
+    assert_eq!(
+        mine[0]["basis"]["decision"]["date"],
+        listing["decision"]["date"]
+    );
+    assert_eq!(mine[0]["basis"]["category"], listing["category"]);
+    assert_eq!(mine[0]["basis"]["reason"], listing["reason"]);
+    // A provider reads the entries its notices name, and no others.
+    let read: Value = expect(
+        app.get(&hosting_key, "/v1/entries/shop.example.cn").await,
+        200,
+        "a notified provider reading the entry",
+    )
+    .await;
+    assert_eq!(read["current"]["id"], mine[0]["entry_id"]);
+    let stranger = app
+        .create_provider(&json!({"name": "Not told", "kind": "access"}))
+        .await;
+    let stranger_key = app.provider_key(&stranger).await;
+    let response = app.get(&stranger_key, "/v1/entries/shop.example.cn").await;
+    assert_eq!(response.status(), 403);
     let theirs = notices_of(&app, &dns_key, "status=pending").await;
     assert_eq!(theirs.len(), 1);
     let response = app

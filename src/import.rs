@@ -2,7 +2,8 @@
 //! `POST /v1/entries`. Every line is read and validated first; one bad line stops the import
 //! before anything is written, and each bad line is reported with its number. The listings
 //! then go through the registry's import use case (`Registry::import`), which checks them as
-//! a listing is checked and audits the import.
+//! a listing is checked and audits the import, or, against a running node, each line is sent
+//! as it is to `POST /v1/entries` (`crate::commands`).
 
 use std::io::BufRead;
 
@@ -33,10 +34,46 @@ pub struct ImportFile {
     pub sha256: String,
 }
 
+/// An import file, read and validated, each line kept as the request body it is, for sending
+/// to a running node (`siteban import --url`).
+pub struct ImportBodies {
+    /// Each non-blank line's text with its line number.
+    pub bodies: Vec<(usize, String)>,
+    /// Lines read, blank ones included.
+    pub lines: usize,
+}
+
 /// Reads every line, the decisions dated within `dates`; returns the listings or every error
 /// found.
-pub fn read(mut input: impl BufRead, dates: DateWindow) -> Result<ImportFile, ImportError> {
+pub fn read(input: impl BufRead, dates: DateWindow) -> Result<ImportFile, ImportError> {
     let mut listings = Vec::new();
+    let (lines, sha256) = scan(input, dates, |line, _, listing| {
+        listings.push((line, listing));
+    })?;
+    Ok(ImportFile {
+        listings,
+        lines,
+        sha256,
+    })
+}
+
+/// Reads and validates every line as `read` does, keeping each line's text instead of its
+/// listing.
+pub fn read_bodies(input: impl BufRead, dates: DateWindow) -> Result<ImportBodies, ImportError> {
+    let mut bodies = Vec::new();
+    let (lines, _) = scan(input, dates, |line, text, _| {
+        bodies.push((line, text.to_string()));
+    })?;
+    Ok(ImportBodies { bodies, lines })
+}
+
+/// Validates every line, handing each valid one to `each` with its number and text; returns
+/// the number of lines and the SHA-256 of the bytes read, or every error found.
+fn scan(
+    mut input: impl BufRead,
+    dates: DateWindow,
+    mut each: impl FnMut(usize, &str, Listing),
+) -> Result<(usize, String), ImportError> {
     let mut errors = Vec::new();
     let mut hash = Sha256::new();
     let mut lines = 0;
@@ -57,8 +94,9 @@ pub fn read(mut input: impl BufRead, dates: DateWindow) -> Result<ImportFile, Im
             .map_err(|e| format!("line {lines}: {}: {e}", e.code()));
         match parsed {
             // An import seeds the registry: it names no providers and overrides nothing.
-            Ok((domain, scope, category, decision, reason)) => listings.push((
+            Ok((domain, scope, category, decision, reason)) => each(
                 lines,
+                text,
                 Listing {
                     domain,
                     scope,
@@ -68,18 +106,14 @@ pub fn read(mut input: impl BufRead, dates: DateWindow) -> Result<ImportFile, Im
                     providers: Vec::new(),
                     override_protection: None,
                 },
-            )),
+            ),
             Err(e) => errors.push(e),
         }
     }
     if !errors.is_empty() {
         return Err(ImportError::Invalid(errors));
     }
-    Ok(ImportFile {
-        listings,
-        lines,
-        sha256: hex::encode(hash.finalize()),
-    })
+    Ok((lines, hex::encode(hash.finalize())))
 }
 
 /// Reads every line into entries as the import writes them, without the registry's checks:

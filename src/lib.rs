@@ -3,6 +3,8 @@
 //! Layout, from the top down (see `ARCHITECTURE.md` for the data flow and the invariants; a
 //! module imports only modules below it):
 //!
+//! - [`commands`], [`remote`]: the maintenance commands, on the store or on a running node
+//!   over its HTTP API.
 //! - [`startup`], [`import`]: building and running a node; reading a bulk-import file.
 //! - [`api`]: HTTP routes, request parsing, the JSON of the contract, rate limits.
 //! - [`dns`]: the DNS listener: the RPZ zone by transfer and NOTIFY, and the DNSBL zone.
@@ -25,6 +27,7 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod cases;
+pub mod commands;
 pub mod delivery;
 pub mod dns;
 pub mod domain;
@@ -35,6 +38,7 @@ pub mod model;
 pub mod notices;
 pub mod records;
 pub mod registry;
+pub mod remote;
 pub mod settings;
 pub mod startup;
 pub mod store;

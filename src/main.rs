@@ -1,11 +1,14 @@
 //! The `siteban` command: parses the command line, loads settings, starts telemetry and runs
 //! the application or a maintenance task. Everything else lives in the library.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use siteban::commands::{self, Needs, Source};
 use siteban::domain::DateWindow;
+use siteban::remote::{Node, Token};
 use siteban::settings::Settings;
 use siteban::startup::Application;
 
@@ -28,10 +31,17 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
-    /// Import entries from an NDJSON file (one POST /v1/entries body per line).
+    /// Import entries from an NDJSON file (one POST /v1/entries body per line), into the store
+    /// or, with --url, through a running node.
     Import {
         #[arg(long)]
         config: Option<PathBuf>,
+        #[command(flatten)]
+        node: NodeOptions,
+        /// With --url, how many lines are sent at once.
+        #[arg(long, default_value_t = 4, requires = "url",
+              value_parser = clap::value_parser!(u16).range(1..=64))]
+        concurrency: u16,
         /// The NDJSON file; `-` reads standard input.
         file: PathBuf,
     },
@@ -51,20 +61,58 @@ enum Command {
 enum AuditCommand {
     /// Write the audit log as NDJSON to standard output, for the other side's copy.
     Export {
-        #[arg(long)]
+        #[arg(long, conflicts_with = "url")]
         config: Option<PathBuf>,
+        #[command(flatten)]
+        node: NodeOptions,
         /// Start after this record.
         #[arg(long, default_value_t = 0)]
         after: u64,
     },
-    /// Verify the hash chain of an NDJSON export, or of the live store; exits 1 at the first
-    /// record that was altered, removed or reordered.
+    /// Verify the hash chain of an NDJSON export, of the live store, or of a running node's
+    /// log; exits 1 at the first record that was altered, removed or reordered.
     Verify {
-        #[arg(long)]
+        #[arg(long, conflicts_with = "url")]
         config: Option<PathBuf>,
-        /// The export to verify; without it, the store named by the settings is verified.
+        #[command(flatten)]
+        node: NodeOptions,
+        /// The export to verify; without it, the store named by the settings (or the node of
+        /// --url) is verified.
+        #[arg(conflicts_with = "url")]
         file: Option<PathBuf>,
     },
+}
+
+/// A running node to work through instead of opening the store, which a server on the
+/// embedded store holds while it runs.
+#[derive(Args)]
+struct NodeOptions {
+    /// Work through the node serving at this URL (e.g. http://127.0.0.1:8080) over its HTTP
+    /// API instead of opening the store.
+    #[arg(long, value_name = "URL")]
+    url: Option<String>,
+    /// File holding the token for --url; without it, SITEBAN_TOKEN. A token is never given on
+    /// the command line, where other users see it.
+    #[arg(long, value_name = "PATH", requires = "url")]
+    token_file: Option<PathBuf>,
+}
+
+impl NodeOptions {
+    /// The node of `--url`, with its token; none without `--url`.
+    fn connect(&self) -> anyhow::Result<Option<Node>> {
+        let Some(url) = &self.url else {
+            return Ok(None);
+        };
+        let token = Token::read(self.token_file.as_deref())?;
+        Ok(Some(Node::new(url, token)?))
+    }
+}
+
+/// Says on standard error what a command works on, so that its output is never mistaken for
+/// another store's.
+fn using(what: std::fmt::Arguments) -> anyhow::Result<()> {
+    writeln!(std::io::stderr(), "using {what}")?;
+    Ok(())
 }
 
 #[actix_web::main]
@@ -83,25 +131,12 @@ async fn main() -> anyhow::Result<()> {
             });
             app.run_until_stopped().await?;
         }
-        Command::Import { config, file } => {
-            let settings = Settings::load(config.as_deref())?;
-            siteban::telemetry::init(&settings.log);
-            let reader: Box<dyn std::io::BufRead> = if file.as_os_str() == "-" {
-                Box::new(std::io::stdin().lock())
-            } else {
-                Box::new(std::io::BufReader::new(
-                    std::fs::File::open(&file)
-                        .with_context(|| format!("cannot open {}", file.display()))?,
-                ))
-            };
-            let dates = DateWindow::until_today(settings.documents.earliest_date);
-            let file = siteban::import::read(reader, dates)?;
-            let store = siteban::startup::open_store(&settings).await?;
-            let registry = siteban::startup::build_registry(&settings, store, None)?;
-            registry
-                .import(file.listings, file.lines, file.sha256)
-                .await?;
-        }
+        Command::Import {
+            config,
+            node,
+            concurrency,
+            file,
+        } => return import(config, node, concurrency.into(), file).await,
         Command::Audit { command } => return audit(command).await,
         Command::Health { url } => {
             let status = siteban::startup::probe(&url)?;
@@ -120,28 +155,77 @@ async fn shutdown_signal() {
     }
 }
 
+async fn import(
+    config: Option<PathBuf>,
+    node: NodeOptions,
+    concurrency: usize,
+    file: PathBuf,
+) -> anyhow::Result<()> {
+    let settings = Settings::load(config.as_deref())?;
+    siteban::telemetry::init(&settings.log);
+    let node = node.connect()?;
+    let reader: Box<dyn std::io::BufRead> = if file.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::io::BufReader::new(
+            std::fs::File::open(&file)
+                .with_context(|| format!("cannot open {}", file.display()))?,
+        ))
+    };
+    let dates = DateWindow::until_today(settings.documents.earliest_date);
+    let mut out = std::io::stdout().lock();
+    if let Some(node) = node {
+        using(format_args!("the running node at {}", node.url()))?;
+        let bodies = siteban::import::read_bodies(reader, dates)?;
+        let report = commands::import_through(&node, bodies, concurrency).await?;
+        writeln!(
+            out,
+            "listed {}, waiting for review {}, skipped {} (already listed), refused {}; {} lines",
+            report.listed,
+            report.pending,
+            report.skipped,
+            report.refused.len(),
+            report.lines
+        )?;
+        anyhow::ensure!(
+            report.refused.is_empty(),
+            "{} line(s) refused, the others were sent: {}",
+            report.refused.len(),
+            report.refused.join("; ")
+        );
+        return Ok(());
+    }
+    using(format_args!("the store at {}", settings.store.location()))?;
+    let read = siteban::import::read(reader, dates)?;
+    let operand = file.display().to_string();
+    let store = commands::open_store(&settings, "import", &operand, Needs::Listings).await?;
+    let registry = siteban::startup::build_registry(&settings, store, None)?;
+    let report = registry
+        .import(read.listings, read.lines, read.sha256)
+        .await?;
+    writeln!(
+        out,
+        "imported {}, skipped {} (already listed); {} lines, sha256 {}",
+        report.imported, report.skipped, report.lines, report.sha256
+    )?;
+    Ok(())
+}
+
 async fn audit(command: AuditCommand) -> anyhow::Result<()> {
-    use std::io::Write;
     match command {
-        AuditCommand::Export { config, after } => {
-            let settings = Settings::load(config.as_deref())?;
-            let store = siteban::startup::open_store(&settings).await?;
+        AuditCommand::Export {
+            config,
+            node,
+            after,
+        } => {
+            let source = source(config, &node, "audit export").await?;
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            let mut after = after;
-            loop {
-                let page = store.audit(after, 1000).await?;
-                let Some(last) = page.last() else { break };
-                after = last.seq;
-                for record in &page {
-                    serde_json::to_writer(&mut out, record)?;
-                    out.write_all(b"\n")?;
-                }
-            }
-            out.flush()?;
+            commands::export_audit(&source, after, &mut out).await?;
         }
-        AuditCommand::Verify { config, file } => {
+        AuditCommand::Verify { config, node, file } => {
             let outcome = match file {
                 Some(file) => {
+                    using(format_args!("the export in {}", file.display()))?;
                     let reader = std::io::BufReader::new(
                         std::fs::File::open(&file)
                             .with_context(|| format!("cannot open {}", file.display()))?,
@@ -149,23 +233,8 @@ async fn audit(command: AuditCommand) -> anyhow::Result<()> {
                     siteban::audit::verify_ndjson(reader)
                 }
                 None => {
-                    let settings = Settings::load(config.as_deref())?;
-                    let store = siteban::startup::open_store(&settings).await?;
-                    let mut verifier = siteban::audit::Verifier::new();
-                    let mut after = 0;
-                    let mut outcome = Ok(());
-                    'pages: loop {
-                        let page = store.audit(after, 1000).await?;
-                        let Some(last) = page.last() else { break };
-                        after = last.seq;
-                        for record in &page {
-                            if let Err(tamper) = verifier.check(record) {
-                                outcome = Err(tamper);
-                                break 'pages;
-                            }
-                        }
-                    }
-                    outcome.map(|()| verifier)
+                    let source = source(config, &node, "audit verify").await?;
+                    commands::verify_audit(&source).await?
                 }
             };
             let mut out = std::io::stdout().lock();
@@ -186,4 +255,20 @@ async fn audit(command: AuditCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The audit log of the node of `--url`, or else of the store the settings name.
+async fn source(
+    config: Option<PathBuf>,
+    node: &NodeOptions,
+    command: &str,
+) -> anyhow::Result<Source> {
+    if let Some(node) = node.connect()? {
+        using(format_args!("the running node at {}", node.url()))?;
+        return Ok(Source::Node(node));
+    }
+    let settings = Settings::load(config.as_deref())?;
+    using(format_args!("the store at {}", settings.store.location()))?;
+    let store = commands::open_store(&settings, command, "", Needs::AuditLog).await?;
+    Ok(Source::Store(store))
 }

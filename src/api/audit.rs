@@ -13,7 +13,8 @@ struct AuditQuery {
     limit: Option<usize>,
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
+/// A page of the log; the command line's `--url` reads it back (`crate::remote`).
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditPage {
     pub records: Vec<AuditRecord>,
     /// The seq of the last record returned, or `after` when there is none.

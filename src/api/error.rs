@@ -4,7 +4,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::limits::RateLimited;
 use crate::domain::DomainError;
@@ -103,12 +103,15 @@ impl ApiError {
 #[derive(Debug, Clone, Copy)]
 pub struct ErrorCode(pub &'static str);
 
-#[derive(Serialize, utoipa::ToSchema)]
+/// The body of every error answer; the command line's `--url` reads it back
+/// (`crate::remote`), borrowing the code, which is never escaped.
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody<'a> {
+    #[serde(borrow)]
     pub error: ErrorDetail<'a>,
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorDetail<'a> {
     pub code: &'a str,
     pub message: String,

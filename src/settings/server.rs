@@ -59,6 +59,29 @@ impl ServerSettings {
         Ok(())
     }
 
+    /// The URL a process on this machine reaches the listener at: an unspecified address
+    /// (`0.0.0.0`, `::`) becomes loopback, and the scheme follows the TLS keys.
+    pub fn local_url(&self) -> String {
+        let scheme = if self.tls.cert_path.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let address = match self.listen_addr() {
+            Ok(mut address) => {
+                if address.ip().is_unspecified() {
+                    address.set_ip(match address {
+                        SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                        SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                    });
+                }
+                address.to_string()
+            }
+            Err(_) => self.listen.clone(),
+        };
+        format!("{scheme}://{address}")
+    }
+
     /// The HTTP listener's address.
     pub fn listen_addr(&self) -> Result<SocketAddr, SettingsError> {
         self.listen.parse().map_err(|e| {
@@ -67,5 +90,29 @@ impl ServerSettings {
                 format!("{e}: expected an address and port such as 127.0.0.1:8080"),
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_local_url_reaches_the_listener_from_this_machine() {
+        let url = |listen: &str, tls: bool| {
+            let mut server = ServerSettings {
+                listen: listen.into(),
+                ..ServerSettings::default()
+            };
+            if tls {
+                server.tls.cert_path = Some("cert.pem".into());
+                server.tls.key_path = Some("key.pem".into());
+            }
+            server.local_url()
+        };
+        assert_eq!(url("127.0.0.1:8080", false), "http://127.0.0.1:8080");
+        assert_eq!(url("0.0.0.0:8080", false), "http://127.0.0.1:8080");
+        assert_eq!(url("[::]:8443", true), "https://[::1]:8443");
+        assert_eq!(url("192.0.2.7:80", false), "http://192.0.2.7:80");
     }
 }

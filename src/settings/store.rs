@@ -113,6 +113,29 @@ impl StoreSettings {
         Ok(())
     }
 
+    /// Where the store is, for an operator to read: the data directory, or the Redis URLs
+    /// with their passwords hidden, and which backend.
+    pub fn location(&self) -> String {
+        let urls = |urls: &[String]| {
+            urls.iter()
+                .map(|u| redact_url(u))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match self.backend {
+            Backend::Embedded => format!("{} (embedded)", self.path.display()),
+            Backend::Redis if !self.redis_cluster.is_empty() => {
+                format!("{} (Redis Cluster)", urls(&self.redis_cluster))
+            }
+            Backend::Redis if !self.redis_sentinels.is_empty() => format!(
+                "{} (Redis Sentinel, primary {})",
+                urls(&self.redis_sentinels),
+                self.redis_master_name.trim()
+            ),
+            Backend::Redis => format!("{} (Redis)", redact_url(&self.redis_url)),
+        }
+    }
+
     /// Checks the keys that name the Redis deployment (see [`StoreSettings::redis_target`]).
     pub fn validate_redis_deployment(&self) -> Result<(), SettingsError> {
         self.redis_target().map(|_| ())
@@ -319,6 +342,34 @@ mod tests {
         );
         assert!(debug.contains("node1.example:7000"), "{debug}");
         assert!(debug.contains("s1.example:26379"), "{debug}");
+    }
+
+    #[test]
+    fn the_location_names_the_store_without_passwords() {
+        let mut store = StoreSettings::default();
+        assert_eq!(store.location(), "./data (embedded)");
+        store.backend = Backend::Redis;
+        store.redis_url = "redis://siteban:url-secret@db.example:6379/0".into();
+        assert_eq!(
+            store.location(),
+            "redis://siteban:***@db.example:6379/0 (Redis)"
+        );
+        store.redis_sentinels = vec![
+            "redis://u:sentinel-secret@s1.example:26379".into(),
+            "redis://s2.example:26379".into(),
+        ];
+        store.redis_master_name = "siteban".into();
+        assert_eq!(
+            store.location(),
+            "redis://u:***@s1.example:26379, redis://s2.example:26379 \
+             (Redis Sentinel, primary siteban)"
+        );
+        store.redis_sentinels.clear();
+        store.redis_cluster = vec!["redis://:cluster-secret@node1.example:7000".into()];
+        assert_eq!(
+            store.location(),
+            "redis://:***@node1.example:7000 (Redis Cluster)"
+        );
     }
 
     #[test]

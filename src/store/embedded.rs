@@ -72,7 +72,10 @@ impl EmbeddedStore {
         std::fs::create_dir_all(dir).map_err(|e| {
             StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
         })?;
-        let db = Database::create(dir.join("siteban.redb")).map_err(db_err)?;
+        let db = Database::create(dir.join("siteban.redb")).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Held(dir.to_path_buf()),
+            e => db_err(e),
+        })?;
         let txn = db.begin_write().map_err(db_err)?;
         let (seq, keys_version) = {
             let mut meta = txn.open_table(META).map_err(db_err)?;

@@ -54,6 +54,10 @@ pub enum StoreError {
     /// The store answered with something this version cannot read.
     #[error("store data is corrupt or of another format: {0}")]
     Corrupt(String),
+    /// Another process, such as a running server, has the embedded database in this data
+    /// directory open; redb admits one process at a time.
+    #[error("another process holds the embedded store in {}", .0.display())]
+    Held(std::path::PathBuf),
 }
 
 impl StoreError {

@@ -1,5 +1,6 @@
 //! The real binary as operators run it: durability across SIGKILL on both stores, two nodes
-//! sharing one Redis, and a Redis outage while checks go on.
+//! sharing one Redis, a Redis outage while checks go on, and the maintenance commands on the
+//! store and through a running node (`--url`).
 
 use std::time::Duration;
 
@@ -276,6 +277,8 @@ async fn checks_go_on_while_redis_is_down_and_writes_resume_after() {
 fn siteban(args: &[&str], env: &[(&'static str, String)]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_siteban"))
         .args(args)
+        // A token in the test runner's environment must not stand in for the test's own.
+        .env_remove("SITEBAN_TOKEN")
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .output()
         .expect("the siteban binary runs")
@@ -299,6 +302,13 @@ async fn audit_export_verifies_and_tampering_is_found() {
         export.status.success(),
         "{}",
         String::from_utf8_lossy(&export.stderr)
+    );
+    // Redis admits many clients: the command works through the store while the node runs,
+    // and says so.
+    let said = String::from_utf8_lossy(&export.stderr);
+    assert!(
+        said.contains(&format!("using the store at {} (Redis)", redis.url())),
+        "{said}"
     );
     let lines: Vec<String> = String::from_utf8(export.stdout)
         .unwrap()
@@ -399,4 +409,326 @@ async fn no_token_or_secret_reaches_the_logs() {
         serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
     }
     assert!(text.contains("request_id"));
+}
+
+/// The standard error of a command, after asserting that it failed.
+fn failed(out: &std::process::Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "the command succeeded: {stderr}");
+    stderr
+}
+
+/// The standard output of a command, after asserting that it succeeded.
+fn succeeded(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "the command failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+#[tokio::test]
+async fn commands_work_through_a_running_node_on_the_embedded_store() {
+    let client = crate::helpers::client();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let env = embedded_env(&data);
+    let node = Node::start(&env, dir.path().join("node.log"));
+    node.wait_ready(&client).await;
+    let (agency_id, agency) = make_key(&client, &node, "agency").await;
+    let (_, auditor) = make_key(&client, &node, "auditor").await;
+    assert_eq!(
+        post_entry(&client, &node, &agency, "before.example.cn").await,
+        201
+    );
+    let response = client
+        .post(node.url("/v1/protected"))
+        .bearer_auth(ADMIN)
+        .json(&json!({"domain": "protected.example.cn", "note": "a public service"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+
+    // The commands run as an operator would, with the node's settings.
+    let url = node.url("");
+    let mut cli_env = env.clone();
+    cli_env.push((
+        "SITEBAN__SERVER__LISTEN",
+        format!("127.0.0.1:{}", node.port),
+    ));
+    let admin_file = dir.path().join("admin.token");
+    std::fs::write(&admin_file, format!("{ADMIN}\n")).unwrap();
+    let agency_file = dir.path().join("agency.token");
+    std::fs::write(&agency_file, format!("{agency}\n")).unwrap();
+    let lines = [
+        entry_body("new1.example.cn").to_string(),
+        String::new(),
+        entry_body("before.example.cn").to_string(),
+        entry_body("protected.example.cn").to_string(),
+        entry_body("new2.example.cn").to_string(),
+        // Only a national telecom key may override a protection: refused for this line alone,
+        // not taken for a key of the wrong role.
+        {
+            let mut body = entry_body("www.protected.example.cn");
+            body["override_protection"] = json!({"justification": "court order"});
+            body.to_string()
+        },
+    ];
+    let file = dir.path().join("entries.ndjson");
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let file = file.to_str().unwrap();
+
+    // Without --url, a server holding the embedded store gives advice, not redb's message.
+    for args in [
+        vec!["audit", "export"],
+        vec!["audit", "verify"],
+        vec!["import", file],
+    ] {
+        let said = failed(&siteban(&args, &cli_env));
+        assert!(
+            said.contains(&format!("using the store at {} (embedded)", data.display())),
+            "{args:?}: {said}"
+        );
+        assert!(
+            said.contains(&format!(
+                "a running server holds the data directory {}",
+                data.display()
+            )),
+            "{args:?}: {said}"
+        );
+        assert!(
+            said.contains(&format!(
+                "siteban {} --url {url} --token-file FILE",
+                args.join(" ").replace(&format!(" {file}"), "")
+            )),
+            "{args:?}: {said}"
+        );
+        assert!(!said.contains("already open"), "{args:?}: {said}");
+    }
+
+    // The import goes through POST /v1/entries line by line: listed, skipped when already
+    // listed, and each refusal named by its line.
+    let out = siteban(
+        &[
+            "import",
+            "--url",
+            &url,
+            "--token-file",
+            agency_file.to_str().unwrap(),
+            file,
+        ],
+        &cli_env,
+    );
+    let said = failed(&out);
+    assert!(
+        said.contains(&format!("using the running node at {url}")),
+        "{said}"
+    );
+    assert!(said.contains("2 line(s) refused"), "{said}");
+    assert!(said.contains("line 4: protected_domain: "), "{said}");
+    assert!(
+        said.contains("line 6: forbidden: only a national telecom key"),
+        "{said}"
+    );
+    assert!(!said.contains(&agency), "the token was printed: {said}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "listed 2, waiting for review 0, skipped 1 (already listed), refused 2; 6 lines\n"
+    );
+    let entries: Value = client
+        .get(node.url("/v1/entries?status=active"))
+        .bearer_auth(&agency)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut domains: Vec<&str> = entries["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["domain"].as_str().unwrap())
+        .collect();
+    domains.sort_unstable();
+    assert_eq!(
+        domains,
+        ["before.example.cn", "new1.example.cn", "new2.example.cn"]
+    );
+    // Each line is audited as the API audits a listing (`entry.submit`), by the token's key.
+    let audit: Value = client
+        .get(node.url("/v1/audit?limit=1000"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let listings: Vec<(String, String, String)> = audit["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == "entry.submit")
+        .map(|r| {
+            assert_eq!(r["actor"]["key_id"], agency_id.as_str());
+            (
+                r["target"].as_str().unwrap().to_string(),
+                r["method"].as_str().unwrap().to_string(),
+                r["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    for (domain, outcome) in [
+        ("new1.example.cn", "ok"),
+        ("new2.example.cn", "ok"),
+        ("before.example.cn", "already_listed"),
+        ("protected.example.cn", "protected_domain"),
+        ("www.protected.example.cn", "forbidden"),
+    ] {
+        assert!(
+            listings.contains(&(domain.into(), "POST".into(), outcome.into())),
+            "{domain} {outcome}: {listings:?}"
+        );
+    }
+
+    // The audit log is exported and verified through the node, with a token from a file or
+    // from the environment.
+    let out = siteban(
+        &[
+            "audit",
+            "export",
+            "--url",
+            &url,
+            "--token-file",
+            admin_file.to_str().unwrap(),
+        ],
+        &cli_env,
+    );
+    let exported = succeeded(&out);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains(&format!("using the running node at {url}")),
+        "{said}"
+    );
+    let records = exported.lines().count();
+    assert!(records >= 9, "{exported}");
+    let mut with_token = cli_env.clone();
+    with_token.push(("SITEBAN_TOKEN", auditor.clone()));
+    let verified = succeeded(&siteban(&["audit", "verify", "--url", &url], &with_token));
+    assert!(
+        verified.starts_with(&format!("ok: {records} records verified; chain head ")),
+        "{verified}"
+    );
+
+    // Once the server stops, the store's own export is the same, byte for byte.
+    drop(node);
+    let out = siteban(&["audit", "export"], &cli_env);
+    assert_eq!(succeeded(&out), exported);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains(&format!("using the store at {} (embedded)", data.display())),
+        "{said}"
+    );
+    assert_eq!(
+        succeeded(&siteban(&["audit", "verify"], &cli_env)),
+        verified
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_token_or_role_through_a_running_node_is_refused_clearly() {
+    let client = crate::helpers::client();
+    let dir = tempfile::tempdir().unwrap();
+    let env = embedded_env(dir.path());
+    let node = Node::start(&env, dir.path().join("node.log"));
+    node.wait_ready(&client).await;
+    let (_, agency) = make_key(&client, &node, "agency").await;
+    let url = node.url("");
+    let token_file = |name: &str, token: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, token).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let wrong = "sb_ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff";
+    let entries = dir.path().join("entries.ndjson");
+    std::fs::write(&entries, entry_body("one.example.cn").to_string() + "\n").unwrap();
+    let entries = entries.to_str().unwrap();
+
+    let out = siteban(
+        &[
+            "audit",
+            "export",
+            "--url",
+            &url,
+            "--token-file",
+            &token_file("wrong", wrong),
+        ],
+        &env,
+    );
+    let said = failed(&out);
+    assert!(
+        said.contains(&format!(
+            "the node at {url} refused the token (401 unauthenticated)"
+        )),
+        "{said}"
+    );
+    assert!(!said.contains(wrong), "the token was printed: {said}");
+    assert!(out.stdout.is_empty());
+
+    let said = failed(&siteban(
+        &[
+            "audit",
+            "verify",
+            "--url",
+            &url,
+            "--token-file",
+            &token_file("agency", &agency),
+        ],
+        &env,
+    ));
+    assert!(
+        said.contains("(403 forbidden): reading the audit log needs an admin or auditor token"),
+        "{said}"
+    );
+
+    let said = failed(&siteban(
+        &[
+            "import",
+            "--url",
+            &url,
+            "--token-file",
+            &token_file("admin", ADMIN),
+            entries,
+        ],
+        &env,
+    ));
+    assert!(
+        said.contains("(403 forbidden): listing needs an agency or telecom token"),
+        "{said}"
+    );
+    assert_eq!(
+        listed(&client, &node, &agency, "one.example.cn").await,
+        Some(false)
+    );
+
+    let said = failed(&siteban(&["audit", "export", "--url", &url], &env));
+    assert!(
+        said.contains("--url needs a token: give --token-file PATH or set SITEBAN_TOKEN"),
+        "{said}"
+    );
+    let said = failed(&siteban(
+        &[
+            "audit",
+            "export",
+            "--url",
+            &url,
+            "--token-file",
+            &token_file("empty", "\n"),
+        ],
+        &env,
+    ));
+    assert!(said.contains("holds no token"), "{said}");
 }

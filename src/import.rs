@@ -20,7 +20,8 @@ use crate::settings::DocumentSettings;
 pub enum ImportError {
     #[error("cannot read the input: {0}")]
     Read(#[from] std::io::Error),
-    #[error("{} invalid line(s), nothing imported; first: {}", .0.len(), .0.first().map(String::as_str).unwrap_or(""))]
+    /// Every invalid line, each as `line N: code: message`.
+    #[error("{}", crate::registry::invalid_lines(.0))]
     Invalid(Vec<String>),
 }
 
@@ -136,4 +137,27 @@ pub fn parse(input: impl BufRead) -> Result<Vec<NewEntry>, ImportError> {
             )
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_import_names_every_bad_line() {
+        let valid = r#"{"domain": "ok.example.cn", "category": "fraud", "reason": "fraud", "decision": {"number": "京市监处罚〔2026〕1号", "authority": "北京市市场监督管理局", "date": "2026-01-05"}}"#;
+        let input = format!("{{\"domain\": \"com.cn\"}}\n{valid}\n\nnot json\n");
+        let dates = DateWindow::until_today(time::macros::date!(2000 - 01 - 01));
+        let Err(error) = read(input.as_bytes(), dates) else {
+            panic!("an import with bad lines was accepted");
+        };
+        let message = error.to_string();
+        assert!(
+            message.starts_with("2 invalid lines, nothing imported:"),
+            "{message}"
+        );
+        assert!(message.contains("\n  line 1: "), "{message}");
+        assert!(message.contains("\n  line 4: invalid_json"), "{message}");
+        assert!(!message.contains("line 2"), "{message}");
+    }
 }

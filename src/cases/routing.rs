@@ -12,7 +12,8 @@ use crate::domain::Province;
 pub enum RouteKind {
     /// Not recorded, accessed in the opener's province: to that province's CA.
     UnrecordedLocal,
-    /// Not recorded, accessed in another province: to SAMR, which forwards to MIIT.
+    /// Not recorded, accessed in another province: to SAMR, which forwards to MIIT, which
+    /// hands it to the CA of the province where the site is accessed.
     UnrecordedElsewhere,
     /// Recorded in the opener's province: to that province's CA.
     RecordedLocal,
@@ -36,7 +37,7 @@ impl RouteKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Route {
     pub kind: RouteKind,
-    #[schema(value_type = Vec<String>, example = json!(["amr:11", "samr", "miit"]))]
+    #[schema(value_type = Vec<String>, example = json!(["amr:11", "samr", "miit", "ca:44"]))]
     pub hops: Vec<Org>,
 }
 
@@ -48,7 +49,7 @@ pub fn route(opener: Province, recordal: Option<Province>, access: Province) -> 
         None if access == opener => (RouteKind::UnrecordedLocal, vec![amr, Org::Ca(opener)]),
         None => (
             RouteKind::UnrecordedElsewhere,
-            vec![amr, Org::Samr, Org::Miit],
+            vec![amr, Org::Samr, Org::Miit, Org::Ca(access)],
         ),
         Some(recorded) if recorded == opener => {
             (RouteKind::RecordedLocal, vec![amr, Org::Ca(opener)])
@@ -84,7 +85,7 @@ mod tests {
                 None,
                 gd,
                 RouteKind::UnrecordedElsewhere,
-                vec![Org::Amr(bj), Org::Samr, Org::Miit],
+                vec![Org::Amr(bj), Org::Samr, Org::Miit, Org::Ca(gd)],
             ),
             (
                 Some(bj),
@@ -116,9 +117,14 @@ mod tests {
             let opener = Province::ALL[opener];
             let route = route(opener, recordal.map(|i| Province::ALL[i]), Province::ALL[access]);
             prop_assert_eq!(route.hops[0], Org::Amr(opener));
-            prop_assert!(route.hops.last().unwrap().is_telecom());
-            prop_assert!(route.hops[..route.hops.len() - 1].iter().all(|o| o.is_market()));
-            prop_assert!(route.hops.len() == 2 || route.hops.len() == 3);
+            let last = *route.hops.last().unwrap();
+            prop_assert!(matches!(last, Org::Ca(_)), "a provincial CA executes: {last}");
+            // Market regulators hand on until the telecom side, whose national level
+            // (MIIT, for a site accessed elsewhere) hands on to a provincial CA.
+            let telecom = route.hops.iter().position(|o| o.is_telecom()).unwrap();
+            prop_assert!(route.hops[..telecom].iter().all(|o| o.is_market()));
+            prop_assert!(route.hops[telecom..].iter().all(|o| o.is_telecom()));
+            prop_assert!((2..=4).contains(&route.hops.len()));
         }
     }
 }

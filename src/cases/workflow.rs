@@ -608,10 +608,10 @@ mod tests {
 
     #[test]
     fn a_case_walks_its_route_and_closes() {
-        let (amr, samr, miit) = (Org::Amr(p("11")), Org::Samr, Org::Miit);
+        let (amr, samr, miit, ca) = (Org::Amr(p("11")), Org::Samr, Org::Miit, Org::Ca(p("44")));
         let now = crate::model::now();
         let mut case = open(new_case(None, "44"), amr, &actor(amr), now).unwrap();
-        assert_eq!(case.route.hops, vec![amr, samr, miit]);
+        assert_eq!(case.route.hops, vec![amr, samr, miit, ca]);
         assert_eq!(
             waiting_for(&case, samr).map(|w| w.0),
             Some("accept_or_return")
@@ -627,12 +627,20 @@ mod tests {
         assert_eq!(case.holder, samr);
         forward(&mut case, &acting(samr, now), "evidence attached".into()).unwrap();
         accept(&mut case, &acting(miit, now), String::new()).unwrap();
+        // MIIT hands the case to the CA of the province where the site is accessed.
+        assert_eq!(waiting_for(&case, miit).map(|w| w.0), Some("forward"));
+        forward(&mut case, &acting(miit, now), String::new()).unwrap();
+        assert_eq!(
+            waiting_for(&case, ca).map(|w| w.0),
+            Some("accept_or_return")
+        );
+        accept(&mut case, &acting(ca, now), String::new()).unwrap();
         assert_eq!(
             waiting_for(&case, amr).map(|w| w.0),
             Some("submit_decision")
         );
         assert!(matches!(
-            close(&mut case, &acting(miit, now), vec![Measure::Blacklist]),
+            close(&mut case, &acting(ca, now), vec![Measure::Blacklist]),
             Err(CaseError::State(_))
         ));
         submit_decision(
@@ -642,14 +650,14 @@ mod tests {
             decision("京市监建〔2026〕1号"),
         )
         .unwrap();
-        assert_eq!(waiting_for(&case, miit).map(|w| w.0), Some("close"));
+        assert_eq!(waiting_for(&case, ca).map(|w| w.0), Some("close"));
         assert!(matches!(
-            close(&mut case, &acting(samr, now), vec![Measure::Blacklist]),
+            close(&mut case, &acting(miit, now), vec![Measure::Blacklist]),
             Err(CaseError::NotHolder(_))
         ));
         let write = close(
             &mut case,
-            &acting(miit, now),
+            &acting(ca, now),
             vec![Measure::Blacklist, Measure::StopAccess],
         )
         .unwrap();
@@ -664,6 +672,8 @@ mod tests {
                 "accepted",
                 "handed_over",
                 "returned",
+                "handed_over",
+                "accepted",
                 "handed_over",
                 "accepted",
                 "decision_submitted",

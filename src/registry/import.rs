@@ -60,11 +60,7 @@ impl Registry {
         if !errors.is_empty() {
             return Err(RegistryError::invalid(
                 "import_rejected",
-                format!(
-                    "{} invalid line(s), nothing imported: {}",
-                    errors.len(),
-                    errors.join("; ")
-                ),
+                invalid_lines(&errors),
             ));
         }
         let total = entries.len() as u64;
@@ -103,4 +99,13 @@ impl Registry {
         );
         Ok(report)
     }
+}
+
+/// The refusal of an import: how many lines are invalid, then each on a line of its own.
+pub fn invalid_lines(errors: &[String]) -> String {
+    let count = match errors.len() {
+        1 => "1 invalid line".to_string(),
+        n => format!("{n} invalid lines"),
+    };
+    format!("{count}, nothing imported:\n  {}", errors.join("\n  "))
 }

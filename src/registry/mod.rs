@@ -43,7 +43,7 @@ pub use cases::{CaseStep, case_opener, org_of};
 pub use entries::{EntryFilter, Listing, Review as ReviewDecision};
 pub use error::{RegistryError, RegistryResult};
 pub use follow::follow;
-pub use import::{ImportReport, import_actor};
+pub use import::{ImportReport, import_actor, invalid_lines};
 pub use inbox::InboxItem;
 pub use reads::ProviderCompliance;
 pub use records::{Imported, Verified, recordal_rule, registration_rule};

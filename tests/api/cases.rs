@@ -139,7 +139,7 @@ pub async fn the_four_routes_end_to_end(store: Store) {
             None,
             "44",
             "unrecorded_elsewhere",
-            vec![&o.samr, &o.miit],
+            vec![&o.samr, &o.miit, &o.ca44],
             "stop_resolution",
         ),
         (

@@ -37,6 +37,9 @@ pub enum EntryStatus {
     /// A suspension that ended without becoming a listing (its time ran out, or the case
     /// closed without a registry measure).
     Expired,
+    /// A suspension that its case's closure turned into a listing: the entry that follows it
+    /// in the history took its place. Not lifted: the site stayed blocked throughout.
+    Replaced,
 }
 
 impl EntryStatus {
@@ -47,6 +50,7 @@ impl EntryStatus {
             EntryStatus::Lifted => "lifted",
             EntryStatus::Rejected => "rejected",
             EntryStatus::Suspended => "suspended",
+            EntryStatus::Replaced => "replaced",
             EntryStatus::Expired => "expired",
         }
     }

@@ -195,7 +195,7 @@ fn write_listing(
     }
     if let Some(mut old) = replaced {
         let listed_seq = old.seq;
-        old.status = EntryStatus::Lifted;
+        old.status = EntryStatus::Replaced;
         old.lifted_at = Some(entry.listed_at);
         old.lift = Some(Lift {
             reason: format!("replaced by listing {} under the case's decision", entry.id),

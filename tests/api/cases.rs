@@ -537,7 +537,10 @@ pub async fn closure_turns_a_suspension_into_a_listing(store: Store) {
             let history = entry["history"].as_array().unwrap();
             assert_eq!(history.len(), 2);
             assert_eq!(history[0]["id"], suspended["suspension"]["entry_id"]);
-            assert_eq!(history[0]["status"], "lifted");
+            assert_eq!(
+                history[0]["status"], "replaced",
+                "the site stayed blocked throughout"
+            );
             assert_eq!(history[1]["status"], "active");
         } else {
             assert_eq!(events[0]["type"], "expired");

@@ -45,6 +45,9 @@ struct LiftDoc {
     /// A suspension that ended without a listing.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     expired: bool,
+    /// A suspension that a listing took the place of.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    replaced: bool,
 }
 
 /// Reading entries back, and the calls of the list and lift scripts (`notices.rs` calls them
@@ -101,6 +104,7 @@ impl RedisStore {
             lifted_by: entry.listed_by.clone(),
             lifted_at: entry.listed_at,
             expired: false,
+            replaced: true,
         })
         .map_err(StoreError::corrupt)?;
         let replaced = replaces.unwrap_or(Uuid::nil());
@@ -203,6 +207,7 @@ impl RedisStore {
                 lifted_by: request.lifted_by.clone(),
                 lifted_at: request.lifted_at,
                 expired: request.expire,
+                replaced: false,
             })
             .map_err(StoreError::corrupt)?;
             let kind = if request.expire {
@@ -309,6 +314,9 @@ fn decode_entry(mut hash: HashMap<String, Vec<u8>>) -> StoreResult<Entry> {
             },
             seq,
         );
+        if lift.replaced {
+            entry.status = EntryStatus::Replaced;
+        }
     }
     Ok(entry)
 }

@@ -13,10 +13,14 @@ pub async fn follow(registry: Arc<Registry>, mut shutdown: tokio::sync::watch::R
     let block = Duration::from_millis(registry.settings.index.follow_block_ms);
     let mut backoff = Duration::from_millis(100);
     let mut failing = false;
+    // The event at the index's sequence, as applied here; unknown after a (re)load.
+    let mut applied: Option<(u64, uuid::Uuid)> = None;
     loop {
+        let seq = registry.index.seq();
         let cursor = crate::store::FollowCursor {
-            seq: registry.index.seq(),
+            seq,
             keys_version: registry.auth.version(),
+            entry_at_seq: applied.filter(|(at, _)| *at == seq).map(|(_, id)| id),
         };
         let outcome = tokio::select! {
             _ = shutdown.changed() => return,
@@ -29,6 +33,9 @@ pub async fn follow(registry: Arc<Registry>, mut shutdown: tokio::sync::watch::R
                 }
                 match registry.index.apply(&batch.events) {
                     Ok(()) => {
+                        if let Some(last) = batch.events.last() {
+                            applied = Some((last.seq, last.entry_id));
+                        }
                         registry
                             .health
                             .mark_ok(batch.head.max(registry.index.seq()));
@@ -56,6 +63,7 @@ pub async fn follow(registry: Arc<Registry>, mut shutdown: tokio::sync::watch::R
                     .with_label_values(&["resync"])
                     .inc();
                 tracing::warn!("the feed cannot bring this node up to date; reloading the index");
+                applied = None;
                 if let Err(e) = registry.bootstrap().await {
                     tracing::warn!(error = %e, "reloading the index failed");
                 }

@@ -95,6 +95,11 @@ pub struct EntryQuery {
 pub struct FollowCursor {
     pub seq: u64,
     pub keys_version: u64,
+    /// The entry of the event at `seq`, when the follower applied it (not after a reload).
+    /// A store whose feed can lose events (Redis, across a failover: events the old primary
+    /// had not yet passed to its replica) checks that its feed still holds this event at
+    /// `seq`; if not, the number was given to another write and the node must reload.
+    pub entry_at_seq: Option<uuid::Uuid>,
 }
 
 /// What changed after a cursor: feed events in order, and the whole key set when it changed.

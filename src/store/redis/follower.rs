@@ -6,14 +6,14 @@
 
 use std::time::Duration;
 
-use redis::streams::StreamReadReply;
+use redis::streams::{StreamRangeReply, StreamReadReply};
 use tokio::sync::Mutex;
 
 use super::conn::{Conn, Options, Target};
 use super::entries::decode_event;
 use super::keys::Keys;
 use super::{RedisStore, redis_err};
-use crate::store::{FollowBatch, FollowCursor, Store, StoreResult, check_contiguous};
+use crate::store::{FollowBatch, FollowCursor, Store, StoreError, StoreResult, check_contiguous};
 
 /// The follower's connection, dialled on the first follow.
 pub(super) struct Follower {
@@ -32,12 +32,13 @@ impl Follower {
     }
 
     /// What the feed and the key log hold after `cursor`, waiting up to `block` for
-    /// something to arrive (`None` when nothing did).
+    /// something to arrive (`None` when nothing did), with what the feed holds at the
+    /// cursor itself and the feed's head as they were before the wait.
     async fn read(
         &self,
         cursor: FollowCursor,
         block: Duration,
-    ) -> StoreResult<Option<StreamReadReply>> {
+    ) -> StoreResult<(Option<StreamReadReply>, StreamRangeReply, Option<u64>)> {
         let mut guard = self.conn.lock().await;
         if guard.is_none() {
             // Longer than the block, so a blocking read is never cut short, but bounded so
@@ -53,20 +54,31 @@ impl Follower {
             *guard = Some(conn);
         }
         let conn = guard.as_mut().expect("connection set above");
-        let reply: redis::RedisResult<Option<StreamReadReply>> = redis::cmd("XREAD")
-            .arg("COUNT")
-            .arg(1000)
-            .arg("BLOCK")
-            .arg(block.as_millis().max(1) as u64)
-            .arg("STREAMS")
-            .arg(Keys::feed())
-            .arg(Keys::keys_log())
-            .arg(format!("{}-0", cursor.seq))
-            .arg(format!("{}-0", cursor.keys_version))
-            .query_async(conn)
-            .await;
+        // One round trip: the event at the cursor and the head, read before the blocking read
+        // (a server runs a connection's commands in order).
+        let at = format!("{}-0", cursor.seq);
+        let reply: redis::RedisResult<(StreamRangeReply, Option<u64>, Option<StreamReadReply>)> =
+            redis::pipe()
+                .cmd("XRANGE")
+                .arg(Keys::feed())
+                .arg(&at)
+                .arg(&at)
+                .cmd("GET")
+                .arg(Keys::seq())
+                .cmd("XREAD")
+                .arg("COUNT")
+                .arg(1000)
+                .arg("BLOCK")
+                .arg(block.as_millis().max(1) as u64)
+                .arg("STREAMS")
+                .arg(Keys::feed())
+                .arg(Keys::keys_log())
+                .arg(&at)
+                .arg(format!("{}-0", cursor.keys_version))
+                .query_async(conn)
+                .await;
         match reply {
-            Ok(reply) => Ok(reply),
+            Ok((at_cursor, head, reply)) => Ok((reply, at_cursor, head)),
             Err(e) => {
                 // Drop the connection so the next call dials afresh.
                 *guard = None;
@@ -84,7 +96,8 @@ impl RedisStore {
         cursor: FollowCursor,
         block: Duration,
     ) -> StoreResult<FollowBatch> {
-        let reply = self.follower.read(cursor, block).await?;
+        let (reply, at_cursor, head) = self.follower.read(cursor, block).await?;
+        check_same_history(cursor, &at_cursor, head.unwrap_or(0))?;
         let mut batch = FollowBatch {
             head: cursor.seq,
             ..FollowBatch::default()
@@ -108,4 +121,31 @@ impl RedisStore {
         }
         Ok(batch)
     }
+}
+
+/// Refuses to follow a feed that no longer holds the history this node applied. A failover
+/// can lose events the old primary had not yet passed to its replica, events this node may
+/// already have applied; the new primary then gives their numbers to new writes, which a
+/// follower past those numbers would never see. So the event at the cursor must still be the
+/// one applied (when it is known), and the head must not be behind the cursor.
+fn check_same_history(
+    cursor: FollowCursor,
+    at_cursor: &StreamRangeReply,
+    head: u64,
+) -> StoreResult<()> {
+    let diverged = head < cursor.seq
+        || match (cursor.entry_at_seq, at_cursor.ids.first()) {
+            (Some(applied), Some(event)) => decode_event(event)?.entry_id != applied,
+            // Not known, or trimmed away by the retention: nothing to compare.
+            _ => false,
+        };
+    if diverged {
+        tracing::warn!(
+            seq = cursor.seq,
+            head,
+            "the feed no longer holds the history this node applied (a failover lost events); reloading"
+        );
+        return Err(StoreError::SnapshotRequired { oldest: head + 1 });
+    }
+    Ok(())
 }

@@ -7,9 +7,14 @@ use super::{Answer, Call};
 use crate::audit::AuditRecord;
 use crate::auth::policy;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct AuditQuery {
+    /// The last seq already read; default 0.
+    #[param(schema_with = super::schema::sequence)]
     after: Option<u64>,
+    /// 1 to 1000, default 100.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
 }
 
@@ -22,9 +27,8 @@ pub struct AuditPage {
 }
 
 /// Audit records after `after`, oldest first.
-#[utoipa::path(get, path = "/v1/audit", tag = "audit",
-    params(("after" = Option<u64>, Query, description = "last seq already read, default 0"),
-           ("limit" = Option<usize>, Query, description = "1 to 1000, default 100")),
+#[utoipa::path(get, path = "/v1/audit", operation_id = "list_audit", tag = "audit",
+    params(AuditQuery),
     responses((status = 200, body = AuditPage)),
     security(("bearer" = [])))]
 pub async fn list(call: Call) -> Answer {

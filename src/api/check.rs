@@ -19,6 +19,8 @@ pub const MAX_BATCH: usize = 10_000;
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
+    /// At most 10,000 names; an invalid one fails alone, in its place in the results.
+    #[schema(max_items = 10000)]
     pub domains: Vec<String>,
 }
 
@@ -86,7 +88,7 @@ fn result<'a>(name: &'a DomainName, lookup: &Lookup, metrics: &Metrics) -> Check
 
 /// Check one name.
 #[utoipa::path(get, path = "/v1/check", tag = "checks",
-    params(("domain" = String, Query, description = "the name to check, Unicode or ASCII")),
+    params(("domain" = String, Query, format = "domain-name", min_length = 1, max_length = 1024, description = "the name to check, Unicode or ASCII")),
     responses((status = 200, body = CheckResult, headers(("X-Blacklist-Seq" = u64))),
               (status = 422, description = "invalid_domain")),
     security(("bearer" = [])))]

@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Answer, ApiError, Call, one_of, page_cursor, page_limit};
+use super::{Answer, ApiError, Call, one_of, page_cursor, page_limit, schema};
 use crate::auth::policy;
 use crate::domain::{Category, DateWindow, Decision, DecisionInput, DomainName, Scope};
 use crate::model::{Entry, EntryStatus};
@@ -19,24 +19,29 @@ const MAX_REASON: usize = 2000;
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateEntryRequest {
-    #[schema(example = "shop.example.cn")]
+    #[schema(required = true, schema_with = schema::listable_domain)]
     pub domain: Option<String>,
-    /// `subtree` (default) or `exact`.
+    #[schema(schema_with = schema::scope)]
     pub scope: Option<String>,
-    #[schema(example = "counterfeit_goods")]
+    #[schema(required = true, schema_with = schema::category)]
     pub category: Option<String>,
+    #[schema(schema_with = schema::reason)]
     pub reason: Option<String>,
-    #[schema(value_type = Option<Object>)]
+    /// The administrative penalty decision the listing rests on.
+    #[schema(required = true, schema_with = schema::document)]
     pub decision: Option<DecisionInput>,
     /// Lists a protected name deliberately; national telecom keys only.
     pub override_protection: Option<OverrideRequest>,
     /// Ids of providers to notify besides those found by locating the site.
+    #[schema(schema_with = schema::provider_ids)]
     pub providers: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OverrideRequest {
+    /// Why the protected name is listed all the same: 1 to 2,000 characters, checked when
+    /// the name is protected.
     pub justification: Option<String>,
 }
 
@@ -44,22 +49,33 @@ pub struct OverrideRequest {
 #[serde(deny_unknown_fields)]
 pub struct ReviewRequest {
     /// The pending entry meant; when absent, whichever is pending for the domain.
+    #[schema(format = "uuid")]
     pub entry_id: Option<String>,
+    #[schema(schema_with = schema::reason)]
     pub reason: Option<String>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LiftEntryRequest {
+    #[schema(schema_with = schema::reason)]
     pub reason: Option<String>,
-    #[schema(value_type = Option<Object>)]
+    /// The written document that orders the lift.
+    #[schema(required = true, schema_with = schema::document)]
     pub document: Option<DecisionInput>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// `active`, `lifted` or `pending`; every entry when absent.
+    #[param(schema_with = schema::entry_status)]
     status: Option<String>,
+    /// 1 to 1000, default 100.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
+    /// `next_cursor` of the previous page; absent or empty for the first.
+    #[param(pattern = "^[0-9]{0,19}$")]
     cursor: Option<String>,
 }
 
@@ -174,7 +190,7 @@ fn with_notices(entry: Entry, notices: &[Notice]) -> EntryWithNotices {
 }
 
 /// List a domain under a penalty decision.
-#[utoipa::path(post, path = "/v1/entries", tag = "entries", request_body = CreateEntryRequest,
+#[utoipa::path(post, path = "/v1/entries", operation_id = "create_entry", tag = "entries", request_body = CreateEntryRequest,
     responses((status = 201, body = EntryWithNotices), (status = 409, description = "already_listed"),
               (status = 422, description = "invalid_domain, public_suffix, invalid_scope, invalid_category, decision_required, invalid_decision, protected_domain, unknown_provider")),
     security(("bearer" = [])))]
@@ -216,7 +232,7 @@ pub async fn create(call: Call, payload: web::Payload) -> Answer {
 
 /// Lift the active entry of a domain under a written document.
 #[utoipa::path(post, path = "/v1/entries/{domain}/lift", tag = "entries", request_body = LiftEntryRequest,
-    params(("domain" = String, Path, description = "the listed domain")),
+    params(("domain" = String, Path, format = "domain-name", min_length = 1, max_length = 1024, description = "the listed domain")),
     responses((status = 200, body = EntryWithNotices), (status = 404, description = "not_listed"),
               (status = 403, description = "forbidden, out_of_province"),
               (status = 422, description = "invalid_domain, document_required, invalid_document")),
@@ -270,7 +286,7 @@ async fn review(
 
 /// Approve the entry of a domain waiting for review; it is listed at once.
 #[utoipa::path(post, path = "/v1/entries/{domain}/approve", tag = "entries", request_body = ReviewRequest,
-    params(("domain" = String, Path, description = "the domain")),
+    params(("domain" = String, Path, format = "domain-name", min_length = 1, max_length = 1024, description = "the domain")),
     responses((status = 200, body = Entry), (status = 404, description = "not_pending"),
               (status = 403, description = "forbidden, out_of_province")),
     security(("bearer" = [])))]
@@ -280,7 +296,7 @@ pub async fn approve(call: Call, path: web::Path<String>, payload: web::Payload)
 
 /// Reject the entry of a domain waiting for review; it never takes effect.
 #[utoipa::path(post, path = "/v1/entries/{domain}/reject", tag = "entries", request_body = ReviewRequest,
-    params(("domain" = String, Path, description = "the domain")),
+    params(("domain" = String, Path, format = "domain-name", min_length = 1, max_length = 1024, description = "the domain")),
     responses((status = 200, body = Entry), (status = 404, description = "not_pending"),
               (status = 403, description = "forbidden, out_of_province")),
     security(("bearer" = [])))]
@@ -289,8 +305,8 @@ pub async fn reject(call: Call, path: web::Path<String>, payload: web::Payload) 
 }
 
 /// A domain's current entry and its whole history.
-#[utoipa::path(get, path = "/v1/entries/{domain}", tag = "entries",
-    params(("domain" = String, Path, description = "the domain")),
+#[utoipa::path(get, path = "/v1/entries/{domain}", operation_id = "get_entry", tag = "entries",
+    params(("domain" = String, Path, format = "domain-name", min_length = 1, max_length = 1024, description = "the domain")),
     responses((status = 200, body = DomainHistory), (status = 404, description = "not_found")),
     security(("bearer" = [])))]
 pub async fn get(call: Call, path: web::Path<String>) -> Answer {
@@ -321,10 +337,8 @@ pub async fn get(call: Call, path: web::Path<String>) -> Answer {
 }
 
 /// Entries in listing order, a page at a time.
-#[utoipa::path(get, path = "/v1/entries", tag = "entries",
-    params(("status" = Option<String>, Query, description = "active, lifted or pending"),
-           ("limit" = Option<usize>, Query, description = "1 to 1000, default 100"),
-           ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
+#[utoipa::path(get, path = "/v1/entries", operation_id = "list_entries", tag = "entries",
+    params(ListQuery),
     responses((status = 200, body = EntryPage), (status = 400, description = "invalid_parameter")),
     security(("bearer" = [])))]
 pub async fn list(call: Call) -> Answer {

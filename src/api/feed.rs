@@ -18,10 +18,17 @@ use crate::model::Event;
 const MAX_WAIT_SECONDS: u64 = 30;
 const MAX_LIMIT: usize = 10_000;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct FeedQuery {
+    /// The last seq already applied; default 0.
+    #[param(schema_with = super::schema::sequence)]
     after: Option<u64>,
+    /// 1 to 10000, default 1000.
+    #[param(minimum = 1, maximum = 10000)]
     limit: Option<usize>,
+    /// Seconds to wait for an event when there is none yet, 0 to 30; default 0.
+    #[param(minimum = 0, maximum = 30)]
     wait: Option<u64>,
 }
 
@@ -31,16 +38,17 @@ pub struct FeedPage {
     pub next: u64,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct SnapshotQuery {
+    /// `json` (default) or `text`.
+    #[param(schema_with = super::schema::snapshot_format)]
     format: Option<String>,
 }
 
 /// Events after `after`, optionally waiting for one.
 #[utoipa::path(get, path = "/v1/feed", tag = "feed",
-    params(("after" = Option<u64>, Query, description = "last seq already applied, default 0"),
-           ("limit" = Option<usize>, Query, description = "1 to 10000, default 1000"),
-           ("wait" = Option<u64>, Query, description = "seconds to wait for an event, 0 to 30")),
+    params(FeedQuery),
     responses((status = 200, body = FeedPage, headers(("X-Blacklist-Seq" = u64))),
               (status = 410, description = "snapshot_required")),
     security(("bearer" = [])))]
@@ -95,7 +103,7 @@ struct SnapshotEntry<'a> {
 
 /// The active set as of `seq`, as JSON or as text lines.
 #[utoipa::path(get, path = "/v1/snapshot", tag = "feed",
-    params(("format" = Option<String>, Query, description = "json (default) or text")),
+    params(SnapshotQuery),
     responses((status = 200, description = "{\"seq\", \"entries\": [{\"domain\", \"scope\", \"entry_id\", \"category\", \"status\"}]}", headers(("X-Blacklist-Seq" = u64)))),
     security(("bearer" = [])))]
 pub async fn snapshot(call: Call) -> Answer {

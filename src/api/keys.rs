@@ -9,20 +9,27 @@ use crate::auth::{hash_token, new_key_id, new_token, policy};
 use crate::domain::{Province, Role};
 use crate::model::KeyRecord;
 
-#[derive(Deserialize, utoipa::ToSchema)]
+/// The body of `POST /v1/keys`; its document is [`super::schema::key_request`], one shape for
+/// provider keys (which name their provider) and one for the other roles.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyRequest {
-    #[schema(example = "Beijing AMR")]
     pub name: Option<String>,
-    #[schema(example = "agency")]
     pub role: Option<String>,
-    #[schema(example = "11")]
     pub province: Option<String>,
     /// RFC 3339 time after which the token stops working.
     pub expires_at: Option<String>,
     /// The provider an `access_provider` or `dns_provider` key speaks for (required for them).
     pub provider_id: Option<String>,
 }
+
+impl utoipa::PartialSchema for CreateKeyRequest {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        super::schema::key_request()
+    }
+}
+
+impl utoipa::ToSchema for CreateKeyRequest {}
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct KeyView {
@@ -61,7 +68,7 @@ fn view(record: &KeyRecord, token: Option<String>) -> KeyView {
 }
 
 /// Create a key; the token is in this answer only.
-#[utoipa::path(post, path = "/v1/keys", tag = "keys", request_body = CreateKeyRequest,
+#[utoipa::path(post, path = "/v1/keys", operation_id = "create_key", tag = "keys", request_body = CreateKeyRequest,
     responses((status = 201, body = KeyView), (status = 422, description = "invalid_name, invalid_role, invalid_province, provider_required, unknown_provider, invalid_provider")),
     security(("bearer" = [])))]
 pub async fn create(call: Call, payload: web::Payload) -> Answer {
@@ -126,7 +133,7 @@ pub async fn create(call: Call, payload: web::Payload) -> Answer {
 }
 
 /// Every key, without tokens.
-#[utoipa::path(get, path = "/v1/keys", tag = "keys", responses((status = 200, body = KeyList)),
+#[utoipa::path(get, path = "/v1/keys", operation_id = "list_keys", tag = "keys", responses((status = 200, body = KeyList)),
     security(("bearer" = [])))]
 pub async fn list(call: Call) -> Answer {
     call.require(policy::MANAGE_KEYS)?;

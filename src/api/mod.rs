@@ -15,6 +15,7 @@ pub mod ops;
 pub mod protected;
 pub mod providers;
 pub mod records;
+pub mod schema;
 
 use std::sync::Arc;
 

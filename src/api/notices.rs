@@ -100,11 +100,21 @@ struct LocateQuery {
     domain: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct NoticeQuery {
+    /// `pending`, `delivered`, `acknowledged` or `overdue`; every notice when absent.
+    #[param(schema_with = super::schema::notice_status)]
     status: Option<String>,
+    /// The provider id. Required of regulators and auditors; a provider key may leave it out
+    /// (it reads its own provider's notices only).
+    #[param(required = true)]
     provider: Option<String>,
+    /// 1 to 1000, default 100.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
+    /// `next_cursor` of the previous page; absent or empty for the first.
+    #[param(schema_with = super::schema::notice_cursor)]
     cursor: Option<String>,
 }
 
@@ -112,6 +122,7 @@ struct NoticeQuery {
 #[serde(deny_unknown_fields)]
 pub struct AckRequest {
     /// What the provider did, kept in the notice's history (at most 2,000 characters).
+    #[schema(schema_with = super::schema::reason)]
     pub note: Option<String>,
 }
 
@@ -138,7 +149,7 @@ fn own_provider(principal: &Principal) -> Result<Option<&str>, ApiError> {
 
 /// Look up where a site is served from and which registered providers serve it.
 #[utoipa::path(get, path = "/v1/locate", tag = "notices",
-    params(("domain" = String, Query, description = "the name to locate")),
+    params(("domain" = String, Query, format = "domain-name", min_length = 1, max_length = 1024, description = "the name to locate")),
     responses((status = 200, body = LocateView), (status = 400, description = "invalid_parameter"),
               (status = 422, description = "invalid_domain")),
     security(("bearer" = [])))]
@@ -155,11 +166,8 @@ pub async fn locate(call: Call) -> Answer {
 
 /// A provider's notices, oldest first: the caller's own for provider keys; regulators name
 /// the provider with `provider`.
-#[utoipa::path(get, path = "/v1/notices", tag = "notices",
-    params(("status" = Option<String>, Query, description = "pending, delivered, acknowledged or overdue"),
-           ("provider" = Option<String>, Query, description = "provider id (regulators only; required for them)"),
-           ("limit" = Option<usize>, Query, description = "1 to 1000, default 100"),
-           ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
+#[utoipa::path(get, path = "/v1/notices", operation_id = "list_notices", tag = "notices",
+    params(NoticeQuery),
     responses((status = 200, body = NoticePageView), (status = 400, description = "invalid_parameter")),
     security(("bearer" = [])))]
 pub async fn list(call: Call) -> Answer {
@@ -205,7 +213,7 @@ async fn visible(call: &Call, principal: &Principal, id: Uuid) -> Result<Notice,
 }
 
 /// One notice with its history.
-#[utoipa::path(get, path = "/v1/notices/{id}", tag = "notices",
+#[utoipa::path(get, path = "/v1/notices/{id}", operation_id = "get_notice", tag = "notices",
     params(("id" = String, Path, description = "notice id")),
     responses((status = 200, body = NoticeView), (status = 404, description = "not_found")),
     security(("bearer" = [])))]

@@ -13,7 +13,7 @@ use crate::model::ProtectedName;
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProtectRequest {
-    #[schema(example = "drive.google.com")]
+    #[schema(required = true, schema_with = super::schema::any_domain)]
     pub domain: Option<String>,
     pub note: Option<String>,
 }
@@ -24,7 +24,7 @@ pub struct ProtectedList {
 }
 
 /// Every protected name.
-#[utoipa::path(get, path = "/v1/protected", tag = "protection", responses((status = 200, body = ProtectedList)),
+#[utoipa::path(get, path = "/v1/protected", operation_id = "list_protected", tag = "protection", responses((status = 200, body = ProtectedList)),
     security(("bearer" = [])))]
 pub async fn list(call: Call) -> Answer {
     call.require(policy::READ_PROTECTED)?;
@@ -54,7 +54,7 @@ pub async fn add(call: Call, payload: web::Payload) -> Answer {
 
 /// Remove a name added through the API.
 #[utoipa::path(delete, path = "/v1/protected/{domain}", tag = "protection",
-    params(("domain" = String, Path, description = "the protected name")),
+    params(("domain" = String, Path, format = "domain-name", min_length = 1, max_length = 1024, description = "the protected name")),
     responses((status = 204), (status = 404, description = "not_found")),
     security(("bearer" = [])))]
 pub async fn remove(call: Call, path: web::Path<String>) -> Answer {

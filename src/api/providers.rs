@@ -11,8 +11,10 @@ use crate::domain::{Cidr, DomainName, Province};
 use crate::notices::model::{Provider, ProviderKind, new_provider_id};
 use crate::notices::webhook;
 
-const MAX_ITEMS: usize = 10_000;
-const MAX_URL: usize = 2000;
+/// Most ranges or name-server suffixes of one provider.
+pub const MAX_ITEMS: usize = 10_000;
+/// Longest webhook URL, in bytes.
+pub const MAX_URL: usize = 2000;
 
 /// `Some(None)` for an explicit `null`, `None` for an absent field.
 fn explicit<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
@@ -21,31 +23,48 @@ fn explicit<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+/// The body of `POST /v1/providers` and `PATCH /v1/providers/{id}`. Its document,
+/// [`super::schema::provider_request`], is one shape per kind: an access provider with
+/// address ranges, a DNS provider with name-server suffixes.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderRequest {
-    #[schema(example = "Example Hosting Beijing")]
     pub name: Option<String>,
     /// `access` or `dns`; cannot change after creation.
-    #[schema(example = "access")]
     pub kind: Option<String>,
     #[serde(default, deserialize_with = "explicit")]
-    #[schema(value_type = Option<String>, example = "11")]
     pub province: Option<Option<String>>,
     /// Access providers: the address ranges they host (CIDR, IPv4 and IPv6).
-    #[schema(example = json!(["203.0.113.0/24", "2001:db8::/32"]))]
     pub ranges: Option<Vec<String>>,
     /// DNS providers: the name-server host suffixes they operate.
-    #[schema(example = json!(["dnsco.cn"]))]
     pub nameservers: Option<Vec<String>>,
     /// Where notices are pushed (`http` or `https`); `null` for pull only.
     #[serde(default, deserialize_with = "explicit")]
-    #[schema(value_type = Option<String>)]
     pub webhook_url: Option<Option<String>>,
     /// On update: issue a new webhook secret (shown in this answer only).
     #[serde(default)]
     pub rotate_secret: bool,
 }
+
+impl utoipa::PartialSchema for ProviderRequest {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        super::schema::provider_request(false)
+    }
+}
+
+impl utoipa::ToSchema for ProviderRequest {}
+
+/// The document of a `PATCH /v1/providers/{id}` body, which is read as a [`ProviderRequest`]:
+/// every field optional, and the lists those of the stored provider's kind.
+pub struct ProviderUpdate;
+
+impl utoipa::PartialSchema for ProviderUpdate {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        super::schema::provider_request(true)
+    }
+}
+
+impl utoipa::ToSchema for ProviderUpdate {}
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ProviderView {
@@ -170,7 +189,7 @@ fn webhook_url(text: Option<String>) -> Result<Option<String>, ApiError> {
 }
 
 /// Register a provider; its webhook secret is in this answer only.
-#[utoipa::path(post, path = "/v1/providers", tag = "providers", request_body = ProviderRequest,
+#[utoipa::path(post, path = "/v1/providers", operation_id = "create_provider", tag = "providers", request_body = ProviderRequest,
     responses((status = 201, body = ProviderView),
               (status = 422, description = "invalid_name, invalid_kind, invalid_province, invalid_range, invalid_nameserver, invalid_webhook_url")),
     security(("bearer" = [])))]
@@ -212,7 +231,7 @@ pub async fn create(call: Call, payload: web::Payload) -> Answer {
 }
 
 /// Every provider, without secrets.
-#[utoipa::path(get, path = "/v1/providers", tag = "providers",
+#[utoipa::path(get, path = "/v1/providers", operation_id = "list_providers", tag = "providers",
     responses((status = 200, body = ProviderList)), security(("bearer" = [])))]
 pub async fn list(call: Call) -> Answer {
     call.require(policy::READ_PROVIDERS)?;
@@ -228,7 +247,7 @@ pub async fn list(call: Call) -> Answer {
 }
 
 /// One provider, without its secret.
-#[utoipa::path(get, path = "/v1/providers/{id}", tag = "providers",
+#[utoipa::path(get, path = "/v1/providers/{id}", operation_id = "get_provider", tag = "providers",
     params(("id" = String, Path, description = "provider id")),
     responses((status = 200, body = ProviderView), (status = 404, description = "not_found")),
     security(("bearer" = [])))]
@@ -239,7 +258,7 @@ pub async fn get(call: Call, path: web::Path<String>) -> Answer {
 
 /// Change a provider: the fields given replace the stored ones; `rotate_secret` issues a new
 /// secret, shown in this answer only.
-#[utoipa::path(patch, path = "/v1/providers/{id}", tag = "providers", request_body = ProviderRequest,
+#[utoipa::path(patch, path = "/v1/providers/{id}", tag = "providers", request_body = ProviderUpdate,
     params(("id" = String, Path, description = "provider id")),
     responses((status = 200, body = ProviderView), (status = 404, description = "not_found"),
               (status = 422, description = "as for creation; invalid_kind when the kind would change")),

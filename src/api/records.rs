@@ -60,6 +60,46 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
+impl utoipa::PartialSchema for RegistrationInput {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        super::schema::registration(false)
+    }
+}
+
+impl utoipa::ToSchema for RegistrationInput {}
+
+impl utoipa::PartialSchema for RecordalInput {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        super::schema::recordal(false)
+    }
+}
+
+impl utoipa::ToSchema for RecordalInput {}
+
+/// The document of one line of a registrations import: a [`RegistrationInput`] that names
+/// its code.
+pub struct RegistrationLine;
+
+impl utoipa::PartialSchema for RegistrationLine {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        super::schema::registration(true)
+    }
+}
+
+impl utoipa::ToSchema for RegistrationLine {}
+
+/// The document of one line of a recordals import: a [`RecordalInput`] that names its ICP
+/// number.
+pub struct RecordalLine;
+
+impl utoipa::PartialSchema for RecordalLine {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        super::schema::recordal(true)
+    }
+}
+
+impl utoipa::ToSchema for RecordalLine {}
+
 /// A registration as answered.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct RegistrationView {
@@ -147,6 +187,20 @@ fn recordal_view(r: &Recordal) -> RecordalView {
     }
 }
 
+/// `text` as one segment of a URI path: every byte but the unreserved ASCII characters
+/// percent-encoded (RFC 3986), so that a header carrying it is ASCII. An ICP number holds
+/// Chinese characters, which a `Location` header may not carry as they are.
+fn path_segment(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(byte).to_string()
+            }
+            _ => format!("%{byte:02X}"),
+        })
+        .collect()
+}
+
 fn path_uscc(text: &str) -> Result<Uscc, ApiError> {
     Uscc::parse(text).map_err(|e| ApiError::invalid("invalid_uscc", e.to_string()))
 }
@@ -159,7 +213,7 @@ fn path_icp(text: &str) -> Result<IcpNumber, ApiError> {
 /// check character is accepted and flagged (`checksum_ok: false`).
 #[utoipa::path(put, path = "/v1/registrations/{uscc}", tag = "records",
     request_body = RegistrationInput,
-    params(("uscc" = String, Path, description = "unified social credit code")),
+    params(("uscc" = String, Path, pattern = "^[0-9A-HJ-NP-RTUW-Ya-hj-np-rtuw-y]{18}$", description = "unified social credit code")),
     responses((status = 201, description = "created", body = RegistrationView),
               (status = 200, description = "replaced", body = RegistrationView),
               (status = 403, description = "forbidden, out_of_province"),
@@ -190,7 +244,7 @@ pub async fn put_registration(
 
 /// The registration of a unified social credit code.
 #[utoipa::path(get, path = "/v1/registrations/{uscc}", tag = "records",
-    params(("uscc" = String, Path, description = "unified social credit code")),
+    params(("uscc" = String, Path, pattern = "^[0-9A-HJ-NP-RTUW-Ya-hj-np-rtuw-y]{18}$", description = "unified social credit code")),
     responses((status = 200, body = RegistrationView), (status = 404, description = "not_found"),
               (status = 422, description = "invalid_uscc")),
     security(("bearer" = [])))]
@@ -205,7 +259,7 @@ pub async fn get_registration(call: Call, path: web::Path<String>) -> Answer {
 /// when it would record a new site for a sponsor that has a blacklisted site.
 #[utoipa::path(put, path = "/v1/recordals/{icp_number}", tag = "records",
     request_body = RecordalInput,
-    params(("icp_number" = String, Path, description = "ICP recordal number, URL-encoded")),
+    params(("icp_number" = String, Path, format = "icp-number", min_length = 1, description = "ICP recordal number, URL-encoded")),
     responses((status = 201, description = "created", body = RecordalView),
               (status = 200, description = "replaced", body = RecordalView),
               (status = 403, description = "forbidden, out_of_province"),
@@ -224,13 +278,16 @@ pub async fn put_recordal(call: Call, path: web::Path<String>, payload: web::Pay
         HttpResponse::Ok()
     };
     Ok(response
-        .insert_header(("Location", format!("/v1/recordals/{icp}")))
+        .insert_header((
+            "Location",
+            format!("/v1/recordals/{}", path_segment(icp.as_str())),
+        ))
         .json(recordal_view(&recordal)))
 }
 
 /// The recordal of an ICP number (any accepted form; answered in canonical form).
 #[utoipa::path(get, path = "/v1/recordals/{icp_number}", tag = "records",
-    params(("icp_number" = String, Path, description = "ICP recordal number, URL-encoded")),
+    params(("icp_number" = String, Path, format = "icp-number", min_length = 1, description = "ICP recordal number, URL-encoded")),
     responses((status = 200, body = RecordalView), (status = 404, description = "not_found"),
               (status = 422, description = "invalid_icp_number")),
     security(("bearer" = [])))]
@@ -262,7 +319,7 @@ pub struct RecordalList {
 
 /// The recordals naming a domain exactly (active and cancelled).
 #[utoipa::path(get, path = "/v1/recordals", tag = "records",
-    params(("domain" = String, Query, description = "the domain")),
+    params(("domain" = String, Query, format = "domain-name", min_length = 1, max_length = 1024, description = "the domain")),
     responses((status = 200, body = RecordalList),
               (status = 400, description = "invalid_parameter (no domain)"),
               (status = 422, description = "invalid_domain")),
@@ -300,7 +357,7 @@ pub struct VerifyResponse {
 /// `entity_not_registered`, `entity_not_active`, `sponsor_name_mismatch`,
 /// `access_province_mismatch`, `operator_blacklisted`.
 #[utoipa::path(get, path = "/v1/verify", tag = "records",
-    params(("domain" = String, Query, description = "the domain to verify")),
+    params(("domain" = String, Query, format = "domain-name", min_length = 1, max_length = 1024, description = "the domain to verify")),
     responses((status = 200, body = VerifyResponse),
               (status = 400, description = "invalid_parameter (no domain)"),
               (status = 422, description = "invalid_domain")),
@@ -481,7 +538,7 @@ fn imported(req: &HttpRequest, kind: &str, imported: Imported, started: Instant)
 /// are applied in one atomic write.
 #[utoipa::path(post, path = "/v1/registrations/import", tag = "records",
     request_body(description = "one registration per NDJSON line, or per CSV row under a header naming the columns",
-        content(([RegistrationInput] = "application/x-ndjson"), ([RegistrationInput] = "text/csv"))),
+        content(([RegistrationLine] = "application/x-ndjson"), ([RegistrationLine] = "text/csv"))),
     responses((status = 200, body = ImportSummary),
               (status = 413, description = "payload_too_large"),
               (status = 415, description = "unsupported_media_type"),
@@ -522,7 +579,7 @@ pub async fn import_registrations(call: Call, payload: web::Payload) -> Answer {
 /// atomic write.
 #[utoipa::path(post, path = "/v1/recordals/import", tag = "records",
     request_body(description = "one recordal per NDJSON line, or per CSV row under a header naming the columns (domains separated by ;)",
-        content(([RecordalInput] = "application/x-ndjson"), ([RecordalInput] = "text/csv"))),
+        content(([RecordalLine] = "application/x-ndjson"), ([RecordalLine] = "text/csv"))),
     responses((status = 200, body = ImportSummary),
               (status = 413, description = "payload_too_large"),
               (status = 415, description = "unsupported_media_type"),

@@ -82,6 +82,13 @@ pub enum Ground {
 }
 
 impl Ground {
+    /// Every ground, in the order declared.
+    pub const ALL: [Ground; 3] = [
+        Ground::NationalSecurity,
+        Ground::PublicSafety,
+        Ground::Property,
+    ];
+
     pub fn parse(input: &str) -> Option<Ground> {
         Some(match input {
             "national_security" => Ground::NationalSecurity,
@@ -150,6 +157,14 @@ pub enum Measure {
 }
 
 impl Measure {
+    /// Every measure, in the order declared.
+    pub const ALL: [Measure; 4] = [
+        Measure::CancelRecordal,
+        Measure::StopAccess,
+        Measure::StopResolution,
+        Measure::Blacklist,
+    ];
+
     pub fn parse(input: &str) -> Option<Measure> {
         Some(match input {
             "cancel_recordal" => Measure::CancelRecordal,

@@ -10,7 +10,7 @@ use super::excerpt;
 
 /// Number and authority are short references, not document bodies; the cap keeps stored
 /// entries and feed events small.
-const MAX_TEXT_CHARS: usize = 200;
+pub const MAX_DOCUMENT_TEXT: usize = 200;
 
 /// Opening brackets found around the year of a decision number, `〔` first. DOMAIN.md names
 /// `[ ［ 【 （` and ASCII `(`; `﹝` and `〖` are look-alikes that input methods offer for `〔`.
@@ -165,9 +165,9 @@ fn required_text<'a>(
     if value.is_empty() {
         return Err(invalid(format!("{field} is missing or empty: {hint}")));
     }
-    if value.chars().count() > MAX_TEXT_CHARS {
+    if value.chars().count() > MAX_DOCUMENT_TEXT {
         return Err(invalid(format!(
-            "{field} is longer than {MAX_TEXT_CHARS} characters"
+            "{field} is longer than {MAX_DOCUMENT_TEXT} characters"
         )));
     }
     if value.chars().any(char::is_control) {

@@ -137,45 +137,34 @@ impl RecordError {
 /// A registration as it arrives (a JSON object, an NDJSON line or a CSV row), before
 /// validation. Every field is an optional string, so that a wrong or missing value is named
 /// by [`RegistrationInput::validate`] rather than by the JSON parser.
-#[derive(Debug, Default, Clone, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegistrationInput {
     /// The unified social credit code; in `PUT` it may be left out (the path names it).
-    #[schema(example = "91110108551385082Q")]
     pub uscc: Option<String>,
-    #[schema(example = "北京某某科技有限公司")]
     pub name: Option<String>,
     /// `active`, `revoked`, `cancelled` or `moved_out`.
-    #[schema(example = "active")]
     pub status: Option<String>,
     pub legal_representative: Option<String>,
     pub address: Option<String>,
     /// GB/T 2260 two-digit code.
-    #[schema(example = "11")]
     pub registered_province: Option<String>,
 }
 
 /// A recordal as it arrives, before validation.
-#[derive(Debug, Default, Clone, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecordalInput {
     /// The ICP number; in `PUT` it may be left out (the path names it).
-    #[schema(example = "京ICP备13025326号-2")]
     pub icp_number: Option<String>,
-    #[schema(example = "北京某某科技有限公司")]
     pub sponsor_name: Option<String>,
     /// The sponsor's unified social credit code.
-    #[schema(example = "91110108551385082Q")]
     pub sponsor_code: Option<String>,
     /// JSON: an array of names. CSV: names separated by `;`, `|` or spaces.
-    #[schema(value_type = Vec<String>, example = json!(["shop.example.cn"]))]
     pub domains: Option<Domains>,
-    #[schema(example = "Example Hosting Beijing")]
     pub access_provider: Option<String>,
-    #[schema(example = "11")]
     pub access_province: Option<String>,
     /// `active` or `cancelled`.
-    #[schema(example = "active")]
     pub status: Option<String>,
 }
 

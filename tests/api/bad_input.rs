@@ -515,3 +515,160 @@ async fn the_earliest_document_date_is_a_setting() {
         .await;
     expect(on_time, 201, "a decision on the floor").await;
 }
+
+/// The schema a `$ref` of the document points to, or the schema itself.
+fn resolve<'a>(document: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema["$ref"].as_str() {
+        Some(path) => document
+            .pointer(path.trim_start_matches('#'))
+            .unwrap_or_else(|| panic!("{path} does not resolve")),
+        None => schema,
+    }
+}
+
+/// Every object schema in `schema`, its branches (`oneOf`, `anyOf`, `allOf`) and its arrays'
+/// items, each with the path that leads to it.
+fn objects<'a>(
+    document: &'a Value,
+    schema: &'a Value,
+    at: String,
+    out: &mut Vec<(String, &'a Value)>,
+) {
+    let schema = resolve(document, schema);
+    for keyword in ["oneOf", "anyOf", "allOf"] {
+        for (i, branch) in schema[keyword].as_array().into_iter().flatten().enumerate() {
+            objects(document, branch, format!("{at}/{keyword}/{i}"), out);
+        }
+    }
+    if schema.get("items").is_some() {
+        objects(document, &schema["items"], format!("{at}/items"), out);
+    }
+    if let Some(properties) = schema["properties"].as_object() {
+        out.push((at.clone(), schema));
+        for (name, property) in properties {
+            objects(document, property, format!("{at}/{name}"), out);
+        }
+    }
+}
+
+fn types(schema: &Value) -> Vec<&str> {
+    match &schema["type"] {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(list) => list.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The document says what the server enforces (the schemathesis run checks it request by
+/// request, `scripts/schemathesis`); this keeps the rules most easily lost from coming
+/// loose again: bounded `limit`s, non-empty domains, required fields that may not be `null`,
+/// one provider shape per kind and one key shape per role, unique operation ids.
+#[tokio::test]
+async fn the_openapi_document_states_the_servers_rules() {
+    let app = spawn_app(Store::Embedded).await;
+    let document: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut operation_ids = std::collections::HashSet::new();
+    let mut limits = 0;
+    let mut domains = 0;
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let label = format!("{method} {path}");
+            let id = operation["operationId"].as_str().unwrap();
+            assert!(
+                operation_ids.insert(id),
+                "{label}: operationId {id} is not unique"
+            );
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                let name = parameter["name"].as_str().unwrap();
+                let schema = resolve(&document, &parameter["schema"]);
+                if name == "limit" {
+                    limits += 1;
+                    assert_eq!(schema["minimum"], 1, "{label}: limit");
+                    assert!(schema["maximum"].as_u64().is_some(), "{label}: limit");
+                }
+                if name == "domain" {
+                    domains += 1;
+                    assert_eq!(schema["minLength"], 1, "{label}: domain");
+                    assert_eq!(schema["format"], "domain-name", "{label}: domain");
+                }
+                if ["after", "wait"].contains(&name) {
+                    assert!(schema["maximum"].as_u64().is_some(), "{label}: {name}");
+                }
+            }
+            let Some(content) = operation["requestBody"]["content"].as_object() else {
+                continue;
+            };
+            for (media_type, body) in content {
+                let mut found = Vec::new();
+                objects(
+                    &document,
+                    &body["schema"],
+                    format!("{label} {media_type}"),
+                    &mut found,
+                );
+                for (at, object) in found {
+                    for required in object["required"].as_array().into_iter().flatten() {
+                        let name = required.as_str().unwrap();
+                        let property = resolve(&document, &object["properties"][name]);
+                        assert!(
+                            !types(property).contains(&"null"),
+                            "{at}: {name} is required and may not be null"
+                        );
+                    }
+                    if let Some(domain) = object["properties"].get("domain") {
+                        domains += 1;
+                        let domain = resolve(&document, domain);
+                        assert_eq!(domain["minLength"], 1, "{at}: domain");
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(limits, 4, "limit parameters");
+    assert!(domains >= 10, "domain parameters and fields: {domains}");
+
+    let schemas = &document["components"]["schemas"];
+    let providers = schemas["ProviderRequest"]["oneOf"].as_array().unwrap();
+    let kinds: Vec<(&Value, &Value, &Value)> = providers
+        .iter()
+        .map(|p| {
+            (
+                &p["properties"]["kind"]["enum"],
+                &p["properties"]["ranges"],
+                &p["properties"]["nameservers"],
+            )
+        })
+        .collect();
+    assert_eq!(kinds.len(), 2);
+    assert_eq!(kinds[0].0, &json!(["access"]));
+    assert_eq!(
+        kinds[0].2["maxItems"], 0,
+        "an access provider has no name servers"
+    );
+    assert_eq!(kinds[1].0, &json!(["dns"]));
+    assert_eq!(kinds[1].1["maxItems"], 0, "a DNS provider has no ranges");
+    for provider in providers {
+        assert_eq!(provider["required"], json!(["name", "kind"]));
+    }
+    let keys = schemas["CreateKeyRequest"]["oneOf"].as_array().unwrap();
+    for key in keys {
+        let roles = key["properties"]["role"]["enum"].as_array().unwrap();
+        let names_provider = key["required"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("provider_id"));
+        for role in roles {
+            let provider_role =
+                ["access_provider", "dns_provider"].contains(&role.as_str().unwrap());
+            assert_eq!(names_provider, provider_role, "{role}: provider_id");
+        }
+    }
+}

@@ -10,7 +10,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Answer, ApiError, Call, at_most, note, query_one_of, trimmed};
+use super::{Answer, ApiError, Call, at_most, note, query_one_of, schema, trimmed};
 use crate::auth::policy;
 use crate::cases::workflow::NewCase;
 use crate::cases::{Case, CaseState, Step, StepDocument};
@@ -20,35 +20,42 @@ pub use inbox::*;
 pub use referrals::*;
 pub use steps::*;
 
-const MAX_SUMMARY: usize = 4000;
-const MAX_TEXT: usize = 2000;
-const MAX_NAME: usize = 200;
-const MAX_DOCUMENTS: usize = 100;
+/// Most characters of a summary or a referral's result.
+pub const MAX_SUMMARY: usize = 4000;
+/// Most characters of a reason or a note.
+pub const MAX_TEXT: usize = 2000;
+/// Most characters of an operator's name, a subject or a document number.
+pub const MAX_NAME: usize = 200;
+/// Most documents (or evidence hashes) of one request.
+pub const MAX_DOCUMENTS: usize = 100;
 
-#[derive(Deserialize, utoipa::ToSchema)]
+/// The body of `POST /v1/cases`; its document is [`schema::case_request`], one shape for a
+/// recorded site (with its ICP number) and one for a site without a recordal.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OpenCaseRequest {
-    #[schema(example = "shop.example.cn")]
     pub domain: Option<String>,
     /// Whether the site has an ICP recordal.
     pub recorded: Option<bool>,
-    #[schema(example = "京ICP备13025326号-2")]
     pub icp_number: Option<String>,
     /// GB/T 2260 code of the recordal province; taken from the ICP number when absent.
-    #[schema(example = "11")]
     pub recordal_province: Option<String>,
     /// GB/T 2260 code of the province where the site is connected.
-    #[schema(example = "44")]
     pub access_province: Option<String>,
     pub operator_name: Option<String>,
-    #[schema(example = "91110108551385082Q")]
     pub operator_credit_code: Option<String>,
-    #[schema(example = "counterfeit_goods")]
     pub category: Option<String>,
     pub summary: Option<String>,
-    /// SHA-256 of each evidence document, 64 hex characters.
     pub evidence: Option<Vec<String>>,
 }
+
+impl utoipa::PartialSchema for OpenCaseRequest {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        schema::case_request()
+    }
+}
+
+impl utoipa::ToSchema for OpenCaseRequest {}
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -59,6 +66,7 @@ pub struct NoteRequest {
 #[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReasonRequest {
+    #[schema(required = true, schema_with = schema::required_reason)]
     pub reason: Option<String>,
 }
 
@@ -66,9 +74,9 @@ pub struct ReasonRequest {
 #[serde(deny_unknown_fields)]
 pub struct SuspensionRequest {
     /// The written request: number, authority, date, optional document_sha256.
-    #[schema(value_type = Option<Object>)]
+    #[schema(required = true, schema_with = schema::document)]
     pub letter: Option<DecisionInput>,
-    /// `national_security`, `public_safety` or `property`.
+    #[schema(required = true, schema_with = schema::ground)]
     pub ground: Option<String>,
 }
 
@@ -76,20 +84,21 @@ pub struct SuspensionRequest {
 #[serde(deny_unknown_fields)]
 pub struct DecisionRequest {
     /// The administrative penalty decision.
-    #[schema(value_type = Option<Object>)]
+    #[schema(required = true, schema_with = schema::document)]
     pub decision: Option<DecisionInput>,
     /// The letter of administrative recommendation.
-    #[schema(value_type = Option<Object>)]
+    #[schema(required = true, schema_with = schema::document)]
     pub recommendation: Option<DecisionInput>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CloseRequest {
-    /// Any of `cancel_recordal`, `stop_access`, `stop_resolution`, `blacklist`.
+    #[schema(schema_with = schema::measures)]
     pub measures: Option<Vec<String>>,
     /// Ids of providers to notify besides those found by locating the site; each is told
     /// only what the measures ask of its kind.
+    #[schema(schema_with = schema::provider_ids)]
     pub providers: Option<Vec<String>>,
 }
 
@@ -97,6 +106,7 @@ pub struct CloseRequest {
 #[serde(deny_unknown_fields)]
 pub struct SuspendRequest {
     /// Ids of access providers to notify besides those found by locating the site.
+    #[schema(schema_with = schema::provider_ids)]
     pub providers: Option<Vec<String>>,
 }
 
@@ -105,9 +115,14 @@ pub struct CaseList {
     pub cases: Vec<Case>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct CaseQuery {
+    /// `referred`, `held`, `closed` or `withdrawn`; every state when absent.
+    #[param(schema_with = schema::case_state)]
     state: Option<String>,
+    /// Only cases about this domain.
+    #[param(schema_with = schema::any_domain)]
     domain: Option<String>,
 }
 
@@ -303,9 +318,8 @@ pub async fn open(call: Call, payload: web::Payload) -> Answer {
 }
 
 /// Cases the caller may read, oldest first.
-#[utoipa::path(get, path = "/v1/cases", tag = "cases",
-    params(("state" = Option<String>, Query, description = "referred, held, closed or withdrawn"),
-           ("domain" = Option<String>, Query, description = "only cases about this domain")),
+#[utoipa::path(get, path = "/v1/cases", operation_id = "list_cases", tag = "cases",
+    params(CaseQuery),
     responses((status = 200, body = CaseList)), security(("bearer" = [])))]
 pub async fn list(call: Call) -> Answer {
     let principal = call.require(policy::READ_CASES)?;
@@ -326,7 +340,7 @@ pub async fn list(call: Call) -> Answer {
 }
 
 /// One case with its timeline.
-#[utoipa::path(get, path = "/v1/cases/{id}", tag = "cases", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/cases/{id}", operation_id = "get_case", tag = "cases", params(("id" = String, Path)),
     responses((status = 200, body = Case), (status = 404, description = "not_found"),
               (status = 403, description = "out_of_province")),
     security(("bearer" = [])))]

@@ -17,19 +17,24 @@ use crate::registry::{ReferralStep, org_of};
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReferralRequest {
-    /// The receiving organisation: `amr:<province>`, `samr`, `ca:<province>` or `miit`.
-    #[schema(example = "ca:11")]
+    #[schema(required = true, schema_with = crate::api::schema::organisation)]
     pub to: Option<String>,
+    #[schema(required = true, schema_with = crate::api::schema::subject)]
     pub subject: Option<String>,
+    #[schema(schema_with = crate::api::schema::optional_domain)]
     pub domain: Option<String>,
+    #[schema(required = true, schema_with = crate::api::schema::summary)]
     pub summary: Option<String>,
+    #[schema(schema_with = crate::api::schema::documents)]
     pub documents: Option<Vec<DocumentInput>>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AnswerRequest {
+    #[schema(required = true, schema_with = crate::api::schema::summary)]
     pub result: Option<String>,
+    #[schema(schema_with = crate::api::schema::documents)]
     pub documents: Option<Vec<DocumentInput>>,
 }
 
@@ -99,7 +104,7 @@ pub async fn get_referral(call: Call, path: web::Path<String>) -> Answer {
 
 /// The receiving organisation's steps on a referral: `accept`, `return` or `answer`.
 #[utoipa::path(post, path = "/v1/referrals/{id}/{step}", tag = "cases",
-    params(("id" = String, Path), ("step" = String, Path, description = "accept, return or answer")),
+    params(("id" = String, Path), ("step" = String, Path, description = "accept, return or answer (`return` takes a ReasonRequest, `accept` a NoteRequest or nothing)")),
     request_body = AnswerRequest,
     responses((status = 200, body = Referral), (status = 403, description = "not_case_holder"),
               (status = 409, description = "invalid_case_state"),

@@ -228,7 +228,7 @@ pub(crate) fn decode_active(domain: &str, bytes: &[u8]) -> StoreResult<ActiveRec
 /// newer events, `head`) means the history was trimmed.
 pub(crate) fn check_contiguous(after: u64, events: &[Event], head: u64) -> StoreResult<()> {
     match events.first() {
-        Some(first) if first.seq != after + 1 => {
+        Some(first) if first.seq != after.saturating_add(1) => {
             Err(StoreError::SnapshotRequired { oldest: first.seq })
         }
         None if after < head => Err(StoreError::SnapshotRequired { oldest: head + 1 }),
@@ -242,7 +242,7 @@ pub(crate) fn check_contiguous(after: u64, events: &[Event], head: u64) -> Store
 /// them.
 pub(crate) fn check_retained(after: u64, head: u64, retention: u64) -> StoreResult<()> {
     let oldest = head.saturating_sub(retention) + 1;
-    if after + 1 < oldest {
+    if after.saturating_add(1) < oldest {
         return Err(StoreError::SnapshotRequired { oldest });
     }
     Ok(())
@@ -251,4 +251,21 @@ pub(crate) fn check_retained(after: u64, head: u64, retention: u64) -> StoreResu
 /// Checks that a page size is usable.
 pub(crate) fn clamp_limit(limit: usize) -> usize {
     limit.clamp(1, 10_000)
+}
+
+#[cfg(test)]
+mod retention_tests {
+    use super::*;
+
+    #[test]
+    fn the_retained_window_is_exact_and_any_cursor_is_safe() {
+        // Head 300, retention 3: events 298 to 300 are retained.
+        assert!(check_retained(297, 300, 3).is_ok());
+        assert!(matches!(
+            check_retained(296, 300, 3),
+            Err(StoreError::SnapshotRequired { oldest: 298 })
+        ));
+        assert!(check_retained(0, 2, 3).is_ok());
+        assert!(check_retained(u64::MAX, 300, 3).is_ok());
+    }
 }

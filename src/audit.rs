@@ -91,16 +91,9 @@ impl Refusals {
             window.last = Some(event);
             return Vec::new();
         }
-        let ended = windows.insert(
-            key,
-            Window {
-                opened: now,
-                last: None,
-                counted: 0,
-            },
-        );
+        let ended = windows.insert(key, Window::empty(now));
         ended
-            .and_then(Window::summary)
+            .and_then(|mut window| window.summary())
             .into_iter()
             .chain([event])
             .collect()
@@ -115,7 +108,7 @@ impl Refusals {
             if now.saturating_duration_since(window.opened) < self.interval {
                 return true;
             }
-            out.extend(std::mem::replace(window, Window::empty(now)).summary());
+            out.extend(window.summary());
             false
         });
         out
@@ -131,8 +124,9 @@ impl Window {
         }
     }
 
-    fn summary(self) -> Option<AuditEvent> {
-        let mut last = self.last?;
+    /// The record standing for the refusals counted, if any were.
+    fn summary(&mut self) -> Option<AuditEvent> {
+        let mut last = self.last.take()?;
         last.repeated = self.counted;
         Some(last)
     }

@@ -286,10 +286,8 @@ where
                 .with_label_values(&[route.as_str()])
                 .observe(start.elapsed().as_secs_f64());
         }
-        // The contract puts the index's sequence on every answer of these routes, errors
-        // included; the handlers set it on their own answers.
         if let Some(registry) = &registry
-            && matches!(route.as_str(), "/v1/check" | "/v1/feed" | "/v1/snapshot")
+            && crate::api::carries_seq(&route)
             && !response.headers().contains_key(crate::api::SEQ_HEADER)
         {
             response.headers_mut().insert(

@@ -174,15 +174,16 @@ impl ResponseError for ApiError {
 
 impl From<RateLimited> for ApiError {
     fn from(e: RateLimited) -> ApiError {
-        match e.never_fits {
-            Some(_) => ApiError::Invalid {
+        if e.never_fits {
+            ApiError::Invalid {
                 code: "batch_over_quota",
                 message: e.message,
-            },
-            None => ApiError::RateLimited {
+            }
+        } else {
+            ApiError::RateLimited {
                 message: e.message,
                 retry_after: e.retry_after,
-            },
+            }
         }
     }
 }

@@ -21,9 +21,9 @@ pub struct RateLimited {
     pub message: String,
     /// Whole seconds to wait, at least 1 (`Retry-After`).
     pub retry_after: u64,
-    /// Set when waiting cannot help: the request costs more than the key's whole bucket
-    /// (`rate × burst_seconds`), which is this number.
-    pub never_fits: Option<u32>,
+    /// Waiting cannot help: the request costs more than the key's whole bucket
+    /// (`rate × burst_seconds`; the message says how much that is).
+    pub never_fits: bool,
 }
 
 pub struct Limits {
@@ -98,7 +98,7 @@ impl Limits {
                 wait.as_millis().max(1)
             ),
             retry_after: wait.as_secs_f64().ceil().max(1.0) as u64,
-            never_fits: None,
+            never_fits: false,
         }
     }
 
@@ -121,7 +121,7 @@ impl Limits {
                      at most {bucket} names per request"
                 ),
                 retry_after: 0,
-                never_fits: Some(*bucket),
+                never_fits: true,
             });
         }
         self.check_names(principal, names.saturating_sub(1))
@@ -152,7 +152,7 @@ impl Limits {
             Err(_) => Err(RateLimited {
                 message: format!("more than this key's bucket of {bucket} at once"),
                 retry_after: 0,
-                never_fits: Some(*bucket),
+                never_fits: true,
             }),
         }
     }
@@ -191,7 +191,7 @@ impl Limits {
                     message: "too many long-polls are waiting on this node; poll again shortly"
                         .into(),
                     retry_after: 1,
-                    never_fits: None,
+                    never_fits: false,
                 }
             })
     }

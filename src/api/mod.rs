@@ -198,6 +198,13 @@ pub struct AuditNote {
     pub detail: String,
 }
 
+/// Whether every answer of `route` carries `X-Blacklist-Seq`, errors included (the contract's
+/// routes that answer from the index). Handlers set it on their own answers; `startup`'s
+/// middleware adds it to the others.
+pub fn carries_seq(route: &str) -> bool {
+    matches!(route, "/v1/check" | "/v1/feed" | "/v1/snapshot")
+}
+
 /// The audit action of a request, or `None` for requests that change nothing (reads, and
 /// batch checks, which are POSTs only to carry their names).
 pub fn audit_action(method: &str, route: &str) -> Option<String> {

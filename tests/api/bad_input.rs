@@ -566,15 +566,12 @@ fn types(schema: &Value) -> Vec<&str> {
 #[tokio::test]
 async fn the_openapi_document_states_the_servers_rules() {
     let app = spawn_app(Store::Embedded).await;
-    let document: Value = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let document = expect(
+        app.get(&app.admin_token, "/openapi.json").await,
+        200,
+        "the OpenAPI document",
+    )
+    .await;
     let mut operation_ids = std::collections::HashSet::new();
     let mut limits = 0;
     let mut domains = 0;

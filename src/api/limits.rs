@@ -143,11 +143,13 @@ impl Limits {
         let Some(cost) = NonZeroU32::new(cost) else {
             return Ok(());
         };
-        // The retried request spends one unit before its names: wait for that one too.
-        let one = std::time::Duration::from_secs(1) / (*per_second).max(1);
         match limiter.check_key_n(&principal.key_id, cost) {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(earliest)) => Err(self.refuse("token", earliest, one)),
+            // The retried request spends one unit before its names: wait for that one too.
+            Ok(Err(earliest)) => {
+                let one = std::time::Duration::from_secs(1) / (*per_second).max(1);
+                Err(self.refuse("token", earliest, one))
+            }
             // `check_batch` keeps batches within the bucket; a single request always fits.
             Err(_) => Err(RateLimited {
                 message: format!("more than this key's bucket of {bucket} at once"),

@@ -34,6 +34,7 @@ pub struct Metrics {
     /// `total_limit` (closed as soon as accepted), `idle` (no query in time), `write_timeout`
     /// (the client read nothing of an answer in time).
     pub dns_tcp_closed: IntCounterVec,
+    pub inbox_announcements: IntCounterVec,
 }
 
 /// Upper bounds of the request latency buckets, in seconds: from 100 µs (a check answered from
@@ -145,6 +146,11 @@ impl Metrics {
                 "siteban_dns_tcp_closed_total",
                 "TCP connections the DNS listener closed itself, by reason",
                 &["reason"],
+            ),
+            inbox_announcements: counters(
+                "siteban_inbox_announcements_total",
+                "Inbox webhook attempts made by this node, by result (delivered, failed)",
+                &["result"],
             ),
             registry,
         }

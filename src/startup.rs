@@ -20,7 +20,9 @@ use crate::delivery::worker::run_delivery;
 use crate::dns::DnsServer;
 use crate::index::Index;
 use crate::metrics::Metrics;
-use crate::registry::{FollowerHealth, Registry, follow, run_expiry_sweeper, run_overdue_sweeper};
+use crate::registry::{
+    FollowerHealth, Registry, follow, run_announcer, run_expiry_sweeper, run_overdue_sweeper,
+};
 use crate::settings::{Backend, Settings};
 use crate::store::Store;
 use crate::store::embedded::EmbeddedStore;
@@ -69,6 +71,7 @@ impl Application {
                 Arc::clone(&registry),
                 shutdown_rx.clone(),
             ));
+            tokio::spawn(run_announcer(Arc::clone(&registry), shutdown_rx.clone()));
         }
         if settings.cases.expire {
             tokio::spawn(run_expiry_sweeper(
@@ -193,6 +196,7 @@ pub fn build_registry(
             .collect(),
         settings: settings.clone(),
         health: FollowerHealth::new(),
+        inbox_wake: tokio::sync::Notify::new(),
     })
 }
 

@@ -57,6 +57,15 @@ fn every_module_appears_in_the_architecture_document() {
 }
 
 #[test]
+fn the_front_documents_stay_short() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for (file, limit) in [("README.md", 12_000), ("ARCHITECTURE.md", 15_000)] {
+        let size = std::fs::metadata(root.join(file)).unwrap().len();
+        assert!(size <= limit, "{file} is {size} bytes; keep it within {limit}");
+    }
+}
+
+#[test]
 fn no_placeholders_or_debugging_leftovers() {
     let forbidden = [
         concat!("todo", "!("),

@@ -231,6 +231,8 @@ pub fn audit_action(method: &str, route: &str) -> Option<String> {
         ("POST", "/v1/cases/{id}/decision") => "case.submit_decision",
         ("POST", "/v1/cases/{id}/close") => "case.close",
         ("POST", "/v1/cases/{id}/withdraw") => "case.withdraw",
+        ("PUT", "/v1/inbox/webhook") => "inbox_webhook.put",
+        ("DELETE", "/v1/inbox/webhook") => "inbox_webhook.delete",
         ("POST", "/v1/referrals") => "referral.send",
         ("POST", "/v1/referrals/{id}/{step}") => "referral.step",
         ("PUT", "/v1/registrations/{uscc}") => "registration.put",
@@ -706,6 +708,13 @@ fn case_routes(cfg: &mut web::ServiceConfig) {
             .default_service(not_allowed("GET")),
     )
     .service(
+        web::resource("/v1/inbox/webhook")
+            .route(web::get().to(cases::get_webhook))
+            .route(web::put().to(cases::put_webhook))
+            .route(web::delete().to(cases::delete_webhook))
+            .default_service(not_allowed("GET, PUT, DELETE")),
+    )
+    .service(
         web::resource("/v1/referrals")
             .route(web::post().to(cases::refer))
             .route(web::get().to(cases::referrals))
@@ -783,7 +792,8 @@ fn case_routes(cfg: &mut web::ServiceConfig) {
         notices::locate, notices::list, notices::get, notices::ack, notices::compliance,
         cases::open, cases::list, cases::get, cases::accept, cases::give_back, cases::forward,
         cases::request_suspension, cases::suspend, cases::submit_decision, cases::close,
-        cases::withdraw, cases::inbox, cases::refer, cases::referrals, cases::get_referral,
+        cases::withdraw, cases::inbox, cases::get_webhook, cases::put_webhook,
+        cases::delete_webhook, cases::refer, cases::referrals, cases::get_referral,
         cases::referral_step_handler,
         records::put_registration, records::get_registration, records::import_registrations,
         records::put_recordal, records::get_recordal, records::recordals_by_domain,

@@ -168,7 +168,7 @@ impl ListRule {
     }
 }
 
-fn webhook_url(text: Option<String>) -> Result<Option<String>, ApiError> {
+pub(crate) fn webhook_url(text: Option<String>) -> Result<Option<String>, ApiError> {
     let Some(text) = text else {
         return Ok(None);
     };

@@ -398,17 +398,29 @@ pub fn document() -> Object {
         .build()
 }
 
-/// A webhook URL: `http` or `https` with a host and no credentials, at most 2,000 bytes;
-/// `null` is none.
-pub fn webhook_url() -> Object {
-    nullable_string()
-        .format(Some(SchemaFormat::Custom("uri".into())))
+/// A webhook URL: `http` or `https` with a host and no credentials, at most 2,000 bytes.
+fn url(base: ObjectBuilder, description: &str) -> Object {
+    base.format(Some(SchemaFormat::Custom("uri".into())))
         .max_length(Some(crate::api::providers::MAX_URL))
         .pattern(Some(r"^[Hh][Tt][Tt][Pp][Ss]?://[^@/?#]+([/?#][\s\S]*)?$"))
-        .description(Some(
-            "Where notices are pushed (`http` or `https`, no credentials); `null` for pull only.",
-        ))
+        .description(Some(description))
         .build()
+}
+
+/// A provider's webhook URL; `null` is none.
+pub fn webhook_url() -> Object {
+    url(
+        nullable_string(),
+        "Where notices are pushed (`http` or `https`, no credentials); `null` for pull only.",
+    )
+}
+
+/// An organisation's inbox webhook URL.
+pub fn inbox_webhook_url() -> Object {
+    url(
+        string(),
+        "Where new inbox items are announced (`http` or `https`, no credentials).",
+    )
 }
 
 /// Address ranges (CIDR, IPv4 and IPv6, host bits clear) of an access provider.

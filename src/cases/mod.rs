@@ -7,6 +7,7 @@
 pub mod org;
 pub mod referral;
 pub mod routing;
+pub mod subscription;
 pub mod workflow;
 
 use crate::model::Timestamp;

@@ -182,16 +182,32 @@ async fn send(
         .webhook_url
         .as_deref()
         .ok_or("the provider has no webhook")?;
-    let id = notice.id.to_string();
-    let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
     let body = (notices.body)(notice);
-    let signature = webhook::sign(&provider.webhook_secret, &id, timestamp, &body)
-        .map_err(|e| e.to_string())?;
-    let response = notices
-        .http
+    post_signed(
+        &notices.http,
+        url,
+        &provider.webhook_secret,
+        &notice.id.to_string(),
+        body,
+    )
+    .await
+}
+
+/// Posts `body` to `url` signed with `secret` under `webhook-id` `id` (Standard Webhooks);
+/// any 2xx answer is success.
+pub(crate) async fn post_signed(
+    http: &reqwest::Client,
+    url: &str,
+    secret: &str,
+    id: &str,
+    body: Vec<u8>,
+) -> Result<(), String> {
+    let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
+    let signature = webhook::sign(secret, id, timestamp, &body).map_err(|e| e.to_string())?;
+    let response = http
         .post(url)
         .header("content-type", "application/json")
-        .header("webhook-id", &id)
+        .header("webhook-id", id)
         .header("webhook-timestamp", timestamp.to_string())
         .header("webhook-signature", signature)
         .body(body)

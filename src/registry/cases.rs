@@ -101,6 +101,7 @@ impl Registry {
         let org = case_opener(by)?;
         let case = workflow::open(new, org, &by.actor(), crate::model::now())?;
         self.store.put_case(&case, 0).await?;
+        self.inbox_changed();
         tracing::info!(case_id = %case.id, domain = %case.domain, route = ?case.route.kind, by = %by.key_id, "case opened");
         Ok(case)
     }
@@ -223,6 +224,7 @@ impl Registry {
             };
             match changed(outcome) {
                 Some(Ok(())) => {
+                    self.inbox_changed();
                     if matches!(step, CaseStep::Suspend { .. }) {
                         tracing::info!(case_id = %case.id, domain = %case.domain, by = %by.key_id, "suspension executed");
                     } else if matches!(step, CaseStep::Close { .. }) {

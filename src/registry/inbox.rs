@@ -7,8 +7,8 @@ use uuid::Uuid;
 use super::cases::org_of;
 use super::{Registry, RegistryResult};
 use crate::auth::Principal;
-use crate::cases::Org;
-use crate::cases::{referral, workflow};
+use crate::cases::referral::Referral;
+use crate::cases::{Case, Org, referral, workflow};
 use crate::model::Timestamp;
 
 /// One thing waiting for an organisation, as `/v1/inbox` lists it.
@@ -35,36 +35,44 @@ impl Registry {
     /// The organisation `by` speaks for, and what waits for it, oldest first.
     pub async fn inbox(&self, by: &Principal) -> RegistryResult<(Org, Vec<InboxItem>)> {
         let org = org_of(by)?;
-        let now = crate::model::now();
-        let mut items: Vec<InboxItem> = self
-            .store
-            .cases()
-            .await?
-            .into_iter()
-            .filter_map(|c| {
-                workflow::waiting_for(&c, org).map(|(action, since)| InboxItem {
-                    kind: "case",
-                    id: c.id,
-                    action,
-                    domain: Some(c.domain.to_string()),
-                    subject: None,
-                    since,
-                    age_seconds: (now - since).whole_seconds(),
-                })
-            })
-            .collect();
-        items.extend(self.store.referrals().await?.into_iter().filter_map(|r| {
-            referral::waiting_for(&r, org).map(|(action, since)| InboxItem {
-                kind: "referral",
-                id: r.id,
-                action,
-                domain: r.domain.as_ref().map(ToString::to_string),
-                subject: Some(r.subject.clone()),
-                since,
-                age_seconds: (now - since).whole_seconds(),
-            })
-        }));
-        items.sort_by_key(|i| i.since);
-        Ok((org, items))
+        let cases = self.store.cases().await?;
+        let referrals = self.store.referrals().await?;
+        Ok((org, waiting(org, &cases, &referrals, crate::model::now())))
     }
+}
+
+/// What waits for `org` among `cases` and `referrals` at `now`, oldest first.
+pub(super) fn waiting(
+    org: Org,
+    cases: &[Case],
+    referrals: &[Referral],
+    now: Timestamp,
+) -> Vec<InboxItem> {
+    let item = |kind, id, (action, since): (&'static str, Timestamp)| InboxItem {
+        kind,
+        id,
+        action,
+        domain: None,
+        subject: None,
+        since,
+        age_seconds: (now - since).whole_seconds(),
+    };
+    let mut items: Vec<InboxItem> = cases
+        .iter()
+        .filter_map(|c| {
+            workflow::waiting_for(c, org).map(|waits| InboxItem {
+                domain: Some(c.domain.to_string()),
+                ..item("case", c.id, waits)
+            })
+        })
+        .collect();
+    items.extend(referrals.iter().filter_map(|r| {
+        referral::waiting_for(r, org).map(|waits| InboxItem {
+            domain: r.domain.as_ref().map(ToString::to_string),
+            subject: Some(r.subject.clone()),
+            ..item("referral", r.id, waits)
+        })
+    }));
+    items.sort_by_key(|i| i.since);
+    items
 }

@@ -9,12 +9,14 @@
 //!   read-your-writes and readiness; `follow`: the feed follower.
 //! - `entries`: listing, four-eyes approval and rejection, lifting, reading entries;
 //!   `protection`: protected names.
-//! - `cases`, `referrals`, `inbox`: the referral workflow.
+//! - `cases`, `referrals`, `inbox`: the referral workflow; `announce`: organisations' inbox
+//!   webhooks and the announcer that calls them.
 //! - `records`: shared records, their provincial rules, the blacklisted-operator rule and
 //!   verify; `import`: the bulk import of entries.
 //! - `sweep`: the sweepers (suspension expiry, overdue notices).
 //! - `reads`: keys, providers, notices, the feed and the audit log, as the callers read them.
 
+mod announce;
 mod cases;
 mod entries;
 mod error;
@@ -39,6 +41,7 @@ use crate::metrics::Metrics;
 use crate::settings::Settings;
 use crate::store::{Store, StoreResult};
 
+pub use announce::{WebhookChange, run_announcer};
 pub use cases::{CaseStep, case_opener, org_of};
 pub use entries::{EntryFilter, Listing, Review as ReviewDecision};
 pub use error::{RegistryError, RegistryResult};
@@ -62,6 +65,8 @@ pub struct Registry {
     pub health: FollowerHealth,
     /// Protected names from configuration (validated at start).
     pub configured_protection: Vec<DomainName>,
+    /// Wakes the inbox announcer when a case or referral changes on this node.
+    pub inbox_wake: tokio::sync::Notify,
 }
 
 /// What the follower last knew of the store, for readiness and the lag metrics.

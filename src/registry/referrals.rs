@@ -31,6 +31,7 @@ impl Registry {
         let org = org_of(by)?;
         let referral = referral::send(new, org, &by.actor(), crate::model::now())?;
         self.store.put_referral(&referral, 0).await?;
+        self.inbox_changed();
         Ok(referral)
     }
 
@@ -87,7 +88,10 @@ impl Registry {
             };
             taken?;
             match self.store.put_referral(&referral, expect).await {
-                Ok(()) => return Ok(referral),
+                Ok(()) => {
+                    self.inbox_changed();
+                    return Ok(referral);
+                }
                 Err(StoreError::Refused(Refused::CaseChanged)) => continue,
                 Err(e) => return Err(e.into()),
             }

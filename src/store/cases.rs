@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::{StoreError, StoreResult};
 use crate::cases::Case;
 use crate::cases::referral::Referral;
+use crate::cases::subscription::{Announcement, OrgWebhook};
 use crate::model::CaseWrite;
 
 /// Which kind of document.
@@ -20,6 +21,10 @@ use crate::model::CaseWrite;
 pub enum Folder {
     Cases,
     Referrals,
+    /// Organisations' inbox webhooks.
+    OrgWebhooks,
+    /// Announcements of inbox items.
+    Announcements,
 }
 
 /// Cases and referrals, typed.
@@ -41,6 +46,19 @@ pub trait CaseStore: Send + Sync {
 
     /// Every referral, oldest first.
     async fn referrals(&self) -> StoreResult<Vec<Referral>>;
+
+    /// Writes an organisation's inbox webhook over version `expect`.
+    async fn put_org_webhook(&self, webhook: &OrgWebhook, expect: u64) -> StoreResult<()>;
+
+    async fn org_webhook(&self, id: Uuid) -> StoreResult<Option<OrgWebhook>>;
+
+    /// Every organisation's inbox webhook, removed ones included.
+    async fn org_webhooks(&self) -> StoreResult<Vec<OrgWebhook>>;
+
+    /// Writes an announcement over version `expect`: the claim that lets one node send it.
+    async fn put_announcement(&self, announcement: &Announcement, expect: u64) -> StoreResult<()>;
+
+    async fn announcement(&self, id: Uuid) -> StoreResult<Option<Announcement>>;
 }
 
 /// What each backend keeps: opaque documents by folder and id, with a version.
@@ -97,6 +115,22 @@ impl Document for Referral {
     }
 }
 
+impl Document for OrgWebhook {
+    const FOLDER: Folder = Folder::OrgWebhooks;
+
+    fn id(&self) -> Uuid {
+        OrgWebhook::id_of(self.org)
+    }
+}
+
+impl Document for Announcement {
+    const FOLDER: Folder = Folder::Announcements;
+
+    fn id(&self) -> Uuid {
+        self.id
+    }
+}
+
 /// The write of `case` over the version `expect` that was read, for a registry write to carry.
 pub fn case_write(case: &Case, expect: u64) -> StoreResult<CaseWrite> {
     case.write(expect)
@@ -140,5 +174,25 @@ impl<S: Documents> CaseStore for S {
 
     async fn referrals(&self) -> StoreResult<Vec<Referral>> {
         all(self).await
+    }
+
+    async fn put_org_webhook(&self, webhook: &OrgWebhook, expect: u64) -> StoreResult<()> {
+        put(self, webhook, expect).await
+    }
+
+    async fn org_webhook(&self, id: Uuid) -> StoreResult<Option<OrgWebhook>> {
+        get(self, id).await
+    }
+
+    async fn org_webhooks(&self) -> StoreResult<Vec<OrgWebhook>> {
+        all(self).await
+    }
+
+    async fn put_announcement(&self, announcement: &Announcement, expect: u64) -> StoreResult<()> {
+        put(self, announcement, expect).await
+    }
+
+    async fn announcement(&self, id: Uuid) -> StoreResult<Option<Announcement>> {
+        get(self, id).await
     }
 }

@@ -13,7 +13,8 @@ pub use crate::cases::{
     a_returned_case_is_sent_again, an_emergency_suspension_expires, case_endpoints_check_roles,
     closure_turns_a_suspension_into_a_listing, invalid_cases_and_steps_are_refused,
     measures_decide_which_providers_are_told, operators_of_closed_cases_are_blacklisted,
-    referrals_cross_between_the_sides, the_four_routes_end_to_end,
+    organisations_are_told_of_new_inbox_items, referrals_cross_between_the_sides,
+    the_four_routes_end_to_end,
 };
 pub use crate::notices::{
     listing_locates_the_site_and_notifies_its_providers, overdue_notices_change_status_on_time,

@@ -6,7 +6,11 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Store, TestApp, decision, eventually, spawn_app, spawn_app_with};
+use crate::fixtures::Receiver;
+use crate::helpers::{
+    RedisServer, Store, TestApp, decision, eventually, spawn_app, spawn_app_on_redis,
+    spawn_app_with,
+};
 
 /// Keys of the organisations in these tests.
 struct Orgs {
@@ -1124,4 +1128,196 @@ pub async fn operators_of_closed_cases_are_blacklisted(store: Store) {
     )
     .await;
     assert_eq!(status, 201, "a suspension is not a blacklisting: {body}");
+}
+
+/// Sets the inbox webhook of the organisation of `token`; answers the status and body.
+async fn put_webhook(app: &TestApp, token: &str, body: &Value) -> (u16, Value) {
+    let response = app
+        .client
+        .put(app.url("/v1/inbox/webhook"))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+/// An organisation with a webhook is told of each new item of its inbox, signed, retried
+/// after a refusal under the same id, and told once; another organisation's items stay
+/// with it; a removed webhook is told nothing more.
+pub async fn organisations_are_told_of_new_inbox_items(store: Store) {
+    let app = spawn_app_with(store, |s| {
+        s.notices.sweep_interval_ms = 100;
+        s.notices.backoff_base_ms = 50;
+        s.notices.backoff_max_ms = 200;
+    })
+    .await;
+    let o = orgs(&app).await;
+    // Each item's first request is refused: the second, under the same id, is taken.
+    let receiver = Receiver::start(1);
+    let (status, hook) = put_webhook(&app, &o.ca11, &json!({"url": receiver.url})).await;
+    assert_eq!(status, 201, "{hook}");
+    assert_eq!(hook["org"], "ca:11");
+    let secret = hook["webhook_secret"].as_str().unwrap();
+    assert!(secret.starts_with("whsec_"));
+    receiver.set_secret(secret);
+    let response = app.get(&o.ca11, "/v1/inbox/webhook").await;
+    assert_eq!(response.status(), 200);
+    let read: Value = response.json().await.unwrap();
+    assert_eq!(read["url"], receiver.url.as_str());
+    assert!(read.get("webhook_secret").is_none(), "{read}");
+    let (status, again) = put_webhook(&app, &o.ca11, &json!({"url": receiver.url})).await;
+    assert_eq!(status, 200, "{again}");
+    assert!(again.get("webhook_secret").is_none(), "{again}");
+    for (body, code) in [
+        (json!({}), "url_required"),
+        (json!({"url": "ftp://example.cn/x"}), "invalid_webhook_url"),
+        (
+            json!({"url": "https://u:p@example.cn/x"}),
+            "invalid_webhook_url",
+        ),
+    ] {
+        let (status, error) = put_webhook(&app, &o.amr11, &body).await;
+        assert_eq!((status, error["error"]["code"].as_str()), (422, Some(code)));
+    }
+
+    let case = open(&app, &o.amr11, &case_body("told.example.cn", None, "11")).await;
+    let id = case["id"].clone();
+    let accepted_for = |action: &str| {
+        receiver
+            .accepted()
+            .into_iter()
+            .filter(|d| d.body["item"]["id"] == id && d.body["item"]["action"] == action)
+            .collect::<Vec<_>>()
+    };
+    eventually(
+        Duration::from_secs(10),
+        "the hand-over announced",
+        || async { !accepted_for("accept_or_return").is_empty() },
+    )
+    .await;
+    let told = &accepted_for("accept_or_return")[0];
+    assert!(told.signature_ok);
+    assert_eq!(told.body["type"], "inbox.item");
+    assert_eq!(told.body["org"], "ca:11");
+    assert_eq!(told.body["item"]["kind"], "case");
+    assert_eq!(told.body["item"]["domain"], "told.example.cn");
+    let attempts: Vec<_> = receiver
+        .deliveries()
+        .into_iter()
+        .filter(|d| d.id == told.id)
+        .collect();
+    assert_eq!(
+        attempts.len(),
+        2,
+        "one refused attempt, then the accepted one"
+    );
+
+    // The next item of the same organisation is a new announcement; the opener's own item
+    // (submit_decision) goes nowhere, as its organisation has no webhook.
+    ok(&app, &o.ca11, &id, "accept", &json!({})).await;
+    ok(&app, &o.amr11, &id, "decision", &decision_body(3)).await;
+    eventually(Duration::from_secs(10), "the closure announced", || async {
+        !accepted_for("close").is_empty()
+    })
+    .await;
+    let ids: Vec<String> = receiver.accepted().into_iter().map(|d| d.id).collect();
+    assert_eq!(ids.len(), 2, "one announcement per item: {ids:?}");
+    assert_ne!(ids[0], ids[1]);
+    assert!(receiver.accepted().iter().all(|d| d.body["org"] == "ca:11"));
+
+    // Removed: the organisation is told nothing more.
+    let response = app
+        .client
+        .delete(app.url("/v1/inbox/webhook"))
+        .bearer_auth(&o.ca11)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let response = app.get(&o.ca11, "/v1/inbox/webhook").await;
+    assert_eq!(response.status(), 404);
+    // Another organisation's webhook sees a referral sent after the next case was opened:
+    // the pass that announced it saw that case too, and sent nothing for it.
+    let other = Receiver::start(0);
+    let (status, hook) = put_webhook(&app, &o.amr11, &json!({"url": other.url})).await;
+    assert_eq!(status, 201, "{hook}");
+    other.set_secret(hook["webhook_secret"].as_str().unwrap());
+    let quiet = open(&app, &o.amr11, &case_body("quiet.example.cn", None, "11")).await;
+    assert_eq!(
+        waiting(&app, &o.ca11, &quiet["id"]).await,
+        ["accept_or_return"]
+    );
+    let referral = json!({"to": "amr:11", "subject": "s", "summary": "s"});
+    let response = app.post(&o.ca11, "/v1/referrals", &referral).await;
+    assert_eq!(response.status(), 201);
+    eventually(
+        Duration::from_secs(10),
+        "the referral announced",
+        || async {
+            other
+                .accepted()
+                .iter()
+                .any(|d| d.body["item"]["kind"] == "referral")
+        },
+    )
+    .await;
+    assert!(
+        other
+            .accepted()
+            .iter()
+            .all(|d| d.signature_ok && d.body["org"] == "amr:11")
+    );
+    assert_eq!(
+        receiver.deliveries().len(),
+        4,
+        "nothing sent after the removal"
+    );
+}
+
+/// Two nodes on one Redis announce together: every item is sent once, whichever node's
+/// announcer claims it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_announce_each_inbox_item_once() {
+    let redis = RedisServer::start();
+    let node = || {
+        spawn_app_on_redis(|s| {
+            s.store.redis_url = redis.url();
+            s.notices.sweep_interval_ms = 20;
+        })
+    };
+    let (a, b) = (node().await, node().await);
+    let o = orgs(&a).await;
+    let receiver = Receiver::start(0);
+    let (status, hook) = put_webhook(&a, &o.ca11, &json!({"url": receiver.url})).await;
+    assert_eq!(status, 201, "{hook}");
+    receiver.set_secret(hook["webhook_secret"].as_str().unwrap());
+    // Keys made on one node reach the other through the key log.
+    eventually(
+        Duration::from_secs(10),
+        "the key known to both nodes",
+        || async { b.get(&o.amr11, "/v1/inbox").await.status() == 200 },
+    )
+    .await;
+    let cases = 12;
+    for n in 0..cases {
+        let app = if n % 2 == 0 { &a } else { &b };
+        open(
+            app,
+            &o.amr11,
+            &case_body(&format!("twice{n}.example.cn"), None, "11"),
+        )
+        .await;
+    }
+    eventually(Duration::from_secs(20), "every case announced", || async {
+        receiver.accepted().len() >= cases
+    })
+    .await;
+    let mut ids: Vec<String> = receiver.deliveries().into_iter().map(|d| d.id).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), cases);
+    assert_eq!(receiver.deliveries().len(), cases, "each item sent once");
+    assert!(receiver.accepted().iter().all(|d| d.signature_ok));
 }

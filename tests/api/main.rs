@@ -90,4 +90,5 @@ on_both_stores!(
     case_endpoints_check_roles,
     measures_decide_which_providers_are_told,
     operators_of_closed_cases_are_blacklisted,
+    organisations_are_told_of_new_inbox_items,
 );

@@ -154,6 +154,10 @@ const MATRIX: &[(&str, &str, &[&str])] = &[
         "/v1/verify?domain=r.example.cn",
         &["agency", "telecom", "auditor"],
     ),
+    // In this order: each organisation registers its webhook, reads it, removes it.
+    ("PUT", "/v1/inbox/webhook", &["agency", "telecom"]),
+    ("GET", "/v1/inbox/webhook", &["agency", "telecom"]),
+    ("DELETE", "/v1/inbox/webhook", &["agency", "telecom"]),
 ];
 
 /// A credit code registered in Shanghai (province 31, the provincial callers'), unique to `n`.
@@ -316,6 +320,10 @@ async fn call(
         "PUT" if path.starts_with("/v1/registrations/") => {
             app.client.put(url).json(&registration_body())
         }
+        "PUT" if path == "/v1/inbox/webhook" => app
+            .client
+            .put(url)
+            .json(&json!({"url": "http://127.0.0.1:9/inbox"})),
         "PUT" => app.client.put(url).json(&recordal_body(unique)),
         "POST" if path == "/v1/registrations/import" => app
             .client

@@ -12,11 +12,15 @@ use crate::store::{Refused, StoreResult};
 
 const CASES: TableDefinition<u128, (u64, &[u8])> = TableDefinition::new("cases");
 const REFERRALS: TableDefinition<u128, (u64, &[u8])> = TableDefinition::new("referrals");
+const ORG_WEBHOOKS: TableDefinition<u128, (u64, &[u8])> = TableDefinition::new("org_webhooks");
+const ANNOUNCEMENTS: TableDefinition<u128, (u64, &[u8])> = TableDefinition::new("announcements");
 
 fn table(folder: Folder) -> TableDefinition<'static, u128, (u64, &'static [u8])> {
     match folder {
         Folder::Cases => CASES,
         Folder::Referrals => REFERRALS,
+        Folder::OrgWebhooks => ORG_WEBHOOKS,
+        Folder::Announcements => ANNOUNCEMENTS,
     }
 }
 
@@ -38,6 +42,8 @@ fn put(txn: &redb::WriteTransaction, folder: Folder, write: &CaseWrite) -> Store
 pub(super) fn create_tables(txn: &redb::WriteTransaction) -> StoreResult<()> {
     txn.open_table(CASES).map_err(db_err)?;
     txn.open_table(REFERRALS).map_err(db_err)?;
+    txn.open_table(ORG_WEBHOOKS).map_err(db_err)?;
+    txn.open_table(ANNOUNCEMENTS).map_err(db_err)?;
     Ok(())
 }
 

@@ -101,6 +101,8 @@ impl Keys {
         let kind = match folder {
             Folder::Cases => "case",
             Folder::Referrals => "referral",
+            Folder::OrgWebhooks => "org_webhook",
+            Folder::Announcements => "announcement",
         };
         format!("{}:{kind}:{}", Self::TAG, id.simple())
     }
@@ -108,6 +110,8 @@ impl Keys {
         Self::named(match folder {
             Folder::Cases => "cases",
             Folder::Referrals => "referrals",
+            Folder::OrgWebhooks => "org_webhooks",
+            Folder::Announcements => "announcements",
         })
     }
 }
@@ -226,6 +230,14 @@ mod tests {
             (
                 Keys::folder(Folder::Referrals),
                 "{siteban}:referrals".into(),
+            ),
+            (
+                Keys::record(Folder::OrgWebhooks, id),
+                format!("{{siteban}}:org_webhook:{simple}"),
+            ),
+            (
+                Keys::folder(Folder::Announcements),
+                "{siteban}:announcements".into(),
             ),
             (Keys::providers(), "{siteban}:providers".into()),
             (Keys::notice(id), format!("{{siteban}}:notice:{simple}")),

@@ -61,7 +61,10 @@ fn the_front_documents_stay_short() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     for (file, limit) in [("README.md", 12_000), ("ARCHITECTURE.md", 15_000)] {
         let size = std::fs::metadata(root.join(file)).unwrap().len();
-        assert!(size <= limit, "{file} is {size} bytes; keep it within {limit}");
+        assert!(
+            size <= limit,
+            "{file} is {size} bytes; keep it within {limit}"
+        );
     }
 }
 

@@ -14,6 +14,7 @@ use crate::notices::model::{
     Location, Notice, NoticeAction, NoticeBasis, NoticeStatus, StatusChange,
 };
 use crate::registry::ProviderCompliance;
+use crate::store::notices::NoticePageQuery;
 
 /// A notice as providers and regulators see it (and as webhooks carry it in `data`).
 #[derive(Serialize, utoipa::ToSchema)]
@@ -194,9 +195,13 @@ pub async fn list(call: Call) -> Answer {
     )?;
     let limit = page_limit(params.limit, 100, 1000)?;
     let after = page_cursor(params.cursor.as_deref(), |c| Uuid::parse_str(c).ok())?;
-    let page = call
-        .provider_notices(&provider, status, after, limit)
-        .await?;
+    let query = NoticePageQuery {
+        provider_id: provider.clone(),
+        status,
+        after,
+        limit,
+    };
+    let page = call.provider_notices(query).await?;
     Ok(HttpResponse::Ok().json(NoticePageView {
         notices: page.notices.iter().map(NoticeView::from).collect(),
         next_cursor: page.next.map(|id| id.to_string()),

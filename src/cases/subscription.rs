@@ -12,24 +12,25 @@ use crate::model::Timestamp;
 
 /// An organisation's inbox webhook. Documents are never deleted: a removed webhook keeps its
 /// document with no `url`.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OrgWebhook {
     pub org: Org,
     pub url: Option<String>,
     /// The raw HMAC key (base64); the organisation sees it as `whsec_<base64>`, once.
-    pub secret: String,
+    pub secret: Secret,
     pub version: u64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
 
-impl std::fmt::Debug for OrgWebhook {
+/// A webhook secret: stored and serialised as it is, never shown by `Debug`.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OrgWebhook")
-            .field("org", &self.org)
-            .field("url", &self.url)
-            .field("secret", &"<redacted>")
-            .finish_non_exhaustive()
+        f.write_str("<redacted>")
     }
 }
 

@@ -18,7 +18,7 @@ use super::inbox::{InboxItem, waiting};
 use super::{Registry, RegistryError, RegistryResult, org_of};
 use crate::auth::Principal;
 use crate::cases::Org;
-use crate::cases::subscription::{Announced, Announcement, OrgWebhook};
+use crate::cases::subscription::{Announced, Announcement, OrgWebhook, Secret};
 use crate::delivery::worker::{backoff, post_signed};
 use crate::model::Timestamp;
 use crate::notices::webhook;
@@ -72,7 +72,7 @@ impl Registry {
                 Some(hook) => OrgWebhook {
                     url: Some(change.url.clone()),
                     secret: if change.rotate_secret || created {
-                        webhook::new_secret()
+                        Secret(webhook::new_secret())
                     } else {
                         hook.secret
                     },
@@ -83,7 +83,7 @@ impl Registry {
                 None => OrgWebhook {
                     org,
                     url: Some(change.url.clone()),
-                    secret: webhook::new_secret(),
+                    secret: Secret(webhook::new_secret()),
                     version: 1,
                     created_at: now,
                     updated_at: now,
@@ -92,8 +92,7 @@ impl Registry {
             match self.store.put_org_webhook(&hook, expect).await {
                 Ok(()) => {
                     tracing::info!(%org, by = %by.key_id, "inbox webhook set");
-                    self.inbox_changed();
-                    return Ok((hook, created));
+                    return Ok(self.told((hook, created)));
                 }
                 Err(StoreError::Refused(Refused::CaseChanged)) => continue,
                 Err(e) => return Err(e.into()),
@@ -124,9 +123,10 @@ impl Registry {
         Err(Refused::CaseChanged.into())
     }
 
-    /// Wakes this node's announcer: a case or referral changed here.
-    pub(super) fn inbox_changed(&self) {
+    /// Wakes this node's announcer, as a case or referral changed here; answers `changed`.
+    pub(super) fn told<T>(&self, changed: T) -> T {
         self.inbox_wake.notify_one();
+        changed
     }
 
     /// One pass: announces every inbox item of every organisation with a webhook that was
@@ -244,7 +244,7 @@ impl Registry {
         })
         .map_err(|e| e.to_string())?;
         let id = claim.id.to_string();
-        post_signed(&self.notices.http, url, &hook.secret, &id, body).await
+        post_signed(&self.notices.http, url, &hook.secret.0, &id, body).await
     }
 }
 

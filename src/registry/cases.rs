@@ -98,12 +98,10 @@ pub fn case_opener(by: &Principal) -> RegistryResult<Org> {
 impl Registry {
     /// Opens a case (a provincial market regulator only).
     pub async fn open_case(&self, by: &Principal, new: NewCase) -> RegistryResult<Case> {
-        let org = case_opener(by)?;
-        let case = workflow::open(new, org, &by.actor(), crate::model::now())?;
+        let case = workflow::open(new, case_opener(by)?, &by.actor(), crate::model::now())?;
         self.store.put_case(&case, 0).await?;
-        self.inbox_changed();
         tracing::info!(case_id = %case.id, domain = %case.domain, route = ?case.route.kind, by = %by.key_id, "case opened");
-        Ok(case)
+        Ok(self.told(case))
     }
 
     /// The cases `by` may read, oldest first, optionally only those in `state` or about
@@ -224,13 +222,12 @@ impl Registry {
             };
             match changed(outcome) {
                 Some(Ok(())) => {
-                    self.inbox_changed();
                     if matches!(step, CaseStep::Suspend { .. }) {
                         tracing::info!(case_id = %case.id, domain = %case.domain, by = %by.key_id, "suspension executed");
                     } else if matches!(step, CaseStep::Close { .. }) {
                         tracing::info!(case_id = %case.id, domain = %case.domain, by = %by.key_id, "case closed");
                     }
-                    return Ok(case);
+                    return Ok(self.told(case));
                 }
                 Some(Err(e)) => return Err(e),
                 None => continue,

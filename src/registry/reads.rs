@@ -11,8 +11,8 @@ use super::{Registry, RegistryError, RegistryResult};
 use crate::audit::AuditRecord;
 use crate::domain::{DomainName, Role};
 use crate::model::{Event, KeyRecord, Location, ProviderKind};
-use crate::notices::model::{Notice, NoticeStatus, Provider};
-use crate::store::notices::{NoticeChange, NoticePage};
+use crate::notices::model::{Notice, Provider};
+use crate::store::notices::{NoticeChange, NoticePage, NoticePageQuery};
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ProviderCompliance {
@@ -144,17 +144,8 @@ impl Registry {
     }
 
     /// A page of a provider's notices, oldest first.
-    pub async fn provider_notices(
-        &self,
-        provider: &str,
-        status: Option<NoticeStatus>,
-        after: Option<Uuid>,
-        limit: usize,
-    ) -> RegistryResult<NoticePage> {
-        Ok(self
-            .store
-            .provider_notices(provider, status, after, limit)
-            .await?)
+    pub async fn provider_notices(&self, query: NoticePageQuery) -> RegistryResult<NoticePage> {
+        Ok(self.store.provider_notices(query).await?)
     }
 
     /// One notice, if `own` (the provider a provider key speaks for; `None` for others) may
@@ -204,10 +195,13 @@ impl Registry {
             let mut times = Vec::new();
             let mut after = None;
             loop {
-                let page = self
-                    .store
-                    .provider_notices(&provider.id, None, after, 10_000)
-                    .await?;
+                let query = NoticePageQuery {
+                    provider_id: provider.id.clone(),
+                    status: None,
+                    after,
+                    limit: 10_000,
+                };
+                let page = self.store.provider_notices(query).await?;
                 for n in &page.notices {
                     row.sent += 1;
                     row.delivered += u64::from(n.delivered_at.is_some());

@@ -31,8 +31,7 @@ impl Registry {
         let org = org_of(by)?;
         let referral = referral::send(new, org, &by.actor(), crate::model::now())?;
         self.store.put_referral(&referral, 0).await?;
-        self.inbox_changed();
-        Ok(referral)
+        Ok(self.told(referral))
     }
 
     /// The referrals `by` may read: those its organisation sent or received (national
@@ -88,10 +87,7 @@ impl Registry {
             };
             taken?;
             match self.store.put_referral(&referral, expect).await {
-                Ok(()) => {
-                    self.inbox_changed();
-                    return Ok(referral);
-                }
+                Ok(()) => return Ok(self.told(referral)),
                 Err(StoreError::Refused(Refused::CaseChanged)) => continue,
                 Err(e) => return Err(e.into()),
             }

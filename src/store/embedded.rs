@@ -11,6 +11,14 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Tab
 use tokio::sync::watch;
 use uuid::Uuid;
 
+/// Creates each named table in the write transaction `txn` (opening a table creates it), so
+/// that readers never meet a missing one.
+macro_rules! create_tables {
+    ($txn:expr; $($table:expr),+ $(,)?) => {
+        $( $txn.open_table($table).map_err(db_err)?; )+
+    };
+}
+
 mod cases;
 mod notices;
 mod records;
@@ -93,18 +101,8 @@ impl EmbeddedStore {
             }
             (counter(&meta, SEQ)?, counter(&meta, KEYS_VERSION)?)
         };
-        // Create every table once so that readers never meet a missing one.
-        txn.open_table(ENTRIES).map_err(db_err)?;
-        txn.open_table(ACTIVE).map_err(db_err)?;
-        txn.open_table(HISTORY).map_err(db_err)?;
-        txn.open_table(BY_SEQ).map_err(db_err)?;
-        txn.open_table(BY_SEQ_ACTIVE).map_err(db_err)?;
-        txn.open_table(BY_SEQ_LIFTED).map_err(db_err)?;
-        txn.open_table(EVENTS).map_err(db_err)?;
-        txn.open_table(KEYS).map_err(db_err)?;
-        txn.open_table(PENDING).map_err(db_err)?;
-        txn.open_table(AUDIT).map_err(db_err)?;
-        txn.open_table(PROTECTED).map_err(db_err)?;
+        create_tables!(txn; ENTRIES, ACTIVE, HISTORY, BY_SEQ, BY_SEQ_ACTIVE, BY_SEQ_LIFTED, EVENTS,
+            KEYS, PENDING, AUDIT, PROTECTED);
         notices::create_tables(&txn)?;
         cases::create_tables(&txn)?;
         records::create_tables(&txn)?;
@@ -704,16 +702,11 @@ impl Store for EmbeddedStore {
         .await
     }
 
-    async fn reject(
-        &self,
-        domain: &DomainName,
-        entry_id: Uuid,
-        review: Review,
-    ) -> StoreResult<Entry> {
+    async fn reject(&self, domain: &DomainName, id: Uuid, review: Review) -> StoreResult<Entry> {
         let domain = domain.clone();
         self.blocking(move |db| {
             let txn = db.begin_write().map_err(db_err)?;
-            let mut entry = take_pending(&txn, domain.as_str(), entry_id)?;
+            let mut entry = take_pending(&txn, domain.as_str(), id)?;
             entry.status = EntryStatus::Rejected;
             entry.review = Some(review);
             txn.open_table(ENTRIES)

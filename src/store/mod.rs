@@ -172,7 +172,7 @@ pub trait Store: NoticeStore + CaseStore + RecordStore + Send + Sync + 'static {
     async fn reject(
         &self,
         domain: &DomainName,
-        entry_id: uuid::Uuid,
+        id: uuid::Uuid,
         review: Review,
     ) -> StoreResult<Entry>;
 

@@ -20,6 +20,16 @@ use crate::notices::model::{Notice, NoticeStatus, Provider, Restores};
 /// changed anything (nothing is written otherwise).
 pub type NoticeChange = Arc<dyn Fn(&mut Notice) -> bool + Send + Sync>;
 
+/// Which of a provider's notices a page holds: those after `after` (ids are time-ordered),
+/// optionally of one status, at most `limit`.
+#[derive(Debug, Clone)]
+pub struct NoticePageQuery {
+    pub provider_id: String,
+    pub status: Option<NoticeStatus>,
+    pub after: Option<Uuid>,
+    pub limit: usize,
+}
+
 /// One page of a provider's notices, oldest first, and the cursor of the next page.
 pub struct NoticePage {
     pub notices: Vec<Notice>,
@@ -87,14 +97,8 @@ pub trait NoticeStore: Send + Sync {
     /// Ids of notices whose deadline has passed while they were pending or delivered.
     async fn deadlines_due(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<Uuid>>;
 
-    /// A provider's notices after `after` (ids are time-ordered), optionally of one status.
-    async fn provider_notices(
-        &self,
-        provider_id: &str,
-        status: Option<NoticeStatus>,
-        after: Option<Uuid>,
-        limit: usize,
-    ) -> StoreResult<NoticePage>;
+    /// A page of a provider's notices.
+    async fn provider_notices(&self, query: NoticePageQuery) -> StoreResult<NoticePage>;
 
     /// How many notices are in each status, all providers together.
     async fn notice_counts(&self) -> StoreResult<BTreeMap<NoticeStatus, u64>>;

@@ -285,13 +285,8 @@ impl Store for RedisStore {
         self.pending_page(limit).await
     }
 
-    async fn reject(
-        &self,
-        domain: &DomainName,
-        entry_id: Uuid,
-        review: Review,
-    ) -> StoreResult<Entry> {
-        self.reject_entry(domain, entry_id, review).await
+    async fn reject(&self, domain: &DomainName, id: Uuid, review: Review) -> StoreResult<Entry> {
+        self.reject_entry(domain, id, review).await
     }
 
     async fn append_audit(&self, event: AuditEvent) -> StoreResult<AuditRecord> {

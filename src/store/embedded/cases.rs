@@ -40,10 +40,7 @@ fn put(txn: &redb::WriteTransaction, folder: Folder, write: &CaseWrite) -> Store
 }
 
 pub(super) fn create_tables(txn: &redb::WriteTransaction) -> StoreResult<()> {
-    txn.open_table(CASES).map_err(db_err)?;
-    txn.open_table(REFERRALS).map_err(db_err)?;
-    txn.open_table(ORG_WEBHOOKS).map_err(db_err)?;
-    txn.open_table(ANNOUNCEMENTS).map_err(db_err)?;
+    create_tables!(txn; CASES, REFERRALS, ORG_WEBHOOKS, ANNOUNCEMENTS);
     Ok(())
 }
 

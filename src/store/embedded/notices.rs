@@ -15,7 +15,7 @@ use super::{
 };
 use crate::model::{Entry, LiftRequest, NewEntry};
 use crate::notices::model::{Notice, NoticeStatus, Provider, Restores, epoch_ms};
-use crate::store::notices::{NoticeChange, NoticePage, NoticeStore};
+use crate::store::notices::{NoticeChange, NoticePage, NoticePageQuery, NoticeStore};
 use crate::store::{StoreResult, clamp_limit};
 
 /// Provider id → JSON of the provider.
@@ -32,12 +32,7 @@ const BY_PROVIDER: TableDefinition<(&str, u128), ()> = TableDefinition::new("not
 const COUNTS: TableDefinition<&str, u64> = TableDefinition::new("notice_counts");
 
 pub(super) fn create_tables(txn: &redb::WriteTransaction) -> StoreResult<()> {
-    txn.open_table(PROVIDERS).map_err(db_err)?;
-    txn.open_table(NOTICES).map_err(db_err)?;
-    txn.open_table(OUTBOX).map_err(db_err)?;
-    txn.open_table(DEADLINES).map_err(db_err)?;
-    txn.open_table(BY_PROVIDER).map_err(db_err)?;
-    txn.open_table(COUNTS).map_err(db_err)?;
+    create_tables!(txn; PROVIDERS, NOTICES, OUTBOX, DEADLINES, BY_PROVIDER, COUNTS);
     Ok(())
 }
 
@@ -277,21 +272,14 @@ impl NoticeStore for EmbeddedStore {
             .await
     }
 
-    async fn provider_notices(
-        &self,
-        provider_id: &str,
-        status: Option<NoticeStatus>,
-        after: Option<Uuid>,
-        limit: usize,
-    ) -> StoreResult<NoticePage> {
-        let provider_id = provider_id.to_string();
-        let limit = clamp_limit(limit);
+    async fn provider_notices(&self, query: NoticePageQuery) -> StoreResult<NoticePage> {
+        let limit = clamp_limit(query.limit);
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(db_err)?;
             let index = txn.open_table(BY_PROVIDER).map_err(db_err)?;
             let notices = txn.open_table(NOTICES).map_err(db_err)?;
-            let start = after.map_or(0, |a| a.as_u128().saturating_add(1));
-            let pid = provider_id.as_str();
+            let start = query.after.map_or(0, |a| a.as_u128().saturating_add(1));
+            let pid = query.provider_id.as_str();
             let mut out = Vec::new();
             let mut next = None;
             for row in index
@@ -305,7 +293,7 @@ impl NoticeStore for EmbeddedStore {
                     break;
                 }
                 if let Some(notice) = read_notice(&notices, id)?
-                    && status.is_none_or(|s| s == notice.status)
+                    && query.status.is_none_or(|s| s == notice.status)
                 {
                     out.push(notice);
                 }

@@ -25,10 +25,7 @@ const BY_DOMAIN: TableDefinition<(&str, &str), ()> = TableDefinition::new("recor
 const BY_SPONSOR: TableDefinition<(&str, &str), ()> = TableDefinition::new("recordals_by_sponsor");
 
 pub(super) fn create_tables(txn: &redb::WriteTransaction) -> StoreResult<()> {
-    txn.open_table(REGISTRATIONS).map_err(db_err)?;
-    txn.open_table(RECORDALS).map_err(db_err)?;
-    txn.open_table(BY_DOMAIN).map_err(db_err)?;
-    txn.open_table(BY_SPONSOR).map_err(db_err)?;
+    create_tables!(txn; REGISTRATIONS, RECORDALS, BY_DOMAIN, BY_SPONSOR);
     Ok(())
 }
 

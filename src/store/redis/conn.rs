@@ -200,7 +200,15 @@ impl Conn {
                 let mut pipe = redis::pipe();
                 pipe.add_command(cmd.clone());
                 pipe.add_command(wait_cmd(ack));
-                let mut replies = self.send_pipeline(&pipe, 0, 2).await?;
+                let mut replies = self
+                    .send_pipeline(
+                        &pipe,
+                        Replies {
+                            offset: 0,
+                            count: 2,
+                        },
+                    )
+                    .await?;
                 let waited = replies.pop();
                 let reply = replies.pop().unwrap_or(Value::Nil);
                 if matches!(reply, Value::ServerError(_)) {
@@ -214,19 +222,15 @@ impl Conn {
         }
     }
 
-    async fn pipeline(
-        &self,
-        pipe: &Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> RedisResult<Vec<Value>> {
+    async fn pipeline(&self, pipe: &Pipeline, want: Replies) -> RedisResult<Vec<Value>> {
+        let Replies { offset, count } = want;
         let ack = self.inner.ack.filter(|_| pipe.cmd_iter().any(is_write));
         let Some(ack) = ack else {
-            return self.send_pipeline(pipe, offset, count).await;
+            return self.send_pipeline(pipe, want).await;
         };
         if pipe.is_transaction() {
             // A WAIT inside MULTI would not wait: it follows the transaction instead.
-            let replies = self.send_pipeline(pipe, offset, count).await?;
+            let replies = self.send_pipeline(pipe, want).await?;
             let waited = self.send_command(&wait_cmd(ack)).await?;
             check_ack(ack, Some(waited))?;
             return Ok(replies);
@@ -236,20 +240,24 @@ impl Conn {
         // holding all of it.
         let mut with_wait = pipe.clone();
         with_wait.add_command(wait_cmd(ack));
-        let mut replies = self.send_pipeline(&with_wait, offset, count + 1).await?;
+        let mut replies = self
+            .send_pipeline(
+                &with_wait,
+                Replies {
+                    offset,
+                    count: count + 1,
+                },
+            )
+            .await?;
         let waited = replies.pop();
         check_ack(ack, waited)?;
         Ok(replies)
     }
 
-    async fn send_pipeline(
-        &self,
-        pipe: &Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> RedisResult<Vec<Value>> {
+    async fn send_pipeline(&self, pipe: &Pipeline, want: Replies) -> RedisResult<Vec<Value>> {
+        let Replies { offset, count } = want;
         match &self.inner.kind {
-            Kind::Direct(direct) => direct.pipeline(pipe, offset, count).await,
+            Kind::Direct(direct) => direct.pipeline(pipe, want).await,
             Kind::Cluster(cluster) => {
                 retry_not_run(|| {
                     let (mut cluster, pipe) = (cluster.clone(), pipe.clone());
@@ -368,6 +376,14 @@ fn is_write(cmd: &Cmd) -> bool {
     WRITES.iter().any(|w| name.eq_ignore_ascii_case(w))
 }
 
+/// Which replies of a pipeline the caller wants: `count` of them after the first `offset`
+/// (redis's `req_packed_commands` arguments; a transaction's are those of its `EXEC`).
+#[derive(Debug, Clone, Copy)]
+struct Replies {
+    offset: usize,
+    count: usize,
+}
+
 impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         Box::pin(async move { self.command(cmd).await })
@@ -379,7 +395,7 @@ impl ConnectionLike for Conn {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        Box::pin(async move { self.pipeline(pipeline, offset, count).await })
+        Box::pin(async move { self.pipeline(pipeline, Replies { offset, count }).await })
     }
 
     fn get_db(&self) -> i64 {
@@ -527,12 +543,8 @@ impl Direct {
         result
     }
 
-    async fn pipeline(
-        &self,
-        pipe: &Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> RedisResult<Vec<Value>> {
+    async fn pipeline(&self, pipe: &Pipeline, want: Replies) -> RedisResult<Vec<Value>> {
+        let Replies { offset, count } = want;
         let (generation, mut conn) = self.connection().await?;
         let result = conn.req_packed_commands(pipe, offset, count).await;
         let broken = match &result {

@@ -98,21 +98,19 @@ impl Keys {
         Self::record(Folder::Cases, id)
     }
     pub(super) fn record(folder: Folder, id: Uuid) -> String {
-        let kind = match folder {
-            Folder::Cases => "case",
-            Folder::Referrals => "referral",
-            Folder::OrgWebhooks => "org_webhook",
-            Folder::Announcements => "announcement",
-        };
-        format!("{}:{kind}:{}", Self::TAG, id.simple())
+        format!("{}:{}:{}", Self::TAG, Self::names(folder).0, id.simple())
     }
     pub(super) fn folder(folder: Folder) -> String {
-        Self::named(match folder {
-            Folder::Cases => "cases",
-            Folder::Referrals => "referrals",
-            Folder::OrgWebhooks => "org_webhooks",
-            Folder::Announcements => "announcements",
-        })
+        Self::named(Self::names(folder).1)
+    }
+    /// The name of one record of `folder`, and of the folder's set of ids.
+    fn names(folder: Folder) -> (&'static str, &'static str) {
+        match folder {
+            Folder::Cases => ("case", "cases"),
+            Folder::Referrals => ("referral", "referrals"),
+            Folder::OrgWebhooks => ("org_webhook", "org_webhooks"),
+            Folder::Announcements => ("announcement", "announcements"),
+        }
     }
 }
 

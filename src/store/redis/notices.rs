@@ -17,7 +17,7 @@ use super::scripts::{LIFT, LIST, Lua, VERSION_MOVED, WRITTEN, outcomes};
 use super::{RedisStore, redis_err};
 use crate::model::{Entry, LiftRequest, NewEntry};
 use crate::notices::model::{Notice, NoticeStatus, Provider, Restores, epoch_ms};
-use crate::store::notices::{NoticeChange, NoticePage, NoticeStore};
+use crate::store::notices::{NoticeChange, NoticePage, NoticePageQuery, NoticeStore};
 use crate::store::{StoreError, StoreResult, clamp_limit};
 
 /// Writes the notices passed at the end of the call. Counting from the end keeps this
@@ -403,16 +403,12 @@ impl NoticeStore for RedisStore {
         self.due(Keys::notice_deadlines(), now, limit).await
     }
 
-    async fn provider_notices(
-        &self,
-        provider_id: &str,
-        status: Option<NoticeStatus>,
-        after: Option<Uuid>,
-        limit: usize,
-    ) -> StoreResult<NoticePage> {
-        let limit = clamp_limit(limit);
-        let key = Keys::provider_notices(provider_id);
-        let mut from = after.map_or_else(|| "-".to_string(), |a| format!("({}", a.simple()));
+    async fn provider_notices(&self, query: NoticePageQuery) -> StoreResult<NoticePage> {
+        let limit = clamp_limit(query.limit);
+        let key = Keys::provider_notices(&query.provider_id);
+        let mut from = query
+            .after
+            .map_or_else(|| "-".to_string(), |a| format!("({}", a.simple()));
         let mut out: Vec<Notice> = Vec::new();
         loop {
             let ids = self.page_of(&key, (&from, "+"), "BYLEX", limit).await?;
@@ -422,7 +418,7 @@ impl NoticeStore for RedisStore {
                     let next = out.last().map(|n| n.id);
                     return Ok(NoticePage { notices: out, next });
                 }
-                if status.is_none_or(|s| s == notice.status) {
+                if query.status.is_none_or(|s| s == notice.status) {
                     out.push(notice);
                 }
             }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use super::{Answer, ApiError, Call, one_of};
 use crate::auth::policy;
 use crate::domain::{Cidr, DomainName, Province};
+use crate::model::Secret;
 use crate::notices::model::{Provider, ProviderKind, new_provider_id};
 use crate::notices::webhook;
 
@@ -99,7 +100,7 @@ fn view(p: &Provider, show_secret: bool) -> ProviderView {
         ranges: p.ranges.clone(),
         nameservers: p.nameservers.clone(),
         webhook_url: p.webhook_url.clone(),
-        webhook_secret: show_secret.then(|| webhook::shown(&p.webhook_secret)),
+        webhook_secret: show_secret.then(|| webhook::shown(p.webhook_secret.expose())),
         created_at: p.created_at.to_string(),
         updated_at: p.updated_at.to_string(),
     }
@@ -218,7 +219,7 @@ pub async fn create(call: Call, payload: web::Payload) -> Answer {
         ranges,
         nameservers,
         webhook_url,
-        webhook_secret: webhook::new_secret(),
+        webhook_secret: Secret::new(webhook::new_secret()),
         created_at: now,
         updated_at: now,
     };
@@ -291,7 +292,7 @@ pub async fn update(call: Call, path: web::Path<String>, payload: web::Payload) 
         provider.webhook_url = webhook_url(url)?;
     }
     if body.rotate_secret {
-        provider.webhook_secret = webhook::new_secret();
+        provider.webhook_secret = Secret::new(webhook::new_secret());
     }
     provider.updated_at = crate::model::now();
     call.put_provider(provider.clone()).await?;

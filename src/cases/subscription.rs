@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::Org;
-use crate::model::Timestamp;
+use crate::model::{Secret, Timestamp};
 
 /// An organisation's inbox webhook. Documents are never deleted: a removed webhook keeps its
 /// document with no `url`.
@@ -21,17 +21,6 @@ pub struct OrgWebhook {
     pub version: u64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
-}
-
-/// A webhook secret: stored and serialised as it is, never shown by `Debug`.
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(pub String);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<redacted>")
-    }
 }
 
 impl OrgWebhook {

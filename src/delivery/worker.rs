@@ -186,7 +186,7 @@ async fn send(
     post_signed(
         &notices.http,
         url,
-        &provider.webhook_secret,
+        provider.webhook_secret.expose(),
         &notice.id.to_string(),
         body,
     )

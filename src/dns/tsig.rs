@@ -54,7 +54,7 @@ impl Keys {
             keys.iter()
                 .filter_map(|k| {
                     let secret = base64::engine::general_purpose::STANDARD
-                        .decode(k.secret.trim())
+                        .decode(k.secret.expose().trim())
                         .ok()?;
                     Some(Arc::new(Key::new(&k.name, secret)))
                 })

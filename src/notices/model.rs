@@ -6,7 +6,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use crate::model::Timestamp;
+use crate::model::{Secret, Timestamp};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -27,7 +27,7 @@ impl ProviderKind {
 /// signed with it (HMAC needs the key itself, a hash of it would not do); it is shown once, at
 /// creation or rotation, and never logged (`Debug` redacts it).
 #[serde_with::skip_serializing_none]
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Provider {
     pub id: String,
     pub name: String,
@@ -41,21 +41,9 @@ pub struct Provider {
     pub nameservers: Vec<DomainName>,
     pub webhook_url: Option<String>,
     /// The raw HMAC key (base64); the provider sees it as `whsec_<base64>`.
-    pub webhook_secret: String,
+    pub webhook_secret: Secret,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
-}
-
-impl std::fmt::Debug for Provider {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Provider")
-            .field("id", &self.id)
-            .field("name", &self.name)
-            .field("kind", &self.kind)
-            .field("webhook_url", &self.webhook_url)
-            .field("webhook_secret", &"<redacted>")
-            .finish_non_exhaustive()
-    }
 }
 
 impl Provider {
@@ -447,7 +435,7 @@ mod tests {
             ranges: vec![Cidr::parse("203.0.113.0/24").unwrap()],
             nameservers: vec![],
             webhook_url: webhook.then(|| "http://127.0.0.1:1/hook".into()),
-            webhook_secret: "c2VjcmV0".into(),
+            webhook_secret: Secret::new("c2VjcmV0"),
             created_at: crate::model::now(),
             updated_at: crate::model::now(),
         }

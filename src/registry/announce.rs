@@ -18,9 +18,9 @@ use super::inbox::{InboxItem, waiting};
 use super::{Registry, RegistryError, RegistryResult, org_of};
 use crate::auth::Principal;
 use crate::cases::Org;
-use crate::cases::subscription::{Announced, Announcement, OrgWebhook, Secret};
+use crate::cases::subscription::{Announced, Announcement, OrgWebhook};
 use crate::delivery::worker::{backoff, post_signed};
-use crate::model::Timestamp;
+use crate::model::{Secret, Timestamp};
 use crate::notices::webhook;
 use crate::store::{Refused, StoreError, StoreResult};
 
@@ -72,7 +72,7 @@ impl Registry {
                 Some(hook) => OrgWebhook {
                     url: Some(change.url.clone()),
                     secret: if change.rotate_secret || created {
-                        Secret(webhook::new_secret())
+                        Secret::new(webhook::new_secret())
                     } else {
                         hook.secret
                     },
@@ -83,7 +83,7 @@ impl Registry {
                 None => OrgWebhook {
                     org,
                     url: Some(change.url.clone()),
-                    secret: Secret(webhook::new_secret()),
+                    secret: Secret::new(webhook::new_secret()),
                     version: 1,
                     created_at: now,
                     updated_at: now,
@@ -244,7 +244,7 @@ impl Registry {
         })
         .map_err(|e| e.to_string())?;
         let id = claim.id.to_string();
-        post_signed(&self.notices.http, url, &hook.secret.0, &id, body).await
+        post_signed(&self.notices.http, url, hook.secret.expose(), &id, body).await
     }
 }
 

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use serde::Deserialize;
 
 use super::{SettingsError, invalid, positive};
+use crate::model::Secret;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -74,7 +75,7 @@ impl Default for DnsSettings {
 }
 
 /// One TSIG key (RFC 8945). The secret never appears in `Debug` output.
-#[derive(Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct TsigKeySettings {
     /// Key name, as both sides spell it (`transfer-key.` or `transfer-key`).
@@ -82,17 +83,7 @@ pub struct TsigKeySettings {
     /// Only `hmac-sha256` is accepted.
     pub algorithm: String,
     /// The shared secret, base64 as `tsig-keygen` prints it.
-    pub secret: String,
-}
-
-impl std::fmt::Debug for TsigKeySettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TsigKeySettings")
-            .field("name", &self.name)
-            .field("algorithm", &self.algorithm)
-            .field("secret", &"<redacted>")
-            .finish()
-    }
+    pub secret: Secret,
 }
 
 impl DnsSettings {
@@ -217,7 +208,7 @@ impl DnsSettings {
                 ));
             }
             use base64::Engine;
-            match base64::engine::general_purpose::STANDARD.decode(key.secret.trim()) {
+            match base64::engine::general_purpose::STANDARD.decode(key.secret.expose().trim()) {
                 Ok(secret) if secret.len() >= 16 => {}
                 Ok(_) => {
                     return Err(invalid(

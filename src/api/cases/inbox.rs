@@ -60,7 +60,7 @@ fn view(hook: OrgWebhook, show_secret: bool) -> InboxWebhook {
     InboxWebhook {
         org: hook.org,
         url: hook.url.unwrap_or_default(),
-        webhook_secret: show_secret.then(|| webhook::shown(&hook.secret.0)),
+        webhook_secret: show_secret.then(|| webhook::shown(hook.secret.expose())),
         created_at: hook.created_at,
         updated_at: hook.updated_at,
     }

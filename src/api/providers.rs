@@ -113,23 +113,12 @@ fn province(text: Option<String>) -> Result<Option<Province>, ApiError> {
 }
 
 fn ranges(kind: ProviderKind, list: Vec<String>) -> Result<Vec<Cidr>, ApiError> {
-    let rule = ListRule {
-        owner: ProviderKind::Access,
-        code: "invalid_range",
-        not_owner: "only access providers host address ranges",
-        items: "ranges",
-    };
-    rule.parse(kind, list, |r| Cidr::parse(r).map_err(|e| e.to_string()))
+    ListRule::of(ProviderKind::Access)
+        .parse(kind, list, |r| Cidr::parse(r).map_err(|e| e.to_string()))
 }
 
 fn nameservers(kind: ProviderKind, list: Vec<String>) -> Result<Vec<DomainName>, ApiError> {
-    let rule = ListRule {
-        owner: ProviderKind::Dns,
-        code: "invalid_nameserver",
-        not_owner: "only DNS providers operate name servers",
-        items: "name-server suffixes",
-    };
-    rule.parse(kind, list, |n| {
+    ListRule::of(ProviderKind::Dns).parse(kind, list, |n| {
         DomainName::parse(n).map_err(|e| format!("{n:?}: {e}"))
     })
 }
@@ -143,6 +132,28 @@ struct ListRule {
 }
 
 impl ListRule {
+    /// The rule of the list that providers of kind `owner` keep.
+    fn of(owner: ProviderKind) -> ListRule {
+        let (code, not_owner, items) = match owner {
+            ProviderKind::Access => (
+                "invalid_range",
+                "only access providers host address ranges",
+                "ranges",
+            ),
+            ProviderKind::Dns => (
+                "invalid_nameserver",
+                "only DNS providers operate name servers",
+                "name-server suffixes",
+            ),
+        };
+        ListRule {
+            owner,
+            code,
+            not_owner,
+            items,
+        }
+    }
+
     /// The list parsed item by item with `parse` (whose error is the message), duplicates
     /// in a row dropped; refused for a provider of another kind or beyond `MAX_ITEMS`.
     fn parse<T: PartialEq>(

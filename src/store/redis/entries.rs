@@ -20,8 +20,8 @@ use super::scripts::{
 use super::{RedisStore, redis_err};
 use crate::domain::{Category, Decision, DomainName, Scope};
 use crate::model::{
-    Actor, CaseWrite, Entry, EntryStatus, Event, EventKind, LiftRequest, NewEntry, PendingLift,
-    Review, ReviewedLift,
+    ActiveRecord, Actor, CaseWrite, Entry, EntryStatus, Event, EventKind, LiftRequest, NewEntry,
+    PendingLift, Review, ReviewedLift,
 };
 use crate::store::{
     ActiveSet, EntryQuery, FORMAT_VERSION, Refused, StatusFilter, StoreError, StoreResult,
@@ -197,6 +197,20 @@ impl RedisStore {
         }
     }
 
+    /// The active record of `domain`, as stored (the lift scripts compare it byte for byte)
+    /// and decoded; `NotListed` when the domain has none.
+    async fn active_record(&self, domain: &DomainName) -> StoreResult<(Vec<u8>, ActiveRecord)> {
+        let current: Option<Vec<u8>> = self
+            .conn
+            .clone()
+            .hget(Keys::active(), domain.as_str())
+            .await
+            .map_err(redis_err)?;
+        let current = current.ok_or(Refused::NotListed)?;
+        let record = decode_active(domain.as_str(), &current)?;
+        Ok((current, record))
+    }
+
     /// Lifts with `script` (the lift script or one extending it), writing the notices that
     /// `notices` derives from the entry being lifted in the same script call.
     pub(super) async fn lift_via(
@@ -210,16 +224,7 @@ impl RedisStore {
         // read again.
         let domain = request.domain.clone();
         for _ in 0..5 {
-            let current: Option<Vec<u8>> = self
-                .conn
-                .clone()
-                .hget(Keys::active(), domain.as_str())
-                .await
-                .map_err(redis_err)?;
-            let Some(current) = current else {
-                return Err(Refused::NotListed.into());
-            };
-            let record = decode_active(domain.as_str(), &current)?;
+            let (current, record) = self.active_record(&domain).await?;
             if request.entry_id.is_some_and(|id| id != record.entry_id) {
                 return Err(Refused::NotListed.into());
             }
@@ -643,16 +648,7 @@ impl RedisStore {
         entry_id: Uuid,
         request: PendingLift,
     ) -> StoreResult<Entry> {
-        let current: Option<Vec<u8>> = self
-            .conn
-            .clone()
-            .hget(Keys::active(), domain.as_str())
-            .await
-            .map_err(redis_err)?;
-        let Some(current) = current else {
-            return Err(Refused::NotListed.into());
-        };
-        let record = decode_active(domain.as_str(), &current)?;
+        let (current, record) = self.active_record(domain).await?;
         if record.entry_id != entry_id {
             return Err(Refused::EntryChanged.into());
         }

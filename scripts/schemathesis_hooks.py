@@ -295,14 +295,24 @@ def _answer(response):
         return {}
 
 
+# The paths of four-eyes reviews, of listings and of lifts.
+REVIEWS = (
+    "/v1/entries/{domain}/approve",
+    "/v1/entries/{domain}/reject",
+    "/v1/entries/{domain}/lift/approve",
+    "/v1/entries/{domain}/lift/reject",
+)
+
+
 @schemathesis.hook
 def filter_failure(ctx, failure, case, response):
     """Keeps every failure but two that the registry's state, not the request, decides:
 
-    - `ensure_resource_availability` (ST302) on approving or rejecting an entry that a listing
-      just made. The stateful phase links a listing to every path below its Location, review
-      included; but only an entry held for four-eyes review can be approved or rejected, and
-      for any other the contract answers 404 not_pending.
+    - `ensure_resource_availability` (ST302) on approving or rejecting an entry, or its lift,
+      that a listing just made. The stateful phase links a listing to every path below its
+      Location, review included; but only an entry held for four-eyes review (or a lift
+      waiting for approval) can be approved or rejected, and for any other the contract
+      answers 404 not_pending.
     - `positive_data_acceptance` (ST202) on a recordals import refused only because a sponsor
       has a listed site (operator_blacklisted): the single `PUT` answers that with 409, which
       the check expects, and an import reports it on the line, in its 422.
@@ -310,7 +320,7 @@ def filter_failure(ctx, failure, case, response):
     method, path = _route(ctx)
     code = getattr(failure, "code", None)
     answer = _answer(response)
-    if code == "ST302" and path in ("/v1/entries/{domain}/approve", "/v1/entries/{domain}/reject"):
+    if code == "ST302" and path in REVIEWS:
         return not (isinstance(answer, dict) and answer.get("error", {}).get("code") == "not_pending")
     if code == "ST202" and path == "/v1/recordals/import" and isinstance(answer, dict):
         errors = answer.get("errors") or []

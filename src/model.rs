@@ -56,7 +56,7 @@ impl EntryStatus {
     }
 }
 
-/// The second key's decision on a pending entry.
+/// The second key's decision on a pending entry, or on a pending lift.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Review {
     /// `approved` or `rejected`.
@@ -66,9 +66,29 @@ pub struct Review {
     pub at: Timestamp,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub reason: String,
-    /// When the entry was submitted for review.
+    /// When the entry (or the lift) was submitted for review.
     #[schema(value_type = String, format = DateTime)]
     pub proposed_at: Timestamp,
+}
+
+/// A lift waiting for a second key's approval (`entries.require_lift_approval`): the document
+/// and reason it was asked under, by whom and when. The entry stays active meanwhile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PendingLift {
+    pub reason: String,
+    #[schema(value_type = Object)]
+    pub document: Decision,
+    pub requested_by: Actor,
+    #[schema(value_type = String, format = DateTime)]
+    pub requested_at: Timestamp,
+}
+
+/// A second key's decision on a pending lift: the request as the reviewer read it (the store
+/// refuses the decision unless it is still the pending one) and the review.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ReviewedLift {
+    pub request: PendingLift,
+    pub review: Review,
 }
 
 /// A national telecom key's deliberate listing of a protected name.
@@ -126,6 +146,9 @@ pub struct Lift {
     pub document: Decision,
     pub lifted_by: Actor,
     pub seq: u64,
+    /// The second key's approval, when the lift waited for one (`lifted_by` asked for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<Review>,
 }
 
 impl NewEntry {
@@ -174,6 +197,9 @@ pub struct LiftRequest {
     pub expire: bool,
     /// The referral case written in the same atomic step.
     pub case: Option<CaseWrite>,
+    /// The pending lift this lift approves; the store refuses the lift unless it is still the
+    /// entry's pending lift.
+    pub approval: Option<ReviewedLift>,
 }
 
 /// One blacklist entry: a listing of one domain under one decision, active or lifted.
@@ -202,6 +228,11 @@ pub struct Entry {
     #[schema(value_type = Option<String>, format = DateTime)]
     pub lifted_at: Option<Timestamp>,
     pub lift: Option<Lift>,
+    /// A lift waiting for a second key's approval; the entry stays active until then.
+    pub pending_lift: Option<PendingLift>,
+    /// Lifts of this entry that a second key rejected, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rejected_lifts: Vec<ReviewedLift>,
     pub review: Option<Review>,
     pub protection_override: Option<ProtectionOverride>,
     /// What locating the site found when it was listed; absent when it was not located.
@@ -244,6 +275,8 @@ impl Entry {
             seq,
             lifted_at: None,
             lift: None,
+            pending_lift: None,
+            rejected_lifts: Vec::new(),
             location: new.location,
             providers: new.providers,
             review: None,
@@ -273,7 +306,8 @@ impl Entry {
         }
     }
 
-    /// Marks the entry lifted by `request` at feed sequence `seq`.
+    /// Marks the entry lifted by `request` at feed sequence `seq`. A lift waiting for
+    /// approval ends with it: approved by `request`, or overtaken by a lift that needed none.
     pub fn lifted(mut self, request: LiftRequest, seq: u64) -> Entry {
         self.status = if request.expire {
             EntryStatus::Expired
@@ -281,11 +315,13 @@ impl Entry {
             EntryStatus::Lifted
         };
         self.lifted_at = Some(request.lifted_at);
+        self.pending_lift = None;
         self.lift = Some(Lift {
             reason: request.reason,
             document: request.document,
             lifted_by: request.lifted_by,
             seq,
+            review: request.approval.map(|approved| approved.review),
         });
         self
     }

@@ -1,5 +1,6 @@
-//! `/v1/entries`: listing a domain under a penalty decision, lifting it under a document, and
-//! reading entries and a domain's history.
+//! `/v1/entries`: listing a domain under a penalty decision, lifting it under a document, the
+//! second key's review of a listing or a lift (four-eyes), and reading entries and a domain's
+//! history.
 
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
@@ -10,7 +11,7 @@ use crate::auth::policy;
 use crate::domain::{Category, DateWindow, Decision, DecisionInput, DomainName, Scope};
 use crate::model::{Entry, EntryStatus};
 use crate::notices::model::{Notice, NoticeAction};
-use crate::registry::{EntryFilter, Listing, ReviewDecision};
+use crate::registry::{EntryFilter, Lifted, Listing, ReviewDecision};
 use crate::store::StatusFilter;
 
 /// Longest accepted `reason`, in characters.
@@ -48,7 +49,8 @@ pub struct OverrideRequest {
 #[derive(Deserialize, utoipa::ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ReviewRequest {
-    /// The pending entry meant; when absent, whichever is pending for the domain.
+    /// The entry meant (the pending one, or the one whose lift is pending); when absent,
+    /// whichever is pending for the domain.
     #[schema(format = "uuid")]
     pub entry_id: Option<String>,
     #[schema(schema_with = schema::reason)]
@@ -68,7 +70,8 @@ pub struct LiftEntryRequest {
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 struct ListQuery {
-    /// `active`, `lifted` or `pending`; every entry when absent.
+    /// `active`, `lifted`, `pending` (listings waiting for review) or `pending_lift` (active
+    /// entries whose lift waits for approval); every entry when absent.
     #[param(schema_with = schema::entry_status)]
     status: Option<String>,
     /// 1 to 1000, default 100.
@@ -230,11 +233,15 @@ pub async fn create(call: Call, payload: web::Payload) -> Answer {
         .json(with_notices(entry, &written)))
 }
 
-/// Lift the active entry of a domain under a written document.
+/// Lift the active entry of a domain under a written document; with
+/// `entries.require_lift_approval`, ask for the lift, which waits for a second key (`202`).
 #[utoipa::path(post, path = "/v1/entries/{domain}/lift", tag = "entries", request_body = LiftEntryRequest,
     params(("domain" = String, Path, format = "domain-name", min_length = 1, max_length = 1024, description = "the listed domain")),
-    responses((status = 200, body = EntryWithNotices), (status = 404, description = "not_listed"),
+    responses((status = 200, body = EntryWithNotices, description = "lifted"),
+              (status = 202, body = EntryWithNotices, description = "the lift waits for approval (`pending_lift`); nothing was lifted"),
+              (status = 404, description = "not_listed"),
               (status = 403, description = "forbidden, out_of_province"),
+              (status = 409, description = "suspended, lift_pending, entry_changed"),
               (status = 422, description = "invalid_domain, document_required, invalid_document")),
     security(("bearer" = [])))]
 pub async fn lift(call: Call, path: web::Path<String>, payload: web::Payload) -> Answer {
@@ -249,15 +256,34 @@ pub async fn lift(call: Call, path: web::Path<String>, payload: web::Payload) ->
         call.document_dates(),
     )?;
     let reason = reason(body.reason)?;
-    let (entry, written) = call.lift(principal, &domain, document, reason).await?;
-    tracing::info!(domain = %entry.domain, entry_id = %entry.id, notices = written.len(), by = %principal.key_id, "entry lifted");
-    Ok(HttpResponse::Ok().json(with_notices(entry, &written)))
+    match call.lift(principal, &domain, document, reason).await? {
+        Lifted::Done(entry, written) => {
+            tracing::info!(domain = %entry.domain, entry_id = %entry.id, notices = written.len(), by = %principal.key_id, "entry lifted");
+            Ok(HttpResponse::Ok().json(with_notices(entry, &written)))
+        }
+        Lifted::Requested(entry) => {
+            call.note(
+                domain.as_str(),
+                "lift requested; waits for a second key's approval",
+            );
+            tracing::info!(domain = %entry.domain, entry_id = %entry.id, by = %principal.key_id, "lift requested");
+            Ok(HttpResponse::Accepted().json(with_notices(entry, &[])))
+        }
+    }
+}
+
+/// What a second key reviews: a listing, or a lift.
+#[derive(Clone, Copy)]
+enum Reviewed {
+    Listing,
+    Lift,
 }
 
 async fn review(
     call: Call,
     path: web::Path<String>,
     payload: web::Payload,
+    what: Reviewed,
     approve: bool,
 ) -> Answer {
     let principal = call.require_for(policy::WRITE_ENTRIES, &path)?;
@@ -277,9 +303,16 @@ async fn review(
     } else {
         ReviewDecision::Reject
     };
-    let (entry, written) = call
-        .review(principal, &domain, wanted, decision, reason)
-        .await?;
+    let (entry, written) = match what {
+        Reviewed::Listing => {
+            call.review(principal, &domain, wanted, decision, reason)
+                .await?
+        }
+        Reviewed::Lift => {
+            call.review_lift(principal, &domain, wanted, decision, reason)
+                .await?
+        }
+    };
     tracing::info!(domain = %entry.domain, entry_id = %entry.id, status = entry.status.as_str(), notices = written.len(), by = %principal.key_id, "entry reviewed");
     Ok(HttpResponse::Ok().json(with_notices(entry, &written)))
 }
@@ -291,7 +324,7 @@ async fn review(
               (status = 403, description = "forbidden, out_of_province")),
     security(("bearer" = [])))]
 pub async fn approve(call: Call, path: web::Path<String>, payload: web::Payload) -> Answer {
-    review(call, path, payload, true).await
+    review(call, path, payload, Reviewed::Listing, true).await
 }
 
 /// Reject the entry of a domain waiting for review; it never takes effect.
@@ -301,7 +334,31 @@ pub async fn approve(call: Call, path: web::Path<String>, payload: web::Payload)
               (status = 403, description = "forbidden, out_of_province")),
     security(("bearer" = [])))]
 pub async fn reject(call: Call, path: web::Path<String>, payload: web::Payload) -> Answer {
-    review(call, path, payload, false).await
+    review(call, path, payload, Reviewed::Listing, false).await
+}
+
+/// Approve the lift of a domain that waits for a second key; the entry is lifted at once,
+/// with its restore notices.
+#[utoipa::path(post, path = "/v1/entries/{domain}/lift/approve", tag = "entries", request_body = ReviewRequest,
+    params(("domain" = String, Path, format = "domain-name", min_length = 1, max_length = 1024, description = "the domain")),
+    responses((status = 200, body = EntryWithNotices), (status = 404, description = "not_pending"),
+              (status = 403, description = "forbidden, out_of_province"),
+              (status = 422, description = "invalid_domain, invalid_entry_id, invalid_reason")),
+    security(("bearer" = [])))]
+pub async fn approve_lift(call: Call, path: web::Path<String>, payload: web::Payload) -> Answer {
+    review(call, path, payload, Reviewed::Lift, true).await
+}
+
+/// Reject the lift of a domain that waits for a second key; the entry stays listed and keeps
+/// the rejected request in `rejected_lifts`.
+#[utoipa::path(post, path = "/v1/entries/{domain}/lift/reject", tag = "entries", request_body = ReviewRequest,
+    params(("domain" = String, Path, format = "domain-name", min_length = 1, max_length = 1024, description = "the domain")),
+    responses((status = 200, body = EntryWithNotices), (status = 404, description = "not_pending"),
+              (status = 403, description = "forbidden, out_of_province"),
+              (status = 422, description = "invalid_domain, invalid_entry_id, invalid_reason")),
+    security(("bearer" = [])))]
+pub async fn reject_lift(call: Call, path: web::Path<String>, payload: web::Payload) -> Answer {
+    review(call, path, payload, Reviewed::Lift, false).await
 }
 
 /// A domain's current entry and its whole history.
@@ -349,9 +406,10 @@ pub async fn list(call: Call) -> Answer {
         Some("active") => EntryFilter::Stored(StatusFilter::Active),
         Some("lifted") => EntryFilter::Stored(StatusFilter::Lifted),
         Some("pending") => EntryFilter::Pending,
+        Some("pending_lift") => EntryFilter::PendingLift,
         Some(other) => {
             return Err(ApiError::InvalidParameter(format!(
-                "status {other:?} is not one of active, lifted, pending"
+                "status {other:?} is not one of active, lifted, pending, pending_lift"
             )));
         }
     };

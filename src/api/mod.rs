@@ -214,6 +214,8 @@ pub fn audit_action(method: &str, route: &str) -> Option<String> {
         ("POST", "/v1/entries/{domain}/lift") => "entry.lift",
         ("POST", "/v1/entries/{domain}/approve") => "entry.approve",
         ("POST", "/v1/entries/{domain}/reject") => "entry.reject",
+        ("POST", "/v1/entries/{domain}/lift/approve") => "entry.lift_approve",
+        ("POST", "/v1/entries/{domain}/lift/reject") => "entry.lift_reject",
         ("POST", "/v1/keys") => "key.create",
         ("DELETE", "/v1/keys/{id}") => "key.revoke",
         ("POST", "/v1/protected") => "protected.add",
@@ -621,6 +623,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .default_service(not_allowed("POST")),
     )
     .service(
+        web::resource("/v1/entries/{domain}/lift/approve")
+            .route(web::post().to(entries::approve_lift))
+            .default_service(not_allowed("POST")),
+    )
+    .service(
+        web::resource("/v1/entries/{domain}/lift/reject")
+            .route(web::post().to(entries::reject_lift))
+            .default_service(not_allowed("POST")),
+    )
+    .service(
         web::resource("/v1/entries/{domain}/approve")
             .route(web::post().to(entries::approve))
             .default_service(not_allowed("POST")),
@@ -784,6 +796,7 @@ fn case_routes(cfg: &mut web::ServiceConfig) {
     paths(
         keys::create, keys::list, keys::revoke,
         entries::create, entries::list, entries::get, entries::lift, entries::approve, entries::reject,
+        entries::approve_lift, entries::reject_lift,
         protected::list, protected::add, protected::remove, audit::list,
         check::one, check::batch,
         feed::feed, feed::snapshot, feed::rpz,

@@ -518,7 +518,7 @@ pub fn provider_request(update: bool) -> RefOr<Schema> {
 
 /// The `status` filter of `GET /v1/entries`.
 pub fn entry_status() -> Object {
-    enumeration(["active", "lifted", "pending"]).build()
+    enumeration(["active", "lifted", "pending", "pending_lift"]).build()
 }
 
 /// The `status` filter of `GET /v1/notices`.

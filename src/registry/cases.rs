@@ -394,6 +394,7 @@ impl Registry {
             lifted_by: by.clone(),
             expire: true,
             case: Some(case_write(case, expect)?),
+            approval: None,
         };
         self.write_lift(request).await.map(|_| ())
     }

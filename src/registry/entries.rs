@@ -1,15 +1,15 @@
-//! Listing a domain, approving or rejecting a listing that waits for a second key, lifting an
-//! entry, and reading entries. A listing that takes effect is one atomic write of the entry,
-//! its event and the notices it orders (`NoticeStore::list_with_notices`); the answer waits
-//! until this node's index shows it.
+//! Listing a domain, approving or rejecting a listing that waits for a second key, and reading
+//! entries; lifting is `lifts.rs`'s. A listing that takes effect is one atomic write of the
+//! entry, its event and the notices it orders (`NoticeStore::list_with_notices`); the answer
+//! waits until this node's index shows it.
 
 use uuid::Uuid;
 
 use super::{Registry, RegistryError, RegistryResult};
 use crate::auth::Principal;
 use crate::domain::{Category, Decision, DomainName, Role, Scope};
-use crate::model::{Entry, EntryStatus, LiftRequest, NewEntry, Review as Reviewed, Timestamp};
-use crate::notices::model::{Notice, NoticeAction, Provider, Restores};
+use crate::model::{Actor, Entry, NewEntry, Review as Reviewed, Timestamp};
+use crate::notices::model::{Notice, NoticeAction, Provider};
 use crate::store::{EntryQuery, StatusFilter};
 
 /// A listing as submitted, its fields validated; the registry's rules are checked by
@@ -44,11 +44,28 @@ impl Listing {
     }
 }
 
-/// A second key's decision on a listing that waits for review.
+/// A second key's decision on a listing, or a lift, that waits for review.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Review {
     Approve,
     Reject,
+}
+
+impl Review {
+    /// The record of this decision by `by`, on something submitted at `proposed_at`.
+    pub(super) fn by(self, by: &Principal, reason: String, proposed_at: Timestamp) -> Reviewed {
+        Reviewed {
+            outcome: match self {
+                Review::Approve => "approved",
+                Review::Reject => "rejected",
+            }
+            .into(),
+            by: by.actor(),
+            at: crate::model::now(),
+            reason,
+            proposed_at,
+        }
+    }
 }
 
 /// Which entries a page holds.
@@ -57,6 +74,8 @@ pub enum EntryFilter {
     Stored(StatusFilter),
     /// Entries waiting for review.
     Pending,
+    /// Active entries whose lift waits for approval.
+    PendingLift,
 }
 
 impl Registry {
@@ -138,18 +157,8 @@ impl Registry {
             .ok_or_else(|| {
                 RegistryError::NotPending(format!("{domain} has no entry waiting for review"))
             })?;
-        check_reviewer(by, &pending)?;
-        let review = Reviewed {
-            outcome: match decision {
-                Review::Approve => "approved",
-                Review::Reject => "rejected",
-            }
-            .into(),
-            by: by.actor(),
-            at: crate::model::now(),
-            reason,
-            proposed_at: pending.listed_at,
-        };
+        check_reviewer(by, &pending.listed_by, &pending, "entry")?;
+        let review = decision.by(by, reason, pending.listed_at);
         match decision {
             Review::Approve => Ok(self.approve(pending, review).await?),
             Review::Reject => Ok((
@@ -180,56 +189,11 @@ impl Registry {
 
     /// After a write with notices: hands the notices to delivery and waits until this node's
     /// index shows the write (the entry's lift, when it was lifted).
-    async fn settled(&self, entry: Entry, notices: Vec<Notice>) -> (Entry, Vec<Notice>) {
+    pub(super) async fn settled(&self, entry: Entry, notices: Vec<Notice>) -> (Entry, Vec<Notice>) {
         self.notices.written(&notices);
         let seq = entry.lift.as_ref().map_or(entry.seq, |lift| lift.seq);
         self.await_index(seq).await;
         (entry, notices)
-    }
-
-    /// Lifts the active entry of `domain` under `document`, telling each provider it had
-    /// ordered to stop to restore the site. A provincial key lifts only its province's
-    /// entries.
-    pub async fn lift(
-        &self,
-        by: &Principal,
-        domain: &DomainName,
-        document: Decision,
-        reason: String,
-    ) -> RegistryResult<(Entry, Vec<Notice>)> {
-        let current = self
-            .history(domain)
-            .await?
-            .into_iter()
-            .rev()
-            .find(|e| matches!(e.status, EntryStatus::Active | EntryStatus::Suspended))
-            .ok_or_else(|| RegistryError::NotListed("this domain has no active entry".into()))?;
-        check_province(by, &current)?;
-        let request = LiftRequest {
-            domain: domain.clone(),
-            entry_id: Some(current.id),
-            reason,
-            document,
-            lifted_at: crate::model::now(),
-            lifted_by: by.actor(),
-            expire: false,
-            case: None,
-        };
-        Ok(self.write_lift(request).await?)
-    }
-
-    /// Writes a lift (or the end of a suspension) with its `restore` notices in one atomic
-    /// write and waits for this node's index.
-    pub(crate) async fn write_lift(
-        &self,
-        request: LiftRequest,
-    ) -> crate::store::StoreResult<(Entry, Vec<Notice>)> {
-        let restores = Restores {
-            plan: self.notices.plan(),
-            providers: self.store.providers().await?,
-        };
-        let (entry, notices) = self.store.lift_with_notices(request, restores).await?;
-        Ok(self.settled(entry, notices).await)
     }
 
     /// Every entry ever made for `domain`, oldest first.
@@ -259,7 +223,7 @@ impl Registry {
     }
 
     /// A page of entries in listing order after cursor `after`, and the next cursor; entries
-    /// waiting for review are few and come in one page.
+    /// (and lifts) waiting for review are few and come in one page.
     pub async fn entries(
         &self,
         filter: EntryFilter,
@@ -268,6 +232,7 @@ impl Registry {
     ) -> RegistryResult<(Vec<Entry>, Option<u64>)> {
         Ok(match filter {
             EntryFilter::Pending => (self.store.pending_entries(limit).await?, None),
+            EntryFilter::PendingLift => (self.store.pending_lifts(limit).await?, None),
             EntryFilter::Stored(filter) => {
                 let query = EntryQuery {
                     filter,
@@ -298,39 +263,57 @@ fn unknown_provider(id: &str) -> RegistryError {
     RegistryError::invalid("unknown_provider", format!("no provider with id {id:?}"))
 }
 
-/// Checks that `principal` may review `entry`: another key than the one that submitted it,
-/// of the same side (agency or telecom), and within its province.
-fn check_reviewer(principal: &Principal, entry: &Entry) -> RegistryResult<()> {
-    if entry.listed_by.key_id == principal.key_id {
-        return Err(RegistryError::Forbidden(
-            "a different key than the one that submitted the entry must review it".into(),
-        ));
-    }
-    if entry.listed_by.role != principal.role {
+/// Checks that `principal` may review what `submitter` submitted about `entry` (`what`: the
+/// entry itself, or a lift of it): another key than the submitter's, of the same side (agency
+/// or telecom), within the entry's province and the submitter's.
+pub(super) fn check_reviewer(
+    principal: &Principal,
+    submitter: &Actor,
+    entry: &Entry,
+    what: &str,
+) -> RegistryResult<()> {
+    if submitter.key_id == principal.key_id {
         return Err(RegistryError::Forbidden(format!(
-            "the entry was submitted by {} key; a key of the same side must review it",
-            super::reads::with_article(entry.listed_by.role.as_str())
+            "a different key than the one that submitted the {what} must review it"
         )));
     }
-    check_province(principal, entry)
+    if submitter.role != principal.role {
+        return Err(RegistryError::Forbidden(format!(
+            "the {what} was submitted by {} key; a key of the same side must review it",
+            super::reads::with_article(submitter.role.as_str())
+        )));
+    }
+    check_province(principal, entry)?;
+    within_province(principal, submitter, || {
+        format!("the {what} of {} was submitted by", entry.domain)
+    })
 }
 
 /// Refuses a provincial key acting on an entry listed by a key of another province (or by a
 /// national key): provinces act within their own remit; national keys may act on any entry.
-fn check_province(principal: &Principal, entry: &Entry) -> RegistryResult<()> {
+pub(super) fn check_province(principal: &Principal, entry: &Entry) -> RegistryResult<()> {
+    within_province(principal, &entry.listed_by, || {
+        format!("{} was listed by", entry.domain)
+    })
+}
+
+/// Refuses a provincial key acting on what `owner` did (`done` says what, ending in "by"),
+/// when `owner` is of another province or national.
+fn within_province(
+    principal: &Principal,
+    owner: &Actor,
+    done: impl FnOnce() -> String,
+) -> RegistryResult<()> {
     match principal.province {
-        Some(own) if entry.listed_by.province != Some(own) => {
-            Err(RegistryError::OutOfProvince(format!(
-                "{} was listed by {}; a key of province {own} may act only on its own province's entries",
-                entry.domain,
-                entry
-                    .listed_by
-                    .province
-                    .map_or("a national key".to_string(), |p| format!(
-                        "a key of province {p}"
-                    )),
-            )))
-        }
+        Some(own) if owner.province != Some(own) => Err(RegistryError::OutOfProvince(format!(
+            "{} {}; a key of province {own} may act only on its own province's entries",
+            done(),
+            owner
+                .province
+                .map_or("a national key".to_string(), |p| format!(
+                    "a key of province {p}"
+                )),
+        ))),
         _ => Ok(()),
     }
 }

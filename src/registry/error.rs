@@ -90,6 +90,30 @@ impl From<Refused> for RegistryError {
             Refused::NotPending => RegistryError::NotPending(
                 "this domain has no entry waiting for review, or another one than given".into(),
             ),
+            Refused::EntryChanged => RegistryError::Conflict {
+                code: "entry_changed",
+                message: "the domain's active entry changed while the lift was being asked \
+                          for; read it again"
+                    .into(),
+            },
+            Refused::LiftPending(entry) => RegistryError::Conflict {
+                code: "lift_pending",
+                message: format!(
+                    "a lift of {} (entry {}) asked for by {} already waits for approval; \
+                     approve or reject it first",
+                    entry.domain,
+                    entry.id,
+                    entry
+                        .pending_lift
+                        .as_ref()
+                        .map_or("another key", |p| p.requested_by.name.as_str()),
+                ),
+            },
+            Refused::LiftNotPending => RegistryError::NotPending(
+                "this domain has no lift waiting for approval, or another entry than given is \
+                 active"
+                    .into(),
+            ),
         }
     }
 }

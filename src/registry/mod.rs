@@ -7,8 +7,8 @@
 //!
 //! - `mod.rs`: one node's state (store, index, key cache, notices), bootstrap,
 //!   read-your-writes and readiness; `follow`: the feed follower.
-//! - `entries`: listing, four-eyes approval and rejection, lifting, reading entries;
-//!   `protection`: protected names.
+//! - `entries`: listing, four-eyes approval and rejection, reading entries; `lifts`: lifting,
+//!   and four-eyes on lifts; `protection`: protected names.
 //! - `cases`, `referrals`, `inbox`: the referral workflow; `announce`: organisations' inbox
 //!   webhooks and the announcer that calls them.
 //! - `records`: shared records, their provincial rules, the blacklisted-operator rule and
@@ -23,6 +23,7 @@ mod error;
 mod follow;
 mod import;
 mod inbox;
+mod lifts;
 mod protection;
 mod reads;
 mod records;
@@ -48,6 +49,7 @@ pub use error::{RegistryError, RegistryResult};
 pub use follow::follow;
 pub use import::{ImportReport, import_actor, invalid_lines};
 pub use inbox::InboxItem;
+pub use lifts::Lifted;
 pub use reads::ProviderCompliance;
 pub use records::{Imported, Verified, recordal_rule, registration_rule};
 pub use referrals::ReferralStep;

@@ -1,5 +1,5 @@
-//! The `[entries]` and `[protection]` sections: whether a listing needs a second key's
-//! approval, and the names that must never be cut off. Applying them is left to the API and
+//! The `[entries]` and `[protection]` sections: whether a listing, and a lift, need a second
+//! key's approval, and the names that must never be cut off. Applying them is left to the API and
 //! the registry.
 
 use serde::Deserialize;
@@ -11,6 +11,11 @@ use super::SettingsError;
 pub struct EntrySettings {
     /// Four-eyes: a new entry stays `pending` until a different key of the same side approves.
     pub require_approval: bool,
+    /// Four-eyes on lifts: a lift asked for through the API waits, recorded on the active
+    /// entry, until a different key of the requester's side approves it. Independent of
+    /// `require_approval`; lifts the system makes (a suspension's expiry, a case's closure)
+    /// never wait.
+    pub require_lift_approval: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

@@ -337,6 +337,10 @@ mod tests {
                 "SITEBAN__ENTRIES__REQUIRE_APPROVAL".to_string(),
                 "true".to_string(),
             ),
+            (
+                "SITEBAN__ENTRIES__REQUIRE_LIFT_APPROVAL".to_string(),
+                "true".to_string(),
+            ),
             ("OTHER__DNS__LISTEN".to_string(), "127.0.0.1:53".to_string()),
             (
                 "SITEBAN__DOCUMENTS__EARLIEST_DATE".to_string(),
@@ -347,6 +351,7 @@ mod tests {
         assert_eq!(settings.dns.notify, ["192.0.2.1:53"]);
         assert_eq!(settings.dns.workers, 3);
         assert!(settings.entries.require_approval);
+        assert!(settings.entries.require_lift_approval);
         assert_eq!(settings.dns.listen, "");
         assert_eq!(
             settings.documents.earliest_date,

@@ -31,8 +31,8 @@ use super::{
 use crate::audit::{AuditEvent, AuditRecord};
 use crate::domain::DomainName;
 use crate::model::{
-    CaseWrite, Entry, EntryStatus, Event, KeyRecord, Lift, LiftRequest, NewEntry, ProtectedName,
-    Review,
+    CaseWrite, Entry, EntryStatus, Event, KeyRecord, Lift, LiftRequest, NewEntry, PendingLift,
+    ProtectedName, Review, ReviewedLift,
 };
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -44,6 +44,8 @@ const ACTIVE: TableDefinition<&str, &[u8]> = TableDefinition::new("active");
 const HISTORY: TableDefinition<(&str, u128), ()> = TableDefinition::new("history");
 /// Domain → id of its entry waiting for review.
 const PENDING: TableDefinition<&str, u128> = TableDefinition::new("pending");
+/// Domain → id of its active entry whose lift waits for approval.
+const PENDING_LIFTS: TableDefinition<&str, u128> = TableDefinition::new("pending_lifts");
 /// Audit seq → JSON of the chained record.
 const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 /// Protected domain → JSON of the protected name.
@@ -102,7 +104,7 @@ impl EmbeddedStore {
             (counter(&meta, SEQ)?, counter(&meta, KEYS_VERSION)?)
         };
         create_tables!(txn; ENTRIES, ACTIVE, HISTORY, BY_SEQ, BY_SEQ_ACTIVE, BY_SEQ_LIFTED, EVENTS,
-            KEYS, PENDING, AUDIT, PROTECTED);
+            KEYS, PENDING, PENDING_LIFTS, AUDIT, PROTECTED);
         notices::create_tables(&txn)?;
         cases::create_tables(&txn)?;
         records::create_tables(&txn)?;
@@ -200,6 +202,7 @@ fn write_listing(
             document: entry.decision.clone(),
             lifted_by: entry.listed_by.clone(),
             seq,
+            review: None,
         });
         txn.open_table(ENTRIES)
             .map_err(db_err)?
@@ -265,7 +268,8 @@ fn take_pending(txn: &redb::WriteTransaction, domain: &str, id: Uuid) -> StoreRe
     read_entry(&txn.open_table(ENTRIES).map_err(db_err)?, id.as_u128())
 }
 
-/// Lifts the active entry of `domain` inside an open transaction and appends its event.
+/// Lifts the active entry of `domain` inside an open transaction and appends its event; a
+/// pending lift of the entry ends with it (an approved one must still be the pending one).
 fn write_lift(
     txn: &redb::WriteTransaction,
     request: LiftRequest,
@@ -290,6 +294,15 @@ fn write_lift(
     if !record.suspended && request.expire {
         return Err(Refused::NotListed.into());
     }
+    if let Some(approval) = &request.approval
+        && entry.pending_lift.as_ref() != Some(&approval.request)
+    {
+        return Err(Refused::LiftNotPending.into());
+    }
+    txn.open_table(PENDING_LIFTS)
+        .map_err(db_err)?
+        .remove(domain.as_str())
+        .map_err(db_err)?;
     if let Some(case) = &request.case {
         cases::write_case(txn, case)?;
     }
@@ -348,6 +361,69 @@ fn append_event(txn: &redb::WriteTransaction, event: &Event, retention: u64) -> 
         events.retain_in(..=cutoff, |_, _| false).map_err(db_err)?;
     }
     Ok(())
+}
+
+/// The active entry `entry_id` of `domain`, read inside a write: `NotListed` when the domain
+/// has no active entry, `EntryChanged` when another is active, `Suspended` for a suspension.
+fn active_listing(
+    txn: &redb::WriteTransaction,
+    domain: &str,
+    entry_id: Uuid,
+) -> StoreResult<Entry> {
+    let active = txn.open_table(ACTIVE).map_err(db_err)?;
+    let Some(bytes) = active.get(domain).map_err(db_err)? else {
+        return Err(Refused::NotListed.into());
+    };
+    let record = decode_active(domain, bytes.value())?;
+    if record.entry_id != entry_id {
+        return Err(Refused::EntryChanged.into());
+    }
+    let entry = read_entry(
+        &txn.open_table(ENTRIES).map_err(db_err)?,
+        entry_id.as_u128(),
+    )?;
+    if record.suspended {
+        return Err(Refused::Suspended(Box::new(entry)).into());
+    }
+    Ok(entry)
+}
+
+/// Writes `entry` back, and files it in (or takes it out of) the pending lifts by whether it
+/// has one.
+fn write_pending_lift(txn: &redb::WriteTransaction, entry: &Entry) -> StoreResult<()> {
+    txn.open_table(ENTRIES)
+        .map_err(db_err)?
+        .insert(entry.id.as_u128(), encode(entry)?.as_slice())
+        .map_err(db_err)?;
+    let mut pending = txn.open_table(PENDING_LIFTS).map_err(db_err)?;
+    if entry.pending_lift.is_some() {
+        pending
+            .insert(entry.domain.as_str(), entry.id.as_u128())
+            .map_err(db_err)?;
+    } else {
+        pending.remove(entry.domain.as_str()).map_err(db_err)?;
+    }
+    Ok(())
+}
+
+/// The entries a table of domain → entry id names (the pending listings, the pending lifts),
+/// oldest first, at most `limit`.
+fn entries_named_in(
+    db: &Database,
+    table: TableDefinition<&str, u128>,
+    limit: usize,
+) -> StoreResult<Vec<Entry>> {
+    let txn = db.begin_read().map_err(db_err)?;
+    let named = txn.open_table(table).map_err(db_err)?;
+    let entries = txn.open_table(ENTRIES).map_err(db_err)?;
+    let mut out = Vec::new();
+    for row in named.iter().map_err(db_err)? {
+        let (_, id) = row.map_err(db_err)?;
+        out.push(read_entry(&entries, id.value())?);
+    }
+    out.sort_by_key(|e: &Entry| e.id);
+    out.truncate(clamp_limit(limit));
+    Ok(out)
 }
 
 fn read_entry(table: &impl ReadableTable<u128, &'static [u8]>, id: u128) -> StoreResult<Entry> {
@@ -685,21 +761,8 @@ impl Store for EmbeddedStore {
     }
 
     async fn pending_entries(&self, limit: usize) -> StoreResult<Vec<Entry>> {
-        let limit = clamp_limit(limit);
-        self.blocking(move |db| {
-            let txn = db.begin_read().map_err(db_err)?;
-            let pending = txn.open_table(PENDING).map_err(db_err)?;
-            let entries = txn.open_table(ENTRIES).map_err(db_err)?;
-            let mut out = Vec::new();
-            for row in pending.iter().map_err(db_err)? {
-                let (_, id) = row.map_err(db_err)?;
-                out.push(read_entry(&entries, id.value())?);
-            }
-            out.sort_by_key(|e: &Entry| e.id);
-            out.truncate(limit);
-            Ok(out)
-        })
-        .await
+        self.blocking(move |db| entries_named_in(db, PENDING, limit))
+            .await
     }
 
     async fn reject(&self, domain: &DomainName, id: Uuid, review: Review) -> StoreResult<Entry> {
@@ -713,6 +776,55 @@ impl Store for EmbeddedStore {
                 .map_err(db_err)?
                 .insert(entry.id.as_u128(), encode(&entry)?.as_slice())
                 .map_err(db_err)?;
+            txn.commit().map_err(db_err)?;
+            Ok(entry)
+        })
+        .await
+    }
+
+    async fn request_lift(
+        &self,
+        domain: &DomainName,
+        entry_id: Uuid,
+        request: PendingLift,
+    ) -> StoreResult<Entry> {
+        let domain = domain.clone();
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            let mut entry = active_listing(&txn, domain.as_str(), entry_id)?;
+            if entry.pending_lift.is_some() {
+                return Err(Refused::LiftPending(Box::new(entry)).into());
+            }
+            entry.pending_lift = Some(request);
+            write_pending_lift(&txn, &entry)?;
+            txn.commit().map_err(db_err)?;
+            Ok(entry)
+        })
+        .await
+    }
+
+    async fn pending_lifts(&self, limit: usize) -> StoreResult<Vec<Entry>> {
+        self.blocking(move |db| entries_named_in(db, PENDING_LIFTS, limit))
+            .await
+    }
+
+    async fn reject_lift(
+        &self,
+        domain: &DomainName,
+        entry_id: Uuid,
+        rejected: ReviewedLift,
+    ) -> StoreResult<Entry> {
+        let domain = domain.clone();
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            let mut entry = match active_listing(&txn, domain.as_str(), entry_id) {
+                Ok(entry) if entry.pending_lift.as_ref() == Some(&rejected.request) => entry,
+                Ok(_) | Err(StoreError::Refused(_)) => return Err(Refused::LiftNotPending.into()),
+                Err(e) => return Err(e),
+            };
+            entry.pending_lift = None;
+            entry.rejected_lifts.push(rejected);
+            write_pending_lift(&txn, &entry)?;
             txn.commit().map_err(db_err)?;
             Ok(entry)
         })

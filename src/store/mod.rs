@@ -14,7 +14,10 @@ use async_trait::async_trait;
 
 use crate::audit::{AuditEvent, AuditRecord};
 use crate::domain::DomainName;
-use crate::model::{ActiveRecord, Entry, Event, KeyRecord, NewEntry, ProtectedName, Review};
+use crate::model::{
+    ActiveRecord, Entry, Event, KeyRecord, NewEntry, PendingLift, ProtectedName, Review,
+    ReviewedLift,
+};
 
 /// Version of the stored format; a store written by another version is refused at start.
 pub const FORMAT_VERSION: u64 = 1;
@@ -35,6 +38,15 @@ pub enum Refused {
     /// The referral case changed since the caller read it.
     #[error("the case changed meanwhile")]
     CaseChanged,
+    /// The domain's active entry is no longer the one the caller read.
+    #[error("another entry of this domain is active")]
+    EntryChanged,
+    /// A lift of the active entry already waits for approval.
+    #[error("a lift of this entry already waits for approval")]
+    LiftPending(Box<Entry>),
+    /// The lift to approve or reject is no longer the entry's pending lift.
+    #[error("no lift of this entry waits for approval")]
+    LiftNotPending,
 }
 
 /// Why the store did not do what was asked: a refusal by the registry's rules, or a failure
@@ -174,6 +186,30 @@ pub trait Store: NoticeStore + CaseStore + RecordStore + Send + Sync + 'static {
         domain: &DomainName,
         id: uuid::Uuid,
         review: Review,
+    ) -> StoreResult<Entry>;
+
+    /// Records `request` as the pending lift of the active entry `entry_id` of `domain`, in one
+    /// atomic write that checks that the entry is still the active one (`EntryChanged`;
+    /// `NotListed` when none is), is not a suspension (`Suspended`) and has no pending lift
+    /// (`LiftPending`). Nothing else changes: no feed event, no notice.
+    async fn request_lift(
+        &self,
+        domain: &DomainName,
+        entry_id: uuid::Uuid,
+        request: PendingLift,
+    ) -> StoreResult<Entry>;
+
+    /// Every entry with a pending lift, oldest first, at most `limit`.
+    async fn pending_lifts(&self, limit: usize) -> StoreResult<Vec<Entry>>;
+
+    /// Rejects the pending lift of the active entry `entry_id` of `domain`: clears it and keeps
+    /// `rejected` on the entry, in one atomic write; `LiftNotPending` when `rejected.request`
+    /// is no longer the entry's pending lift. (An approval is a lift: `lift_with_notices`.)
+    async fn reject_lift(
+        &self,
+        domain: &DomainName,
+        entry_id: uuid::Uuid,
+        rejected: ReviewedLift,
     ) -> StoreResult<Entry>;
 
     /// Appends to the audit log, numbering and chaining the record atomically.

@@ -61,7 +61,8 @@ pub trait NoticeStore: Send + Sync {
     ) -> StoreResult<Entry>;
 
     /// Lifts the active entry of the request's domain and writes its `restore` notices, in the
-    /// same atomic write.
+    /// same atomic write, ending any pending lift of the entry. With `request.approval`, the
+    /// approved lift must still be the entry's pending lift (`LiftNotPending`).
     async fn lift_with_notices(
         &self,
         request: LiftRequest,

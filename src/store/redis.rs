@@ -41,7 +41,9 @@ use super::{
 };
 use crate::audit::{AuditEvent, AuditRecord};
 use crate::domain::DomainName;
-use crate::model::{Entry, Event, KeyRecord, NewEntry, ProtectedName, Review};
+use crate::model::{
+    Entry, Event, KeyRecord, NewEntry, PendingLift, ProtectedName, Review, ReviewedLift,
+};
 
 /// The store on Redis. Every command but the follower's goes through one multiplexed
 /// connection, cloned per call.
@@ -282,11 +284,33 @@ impl Store for RedisStore {
     }
 
     async fn pending_entries(&self, limit: usize) -> StoreResult<Vec<Entry>> {
-        self.pending_page(limit).await
+        self.entries_named_in(Keys::pending(), limit).await
     }
 
     async fn reject(&self, domain: &DomainName, id: Uuid, review: Review) -> StoreResult<Entry> {
         self.reject_entry(domain, id, review).await
+    }
+
+    async fn request_lift(
+        &self,
+        domain: &DomainName,
+        entry_id: Uuid,
+        request: PendingLift,
+    ) -> StoreResult<Entry> {
+        self.request_entry_lift(domain, entry_id, request).await
+    }
+
+    async fn pending_lifts(&self, limit: usize) -> StoreResult<Vec<Entry>> {
+        self.entries_named_in(Keys::pending_lifts(), limit).await
+    }
+
+    async fn reject_lift(
+        &self,
+        domain: &DomainName,
+        entry_id: Uuid,
+        rejected: ReviewedLift,
+    ) -> StoreResult<Entry> {
+        self.reject_entry_lift(domain, entry_id, rejected).await
     }
 
     async fn append_audit(&self, event: AuditEvent) -> StoreResult<AuditRecord> {

@@ -22,7 +22,9 @@ pub use crate::notices::{
 };
 pub use crate::roles::every_role_gets_what_the_matrix_says;
 pub use crate::safety::{
-    four_eyes_entries_wait_for_a_second_key, protected_names_are_never_listed_without_an_override,
+    four_eyes_entries_wait_for_a_second_key, four_eyes_lifts_wait_for_a_second_key,
+    lift_requests_and_approvals_are_atomic, lifts_are_immediate_without_lift_approval,
+    protected_names_are_never_listed_without_an_override,
     provincial_keys_act_within_their_province, state_changes_are_audited_in_a_chain,
 };
 

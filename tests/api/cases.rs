@@ -359,9 +359,12 @@ pub async fn a_returned_case_is_sent_again(store: Store) {
 /// A suspension: checked as `suspended`, a `suspended` event, not in the RPZ, not liftable as a
 /// listing, and expired by the sweeper with an `expired` event.
 pub async fn an_emergency_suspension_expires(store: Store) {
+    // With four-eyes on lifts: the expiry is the registry's own lift and never waits for a
+    // second key, and a lift asked for through the API is refused for a suspension.
     let app = spawn_app_with(store, |s| {
         s.cases.suspension_days = 3.0 / 86_400.0;
         s.cases.expiry_sweep_ms = 100;
+        s.entries.require_lift_approval = true;
     })
     .await;
     let o = orgs(&app).await;
@@ -481,7 +484,8 @@ pub async fn an_emergency_suspension_expires(store: Store) {
 /// A suspension in force when the case closes: a listing measure turns it into a listing, in
 /// one feed event; a closure with only `cancel_recordal` ends it; a withdrawal ends it too.
 pub async fn closure_turns_a_suspension_into_a_listing(store: Store) {
-    let app = spawn_app(store).await;
+    // A closure ends a suspension without waiting for a second key, four-eyes on lifts or not.
+    let app = spawn_app_with(store, |s| s.entries.require_lift_approval = true).await;
     let o = orgs(&app).await;
     for (domain, measures, listed) in [
         ("s1.example.cn", json!(["blacklist", "stop_access"]), true),

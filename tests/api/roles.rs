@@ -201,6 +201,22 @@ const REVIEW_MATRIX: &[(&str, &str, &[&str])] = &[
     ),
 ];
 
+/// Rows checked on an app with four-eyes on lifts: a lift answers `202`, and `{pending_lift}`
+/// is an entry whose lift another key of the caller's side and province asked for.
+const LIFT_REVIEW_MATRIX: &[(&str, &str, &[&str])] = &[
+    ("POST", "/v1/entries/{listed}/lift", &["agency", "telecom"]),
+    (
+        "POST",
+        "/v1/entries/{pending_lift}/lift/approve",
+        &["agency", "telecom"],
+    ),
+    (
+        "POST",
+        "/v1/entries/{pending_lift}/lift/reject",
+        &["agency", "telecom"],
+    ),
+];
+
 /// A caller: its role, token, province, and the provider a provider key speaks for.
 struct Token {
     role: &'static str,
@@ -223,16 +239,29 @@ async fn call(
     let province = caller.and_then(|c| c.province);
     let agency = app.create_key("agency", province).await;
     let mut path = path.to_string();
+    // Reviewed things are submitted by another key of the caller's side, so that the side
+    // rule holds.
+    let side = caller
+        .map(|c| c.role)
+        .filter(|r| *r == "telecom")
+        .unwrap_or("agency");
     if path.contains("{pending}") {
-        // Submitted by another key of the caller's side, so that the side rule holds.
-        let side = caller
-            .map(|c| c.role)
-            .filter(|r| *r == "telecom")
-            .unwrap_or("agency");
         let submitter = app.create_key(side, province).await;
         let pending = format!("pending{unique}.example.cn");
         app.listed(&submitter, &pending).await;
         path = path.replace("{pending}", &pending);
+    }
+    if path.contains("{pending_lift}") {
+        let requester = app.create_key(side, province).await;
+        let domain = format!("lift{unique}.example.cn");
+        app.listed(&agency, &domain).await;
+        crate::helpers::expect(
+            app.lift(&requester, &domain).await,
+            202,
+            "asking for a lift",
+        )
+        .await;
+        path = path.replace("{pending_lift}", &domain);
     }
     if path.contains("{provider}") || path.contains("{notice}") {
         let provider = match caller.and_then(|c| c.provider.clone()) {
@@ -470,4 +499,7 @@ pub async fn every_role_gets_what_the_matrix_says(store: Store) {
     }
     let app = crate::helpers::spawn_app_with(store, |s| s.entries.require_approval = true).await;
     run_matrix(&app, REVIEW_MATRIX).await;
+    let app =
+        crate::helpers::spawn_app_with(store, |s| s.entries.require_lift_approval = true).await;
+    run_matrix(&app, LIFT_REVIEW_MATRIX).await;
 }

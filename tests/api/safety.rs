@@ -1,12 +1,13 @@
-//! Trust and safety: province scoping, protected names, four-eyes approval, the audit log,
-//! rate limits, resource limits against slow and oversized clients, key expiry, and the
-//! Bearer scheme in any case.
+//! Trust and safety: province scoping, protected names, four-eyes approval of listings and
+//! of lifts, the audit log, rate limits, resource limits against slow and oversized clients,
+//! key expiry, and the Bearer scheme in any case.
 
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use siteban::audit::{AuditRecord, Verifier};
+use siteban::store::{Refused, StoreError};
 
 use crate::helpers::{
     DEADLINE, Store, TestApp, entry_body, eventually, expect, spawn_app, spawn_app_with,
@@ -278,6 +279,382 @@ pub async fn four_eyes_entries_wait_for_a_second_key(store: Store) {
     assert_eq!(history["current"], Value::Null);
     // A rejected domain may be submitted again.
     app.listed(&first, "refused.example.cn").await;
+}
+
+/// Four-eyes on lifts (`entries.require_lift_approval`): a lift through the API waits on the
+/// active entry, which stays listed, until another key of the requester's side approves it.
+pub async fn four_eyes_lifts_wait_for_a_second_key(store: Store) {
+    let app = spawn_app_with(store, |s| s.entries.require_lift_approval = true).await;
+    let first = app.create_key("agency", Some("11")).await;
+    let second = app.create_key("agency", Some("11")).await;
+    let other_province = app.create_key("agency", Some("31")).await;
+    let telecom = app.create_key("telecom", Some("11")).await;
+    let auditor = app.create_key("auditor", None).await;
+
+    let provider = app
+        .create_provider(&json!({"name": "freed access", "kind": "access"}))
+        .await;
+    let mut body = entry_body("freed.example.cn");
+    body["providers"] = json!([provider["id"]]);
+    let listed = expect(app.post(&first, "/v1/entries", &body).await, 201, "listing").await;
+    let lister = listed["listed_by"]["key_id"].clone();
+    let notices = format!("/v1/notices?provider={}", provider["id"].as_str().unwrap());
+    let sent = || async {
+        let page = expect(app.get(&first, &notices).await, 200, "the notices").await;
+        page["notices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| (n["id"].clone(), n["action"].clone()))
+            .collect::<Vec<_>>()
+    };
+    let notices_before = sent().await;
+    assert_eq!(notices_before.len(), 1);
+    let rpz_before = app.get(&first, "/v1/rpz").await.text().await.unwrap();
+
+    let entry = expect(
+        app.lift(&first, "freed.example.cn").await,
+        202,
+        "asking for a lift",
+    )
+    .await;
+    assert_eq!(entry["status"], "active");
+    assert_eq!(entry["pending_lift"]["requested_by"]["key_id"], lister);
+    assert_eq!(entry["pending_lift"]["reason"], "the operator complied");
+    assert_eq!(
+        entry["pending_lift"]["document"]["number"],
+        "京市监撤〔2024〕7号"
+    );
+    assert_eq!(entry["notices"], json!([]));
+    // Nothing is lifted: checks, feed, RPZ and notices are as they were.
+    assert_eq!(
+        app.check(&first, "www.freed.example.cn").await["listed"],
+        true
+    );
+    let feed = app.feed(&first, "after=0").await;
+    assert_eq!(feed["events"].as_array().unwrap().len(), 1, "{feed}");
+    assert_eq!(
+        app.get(&first, "/v1/rpz").await.text().await.unwrap(),
+        rpz_before
+    );
+    assert_eq!(sent().await, notices_before);
+    // One lift waits at a time.
+    let response = app.lift(&second, "freed.example.cn").await;
+    assert_eq!(response.status(), 409);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"]["code"],
+        "lift_pending"
+    );
+    // The four-eyes queue shows it, and so does the domain.
+    let queue: Value = expect(
+        app.get(&auditor, "/v1/entries?status=pending_lift").await,
+        200,
+        "the pending lifts",
+    )
+    .await;
+    assert_eq!(queue["entries"].as_array().unwrap().len(), 1, "{queue}");
+    assert_eq!(queue["entries"][0]["domain"], "freed.example.cn");
+    let history = expect(
+        app.get(&first, "/v1/entries/freed.example.cn").await,
+        200,
+        "the domain",
+    )
+    .await;
+    assert_eq!(
+        history["current"]["pending_lift"]["requested_by"]["key_id"],
+        lister
+    );
+
+    let approve = "/v1/entries/freed.example.cn/lift/approve";
+    for (token, code, why) in [
+        (&first, "forbidden", "the requesting key"),
+        (&telecom, "forbidden", "the other side"),
+        (&other_province, "out_of_province", "another province"),
+    ] {
+        let response = app.post(token, approve, &json!({})).await;
+        assert_eq!(response.status(), 403, "approval by {why}");
+        assert_eq!(
+            response.json::<Value>().await.unwrap()["error"]["code"],
+            code,
+            "approval by {why}"
+        );
+    }
+    assert_eq!(app.check(&first, "freed.example.cn").await["listed"], true);
+    let entry = expect(
+        app.post(&second, approve, &json!({"reason": "checked the document"}))
+            .await,
+        200,
+        "approving the lift",
+    )
+    .await;
+    assert_eq!(entry["status"], "lifted");
+    assert!(entry.get("pending_lift").is_none(), "{entry}");
+    // Who asked and who approved are on the lift.
+    assert_eq!(entry["lift"]["lifted_by"]["key_id"], lister);
+    assert_eq!(entry["lift"]["review"]["outcome"], "approved");
+    assert_eq!(entry["lift"]["review"]["reason"], "checked the document");
+    assert_ne!(entry["lift"]["review"]["by"]["key_id"], lister);
+    assert_eq!(entry["lift"]["document"]["number"], "京市监撤〔2024〕7号");
+    // The approval lifts as a direct lift does: restore notices, an event, the index.
+    assert_eq!(entry["notices"][0]["provider_id"], provider["id"]);
+    assert_eq!(entry["notices"][0]["action"], "restore");
+    assert_eq!(
+        app.check(&first, "www.freed.example.cn").await["listed"],
+        false
+    );
+    let feed = app.feed(&first, "after=0").await;
+    assert_eq!(feed["events"][1]["type"], "lifted");
+    let history = expect(
+        app.get(&auditor, "/v1/entries/freed.example.cn").await,
+        200,
+        "the domain",
+    )
+    .await;
+    assert_eq!(history["current"], Value::Null);
+    assert_eq!(
+        history["history"][0]["lift"]["review"]["outcome"],
+        "approved"
+    );
+    let response = app.post(&second, approve, &json!({})).await;
+    assert_eq!(response.status(), 404);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"]["code"],
+        "not_pending"
+    );
+    let queue = app.get(&auditor, "/v1/entries?status=pending_lift").await;
+    assert_eq!(expect(queue, 200, "the queue").await["entries"], json!([]));
+
+    // A rejection keeps the entry listed, and the rejected request on record.
+    let kept = app.listed(&first, "kept.example.cn").await;
+    expect(app.lift(&first, "kept.example.cn").await, 202, "a lift").await;
+    let reject = "/v1/entries/kept.example.cn/lift/reject";
+    let response = app.post(&telecom, reject, &json!({})).await;
+    assert_eq!(response.status(), 403, "the other side may not reject");
+    let entry = expect(
+        app.post(
+            &second,
+            reject,
+            &json!({"reason": "the document is unsigned"}),
+        )
+        .await,
+        200,
+        "rejecting the lift",
+    )
+    .await;
+    assert_eq!(entry["status"], "active");
+    assert!(entry.get("pending_lift").is_none(), "{entry}");
+    let rejected = &entry["rejected_lifts"][0];
+    assert_eq!(rejected["review"]["outcome"], "rejected");
+    assert_eq!(rejected["review"]["reason"], "the document is unsigned");
+    assert_eq!(rejected["request"]["requested_by"]["key_id"], lister);
+    assert_eq!(entry["notices"], json!([]));
+    assert_eq!(app.check(&first, "kept.example.cn").await["listed"], true);
+    assert_eq!(app.post(&second, reject, &json!({})).await.status(), 404);
+    // It may be asked for again, and every rejection stays on record.
+    expect(
+        app.lift(&second, "kept.example.cn").await,
+        202,
+        "a new lift",
+    )
+    .await;
+    let entry = expect(app.post(&first, reject, &json!({})).await, 200, "rejecting").await;
+    let rejected = entry["rejected_lifts"].as_array().unwrap();
+    assert_eq!(rejected.len(), 2, "{entry}");
+    assert_eq!(rejected[0]["review"]["reason"], "the document is unsigned");
+    assert_ne!(rejected[1]["request"]["requested_by"]["key_id"], lister);
+    // An approval naming another entry is refused.
+    expect(
+        app.lift(&second, "kept.example.cn").await,
+        202,
+        "a new lift",
+    )
+    .await;
+    let approve = "/v1/entries/kept.example.cn/lift/approve";
+    let other = json!({"entry_id": listed["id"]});
+    assert_eq!(app.post(&first, approve, &other).await.status(), 404);
+    let entry = expect(
+        app.post(&first, approve, &json!({"entry_id": kept["id"]}))
+            .await,
+        200,
+        "approving the new lift",
+    )
+    .await;
+    assert_eq!(entry["status"], "lifted");
+    assert_eq!(entry["rejected_lifts"].as_array().unwrap().len(), 2);
+
+    // A national key's lift: a provincial key may not approve it, another national key may.
+    let samr = app.create_key("agency", None).await;
+    let samr_too = app.create_key("agency", None).await;
+    app.listed(&samr, "national.example.cn").await;
+    expect(app.lift(&samr, "national.example.cn").await, 202, "a lift").await;
+    let approve = "/v1/entries/national.example.cn/lift/approve";
+    let response = app.post(&second, approve, &json!({})).await;
+    assert_eq!(response.status(), 403);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"]["code"],
+        "out_of_province"
+    );
+    expect(
+        app.post(&samr_too, approve, &json!({})).await,
+        200,
+        "approval",
+    )
+    .await;
+
+    // The request and the decisions are in the audit log.
+    let audit = expect(
+        app.get(&auditor, "/v1/audit?limit=1000").await,
+        200,
+        "the audit log",
+    )
+    .await;
+    let records = audit["records"].as_array().unwrap();
+    let on_record = |action: &str, status: u16, target: &str| {
+        records
+            .iter()
+            .any(|r| r["action"] == action && r["status"] == status && r["target"] == target)
+    };
+    assert!(on_record("entry.lift", 202, "freed.example.cn"));
+    assert!(on_record("entry.lift_approve", 200, "freed.example.cn"));
+    assert!(on_record("entry.lift_reject", 200, "kept.example.cn"));
+}
+
+/// Four-eyes on listings and on lifts are separate settings: with the first alone, a lift
+/// takes effect at once, as it always did.
+pub async fn lifts_are_immediate_without_lift_approval(store: Store) {
+    let app = spawn_app_with(store, |s| s.entries.require_approval = true).await;
+    let first = app.create_key("telecom", None).await;
+    let second = app.create_key("telecom", None).await;
+    app.listed(&first, "direct.example.cn").await;
+    expect(
+        app.post(&second, "/v1/entries/direct.example.cn/approve", &json!({}))
+            .await,
+        200,
+        "approving the listing",
+    )
+    .await;
+    let entry = expect(app.lift(&first, "direct.example.cn").await, 200, "a lift").await;
+    assert_eq!(entry["status"], "lifted");
+    assert!(entry["lift"].get("review").is_none(), "{entry}");
+    assert_eq!(
+        app.check(&first, "direct.example.cn").await["listed"],
+        false
+    );
+    let response = app
+        .post(
+            &second,
+            "/v1/entries/direct.example.cn/lift/approve",
+            &json!({}),
+        )
+        .await;
+    assert_eq!(response.status(), 404, "nothing waits");
+}
+
+/// A lift request, its approval and its rejection are each one compare-and-set on the entry:
+/// of racing requests one wins, of a racing approval and rejection one wins, and the store
+/// refuses a request for an entry that is no longer the active one.
+pub async fn lift_requests_and_approvals_are_atomic(store: Store) {
+    let app = spawn_app_with(store, |s| s.entries.require_lift_approval = true).await;
+    let mut keys = Vec::new();
+    for _ in 0..4 {
+        keys.push(app.create_key("agency", Some("11")).await);
+    }
+    let domain = "raced.example.cn";
+    app.listed(&keys[0], domain).await;
+    let answers = futures_util::future::join_all(keys.iter().map(|k| app.lift(k, domain))).await;
+    let mut requester = None;
+    for (i, response) in answers.into_iter().enumerate() {
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap();
+        match status {
+            202 => {
+                assert!(requester.is_none(), "two requests won");
+                requester = Some(i);
+            }
+            409 => assert_eq!(body["error"]["code"], "lift_pending"),
+            _ => panic!("a racing lift request answered {status}: {body}"),
+        }
+    }
+    let requester = requester.expect("one request won");
+    let others: Vec<&String> = (0..keys.len())
+        .filter(|i| *i != requester)
+        .map(|i| &keys[i])
+        .collect();
+    let (approve, reject, nobody) = (
+        format!("/v1/entries/{domain}/lift/approve"),
+        format!("/v1/entries/{domain}/lift/reject"),
+        json!({}),
+    );
+    let (approved, rejected) = tokio::join!(
+        app.post(others[0], &approve, &nobody),
+        app.post(others[1], &reject, &nobody),
+    );
+    let outcome = (approved.status().as_u16(), rejected.status().as_u16());
+    assert!(
+        matches!(outcome, (200, 404) | (404, 200)),
+        "one of a racing approval and rejection wins: {outcome:?}"
+    );
+    assert_eq!(
+        app.check(&keys[0], domain).await["listed"],
+        outcome.1 == 200,
+        "a rejection keeps the entry listed, an approval lifts it"
+    );
+
+    // The store's own checks, on a pending lift.
+    let domain = siteban::domain::DomainName::parse("moved.example.cn").unwrap();
+    app.listed(&keys[0], domain.as_str()).await;
+    expect(app.lift(&keys[1], domain.as_str()).await, 202, "a lift").await;
+    let store = &app.registry.store;
+    let entry = store.history(&domain).await.unwrap().pop().unwrap();
+    let pending = entry.pending_lift.clone().expect("a pending lift");
+    let code = |e: StoreError| {
+        siteban::api::ApiError::from(siteban::registry::RegistryError::from(e)).code()
+    };
+    let refused = store
+        .request_lift(&domain, uuid::Uuid::now_v7(), pending.clone())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, StoreError::Refused(Refused::EntryChanged)),
+        "{refused:?}"
+    );
+    assert_eq!(code(refused), "entry_changed");
+    let refused = store
+        .request_lift(&domain, entry.id, pending.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(code(refused), "lift_pending");
+    let unlisted = siteban::domain::DomainName::parse("never.example.cn").unwrap();
+    let refused = store
+        .request_lift(&unlisted, entry.id, pending.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(code(refused), "not_listed");
+    // A rejection of another request than the pending one changes nothing.
+    let mut stale = pending.clone();
+    stale.reason.push_str(" (as first drafted)");
+    let review = siteban::model::Review {
+        outcome: "rejected".into(),
+        by: pending.requested_by.clone(),
+        at: siteban::model::now(),
+        reason: String::new(),
+        proposed_at: pending.requested_at,
+    };
+    let rejected = siteban::model::ReviewedLift {
+        request: stale,
+        review,
+    };
+    let refused = store
+        .reject_lift(&domain, entry.id, rejected)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, StoreError::Refused(Refused::LiftNotPending)),
+        "{refused:?}"
+    );
+    let entry = store.history(&domain).await.unwrap().pop().unwrap();
+    assert_eq!(entry.pending_lift, Some(pending));
+    assert!(entry.rejected_lifts.is_empty());
 }
 
 /// Every state-changing request is on record, chained; reads and batch checks are not.

@@ -1,7 +1,8 @@
 //! Entries in the Redis store: the Rust side of the entry scripts of `scripts.rs`. What an
 //! entry's hash holds and how it is read back, feed events decoded from the stream, the active
-//! set, and the arguments and answers of the list, lift, propose and reject scripts. The keys
-//! are `keys.rs`'s, the active record's bytes `store::encode_active`'s.
+//! set, and the arguments and answers of the list, lift, propose and reject scripts and of the
+//! scripts that request and reject a lift. The keys are `keys.rs`'s, the active record's
+//! bytes `store::encode_active`'s.
 
 use std::collections::HashMap;
 
@@ -13,12 +14,14 @@ use uuid::Uuid;
 
 use super::keys::Keys;
 use super::scripts::{
-    ALREADY_ACTIVE, ALREADY_PENDING, CASE_CHANGED, NOT_LISTED, NOT_PENDING, WRITTEN,
+    ACTIVE_CHANGED, ALREADY_ACTIVE, ALREADY_PENDING, CASE_CHANGED, LIFT_NOT_PENDING, LIFT_PENDING,
+    NOT_LISTED, NOT_PENDING, WRITTEN,
 };
 use super::{RedisStore, redis_err};
 use crate::domain::{Category, Decision, DomainName, Scope};
 use crate::model::{
-    Actor, CaseWrite, Entry, EntryStatus, Event, EventKind, LiftRequest, NewEntry, Review,
+    ActiveRecord, Actor, CaseWrite, Entry, EntryStatus, Event, EventKind, LiftRequest, NewEntry,
+    PendingLift, Review, ReviewedLift,
 };
 use crate::store::{
     ActiveSet, EntryQuery, FORMAT_VERSION, Refused, StatusFilter, StoreError, StoreResult,
@@ -48,6 +51,9 @@ struct LiftDoc {
     /// A suspension that a listing took the place of.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     replaced: bool,
+    /// The second key's approval of a lift that waited for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    review: Option<Review>,
 }
 
 /// Reading entries back, and the calls of the list and lift scripts (`notices.rs` calls them
@@ -63,13 +69,35 @@ impl RedisStore {
     }
 
     async fn entry_by_id(&self, id: Uuid) -> StoreResult<Entry> {
+        Ok(self.entry_with_pending_lift(id).await?.0)
+    }
+
+    /// An entry, and its pending lift as stored, which a script that approves or rejects the
+    /// lift compares byte for byte.
+    async fn entry_with_pending_lift(&self, id: Uuid) -> StoreResult<(Entry, Option<Vec<u8>>)> {
         let hash: HashMap<String, Vec<u8>> = self
             .conn
             .clone()
             .hgetall(Keys::entry(id))
             .await
             .map_err(redis_err)?;
-        decode_entry(hash)
+        let pending = hash.get(PENDING_LIFT).cloned();
+        Ok((decode_entry(hash)?, pending))
+    }
+
+    /// The stored form of `entry`'s pending lift when it is `expected`; `LiftNotPending`
+    /// otherwise.
+    async fn pending_lift_as_stored(
+        &self,
+        entry: Uuid,
+        expected: &PendingLift,
+    ) -> StoreResult<(Entry, Vec<u8>)> {
+        match self.entry_with_pending_lift(entry).await? {
+            (entry, Some(stored)) if entry.pending_lift.as_ref() == Some(expected) => {
+                Ok((entry, stored))
+            }
+            _ => Err(Refused::LiftNotPending.into()),
+        }
     }
 
     /// The list script's call for `entry` (its keys all share the hash tag). With
@@ -105,6 +133,7 @@ impl RedisStore {
             lifted_at: entry.listed_at,
             expired: false,
             replaced: true,
+            review: None,
         })
         .map_err(StoreError::corrupt)?;
         let replaced = replaces.unwrap_or(Uuid::nil());
@@ -168,6 +197,20 @@ impl RedisStore {
         }
     }
 
+    /// The active record of `domain`, as stored (the lift scripts compare it byte for byte)
+    /// and decoded; `NotListed` when the domain has none.
+    async fn active_record(&self, domain: &DomainName) -> StoreResult<(Vec<u8>, ActiveRecord)> {
+        let current: Option<Vec<u8>> = self
+            .conn
+            .clone()
+            .hget(Keys::active(), domain.as_str())
+            .await
+            .map_err(redis_err)?;
+        let current = current.ok_or(Refused::NotListed)?;
+        let record = decode_active(domain.as_str(), &current)?;
+        Ok((current, record))
+    }
+
     /// Lifts with `script` (the lift script or one extending it), writing the notices that
     /// `notices` derives from the entry being lifted in the same script call.
     pub(super) async fn lift_via(
@@ -181,20 +224,17 @@ impl RedisStore {
         // read again.
         let domain = request.domain.clone();
         for _ in 0..5 {
-            let current: Option<Vec<u8>> = self
-                .conn
-                .clone()
-                .hget(Keys::active(), domain.as_str())
-                .await
-                .map_err(redis_err)?;
-            let Some(current) = current else {
-                return Err(Refused::NotListed.into());
-            };
-            let record = decode_active(domain.as_str(), &current)?;
+            let (current, record) = self.active_record(&domain).await?;
             if request.entry_id.is_some_and(|id| id != record.entry_id) {
                 return Err(Refused::NotListed.into());
             }
-            let entry = self.entry_by_id(record.entry_id).await?;
+            let (entry, approving) = match &request.approval {
+                Some(approval) => {
+                    self.pending_lift_as_stored(record.entry_id, &approval.request)
+                        .await?
+                }
+                None => (self.entry_by_id(record.entry_id).await?, Vec::new()),
+            };
             if record.suspended && !request.expire {
                 return Err(Refused::Suspended(Box::new(entry)).into());
             }
@@ -208,6 +248,7 @@ impl RedisStore {
                 lifted_at: request.lifted_at,
                 expired: request.expire,
                 replaced: false,
+                review: request.approval.as_ref().map(|a| a.review.clone()),
             })
             .map_err(StoreError::corrupt)?;
             let kind = if request.expire {
@@ -222,10 +263,12 @@ impl RedisStore {
             invocation
                 .key(Keys::by_seq(StatusFilter::Active))
                 .key(Keys::by_seq(StatusFilter::Lifted))
+                .key(Keys::pending_lifts())
                 .key(Keys::case(case.map_or(Uuid::nil(), |c| c.id)))
                 .arg(domain.as_str())
                 .arg(current)
-                .arg(doc);
+                .arg(doc)
+                .arg(approving);
             let event = (kind, request.lifted_at, self.retention);
             event_and_case_args(&mut invocation, &entry, event, case);
             super::notices::append_new_notices(&mut invocation, &written)?;
@@ -236,6 +279,7 @@ impl RedisStore {
             match outcome {
                 WRITTEN => return Ok((entry.lifted(request, seq as u64), written)),
                 NOT_LISTED => return Err(Refused::NotListed.into()),
+                LIFT_NOT_PENDING => return Err(Refused::LiftNotPending.into()),
                 CASE_CHANGED => return Err(Refused::CaseChanged.into()),
                 // ACTIVE_CHANGED: read again.
                 _ => continue,
@@ -311,15 +355,34 @@ fn decode_entry(mut hash: HashMap<String, Vec<u8>>) -> StoreResult<Entry> {
                 lifted_by: lift.lifted_by,
                 expire: lift.expired,
                 case: None,
+                approval: None,
             },
             seq,
         );
         if lift.replaced {
             entry.status = EntryStatus::Replaced;
         }
+        if let Some(ended) = &mut entry.lift {
+            ended.review = lift.review;
+        }
+    }
+    if let Some(pending) = hash.remove(PENDING_LIFT) {
+        entry.pending_lift = Some(serde_json::from_slice(&pending).map_err(StoreError::corrupt)?);
+    }
+    if let Some(rejected) = hash.remove(REJECTED_LIFTS) {
+        entry.rejected_lifts = rejected
+            .split(|b| *b == b'\n')
+            .map(|line| serde_json::from_slice(line).map_err(StoreError::corrupt))
+            .collect::<StoreResult<_>>()?;
     }
     Ok(entry)
 }
+
+/// The entry hash's field holding its pending lift (JSON), while one waits.
+const PENDING_LIFT: &str = "pending_lift";
+/// The entry hash's field holding its rejected lifts, one JSON document a line (compact JSON
+/// has no newline).
+const REJECTED_LIFTS: &str = "rejected_lifts";
 
 /// A feed event from its stream entry, whose id is `<seq>-0`.
 /// Opens the keys of a list or lift call with those every registry write takes: the sequence
@@ -565,17 +628,102 @@ impl RedisStore {
         }
     }
 
-    pub(super) async fn pending_page(&self, limit: usize) -> StoreResult<Vec<Entry>> {
-        let ids: Vec<String> = self
-            .conn
-            .clone()
-            .hvals(Keys::pending())
-            .await
-            .map_err(redis_err)?;
+    /// The entries the hash `key` of domain → entry id names (the pending listings, the
+    /// pending lifts), oldest first, at most `limit`.
+    pub(super) async fn entries_named_in(
+        &self,
+        key: String,
+        limit: usize,
+    ) -> StoreResult<Vec<Entry>> {
+        let ids: Vec<String> = self.conn.clone().hvals(key).await.map_err(redis_err)?;
         let mut entries = self.read_entries(&ids).await?;
         entries.sort_by_key(|e| e.id);
         entries.truncate(clamp_limit(limit));
         Ok(entries)
+    }
+
+    pub(super) async fn request_entry_lift(
+        &self,
+        domain: &DomainName,
+        entry_id: Uuid,
+        request: PendingLift,
+    ) -> StoreResult<Entry> {
+        let (current, record) = self.active_record(domain).await?;
+        if record.entry_id != entry_id {
+            return Err(Refused::EntryChanged.into());
+        }
+        let mut entry = self.entry_by_id(entry_id).await?;
+        if record.suspended {
+            return Err(Refused::Suspended(Box::new(entry)).into());
+        }
+        let doc = serde_json::to_vec(&request).map_err(StoreError::corrupt)?;
+        let outcome: i64 = self
+            .scripts
+            .request_lift
+            .key(Keys::active())
+            .key(Keys::entry(entry_id))
+            .key(Keys::pending_lifts())
+            .arg(domain.as_str())
+            .arg(current)
+            .arg(entry_id.simple().to_string())
+            .arg(doc)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_err)?;
+        match outcome {
+            WRITTEN => {
+                entry.pending_lift = Some(request);
+                Ok(entry)
+            }
+            NOT_LISTED => Err(Refused::NotListed.into()),
+            ACTIVE_CHANGED => Err(Refused::EntryChanged.into()),
+            LIFT_PENDING => {
+                let entry = self.entry_by_id(entry_id).await?;
+                Err(Refused::LiftPending(Box::new(entry)).into())
+            }
+            other => Err(StoreError::corrupt(format!(
+                "request lift script answered {other}"
+            ))),
+        }
+    }
+
+    pub(super) async fn reject_entry_lift(
+        &self,
+        domain: &DomainName,
+        entry_id: Uuid,
+        rejected: ReviewedLift,
+    ) -> StoreResult<Entry> {
+        let named: Option<String> = self
+            .conn
+            .clone()
+            .hget(Keys::pending_lifts(), domain.as_str())
+            .await
+            .map_err(redis_err)?;
+        if named != Some(entry_id.simple().to_string()) {
+            return Err(Refused::LiftNotPending.into());
+        }
+        let (mut entry, stored) = self
+            .pending_lift_as_stored(entry_id, &rejected.request)
+            .await?;
+        let doc = serde_json::to_vec(&rejected).map_err(StoreError::corrupt)?;
+        let outcome: i64 = self
+            .scripts
+            .reject_lift
+            .key(Keys::entry(entry_id))
+            .key(Keys::pending_lifts())
+            .arg(domain.as_str())
+            .arg(stored)
+            .arg(doc)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_err)?;
+        // LIFT_NOT_PENDING, the only other answer, wrote nothing.
+        if outcome != WRITTEN {
+            return Err(Refused::LiftNotPending.into());
+        }
+        entry.pending_lift = None;
+        entry.rejected_lifts.push(rejected);
+        Ok(entry)
     }
 
     pub(super) async fn reject_entry(

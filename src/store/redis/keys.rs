@@ -45,7 +45,8 @@ impl Keys {
     pub(super) fn active() -> String {
         Self::named("active")
     }
-    /// An entry's hash (`doc`, `seq`, and once lifted `lift`, `lift_seq`).
+    /// An entry's hash (`doc`, `seq`, once lifted `lift`, `lift_seq`; while a lift waits for
+    /// approval `pending_lift`; once one was rejected `rejected_lifts`).
     pub(super) fn entry(id: Uuid) -> String {
         format!("{}:entry:{}", Self::TAG, id.simple())
     }
@@ -64,6 +65,10 @@ impl Keys {
     /// Domain → the id of its entry waiting for review.
     pub(super) fn pending() -> String {
         Self::named("pending")
+    }
+    /// Domain → the id of its active entry whose lift waits for approval.
+    pub(super) fn pending_lifts() -> String {
+        Self::named("pending_lifts")
     }
     /// API key id → key record.
     pub(super) fn keys() -> String {

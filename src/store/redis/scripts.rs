@@ -1,4 +1,5 @@
-//! The Lua scripts of entries (list, which also approves and imports; lift; propose; reject),
+//! The Lua scripts of entries (list, which also approves and imports; lift, which also
+//! approves a pending lift; propose; reject; request and reject a lift),
 //! of API keys and of the audit log, and the outcome codes every script of the Redis store
 //! answers. Each code is a Rust constant, and a script gets its codes as `local NAME = value`
 //! lines generated from those constants in front of its body, so the Rust side that decodes
@@ -32,6 +33,10 @@ pub(super) const NOT_PENDING: i64 = 4;
 pub(super) const CASE_CHANGED: i64 = 5;
 /// Reject: the entry is no longer the pending one.
 pub(super) const PENDING_CHANGED: i64 = 0;
+/// Request a lift: a lift of the entry already waits for approval.
+pub(super) const LIFT_PENDING: i64 = 6;
+/// Lift approving a pending lift, reject a lift: the lift is no longer the pending one.
+pub(super) const LIFT_NOT_PENDING: i64 = 7;
 /// Audit: another node appended since the caller read the head; the caller chains again.
 pub(super) const HEAD_MOVED: i64 = 0;
 /// Key: there is no key with that id to revoke. Otherwise the script answers the new key
@@ -179,31 +184,47 @@ redis.call('ZADD', by_seq_active, seq, id)
 };
 
 /// Lifts the active entry of a domain (or ends a suspension) when it is still the one the
-/// caller read (else the caller reads again) and a referral case written alongside is still
-/// at the version read, moving it from the active to the lifted index, appending the event and
-/// writing the case. Only `notices.rs` runs it, extended with the notices the lift restores.
+/// caller read (else the caller reads again), a lift it approves is still the entry's pending
+/// lift and a referral case written alongside is still at the version read: moves the entry
+/// from the active to the lifted index, ends its pending lift (approved, or overtaken by a
+/// lift that needed no approval), appends the event and writes the case. Only `notices.rs`
+/// runs it, extended with the notices the lift restores.
 ///
 /// KEYS: 1 the sequence counter, 2 the feed, 3 the active hash, 4 the entry, 5 to 6 the
-/// `active` and `lifted` listing indexes, 7 the case (any key when there is none).
+/// `active` and `lifted` listing indexes, 7 the pending lifts hash, 8 the case (any key when
+/// there is none).
 ///
-/// ARGV: 1 domain, 2 the active record read, 3 lift document, 4 entry id, 5 scope,
-/// 6 category, 7 lift time, 8 feed retention, 9 event type, 10 the case version read (''
-/// when no case is written), 11 the case document.
+/// ARGV: 1 domain, 2 the active record read, 3 lift document, 4 the pending lift approved,
+/// as read ('' for a lift that needs no approval), 5 entry id, 6 scope, 7 category, 8 lift
+/// time, 9 feed retention, 10 event type, 11 the case version read ('' when no case is
+/// written), 12 the case document.
 ///
-/// Answers `{WRITTEN, seq}`, `{NOT_LISTED, 0}`, `{ACTIVE_CHANGED, 0}` or `{CASE_CHANGED, 0}`.
+/// Answers `{WRITTEN, seq}`, `{NOT_LISTED, 0}`, `{ACTIVE_CHANGED, 0}`,
+/// `{LIFT_NOT_PENDING, 0}` or `{CASE_CHANGED, 0}`.
 pub(super) const LIFT: Lua = Lua {
-    keys: "seq_counter feed active entry by_seq_active by_seq_lifted case",
-    argv: "domain record lift id scope category at retention kind case_ver case_doc",
-    outcomes: outcomes![WRITTEN, NOT_LISTED, ACTIVE_CHANGED, CASE_CHANGED],
+    keys: "seq_counter feed active entry by_seq_active by_seq_lifted pending_lifts case",
+    argv: "domain record lift approving id scope category at retention kind case_ver case_doc",
+    outcomes: outcomes![
+        WRITTEN,
+        NOT_LISTED,
+        ACTIVE_CHANGED,
+        LIFT_NOT_PENDING,
+        CASE_CHANGED
+    ],
     body: concat!(
         case_unchanged!(),
         r#"
 local current = redis.call('HGET', active, domain)
 if not current then return {NOT_LISTED, 0} end
 if current ~= record then return {ACTIVE_CHANGED, 0} end
+if approving ~= '' and redis.call('HGET', entry, 'pending_lift') ~= approving then
+  return {LIFT_NOT_PENDING, 0}
+end
 local listed = redis.call('HGET', entry, 'seq')
 local seq = redis.call('INCR', seq_counter)
 redis.call('HSET', entry, 'lift', lift, 'lift_seq', seq)
+redis.call('HDEL', entry, 'pending_lift')
+redis.call('HDEL', pending_lifts, domain)
 redis.call('HDEL', active, domain)
 redis.call('ZREM', by_seq_active, id)
 redis.call('ZADD', by_seq_lifted, listed, id)
@@ -251,6 +272,53 @@ pub(super) const REJECT: Lua = Lua {
 if redis.call('HGET', pending_ids, domain) ~= id then return PENDING_CHANGED end
 redis.call('HDEL', pending_ids, domain)
 redis.call('HSET', entry, 'doc', doc)
+return WRITTEN
+"#,
+};
+
+/// Records a lift waiting for approval on the active entry the caller read, unless another
+/// entry is active now or a lift of this one already waits. Nothing else changes: no
+/// sequence number, no feed event, no notice.
+///
+/// KEYS: 1 the active hash, 2 the entry, 3 the pending lifts hash.
+///
+/// ARGV: 1 domain, 2 the active record read, 3 entry id, 4 the pending lift document.
+///
+/// Answers `WRITTEN`, `NOT_LISTED`, `ACTIVE_CHANGED` or `LIFT_PENDING`.
+pub(super) const REQUEST_LIFT: Lua = Lua {
+    keys: "active entry pending_lifts",
+    argv: "domain record id request",
+    outcomes: outcomes![WRITTEN, NOT_LISTED, ACTIVE_CHANGED, LIFT_PENDING],
+    body: r#"
+local current = redis.call('HGET', active, domain)
+if not current then return NOT_LISTED end
+if current ~= record then return ACTIVE_CHANGED end
+if redis.call('HEXISTS', entry, 'pending_lift') == 1 then return LIFT_PENDING end
+redis.call('HSET', entry, 'pending_lift', request)
+redis.call('HSET', pending_lifts, domain, id)
+return WRITTEN
+"#,
+};
+
+/// Rejects the pending lift the caller read, if it is still the entry's pending lift: clears
+/// it and appends the rejection to the entry's `rejected_lifts` (one JSON document a line).
+///
+/// KEYS: 1 the entry, 2 the pending lifts hash.
+///
+/// ARGV: 1 domain, 2 the pending lift read, 3 the rejection document.
+///
+/// Answers `WRITTEN` or `LIFT_NOT_PENDING`.
+pub(super) const REJECT_LIFT: Lua = Lua {
+    keys: "entry pending_lifts",
+    argv: "domain expected rejection",
+    outcomes: outcomes![WRITTEN, LIFT_NOT_PENDING],
+    body: r#"
+if redis.call('HGET', entry, 'pending_lift') ~= expected then return LIFT_NOT_PENDING end
+local rejected = redis.call('HGET', entry, 'rejected_lifts')
+if rejected then rejected = rejected .. '\n' .. rejection else rejected = rejection end
+redis.call('HDEL', entry, 'pending_lift')
+redis.call('HDEL', pending_lifts, domain)
+redis.call('HSET', entry, 'rejected_lifts', rejected)
 return WRITTEN
 "#,
 };
@@ -307,6 +375,8 @@ pub(super) struct Scripts {
     pub(super) list: Script,
     pub(super) propose: Script,
     pub(super) reject: Script,
+    pub(super) request_lift: Script,
+    pub(super) reject_lift: Script,
     pub(super) audit: Script,
     pub(super) key: Script,
 }
@@ -317,6 +387,8 @@ impl Scripts {
             list: LIST.script(),
             propose: PROPOSE.script(),
             reject: REJECT.script(),
+            request_lift: REQUEST_LIFT.script(),
+            reject_lift: REJECT_LIFT.script(),
             audit: AUDIT.script(),
             key: KEY.script(),
         }
@@ -395,11 +467,13 @@ mod tests {
     use super::*;
 
     /// Every Lua script of the Redis store, these and those beside their Rust side.
-    const ALL: [&Lua; 10] = [
+    const ALL: [&Lua; 12] = [
         &LIST,
         &LIFT,
         &PROPOSE,
         &REJECT,
+        &REQUEST_LIFT,
+        &REJECT_LIFT,
         &AUDIT,
         &KEY,
         &super::super::cases::PUT,

@@ -1,7 +1,8 @@
 //! Listing a domain, approving or rejecting a listing that waits for a second key, lifting an
 //! entry, and reading entries. A listing that takes effect is one atomic write of the entry,
 //! its event and the notices it orders (`NoticeStore::list_with_notices`); the answer waits
-//! until this node's index shows it.
+//! until this node's index shows it. Entries answered carry the `document_uploaded` flags
+//! (`documents`).
 
 use uuid::Uuid;
 
@@ -90,12 +91,14 @@ impl Registry {
         let mut new = listing.into_entry(by, crate::model::now());
         new.protection_override = protection_override;
         new.providers = named;
-        if approval {
+        let (entry, notices) = if approval {
             // Locating and notices wait for the approval; the named providers are kept.
-            return Ok((self.store.propose(new).await?, Vec::new()));
-        }
-        let all = [NoticeAction::StopAccess, NoticeAction::StopResolution];
-        Ok(self.write_listing(new, &providers, &all).await?)
+            (self.store.propose(new).await?, Vec::new())
+        } else {
+            let all = [NoticeAction::StopAccess, NoticeAction::StopResolution];
+            self.write_listing(new, &providers, &all).await?
+        };
+        Ok((self.marked(entry).await, notices))
     }
 
     /// Writes a listing that takes effect now (a direct listing, a case's suspension or
@@ -150,13 +153,14 @@ impl Registry {
             reason,
             proposed_at: pending.listed_at,
         };
-        match decision {
-            Review::Approve => Ok(self.approve(pending, review).await?),
-            Review::Reject => Ok((
+        let (entry, notices) = match decision {
+            Review::Approve => self.approve(pending, review).await?,
+            Review::Reject => (
                 self.store.reject(domain, pending.id, review).await?,
                 Vec::new(),
-            )),
-        }
+            ),
+        };
+        Ok((self.marked(entry).await, notices))
     }
 
     async fn approve(
@@ -215,7 +219,8 @@ impl Registry {
             expire: false,
             case: None,
         };
-        Ok(self.write_lift(request).await?)
+        let (entry, notices) = self.write_lift(request).await?;
+        Ok((self.marked(entry).await, notices))
     }
 
     /// Writes a lift (or the end of a suspension) with its `restore` notices in one atomic
@@ -255,6 +260,7 @@ impl Registry {
                 )));
             }
         }
+        self.mark_uploaded(&mut history).await;
         Ok(history)
     }
 
@@ -266,7 +272,7 @@ impl Registry {
         after: u64,
         limit: usize,
     ) -> RegistryResult<(Vec<Entry>, Option<u64>)> {
-        Ok(match filter {
+        let (mut entries, next) = match filter {
             EntryFilter::Pending => (self.store.pending_entries(limit).await?, None),
             EntryFilter::Stored(filter) => {
                 let query = EntryQuery {
@@ -276,7 +282,9 @@ impl Registry {
                 };
                 self.store.entries(query).await?
             }
-        })
+        };
+        self.mark_uploaded(&mut entries).await;
+        Ok((entries, next))
     }
 }
 

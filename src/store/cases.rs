@@ -3,7 +3,8 @@
 //! is a compare-and-set on the version, so two organisations acting on one case at once cannot
 //! overwrite each other (the loser reads again). A case change that also changes the registry
 //! (a suspension, a listing, an expiry) travels on the registry write instead
-//! (`model::CaseWrite`, made by [`case_write`]), in the same transaction or script.
+//! (`model::CaseWrite`, made by [`case_write`]), in the same transaction or script. Every
+//! write also indexes the document hashes the record names (`store::documents`).
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -13,7 +14,7 @@ use uuid::Uuid;
 use super::{StoreError, StoreResult};
 use crate::cases::Case;
 use crate::cases::referral::Referral;
-use crate::model::CaseWrite;
+use crate::model::{CaseWrite, NamesDocuments};
 
 /// Which kind of document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +67,7 @@ fn decode<T: DeserializeOwned>(folder: Folder, doc: &[u8]) -> StoreResult<T> {
 }
 
 /// A kind of document: its folder and its id.
-trait Document: Serialize + DeserializeOwned + Sync {
+trait Document: Serialize + DeserializeOwned + NamesDocuments + Sync {
     const FOLDER: Folder;
 
     fn id(&self) -> Uuid;
@@ -77,6 +78,7 @@ trait Document: Serialize + DeserializeOwned + Sync {
             id: self.id(),
             expect,
             doc: encode(self)?,
+            documents: self.document_hashes(),
         })
     }
 }

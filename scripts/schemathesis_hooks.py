@@ -51,7 +51,13 @@ _SUFFIXES = ["cn", "com.cn", "net", "org", "com", "中国", "xn--fiqs8s"]
 @st.composite
 def _domain_names(draw):
     labels = draw(st.lists(st.one_of(_label(), st.sampled_from(_UNICODE_LABELS)), min_size=1, max_size=3))
-    name = ".".join(labels + [draw(st.sampled_from(_SUFFIXES))])
+    suffix = draw(st.sampled_from(_SUFFIXES))
+    # A two-letter label right under cn is a provincial suffix (sd.cn, sh.cn, sc.cn), so
+    # the name would be a public suffix: lengthen it (without drawing more, so that the
+    # other generated values stay as they were).
+    if suffix == "cn" and len(labels) == 1 and len(labels[0]) == 2:
+        labels[0] += "x"
+    name = ".".join(labels + [suffix])
     if draw(st.booleans()):
         name = name.upper() if draw(st.booleans()) else name + "."
     return name

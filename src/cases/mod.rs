@@ -222,7 +222,7 @@ pub struct StepDocument {
     pub sha256: Option<String>,
     /// Whether the document named by `sha256` was uploaded: set when an answer is shaped,
     /// never stored (see `Decision::document_uploaded`). Absent without a hash.
-    #[serde(skip_deserializing)]
+    #[serde(default, deserialize_with = "crate::domain::shown_only")]
     pub document_uploaded: Option<bool>,
 }
 

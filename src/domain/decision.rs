@@ -38,7 +38,11 @@ pub struct Decision {
     /// Whether the document named by `document_sha256` was uploaded (`POST /v1/documents`):
     /// set by the registry from the store when an answer is shaped, so never stored and never
     /// read back from JSON. Absent without a hash.
-    #[serde(skip_serializing_if = "Option::is_none", skip_deserializing)]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "shown_only"
+    )]
     pub document_uploaded: Option<bool>,
 }
 
@@ -191,6 +195,15 @@ impl DocumentType {
         }
     }
 
+    /// The signature as a message names it.
+    pub fn signature_text(self) -> &'static str {
+        match self {
+            DocumentType::Pdf => "%PDF-",
+            DocumentType::Png => "the PNG signature 89 50 4E 47 0D 0A 1A 0A",
+            DocumentType::Jpeg => "a start of image, FF D8 FF",
+        }
+    }
+
     /// Whether `bytes` start as a file of this type does. Only the signature is checked: the
     /// registry keeps documents, it does not render them.
     pub fn matches(self, bytes: &[u8]) -> bool {
@@ -205,6 +218,13 @@ impl DocumentType {
             DocumentType::Jpeg => "jpg",
         }
     }
+}
+
+/// Reads a flag that answers show but nothing stores (`document_uploaded`) as absent,
+/// whatever the JSON holds: it is set afresh from the store each time an answer is made.
+pub fn shown_only<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<bool>, D::Error> {
+    serde::de::IgnoredAny::deserialize(deserializer)?;
+    Ok(None)
 }
 
 /// A SHA-256 digest as a document is named by: 64 hexadecimal characters, answered in lower

@@ -188,7 +188,7 @@ pub use category::Category;
 pub use cidr::{Cidr, CidrError};
 pub use decision::{
     DateWindow, Decision, DecisionError, DecisionInput, DocumentType, MAX_DOCUMENT_TEXT,
-    parse_date, sha256_digest, today_in_china,
+    parse_date, sha256_digest, shown_only, today_in_china,
 };
 pub use icp::{IcpError, IcpLicence, IcpLicenceError, IcpNormalisation, IcpNumber};
 pub use name::{DomainError, DomainName};

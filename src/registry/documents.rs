@@ -85,7 +85,7 @@ impl Registry {
                 "document_type_mismatch",
                 format!(
                     "the body does not start as a {kind} document does ({}): send the file's own bytes with its own Content-Type",
-                    String::from_utf8_lossy(kind.signature()).escape_debug()
+                    kind.signature_text()
                 ),
             ));
         }

@@ -295,6 +295,10 @@ async fn uploads_that_are_not_what_they_say_are_refused() {
         let response = request.send().await.unwrap();
         let body = expect(response, status, what).await;
         assert_eq!(body["error"]["code"], code, "{what}");
+        if what == "png as pdf" {
+            let message = body["error"]["message"].as_str().unwrap();
+            assert!(message.contains("%PDF-"), "{message}");
+        }
     }
     // Exactly at the limit is taken.
     let mut full = pdf("full");

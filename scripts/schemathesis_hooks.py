@@ -14,7 +14,8 @@ supplies what schemathesis needs so that a request generated as valid is valid
   side, a provider update keeps the stored kind, a key expires in the future); it changes
   only values that are already well formed, and schemathesis judges the request as sent;
 - `filter_failure`, which drops two failures that the registry's state decides (see there);
-- the serializers of the import bodies (NDJSON, CSV).
+- the serializers of the import bodies (NDJSON, CSV) and of document uploads, whose bytes
+  must start as their media type says (JSON Schema does not judge bytes).
 """
 
 import csv
@@ -50,7 +51,13 @@ _SUFFIXES = ["cn", "com.cn", "net", "org", "com", "中国", "xn--fiqs8s"]
 @st.composite
 def _domain_names(draw):
     labels = draw(st.lists(st.one_of(_label(), st.sampled_from(_UNICODE_LABELS)), min_size=1, max_size=3))
-    name = ".".join(labels + [draw(st.sampled_from(_SUFFIXES))])
+    suffix = draw(st.sampled_from(_SUFFIXES))
+    # A two-letter label right under cn is a provincial suffix (sd.cn, sh.cn, sc.cn), so
+    # the name would be a public suffix: lengthen it (without drawing more, so that the
+    # other generated values stay as they were).
+    if suffix == "cn" and len(labels) == 1 and len(labels[0]) == 2:
+        labels[0] += "x"
+    name = ".".join(labels + [suffix])
     if draw(st.booleans()):
         name = name.upper() if draw(st.booleans()) else name + "."
     return name
@@ -372,3 +379,39 @@ def csv_serializer(ctx, value):
                 row.append(str(cell))
         writer.writerow(row)
     return out.getvalue().encode("utf-8")
+
+
+# --- document uploads ----------------------------------------------------------------------
+
+# The first bytes of each media type POST /v1/documents takes: a body the document calls valid
+# (a binary string) is sent starting with them, so that it is what its Content-Type says; a
+# body of another JSON type (a case made invalid on purpose) is sent as JSON text, which no
+# document starts with and the server refuses (422 document_type_mismatch).
+_SIGNATURES = {
+    "application/pdf": b"%PDF-",
+    "image/png": b"\x89PNG\r\n\x1a\n",
+    "image/jpeg": b"\xff\xd8\xff",
+}
+
+
+def _document_bytes(value):
+    data = getattr(value, "data", value)
+    if isinstance(data, (bytes, bytearray)):
+        return bytes(data)
+    if isinstance(data, str):
+        return data.encode("utf-8")
+    return None
+
+
+def _document_serializer(signature):
+    def serialize(ctx, value):
+        data = _document_bytes(value)
+        if data is None:
+            return json.dumps(value).encode("utf-8")
+        return signature + data
+
+    return serialize
+
+
+for _media_type, _signature in _SIGNATURES.items():
+    schemathesis.serializer(_media_type)(_document_serializer(_signature))

@@ -233,6 +233,12 @@ pub mod policy {
     pub const WRITE_RECORDALS: &[Role] = &[Telecom];
     pub const READ_RECORDS: &[Role] = &[Agency, Telecom, Auditor];
     pub const VERIFY: &[Role] = &[Agency, Telecom, Auditor];
+    // Signed documents: uploaded by the keys that write listings, lifts and case steps (and
+    // admins); read by regulators, auditors and admins, and by providers for the entries
+    // they were sent notices about (the registry refuses them the rest).
+    pub const UPLOAD_DOCUMENTS: &[Role] = &[Admin, Agency, Telecom];
+    pub const READ_DOCUMENTS: &[Role] =
+        &[Admin, Agency, Telecom, Auditor, AccessProvider, DnsProvider];
 }
 
 /// Sleeps until `at`, or forever when there is no such time.

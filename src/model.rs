@@ -1,5 +1,6 @@
-//! Registry records: entries, lifts, feed events and API keys, shared by the store, the index and
-//! the API. Parsing of outside input lives in `domain`; JSON request shapes live in `api`.
+//! Registry records: entries, lifts, feed events, API keys and uploaded documents, shared by the
+//! store, the index and the API. Parsing of outside input lives in `domain`; JSON request
+//! shapes live in `api`.
 
 use std::net::IpAddr;
 
@@ -7,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::domain::{Category, Decision, DomainName, Province, Role, Scope};
+use crate::domain::{Category, Decision, DocumentType, DomainName, Province, Role, Scope};
 
 /// Who did something: the key that made the request, copied onto the record so that it stays
 /// readable after the key is revoked.
@@ -136,6 +137,9 @@ pub struct CaseWrite {
     pub expect: u64,
     /// The case after the change, as stored (its version is `expect + 1`).
     pub doc: Vec<u8>,
+    /// The document hashes the case names ([`NamesDocuments`]), for the store's index of
+    /// which records name which document, written in the same step.
+    pub documents: Vec<String>,
 }
 
 /// How an entry ended: the document that lifted it and the feed sequence of the lift.
@@ -325,6 +329,72 @@ impl Entry {
         });
         self
     }
+}
+
+/// A record that names signed documents by their SHA-256: an entry (its decision and its
+/// lift's document), a case or a referral (their letters and the documents of their steps).
+pub trait NamesDocuments {
+    /// Every hash the record names, each once, in lower-case hex.
+    fn document_hashes(&self) -> Vec<String>;
+
+    /// Sets `document_uploaded` beside every hash the record shows, as `uploaded` tells.
+    fn mark_uploaded(&mut self, uploaded: &dyn Fn(&str) -> bool);
+
+    /// What the record names `sha256` as (`decision`, `lift.document`, a step document's
+    /// kind), each once; empty when it does not name it.
+    fn names_as(&self, sha256: &str) -> Vec<String>;
+}
+
+/// The hashes of `named`, each once and in order.
+pub fn distinct_hashes<'a>(named: impl IntoIterator<Item = Option<&'a String>>) -> Vec<String> {
+    let mut hashes: Vec<String> = named.into_iter().flatten().cloned().collect();
+    hashes.sort_unstable();
+    hashes.dedup();
+    hashes
+}
+
+impl NamesDocuments for Entry {
+    fn document_hashes(&self) -> Vec<String> {
+        let lift = self.lift.as_ref().map(|l| &l.document);
+        distinct_hashes(
+            [Some(&self.decision), lift]
+                .into_iter()
+                .flatten()
+                .map(|d| d.document_sha256.as_ref()),
+        )
+    }
+
+    fn mark_uploaded(&mut self, uploaded: &dyn Fn(&str) -> bool) {
+        self.decision.mark_uploaded(uploaded);
+        if let Some(lift) = &mut self.lift {
+            lift.document.mark_uploaded(uploaded);
+        }
+        if let Some(pending) = &mut self.pending_lift {
+            pending.document.mark_uploaded(uploaded);
+        }
+    }
+
+    fn names_as(&self, sha256: &str) -> Vec<String> {
+        let lift = self.lift.as_ref().map(|l| &l.document);
+        [("decision", Some(&self.decision)), ("lift.document", lift)]
+            .into_iter()
+            .filter(|(_, d)| d.and_then(|d| d.document_sha256.as_deref()) == Some(sha256))
+            .map(|(name, _)| name.to_owned())
+            .collect()
+    }
+}
+
+/// A signed document as uploaded, without its bytes: what the store keeps beside them under
+/// the document's SHA-256. Only the first upload of the same bytes is recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentMeta {
+    /// SHA-256 of the bytes, 64 lower-case hex characters.
+    pub sha256: String,
+    pub content_type: DocumentType,
+    /// Length of the bytes.
+    pub size: u64,
+    pub uploaded_by: Actor,
+    pub uploaded_at: Timestamp,
 }
 
 /// What the index keeps of an active entry.

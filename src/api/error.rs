@@ -29,6 +29,9 @@ pub enum ApiError {
     InvalidParameter(String),
     #[error("{0}")]
     NotFound(String),
+    /// A `404` with a code more telling than `not_found`.
+    #[error("{message}")]
+    Absent { code: &'static str, message: String },
     #[error("this path answers only {0}")]
     MethodNotAllowed(&'static str),
     #[error("{0}")]
@@ -82,6 +85,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::InvalidParameter(_) => "invalid_parameter",
             ApiError::NotFound(_) => "not_found",
+            ApiError::Absent { code, .. } => code,
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Domain(e) => e.code(),
@@ -127,9 +131,10 @@ impl ResponseError for ApiError {
             | ApiError::NotCaseHolder(_) => StatusCode::FORBIDDEN,
             ApiError::InvalidJson(_) | ApiError::InvalidParameter(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::NotFound(_) | ApiError::NotListed(_) | ApiError::NotPending(_) => {
-                StatusCode::NOT_FOUND
-            }
+            ApiError::NotFound(_)
+            | ApiError::Absent { .. }
+            | ApiError::NotListed(_)
+            | ApiError::NotPending(_) => StatusCode::NOT_FOUND,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -197,6 +202,7 @@ impl From<RegistryError> for ApiError {
             RegistryError::OutOfProvince(message) => ApiError::OutOfProvince(message),
             RegistryError::NotCaseHolder(message) => ApiError::NotCaseHolder(message),
             RegistryError::NotFound(message) => ApiError::NotFound(message),
+            RegistryError::Absent { code, message } => ApiError::Absent { code, message },
             RegistryError::Conflict { code, message } => ApiError::Conflict { code, message },
             RegistryError::AlreadyListed(message) => ApiError::AlreadyListed(message),
             RegistryError::NotListed(message) => ApiError::NotListed(message),

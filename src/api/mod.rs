@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod cases;
 pub mod check;
+pub mod documents;
 pub mod entries;
 pub mod error;
 pub mod feed;
@@ -241,6 +242,7 @@ pub fn audit_action(method: &str, route: &str) -> Option<String> {
         ("POST", "/v1/registrations/import") => "registration.import",
         ("PUT", "/v1/recordals/{icp_number}") => "recordal.put",
         ("POST", "/v1/recordals/import") => "recordal.import",
+        ("POST", "/v1/documents") => "document.upload",
         (method, route) => return Some(format!("{method} {route}")),
     };
     Some(action.to_string())
@@ -369,6 +371,17 @@ async fn read_body(
     let timeout = req
         .app_data::<State>()
         .map_or(10_000, |r| r.settings.limits.body_timeout_ms);
+    read_body_within(req, payload, limit, timeout).await
+}
+
+/// Reads a body of at most `limit` bytes within `timeout` milliseconds: `413` as soon as it
+/// is (or says it will be) longer, `408` when it is late.
+pub async fn read_body_within(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+    timeout: u64,
+) -> Result<web::BytesMut, ApiError> {
     tokio::time::timeout(
         std::time::Duration::from_millis(timeout),
         read_body_unbounded(req, payload, limit),
@@ -527,15 +540,17 @@ pub fn query<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
         .map_err(|e| ApiError::InvalidParameter(format!("bad query parameter: {e}")))
 }
 
+/// The answer of a known path to a method it does not serve: 405 with the `Allow` header
+/// RFC 9110 asks for.
+pub fn not_allowed(allow: &'static str) -> actix_web::Route {
+    web::to(
+        move || async move { Err::<actix_web::HttpResponse, _>(ApiError::MethodNotAllowed(allow)) },
+    )
+}
+
 /// Every route of the service. Checks come first and dynamic paths last: actix tries the
 /// routes in order, and a path with a `{parameter}` costs a regular-expression match.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    // Answers 405 with the `Allow` header RFC 9110 asks for.
-    let not_allowed = |allow: &'static str| {
-        web::to(move || async move {
-            Err::<actix_web::HttpResponse, _>(ApiError::MethodNotAllowed(allow))
-        })
-    };
     cfg.service(
         web::resource("/v1/check")
             .route(web::get().to(check::one))
@@ -596,6 +611,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .configure(notice_routes)
     .configure(case_routes)
     .configure(records::routes)
+    .configure(document_routes)
     .service(
         web::resource("/v1/keys/{id}")
             .route(web::delete().to(keys::revoke))
@@ -655,11 +671,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// Routes of providers, locating and notices; static paths here come before the dynamic
 /// paths of `routes`, and their own dynamic paths come last among them.
 fn notice_routes(cfg: &mut web::ServiceConfig) {
-    let not_allowed = |allow: &'static str| {
-        web::to(move || async move {
-            Err::<actix_web::HttpResponse, _>(ApiError::MethodNotAllowed(allow))
-        })
-    };
     cfg.service(
         web::resource("/v1/providers")
             .route(web::post().to(providers::create))
@@ -700,14 +711,28 @@ fn notice_routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
+/// Routes of uploaded documents: the upload, then a document's metadata, then the document.
+fn document_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/v1/documents")
+            .route(web::post().to(documents::upload))
+            .default_service(not_allowed("POST")),
+    )
+    .service(
+        web::resource("/v1/documents/{sha256}/meta")
+            .route(web::get().to(documents::meta))
+            .default_service(not_allowed("GET")),
+    )
+    .service(
+        web::resource("/v1/documents/{sha256}")
+            .route(web::get().to(documents::download))
+            .default_service(not_allowed("GET")),
+    );
+}
+
 /// Routes of referral cases, referrals and the inbox: static paths first, then the steps of
 /// one case, then the case itself.
 fn case_routes(cfg: &mut web::ServiceConfig) {
-    let not_allowed = |allow: &'static str| {
-        web::to(move || async move {
-            Err::<actix_web::HttpResponse, _>(ApiError::MethodNotAllowed(allow))
-        })
-    };
     cfg.service(
         web::resource("/v1/cases")
             .route(web::post().to(cases::open))
@@ -811,6 +836,7 @@ fn case_routes(cfg: &mut web::ServiceConfig) {
         records::put_registration, records::get_registration, records::import_registrations,
         records::put_recordal, records::get_recordal, records::recordals_by_domain,
         records::import_recordals, records::verify,
+        documents::upload, documents::download, documents::meta,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
     modifiers(&BearerAuth, &ErrorResponses)

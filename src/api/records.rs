@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::error::{ErrorCode, ErrorDetail};
-use super::{Answer, ApiError, Call, note, query};
+use super::{Answer, ApiError, Call, not_allowed, note, query};
 use crate::auth::policy;
 use crate::domain::{DomainName, IcpNumber, Province, Uscc};
 use crate::records::import::{self, Format, ImportError, ImportRow, LineError, Parsed};
@@ -23,9 +23,6 @@ use crate::registry::{Imported, recordal_rule, registration_rule};
 
 /// Routes of the shared records; the static import paths come before the dynamic ones.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    let not_allowed = |allow: &'static str| {
-        web::to(move || async move { Err::<HttpResponse, _>(ApiError::MethodNotAllowed(allow)) })
-    };
     cfg.service(
         web::resource("/v1/verify")
             .route(web::get().to(verify))

@@ -16,7 +16,7 @@ use utoipa::openapi::schema::{
 };
 
 use crate::cases::{Ground, Measure, Org};
-use crate::domain::{Category, Province, Role, Scope};
+use crate::domain::{Category, DocumentType, Province, Role, Scope};
 use crate::notices::model::ProviderKind;
 
 /// The characters `str::trim` removes (Unicode `White_Space`), as the inside of a regular
@@ -350,6 +350,41 @@ pub fn optional_icp_number() -> Object {
         .format(Some(SchemaFormat::Custom("icp-number".into())))
         .min_length(Some(1))
         .examples(["京ICP备13025326号-2"])
+        .build()
+}
+
+/// A document's name in a path: the SHA-256 of its bytes, 64 hexadecimal characters in
+/// either case.
+pub fn document_digest() -> Object {
+    string().pattern(Some("^[0-9A-Fa-f]{64}$")).build()
+}
+
+/// A SHA-256 as answers give it: 64 lower-case hexadecimal characters.
+pub fn stored_digest() -> Object {
+    string().pattern(Some("^[0-9a-f]{64}$")).build()
+}
+
+/// The media type of an uploaded document.
+pub fn document_type() -> Object {
+    enumeration(DocumentType::ALL.map(DocumentType::as_str)).build()
+}
+
+/// The kind of record that names a document.
+pub fn reference_kind() -> Object {
+    enumeration(["entry", "case", "referral"]).build()
+}
+
+/// A document's bytes, the raw body of an upload and of a download. That they start as
+/// their media type says (`%PDF-`, the PNG signature, a JPEG's start of image) is in words:
+/// JSON Schema does not judge bytes.
+pub fn document_bytes() -> Object {
+    string()
+        .format(Some(SchemaFormat::KnownFormat(
+            utoipa::openapi::KnownFormat::Binary,
+        )))
+        .description(Some(
+            "The file's own bytes, starting as its Content-Type says: `%PDF-` for application/pdf, the PNG signature for image/png, FF D8 FF for image/jpeg.",
+        ))
         .build()
 }
 

@@ -18,7 +18,7 @@ pub use org::Org;
 pub use routing::{Route, RouteKind};
 
 use crate::domain::{Category, Decision, DomainName, IcpNumber, Province, Uscc};
-use crate::model::Actor;
+use crate::model::{Actor, NamesDocuments, distinct_hashes};
 
 /// Where a case stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -221,15 +221,74 @@ pub struct StepDocument {
     pub kind: String,
     pub number: Option<String>,
     pub sha256: Option<String>,
+    /// Whether the document named by `sha256` was uploaded: set when an answer is shaped,
+    /// never stored (see `Decision::document_uploaded`). Absent without a hash.
+    #[serde(default, deserialize_with = "crate::domain::shown_only")]
+    pub document_uploaded: Option<bool>,
 }
 
 impl StepDocument {
     pub fn of(kind: &str, decision: &Decision) -> StepDocument {
+        StepDocument::new(
+            kind,
+            Some(decision.number.clone()),
+            decision.document_sha256.clone(),
+        )
+    }
+
+    /// A document of `kind` named by its number or its hash (or both).
+    pub fn new(kind: &str, number: Option<String>, sha256: Option<String>) -> StepDocument {
         StepDocument {
             kind: kind.into(),
-            number: Some(decision.number.clone()),
-            sha256: decision.document_sha256.clone(),
+            number,
+            sha256,
+            document_uploaded: None,
         }
+    }
+
+    fn mark_uploaded(&mut self, uploaded: &dyn Fn(&str) -> bool) {
+        self.document_uploaded = self.sha256.as_deref().map(uploaded);
+    }
+}
+
+/// The hashes of the documents of `steps` and of `more`.
+fn step_hashes<'a>(
+    steps: impl IntoIterator<Item = &'a Step>,
+    more: impl IntoIterator<Item = &'a StepDocument>,
+) -> impl Iterator<Item = Option<&'a String>> {
+    steps
+        .into_iter()
+        .flat_map(|s| &s.documents)
+        .chain(more)
+        .map(|d| d.sha256.as_ref())
+}
+
+/// The kinds under which the documents of `steps` and of `more` name `sha256`, each once.
+fn step_kinds<'a>(
+    steps: impl IntoIterator<Item = &'a Step>,
+    more: impl IntoIterator<Item = &'a StepDocument>,
+    sha256: &str,
+) -> Vec<String> {
+    let mut kinds: Vec<String> = steps
+        .into_iter()
+        .flat_map(|s| &s.documents)
+        .chain(more)
+        .filter(|d| d.sha256.as_deref() == Some(sha256))
+        .map(|d| d.kind.clone())
+        .collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    kinds
+}
+
+/// Marks the documents of `steps` and of `more`.
+fn mark_steps<'a>(
+    steps: impl IntoIterator<Item = &'a mut Step>,
+    more: impl IntoIterator<Item = &'a mut StepDocument>,
+    uploaded: &dyn Fn(&str) -> bool,
+) {
+    for document in steps.into_iter().flat_map(|s| &mut s.documents).chain(more) {
+        document.mark_uploaded(uploaded);
     }
 }
 
@@ -310,6 +369,44 @@ pub struct Case {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub recordal_cancelled: bool,
     pub timeline: Vec<Step>,
+}
+
+/// A case names its evidence, its letters and the documents of its steps; the flag goes on
+/// the letters and the steps (`evidence` is a list of bare hashes, also in the `opened` step).
+impl NamesDocuments for Case {
+    fn document_hashes(&self) -> Vec<String> {
+        let letters = [
+            self.suspension.as_ref().map(|s| &s.letter),
+            self.closure.as_ref().map(|c| &c.decision),
+            self.closure.as_ref().map(|c| &c.recommendation),
+        ];
+        distinct_hashes(
+            step_hashes(&self.timeline, [])
+                .chain(self.evidence.iter().map(Some))
+                .chain(
+                    letters
+                        .into_iter()
+                        .flatten()
+                        .map(|d| d.document_sha256.as_ref()),
+                ),
+        )
+    }
+
+    fn mark_uploaded(&mut self, uploaded: &dyn Fn(&str) -> bool) {
+        mark_steps(&mut self.timeline, [], uploaded);
+        if let Some(suspension) = &mut self.suspension {
+            suspension.letter.mark_uploaded(uploaded);
+        }
+        if let Some(closure) = &mut self.closure {
+            closure.decision.mark_uploaded(uploaded);
+            closure.recommendation.mark_uploaded(uploaded);
+        }
+    }
+
+    /// Every letter and every evidence hash is also a document of a step, under its kind.
+    fn names_as(&self, sha256: &str) -> Vec<String> {
+        step_kinds(&self.timeline, [], sha256)
+    }
 }
 
 impl Case {

@@ -59,6 +59,23 @@ pub struct Referral {
     pub timeline: Vec<Step>,
 }
 
+impl crate::model::NamesDocuments for Referral {
+    fn document_hashes(&self) -> Vec<String> {
+        let named = self.documents.iter().chain(&self.result_documents);
+        crate::model::distinct_hashes(super::step_hashes(&self.timeline, named))
+    }
+
+    fn mark_uploaded(&mut self, uploaded: &dyn Fn(&str) -> bool) {
+        let named = self.documents.iter_mut().chain(&mut self.result_documents);
+        super::mark_steps(&mut self.timeline, named, uploaded);
+    }
+
+    fn names_as(&self, sha256: &str) -> Vec<String> {
+        let named = self.documents.iter().chain(&self.result_documents);
+        super::step_kinds(&self.timeline, named, sha256)
+    }
+}
+
 fn step(
     action: &str,
     org: Org,

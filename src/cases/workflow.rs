@@ -133,11 +133,7 @@ pub fn open(new: NewCase, org: Org, by: &Actor, now: Timestamp) -> Result<Case, 
     opened.documents = new
         .evidence
         .iter()
-        .map(|hash| StepDocument {
-            kind: "evidence".into(),
-            number: None,
-            sha256: Some(hash.clone()),
-        })
+        .map(|hash| StepDocument::new("evidence", None, Some(hash.clone())))
         .collect();
     let mut case = Case {
         id: Uuid::now_v7(),

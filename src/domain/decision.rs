@@ -1,5 +1,7 @@
 //! Penalty decisions and lifting documents: validating what arrives over JSON and normalising
-//! decision numbers; whether a decision is required, and for what, is left to `api`.
+//! decision numbers; whether a decision is required, and for what, is left to `api`. Also
+//! the media types a signed document may be uploaded as, each told by its first bytes, and
+//! the SHA-256 digest a document is named by; storing documents is `store`'s.
 
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{MapAccess, Visitor};
@@ -33,6 +35,15 @@ pub struct Decision {
     /// SHA-256 of the signed document, 64 lower-case hex characters.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub document_sha256: Option<String>,
+    /// Whether the document named by `document_sha256` was uploaded (`POST /v1/documents`):
+    /// set by the registry from the store when an answer is shaped, so never stored and never
+    /// read back from JSON. Absent without a hash.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "shown_only"
+    )]
+    pub document_uploaded: Option<bool>,
 }
 
 /// A decision as it arrives over JSON, before validation. Every field is an optional string,
@@ -141,8 +152,86 @@ impl Decision {
             authority,
             date,
             document_sha256,
+            document_uploaded: None,
         })
     }
+
+    /// Sets `document_uploaded` when the decision names a document: whether `uploaded` says
+    /// its hash was uploaded.
+    pub fn mark_uploaded(&mut self, uploaded: &dyn Fn(&str) -> bool) {
+        self.document_uploaded = self.document_sha256.as_deref().map(uploaded);
+    }
+}
+
+wire_enum! {
+    /// The media types a signed document (a decision, a letter, a scan of one) may be uploaded
+    /// as; the wire form is the `Content-Type`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    pub enum DocumentType {
+        #[serde(rename = "application/pdf")]
+        Pdf => "application/pdf",
+        #[serde(rename = "image/png")]
+        Png => "image/png",
+        #[serde(rename = "image/jpeg")]
+        Jpeg => "image/jpeg",
+    }
+}
+
+impl DocumentType {
+    /// The type a `Content-Type` header names: its media type in any case, parameters
+    /// (`; charset=…`) ignored; `None` for any other.
+    pub fn of_content_type(header: &str) -> Option<DocumentType> {
+        let media = header.split(';').next().unwrap_or_default().trim();
+        DocumentType::parse(&media.to_ascii_lowercase())
+    }
+
+    /// The bytes every file of this type starts with: `%PDF-`, the PNG signature, and a
+    /// JPEG's start-of-image marker followed by the first marker's `FF`.
+    pub fn signature(self) -> &'static [u8] {
+        match self {
+            DocumentType::Pdf => b"%PDF-",
+            DocumentType::Png => b"\x89PNG\r\n\x1a\n",
+            DocumentType::Jpeg => b"\xff\xd8\xff",
+        }
+    }
+
+    /// The signature as a message names it.
+    pub fn signature_text(self) -> &'static str {
+        match self {
+            DocumentType::Pdf => "%PDF-",
+            DocumentType::Png => "the PNG signature 89 50 4E 47 0D 0A 1A 0A",
+            DocumentType::Jpeg => "a start of image, FF D8 FF",
+        }
+    }
+
+    /// Whether `bytes` start as a file of this type does. Only the signature is checked: the
+    /// registry keeps documents, it does not render them.
+    pub fn matches(self, bytes: &[u8]) -> bool {
+        bytes.starts_with(self.signature())
+    }
+
+    /// The file name extension a download is offered under.
+    pub fn extension(self) -> &'static str {
+        match self {
+            DocumentType::Pdf => "pdf",
+            DocumentType::Png => "png",
+            DocumentType::Jpeg => "jpg",
+        }
+    }
+}
+
+/// Reads a flag that answers show but nothing stores (`document_uploaded`) as absent,
+/// whatever the JSON holds: it is set afresh from the store each time an answer is made.
+pub fn shown_only<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<bool>, D::Error> {
+    serde::de::IgnoredAny::deserialize(deserializer)?;
+    Ok(None)
+}
+
+/// A SHA-256 digest as a document is named by: 64 hexadecimal characters, answered in lower
+/// case; `None` for anything else.
+pub fn sha256_digest(value: &str) -> Option<String> {
+    (value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| value.to_ascii_lowercase())
 }
 
 /// Today's date in China Standard Time (UTC+8), the day against which the contract decides
@@ -379,6 +468,7 @@ mod tests {
                 authority: "北京市市场监督管理局".to_owned(),
                 date: date!(2024 - 05 - 01),
                 document_sha256: Some(HASH.to_owned()),
+                document_uploaded: None,
             }
         );
     }
@@ -703,6 +793,89 @@ mod tests {
                 "{wrong}"
             );
         }
+    }
+
+    #[test]
+    fn document_types_are_told_by_content_type_and_first_bytes() {
+        let cases = [
+            ("application/pdf", Some(DocumentType::Pdf)),
+            ("Application/PDF; name=x.pdf", Some(DocumentType::Pdf)),
+            (" image/png ", Some(DocumentType::Png)),
+            ("image/jpeg;q=1", Some(DocumentType::Jpeg)),
+            ("image/jpg", None),
+            ("image/gif", None),
+            ("application/octet-stream", None),
+            ("text/plain", None),
+            ("", None),
+        ];
+        for (header, expected) in cases {
+            assert_eq!(
+                DocumentType::of_content_type(header),
+                expected,
+                "{header:?}"
+            );
+        }
+        let files: [(&[u8], DocumentType); 3] = [
+            (b"%PDF-1.7\n%\xe2\xe3", DocumentType::Pdf),
+            (b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", DocumentType::Png),
+            (b"\xff\xd8\xff\xe0\0\x10JFIF", DocumentType::Jpeg),
+        ];
+        for (bytes, kind) in files {
+            for other in DocumentType::ALL {
+                assert_eq!(other.matches(bytes), other == kind, "{other} of {bytes:?}");
+            }
+        }
+        for kind in DocumentType::ALL {
+            crate::domain::test_support::assert_written_as(&kind, kind.as_str());
+            assert!(!kind.matches(b""));
+            assert!(!kind.matches(&kind.signature()[1..]));
+            assert_eq!(DocumentType::parse(kind.as_str()), Some(kind));
+        }
+    }
+
+    wire_enum_properties!(DocumentType);
+
+    #[test]
+    fn digests_are_64_hex_characters_in_lower_case() {
+        assert_eq!(sha256_digest(&HASH.to_uppercase()).as_deref(), Some(HASH));
+        for wrong in [
+            &HASH[1..],
+            &format!("{HASH}0"),
+            &format!("g{}", &HASH[1..]),
+            "",
+        ] {
+            assert_eq!(sha256_digest(wrong), None, "{wrong}");
+        }
+        let multibyte = format!("é{}", &HASH[2..]);
+        assert_eq!(sha256_digest(&multibyte), None);
+    }
+
+    #[test]
+    fn the_upload_flag_is_shown_but_never_read_back() {
+        let mut decision = decision_of(DecisionInput {
+            document_sha256: Some(HASH.to_owned()),
+            ..valid()
+        });
+        decision.mark_uploaded(&|hash| hash == HASH);
+        assert_eq!(decision.document_uploaded, Some(true));
+        let json = serde_json::to_value(&decision).unwrap();
+        assert_eq!(json["document_uploaded"], true);
+        let read: Decision = serde_json::from_value(json).unwrap();
+        assert_eq!(read.document_uploaded, None);
+        decision.mark_uploaded(&|_| false);
+        assert_eq!(
+            serde_json::to_value(&decision).unwrap()["document_uploaded"],
+            false
+        );
+        let mut without = decision_of(valid());
+        without.mark_uploaded(&|_| true);
+        assert_eq!(without.document_uploaded, None);
+        assert!(
+            serde_json::to_value(&without)
+                .unwrap()
+                .get("document_uploaded")
+                .is_none()
+        );
     }
 
     fn text() -> impl Strategy<Value = Option<String>> {

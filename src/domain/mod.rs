@@ -187,8 +187,8 @@ mod uscc;
 pub use category::Category;
 pub use cidr::{Cidr, CidrError};
 pub use decision::{
-    DateWindow, Decision, DecisionError, DecisionInput, MAX_DOCUMENT_TEXT, parse_date,
-    today_in_china,
+    DateWindow, Decision, DecisionError, DecisionInput, DocumentType, MAX_DOCUMENT_TEXT,
+    parse_date, sha256_digest, shown_only, today_in_china,
 };
 pub use icp::{IcpError, IcpLicence, IcpLicenceError, IcpNormalisation, IcpNumber};
 pub use name::{DomainError, DomainName};

@@ -101,7 +101,7 @@ impl Registry {
         let case = workflow::open(new, case_opener(by)?, &by.actor(), crate::model::now())?;
         self.store.put_case(&case, 0).await?;
         tracing::info!(case_id = %case.id, domain = %case.domain, route = ?case.route.kind, by = %by.key_id, "case opened");
-        Ok(self.told(case))
+        Ok(self.told(self.marked(case).await))
     }
 
     /// The cases `by` may read, oldest first, optionally only those in `state` or about
@@ -114,7 +114,7 @@ impl Registry {
         domain: Option<&DomainName>,
     ) -> RegistryResult<Vec<Case>> {
         let org = Org::of(by.role, by.province);
-        Ok(self
+        let mut cases: Vec<Case> = self
             .store
             .cases()
             .await?
@@ -122,7 +122,9 @@ impl Registry {
             .filter(|c| org.is_none_or(|o| c.visible_to(o)))
             .filter(|c| state.is_none_or(|w| c.state == w))
             .filter(|c| domain.is_none_or(|d| &c.domain == d))
-            .collect())
+            .collect();
+        self.mark_uploaded(&mut cases).await;
+        Ok(cases)
     }
 
     /// One case, if `by` may read it.
@@ -133,7 +135,7 @@ impl Registry {
                 "case {} does not pass through {org}",
                 case.id
             ))),
-            _ => Ok(case),
+            _ => Ok(self.marked(case).await),
         }
     }
 
@@ -227,7 +229,7 @@ impl Registry {
                     } else if matches!(step, CaseStep::Close { .. }) {
                         tracing::info!(case_id = %case.id, domain = %case.domain, by = %by.key_id, "case closed");
                     }
-                    return Ok(self.told(case));
+                    return Ok(self.told(self.marked(case).await));
                 }
                 Some(Err(e)) => return Err(e),
                 None => continue,

@@ -1,7 +1,8 @@
 //! Listing a domain, approving or rejecting a listing that waits for a second key, and reading
 //! entries; lifting is `lifts.rs`'s. A listing that takes effect is one atomic write of the
 //! entry, its event and the notices it orders (`NoticeStore::list_with_notices`); the answer
-//! waits until this node's index shows it.
+//! waits until this node's index shows it. Entries answered carry the `document_uploaded`
+//! flags (`documents`).
 
 use uuid::Uuid;
 
@@ -109,12 +110,14 @@ impl Registry {
         let mut new = listing.into_entry(by, crate::model::now());
         new.protection_override = protection_override;
         new.providers = named;
-        if approval {
+        let (entry, notices) = if approval {
             // Locating and notices wait for the approval; the named providers are kept.
-            return Ok((self.store.propose(new).await?, Vec::new()));
-        }
-        let all = [NoticeAction::StopAccess, NoticeAction::StopResolution];
-        Ok(self.write_listing(new, &providers, &all).await?)
+            (self.store.propose(new).await?, Vec::new())
+        } else {
+            let all = [NoticeAction::StopAccess, NoticeAction::StopResolution];
+            self.write_listing(new, &providers, &all).await?
+        };
+        Ok((self.marked(entry).await, notices))
     }
 
     /// Writes a listing that takes effect now (a direct listing, a case's suspension or
@@ -159,13 +162,14 @@ impl Registry {
             })?;
         check_reviewer(by, &pending.listed_by, &pending, "entry")?;
         let review = decision.by(by, reason, pending.listed_at);
-        match decision {
-            Review::Approve => Ok(self.approve(pending, review).await?),
-            Review::Reject => Ok((
+        let (entry, notices) = match decision {
+            Review::Approve => self.approve(pending, review).await?,
+            Review::Reject => (
                 self.store.reject(domain, pending.id, review).await?,
                 Vec::new(),
-            )),
-        }
+            ),
+        };
+        Ok((self.marked(entry).await, notices))
     }
 
     async fn approve(
@@ -219,6 +223,7 @@ impl Registry {
                 )));
             }
         }
+        self.mark_uploaded(&mut history).await;
         Ok(history)
     }
 
@@ -230,7 +235,7 @@ impl Registry {
         after: u64,
         limit: usize,
     ) -> RegistryResult<(Vec<Entry>, Option<u64>)> {
-        Ok(match filter {
+        let (mut entries, next) = match filter {
             EntryFilter::Pending => (self.store.pending_entries(limit).await?, None),
             EntryFilter::PendingLift => (self.store.pending_lifts(limit).await?, None),
             EntryFilter::Stored(filter) => {
@@ -241,7 +246,9 @@ impl Registry {
                 };
                 self.store.entries(query).await?
             }
-        })
+        };
+        self.mark_uploaded(&mut entries).await;
+        Ok((entries, next))
     }
 }
 

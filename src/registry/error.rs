@@ -25,6 +25,10 @@ pub enum RegistryError {
     NotCaseHolder(String),
     #[error("{0}")]
     NotFound(String),
+    /// What was asked for is not there, for the reason `code` names (a document that was
+    /// never uploaded, whether or not a record names it).
+    #[error("{message}")]
+    Absent { code: &'static str, message: String },
     /// The registry's state forbids the step; `code` says which state.
     #[error("{message}")]
     Conflict { code: &'static str, message: String },

@@ -56,7 +56,7 @@ impl Registry {
                 requested_at: now,
             };
             let entry = self.store.request_lift(domain, current.id, request).await?;
-            return Ok(Lifted::Requested(entry));
+            return Ok(Lifted::Requested(self.marked(entry).await));
         }
         let request = LiftRequest {
             domain: domain.clone(),
@@ -70,7 +70,7 @@ impl Registry {
             approval: None,
         };
         let (entry, notices) = self.write_lift(request).await?;
-        Ok(Lifted::Done(entry, notices))
+        Ok(Lifted::Done(self.marked(entry).await, notices))
     }
 
     /// Approves or rejects the lift of `domain` that waits for a second key (`wanted`, when
@@ -101,7 +101,7 @@ impl Registry {
             review: decision.by(by, reason, request.requested_at),
             request,
         };
-        match decision {
+        let (entry, notices) = match decision {
             Review::Approve => {
                 let request = LiftRequest {
                     domain: domain.clone(),
@@ -118,13 +118,14 @@ impl Registry {
                 self.write_lift(request).await.map_err(|e| match e {
                     StoreError::Refused(Refused::NotListed) => not_pending(),
                     e => e.into(),
-                })
+                })?
             }
-            Review::Reject => Ok((
+            Review::Reject => (
                 self.store.reject_lift(domain, entry.id, reviewed).await?,
                 Vec::new(),
-            )),
-        }
+            ),
+        };
+        Ok((self.marked(entry).await, notices))
     }
 
     /// Writes a lift (or the end of a suspension) with its `restore` notices in one atomic

@@ -15,9 +15,12 @@
 //!   verify; `import`: the bulk import of entries.
 //! - `sweep`: the sweepers (suspension expiry, overdue notices).
 //! - `reads`: keys, providers, notices, the feed and the audit log, as the callers read them.
+//! - `documents`: uploaded documents, who may read them, and the flag beside every document
+//!   hash an answer shows.
 
 mod announce;
 mod cases;
+mod documents;
 mod entries;
 mod error;
 mod follow;
@@ -44,6 +47,7 @@ use crate::store::{Store, StoreResult};
 
 pub use announce::{WebhookChange, run_announcer};
 pub use cases::{CaseStep, case_opener, org_of};
+pub use documents::{DocumentInfo, MAX_REFERENCES, Reference};
 pub use entries::{EntryFilter, Listing, Review as ReviewDecision};
 pub use error::{RegistryError, RegistryResult};
 pub use follow::follow;

@@ -31,19 +31,21 @@ impl Registry {
         let org = org_of(by)?;
         let referral = referral::send(new, org, &by.actor(), crate::model::now())?;
         self.store.put_referral(&referral, 0).await?;
-        Ok(self.told(referral))
+        Ok(self.told(self.marked(referral).await))
     }
 
     /// The referrals `by` may read: those its organisation sent or received (national
     /// organisations and auditors read all).
     pub async fn referrals(&self, by: &Principal) -> RegistryResult<Vec<Referral>> {
-        Ok(self
+        let mut referrals: Vec<Referral> = self
             .store
             .referrals()
             .await?
             .into_iter()
             .filter(|r| readable(by, r).is_ok())
-            .collect())
+            .collect();
+        self.mark_uploaded(&mut referrals).await;
+        Ok(referrals)
     }
 
     /// One referral, if `by` may read it.
@@ -54,7 +56,7 @@ impl Registry {
             .await?
             .ok_or_else(|| RegistryError::NotFound(format!("no referral {id}")))?;
         readable(by, &referral)?;
-        Ok(referral)
+        Ok(self.marked(referral).await)
     }
 
     /// Takes the receiver's `step` on referral `id`, reading again when it changed meanwhile.
@@ -87,7 +89,7 @@ impl Registry {
             };
             taken?;
             match self.store.put_referral(&referral, expect).await {
-                Ok(()) => return Ok(self.told(referral)),
+                Ok(()) => return Ok(self.told(self.marked(referral).await)),
                 Err(StoreError::Refused(Refused::CaseChanged)) => continue,
                 Err(e) => return Err(e.into()),
             }

@@ -1,11 +1,12 @@
 //! The `[documents]` section: the earliest date a document a request carries may bear
-//! (penalty decisions, lifting documents, a case's letters). Checking the dates is
-//! `domain::Decision::parse`'s.
+//! (penalty decisions, lifting documents, a case's letters), and the bounds of an upload of a
+//! signed document (`POST /v1/documents`). Checking the dates is `domain::Decision::parse`'s,
+//! checking an upload the API's and the registry's.
 
 use serde::{Deserialize, Deserializer, de::Error};
 use time::{Date, macros::date};
 
-use super::{SettingsError, invalid};
+use super::{SettingsError, invalid, positive};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -17,18 +18,39 @@ pub struct DocumentSettings {
     /// ground a listing, which is why the floor is not 2014.
     #[serde(deserialize_with = "ymd")]
     pub earliest_date: Date,
+    /// Largest document an upload may carry, in bytes. A document is held whole in memory
+    /// while it is checked, hashed and written, and Redis keeps it in memory, hence the cap
+    /// ([`MAX_DOCUMENT_BYTES`]).
+    pub max_bytes: usize,
+    /// Time a client gets to send a whole document.
+    pub upload_timeout_ms: u64,
 }
+
+/// The most `max_bytes` may be set to: 100 MiB, far above any scan of a signed letter.
+pub const MAX_DOCUMENT_BYTES: usize = 100 * 1024 * 1024;
 
 impl Default for DocumentSettings {
     fn default() -> DocumentSettings {
         DocumentSettings {
             earliest_date: date!(2000 - 01 - 01),
+            max_bytes: 10 * 1024 * 1024,
+            upload_timeout_ms: 120_000,
         }
     }
 }
 
 impl DocumentSettings {
     pub(super) fn validate(&self) -> Result<(), SettingsError> {
+        positive([
+            ("documents.max_bytes", self.max_bytes as u64),
+            ("documents.upload_timeout_ms", self.upload_timeout_ms),
+        ])?;
+        if self.max_bytes > MAX_DOCUMENT_BYTES {
+            return Err(invalid(
+                "documents.max_bytes",
+                format!("must be at most {MAX_DOCUMENT_BYTES} (100 MiB)"),
+            ));
+        }
         // A floor after today would refuse every document.
         if self.earliest_date > crate::domain::today_in_china() {
             return Err(invalid(
@@ -59,6 +81,7 @@ mod tests {
         let tomorrow = crate::domain::today_in_china().next_day().unwrap();
         let error = DocumentSettings {
             earliest_date: tomorrow,
+            ..DocumentSettings::default()
         }
         .validate()
         .unwrap_err()
@@ -71,5 +94,44 @@ mod tests {
         for wrong in ["2014-9-29", "2014-02-30", "29.09.2014", ""] {
             assert!(read(wrong).is_err(), "{wrong}");
         }
+    }
+
+    #[test]
+    fn uploads_are_bounded_by_positive_settings_with_a_cap() {
+        let defaults = DocumentSettings::default();
+        assert_eq!(defaults.max_bytes, 10 * 1024 * 1024);
+        defaults.validate().unwrap();
+        let cases = [
+            (
+                DocumentSettings {
+                    max_bytes: 0,
+                    ..DocumentSettings::default()
+                },
+                "documents.max_bytes",
+            ),
+            (
+                DocumentSettings {
+                    max_bytes: MAX_DOCUMENT_BYTES + 1,
+                    ..DocumentSettings::default()
+                },
+                "documents.max_bytes",
+            ),
+            (
+                DocumentSettings {
+                    upload_timeout_ms: 0,
+                    ..DocumentSettings::default()
+                },
+                "documents.upload_timeout_ms",
+            ),
+        ];
+        for (settings, key) in cases {
+            let error = settings.validate().unwrap_err().to_string();
+            assert!(error.contains(key), "{error}");
+        }
+        let most = DocumentSettings {
+            max_bytes: MAX_DOCUMENT_BYTES,
+            ..DocumentSettings::default()
+        };
+        most.validate().unwrap();
     }
 }

@@ -3,7 +3,8 @@
 //! is a compare-and-set on the version, so two organisations acting on one case at once cannot
 //! overwrite each other (the loser reads again). A case change that also changes the registry
 //! (a suspension, a listing, an expiry) travels on the registry write instead
-//! (`model::CaseWrite`, made by [`case_write`]), in the same transaction or script.
+//! (`model::CaseWrite`, made by [`case_write`]), in the same transaction or script. Every
+//! write also indexes the document hashes the record names (`store::documents`).
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -14,7 +15,7 @@ use super::{StoreError, StoreResult};
 use crate::cases::Case;
 use crate::cases::referral::Referral;
 use crate::cases::subscription::{Announcement, OrgWebhook};
-use crate::model::CaseWrite;
+use crate::model::{CaseWrite, NamesDocuments};
 
 /// Which kind of document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,12 +90,18 @@ trait Document: Serialize + DeserializeOwned + Sync {
 
     fn id(&self) -> Uuid;
 
+    /// The hashes of the signed documents it names, for the document index.
+    fn document_hashes(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// The write of this document over the version `expect` that was read.
     fn write(&self, expect: u64) -> StoreResult<CaseWrite> {
         Ok(CaseWrite {
             id: self.id(),
             expect,
             doc: encode(self)?,
+            documents: self.document_hashes(),
         })
     }
 }
@@ -105,6 +112,10 @@ impl Document for Case {
     fn id(&self) -> Uuid {
         self.id
     }
+
+    fn document_hashes(&self) -> Vec<String> {
+        NamesDocuments::document_hashes(self)
+    }
 }
 
 impl Document for Referral {
@@ -112,6 +123,10 @@ impl Document for Referral {
 
     fn id(&self) -> Uuid {
         self.id
+    }
+
+    fn document_hashes(&self) -> Vec<String> {
+        NamesDocuments::document_hashes(self)
     }
 }
 

@@ -20,6 +20,7 @@ macro_rules! create_tables {
 }
 
 mod cases;
+mod documents;
 mod notices;
 mod records;
 
@@ -34,6 +35,7 @@ use crate::model::{
     CaseWrite, Entry, EntryStatus, Event, KeyRecord, Lift, LiftRequest, NewEntry, PendingLift,
     ProtectedName, Review, ReviewedLift,
 };
+use crate::store::documents::{RefKind, rows_of};
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// Entry id → JSON of the entry.
@@ -108,6 +110,7 @@ impl EmbeddedStore {
         notices::create_tables(&txn)?;
         cases::create_tables(&txn)?;
         records::create_tables(&txn)?;
+        documents::create_tables(&txn)?;
         txn.commit().map_err(db_err)?;
         Ok(EmbeddedStore {
             db: Arc::new(db),
@@ -167,7 +170,8 @@ fn refuse_if_taken(txn: &redb::WriteTransaction, domain: &str) -> StoreResult<()
 }
 
 /// Writes `entry` as active (or suspended) inside an open transaction: its record, active-set
-/// slot, history link, listing indexes and feed event, and the case document of `case`.
+/// slot, history link, listing indexes, feed event and document index rows, and the case
+/// document of `case`.
 /// `replaces` names the domain's suspension that a listing may take the place of. Returns the
 /// entry with its sequence number.
 fn write_listing(
@@ -204,17 +208,11 @@ fn write_listing(
             seq,
             review: None,
         });
-        txn.open_table(ENTRIES)
-            .map_err(db_err)?
-            .insert(old.id.as_u128(), encode(&old)?.as_slice())
-            .map_err(db_err)?;
+        write_entry(txn, &old)?;
         index_as_lifted(txn, listed_seq, old.id.as_u128())?;
     }
     let id = entry.id.as_u128();
-    txn.open_table(ENTRIES)
-        .map_err(db_err)?
-        .insert(id, encode(&entry)?.as_slice())
-        .map_err(db_err)?;
+    write_entry(txn, &entry)?;
     txn.open_table(ACTIVE)
         .map_err(db_err)?
         .insert(entry.domain.as_str(), encode_active(&entry).as_slice())
@@ -285,9 +283,8 @@ fn write_lift(
     if request.entry_id.is_some_and(|id| id != record.entry_id) {
         return Err(Refused::NotListed.into());
     }
-    let mut entries = txn.open_table(ENTRIES).map_err(db_err)?;
     let id = record.entry_id.as_u128();
-    let entry = read_entry(&entries, id)?;
+    let entry = read_entry(&txn.open_table(ENTRIES).map_err(db_err)?, id)?;
     if record.suspended && !request.expire {
         return Err(Refused::Suspended(Box::new(entry)).into());
     }
@@ -309,12 +306,19 @@ fn write_lift(
     let seq = next_seq(txn)?;
     let listed_seq = entry.seq;
     let entry = entry.lifted(request, seq);
-    entries
-        .insert(id, encode(&entry)?.as_slice())
-        .map_err(db_err)?;
+    write_entry(txn, &entry)?;
     index_as_lifted(txn, listed_seq, id)?;
     append_event(txn, &Event::lifted(&entry), retention)?;
     Ok(entry)
+}
+
+/// Writes `entry`'s record and the index rows of the documents it names.
+fn write_entry(txn: &redb::WriteTransaction, entry: &Entry) -> StoreResult<()> {
+    txn.open_table(ENTRIES)
+        .map_err(db_err)?
+        .insert(entry.id.as_u128(), encode(entry)?.as_slice())
+        .map_err(db_err)?;
+    documents::add_refs(txn, &rows_of(entry, RefKind::Entry, entry.id))
 }
 
 /// Moves entry `id`, listed at `listed_seq`, from the active to the lifted listing index.
@@ -722,10 +726,7 @@ impl Store for EmbeddedStore {
             let entry = Entry::pending(new);
             refuse_if_taken(&txn, entry.domain.as_str())?;
             let id = entry.id.as_u128();
-            txn.open_table(ENTRIES)
-                .map_err(db_err)?
-                .insert(id, encode(&entry)?.as_slice())
-                .map_err(db_err)?;
+            write_entry(&txn, &entry)?;
             txn.open_table(PENDING)
                 .map_err(db_err)?
                 .insert(entry.domain.as_str(), id)

@@ -3,6 +3,7 @@
 //! knows keys, tables and encodings; the format is private and versioned (`FORMAT_VERSION`).
 
 pub mod cases;
+pub mod documents;
 pub mod embedded;
 pub mod notices;
 pub mod records;
@@ -131,14 +132,17 @@ pub struct ActiveSet {
 }
 
 pub use cases::CaseStore;
+pub use documents::DocumentStore;
 pub use notices::NoticeStore;
 pub use records::RecordStore;
 
-/// Providers and notices live behind `NoticeStore`, shared records behind `RecordStore`:
-/// supertraits, so that their methods stay together in `store/notices.rs` and
-/// `store/records.rs`.
+/// Providers and notices live behind `NoticeStore`, shared records behind `RecordStore`,
+/// uploaded documents behind `DocumentStore`: supertraits, so that their methods stay
+/// together in `store/notices.rs`, `store/records.rs` and `store/documents.rs`.
 #[async_trait]
-pub trait Store: NoticeStore + CaseStore + RecordStore + Send + Sync + 'static {
+pub trait Store:
+    NoticeStore + CaseStore + RecordStore + DocumentStore + Send + Sync + 'static
+{
     /// Every entry ever made for `domain`, oldest first.
     async fn history(&self, domain: &DomainName) -> StoreResult<Vec<Entry>>;
 

@@ -8,11 +8,11 @@
 //! `redis/scripts.rs` holds the Lua scripts of entries, keys and the audit log, with the
 //! outcome codes they answer; `redis/entries.rs` encodes entries and decodes events and
 //! script answers; `redis/follower.rs` is the follower with its own connection;
-//! `redis/conn.rs` reaches the deployment; `redis/notices.rs`, `redis/cases.rs` and
-//! `redis/records.rs` implement the other stores. Each write is one Lua script: Redis runs a
-//! script atomically and refuses a writing script up front when out of memory, and every
-//! script here does its checks before its first write, so a failing write leaves nothing half
-//! done.
+//! `redis/conn.rs` reaches the deployment; `redis/notices.rs`, `redis/cases.rs`,
+//! `redis/records.rs` and `redis/documents.rs` implement the other stores. Each write is one
+//! Lua script: Redis runs a script atomically and refuses a writing script up front when out
+//! of memory, and every script here does its checks before its first write, so a failing
+//! write leaves nothing half done.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -23,6 +23,7 @@ use uuid::Uuid;
 
 mod cases;
 mod conn;
+mod documents;
 mod entries;
 mod follower;
 mod keys;
@@ -57,6 +58,7 @@ pub struct RedisStore {
     /// The list and lift scripts extended to write notices (`redis/notices.rs`).
     notice_scripts: notices::Scripts,
     case_scripts: cases::Scripts,
+    document_scripts: documents::Scripts,
     /// How many events the feed stream keeps, at least (it is trimmed approximately).
     retention: u64,
 }
@@ -138,6 +140,7 @@ impl RedisStore {
             scripts: scripts::Scripts::new(),
             notice_scripts: notices::Scripts::new(),
             case_scripts: cases::Scripts::new(),
+            document_scripts: documents::Scripts::new(),
             retention: retention.max(1),
         })
     }

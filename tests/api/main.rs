@@ -10,6 +10,7 @@ mod bad_input;
 mod behaviour;
 mod cases;
 mod dns;
+mod documents;
 mod notice_processes;
 mod notices;
 mod processes;

@@ -158,7 +158,17 @@ const MATRIX: &[(&str, &str, &[&str])] = &[
     ("PUT", "/v1/inbox/webhook", &["agency", "telecom"]),
     ("GET", "/v1/inbox/webhook", &["agency", "telecom"]),
     ("DELETE", "/v1/inbox/webhook", &["agency", "telecom"]),
+    ("POST", "/v1/documents", &["admin", "agency", "telecom"]),
+    // A provider's key only for a document named by an entry its provider was sent a notice
+    // about, as `{document}` is for it (tests/api/documents.rs has the refusals).
+    ("GET", "/v1/documents/{document}", &ROLES),
+    ("GET", "/v1/documents/{document}/meta", &ROLES),
 ];
+
+/// A PDF's bytes unique to `n`.
+fn document(n: usize) -> Vec<u8> {
+    format!("%PDF-1.7\n% matrix document {n}\n").into_bytes()
+}
 
 /// A credit code registered in Shanghai (province 31, the provincial callers'), unique to `n`.
 fn shanghai_uscc(n: usize) -> String {
@@ -284,6 +294,29 @@ async fn call(
             path = path.replace("{notice}", entry["notices"][0]["id"].as_str().unwrap());
         }
     }
+    if path.contains("{document}") {
+        // Uploaded, and named by an entry whose notices go to the caller's provider, if any.
+        let bytes = document(unique);
+        let response = app
+            .client
+            .post(app.url("/v1/documents"))
+            .bearer_auth(&agency)
+            .header("content-type", "application/pdf")
+            .body(bytes.clone())
+            .send()
+            .await
+            .unwrap();
+        let stored: Value = response.json().await.unwrap();
+        let hash = stored["sha256"].as_str().unwrap().to_string();
+        let mut body = entry_body(&format!("d{unique}.example.cn"));
+        body["decision"]["document_sha256"] = json!(hash);
+        if let Some(provider) = caller.and_then(|c| c.provider.as_ref()) {
+            body["providers"] = json!([provider["id"]]);
+        }
+        let response = app.post(&agency, "/v1/entries", &body).await;
+        assert_eq!(response.status(), 201);
+        path = path.replace("{document}", &hash);
+    }
     let listed = format!("m{unique}.example.cn");
     if path.contains("{listed}") {
         app.listed(&agency, &listed).await;
@@ -354,6 +387,11 @@ async fn call(
             .put(url)
             .json(&json!({"url": "http://127.0.0.1:9/inbox"})),
         "PUT" => app.client.put(url).json(&recordal_body(unique)),
+        "POST" if path == "/v1/documents" => app
+            .client
+            .post(url)
+            .header("content-type", "application/pdf")
+            .body(document(unique)),
         "POST" if path == "/v1/registrations/import" => app
             .client
             .post(url)

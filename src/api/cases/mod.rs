@@ -209,11 +209,7 @@ pub(super) fn documents(
             at_most(Some(&kind), 64, "invalid_document", || {
                 format!("documents[{i}].kind is too long")
             })?;
-            Ok(StepDocument {
-                kind,
-                number,
-                sha256,
-            })
+            Ok(StepDocument::new(&kind, number, sha256))
         })
         .collect()
 }

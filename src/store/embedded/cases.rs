@@ -1,5 +1,6 @@
 //! Cases and referrals in the embedded store: one table per folder of id → (version,
-//! document). A write is a compare-and-set inside one redb transaction.
+//! document). A write is a compare-and-set inside one redb transaction, which also indexes
+//! the document hashes the record names.
 
 use async_trait::async_trait;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
@@ -8,6 +9,7 @@ use uuid::Uuid;
 use super::{EmbeddedStore, db_err};
 use crate::model::CaseWrite;
 use crate::store::cases::{Documents, Folder};
+use crate::store::documents::folder_rows;
 use crate::store::{Refused, StoreResult};
 
 const CASES: TableDefinition<u128, (u64, &[u8])> = TableDefinition::new("cases");
@@ -36,7 +38,8 @@ fn put(txn: &redb::WriteTransaction, folder: Folder, write: &CaseWrite) -> Store
     records
         .insert(id, (write.expect + 1, write.doc.as_slice()))
         .map_err(db_err)?;
-    Ok(())
+    let rows = folder_rows(folder, write);
+    super::documents::add_refs(txn, &rows)
 }
 
 pub(super) fn create_tables(txn: &redb::WriteTransaction) -> StoreResult<()> {

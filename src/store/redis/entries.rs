@@ -23,6 +23,7 @@ use crate::model::{
     ActiveRecord, Actor, CaseWrite, Entry, EntryStatus, Event, EventKind, LiftRequest, NewEntry,
     PendingLift, Review, ReviewedLift,
 };
+use crate::store::documents::{RefKind, hash_rows, ref_row, rows_of};
 use crate::store::{
     ActiveSet, EntryQuery, FORMAT_VERSION, Refused, StatusFilter, StoreError, StoreResult,
     check_contiguous, check_retained, clamp_limit, decode_active, encode_active,
@@ -59,7 +60,7 @@ struct LiftDoc {
 /// Reading entries back, and the calls of the list and lift scripts (`notices.rs` calls them
 /// too, with the scripts it extends, which take the same arguments first).
 impl RedisStore {
-    async fn read_entries(&self, ids: &[String]) -> StoreResult<Vec<Entry>> {
+    pub(super) async fn read_entries(&self, ids: &[String]) -> StoreResult<Vec<Entry>> {
         let hashes: Vec<HashMap<String, Vec<u8>>> = self
             .read_by_ids(ids, |pipe, id| {
                 pipe.hgetall(Keys::entry(id));
@@ -164,7 +165,13 @@ impl RedisStore {
             .arg(replaced_end)
             .arg(replaced.simple().to_string());
         let event = (kind, entry.listed_at, self.retention);
-        event_and_case_args(&mut invocation, &entry, event, case);
+        let mut refs = rows_of(&entry, RefKind::Entry, entry.id);
+        // The replaced suspension's end names the listing's decision as its document.
+        if let Some(replaced) = replaces {
+            let decision = entry.decision.document_sha256.iter();
+            refs.extend(decision.map(|h| ref_row(h, RefKind::Entry, replaced)));
+        }
+        event_and_case_args(&mut invocation, &entry, event, case, refs);
         Ok(invocation)
     }
 
@@ -270,7 +277,9 @@ impl RedisStore {
                 .arg(doc)
                 .arg(approving);
             let event = (kind, request.lifted_at, self.retention);
-            event_and_case_args(&mut invocation, &entry, event, case);
+            let lifted = entry.clone().lifted(request.clone(), 0);
+            let refs = rows_of(&lifted, RefKind::Entry, entry.id);
+            event_and_case_args(&mut invocation, &entry, event, case, refs);
             super::notices::append_new_notices(&mut invocation, &written)?;
             let (outcome, seq): (i64, i64) = invocation
                 .invoke_async(&mut self.conn.clone())
@@ -395,16 +404,22 @@ fn write_keys(invocation: &mut redis::ScriptInvocation<'_>, entry: Uuid) {
         .key(Keys::entry(entry));
 }
 
-/// Closes the arguments of a list or lift call with those the scripts' closing part reads: the
-/// event's entry id, scope and category, its time and the feed retention from `event` with its
-/// type, then the case version read and the case document ('' when no case is written).
+/// Closes the keys and arguments of a list or lift call with those the scripts' closing part
+/// reads: the document index, the event's entry id, scope and category, its time and the feed
+/// retention from `event` with its type, the case version read and the case document (''
+/// when no case is written), then the document index rows `refs` with the case's.
 fn event_and_case_args(
     invocation: &mut redis::ScriptInvocation<'_>,
     entry: &Entry,
     (kind, at, retention): (EventKind, Timestamp, u64),
     case: Option<&CaseWrite>,
+    mut refs: Vec<String>,
 ) {
+    if let Some(case) = case {
+        refs.extend(hash_rows(&case.documents, RefKind::Case, case.id));
+    }
     invocation
+        .key(Keys::document_refs())
         .arg(entry.id.simple().to_string())
         .arg(entry.scope.as_str())
         .arg(entry.category.as_str())
@@ -412,7 +427,8 @@ fn event_and_case_args(
         .arg(retention)
         .arg(kind.as_str())
         .arg(case.map_or_else(String::new, |c| c.expect.to_string()))
-        .arg(case.map_or(&[][..], |c| &c.doc[..]));
+        .arg(case.map_or(&[][..], |c| &c.doc[..]))
+        .arg(refs.join(" "));
 }
 
 pub(super) fn decode_event(id: &StreamId) -> StoreResult<Event> {
@@ -603,9 +619,11 @@ impl RedisStore {
             .key(Keys::pending())
             .key(Keys::entry(entry.id))
             .key(Keys::history(&entry.domain))
+            .key(Keys::document_refs())
             .arg(entry.domain.as_str())
             .arg(entry.id.simple().to_string())
             .arg(doc)
+            .arg(rows_of(&entry, RefKind::Entry, entry.id).join(" "))
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(redis_err)?;

@@ -2,7 +2,7 @@
 //! layout. Every key starts with the one hash tag `{siteban}`, so all of them hash to one
 //! slot: a script or `MULTI` may only touch keys of one slot on Redis Cluster, and every write
 //! here touches several keys at once. What the keys hold is left to the files that read and
-//! write them (`entries.rs`, `notices.rs`, `cases.rs`, `records.rs`).
+//! write them (`entries.rs`, `notices.rs`, `cases.rs`, `records.rs`, `documents.rs`).
 
 use uuid::Uuid;
 
@@ -93,6 +93,19 @@ impl Keys {
     /// Domain → protected name.
     pub(super) fn protected() -> String {
         Self::named("protected")
+    }
+}
+
+/// Uploaded documents and the index of the records that name them.
+impl Keys {
+    /// A document's hash (`meta`, `content`), under the SHA-256 of its bytes.
+    pub(super) fn document(sha256: &str) -> String {
+        format!("{}:document:{sha256}", Self::TAG)
+    }
+    /// Every `store::documents::ref_row`, all with score 0 so that one hash's rows are one
+    /// lexicographic range; the entry, case and referral scripts add to it.
+    pub(super) fn document_refs() -> String {
+        Self::named("documents:refs")
     }
 }
 
@@ -242,6 +255,11 @@ mod tests {
                 Keys::folder(Folder::Announcements),
                 "{siteban}:announcements".into(),
             ),
+            (
+                Keys::document(&"ab".repeat(32)),
+                format!("{{siteban}}:document:{}", "ab".repeat(32)),
+            ),
+            (Keys::document_refs(), "{siteban}:documents:refs".into()),
             (Keys::providers(), "{siteban}:providers".into()),
             (Keys::notice(id), format!("{{siteban}}:notice:{simple}")),
             (Keys::notice_outbox(), "{siteban}:notices:outbox".into()),

@@ -1,12 +1,13 @@
 //! The Lua scripts of entries (list, which also approves and imports; lift, which also
-//! approves a pending lift; propose; reject; request and reject a lift),
-//! of API keys and of the audit log, and the outcome codes every script of the Redis store
+//! approves a pending lift; propose; reject; request and reject a lift), of API keys and of
+//! the audit log, the part that indexes documents in every script that writes a record naming
+//! one, and the outcome codes every script of the Redis store
 //! answers. Each code is a Rust constant, and a script gets its codes as `local NAME = value`
 //! lines generated from those constants in front of its body, so the Rust side that decodes
 //! an answer and the script that gives it cannot disagree; its KEYS and ARGV get their local
 //! names the same way, from the lists beside its body. Building the arguments and
-//! decoding the answers is left to `entries.rs` and `redis.rs`; the scripts of notices, cases
-//! and records stay beside their Rust side, built the same way.
+//! decoding the answers is left to `entries.rs` and `redis.rs`; the scripts of notices, cases,
+//! records and documents stay beside their Rust side, built the same way.
 //!
 //! Every script does all its checks before its first write: Redis runs a script alone and
 //! refuses a writing script up front when out of memory, so a refused or failed script leaves
@@ -45,6 +46,9 @@ pub(super) const NO_SUCH_KEY: i64 = 0;
 /// The compare-and-set of a case or notice (`cases.rs`, `notices.rs`): the record's `ver` is
 /// no longer the one the caller read.
 pub(super) const VERSION_MOVED: i64 = 0;
+/// Document (`documents.rs`): a document with the same hash is stored already; answered with
+/// its metadata.
+pub(super) const ALREADY_STORED: i64 = 0;
 
 /// The body of a Lua script, the names it gives its KEYS and ARGV, and the outcome codes it
 /// answers, by name.
@@ -102,12 +106,27 @@ end"#
     };
 }
 
-/// What closes every script that changes the registry: the feed event of sequence `seq`
-/// (stream id `<seq>-0`, so stream order is sequence order) and the case document at its next
-/// version, when one is written.
-macro_rules! event_and_case {
+/// Adds the rows of the document index (`Keys::document_refs`) that the space-separated
+/// `refs` lists: every script that writes an entry, a case or a referral indexes the document
+/// hashes it names in the same step.
+macro_rules! add_refs {
     () => {
         r#"
+for row in string.gmatch(refs, '%S+') do
+  redis.call('ZADD', doc_refs, 0, row)
+end"#
+    };
+}
+pub(super) use add_refs;
+
+/// What closes every script that changes the registry: the document index rows, the feed event
+/// of sequence `seq` (stream id `<seq>-0`, so stream order is sequence order) and the case
+/// document at its next version, when one is written.
+macro_rules! event_and_case {
+    () => {
+        concat!(
+            add_refs!(),
+            r#"
 redis.call('XADD', feed, 'MAXLEN', '~', retention, seq .. '-0',
   't', kind, 'd', domain, 's', scope, 'i', id, 'c', category, 'a', at)
 if case_ver ~= '' then
@@ -115,6 +134,7 @@ if case_ver ~= '' then
 end
 return {WRITTEN, seq}
 "#
+        )
     };
 }
 
@@ -130,20 +150,21 @@ return {WRITTEN, seq}
 /// KEYS: 1 the sequence counter, 2 the feed, 3 the active hash, 4 the entry, 5 the domain's
 /// history, 6 to 7 the `all` and `active` listing indexes, 8 the pending hash, 9 the case
 /// (any key when there is none), 10 the replaced suspension's entry (any key when none),
-/// 11 the `lifted` listing index.
+/// 11 the `lifted` listing index, 12 the document index.
 ///
 /// ARGV: 1 domain, 2 active record, 3 entry document, 4 the id of the pending entry approved
 /// ('' for a direct listing), 5 the replaced suspension's 16-byte id ('' when none), 6 its
 /// lift document, 7 its id, then the event and case arguments of every registry write:
 /// 8 entry id, 9 scope, 10 category, 11 listing time, 12 feed retention, 13 event type, 14 the
-/// case version read ('' when no case is written), 15 the case document.
+/// case version read ('' when no case is written), 15 the case document, 16 the document
+/// index rows of the entry, the replaced suspension and the case, separated by spaces.
 ///
 /// Answers `{WRITTEN, seq}`, `{ALREADY_ACTIVE, record}`, `{ALREADY_PENDING, id}`,
 /// `{NOT_PENDING, 0}` or `{CASE_CHANGED, 0}`. `notices.rs` splices its writes in right before
 /// the `{WRITTEN, seq}` answer, after every check.
 pub(super) const LIST: Lua = Lua {
-    keys: "seq_counter feed active entry history by_seq_all by_seq_active pending_ids case replaced_entry by_seq_lifted",
-    argv: "domain record doc approving replaces replaced_end replaced_id id scope category at retention kind case_ver case_doc",
+    keys: "seq_counter feed active entry history by_seq_all by_seq_active pending_ids case replaced_entry by_seq_lifted doc_refs",
+    argv: "domain record doc approving replaces replaced_end replaced_id id scope category at retention kind case_ver case_doc refs",
     outcomes: outcomes![
         WRITTEN,
         ALREADY_ACTIVE,
@@ -192,18 +213,19 @@ redis.call('ZADD', by_seq_active, seq, id)
 ///
 /// KEYS: 1 the sequence counter, 2 the feed, 3 the active hash, 4 the entry, 5 to 6 the
 /// `active` and `lifted` listing indexes, 7 the pending lifts hash, 8 the case (any key when
-/// there is none).
+/// there is none), 9 the document index.
 ///
 /// ARGV: 1 domain, 2 the active record read, 3 lift document, 4 the pending lift approved,
 /// as read ('' for a lift that needs no approval), 5 entry id, 6 scope, 7 category, 8 lift
 /// time, 9 feed retention, 10 event type, 11 the case version read ('' when no case is
-/// written), 12 the case document.
+/// written), 12 the case document, 13 the document index rows of the lifted entry and the
+/// case.
 ///
 /// Answers `{WRITTEN, seq}`, `{NOT_LISTED, 0}`, `{ACTIVE_CHANGED, 0}`,
 /// `{LIFT_NOT_PENDING, 0}` or `{CASE_CHANGED, 0}`.
 pub(super) const LIFT: Lua = Lua {
-    keys: "seq_counter feed active entry by_seq_active by_seq_lifted pending_lifts case",
-    argv: "domain record lift approving id scope category at retention kind case_ver case_doc",
+    keys: "seq_counter feed active entry by_seq_active by_seq_lifted pending_lifts case doc_refs",
+    argv: "domain record lift approving id scope category at retention kind case_ver case_doc refs",
     outcomes: outcomes![
         WRITTEN,
         NOT_LISTED,
@@ -235,26 +257,31 @@ redis.call('ZADD', by_seq_lifted, listed, id)
 
 /// Stores an entry as pending review, unless the domain has an active or pending entry.
 ///
-/// KEYS: 1 the active hash, 2 the pending hash, 3 the entry, 4 the domain's history.
+/// KEYS: 1 the active hash, 2 the pending hash, 3 the entry, 4 the domain's history, 5 the
+/// document index.
 ///
-/// ARGV: 1 domain, 2 entry id, 3 entry document.
+/// ARGV: 1 domain, 2 entry id, 3 entry document, 4 the document index rows of the entry.
 ///
 /// Answers `{WRITTEN, 0}`, `{ALREADY_ACTIVE, record}` or `{ALREADY_PENDING, id}`, as the
 /// list script does.
 pub(super) const PROPOSE: Lua = Lua {
-    keys: "active pending_ids entry history",
-    argv: "domain id doc",
+    keys: "active pending_ids entry history doc_refs",
+    argv: "domain id doc refs",
     outcomes: outcomes![WRITTEN, ALREADY_ACTIVE, ALREADY_PENDING],
-    body: r#"
+    body: concat!(
+        r#"
 local current = redis.call('HGET', active, domain)
 if current then return {ALREADY_ACTIVE, current} end
 local pending = redis.call('HGET', pending_ids, domain)
 if pending then return {ALREADY_PENDING, pending} end
 redis.call('HSET', entry, 'doc', doc, 'seq', 0)
 redis.call('RPUSH', history, id)
-redis.call('HSET', pending_ids, domain, id)
+redis.call('HSET', pending_ids, domain, id)"#,
+        add_refs!(),
+        r#"
 return {WRITTEN, 0}
-"#,
+"#
+    ),
 };
 
 /// Rejects the pending entry the caller read, if it is still the pending one.
@@ -467,7 +494,7 @@ mod tests {
     use super::*;
 
     /// Every Lua script of the Redis store, these and those beside their Rust side.
-    const ALL: [&Lua; 12] = [
+    const ALL: [&Lua; 13] = [
         &LIST,
         &LIFT,
         &PROPOSE,
@@ -480,6 +507,7 @@ mod tests {
         &super::super::notices::UPDATE,
         &super::super::records::COMMIT_SCRIPT,
         &super::super::records::UNLOCK_SCRIPT,
+        &super::super::documents::PUT,
     ];
 
     #[test]

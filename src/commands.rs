@@ -31,6 +31,27 @@ impl Source {
             Source::Node(node) => node.audit(after, PAGE).await?,
         })
     }
+
+    /// Calls `each` with every audit record after `after`, page by page, until it answers
+    /// `false` or the log ends.
+    async fn each_record(
+        &self,
+        mut after: u64,
+        mut each: impl FnMut(&AuditRecord) -> anyhow::Result<bool>,
+    ) -> anyhow::Result<()> {
+        loop {
+            let page = self.audit(after).await?;
+            let Some(last) = page.last() else {
+                return Ok(());
+            };
+            after = last.seq;
+            for record in &page {
+                if !each(record)? {
+                    return Ok(());
+                }
+            }
+        }
+    }
 }
 
 /// Writes the audit records after `after` to `out`, one JSON object per line, and returns how
@@ -40,18 +61,15 @@ pub async fn export_audit(
     after: u64,
     out: &mut impl Write,
 ) -> anyhow::Result<u64> {
-    let mut after = after;
     let mut written = 0;
-    loop {
-        let page = source.audit(after).await?;
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        for record in &page {
+    source
+        .each_record(after, |record| {
             serde_json::to_writer(&mut *out, record)?;
             out.write_all(b"\n")?;
             written += 1;
-        }
-    }
+            Ok(true)
+        })
+        .await?;
     out.flush()?;
     Ok(written)
 }
@@ -60,18 +78,17 @@ pub async fn export_audit(
 /// the chain. An error is a failure to read the log, not a finding about it.
 pub async fn verify_audit(source: &Source) -> anyhow::Result<Result<Verifier, Tamper>> {
     let mut verifier = Verifier::new();
-    let mut after = 0;
-    loop {
-        let page = source.audit(after).await?;
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        for record in &page {
-            if let Err(tamper) = verifier.check(record) {
-                return Ok(Err(tamper));
+    let mut broken = None;
+    source
+        .each_record(0, |record| match verifier.check(record) {
+            Ok(()) => Ok(true),
+            Err(tamper) => {
+                broken = Some(tamper);
+                Ok(false)
             }
-        }
-    }
-    Ok(Ok(verifier))
+        })
+        .await?;
+    Ok(broken.map_or(Ok(verifier), Err))
 }
 
 /// What a command would need from a running node, for the advice given when a server holds

@@ -104,14 +104,19 @@ pub struct ProtectionOverride {
 /// A validated listing request, ready to be written. The store assigns `seq`.
 #[derive(Debug, Clone)]
 pub struct NewEntry {
+    /// UUIDv7, so ids sort by listing time.
     pub id: Uuid,
     pub domain: DomainName,
     pub scope: Scope,
     pub category: Category,
+    /// Why the site is listed, in the submitter's words (may be empty).
     pub reason: String,
+    /// The penalty decision the listing rests on.
     pub decision: Decision,
     pub listed_at: Timestamp,
+    /// The key that submitted it.
     pub listed_by: Actor,
+    /// Set when a protected name was listed deliberately, with its justification.
     pub protection_override: Option<ProtectionOverride>,
     /// What locating the site found when it was listed (see `notices`).
     pub location: Option<Location>,
@@ -192,9 +197,12 @@ pub struct LiftRequest {
     pub domain: DomainName,
     /// The active entry the caller decided to lift; the store refuses if another is active.
     pub entry_id: Option<Uuid>,
+    /// Why it is lifted.
     pub reason: String,
+    /// The document it is lifted under (a decision revoking the penalty, a court ruling).
     pub document: Decision,
     pub lifted_at: Timestamp,
+    /// The key that lifted it (for an approved lift, the one that asked for it).
     pub lifted_by: Actor,
     /// Ends a suspension (an `expired` event) instead of lifting a listing; the store refuses
     /// a lift of a suspension and an expiry of a listing.

@@ -11,7 +11,7 @@ use crate::auth::policy;
 use crate::domain::{Category, DateWindow, Decision, DecisionInput, DomainName, Scope};
 use crate::model::{Entry, EntryStatus};
 use crate::notices::model::{Notice, NoticeAction};
-use crate::registry::{EntryFilter, Lifted, Listing, ReviewDecision};
+use crate::registry::{EntryFilter, Lifted, Listing, ReviewAsked, ReviewDecision, Subject};
 use crate::store::StatusFilter;
 
 /// Longest accepted `reason`, in characters.
@@ -272,18 +272,11 @@ pub async fn lift(call: Call, path: web::Path<String>, payload: web::Payload) ->
     }
 }
 
-/// What a second key reviews: a listing, or a lift.
-#[derive(Clone, Copy)]
-enum Reviewed {
-    Listing,
-    Lift,
-}
-
 async fn review(
     call: Call,
     path: web::Path<String>,
     payload: web::Payload,
-    what: Reviewed,
+    subject: Subject,
     approve: bool,
 ) -> Answer {
     let principal = call.require_for(policy::WRITE_ENTRIES, &path)?;
@@ -303,16 +296,14 @@ async fn review(
     } else {
         ReviewDecision::Reject
     };
-    let (entry, written) = match what {
-        Reviewed::Listing => {
-            call.review(principal, &domain, wanted, decision, reason)
-                .await?
-        }
-        Reviewed::Lift => {
-            call.review_lift(principal, &domain, wanted, decision, reason)
-                .await?
-        }
+    let asked = ReviewAsked {
+        subject,
+        domain,
+        wanted,
+        decision,
+        reason,
     };
+    let (entry, written) = call.review(principal, asked).await?;
     tracing::info!(domain = %entry.domain, entry_id = %entry.id, status = entry.status.as_str(), notices = written.len(), by = %principal.key_id, "entry reviewed");
     Ok(HttpResponse::Ok().json(with_notices(entry, &written)))
 }
@@ -324,7 +315,7 @@ async fn review(
               (status = 403, description = "forbidden, out_of_province")),
     security(("bearer" = [])))]
 pub async fn approve(call: Call, path: web::Path<String>, payload: web::Payload) -> Answer {
-    review(call, path, payload, Reviewed::Listing, true).await
+    review(call, path, payload, Subject::Listing, true).await
 }
 
 /// Reject the entry of a domain waiting for review; it never takes effect.
@@ -334,7 +325,7 @@ pub async fn approve(call: Call, path: web::Path<String>, payload: web::Payload)
               (status = 403, description = "forbidden, out_of_province")),
     security(("bearer" = [])))]
 pub async fn reject(call: Call, path: web::Path<String>, payload: web::Payload) -> Answer {
-    review(call, path, payload, Reviewed::Listing, false).await
+    review(call, path, payload, Subject::Listing, false).await
 }
 
 /// Approve the lift of a domain that waits for a second key; the entry is lifted at once,
@@ -346,7 +337,7 @@ pub async fn reject(call: Call, path: web::Path<String>, payload: web::Payload) 
               (status = 422, description = "invalid_domain, invalid_entry_id, invalid_reason")),
     security(("bearer" = [])))]
 pub async fn approve_lift(call: Call, path: web::Path<String>, payload: web::Payload) -> Answer {
-    review(call, path, payload, Reviewed::Lift, true).await
+    review(call, path, payload, Subject::Lift, true).await
 }
 
 /// Reject the lift of a domain that waits for a second key; the entry stays listed and keeps
@@ -358,7 +349,7 @@ pub async fn approve_lift(call: Call, path: web::Path<String>, payload: web::Pay
               (status = 422, description = "invalid_domain, invalid_entry_id, invalid_reason")),
     security(("bearer" = [])))]
 pub async fn reject_lift(call: Call, path: web::Path<String>, payload: web::Payload) -> Answer {
-    review(call, path, payload, Reviewed::Lift, false).await
+    review(call, path, payload, Subject::Lift, false).await
 }
 
 /// A domain's current entry and its whole history.

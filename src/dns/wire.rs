@@ -344,19 +344,29 @@ mod tests {
         name.split('.').map(|l| l.as_bytes().to_vec()).collect()
     }
 
-    #[test]
-    fn hickory_reads_what_the_writer_writes() {
+    /// A writer of a response with `flags`, its question `name` of `qtype` written.
+    fn answering(id: u16, flags: Flags, name: &str, qtype: u16) -> MessageWriter {
         let mut w = MessageWriter::new(
-            0x1234,
+            id,
             Flags {
                 response: true,
-                authoritative: true,
-                ..Flags::default()
+                ..flags
             },
             512,
         );
-        let q = labels("Shop.Example.CN.dnsbl.siteban");
-        w.question(q.iter().map(Vec::as_slice), TYPE_A, CLASS_IN);
+        let q = labels(name);
+        w.question(q.iter().map(Vec::as_slice), qtype, CLASS_IN);
+        w
+    }
+
+    #[test]
+    fn hickory_reads_what_the_writer_writes() {
+        let authoritative = Flags {
+            authoritative: true,
+            ..Flags::default()
+        };
+        let name = "Shop.Example.CN.dnsbl.siteban";
+        let mut w = answering(0x1234, authoritative, name, TYPE_A);
         w.answer(
             Owner::UnderQuestion(""),
             TYPE_A,
@@ -407,17 +417,11 @@ mod tests {
 
     #[test]
     fn an_extended_response_code_is_split_between_header_and_opt() {
-        let mut w = MessageWriter::new(
-            7,
-            Flags {
-                response: true,
-                rcode: RCODE_BADVERS,
-                ..Flags::default()
-            },
-            512,
-        );
-        let q = labels("dnsbl.siteban");
-        w.question(q.iter().map(Vec::as_slice), TYPE_SOA, CLASS_IN);
+        let flags = Flags {
+            rcode: RCODE_BADVERS,
+            ..Flags::default()
+        };
+        let mut w = answering(7, flags, "dnsbl.siteban", TYPE_SOA);
         w.edns();
         let bytes = w.finish();
         assert_eq!(bytes[3] & 0x0f, 0, "the low four bits of 16");

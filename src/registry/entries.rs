@@ -69,6 +69,29 @@ impl Review {
     }
 }
 
+/// What a second key reviews.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    /// A listing waiting for approval (`entries.require_approval`).
+    Listing,
+    /// A lift waiting for approval (`entries.require_lift_approval`).
+    Lift,
+}
+
+/// A second key's decision as asked for: on what, of which domain (`wanted`, when given, must
+/// be the entry's id), which way, and why.
+#[derive(Debug, Clone)]
+pub struct ReviewAsked {
+    pub subject: Subject,
+    pub domain: DomainName,
+    pub wanted: Option<Uuid>,
+    pub decision: Review,
+    pub reason: String,
+}
+
+/// What a write answers: the entry as written and the notices written with it.
+pub type Written = (Entry, Vec<Notice>);
+
 /// Which entries a page holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EntryFilter {
@@ -140,18 +163,21 @@ impl Registry {
         Ok(self.settled(entry, notices).await)
     }
 
-    /// Approves or rejects the listing of `domain` that waits for review (`wanted`, when
+    /// Takes a second key's decision on what waits for it: a listing, or a lift
+    /// (`Registry::review_lift`).
+    pub async fn review(&self, by: &Principal, asked: ReviewAsked) -> RegistryResult<Written> {
+        match asked.subject {
+            Subject::Listing => self.review_listing(by, asked).await,
+            Subject::Lift => self.review_lift(by, asked).await,
+        }
+    }
+
+    /// Approves or rejects the listing of the domain that waits for review (`wanted`, when
     /// given, must be its id). The reviewer is another key of the submitter's side, within
     /// its province; an approval is located and notified as a direct listing is, in the
     /// same atomic write that lists it.
-    pub async fn review(
-        &self,
-        by: &Principal,
-        domain: &DomainName,
-        wanted: Option<Uuid>,
-        decision: Review,
-        reason: String,
-    ) -> RegistryResult<(Entry, Vec<Notice>)> {
+    async fn review_listing(&self, by: &Principal, asked: ReviewAsked) -> RegistryResult<Written> {
+        let (domain, wanted, decision) = (&asked.domain, asked.wanted, asked.decision);
         let pending = self
             .store
             .pending(domain)
@@ -161,7 +187,7 @@ impl Registry {
                 RegistryError::NotPending(format!("{domain} has no entry waiting for review"))
             })?;
         check_reviewer(by, &pending.listed_by, &pending, "entry")?;
-        let review = decision.by(by, reason, pending.listed_at);
+        let review = decision.by(by, asked.reason, pending.listed_at);
         let (entry, notices) = match decision {
             Review::Approve => self.approve(pending, review).await?,
             Review::Reject => (

@@ -7,9 +7,7 @@
 //! registry makes itself (a suspension's expiry, a case's closure) call `write_lift` and never
 //! wait.
 
-use uuid::Uuid;
-
-use super::entries::{Review, check_province, check_reviewer};
+use super::entries::{Review, ReviewAsked, Written, check_province, check_reviewer};
 use super::{Registry, RegistryError, RegistryResult};
 use crate::auth::Principal;
 use crate::domain::{Decision, DomainName};
@@ -55,7 +53,7 @@ impl Registry {
                 requested_by: by.actor(),
                 requested_at: now,
             };
-            let entry = self.store.request_lift(domain, current.id, request).await?;
+            let entry = self.store.request_lift(&current, request).await?;
             return Ok(Lifted::Requested(self.marked(entry).await));
         }
         let request = LiftRequest {
@@ -78,14 +76,12 @@ impl Registry {
     /// within its province and the entry's. An approval lifts the entry as a direct lift
     /// does, with the requester's document and reason, and keeps the approval on the lift; a
     /// rejection leaves the entry listed and keeps the rejected request on it.
-    pub async fn review_lift(
+    pub(super) async fn review_lift(
         &self,
         by: &Principal,
-        domain: &DomainName,
-        wanted: Option<Uuid>,
-        decision: Review,
-        reason: String,
-    ) -> RegistryResult<(Entry, Vec<Notice>)> {
+        asked: ReviewAsked,
+    ) -> RegistryResult<Written> {
+        let domain = &asked.domain;
         let not_pending =
             || RegistryError::NotPending(format!("{domain} has no lift waiting for approval"));
         let entry = self
@@ -93,15 +89,17 @@ impl Registry {
             .await?
             .into_iter()
             .rev()
-            .find(|e| e.pending_lift.is_some() && wanted.is_none_or(|id| id == e.id))
+            .find(|e| e.pending_lift.is_some() && asked.wanted.is_none_or(|id| id == e.id))
             .ok_or_else(not_pending)?;
         let request = entry.pending_lift.clone().ok_or_else(not_pending)?;
         check_reviewer(by, &request.requested_by, &entry, "lift")?;
         let reviewed = ReviewedLift {
-            review: decision.by(by, reason, request.requested_at),
+            review: asked
+                .decision
+                .by(by, asked.reason.clone(), request.requested_at),
             request,
         };
-        let (entry, notices) = match decision {
+        let (entry, notices) = match asked.decision {
             Review::Approve => {
                 let request = LiftRequest {
                     domain: domain.clone(),
@@ -120,10 +118,7 @@ impl Registry {
                     e => e.into(),
                 })?
             }
-            Review::Reject => (
-                self.store.reject_lift(domain, entry.id, reviewed).await?,
-                Vec::new(),
-            ),
+            Review::Reject => (self.store.reject_lift(&entry, reviewed).await?, Vec::new()),
         };
         Ok((self.marked(entry).await, notices))
     }

@@ -48,7 +48,7 @@ use crate::store::{Store, StoreResult};
 pub use announce::{WebhookChange, run_announcer};
 pub use cases::{CaseStep, case_opener, org_of};
 pub use documents::{DocumentInfo, MAX_REFERENCES, Reference};
-pub use entries::{EntryFilter, Listing, Review as ReviewDecision};
+pub use entries::{EntryFilter, Listing, Review as ReviewDecision, ReviewAsked, Subject, Written};
 pub use error::{RegistryError, RegistryResult};
 pub use follow::follow;
 pub use import::{ImportReport, import_actor, invalid_lines};

@@ -131,6 +131,15 @@ impl EmbeddedStore {
             .map_err(StoreError::unavailable)?
     }
 
+    /// Runs `work` on a read transaction, on the blocking pool.
+    async fn reading<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&redb::ReadTransaction) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        self.blocking(move |db| work(&db.begin_read().map_err(db_err)?))
+            .await
+    }
+
     fn advance_head(&self, seq: u64) {
         self.head.send_if_modified(|head| {
             let newer = seq > *head;
@@ -144,6 +153,15 @@ impl EmbeddedStore {
 
 fn encode<T: serde::Serialize>(value: &T) -> StoreResult<Vec<u8>> {
     serde_json::to_vec(value).map_err(StoreError::corrupt)
+}
+
+/// The JSON value stored under `key` in `table`, decoded.
+fn read_decoded<'k, K: redb::Key + 'static, T: serde::de::DeserializeOwned>(
+    table: &impl ReadableTable<K, &'static [u8]>,
+    key: impl std::borrow::Borrow<K::SelfType<'k>>,
+) -> StoreResult<Option<T>> {
+    let value = table.get(key).map_err(db_err)?;
+    value.map(|v| decode(v.value())).transpose()
 }
 
 fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> StoreResult<T> {
@@ -395,10 +413,7 @@ fn active_listing(
 /// Writes `entry` back, and files it in (or takes it out of) the pending lifts by whether it
 /// has one.
 fn write_pending_lift(txn: &redb::WriteTransaction, entry: &Entry) -> StoreResult<()> {
-    txn.open_table(ENTRIES)
-        .map_err(db_err)?
-        .insert(entry.id.as_u128(), encode(entry)?.as_slice())
-        .map_err(db_err)?;
+    write_entry(txn, entry)?;
     let mut pending = txn.open_table(PENDING_LIFTS).map_err(db_err)?;
     if entry.pending_lift.is_some() {
         pending
@@ -529,8 +544,7 @@ fn bump_keys_version(txn: &redb::WriteTransaction) -> StoreResult<u64> {
 impl Store for EmbeddedStore {
     async fn history(&self, domain: &DomainName) -> StoreResult<Vec<Entry>> {
         let domain = domain.clone();
-        self.blocking(move |db| {
-            let txn = db.begin_read().map_err(db_err)?;
+        self.reading(move |txn| {
             let history = txn.open_table(HISTORY).map_err(db_err)?;
             let entries = txn.open_table(ENTRIES).map_err(db_err)?;
             let mut out = Vec::new();
@@ -554,8 +568,7 @@ impl Store for EmbeddedStore {
             limit,
         } = query;
         let limit = clamp_limit(limit);
-        self.blocking(move |db| {
-            let txn = db.begin_read().map_err(db_err)?;
+        self.reading(move |txn| {
             let index = match filter {
                 StatusFilter::All => BY_SEQ,
                 StatusFilter::Active => BY_SEQ_ACTIVE,
@@ -634,8 +647,7 @@ impl Store for EmbeddedStore {
     }
 
     async fn active_set(&self) -> StoreResult<ActiveSet> {
-        self.blocking(|db| {
-            let txn = db.begin_read().map_err(db_err)?;
+        self.reading(|txn| {
             let seq = counter(&txn.open_table(META).map_err(db_err)?, SEQ)?;
             let active = txn.open_table(ACTIVE).map_err(db_err)?;
             let mut records = Vec::with_capacity(active.len().map_err(db_err)? as usize);
@@ -743,8 +755,7 @@ impl Store for EmbeddedStore {
 
     async fn pending(&self, domain: &DomainName) -> StoreResult<Option<Entry>> {
         let domain = domain.clone();
-        self.blocking(move |db| {
-            let txn = db.begin_read().map_err(db_err)?;
+        self.reading(move |txn| {
             let pending = txn.open_table(PENDING).map_err(db_err)?;
             let Some(id) = pending
                 .get(domain.as_str())
@@ -783,13 +794,8 @@ impl Store for EmbeddedStore {
         .await
     }
 
-    async fn request_lift(
-        &self,
-        domain: &DomainName,
-        entry_id: Uuid,
-        request: PendingLift,
-    ) -> StoreResult<Entry> {
-        let domain = domain.clone();
+    async fn request_lift(&self, entry: &Entry, request: PendingLift) -> StoreResult<Entry> {
+        let (domain, entry_id) = (entry.domain.clone(), entry.id);
         self.blocking(move |db| {
             let txn = db.begin_write().map_err(db_err)?;
             let mut entry = active_listing(&txn, domain.as_str(), entry_id)?;
@@ -809,13 +815,8 @@ impl Store for EmbeddedStore {
             .await
     }
 
-    async fn reject_lift(
-        &self,
-        domain: &DomainName,
-        entry_id: Uuid,
-        rejected: ReviewedLift,
-    ) -> StoreResult<Entry> {
-        let domain = domain.clone();
+    async fn reject_lift(&self, entry: &Entry, rejected: ReviewedLift) -> StoreResult<Entry> {
+        let (domain, entry_id) = (entry.domain.clone(), entry.id);
         self.blocking(move |db| {
             let txn = db.begin_write().map_err(db_err)?;
             let mut entry = match active_listing(&txn, domain.as_str(), entry_id) {
@@ -858,11 +859,8 @@ impl Store for EmbeddedStore {
 
     async fn audit(&self, after: u64, limit: usize) -> StoreResult<Vec<AuditRecord>> {
         let limit = clamp_limit(limit);
-        self.blocking(move |db| {
-            let txn = db.begin_read().map_err(db_err)?;
-            docs_after(&txn.open_table(AUDIT).map_err(db_err)?, after, limit)
-        })
-        .await
+        self.reading(move |txn| docs_after(&txn.open_table(AUDIT).map_err(db_err)?, after, limit))
+            .await
     }
 
     async fn protected(&self) -> StoreResult<Vec<ProtectedName>> {

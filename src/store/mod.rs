@@ -192,29 +192,19 @@ pub trait Store:
         review: Review,
     ) -> StoreResult<Entry>;
 
-    /// Records `request` as the pending lift of the active entry `entry_id` of `domain`, in one
-    /// atomic write that checks that the entry is still the active one (`EntryChanged`;
-    /// `NotListed` when none is), is not a suspension (`Suspended`) and has no pending lift
-    /// (`LiftPending`). Nothing else changes: no feed event, no notice.
-    async fn request_lift(
-        &self,
-        domain: &DomainName,
-        entry_id: uuid::Uuid,
-        request: PendingLift,
-    ) -> StoreResult<Entry>;
+    /// Records `request` as the pending lift of `entry` (as read), in one atomic write that
+    /// checks that the entry is still its domain's active one (`EntryChanged`; `NotListed` when
+    /// none is), is not a suspension (`Suspended`) and has no pending lift (`LiftPending`).
+    /// Nothing else changes: no feed event, no notice.
+    async fn request_lift(&self, entry: &Entry, request: PendingLift) -> StoreResult<Entry>;
 
     /// Every entry with a pending lift, oldest first, at most `limit`.
     async fn pending_lifts(&self, limit: usize) -> StoreResult<Vec<Entry>>;
 
-    /// Rejects the pending lift of the active entry `entry_id` of `domain`: clears it and keeps
-    /// `rejected` on the entry, in one atomic write; `LiftNotPending` when `rejected.request`
-    /// is no longer the entry's pending lift. (An approval is a lift: `lift_with_notices`.)
-    async fn reject_lift(
-        &self,
-        domain: &DomainName,
-        entry_id: uuid::Uuid,
-        rejected: ReviewedLift,
-    ) -> StoreResult<Entry>;
+    /// Rejects the pending lift of the active `entry` (as read): clears it and keeps `rejected`
+    /// on the entry, in one atomic write; `LiftNotPending` when `rejected.request` is no longer
+    /// the entry's pending lift. (An approval is a lift: `lift_with_notices`.)
+    async fn reject_lift(&self, entry: &Entry, rejected: ReviewedLift) -> StoreResult<Entry>;
 
     /// Appends to the audit log, numbering and chaining the record atomically.
     async fn append_audit(&self, event: AuditEvent) -> StoreResult<AuditRecord>;

@@ -294,26 +294,18 @@ impl Store for RedisStore {
         self.reject_entry(domain, id, review).await
     }
 
-    async fn request_lift(
-        &self,
-        domain: &DomainName,
-        entry_id: Uuid,
-        request: PendingLift,
-    ) -> StoreResult<Entry> {
-        self.request_entry_lift(domain, entry_id, request).await
+    async fn request_lift(&self, entry: &Entry, request: PendingLift) -> StoreResult<Entry> {
+        self.request_entry_lift(&entry.domain, entry.id, request)
+            .await
     }
 
     async fn pending_lifts(&self, limit: usize) -> StoreResult<Vec<Entry>> {
         self.entries_named_in(Keys::pending_lifts(), limit).await
     }
 
-    async fn reject_lift(
-        &self,
-        domain: &DomainName,
-        entry_id: Uuid,
-        rejected: ReviewedLift,
-    ) -> StoreResult<Entry> {
-        self.reject_entry_lift(domain, entry_id, rejected).await
+    async fn reject_lift(&self, entry: &Entry, rejected: ReviewedLift) -> StoreResult<Entry> {
+        self.reject_entry_lift(&entry.domain, entry.id, rejected)
+            .await
     }
 
     async fn append_audit(&self, event: AuditEvent) -> StoreResult<AuditRecord> {

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use siteban::audit::{AuditRecord, Verifier};
+use siteban::model::Entry;
 use siteban::store::{Refused, StoreError};
 
 use crate::helpers::{
@@ -610,8 +611,14 @@ pub async fn lift_requests_and_approvals_are_atomic(store: Store) {
     let code = |e: StoreError| {
         siteban::api::ApiError::from(siteban::registry::RegistryError::from(e)).code()
     };
+    // An entry that is not the active one any more, the active one itself, and an entry of a
+    // domain that has none.
+    let moved_on = Entry {
+        id: uuid::Uuid::now_v7(),
+        ..entry.clone()
+    };
     let refused = store
-        .request_lift(&domain, uuid::Uuid::now_v7(), pending.clone())
+        .request_lift(&moved_on, pending.clone())
         .await
         .unwrap_err();
     assert!(
@@ -620,13 +627,16 @@ pub async fn lift_requests_and_approvals_are_atomic(store: Store) {
     );
     assert_eq!(code(refused), "entry_changed");
     let refused = store
-        .request_lift(&domain, entry.id, pending.clone())
+        .request_lift(&entry, pending.clone())
         .await
         .unwrap_err();
     assert_eq!(code(refused), "lift_pending");
-    let unlisted = siteban::domain::DomainName::parse("never.example.cn").unwrap();
+    let unlisted = Entry {
+        domain: siteban::domain::DomainName::parse("never.example.cn").unwrap(),
+        ..entry.clone()
+    };
     let refused = store
-        .request_lift(&unlisted, entry.id, pending.clone())
+        .request_lift(&unlisted, pending.clone())
         .await
         .unwrap_err();
     assert_eq!(code(refused), "not_listed");
@@ -644,10 +654,7 @@ pub async fn lift_requests_and_approvals_are_atomic(store: Store) {
         request: stale,
         review,
     };
-    let refused = store
-        .reject_lift(&domain, entry.id, rejected)
-        .await
-        .unwrap_err();
+    let refused = store.reject_lift(&entry, rejected).await.unwrap_err();
     assert!(
         matches!(refused, StoreError::Refused(Refused::LiftNotPending)),
         "{refused:?}"

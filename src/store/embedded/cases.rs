@@ -3,7 +3,7 @@
 //! the document hashes the record names.
 
 use async_trait::async_trait;
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{ReadableTable, TableDefinition};
 use uuid::Uuid;
 
 use super::{EmbeddedStore, db_err};
@@ -64,8 +64,7 @@ impl Documents for EmbeddedStore {
     }
 
     async fn doc(&self, folder: Folder, id: Uuid) -> StoreResult<Option<Vec<u8>>> {
-        self.blocking(move |db| {
-            let txn = db.begin_read().map_err(db_err)?;
+        self.reading(move |txn| {
             let records = txn.open_table(table(folder)).map_err(db_err)?;
             Ok(records
                 .get(id.as_u128())
@@ -76,8 +75,7 @@ impl Documents for EmbeddedStore {
     }
 
     async fn docs(&self, folder: Folder) -> StoreResult<Vec<Vec<u8>>> {
-        self.blocking(move |db| {
-            let txn = db.begin_read().map_err(db_err)?;
+        self.reading(move |txn| {
             let records = txn.open_table(table(folder)).map_err(db_err)?;
             records
                 .iter()

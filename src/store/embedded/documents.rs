@@ -6,10 +6,10 @@
 use std::collections::HashSet;
 
 use async_trait::async_trait;
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use redb::TableDefinition;
 use uuid::Uuid;
 
-use super::{EmbeddedStore, db_err, decode, encode, read_entry};
+use super::{EmbeddedStore, db_err, encode, read_decoded, read_entry};
 use crate::model::{DocumentMeta, Entry};
 use crate::store::StoreResult;
 use crate::store::documents::{DocumentRef, DocumentStore, parse_ref_row, ref_range};
@@ -40,17 +40,6 @@ pub(super) fn add_refs(txn: &redb::WriteTransaction, rows: &[String]) -> StoreRe
     Ok(())
 }
 
-fn read_meta(
-    table: &impl ReadableTable<&'static str, &'static [u8]>,
-    sha256: &str,
-) -> StoreResult<Option<DocumentMeta>> {
-    table
-        .get(sha256)
-        .map_err(db_err)?
-        .map(|v| decode(v.value()))
-        .transpose()
-}
-
 #[async_trait]
 impl DocumentStore for EmbeddedStore {
     async fn put_document(
@@ -64,7 +53,9 @@ impl DocumentStore for EmbeddedStore {
             let txn = db.begin_write().map_err(db_err)?;
             let stored = {
                 let mut documents = txn.open_table(DOCUMENTS).map_err(db_err)?;
-                if let Some(stored) = read_meta(&documents, &meta.sha256)? {
+                if let Some(stored) =
+                    read_decoded::<&str, DocumentMeta>(&documents, meta.sha256.as_str())?
+                {
                     return Ok((stored, false));
                 }
                 documents
@@ -84,18 +75,22 @@ impl DocumentStore for EmbeddedStore {
 
     async fn document_meta(&self, sha256: &str) -> StoreResult<Option<DocumentMeta>> {
         let sha256 = sha256.to_owned();
-        self.blocking(move |db| {
-            let txn = db.begin_read().map_err(db_err)?;
-            read_meta(&txn.open_table(DOCUMENTS).map_err(db_err)?, &sha256)
+        self.reading(move |txn| {
+            read_decoded::<&str, DocumentMeta>(
+                &txn.open_table(DOCUMENTS).map_err(db_err)?,
+                sha256.as_str(),
+            )
         })
         .await
     }
 
     async fn document(&self, sha256: &str) -> StoreResult<Option<(DocumentMeta, Vec<u8>)>> {
         let sha256 = sha256.to_owned();
-        self.blocking(move |db| {
-            let txn = db.begin_read().map_err(db_err)?;
-            let Some(meta) = read_meta(&txn.open_table(DOCUMENTS).map_err(db_err)?, &sha256)?
+        self.reading(move |txn| {
+            let Some(meta) = read_decoded::<&str, DocumentMeta>(
+                &txn.open_table(DOCUMENTS).map_err(db_err)?,
+                sha256.as_str(),
+            )?
             else {
                 return Ok(None);
             };
@@ -114,8 +109,7 @@ impl DocumentStore for EmbeddedStore {
     }
 
     async fn uploaded(&self, hashes: Vec<String>) -> StoreResult<HashSet<String>> {
-        self.blocking(move |db| {
-            let txn = db.begin_read().map_err(db_err)?;
+        self.reading(move |txn| {
             let documents = txn.open_table(DOCUMENTS).map_err(db_err)?;
             let mut out = HashSet::new();
             for hash in hashes {
@@ -130,8 +124,7 @@ impl DocumentStore for EmbeddedStore {
 
     async fn document_refs(&self, sha256: &str) -> StoreResult<Vec<DocumentRef>> {
         let (from, to) = ref_range(sha256);
-        self.blocking(move |db| {
-            let txn = db.begin_read().map_err(db_err)?;
+        self.reading(move |txn| {
             let refs = txn.open_table(REFS).map_err(db_err)?;
             let mut out = Vec::new();
             for row in refs.range(from.as_str()..to.as_str()).map_err(db_err)? {
@@ -146,8 +139,7 @@ impl DocumentStore for EmbeddedStore {
 
     async fn entries_by_id(&self, ids: &[Uuid]) -> StoreResult<Vec<Entry>> {
         let ids = ids.to_vec();
-        self.blocking(move |db| {
-            let txn = db.begin_read().map_err(db_err)?;
+        self.reading(move |txn| {
             let entries = txn.open_table(super::ENTRIES).map_err(db_err)?;
             let mut out = Vec::with_capacity(ids.len());
             for id in ids {

@@ -7,11 +7,12 @@ use std::collections::BTreeMap;
 
 use crate::model::Timestamp;
 use async_trait::async_trait;
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{ReadableDatabase, TableDefinition};
 use uuid::Uuid;
 
 use super::{
-    EmbeddedStore, counter, db_err, decode, encode, take_pending, write_lift, write_listing,
+    EmbeddedStore, counter, db_err, decode, encode, read_decoded, take_pending, write_lift,
+    write_listing,
 };
 use crate::model::{Entry, LiftRequest, NewEntry};
 use crate::notices::model::{Notice, NoticeStatus, Provider, Restores, epoch_ms};
@@ -82,17 +83,6 @@ fn write_notice(
     Ok(())
 }
 
-fn read_notice(
-    table: &impl ReadableTable<u128, &'static [u8]>,
-    id: u128,
-) -> StoreResult<Option<Notice>> {
-    table
-        .get(id)
-        .map_err(db_err)?
-        .map(|bytes| decode(bytes.value()))
-        .transpose()
-}
-
 impl EmbeddedStore {
     /// Lists an entry (`list` writes it, given the feed retention) and writes its notices in
     /// one transaction, then moves the head on.
@@ -144,8 +134,7 @@ impl NoticeStore for EmbeddedStore {
 
     async fn provider(&self, id: &str) -> StoreResult<Option<Provider>> {
         let id = id.to_string();
-        self.blocking(move |db| {
-            let txn = db.begin_read().map_err(db_err)?;
+        self.reading(move |txn| {
             let table = txn.open_table(PROVIDERS).map_err(db_err)?;
             let doc = table.get(id.as_str()).map_err(db_err)?;
             doc.map(|doc| decode(doc.value())).transpose()
@@ -198,9 +187,8 @@ impl NoticeStore for EmbeddedStore {
     }
 
     async fn notice(&self, id: Uuid) -> StoreResult<Option<Notice>> {
-        self.blocking(move |db| {
-            let txn = db.begin_read().map_err(db_err)?;
-            read_notice(&txn.open_table(NOTICES).map_err(db_err)?, id.as_u128())
+        self.reading(move |txn| {
+            read_decoded::<u128, Notice>(&txn.open_table(NOTICES).map_err(db_err)?, id.as_u128())
         })
         .await
     }
@@ -214,7 +202,10 @@ impl NoticeStore for EmbeddedStore {
         // interleave with another update of the same notice.
         self.blocking(move |db| {
             let txn = db.begin_write().map_err(db_err)?;
-            let old = read_notice(&txn.open_table(NOTICES).map_err(db_err)?, id.as_u128())?;
+            let old = read_decoded::<u128, Notice>(
+                &txn.open_table(NOTICES).map_err(db_err)?,
+                id.as_u128(),
+            )?;
             let Some(old) = old else {
                 return Ok(None);
             };
@@ -240,7 +231,10 @@ impl NoticeStore for EmbeddedStore {
             let mut out = Vec::with_capacity(updates.len());
             let mut wrote = false;
             for (id, change) in updates {
-                let old = read_notice(&txn.open_table(NOTICES).map_err(db_err)?, id.as_u128())?;
+                let old = read_decoded::<u128, Notice>(
+                    &txn.open_table(NOTICES).map_err(db_err)?,
+                    id.as_u128(),
+                )?;
                 let Some(old) = old else {
                     out.push(None);
                     continue;
@@ -274,8 +268,7 @@ impl NoticeStore for EmbeddedStore {
 
     async fn provider_notices(&self, query: NoticePageQuery) -> StoreResult<NoticePage> {
         let limit = clamp_limit(query.limit);
-        self.blocking(move |db| {
-            let txn = db.begin_read().map_err(db_err)?;
+        self.reading(move |txn| {
             let index = txn.open_table(BY_PROVIDER).map_err(db_err)?;
             let notices = txn.open_table(NOTICES).map_err(db_err)?;
             let start = query.after.map_or(0, |a| a.as_u128().saturating_add(1));
@@ -292,7 +285,7 @@ impl NoticeStore for EmbeddedStore {
                     next = out.last().map(|n: &Notice| n.id);
                     break;
                 }
-                if let Some(notice) = read_notice(&notices, id)?
+                if let Some(notice) = read_decoded::<u128, Notice>(&notices, id)?
                     && query.status.is_none_or(|s| s == notice.status)
                 {
                     out.push(notice);
@@ -304,8 +297,7 @@ impl NoticeStore for EmbeddedStore {
     }
 
     async fn notice_counts(&self) -> StoreResult<BTreeMap<NoticeStatus, u64>> {
-        self.blocking(|db| {
-            let txn = db.begin_read().map_err(db_err)?;
+        self.reading(|txn| {
             let table = txn.open_table(COUNTS).map_err(db_err)?;
             let mut out = BTreeMap::new();
             for status in NoticeStatus::ALL {

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{ReadableTable, TableDefinition};
 use serde::de::DeserializeOwned;
 
 use super::{EmbeddedStore, db_err, decode, encode};
@@ -67,8 +67,7 @@ impl EmbeddedStore {
         table: TableDefinition<'static, &'static str, &'static [u8]>,
         keys: Vec<String>,
     ) -> StoreResult<Vec<Option<T>>> {
-        self.blocking(move |db| {
-            let txn = db.begin_read().map_err(db_err)?;
+        self.reading(move |txn| {
             let table = txn.open_table(table).map_err(db_err)?;
             keys.iter()
                 .map(|key| {
@@ -168,8 +167,7 @@ impl RecordStore for EmbeddedStore {
 
     async fn recordals_by_domain(&self, domain: &DomainName) -> StoreResult<Vec<Recordal>> {
         let domain = domain.to_string();
-        self.blocking(move |db| {
-            let txn = db.begin_read().map_err(db_err)?;
+        self.reading(move |txn| {
             let icps = linked(&txn.open_table(BY_DOMAIN).map_err(db_err)?, &domain)?;
             let table = txn.open_table(RECORDALS).map_err(db_err)?;
             read_recordals(&table, icps.iter().map(String::as_str))
@@ -182,8 +180,7 @@ impl RecordStore for EmbeddedStore {
         codes: &[Uscc],
     ) -> StoreResult<HashMap<Uscc, Vec<Recordal>>> {
         let codes = codes.to_vec();
-        self.blocking(move |db| {
-            let txn = db.begin_read().map_err(db_err)?;
+        self.reading(move |txn| {
             let index = txn.open_table(BY_SPONSOR).map_err(db_err)?;
             let table = txn.open_table(RECORDALS).map_err(db_err)?;
             let mut out = HashMap::new();

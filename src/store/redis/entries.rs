@@ -633,14 +633,17 @@ impl RedisStore {
         }
     }
 
-    pub(super) async fn pending_entry(&self, domain: &DomainName) -> StoreResult<Option<Entry>> {
-        let id: Option<String> = self
-            .conn
+    /// The entry id the hash `key` of domain → entry id names for `domain`.
+    async fn named_in(&self, key: String, domain: &DomainName) -> StoreResult<Option<String>> {
+        self.conn
             .clone()
-            .hget(Keys::pending(), domain.as_str())
+            .hget(key, domain.as_str())
             .await
-            .map_err(redis_err)?;
-        match id {
+            .map_err(redis_err)
+    }
+
+    pub(super) async fn pending_entry(&self, domain: &DomainName) -> StoreResult<Option<Entry>> {
+        match self.named_in(Keys::pending(), domain).await? {
             None => Ok(None),
             Some(id) => Ok(self.read_entries(&[id]).await?.pop()),
         }
@@ -711,12 +714,7 @@ impl RedisStore {
         entry_id: Uuid,
         rejected: ReviewedLift,
     ) -> StoreResult<Entry> {
-        let named: Option<String> = self
-            .conn
-            .clone()
-            .hget(Keys::pending_lifts(), domain.as_str())
-            .await
-            .map_err(redis_err)?;
+        let named = self.named_in(Keys::pending_lifts(), domain).await?;
         if named != Some(entry_id.simple().to_string()) {
             return Err(Refused::LiftNotPending.into());
         }

@@ -12,10 +12,7 @@ use crate::model::Secret;
 use crate::notices::model::{Provider, ProviderKind, new_provider_id};
 use crate::notices::webhook;
 
-/// Most ranges or name-server suffixes of one provider.
-pub const MAX_ITEMS: usize = 10_000;
-/// Longest webhook URL, in bytes.
-pub const MAX_URL: usize = 2000;
+pub use crate::api::schema::{MAX_ITEMS, MAX_URL};
 
 /// `Some(None)` for an explicit `null`, `None` for an absent field.
 fn explicit<'de, D: Deserializer<'de>, T: Deserialize<'de>>(

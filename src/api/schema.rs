@@ -19,6 +19,20 @@ use crate::cases::{Ground, Measure, Org};
 use crate::domain::{Category, DocumentType, Province, Role, Scope};
 use crate::notices::model::ProviderKind;
 
+// The bounds of request fields: the document states them, the handlers enforce them.
+/// Most characters of a summary or a referral's result.
+pub const MAX_SUMMARY: usize = 4000;
+/// Most characters of a reason or a note.
+pub const MAX_TEXT: usize = 2000;
+/// Most characters of an operator's name, a subject or a document number.
+pub const MAX_NAME: usize = 200;
+/// Most documents (or evidence hashes) of one request.
+pub const MAX_DOCUMENTS: usize = 100;
+/// Most ranges or name-server suffixes of one provider.
+pub const MAX_ITEMS: usize = 10_000;
+/// Longest webhook URL, in bytes.
+pub const MAX_URL: usize = 2000;
+
 /// The characters `str::trim` removes (Unicode `White_Space`), as the inside of a regular
 /// expression class. Written out rather than `\s`, whose meaning differs between regular
 /// expression dialects.
@@ -26,8 +40,6 @@ const SPACE: &str = r"\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u2
 
 /// The characters `char::is_control` is true of (Unicode `Cc`), as the inside of a class.
 const CONTROL: &str = r"\u0000-\u001f\u007f-\u009f";
-
-use crate::api::cases::{MAX_NAME, MAX_SUMMARY, MAX_TEXT};
 
 fn string() -> ObjectBuilder {
     ObjectBuilder::new().schema_type(Type::String)
@@ -175,7 +187,7 @@ pub fn optional_domain() -> Object {
 
 /// A list of name-server host suffixes (DNS providers).
 pub fn nameservers() -> Array {
-    list(any_domain(), crate::api::providers::MAX_ITEMS).build()
+    list(any_domain(), MAX_ITEMS).build()
 }
 
 /// A list of at most `max` items; `null` is none.
@@ -304,7 +316,7 @@ pub fn sha256() -> Object {
 /// Evidence: up to 100 SHA-256s; `null` is none.
 pub fn evidence() -> Array {
     nullable_list(sha256())
-        .max_items(Some(crate::api::cases::MAX_DOCUMENTS))
+        .max_items(Some(MAX_DOCUMENTS))
         .description(Some(
             "SHA-256 of each evidence document, 64 hex characters.",
         ))
@@ -436,7 +448,7 @@ pub fn document() -> Object {
 /// A webhook URL: `http` or `https` with a host and no credentials, at most 2,000 bytes.
 fn url(base: ObjectBuilder, description: &str) -> Object {
     base.format(Some(SchemaFormat::Custom("uri".into())))
-        .max_length(Some(crate::api::providers::MAX_URL))
+        .max_length(Some(MAX_URL))
         .pattern(Some(r"^[Hh][Tt][Tt][Pp][Ss]?://[^@/?#]+([/?#][\s\S]*)?$"))
         .description(Some(description))
         .build()
@@ -463,7 +475,7 @@ pub fn ranges() -> Array {
     let cidr = string()
         .format(Some(SchemaFormat::Custom("cidr".into())))
         .build();
-    list(cidr, crate::api::providers::MAX_ITEMS)
+    list(cidr, MAX_ITEMS)
         .examples([serde_json::json!(["203.0.113.0/24", "2001:db8::/32"])])
         .build()
 }
@@ -789,7 +801,7 @@ pub fn documents() -> Array {
         .item(document)
         .item(AnyOfBuilder::new().item(has_number).item(has_sha256));
     nullable_list(document)
-        .max_items(Some(crate::api::cases::MAX_DOCUMENTS))
+        .max_items(Some(MAX_DOCUMENTS))
         .build()
 }
 

@@ -20,14 +20,7 @@ pub use inbox::*;
 pub use referrals::*;
 pub use steps::*;
 
-/// Most characters of a summary or a referral's result.
-pub const MAX_SUMMARY: usize = 4000;
-/// Most characters of a reason or a note.
-pub const MAX_TEXT: usize = 2000;
-/// Most characters of an operator's name, a subject or a document number.
-pub const MAX_NAME: usize = 200;
-/// Most documents (or evidence hashes) of one request.
-pub const MAX_DOCUMENTS: usize = 100;
+pub use crate::api::schema::{MAX_DOCUMENTS, MAX_NAME, MAX_SUMMARY, MAX_TEXT};
 
 /// The body of `POST /v1/cases`; its document is [`schema::case_request`], one shape for a
 /// recorded site (with its ICP number) and one for a site without a recordal.

@@ -61,6 +61,7 @@ impl Application {
             shutdown_rx.clone(),
         ));
         tokio::spawn(follow(Arc::clone(&registry), shutdown_rx.clone()));
+        tokio::spawn(index_named_documents(Arc::clone(&registry)));
         tokio::spawn(housekeeping(Arc::clone(&limits), shutdown_rx.clone()));
         if settings.notices.deliver {
             tokio::spawn(run_delivery(
@@ -198,6 +199,18 @@ pub fn build_registry(
         health: FollowerHealth::new(),
         inbox_wake: tokio::sync::Notify::new(),
     })
+}
+
+/// Indexes the documents named by records older than the document index, once per store,
+/// beside serving (a store written by this version has nothing to do).
+async fn index_named_documents(registry: Arc<Registry>) {
+    match registry.index_named_documents().await {
+        Ok(0) => {}
+        Ok(rows) => tracing::info!(rows, "documents named by older records indexed"),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot index the documents older records name; the next start tries again")
+        }
+    }
 }
 
 /// The rustls server configuration when `server.tls` is set, with the ring provider.

@@ -11,7 +11,8 @@ use super::{Registry, RegistryError, RegistryResult};
 use crate::auth::Principal;
 use crate::domain::{DocumentType, DomainName, Role};
 use crate::model::{DocumentMeta, Entry, NamesDocuments};
-use crate::store::documents::{DocumentRef, RefKind};
+use crate::store::documents::{DocumentRef, RefKind, rows_of};
+use crate::store::{EntryQuery, StatusFilter};
 
 /// Most records `referenced_by` lists; the index itself has no bound.
 pub const MAX_REFERENCES: usize = 1000;
@@ -68,6 +69,52 @@ fn digest(sha256: &str) -> RegistryResult<String> {
 /// no provider); `None` for every other key, which may read every document.
 fn provider_of(by: &Principal) -> Option<Option<&str>> {
     matches!(by.role, Role::AccessProvider | Role::DnsProvider).then_some(by.provider_id.as_deref())
+}
+
+impl Registry {
+    /// Indexes the document hashes that records written before the index existed name, once
+    /// per store: every entry, case and referral, in batches, then marks the index complete.
+    /// Rows already there stay, and records written meanwhile index themselves, so nodes may
+    /// run it together. Answers how many rows it wrote (0 when the index was complete).
+    pub async fn index_named_documents(&self) -> RegistryResult<usize> {
+        if self.store.document_refs_complete().await? {
+            return Ok(0);
+        }
+        let mut rows = Vec::new();
+        let mut after = 0;
+        loop {
+            let query = EntryQuery {
+                filter: StatusFilter::All,
+                after,
+                limit: ENTRY_BATCH,
+            };
+            let (page, next) = self.store.entries(query).await?;
+            rows.extend(page.iter().flat_map(|e| rows_of(e, RefKind::Entry, e.id)));
+            match next {
+                Some(next) => after = next,
+                None => break,
+            }
+        }
+        let pending = self.store.pending_entries(usize::MAX).await?;
+        rows.extend(
+            pending
+                .iter()
+                .flat_map(|e| rows_of(e, RefKind::Entry, e.id)),
+        );
+        let cases = self.store.cases().await?;
+        rows.extend(cases.iter().flat_map(|c| rows_of(c, RefKind::Case, c.id)));
+        let referrals = self.store.referrals().await?;
+        rows.extend(
+            referrals
+                .iter()
+                .flat_map(|r| rows_of(r, RefKind::Referral, r.id)),
+        );
+        for batch in rows.chunks(ENTRY_BATCH) {
+            self.store.add_document_refs(batch.to_vec(), false).await?;
+        }
+        self.store.add_document_refs(Vec::new(), true).await?;
+        Ok(rows.len())
+    }
 }
 
 impl Registry {

@@ -85,6 +85,15 @@ pub trait DocumentStore: Send + Sync {
 
     /// The entries of `ids`, in the order given (the index names only entries that exist).
     async fn entries_by_id(&self, ids: &[Uuid]) -> StoreResult<Vec<Entry>>;
+
+    /// Adds `rows` to the index (rows already there stay as they are) and, with `complete`,
+    /// records that every record written before the index existed is indexed, in one atomic
+    /// write.
+    async fn add_document_refs(&self, rows: Vec<String>, complete: bool) -> StoreResult<()>;
+
+    /// Whether the index is known to cover every record ([`DocumentStore::add_document_refs`]
+    /// with `complete`).
+    async fn document_refs_complete(&self) -> StoreResult<bool>;
 }
 
 /// The index row saying that the record `id` of `kind` names `sha256`. The hash comes first,

@@ -64,6 +64,8 @@ const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
 const SEQ: &str = "seq";
 const KEYS_VERSION: &str = "keys_version";
 const FORMAT: &str = "format";
+/// 1 once the document index covers the records written before it existed.
+const REFS_COMPLETE: &str = "document_refs_complete";
 const IMPORT_BATCH: usize = 10_000;
 
 pub struct EmbeddedStore {

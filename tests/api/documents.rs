@@ -6,7 +6,10 @@
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{Store, TestApp, entry_body, expect, spawn_app, spawn_app_with};
+use crate::helpers::{
+    DEADLINE, RedisServer, Store, TestApp, entry_body, eventually, expect, spawn_app,
+    spawn_app_on_redis, spawn_app_with,
+};
 
 fn pdf(tag: &str) -> Vec<u8> {
     format!("%PDF-1.7\n% {tag}\n%%EOF\n").into_bytes()
@@ -639,4 +642,50 @@ async fn providers_read_the_documents_of_their_notices_on_the_embedded_store() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn providers_read_the_documents_of_their_notices_on_redis() {
     providers_read_the_documents_of_their_notices(Store::Redis).await;
+}
+
+/// A store written before the document index existed: its records name hashes the index does
+/// not hold. The index is built once from the records, and a second run has nothing to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_older_than_the_document_index_are_indexed_once() {
+    let redis = RedisServer::start();
+    let app = spawn_app_on_redis(|s| s.store.redis_url = redis.url()).await;
+    let store = &app.registry.store;
+    eventually(DEADLINE, "the start's indexing pass done", || async {
+        store.document_refs_complete().await.unwrap()
+    })
+    .await;
+    let agency = app.create_key("agency", None).await;
+    let hash = sha256(&pdf("older"));
+    list_naming(&app, &agency, "older.example.cn", &hash, &[]).await;
+    let path = format!("/v1/documents/{hash}/meta");
+    let code = |body: Value| {
+        body["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (status, body) = get(&app, &agency, &path).await;
+    assert_eq!((status, code(body)), (404, "document_not_uploaded".into()));
+
+    // Drop the index and its mark, as a store of an older version has neither.
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg("{siteban}:documents:refs")
+        .arg("{siteban}:documents:refs:complete")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let (status, body) = get(&app, &agency, &path).await;
+    assert_eq!((status, code(body)), (404, "document_not_found".into()));
+
+    assert_eq!(app.registry.index_named_documents().await.unwrap(), 1);
+    let (status, body) = get(&app, &agency, &path).await;
+    assert_eq!((status, code(body)), (404, "document_not_uploaded".into()));
+    assert!(store.document_refs_complete().await.unwrap());
+    assert_eq!(app.registry.index_named_documents().await.unwrap(), 0);
 }

@@ -149,4 +149,27 @@ impl DocumentStore for EmbeddedStore {
         })
         .await
     }
+
+    async fn add_document_refs(&self, rows: Vec<String>, complete: bool) -> StoreResult<()> {
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            add_refs(&txn, &rows)?;
+            if complete {
+                txn.open_table(super::META)
+                    .map_err(db_err)?
+                    .insert(super::REFS_COMPLETE, 1)
+                    .map_err(db_err)?;
+            }
+            txn.commit().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn document_refs_complete(&self) -> StoreResult<bool> {
+        self.reading(|txn| {
+            let meta = txn.open_table(super::META).map_err(db_err)?;
+            Ok(super::counter(&meta, super::REFS_COMPLETE)? == 1)
+        })
+        .await
+    }
 }

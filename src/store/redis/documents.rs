@@ -138,4 +138,38 @@ impl DocumentStore for RedisStore {
         let ids: Vec<String> = ids.iter().map(|id| id.simple().to_string()).collect();
         self.read_entries(&ids).await
     }
+
+    async fn add_document_refs(&self, rows: Vec<String>, complete: bool) -> StoreResult<()> {
+        // One MULTI: the rows and the mark land together (one hash slot, so on Cluster too).
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        if !rows.is_empty() {
+            pipe.cmd("ZADD").arg(Keys::document_refs());
+            for row in &rows {
+                pipe.arg(0).arg(row);
+            }
+            pipe.ignore();
+        }
+        if complete {
+            pipe.cmd("SET")
+                .arg(Keys::document_refs_complete())
+                .arg(1)
+                .ignore();
+        }
+        if rows.is_empty() && !complete {
+            return Ok(());
+        }
+        pipe.query_async::<()>(&mut self.conn.clone())
+            .await
+            .map_err(redis_err)
+    }
+
+    async fn document_refs_complete(&self) -> StoreResult<bool> {
+        let mark: Option<u8> = redis::cmd("GET")
+            .arg(Keys::document_refs_complete())
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_err)?;
+        Ok(mark == Some(1))
+    }
 }

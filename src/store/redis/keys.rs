@@ -107,6 +107,10 @@ impl Keys {
     pub(super) fn document_refs() -> String {
         Self::named("documents:refs")
     }
+    /// Set to 1 once the index covers the records written before it existed.
+    pub(super) fn document_refs_complete() -> String {
+        Self::named("documents:refs:complete")
+    }
 }
 
 /// Cases and referrals: each record a hash (`doc`, `ver`), each folder a set of ids.
@@ -260,6 +264,10 @@ mod tests {
                 format!("{{siteban}}:document:{}", "ab".repeat(32)),
             ),
             (Keys::document_refs(), "{siteban}:documents:refs".into()),
+            (
+                Keys::document_refs_complete(),
+                "{siteban}:documents:refs:complete".into(),
+            ),
             (Keys::providers(), "{siteban}:providers".into()),
             (Keys::notice(id), format!("{{siteban}}:notice:{simple}")),
             (Keys::notice_outbox(), "{siteban}:notices:outbox".into()),

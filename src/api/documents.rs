@@ -17,13 +17,7 @@ use crate::registry::{DocumentInfo, Reference};
 /// A document's bytes in the OpenAPI document ([`schema::document_bytes`]).
 pub struct DocumentBytes;
 
-impl utoipa::PartialSchema for DocumentBytes {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        schema::document_bytes().into()
-    }
-}
-
-impl utoipa::ToSchema for DocumentBytes {}
+schema::documented_as!(DocumentBytes => schema::document_bytes());
 
 /// An uploaded document's metadata and the records that name it.
 #[derive(Serialize, utoipa::ToSchema)]

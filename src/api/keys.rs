@@ -23,13 +23,7 @@ pub struct CreateKeyRequest {
     pub provider_id: Option<String>,
 }
 
-impl utoipa::PartialSchema for CreateKeyRequest {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        super::schema::key_request()
-    }
-}
-
-impl utoipa::ToSchema for CreateKeyRequest {}
+super::schema::documented_as!(CreateKeyRequest => super::schema::key_request());
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct KeyView {

@@ -44,25 +44,13 @@ pub struct ProviderRequest {
     pub rotate_secret: bool,
 }
 
-impl utoipa::PartialSchema for ProviderRequest {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        super::schema::provider_request(false)
-    }
-}
-
-impl utoipa::ToSchema for ProviderRequest {}
+super::schema::documented_as!(ProviderRequest => super::schema::provider_request(false));
 
 /// The document of a `PATCH /v1/providers/{id}` body, which is read as a [`ProviderRequest`]:
 /// every field optional, and the lists those of the stored provider's kind.
 pub struct ProviderUpdate;
 
-impl utoipa::PartialSchema for ProviderUpdate {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        super::schema::provider_request(true)
-    }
-}
-
-impl utoipa::ToSchema for ProviderUpdate {}
+super::schema::documented_as!(ProviderUpdate => super::schema::provider_request(true));
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ProviderView {

@@ -57,45 +57,21 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
-impl utoipa::PartialSchema for RegistrationInput {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        super::schema::registration(false)
-    }
-}
+super::schema::documented_as!(RegistrationInput => super::schema::registration(false));
 
-impl utoipa::ToSchema for RegistrationInput {}
-
-impl utoipa::PartialSchema for RecordalInput {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        super::schema::recordal(false)
-    }
-}
-
-impl utoipa::ToSchema for RecordalInput {}
+super::schema::documented_as!(RecordalInput => super::schema::recordal(false));
 
 /// The document of one line of a registrations import: a [`RegistrationInput`] that names
 /// its code.
 pub struct RegistrationLine;
 
-impl utoipa::PartialSchema for RegistrationLine {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        super::schema::registration(true)
-    }
-}
-
-impl utoipa::ToSchema for RegistrationLine {}
+super::schema::documented_as!(RegistrationLine => super::schema::registration(true));
 
 /// The document of one line of a recordals import: a [`RecordalInput`] that names its ICP
 /// number.
 pub struct RecordalLine;
 
-impl utoipa::PartialSchema for RecordalLine {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        super::schema::recordal(true)
-    }
-}
-
-impl utoipa::ToSchema for RecordalLine {}
+super::schema::documented_as!(RecordalLine => super::schema::recordal(true));
 
 /// A registration as answered.
 #[derive(Serialize, utoipa::ToSchema)]

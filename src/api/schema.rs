@@ -19,6 +19,21 @@ use crate::cases::{Ground, Measure, Org};
 use crate::domain::{Category, DocumentType, Province, Role, Scope};
 use crate::notices::model::ProviderKind;
 
+/// Gives the request type `$ty` the OpenAPI schema `$schema` (a schema, or a reference to
+/// one): for the types whose document states rules their serde derive cannot.
+macro_rules! documented_as {
+    ($ty:ty => $schema:expr) => {
+        impl utoipa::PartialSchema for $ty {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                $schema.into()
+            }
+        }
+
+        impl utoipa::ToSchema for $ty {}
+    };
+}
+pub(crate) use documented_as;
+
 // The bounds of request fields: the document states them, the handlers enforce them.
 /// Most characters of a summary or a referral's result.
 pub const MAX_SUMMARY: usize = 4000;

@@ -42,13 +42,7 @@ pub struct OpenCaseRequest {
     pub evidence: Option<Vec<String>>,
 }
 
-impl utoipa::PartialSchema for OpenCaseRequest {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        schema::case_request()
-    }
-}
-
-impl utoipa::ToSchema for OpenCaseRequest {}
+schema::documented_as!(OpenCaseRequest => schema::case_request());
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

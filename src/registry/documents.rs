@@ -80,7 +80,8 @@ impl Registry {
         if self.store.document_refs_complete().await? {
             return Ok(0);
         }
-        let mut rows = Vec::new();
+        // Written page by page, so that a large registry is never held in memory at once.
+        let mut written = 0;
         let mut after = 0;
         loop {
             let query = EntryQuery {
@@ -89,32 +90,41 @@ impl Registry {
                 limit: ENTRY_BATCH,
             };
             let (page, next) = self.store.entries(query).await?;
-            rows.extend(page.iter().flat_map(|e| rows_of(e, RefKind::Entry, e.id)));
+            written += self.index_rows(entry_rows(&page)).await?;
             match next {
                 Some(next) => after = next,
                 None => break,
             }
         }
         let pending = self.store.pending_entries(usize::MAX).await?;
-        rows.extend(
-            pending
-                .iter()
-                .flat_map(|e| rows_of(e, RefKind::Entry, e.id)),
-        );
+        written += self.index_rows(entry_rows(&pending)).await?;
         let cases = self.store.cases().await?;
-        rows.extend(cases.iter().flat_map(|c| rows_of(c, RefKind::Case, c.id)));
+        let rows = cases.iter().flat_map(|c| rows_of(c, RefKind::Case, c.id));
+        written += self.index_rows(rows.collect()).await?;
         let referrals = self.store.referrals().await?;
-        rows.extend(
-            referrals
-                .iter()
-                .flat_map(|r| rows_of(r, RefKind::Referral, r.id)),
-        );
+        let rows = referrals
+            .iter()
+            .flat_map(|r| rows_of(r, RefKind::Referral, r.id));
+        written += self.index_rows(rows.collect()).await?;
+        self.store.add_document_refs(Vec::new(), true).await?;
+        Ok(written)
+    }
+
+    /// Adds `rows` to the document index in batches; answers how many.
+    async fn index_rows(&self, rows: Vec<String>) -> RegistryResult<usize> {
         for batch in rows.chunks(ENTRY_BATCH) {
             self.store.add_document_refs(batch.to_vec(), false).await?;
         }
-        self.store.add_document_refs(Vec::new(), true).await?;
         Ok(rows.len())
     }
+}
+
+/// The index rows of the documents `entries` name.
+fn entry_rows(entries: &[Entry]) -> Vec<String> {
+    entries
+        .iter()
+        .flat_map(|e| rows_of(e, RefKind::Entry, e.id))
+        .collect()
 }
 
 impl Registry {

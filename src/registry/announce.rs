@@ -14,6 +14,7 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use tokio::sync::watch;
 
+use super::cases::TRIES;
 use super::inbox::{InboxItem, waiting};
 use super::{Registry, RegistryError, RegistryResult, org_of};
 use crate::auth::Principal;
@@ -23,9 +24,6 @@ use crate::delivery::worker::{backoff, post_signed};
 use crate::model::{Secret, Timestamp};
 use crate::notices::webhook;
 use crate::store::{Refused, StoreError, StoreResult};
-
-/// Compare-and-set attempts before a webhook change gives up to a busier writer.
-const TRIES: usize = 5;
 
 /// What an organisation asks of its webhook.
 #[derive(Debug, Clone)]

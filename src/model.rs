@@ -84,6 +84,29 @@ pub struct PendingLift {
     pub requested_at: Timestamp,
 }
 
+impl PendingLift {
+    /// The lift of `entry` this request asks for, made at `at` (with `approval` when a second
+    /// key approved it): under the request's document and reason, by the key that asked.
+    pub fn into_lift(
+        self,
+        entry: &Entry,
+        at: Timestamp,
+        approval: Option<ReviewedLift>,
+    ) -> LiftRequest {
+        LiftRequest {
+            domain: entry.domain.clone(),
+            entry_id: Some(entry.id),
+            reason: self.reason,
+            document: self.document,
+            lifted_at: at,
+            lifted_by: self.requested_by,
+            expire: false,
+            case: None,
+            approval,
+        }
+    }
+}
+
 /// A second key's decision on a pending lift: the request as the reviewer read it (the store
 /// refuses the decision unless it is still the pending one) and the review.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -46,28 +46,18 @@ impl Registry {
             .ok_or_else(|| RegistryError::NotListed("this domain has no active entry".into()))?;
         check_province(by, &current)?;
         let now = crate::model::now();
+        let request = PendingLift {
+            reason,
+            document,
+            requested_by: by.actor(),
+            requested_at: now,
+        };
         if self.settings.entries.require_lift_approval {
-            let request = PendingLift {
-                reason,
-                document,
-                requested_by: by.actor(),
-                requested_at: now,
-            };
             let entry = self.store.request_lift(&current, request).await?;
             return Ok(Lifted::Requested(self.marked(entry).await));
         }
-        let request = LiftRequest {
-            domain: domain.clone(),
-            entry_id: Some(current.id),
-            reason,
-            document,
-            lifted_at: now,
-            lifted_by: by.actor(),
-            expire: false,
-            case: None,
-            approval: None,
-        };
-        let (entry, notices) = self.write_lift(request).await?;
+        let lift = request.into_lift(&current, now, None);
+        let (entry, notices) = self.write_lift(lift).await?;
         Ok(Lifted::Done(self.marked(entry).await, notices))
     }
 
@@ -101,17 +91,11 @@ impl Registry {
         };
         let (entry, notices) = match asked.decision {
             Review::Approve => {
-                let request = LiftRequest {
-                    domain: domain.clone(),
-                    entry_id: Some(entry.id),
-                    reason: reviewed.request.reason.clone(),
-                    document: reviewed.request.document.clone(),
-                    lifted_at: reviewed.review.at,
-                    lifted_by: reviewed.request.requested_by.clone(),
-                    expire: false,
-                    case: None,
-                    approval: Some(reviewed),
-                };
+                let at = reviewed.review.at;
+                let request = reviewed
+                    .request
+                    .clone()
+                    .into_lift(&entry, at, Some(reviewed));
                 // The entry lifted or replaced meanwhile: its lift no longer waits.
                 self.write_lift(request).await.map_err(|e| match e {
                     StoreError::Refused(Refused::NotListed) => not_pending(),

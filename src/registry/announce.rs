@@ -7,12 +7,14 @@
 //! failed attempt comes back after a back-off. Delivery is at least once, under one
 //! `webhook-id` (the announcement's id) across attempts.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use serde::Serialize;
 use tokio::sync::watch;
+use uuid::Uuid;
 
 use super::cases::TRIES;
 use super::inbox::{InboxItem, waiting};
@@ -32,6 +34,16 @@ pub struct WebhookChange {
     pub url: String,
     /// Issue a new secret (a first registration always gets one).
     pub rotate_secret: bool,
+}
+
+/// What a node may do with an announcement now.
+enum Claim {
+    /// Its attempt is this node's.
+    Taken(Announcement),
+    /// It was delivered.
+    Sent,
+    /// Another node holds it, or it waits for its next attempt.
+    NotNow,
 }
 
 /// The body of one announcement.
@@ -129,7 +141,10 @@ impl Registry {
 
     /// One pass: announces every inbox item of every organisation with a webhook that was
     /// not announced yet and is due; answers how many attempts this node made.
-    async fn announce_due(&self) -> StoreResult<usize> {
+    /// `sent` holds the announcements this node knows were sent (a final state), so that an
+    /// item that waits for days is not read from the store at every pass; it keeps only those
+    /// still waiting.
+    async fn announce_due(&self, sent: &mut HashSet<Uuid>) -> StoreResult<usize> {
         let hooks: Vec<OrgWebhook> = self
             .store
             .org_webhooks()
@@ -138,41 +153,50 @@ impl Registry {
             .filter(|h| h.url.is_some())
             .collect();
         if hooks.is_empty() {
+            sent.clear();
             return Ok(0);
         }
         let cases = self.store.cases().await?;
         let referrals = self.store.referrals().await?;
         let now = crate::model::now();
         let mut claimed = Vec::new();
+        let mut current = HashSet::new();
         for hook in &hooks {
             for item in waiting(hook.org, &cases, &referrals, now) {
                 let id =
                     Announcement::id_for(hook.org, item.kind, item.id, item.action, item.since);
-                if let Some(claim) = self.claim(id, hook.org, now).await? {
-                    claimed.push((hook, item, claim));
+                current.insert(id);
+                if sent.contains(&id) {
+                    continue;
+                }
+                match self.claim(id, hook.org, now).await? {
+                    Claim::Taken(claim) => claimed.push((hook.clone(), item, claim)),
+                    Claim::Sent => {
+                        sent.insert(id);
+                    }
+                    Claim::NotNow => {}
                 }
             }
         }
         let attempts = claimed.len();
-        futures_util::stream::iter(claimed)
-            .for_each_concurrent(self.notices.settings.concurrency, |(hook, item, claim)| {
-                self.attempt(hook, item, claim)
-            })
+        let delivered: Vec<Option<Uuid>> = futures_util::stream::iter(claimed)
+            .map(|(hook, item, claim)| async move { self.attempt(&hook, item, claim).await })
+            .buffer_unordered(self.notices.settings.concurrency)
+            .collect()
             .await;
+        sent.extend(delivered.into_iter().flatten());
+        sent.retain(|id| current.contains(id));
         Ok(attempts)
     }
 
     /// Takes announcement `id` for one attempt by this node, unless it was sent, is held by
     /// another node, or waits for its next attempt.
-    async fn claim(
-        &self,
-        id: uuid::Uuid,
-        org: Org,
-        now: Timestamp,
-    ) -> StoreResult<Option<Announcement>> {
+    async fn claim(&self, id: Uuid, org: Org, now: Timestamp) -> StoreResult<Claim> {
         let stored = self.store.announcement(id).await?;
-        if stored.as_ref().is_some_and(|a| !a.is_takeable(now)) {
-            return Ok(None);
+        match &stored {
+            Some(a) if a.state == Announced::Sent => return Ok(Claim::Sent),
+            Some(a) if !a.is_takeable(now) => return Ok(Claim::NotNow),
+            _ => {}
         }
         let expect = stored.as_ref().map_or(0, |a| a.version);
         let lease = Duration::from_millis(self.notices.settings.lease_ms);
@@ -186,15 +210,21 @@ impl Registry {
             version: expect + 1,
         };
         match self.store.put_announcement(&claim, expect).await {
-            Ok(()) => Ok(Some(claim)),
+            Ok(()) => Ok(Claim::Taken(claim)),
             // Another node took it first.
-            Err(StoreError::Refused(Refused::CaseChanged)) => Ok(None),
+            Err(StoreError::Refused(Refused::CaseChanged)) => Ok(Claim::NotNow),
             Err(e) => Err(e),
         }
     }
 
-    /// Sends one claimed announcement and records how it went.
-    async fn attempt(&self, hook: &OrgWebhook, item: InboxItem, claim: Announcement) {
+    /// Sends one claimed announcement and records how it went; answers its id when it was
+    /// delivered and recorded as sent.
+    async fn attempt(
+        &self,
+        hook: &OrgWebhook,
+        item: InboxItem,
+        claim: Announcement,
+    ) -> Option<Uuid> {
         let result = self.send(hook, &item, &claim).await;
         let settings = &self.notices.settings;
         let now = crate::model::now();
@@ -222,9 +252,13 @@ impl Registry {
             .inbox_announcements
             .with_label_values(&[label])
             .inc();
-        if let Err(e) = self.store.put_announcement(&after, claim.version).await {
-            // The lease runs out and another attempt follows, under the same webhook-id.
-            tracing::warn!(announcement = %claim.id, error = %e, "cannot record an inbox webhook attempt; it will be repeated");
+        match self.store.put_announcement(&after, claim.version).await {
+            Ok(()) => (after.state == Announced::Sent).then_some(claim.id),
+            Err(e) => {
+                // The lease runs out and another attempt follows, under the same webhook-id.
+                tracing::warn!(announcement = %claim.id, error = %e, "cannot record an inbox webhook attempt; it will be repeated");
+                None
+            }
         }
     }
 
@@ -255,13 +289,14 @@ fn no_webhook(org: Org) -> RegistryError {
 pub async fn run_announcer(registry: Arc<Registry>, mut shutdown: watch::Receiver<bool>) {
     let interval = Duration::from_millis(registry.notices.settings.sweep_interval_ms);
     let mut failing = false;
+    let mut sent = HashSet::new();
     loop {
         tokio::select! {
             _ = shutdown.changed() => return,
             _ = registry.inbox_wake.notified() => {}
             _ = tokio::time::sleep(interval) => {}
         }
-        match registry.announce_due().await {
+        match registry.announce_due(&mut sent).await {
             Ok(_) => failing = false,
             Err(e) => {
                 if !failing {

@@ -120,7 +120,18 @@ impl Authenticator {
     }
 
     pub fn authenticate(&self, token: &str) -> Option<Arc<Principal>> {
-        let hash = hash_token(token);
+        self.authenticate_digest(&hash_token(token))
+    }
+
+    /// The key whose token has this SHA-256 (lower-case hex), as a console session names it;
+    /// none once the key is revoked or expired.
+    pub fn authenticate_sha256(&self, hex_digest: &str) -> Option<Arc<Principal>> {
+        let hash: TokenHash = hex::decode(hex_digest).ok()?.try_into().ok()?;
+        self.authenticate_digest(&hash)
+    }
+
+    fn authenticate_digest(&self, hash: &TokenHash) -> Option<Arc<Principal>> {
+        let hash = *hash;
         if let Some((admin, principal)) = &self.admin
             && bool::from(admin.ct_eq(&hash))
         {

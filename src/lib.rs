@@ -6,6 +6,8 @@
 //! - [`commands`], [`remote`]: the maintenance commands, on the store or on a running node
 //!   over its HTTP API.
 //! - [`startup`], [`import`]: building and running a node; reading a bulk-import file.
+//! - [`console`]: the staff console and the public pages (HTML, Chinese and English), on the
+//!   API's parsing and the registry's use cases.
 //! - [`api`]: HTTP routes, request parsing, the JSON of the contract, rate limits.
 //! - [`dns`]: the DNS listener: the RPZ zone by transfer and NOTIFY, and the DNSBL zone.
 //! - [`registry`]: every use case of the registry: the rules, the one atomic write of each
@@ -28,6 +30,7 @@ pub mod audit;
 pub mod auth;
 pub mod cases;
 pub mod commands;
+pub mod console;
 pub mod delivery;
 pub mod dns;
 pub mod domain;

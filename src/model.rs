@@ -545,6 +545,23 @@ pub struct KeyRecord {
     pub expires_at: Option<Timestamp>,
 }
 
+/// A signed-in console session. The cookie value is never kept: `id` is derived from its
+/// SHA-256, and the key is named by its token's SHA-256, as the key record names it, so that
+/// revoking the key ends every session it signed in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub id: Uuid,
+    /// The stored version, for the compare-and-set of each write.
+    pub version: u64,
+    /// Lower-case hex SHA-256 of the key's token.
+    pub token_sha256: String,
+    /// The form token every console form carries back.
+    pub csrf: String,
+    pub created_at: Timestamp,
+    /// The last request made with it; idle past `console.idle_minutes`, it has ended.
+    pub last_seen: Timestamp,
+}
+
 /// A name that must never be cut off, with who protected it.
 #[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -22,6 +22,7 @@ use crate::index::Index;
 use crate::metrics::Metrics;
 use crate::registry::{
     FollowerHealth, Registry, follow, run_announcer, run_expiry_sweeper, run_overdue_sweeper,
+    run_session_sweeper,
 };
 use crate::settings::{Backend, Settings};
 use crate::store::Store;
@@ -74,6 +75,10 @@ impl Application {
             ));
             tokio::spawn(run_announcer(Arc::clone(&registry), shutdown_rx.clone()));
         }
+        tokio::spawn(run_session_sweeper(
+            Arc::clone(&registry),
+            shutdown_rx.clone(),
+        ));
         if settings.cases.expire {
             tokio::spawn(run_expiry_sweeper(
                 Arc::clone(&registry),
@@ -105,6 +110,7 @@ impl Application {
                 .app_data(refusal_data.clone())
                 .wrap_fn(observe)
                 .wrap(TracingLogger::default())
+                .configure(crate::console::routes)
                 .configure(crate::api::routes)
         })
         .workers(workers)
@@ -277,7 +283,8 @@ where
     let request_id = req.extensions().get::<RequestId>().copied();
     let registry = req.app_data::<web::Data<Registry>>().cloned();
     let refusals = req.app_data::<web::Data<Refusals>>().cloned();
-    let audited = crate::api::audit_action(method.as_str(), &route);
+    let audited = crate::console::audit_action(method.as_str(), &route)
+        .unwrap_or_else(|| crate::api::audit_action(method.as_str(), &route));
     let start = Instant::now();
     let response = srv.call(req);
     async move {

@@ -99,7 +99,7 @@ pub struct DomainHistory {
     pub history: Vec<Entry>,
 }
 
-fn reason(text: Option<String>) -> Result<String, ApiError> {
+pub fn reason(text: Option<String>) -> Result<String, ApiError> {
     let text = super::trimmed(text);
     super::at_most(text.as_deref(), MAX_REASON, "invalid_reason", || {
         format!("reason is longer than {MAX_REASON} characters")
@@ -148,7 +148,7 @@ pub fn parse_listing(
 /// The penalty decision a listing rests on, or the document that orders a lift: refused with
 /// `required` and `why` when absent, with `invalid` when it does not parse or is not dated
 /// within `dates`.
-fn decision(
+pub fn decision(
     value: Option<DecisionInput>,
     required: &'static str,
     why: &str,

@@ -33,6 +33,7 @@ pub struct Limits {
     /// Per address, for `/healthz`, `/readyz` and `/metrics` alone: a load balancer's health
     /// checks must not starve because bad requests came from the same address.
     operations: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    public: Option<DefaultKeyedRateLimiter<IpAddr>>,
     long_polls: Arc<tokio::sync::Semaphore>,
     max_long_polls: usize,
     clock: DefaultClock,
@@ -76,6 +77,7 @@ impl Limits {
             per_role,
             anonymous: limiter(rate.anonymous, rate.burst_seconds),
             operations: limiter(rate.operations, rate.burst_seconds),
+            public: limiter(rate.public, rate.burst_seconds),
             long_polls: Arc::new(tokio::sync::Semaphore::new(settings.max_long_polls)),
             max_long_polls: settings.max_long_polls,
             clock: DefaultClock::default(),
@@ -169,6 +171,11 @@ impl Limits {
         self.check_address(&self.operations, "operations", address)
     }
 
+    /// Spends one unit of a client address's allowance for the public pages.
+    pub fn check_public(&self, address: Option<IpAddr>) -> Result<(), RateLimited> {
+        self.check_address(&self.public, "public", address)
+    }
+
     fn check_address(
         &self,
         limiter: &Option<DefaultKeyedRateLimiter<IpAddr>>,
@@ -208,7 +215,10 @@ impl Limits {
         for (_, limiter, ..) in &self.per_role {
             limiter.retain_recent();
         }
-        for limiter in [&self.anonymous, &self.operations].into_iter().flatten() {
+        for limiter in [&self.anonymous, &self.operations, &self.public]
+            .into_iter()
+            .flatten()
+        {
             limiter.retain_recent();
         }
     }

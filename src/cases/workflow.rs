@@ -514,6 +514,50 @@ pub fn withdraw(case: &mut Case, who: &Acting, reason: String) -> Result<bool, C
     Ok(ends)
 }
 
+/// A step tried on a copy of a case: whether its rules accept it.
+type Attempt<'a> = dyn Fn(&mut Case) -> bool + 'a;
+
+/// The steps `org` may take on the case now, each found by trying it on a copy with the
+/// same rules that take it (`accept`, `return`, `forward`, `suspension-request`, `suspend`,
+/// `decision`, `close`, `withdraw`), so that a page offers exactly what would be accepted.
+pub fn steps_open_to(case: &Case, org: Org, by: &Actor, now: Timestamp) -> Vec<&'static str> {
+    let who = Acting {
+        org,
+        by: by.clone(),
+        now,
+    };
+    let letter = Decision {
+        number: String::new(),
+        authority: String::new(),
+        date: now.date(),
+        document_sha256: None,
+        document_uploaded: None,
+    };
+    let tries: [(&'static str, &Attempt); 8] = [
+        ("accept", &|c| accept(c, &who, String::new()).is_ok()),
+        ("return", &|c| give_back(c, &who, String::new()).is_ok()),
+        ("forward", &|c| forward(c, &who, String::new()).is_ok()),
+        ("suspension-request", &|c| {
+            request_suspension(c, &who, letter.clone(), Ground::Property).is_ok()
+        }),
+        ("suspend", &|c| {
+            execute_suspension(c, &who, Uuid::nil(), now).is_ok()
+        }),
+        ("decision", &|c| {
+            submit_decision(c, &who, letter.clone(), letter.clone()).is_ok()
+        }),
+        ("close", &|c| {
+            close(c, &who, vec![Measure::Blacklist]).is_ok()
+        }),
+        ("withdraw", &|c| withdraw(c, &who, String::new()).is_ok()),
+    ];
+    tries
+        .into_iter()
+        .filter(|(_, allowed)| allowed(&mut case.clone()))
+        .map(|(step, _)| step)
+        .collect()
+}
+
 /// What waits for `org` on this case, if anything: the action and since when.
 pub fn waiting_for(case: &Case, org: Org) -> Option<(&'static str, Timestamp)> {
     if !case.state.is_open() {

@@ -13,7 +13,9 @@
 //!   webhooks and the announcer that calls them.
 //! - `records`: shared records, their provincial rules, the blacklisted-operator rule and
 //!   verify; `import`: the bulk import of entries.
-//! - `sweep`: the sweepers (suspension expiry, overdue notices).
+//! - `public`: what anyone may learn of a listing without a key.
+//! - `sessions`: console sessions (sign-in, idle and revoked keys, sign-out).
+//! - `sweep`: the sweepers (suspension expiry, overdue notices, ended sessions).
 //! - `reads`: keys, providers, notices, the feed and the audit log, as the callers read them.
 //! - `documents`: uploaded documents, who may read them, and the flag beside every document
 //!   hash an answer shows.
@@ -28,9 +30,11 @@ mod import;
 mod inbox;
 mod lifts;
 mod protection;
+mod public;
 mod reads;
 mod records;
 mod referrals;
+mod sessions;
 mod sweep;
 
 use std::sync::Arc;
@@ -54,10 +58,12 @@ pub use follow::follow;
 pub use import::{ImportReport, import_actor, invalid_lines};
 pub use inbox::InboxItem;
 pub use lifts::Lifted;
+pub use public::PublicListing;
 pub use reads::ProviderCompliance;
 pub use records::{Imported, Verified, recordal_rule, registration_rule};
 pub use referrals::ReferralStep;
-pub use sweep::{run_expiry_sweeper, run_overdue_sweeper};
+pub use sessions::{SignedIn, csrf_matches};
+pub use sweep::{run_expiry_sweeper, run_overdue_sweeper, run_session_sweeper};
 
 /// One node's registry: the store, and what this node keeps current from it.
 pub struct Registry {

@@ -41,6 +41,15 @@ pub async fn run_expiry_sweeper(registry: Arc<Registry>, shutdown: watch::Receiv
     .await;
 }
 
+/// Deletes ended console sessions (idle, or their key revoked), every minute, until
+/// `shutdown`.
+pub async fn run_session_sweeper(registry: Arc<Registry>, shutdown: watch::Receiver<bool>) {
+    every(Duration::from_secs(60), shutdown, "session", || async {
+        registry.prune_sessions().await.map_err(|e| e.to_string())
+    })
+    .await;
+}
+
 /// Marks notices overdue and refreshes the notice gauges, every
 /// `notices.sweep_interval_ms`, until `shutdown`.
 pub async fn run_overdue_sweeper(registry: Arc<Registry>, shutdown: watch::Receiver<bool>) {

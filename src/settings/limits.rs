@@ -39,7 +39,8 @@ impl Default for LimitSettings {
 
 /// Requests per second allowed per token, by role; 0 means no limit. A batch check counts
 /// one per name. `anonymous` applies per client address to requests without a valid token,
-/// `operations` per client address to `/healthz`, `/readyz` and `/metrics` alone.
+/// `operations` per client address to `/healthz`, `/readyz` and `/metrics` alone, `public`
+/// per client address to the public pages (`/notice`, `/lookup`, `/v1/public/check`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateSettings {
@@ -51,6 +52,7 @@ pub struct RateSettings {
     pub auditor: u32,
     pub anonymous: u32,
     pub operations: u32,
+    pub public: u32,
     /// Seconds of quota that may be spent at once (the bucket size).
     pub burst_seconds: u32,
 }
@@ -71,6 +73,7 @@ impl Default for RateSettings {
             auditor: 100,
             anonymous: 20,
             operations: 50,
+            public: 5,
             burst_seconds: 2,
         }
     }
@@ -88,6 +91,7 @@ impl RateSettings {
             auditor: 0,
             anonymous: 0,
             operations: 0,
+            public: 0,
             burst_seconds: 1,
         }
     }

@@ -9,6 +9,7 @@
 
 mod auth;
 mod cases;
+mod console;
 mod dns;
 mod documents;
 mod entries;
@@ -27,6 +28,7 @@ use serde::Deserialize;
 
 pub use auth::AuthSettings;
 pub use cases::CaseSettings;
+pub use console::ConsoleSettings;
 pub use dns::{DnsSettings, TsigKeySettings, parse_network};
 pub use documents::DocumentSettings;
 pub use entries::{EntrySettings, ProtectionSettings};
@@ -56,6 +58,7 @@ pub struct Settings {
     pub limits: LimitSettings,
     pub records: RecordSettings,
     pub documents: DocumentSettings,
+    pub console: ConsoleSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -170,6 +173,7 @@ impl Settings {
         self.notices.validate()?;
         self.dns.validate()?;
         self.documents.validate()?;
+        self.console.validate()?;
         Ok(())
     }
 

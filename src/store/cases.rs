@@ -15,7 +15,7 @@ use super::{StoreError, StoreResult};
 use crate::cases::Case;
 use crate::cases::referral::Referral;
 use crate::cases::subscription::{Announcement, OrgWebhook};
-use crate::model::{CaseWrite, NamesDocuments};
+use crate::model::{CaseWrite, NamesDocuments, Session};
 
 /// Which kind of document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +26,8 @@ pub enum Folder {
     OrgWebhooks,
     /// Announcements of inbox items.
     Announcements,
+    /// Console sessions.
+    Sessions,
 }
 
 /// Cases and referrals, typed.
@@ -60,6 +62,17 @@ pub trait CaseStore: Send + Sync {
     async fn put_announcement(&self, announcement: &Announcement, expect: u64) -> StoreResult<()>;
 
     async fn announcement(&self, id: Uuid) -> StoreResult<Option<Announcement>>;
+
+    /// Writes a console session over version `expect`.
+    async fn put_session(&self, session: &Session, expect: u64) -> StoreResult<()>;
+
+    async fn session(&self, id: Uuid) -> StoreResult<Option<Session>>;
+
+    /// Every console session, ended and idle ones included until they are deleted.
+    async fn sessions(&self) -> StoreResult<Vec<Session>>;
+
+    /// Deletes a console session; deleting one that is gone is not an error.
+    async fn delete_session(&self, id: Uuid) -> StoreResult<()>;
 }
 
 /// What each backend keeps: opaque documents by folder and id, with a version.
@@ -73,6 +86,9 @@ pub(crate) trait Documents: Send + Sync {
 
     /// Every document of the folder, in id order.
     async fn docs(&self, folder: Folder) -> StoreResult<Vec<Vec<u8>>>;
+
+    /// Deletes the document, whatever its version.
+    async fn delete_doc(&self, folder: Folder, id: Uuid) -> StoreResult<()>;
 }
 
 fn encode<T: Serialize>(value: &T) -> StoreResult<Vec<u8>> {
@@ -135,6 +151,14 @@ impl Document for OrgWebhook {
 
     fn id(&self) -> Uuid {
         OrgWebhook::id_of(self.org)
+    }
+}
+
+impl Document for Session {
+    const FOLDER: Folder = Folder::Sessions;
+
+    fn id(&self) -> Uuid {
+        self.id
     }
 }
 
@@ -209,5 +233,21 @@ impl<S: Documents> CaseStore for S {
 
     async fn announcement(&self, id: Uuid) -> StoreResult<Option<Announcement>> {
         get(self, id).await
+    }
+
+    async fn put_session(&self, session: &Session, expect: u64) -> StoreResult<()> {
+        put(self, session, expect).await
+    }
+
+    async fn session(&self, id: Uuid) -> StoreResult<Option<Session>> {
+        get(self, id).await
+    }
+
+    async fn sessions(&self) -> StoreResult<Vec<Session>> {
+        all(self).await
+    }
+
+    async fn delete_session(&self, id: Uuid) -> StoreResult<()> {
+        self.delete_doc(Folder::Sessions, id).await
     }
 }

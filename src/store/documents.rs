@@ -47,7 +47,7 @@ impl RefKind {
         match folder {
             Folder::Cases => Some(RefKind::Case),
             Folder::Referrals => Some(RefKind::Referral),
-            Folder::OrgWebhooks | Folder::Announcements => None,
+            Folder::OrgWebhooks | Folder::Announcements | Folder::Sessions => None,
         }
     }
 }

@@ -202,7 +202,7 @@ pub(super) fn documents(
 }
 
 /// Validates a new case in the order of its fields.
-fn parse_case(body: OpenCaseRequest) -> Result<NewCase, ApiError> {
+pub fn parse_case(body: OpenCaseRequest) -> Result<NewCase, ApiError> {
     let domain = body
         .domain
         .as_deref()
@@ -262,7 +262,7 @@ fn parse_case(body: OpenCaseRequest) -> Result<NewCase, ApiError> {
     })
 }
 
-pub(super) fn case_id(path: &str) -> Result<Uuid, ApiError> {
+pub fn case_id(path: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(path).map_err(|_| ApiError::NotFound(format!("no case {path:?}")))
 }
 

@@ -7,9 +7,10 @@ use super::{
     CloseRequest, DecisionRequest, MAX_TEXT, NoteRequest, ReasonRequest, SuspendRequest,
     SuspensionRequest, answer, case_id, document, text,
 };
-use crate::api::{Answer, ApiError, Call, one_of};
+use crate::api::{Answer, ApiError, Call, one_of, parse_json};
 use crate::auth::{Principal, policy};
 use crate::cases::{Case, Ground, Measure};
+use crate::domain::DateWindow;
 use crate::registry::{CaseStep, org_of};
 
 /// The caller's principal if it may take a step on the case of `path`: a key acting on cases,
@@ -31,18 +32,25 @@ async fn take(call: &Call, by: &Principal, path: &str, step: CaseStep) -> Answer
 /// What a text-only step reads from its body: an optional `note` (an empty body is fine).
 async fn note_of(call: &Call, payload: web::Payload) -> Result<String, ApiError> {
     let body: NoteRequest = call.json_or_default(payload).await?;
-    Ok(body
-        .note
+    Ok(note(body))
+}
+
+fn note(body: NoteRequest) -> String {
+    body.note
         .unwrap_or_default()
         .trim()
         .chars()
         .take(MAX_TEXT)
-        .collect())
+        .collect()
 }
 
 /// A required `reason`.
 async fn reason_of(call: &Call, payload: web::Payload) -> Result<String, ApiError> {
     let body: ReasonRequest = call.json(payload).await?;
+    reason(body)
+}
+
+fn reason(body: ReasonRequest) -> Result<String, ApiError> {
     text(body.reason, "reason", "reason_required", MAX_TEXT)
 }
 
@@ -92,12 +100,12 @@ pub async fn request_suspension(
 ) -> Answer {
     let by = acting(&call, &path)?;
     let body: SuspensionRequest = call.json(payload).await?;
-    let letter = document(
-        body.letter,
-        "letter",
-        "invalid_letter",
-        call.document_dates(),
-    )?;
+    let step = suspension_request(body, call.document_dates())?;
+    take(&call, &by, &path, step).await
+}
+
+fn suspension_request(body: SuspensionRequest, dates: DateWindow) -> Result<CaseStep, ApiError> {
+    let letter = document(body.letter, "letter", "invalid_letter", dates)?;
     let ground = one_of(
         "ground",
         body.ground.as_deref().unwrap_or_default(),
@@ -105,13 +113,7 @@ pub async fn request_suspension(
         "invalid_ground",
         "national_security, public_safety, property",
     )?;
-    take(
-        &call,
-        &by,
-        &path,
-        CaseStep::RequestSuspension { letter, ground },
-    )
-    .await
+    Ok(CaseStep::RequestSuspension { letter, ground })
 }
 
 /// Execute the requested suspension: the domain enters the registry as `suspended`.
@@ -136,13 +138,17 @@ pub async fn suspend(call: Call, path: web::Path<String>, payload: web::Payload)
 pub async fn submit_decision(call: Call, path: web::Path<String>, payload: web::Payload) -> Answer {
     let by = acting(&call, &path)?;
     let body: DecisionRequest = call.json(payload).await?;
+    let step = decision(body, call.document_dates())?;
+    take(&call, &by, &path, step).await
+}
+
+fn decision(body: DecisionRequest, dates: DateWindow) -> Result<CaseStep, ApiError> {
     if body.decision.is_none() {
         return Err(ApiError::invalid(
             "decision_required",
             "closing a case needs the administrative penalty decision",
         ));
     }
-    let dates = call.document_dates();
     let decision = document(body.decision, "decision", "invalid_decision", dates)?;
     let recommendation = document(
         body.recommendation,
@@ -150,11 +156,10 @@ pub async fn submit_decision(call: Call, path: web::Path<String>, payload: web::
         "invalid_recommendation",
         dates,
     )?;
-    let step = CaseStep::SubmitDecision {
+    Ok(CaseStep::SubmitDecision {
         decision,
         recommendation,
-    };
-    take(&call, &by, &path, step).await
+    })
 }
 
 /// The executing telecom organisation closes the case with its measures.
@@ -166,6 +171,10 @@ pub async fn submit_decision(call: Call, path: web::Path<String>, payload: web::
 pub async fn close(call: Call, path: web::Path<String>, payload: web::Payload) -> Answer {
     let by = acting(&call, &path)?;
     let body: CloseRequest = call.json(payload).await?;
+    take(&call, &by, &path, closing(body)?).await
+}
+
+fn closing(body: CloseRequest) -> Result<CaseStep, ApiError> {
     let measures = body
         .measures
         .unwrap_or_default()
@@ -181,16 +190,10 @@ pub async fn close(call: Call, path: web::Path<String>, payload: web::Payload) -
         })
         .collect::<Result<Vec<_>, _>>()?;
     let providers = body.providers.unwrap_or_default();
-    take(
-        &call,
-        &by,
-        &path,
-        CaseStep::Close {
-            measures,
-            providers,
-        },
-    )
-    .await
+    Ok(CaseStep::Close {
+        measures,
+        providers,
+    })
 }
 
 /// The opener withdraws the case; a suspension in force ends with it.
@@ -202,4 +205,40 @@ pub async fn withdraw(call: Call, path: web::Path<String>, payload: web::Payload
     let by = acting(&call, &path)?;
     let reason = reason_of(&call, payload).await?;
     take(&call, &by, &path, CaseStep::Withdraw { reason }).await
+}
+
+/// The step named as in its path (`accept`, `return`, …) from a JSON body, by the rules its
+/// endpoint applies: for the console, which turns its forms into the same bodies.
+pub fn step_of(step: &str, body: &[u8], dates: DateWindow) -> Result<CaseStep, ApiError> {
+    fn parsed<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            Ok(T::default())
+        } else {
+            parse_json(body)
+        }
+    }
+    Ok(match step {
+        "accept" => CaseStep::Accept {
+            note: note(parsed(body)?),
+        },
+        "return" => CaseStep::Return {
+            reason: reason(parsed(body)?)?,
+        },
+        "forward" => CaseStep::Forward {
+            note: note(parsed(body)?),
+        },
+        "suspension-request" => suspension_request(parse_json(body)?, dates)?,
+        "suspend" => {
+            let body: SuspendRequest = parsed(body)?;
+            CaseStep::Suspend {
+                providers: body.providers.unwrap_or_default(),
+            }
+        }
+        "decision" => decision(parse_json(body)?, dates)?,
+        "close" => closing(parse_json(body)?)?,
+        "withdraw" => CaseStep::Withdraw {
+            reason: reason(parsed(body)?)?,
+        },
+        other => return Err(ApiError::NotFound(format!("a case has no step {other:?}"))),
+    })
 }

@@ -16,6 +16,7 @@ const CASES: TableDefinition<u128, (u64, &[u8])> = TableDefinition::new("cases")
 const REFERRALS: TableDefinition<u128, (u64, &[u8])> = TableDefinition::new("referrals");
 const ORG_WEBHOOKS: TableDefinition<u128, (u64, &[u8])> = TableDefinition::new("org_webhooks");
 const ANNOUNCEMENTS: TableDefinition<u128, (u64, &[u8])> = TableDefinition::new("announcements");
+const SESSIONS: TableDefinition<u128, (u64, &[u8])> = TableDefinition::new("sessions");
 
 fn table(folder: Folder) -> TableDefinition<'static, u128, (u64, &'static [u8])> {
     match folder {
@@ -23,6 +24,7 @@ fn table(folder: Folder) -> TableDefinition<'static, u128, (u64, &'static [u8])>
         Folder::Referrals => REFERRALS,
         Folder::OrgWebhooks => ORG_WEBHOOKS,
         Folder::Announcements => ANNOUNCEMENTS,
+        Folder::Sessions => SESSIONS,
     }
 }
 
@@ -43,7 +45,7 @@ fn put(txn: &redb::WriteTransaction, folder: Folder, write: &CaseWrite) -> Store
 }
 
 pub(super) fn create_tables(txn: &redb::WriteTransaction) -> StoreResult<()> {
-    create_tables!(txn; CASES, REFERRALS, ORG_WEBHOOKS, ANNOUNCEMENTS);
+    create_tables!(txn; CASES, REFERRALS, ORG_WEBHOOKS, ANNOUNCEMENTS, SESSIONS);
     Ok(())
 }
 
@@ -82,6 +84,18 @@ impl Documents for EmbeddedStore {
                 .map_err(db_err)?
                 .map(|row| row.map(|(_, v)| v.value().1.to_vec()).map_err(db_err))
                 .collect()
+        })
+        .await
+    }
+
+    async fn delete_doc(&self, folder: Folder, id: Uuid) -> StoreResult<()> {
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            txn.open_table(table(folder))
+                .map_err(db_err)?
+                .remove(id.as_u128())
+                .map_err(db_err)?;
+            txn.commit().map_err(db_err)
         })
         .await
     }

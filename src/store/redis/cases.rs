@@ -104,4 +104,20 @@ impl Documents for RedisStore {
         }
         Ok(out)
     }
+
+    async fn delete_doc(&self, folder: Folder, id: Uuid) -> StoreResult<()> {
+        // MULTI: the record and its id in the folder go together.
+        redis::pipe()
+            .atomic()
+            .cmd("DEL")
+            .arg(Keys::record(folder, id))
+            .ignore()
+            .cmd("SREM")
+            .arg(Keys::folder(folder))
+            .arg(id.simple().to_string())
+            .ignore()
+            .query_async::<()>(&mut self.conn.clone())
+            .await
+            .map_err(redis_err)
+    }
 }

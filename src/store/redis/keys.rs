@@ -132,6 +132,7 @@ impl Keys {
             Folder::Referrals => ("referral", "referrals"),
             Folder::OrgWebhooks => ("org_webhook", "org_webhooks"),
             Folder::Announcements => ("announcement", "announcements"),
+            Folder::Sessions => ("session", "sessions"),
         }
     }
 }
@@ -259,6 +260,11 @@ mod tests {
                 Keys::folder(Folder::Announcements),
                 "{siteban}:announcements".into(),
             ),
+            (
+                Keys::record(Folder::Sessions, id),
+                format!("{{siteban}}:session:{simple}"),
+            ),
+            (Keys::folder(Folder::Sessions), "{siteban}:sessions".into()),
             (
                 Keys::document(&"ab".repeat(32)),
                 format!("{{siteban}}:document:{}", "ab".repeat(32)),

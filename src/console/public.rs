@@ -1,0 +1,234 @@
+//! The public pages, for anyone and without a key: `/notice`, the page a blocked visitor is
+//! sent to through the RPZ's notice host (the blocked name is the request's `Host`), the
+//! look-up `/lookup?domain=` and its JSON `/v1/public/check?domain=`. Both languages on every
+//! page; rate-limited per address (`limits.rate.public`); what they may tell is the
+//! registry's (`Registry::public_listing`).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use minijinja::context;
+use serde::{Deserialize, Serialize};
+
+use super::i18n::Lang;
+use super::render;
+use crate::api::{ApiError, State};
+use crate::domain::DomainName;
+use crate::registry::PublicListing;
+
+#[derive(Deserialize)]
+pub struct DomainQuery {
+    domain: Option<String>,
+}
+
+/// The JSON of `/v1/public/check`.
+#[derive(Serialize)]
+struct PublicCheck {
+    domain: String,
+    listed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    listing: Option<PublicView>,
+}
+
+#[derive(Serialize)]
+pub struct PublicView {
+    domain: String,
+    scope: &'static str,
+    category: &'static str,
+    since: String,
+    decision: DecisionView,
+}
+
+#[derive(Serialize)]
+struct DecisionView {
+    number: String,
+    authority: String,
+    date: String,
+}
+
+impl From<PublicListing> for PublicView {
+    fn from(l: PublicListing) -> PublicView {
+        PublicView {
+            domain: l.domain.to_string(),
+            scope: l.scope.as_str(),
+            category: l.category.as_str(),
+            since: l.since.to_string(),
+            decision: DecisionView {
+                number: l.decision_number,
+                authority: l.decision_authority,
+                date: l.decision_date.to_string(),
+            },
+        }
+    }
+}
+
+fn spend(req: &HttpRequest) -> Result<(), ApiError> {
+    crate::api::limits(req)?
+        .check_public(req.peer_addr().map(|a| a.ip()))
+        .map_err(ApiError::from)
+}
+
+async fn find(state: &State, domain: &DomainName) -> Result<Option<PublicView>, ApiError> {
+    Ok(state.public_listing(domain).await?.map(PublicView::from))
+}
+
+/// `GET /v1/public/check?domain=`: whether a name is listed, and on what public basis.
+pub async fn check(
+    req: HttpRequest,
+    state: State,
+    query: web::Query<DomainQuery>,
+) -> Result<HttpResponse, ApiError> {
+    spend(&req)?;
+    let text = query
+        .domain
+        .as_deref()
+        .ok_or_else(|| ApiError::InvalidParameter("domain is required".into()))?;
+    let domain = DomainName::parse(text)?;
+    let listing = find(&state, &domain).await?;
+    Ok(HttpResponse::Ok().json(PublicCheck {
+        domain: domain.to_string(),
+        listed: listing.is_some(),
+        listing,
+    }))
+}
+
+/// `GET /notice`: the blocked name is the `Host` the visitor's browser asked for.
+pub async fn notice(req: HttpRequest, state: State) -> HttpResponse {
+    if let Err(e) = spend(&req) {
+        return limited(&req, e);
+    }
+    let host = req.connection_info().host().to_string();
+    let name = host_name(&host);
+    let listing = match DomainName::parse(name) {
+        Ok(domain) => match find(&state, &domain).await {
+            Ok(listing) => listing,
+            Err(e) => return failed(&req, e),
+        },
+        // A host that is not a domain name (an address): nothing is listed under it.
+        Err(_) => None,
+    };
+    page(&req, &state, "notice", name, listing, StatusCode::OK)
+}
+
+/// `GET /lookup?domain=`: the look-up form, and its answer.
+pub async fn lookup(
+    req: HttpRequest,
+    state: State,
+    query: web::Query<DomainQuery>,
+) -> HttpResponse {
+    let asked = query
+        .domain
+        .as_deref()
+        .map(str::trim)
+        .filter(|d| !d.is_empty());
+    let Some(asked) = asked else {
+        return page_of(&req, &state, None, None, None, StatusCode::OK);
+    };
+    if let Err(e) = spend(&req) {
+        return limited(&req, e);
+    }
+    match DomainName::parse(asked) {
+        Ok(domain) => match find(&state, &domain).await {
+            Ok(listing) => page(
+                &req,
+                &state,
+                "lookup",
+                domain.as_str(),
+                listing,
+                StatusCode::OK,
+            ),
+            Err(e) => failed(&req, e),
+        },
+        Err(e) => page_of(
+            &req,
+            &state,
+            Some(asked),
+            None,
+            Some(ApiError::from(e).code()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    }
+}
+
+fn page(
+    req: &HttpRequest,
+    state: &State,
+    _kind: &str,
+    name: &str,
+    listing: Option<PublicView>,
+    status: StatusCode,
+) -> HttpResponse {
+    page_of(req, state, Some(name), Some(listing), None, status)
+}
+
+/// Renders the public page: the look-up form, and the answer for `name` when one was asked.
+fn page_of(
+    req: &HttpRequest,
+    state: &State,
+    name: Option<&str>,
+    answer: Option<Option<PublicView>>,
+    code: Option<&str>,
+    status: StatusCode,
+) -> HttpResponse {
+    let unicode = name.and_then(|n| DomainName::parse(n).ok()?.to_unicode());
+    let listed = answer.as_ref().map(Option::is_some);
+    let listing = answer.flatten();
+    render(
+        status,
+        "public.html",
+        context! {
+            lang => super::v(&Lang::of(req).code()),
+            path => super::v(&req.path()),
+            name => super::v(&name),
+            name_unicode => super::v(&unicode),
+            listed => super::v(&listed),
+            listing => super::v(&listing),
+            code => super::v(&code),
+            objection_contact => super::v(&&state.settings.console.objection_contact),
+        },
+    )
+}
+
+fn limited(req: &HttpRequest, e: ApiError) -> HttpResponse {
+    failed(req, e)
+}
+
+fn failed(req: &HttpRequest, e: ApiError) -> HttpResponse {
+    use actix_web::ResponseError;
+    let status = e.status_code();
+    let _ = e.error_response();
+    super::failure_page(Lang::of(req), status, e.code(), None)
+}
+
+/// The name of a `Host` header: without its port, without a final dot.
+fn host_name(host: &str) -> &str {
+    let name = if host.starts_with('[') {
+        host
+    } else {
+        host.rsplit_once(':').map_or(host, |(name, port)| {
+            if port.bytes().all(|b| b.is_ascii_digit()) {
+                name
+            } else {
+                host
+            }
+        })
+    };
+    name.trim_end_matches('.')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_name;
+
+    #[test]
+    fn a_host_header_gives_its_name() {
+        for (host, name) in [
+            ("shop.example.cn", "shop.example.cn"),
+            ("shop.example.cn:8080", "shop.example.cn"),
+            ("shop.example.cn.", "shop.example.cn"),
+            ("[::1]:8080", "[::1]:8080"),
+            ("127.0.0.1:80", "127.0.0.1"),
+        ] {
+            assert_eq!(host_name(host), name, "{host}");
+        }
+    }
+}

@@ -535,7 +535,7 @@ pub fn steps_open_to(case: &Case, org: Org, by: &Actor, now: Timestamp) -> Vec<&
     };
     let tries: [(&'static str, &Attempt); 8] = [
         ("accept", &|c| accept(c, &who, String::new()).is_ok()),
-        ("return", &|c| give_back(c, &who, String::new()).is_ok()),
+        ("return", &|c| give_back(c, &who, "-".into()).is_ok()),
         ("forward", &|c| forward(c, &who, String::new()).is_ok()),
         ("suspension-request", &|c| {
             request_suspension(c, &who, letter.clone(), Ground::Property).is_ok()
@@ -549,7 +549,7 @@ pub fn steps_open_to(case: &Case, org: Org, by: &Actor, now: Timestamp) -> Vec<&
         ("close", &|c| {
             close(c, &who, vec![Measure::Blacklist]).is_ok()
         }),
-        ("withdraw", &|c| withdraw(c, &who, String::new()).is_ok()),
+        ("withdraw", &|c| withdraw(c, &who, "-".into()).is_ok()),
     ];
     tries
         .into_iter()

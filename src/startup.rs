@@ -112,6 +112,8 @@ impl Application {
                 .wrap(TracingLogger::default())
                 .configure(crate::console::routes)
                 .configure(crate::api::routes)
+                // After the API's routes, so that this, not the API's, answers unknown paths.
+                .default_service(web::to(crate::console::fallback))
         })
         .workers(workers)
         .client_request_timeout(Duration::from_millis(settings.limits.header_timeout_ms))

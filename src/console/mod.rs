@@ -41,7 +41,7 @@ pub const SESSION_COOKIE: &str = "siteban_session";
 const SIGN_IN_COOKIE: &str = "siteban_sign_in";
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(to_console))
+    cfg.route("/", web::get().to(public::root))
         .route("/notice", web::get().to(public::notice))
         .route("/lookup", web::get().to(public::lookup))
         .route("/v1/public/check", web::get().to(public::check))
@@ -61,6 +61,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .configure(cases::routes)
                 .default_service(web::to(not_found)),
         );
+}
+
+/// The node's answer to a path no route serves: the notice for a listed site's visitor,
+/// otherwise the API's `404` (`public::fallback`). Set as the application's default service.
+pub async fn fallback(req: HttpRequest, state: State) -> HttpResponse {
+    public::fallback(req, state).await
 }
 
 /// The audit action of a console request that changes something: the API's action for the
@@ -170,6 +176,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         "check.html",
     );
     env.add_function("t", translate);
+    env.add_function("t_in", translate_in);
     env.add_function("explain", explain);
     env.add_filter("when", when);
     env
@@ -181,7 +188,13 @@ fn translate(
     key: &str,
     args: Kwargs,
 ) -> Result<String, minijinja::Error> {
-    let lang = page_lang(state);
+    translate_in(page_lang(state).code(), key, args)
+}
+
+/// `t_in("en", "key", name=value…)`: the message in a given language, for the pages that
+/// speak both at once (the public notice).
+fn translate_in(lang: &str, key: &str, args: Kwargs) -> Result<String, minijinja::Error> {
+    let lang = Lang::parse(lang).unwrap_or(Lang::Zh);
     let mut values = Vec::new();
     for name in args.args() {
         let value: Value = args.get(name)?;

@@ -109,6 +109,56 @@ pub async fn notice(req: HttpRequest, state: State) -> HttpResponse {
     page(&req, &state, "notice", name, listing, StatusCode::OK)
 }
 
+/// What a listed site's visitor gets on any other path of its name: the RPZ sent the name to
+/// the notice host, so the browser asks this node for the blocked site's own pages. A `GET`
+/// whose `Host` is a listed name gets the notice (`451 Unavailable For Legal Reasons`);
+/// anything else is the API's `404`, as before.
+pub async fn fallback(req: HttpRequest, state: State) -> HttpResponse {
+    use actix_web::ResponseError;
+    let not_found = || ApiError::NotFound("no such path".into()).error_response();
+    if req.method() != actix_web::http::Method::GET {
+        return not_found();
+    }
+    let host = req.connection_info().host().to_string();
+    let Ok(domain) = DomainName::parse(host_name(&host)) else {
+        return not_found();
+    };
+    match find(&state, &domain).await {
+        Ok(Some(listing)) => {
+            if let Err(e) = spend(&req) {
+                return failed(&req, e);
+            }
+            page(
+                &req,
+                &state,
+                "notice",
+                domain.as_str(),
+                Some(listing),
+                StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS,
+            )
+        }
+        _ => not_found(),
+    }
+}
+
+/// `GET /`: the console, or the notice when the `Host` is a listed name (see [`fallback`]).
+pub async fn root(req: HttpRequest, state: State) -> HttpResponse {
+    let host = req.connection_info().host().to_string();
+    if let Ok(domain) = DomainName::parse(host_name(&host))
+        && let Ok(Some(listing)) = find(&state, &domain).await
+    {
+        return page(
+            &req,
+            &state,
+            "notice",
+            domain.as_str(),
+            Some(listing),
+            StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS,
+        );
+    }
+    super::see_other("/console/")
+}
+
 /// `GET /lookup?domain=`: the look-up form, and its answer.
 pub async fn lookup(
     req: HttpRequest,

@@ -622,7 +622,7 @@ async fn rpz_over_http_has_an_etag_and_the_notice_host() {
 
 /// An Unbound of the test's own, using siteban's zone as its RPZ. Names under `cn.` resolve
 /// from a local zone (a stand-in for the internet), after the RPZ has had its say.
-struct Unbound {
+pub(crate) struct Unbound {
     port: u16,
     dir: TempDir,
     child: Child,
@@ -630,14 +630,20 @@ struct Unbound {
 
 impl Unbound {
     fn start(port: u16, primary: SocketAddr) -> Unbound {
+        Unbound::start_with(port, primary, "")
+    }
+
+    /// Starts Unbound with `records` (zone file lines relative to `cn.`) added to its local
+    /// stand-in for the internet.
+    pub(crate) fn start_with(port: u16, primary: SocketAddr, records: &str) -> Unbound {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().display().to_string();
         std::fs::write(
             dir.path().join("cn.zone"),
-            "$ORIGIN cn.\n$TTL 60\n@ SOA ns.cn. hostmaster.cn. 1 3600 600 86400 60\n@ NS ns.cn.\n\
+            format!("$ORIGIN cn.\n$TTL 60\n@ SOA ns.cn. hostmaster.cn. 1 3600 600 86400 60\n@ NS ns.cn.\n\
              ns A 192.0.2.53\ncounterfeit-shop A 192.0.2.1\nwww.counterfeit-shop A 192.0.2.2\n\
              exact-shop A 192.0.2.3\nwww.exact-shop A 192.0.2.4\nhonest-shop A 192.0.2.5\n\
-             late-listed A 192.0.2.6\nwww.late-listed A 192.0.2.7\n",
+             late-listed A 192.0.2.6\nwww.late-listed A 192.0.2.7\n{records}"),
         )
         .unwrap();
         std::fs::write(
@@ -668,11 +674,11 @@ impl Unbound {
         Unbound { port, dir, child }
     }
 
-    fn address(&self) -> SocketAddr {
+    pub(crate) fn address(&self) -> SocketAddr {
         SocketAddr::new(LOCALHOST, self.port)
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("unbound.log")).unwrap_or_default()
     }
 

@@ -8,6 +8,7 @@ mod helpers;
 
 mod bad_input;
 mod behaviour;
+mod browser;
 mod cases;
 mod console;
 mod dns;

@@ -15,6 +15,7 @@ pub mod notices;
 pub mod ops;
 pub mod protected;
 pub mod providers;
+pub mod public;
 pub mod records;
 pub mod schema;
 
@@ -552,6 +553,11 @@ pub fn not_allowed(allow: &'static str) -> actix_web::Route {
 /// routes in order, and a path with a `{parameter}` costs a regular-expression match.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
+        web::resource("/v1/public/check")
+            .route(web::get().to(public::check))
+            .default_service(not_allowed("GET")),
+    )
+    .service(
         web::resource("/v1/check")
             .route(web::get().to(check::one))
             .route(web::post().to(check::batch))
@@ -837,6 +843,7 @@ fn case_routes(cfg: &mut web::ServiceConfig) {
         records::put_recordal, records::get_recordal, records::recordals_by_domain,
         records::import_recordals, records::verify,
         documents::upload, documents::download, documents::meta,
+        public::check,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
     modifiers(&BearerAuth, &ErrorResponses)

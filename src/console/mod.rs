@@ -44,7 +44,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(public::root))
         .route("/notice", web::get().to(public::notice))
         .route("/lookup", web::get().to(public::lookup))
-        .route("/v1/public/check", web::get().to(public::check))
         .route("/console", web::get().to(to_console))
         .service(
             web::scope("/console")

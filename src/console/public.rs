@@ -7,88 +7,17 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use minijinja::context;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::i18n::Lang;
 use super::render;
+use crate::api::public::{PublicView, find, spend};
 use crate::api::{ApiError, State};
 use crate::domain::DomainName;
-use crate::registry::PublicListing;
 
 #[derive(Deserialize)]
 pub struct DomainQuery {
     domain: Option<String>,
-}
-
-/// The JSON of `/v1/public/check`.
-#[derive(Serialize)]
-struct PublicCheck {
-    domain: String,
-    listed: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    listing: Option<PublicView>,
-}
-
-#[derive(Serialize)]
-pub struct PublicView {
-    domain: String,
-    scope: &'static str,
-    category: &'static str,
-    since: String,
-    decision: DecisionView,
-}
-
-#[derive(Serialize)]
-struct DecisionView {
-    number: String,
-    authority: String,
-    date: String,
-}
-
-impl From<PublicListing> for PublicView {
-    fn from(l: PublicListing) -> PublicView {
-        PublicView {
-            domain: l.domain.to_string(),
-            scope: l.scope.as_str(),
-            category: l.category.as_str(),
-            since: l.since.to_string(),
-            decision: DecisionView {
-                number: l.decision_number,
-                authority: l.decision_authority,
-                date: l.decision_date.to_string(),
-            },
-        }
-    }
-}
-
-fn spend(req: &HttpRequest) -> Result<(), ApiError> {
-    crate::api::limits(req)?
-        .check_public(req.peer_addr().map(|a| a.ip()))
-        .map_err(ApiError::from)
-}
-
-async fn find(state: &State, domain: &DomainName) -> Result<Option<PublicView>, ApiError> {
-    Ok(state.public_listing(domain).await?.map(PublicView::from))
-}
-
-/// `GET /v1/public/check?domain=`: whether a name is listed, and on what public basis.
-pub async fn check(
-    req: HttpRequest,
-    state: State,
-    query: web::Query<DomainQuery>,
-) -> Result<HttpResponse, ApiError> {
-    spend(&req)?;
-    let text = query
-        .domain
-        .as_deref()
-        .ok_or_else(|| ApiError::InvalidParameter("domain is required".into()))?;
-    let domain = DomainName::parse(text)?;
-    let listing = find(&state, &domain).await?;
-    Ok(HttpResponse::Ok().json(PublicCheck {
-        domain: domain.to_string(),
-        listed: listing.is_some(),
-        listing,
-    }))
 }
 
 /// `GET /notice`: the blocked name is the `Host` the visitor's browser asked for.

@@ -530,8 +530,16 @@ async fn run_matrix(app: &TestApp, matrix: &[(&str, &str, &[&str])]) {
 pub async fn every_role_gets_what_the_matrix_says(store: Store) {
     let app = spawn_app(store).await;
     run_matrix(&app, MATRIX).await;
-    // Operations endpoints need no token.
-    for path in ["/healthz", "/readyz", "/metrics", "/openapi.json"] {
+    // Operations endpoints and the public pages need no token.
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/openapi.json",
+        "/v1/public/check?domain=a.example.cn",
+        "/notice",
+        "/lookup?domain=a.example.cn",
+    ] {
         let response = app.client.get(app.url(path)).send().await.unwrap();
         assert_eq!(response.status(), 200, "{path}");
     }

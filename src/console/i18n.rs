@@ -171,8 +171,8 @@ mod tests {
     /// \`code\``, or as \`422 code\`) has its explanation in both languages.
     #[test]
     fn every_documented_error_code_is_explained() {
-        let api = std::fs::read_to_string(format!("{}/docs/api.md", env!("CARGO_MANIFEST_DIR")))
-            .unwrap();
+        let api =
+            std::fs::read_to_string(format!("{}/docs/api.md", env!("CARGO_MANIFEST_DIR"))).unwrap();
         let pattern = regex::Regex::new(
             r"(?:\b[45]\d\d\*{0,2}\s*\|?\s*`([a-z][a-z_]+)`)|(?:`[45]\d\d ([a-z][a-z_]+)`)",
         )

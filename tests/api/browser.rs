@@ -724,3 +724,67 @@ async fn lookup_a(server: SocketAddr, name: &str) -> Option<(Option<String>, std
         (None, None) => None,
     }
 }
+
+/// Every console page, in Chinese and in English, opened by a key allowed to see it, with
+/// axe-core on each and a screenshot of each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_opens_in_both_languages() {
+    let app = spawn_app_with(Store::Embedded, |_| {}).await;
+    let amr = app.create_key("agency", Some("11")).await;
+    app.listed(&amr, "shop.example.cn").await;
+    let case = app
+        .post(
+            &amr,
+            "/v1/cases",
+            &json!({"domain": "case.example.cn", "recorded": false, "access_province": "11",
+                    "category": "fraud", "summary": "fraud"}),
+        )
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    let case_page = format!("/console/cases/{}", case["id"].as_str().unwrap());
+    let pages: Vec<(&str, String)> = [
+        "/console/",
+        "/console/inbox",
+        "/console/entries",
+        "/console/entries/shop.example.cn",
+        "/console/entries/new",
+        "/console/review",
+        "/console/cases",
+        "/console/cases/new",
+        case_page.as_str(),
+        "/console/no-such-page",
+        "/lookup",
+        "/lookup?domain=shop.example.cn",
+        "/notice",
+    ]
+    .into_iter()
+    .map(|p| ("agency", p.to_string()))
+    .collect();
+    let mut chrome = Chrome::start(&app, "pages", &[]).await;
+    chrome.sign_in(&amr).await;
+    for lang in ["zh-CN", "en"] {
+        chrome
+            .open(&format!("/console/language?to={lang}&next=/console/"))
+            .await;
+        for (_, page) in &pages {
+            chrome.open(page).await;
+            let html_lang: Value = chrome
+                .client
+                .execute("return document.documentElement.lang", vec![])
+                .await
+                .unwrap();
+            assert_eq!(html_lang, lang, "{page}");
+            chrome.axe().await;
+            let name = page
+                .trim_matches('/')
+                .replace(['/', '?', '='], "_")
+                .chars()
+                .take(40)
+                .collect::<String>();
+            chrome.shot(&format!("{lang}-{name}")).await;
+        }
+    }
+    close(chrome).await;
+}

@@ -49,7 +49,7 @@ pub struct KeyList {
     pub keys: Vec<KeyView>,
 }
 
-fn view(record: &KeyRecord, token: Option<String>) -> KeyView {
+pub fn view(record: &KeyRecord, token: Option<String>) -> KeyView {
     KeyView {
         id: record.id.clone(),
         token,

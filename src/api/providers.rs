@@ -76,7 +76,7 @@ pub struct ProviderList {
     pub providers: Vec<ProviderView>,
 }
 
-fn view(p: &Provider, show_secret: bool) -> ProviderView {
+pub fn view(p: &Provider, show_secret: bool) -> ProviderView {
     ProviderView {
         id: p.id.clone(),
         name: p.name.clone(),

@@ -126,7 +126,7 @@ pub struct RecordalView {
     pub updated_by: crate::model::Actor,
 }
 
-fn registration_view(r: &Registration) -> RegistrationView {
+pub fn registration_view(r: &Registration) -> RegistrationView {
     RegistrationView {
         uscc: r.uscc.to_string(),
         checksum_ok: r.uscc.checksum_ok(),
@@ -141,7 +141,7 @@ fn registration_view(r: &Registration) -> RegistrationView {
     }
 }
 
-fn recordal_view(r: &Recordal) -> RecordalView {
+pub fn recordal_view(r: &Recordal) -> RecordalView {
     RecordalView {
         icp_number: r.icp_number.to_string(),
         subject: r.icp_number.subject().to_owned(),

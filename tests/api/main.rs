@@ -9,6 +9,7 @@ mod helpers;
 mod bad_input;
 mod behaviour;
 mod cases;
+mod console_pages;
 mod dns;
 mod documents;
 mod notice_processes;

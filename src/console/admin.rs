@@ -157,6 +157,7 @@ async fn create_key(staff: Staff, payload: web::Payload) -> Shown {
             "role": form.text("role"),
             "province": form.text("province"),
             "provider_id": form.text("provider_id"),
+            "expires_at": form.text("expires_on").map(|day| format!("{day}T23:59:59+08:00")),
         })))?;
         let (record, token) = new_key(&staff.state, asked).await?;
         staff.note(record.id.as_str(), format!("role {}", record.role.as_str()));

@@ -248,6 +248,13 @@ async fn records_are_looked_up_verified_and_imported_with_every_bad_line_shown()
         .shows("<progress")
         .shows("/console/records/import/registrations");
     let csrf = form.csrf();
+    // The progress bar is driven by a script file of the console's own, which the pages'
+    // policy (`script-src 'self'`) allows.
+    form.shows("hx-encoding=\"multipart/form-data\"")
+        .shows("src=\"/console/static/console.js\"");
+    amr.get("/console/static/console.js")
+        .await
+        .shows("htmx:xhr:progress");
     let bad = format!(
         "uscc,name,status\n{},北京乙有限公司,active\n9111XX,北京丙有限公司,active\n{},北京丁有限公司,sleeping\n",
         code("91110108MA0000041"),
@@ -436,6 +443,16 @@ async fn admins_manage_keys_providers_and_protected_names() {
         .await;
     assert_eq!(refused.status, 422);
     refused.shows("invalid_role");
+    let past = [
+        ("name", "x"),
+        ("role", "auditor"),
+        ("expires_on", "2001-01-01"),
+    ];
+    let refused = console
+        .post("/console/admin/keys", Some(&csrf), &past)
+        .await;
+    assert_eq!(refused.status, 422);
+    refused.shows("invalid_expiry");
     let listed: Value = app.get(&admin, "/v1/keys").await.json().await.unwrap();
     let id = listed["keys"]
         .as_array()

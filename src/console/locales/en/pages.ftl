@@ -138,3 +138,4 @@ admin-protect = Protect
 admin-unprotect = Remove
 admin-unprotect-named = Stop protecting { $domain }
 admin-by-configuration = Configuration
+admin-expires-hint = Optional: the last day (Beijing time) the token works; by default the longest the settings allow.

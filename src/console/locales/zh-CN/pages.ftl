@@ -137,3 +137,4 @@ admin-protect = 加入保护
 admin-unprotect = 删除
 admin-unprotect-named = 取消保护 { $domain }
 admin-by-configuration = 配置文件
+admin-expires-hint = 可选：令牌可用的最后一天（北京时间）；不填则为配置允许的最长期限。

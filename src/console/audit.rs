@@ -130,3 +130,18 @@ async fn log(staff: Staff, query: web::Query<AuditQuery>) -> Shown {
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_day_starts_at_midnight_in_beijing() {
+        let start = day_start(Some("2026-05-01"), 0).unwrap();
+        assert_eq!(start.to_string(), "2026-04-30T16:00:00Z");
+        let end = day_start(Some("2026-05-01"), 1).unwrap();
+        assert_eq!(end.to_string(), "2026-05-01T16:00:00Z");
+        assert!(day_start(Some("May 1"), 0).is_none());
+        assert!(day_start(None, 0).is_none());
+    }
+}

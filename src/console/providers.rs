@@ -108,3 +108,46 @@ async fn compliance(staff: Staff) -> Shown {
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notices::model::ProviderKind;
+
+    fn row(name: &str, sent: u64, acknowledged: u64, overdue: u64) -> ProviderCompliance {
+        ProviderCompliance {
+            provider_id: name.into(),
+            name: name.into(),
+            kind: ProviderKind::Access,
+            province: None,
+            sent,
+            delivered: sent,
+            acknowledged,
+            overdue,
+            overdue_open: 0,
+            acknowledged_late: 0,
+            median_seconds_to_acknowledge: None,
+        }
+    }
+
+    #[test]
+    fn every_bar_is_on_one_scale_and_groups_do_not_overlap() {
+        let chart = chart(&[row("a", 10, 5, 0), row("b", 4, 4, 2)]);
+        let widths: Vec<Vec<u32>> = chart
+            .groups
+            .iter()
+            .map(|g| g.bars.iter().map(|b| b.width).collect())
+            .collect();
+        assert_eq!(widths, [[360, 180, 0], [144, 144, 72]]);
+        let last_of_first = chart.groups[0].bars[2].y + BAR_HEIGHT;
+        assert!(last_of_first < chart.groups[1].bars[0].y);
+        assert!(chart.height >= chart.groups[1].bars[2].y + BAR_HEIGHT);
+    }
+
+    #[test]
+    fn an_empty_report_draws_nothing_and_divides_by_nothing() {
+        let drawn = chart(&[row("a", 0, 0, 0)]);
+        assert_eq!(drawn.groups[0].bars[0].width, 0);
+        assert!(chart(&[]).groups.is_empty());
+    }
+}

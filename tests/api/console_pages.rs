@@ -325,6 +325,23 @@ async fn records_are_looked_up_verified_and_imported_with_every_bad_line_shown()
     assert_eq!(refused.status, 422, "{}", refused.body);
     refused.shows("<td>2</td>");
     audited_as(&app, "recordal.import", "test telecom", 422).await;
+    let good = recordals.lines().next().unwrap();
+    let applied = ca
+        .upload(
+            "/console/records/import/recordals",
+            Some(&form.csrf()),
+            "r.ndjson",
+            good,
+        )
+        .await;
+    assert_eq!(applied.status, 200, "{}", applied.body);
+    audited_as(&app, "recordal.import", "test telecom", 200).await;
+    let icp = form_urlencoded::byte_serialize("京ICP备13025326号-2".as_bytes()).collect::<String>();
+    ca.get(&format!("/console/records?icp={icp}&domain=yi.example.cn"))
+        .await
+        .shows("网站备案 京ICP备13025326号-2")
+        .shows("含有 yi.example.cn 的备案")
+        .shows("yi.example.cn</td>");
 }
 
 #[tokio::test]

@@ -203,7 +203,12 @@ async fn import(staff: Staff, req: HttpRequest, payload: web::Payload) -> Shown 
                 file = Some(field);
                 break;
             }
-            _ => {}
+            other => {
+                return Err(ApiError::InvalidParameter(format!(
+                    "the import form has no field {other:?}"
+                ))
+                .into());
+            }
         }
     }
     if !csrf_matches(&staff.session, &csrf) {

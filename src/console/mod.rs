@@ -197,6 +197,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         "check.html",
         "referrals.html",
         "referral.html",
+        "referral_new.html",
         "records.html",
         "records_import.html",
         "providers.html",

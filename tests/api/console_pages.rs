@@ -646,7 +646,29 @@ async fn referrals_are_listed_and_answered_step_by_step() {
         .shows("已立案调查");
     audited_as(&app, "referral.step", "test agency", 303).await;
 
+    // Sending one back to the other side, through the form.
+    let form = amr.get("/console/referrals/new").await;
+    form.shows("name=\"to\"");
+    let fields = [
+        ("to", "ca:11"),
+        ("subject", "主体资格虚假的网站"),
+        ("domain", "fake-subject.example.cn"),
+        ("summary", "企业登记已注销，网站仍在经营"),
+    ];
+    let path = "/console/referrals/new";
+    assert_eq!(amr.post(path, None, &fields).await.status, 403);
+    let same_side = [("to", "samr"), ("subject", "x"), ("summary", "y")];
+    let refused = amr.post(path, Some(&form.csrf()), &same_side).await;
+    assert_eq!(refused.status, 422);
+    refused.shows("invalid_referral");
+    let sent = amr.post(path, Some(&form.csrf()), &fields).await;
+    assert_eq!(sent.status, 303, "{}", sent.body);
+    audited_as(&app, "referral.send", "test agency", 303).await;
+
     let ca = sign_in(&app, &ca11).await;
+    ca.get("/console/referrals")
+        .await
+        .shows("主体资格虚假的网站");
     let sent = ca.get("/console/referrals").await;
     sent.shows("发出的").shows("冒用营业执照备案");
     assert!(

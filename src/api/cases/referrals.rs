@@ -58,25 +58,7 @@ pub struct ReferralList {
 pub async fn refer(call: Call, payload: web::Payload) -> Answer {
     let principal = call.require(policy::ACT_ON_CASES)?;
     org_of(principal)?;
-    let body: ReferralRequest = call.json(payload).await?;
-    let to = body.to.as_deref().unwrap_or_default();
-    let to = Org::parse(to).ok_or_else(|| {
-        ApiError::invalid(
-            "invalid_referral",
-            format!("to {to:?} is not an organisation (amr:<province>, samr, ca:<province>, miit)"),
-        )
-    })?;
-    let subject = text(body.subject, "subject", "invalid_referral", MAX_NAME)?;
-    let domain = body.domain.as_deref().map(DomainName::parse).transpose()?;
-    let summary = text(body.summary, "summary", "invalid_referral", MAX_SUMMARY)?;
-    let documents = documents(body.documents, "referral_document")?;
-    let new = NewReferral {
-        to,
-        subject,
-        domain,
-        summary,
-        documents,
-    };
+    let new = new_referral(call.json(payload).await?)?;
     let referral = call.refer(principal, new).await?;
     call.note(referral.id.to_string(), steps_detail(&referral.timeline));
     Ok(HttpResponse::Created()
@@ -135,6 +117,29 @@ pub async fn referral_step_handler(
         steps_detail(&referral.timeline[added..]),
     );
     Ok(HttpResponse::Ok().json(referral))
+}
+
+/// The referral a request describes: the rules of `POST /v1/referrals`, which the console's
+/// form follows too.
+pub fn new_referral(body: ReferralRequest) -> Result<NewReferral, ApiError> {
+    let to = body.to.as_deref().unwrap_or_default();
+    let to = Org::parse(to).ok_or_else(|| {
+        ApiError::invalid(
+            "invalid_referral",
+            format!("to {to:?} is not an organisation (amr:<province>, samr, ca:<province>, miit)"),
+        )
+    })?;
+    let subject = text(body.subject, "subject", "invalid_referral", MAX_NAME)?;
+    let domain = body.domain.as_deref().map(DomainName::parse).transpose()?;
+    let summary = text(body.summary, "summary", "invalid_referral", MAX_SUMMARY)?;
+    let documents = documents(body.documents, "referral_document")?;
+    Ok(NewReferral {
+        to,
+        subject,
+        domain,
+        summary,
+        documents,
+    })
 }
 
 fn no_step(step: &str) -> ApiError {

@@ -139,3 +139,7 @@ admin-unprotect = Remove
 admin-unprotect-named = Stop protecting { $domain }
 admin-by-configuration = Configuration
 admin-expires-hint = Optional: the last day (Beijing time) the token works; by default the longest the settings allow.
+referrals-new = Send a referral
+referrals-new-intro = Refer a clue to an organisation of the other side: a market regulator to a communications administration, or the reverse.
+referral-to-hint = The receiving organisation: ca:11 (a province's communications administration), miit, amr:44 (a province's market regulator) or samr.
+referral-send = Send

@@ -138,3 +138,7 @@ admin-unprotect = 删除
 admin-unprotect-named = 取消保护 { $domain }
 admin-by-configuration = 配置文件
 admin-expires-hint = 可选：令牌可用的最后一天（北京时间）；不填则为配置允许的最长期限。
+referrals-new = 发出抄告移交
+referrals-new-intro = 将线索抄告或移交给另一方的机关：市场监管部门给通信管理部门，或反之。
+referral-to-hint = 接收机关：ca:11（省通信管理局）、miit、amr:44（省市场监管局）或 samr。
+referral-send = 发出

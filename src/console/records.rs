@@ -56,6 +56,8 @@ fn trimmed(text: &Option<String>) -> Option<&str> {
     text.as_deref().map(str::trim).filter(|t| !t.is_empty())
 }
 
+/// Runs a look-up when the reader asked for one; a refusal the reader can fix (a malformed
+/// code, nothing found) becomes its explanation on the page.
 async fn found<T, F>(asked: Option<&str>, get: F) -> Result<Found<T>, ConsoleError>
 where
     F: AsyncFnOnce(&str) -> Result<T, ConsoleError>,

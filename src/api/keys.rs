@@ -8,6 +8,7 @@ use super::{Answer, ApiError, Call, one_of};
 use crate::auth::{hash_token, new_key_id, new_token, policy};
 use crate::domain::{Province, Role};
 use crate::model::KeyRecord;
+use crate::registry::Registry;
 
 /// The body of `POST /v1/keys`; its document is [`super::schema::key_request`], one shape for
 /// provider keys (which name their provider) and one for the other roles.
@@ -48,7 +49,7 @@ pub struct KeyList {
     pub keys: Vec<KeyView>,
 }
 
-fn view(record: &KeyRecord, token: Option<String>) -> KeyView {
+pub fn view(record: &KeyRecord, token: Option<String>) -> KeyView {
     KeyView {
         id: record.id.clone(),
         token,
@@ -68,6 +69,19 @@ fn view(record: &KeyRecord, token: Option<String>) -> KeyView {
 pub async fn create(call: Call, payload: web::Payload) -> Answer {
     let admin = call.require(policy::MANAGE_KEYS)?;
     let body: CreateKeyRequest = call.large_json(payload).await?;
+    let (record, token) = new_key(&call, body).await?;
+    call.note(record.id.as_str(), format!("role {}", record.role.as_str()));
+    call.create_key(record.clone()).await?;
+    tracing::info!(key_id = %record.id, role = record.role.as_str(), by = %admin.key_id, "key created");
+    Ok(HttpResponse::Created().json(view(&record, Some(token))))
+}
+
+/// The key a creation request describes, with its token (not yet stored): the rules of
+/// `POST /v1/keys`, which the console's form follows too.
+pub async fn new_key(
+    registry: &Registry,
+    body: CreateKeyRequest,
+) -> Result<(KeyRecord, String), ApiError> {
     let name = super::display_name(body.name)?;
     let role = one_of(
         "role",
@@ -82,7 +96,7 @@ pub async fn create(call: Call, payload: web::Payload) -> Answer {
         .transpose()
         .map_err(|e| ApiError::invalid("invalid_province", e.to_string()))?;
     let now = crate::model::now();
-    let max_days = call.settings.auth.key_max_days;
+    let max_days = registry.settings.auth.key_max_days;
     let latest = (max_days > 0).then(|| now + time::Duration::days(max_days.into()));
     let expires_at = match body.expires_at.as_deref() {
         None => latest,
@@ -108,7 +122,7 @@ pub async fn create(call: Call, payload: web::Payload) -> Answer {
             Some(at)
         }
     };
-    let provider_id = call.key_provider(role, body.provider_id).await?;
+    let provider_id = registry.key_provider(role, body.provider_id).await?;
     let token = new_token();
     let record = KeyRecord {
         id: new_key_id(),
@@ -120,10 +134,7 @@ pub async fn create(call: Call, payload: web::Payload) -> Answer {
         created_at: now,
         expires_at,
     };
-    call.note(record.id.as_str(), format!("role {}", record.role.as_str()));
-    call.create_key(record.clone()).await?;
-    tracing::info!(key_id = %record.id, role = record.role.as_str(), by = %admin.key_id, "key created");
-    Ok(HttpResponse::Created().json(view(&record, Some(token))))
+    Ok((record, token))
 }
 
 /// Every key, without tokens.

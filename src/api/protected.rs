@@ -41,15 +41,22 @@ pub async fn list(call: Call) -> Answer {
 pub async fn add(call: Call, payload: web::Payload) -> Answer {
     let admin = call.require(policy::MANAGE_PROTECTED)?;
     let body: ProtectRequest = call.json(payload).await?;
+    if let Some(domain) = &body.domain {
+        call.note(domain.clone(), "");
+    }
+    let (domain, note) = protect_request(body)?;
+    let name = call.protect(admin, domain, &note).await?;
+    Ok(HttpResponse::Created().json(name))
+}
+
+/// The name and note a protection request gives: the rules of `POST /v1/protected`, which
+/// the console's form follows too.
+pub fn protect_request(body: ProtectRequest) -> Result<(DomainName, String), ApiError> {
     let domain = body
         .domain
         .ok_or_else(|| ApiError::invalid("invalid_domain", "domain is required"))?;
-    call.note(domain.clone(), "");
     let domain = DomainName::parse(&domain)?;
-    let name = call
-        .protect(admin, domain, body.note.as_deref().unwrap_or_default())
-        .await?;
-    Ok(HttpResponse::Created().json(name))
+    Ok((domain, body.note.unwrap_or_default()))
 }
 
 /// Remove a name added through the API.

@@ -76,7 +76,7 @@ pub struct ProviderList {
     pub providers: Vec<ProviderView>,
 }
 
-fn view(p: &Provider, show_secret: bool) -> ProviderView {
+pub fn view(p: &Provider, show_secret: bool) -> ProviderView {
     ProviderView {
         id: p.id.clone(),
         name: p.name.clone(),
@@ -193,6 +193,19 @@ pub(crate) fn webhook_url(text: Option<String>) -> Result<Option<String>, ApiErr
 pub async fn create(call: Call, payload: web::Payload) -> Answer {
     let admin = call.require(policy::MANAGE_PROVIDERS)?;
     let body: ProviderRequest = call.large_json(payload).await?;
+    let provider = new_provider(body)?;
+    let kind = provider.kind;
+    call.note(provider.id.as_str(), format!("kind {}", kind.as_str()));
+    call.put_provider(provider.clone()).await?;
+    tracing::info!(provider_id = %provider.id, kind = kind.as_str(), by = %admin.key_id, "provider registered");
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/v1/providers/{}", provider.id)))
+        .json(view(&provider, true)))
+}
+
+/// The provider a creation request describes, with a new webhook secret (not yet stored):
+/// the rules of `POST /v1/providers`, which the console's form follows too.
+pub fn new_provider(body: ProviderRequest) -> Result<Provider, ApiError> {
     let name = super::display_name(body.name)?;
     let kind = body.kind.unwrap_or_default();
     let kind = one_of(
@@ -207,7 +220,7 @@ pub async fn create(call: Call, payload: web::Payload) -> Answer {
     let nameservers = nameservers(kind, body.nameservers.unwrap_or_default())?;
     let webhook_url = webhook_url(body.webhook_url.flatten())?;
     let now = crate::model::now();
-    let provider = Provider {
+    Ok(Provider {
         id: new_provider_id(),
         name,
         kind,
@@ -218,13 +231,7 @@ pub async fn create(call: Call, payload: web::Payload) -> Answer {
         webhook_secret: Secret::new(webhook::new_secret()),
         created_at: now,
         updated_at: now,
-    };
-    call.note(provider.id.as_str(), format!("kind {}", kind.as_str()));
-    call.put_provider(provider.clone()).await?;
-    tracing::info!(provider_id = %provider.id, kind = kind.as_str(), by = %admin.key_id, "provider registered");
-    Ok(HttpResponse::Created()
-        .insert_header(("Location", format!("/v1/providers/{}", provider.id)))
-        .json(view(&provider, true)))
+    })
 }
 
 /// Every provider, without secrets.

@@ -19,7 +19,7 @@ use crate::records::{
     RecordError, Recordal, RecordalInput, RecordalStatus, Registration, RegistrationInput,
     RegistrationStatus,
 };
-use crate::registry::{Imported, recordal_rule, registration_rule};
+use crate::registry::{Imported, Registry, recordal_rule, registration_rule};
 
 /// Routes of the shared records; the static import paths come before the dynamic ones.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -126,7 +126,7 @@ pub struct RecordalView {
     pub updated_by: crate::model::Actor,
 }
 
-fn registration_view(r: &Registration) -> RegistrationView {
+pub fn registration_view(r: &Registration) -> RegistrationView {
     RegistrationView {
         uscc: r.uscc.to_string(),
         checksum_ok: r.uscc.checksum_ok(),
@@ -141,7 +141,7 @@ fn registration_view(r: &Registration) -> RegistrationView {
     }
 }
 
-fn recordal_view(r: &Recordal) -> RecordalView {
+pub fn recordal_view(r: &Recordal) -> RecordalView {
     RecordalView {
         icp_number: r.icp_number.to_string(),
         subject: r.icp_number.subject().to_owned(),
@@ -405,12 +405,11 @@ fn rejected(errors: Vec<LineError>, error_count: u64, records: usize) -> HttpRes
     response
 }
 
-/// Streams the body into the parser: chunks go through a small channel to a blocking task
-/// that parses and validates as they come, so the body is never held whole; the size limit
-/// and the time limit are enforced here.
+/// Streams the body into the parser (`parse_import`), its format from its content type and
+/// its declared length checked first.
 async fn parse_body<R, T>(
     call: &Call,
-    mut payload: web::Payload,
+    payload: web::Payload,
     validate: impl Fn(R) -> Result<T, RecordError> + Send + 'static,
     key: impl Fn(&T) -> String + Send + 'static,
 ) -> Result<Parsed<T>, ApiError>
@@ -424,14 +423,41 @@ where
         .get(actix_web::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let format = Format::from_content_type(content_type).ok_or_else(|| {
+    let format = import_format(content_type)?;
+    super::declared_length(&call.req, call.settings.records.import_max_bytes)?;
+    let body = payload.map(|chunk| {
+        chunk.map_err(|e| ApiError::InvalidParameter(format!("cannot read the body: {e}")))
+    });
+    parse_import(&call.state, format, body, validate, key).await
+}
+
+/// The format of an import from its content type.
+pub fn import_format(content_type: &str) -> Result<Format, ApiError> {
+    Format::from_content_type(content_type).ok_or_else(|| {
         ApiError::UnsupportedMediaType(format!(
             "an import is application/x-ndjson or text/csv, not {content_type:?}"
         ))
-    })?;
-    let settings = &call.settings.records;
+    })
+}
+
+/// Streams an import's body into the parser: chunks go through a small channel to a
+/// blocking task that parses and validates as they come, so the body is never held whole;
+/// the size limit and the time limit (`records.*`) are enforced here. The API reads the
+/// request's body, the console a file field of its form.
+pub async fn parse_import<R, T, S>(
+    registry: &Registry,
+    format: Format,
+    mut body: S,
+    validate: impl Fn(R) -> Result<T, RecordError> + Send + 'static,
+    key: impl Fn(&T) -> String + Send + 'static,
+) -> Result<Parsed<T>, ApiError>
+where
+    R: ImportRow + Send + 'static,
+    T: Send + 'static,
+    S: futures_util::Stream<Item = Result<bytes::Bytes, ApiError>> + Unpin,
+{
+    let settings = &registry.settings.records;
     let max_bytes = settings.import_max_bytes;
-    super::declared_length(&call.req, max_bytes)?;
     let limits = import::Limits {
         max_records: settings.import_max_records,
         max_errors: settings.import_max_errors,
@@ -449,9 +475,8 @@ where
     let timeout = Duration::from_millis(settings.import_timeout_ms);
     let pump = async {
         let mut total = 0usize;
-        while let Some(chunk) = payload.next().await {
-            let chunk = chunk
-                .map_err(|e| ApiError::InvalidParameter(format!("cannot read the body: {e}")))?;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk?;
             total += chunk.len();
             if total > max_bytes {
                 return Err(ApiError::PayloadTooLarge(max_bytes));
@@ -483,6 +508,38 @@ where
         ImportError::TooManyRecords(_) => ApiError::invalid("too_many_records", e.to_string()),
         ImportError::Read(message) => ApiError::InvalidParameter(message),
     })
+}
+
+/// A parsed recordals import with the blacklisted-operator refusals added as line errors,
+/// in line order, at most `records.import_max_errors` kept; and how many records were valid.
+pub async fn refuse_blacklisted(
+    registry: &Registry,
+    parsed: Parsed<Recordal>,
+) -> Result<(Parsed<Recordal>, usize), ApiError> {
+    let Parsed {
+        records,
+        mut errors,
+        mut error_count,
+    } = parsed;
+    let refs: Vec<&Recordal> = records.iter().map(|(_, r)| r).collect();
+    let refused = registry.blacklisted_operators(&refs).await?;
+    let valid = records.len() - refused.len();
+    for (i, refusal) in refused {
+        error_count += 1;
+        errors.push(LineError {
+            line: records[i].0,
+            code: refusal.code,
+            message: refusal.message,
+        });
+    }
+    errors.sort_by_key(|e| e.line);
+    errors.truncate(registry.settings.records.import_max_errors);
+    let parsed = Parsed {
+        records,
+        errors,
+        error_count,
+    };
+    Ok((parsed, valid))
 }
 
 /// The answer to an applied import, noted for its audit record.
@@ -566,28 +623,15 @@ pub async fn import_recordals(call: Call, payload: web::Payload) -> Answer {
         r.icp_number.to_string()
     })
     .await?;
-    let Parsed {
-        records,
-        mut errors,
-        mut error_count,
-    } = parsed;
-    let refs: Vec<&Recordal> = records.iter().map(|(_, r)| r).collect();
-    let refused = call.blacklisted_operators(&refs).await?;
-    let valid = records.len() - refused.len();
-    for (i, refusal) in refused {
-        error_count += 1;
-        errors.push(LineError {
-            line: records[i].0,
-            code: refusal.code,
-            message: refusal.message,
-        });
+    let (parsed, valid) = refuse_blacklisted(&call.state, parsed).await?;
+    if parsed.error_count > 0 {
+        call.note(
+            "recordals",
+            format!("rejected: {} line errors", parsed.error_count),
+        );
+        return Ok(rejected(parsed.errors, parsed.error_count, valid));
     }
-    if error_count > 0 {
-        errors.sort_by_key(|e| e.line);
-        errors.truncate(call.settings.records.import_max_errors);
-        call.note("recordals", format!("rejected: {error_count} line errors"));
-        return Ok(rejected(errors, error_count, valid));
-    }
+    let records = parsed.records;
     let records: Vec<Recordal> = records.into_iter().map(|(_, r)| r).collect();
     let applied = call.import_recordals(records).await?;
     Ok(imported(&call.req, "recordals", applied, started))

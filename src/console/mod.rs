@@ -7,13 +7,20 @@
 //! - `mod.rs`: routes, the signed-in `Staff` extractor, forms and their CSRF token, rendering
 //!   and error pages. `i18n`: languages and messages. `public`: the public pages.
 //! - `home` (home and inbox), `entries` (search, entry page, listing, lifting, four-eyes),
-//!   `cases` (cases and referrals).
+//!   `cases` (cases), `referrals` (referrals sent and received), `records` (look-ups,
+//!   `verify`, imports), `providers` (compliance), `audit` (the log), `admin` (keys,
+//!   providers, protected names).
 
+mod admin;
+mod audit;
 mod cases;
 mod entries;
 mod home;
 pub mod i18n;
+mod providers;
 mod public;
+mod records;
+mod referrals;
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
@@ -50,6 +57,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .wrap(ErrorHandlers::new().default_handler(error_page))
                 .route("/static/console.css", web::get().to(stylesheet))
                 .route("/static/htmx.min.js", web::get().to(script))
+                .route("/static/console.js", web::get().to(own_script))
                 .route("/sign-in", web::get().to(home::sign_in_form))
                 .route("/sign-in", web::post().to(home::sign_in))
                 .route("/sign-out", web::post().to(home::sign_out))
@@ -58,6 +66,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/inbox", web::get().to(home::inbox))
                 .configure(entries::routes)
                 .configure(cases::routes)
+                .configure(referrals::routes)
+                .configure(records::routes)
+                .configure(providers::routes)
+                .configure(audit::routes)
+                .configure(admin::routes)
                 .default_service(web::to(not_found)),
         );
 }
@@ -80,7 +93,12 @@ pub fn audit_action(method: &str, route: &str) -> Option<Option<String>> {
     let action = match route {
         "/console/sign-in" => "console.sign_in",
         "/console/sign-out" => "console.sign_out",
-        other => match entries::audit_action(other).or_else(|| cases::audit_action(other)) {
+        other => match entries::audit_action(other)
+            .or_else(|| cases::audit_action(other))
+            .or_else(|| referrals::audit_action(other))
+            .or_else(|| records::audit_action(other))
+            .or_else(|| admin::audit_action(other))
+        {
             Some(action) => action,
             None => return Some(Some(format!("POST {other}"))),
         },
@@ -109,6 +127,15 @@ async fn stylesheet() -> HttpResponse {
         .content_type("text/css; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
         .body(include_str!("static/console.css"))
+}
+
+/// The console's own enhancement (upload progress), beside htmx: a file, since the pages'
+/// policy allows no inline script.
+async fn own_script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(include_str!("static/console.js"))
 }
 
 async fn script() -> HttpResponse {
@@ -173,6 +200,16 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         "case.html",
         "case_new.html",
         "check.html",
+        "referrals.html",
+        "referral.html",
+        "referral_new.html",
+        "records.html",
+        "records_import.html",
+        "providers.html",
+        "audit.html",
+        "admin_keys.html",
+        "admin_providers.html",
+        "admin_protected.html",
     );
     env.add_function("t", translate);
     env.add_function("t_in", translate_in);
@@ -447,6 +484,11 @@ impl Staff {
             ("entries", policy::READ_ENTRIES),
             ("review", policy::WRITE_ENTRIES),
             ("cases", policy::READ_CASES),
+            ("referrals", policy::READ_CASES),
+            ("records", policy::READ_RECORDS),
+            ("providers", policy::COMPLIANCE),
+            ("audit", policy::READ_AUDIT),
+            ("admin", policy::MANAGE_KEYS),
         ] {
             if self.may(roles) {
                 nav.push(page);

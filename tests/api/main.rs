@@ -11,6 +11,7 @@ mod behaviour;
 mod browser;
 mod cases;
 mod console;
+mod console_pages;
 mod dns;
 mod documents;
 mod notice_processes;

@@ -268,7 +268,7 @@ pub fn case_id(path: &str) -> Result<Uuid, ApiError> {
 
 /// The audit detail of a step: the timeline steps it added, as JSON, so that the audit log's
 /// chain holds every step of every case with who, when and which documents.
-pub(super) fn steps_detail(steps: &[Step]) -> String {
+pub fn steps_detail(steps: &[Step]) -> String {
     serde_json::to_string(steps).unwrap_or_else(|e| format!("the steps could not be encoded: {e}"))
 }
 

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::{
     MAX_NAME, MAX_SUMMARY, MAX_TEXT, NoteRequest, ReasonRequest, documents, steps_detail, text,
 };
-use crate::api::{Answer, ApiError, Call};
+use crate::api::{Answer, ApiError, Call, parse_json};
 use crate::auth::policy;
 use crate::cases::Org;
 use crate::cases::referral::{NewReferral, Referral};
@@ -58,25 +58,7 @@ pub struct ReferralList {
 pub async fn refer(call: Call, payload: web::Payload) -> Answer {
     let principal = call.require(policy::ACT_ON_CASES)?;
     org_of(principal)?;
-    let body: ReferralRequest = call.json(payload).await?;
-    let to = body.to.as_deref().unwrap_or_default();
-    let to = Org::parse(to).ok_or_else(|| {
-        ApiError::invalid(
-            "invalid_referral",
-            format!("to {to:?} is not an organisation (amr:<province>, samr, ca:<province>, miit)"),
-        )
-    })?;
-    let subject = text(body.subject, "subject", "invalid_referral", MAX_NAME)?;
-    let domain = body.domain.as_deref().map(DomainName::parse).transpose()?;
-    let summary = text(body.summary, "summary", "invalid_referral", MAX_SUMMARY)?;
-    let documents = documents(body.documents, "referral_document")?;
-    let new = NewReferral {
-        to,
-        subject,
-        domain,
-        summary,
-        documents,
-    };
+    let new = new_referral(call.json(payload).await?)?;
     let referral = call.refer(principal, new).await?;
     call.note(referral.id.to_string(), steps_detail(&referral.timeline));
     Ok(HttpResponse::Created()
@@ -119,28 +101,14 @@ pub async fn referral_step_handler(
     org_of(principal)?;
     let (id, step) = path.into_inner();
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound(format!("no referral {id:?}")))?;
-    let _limit = call.settings.limits.write_body_bytes;
     let step = match step.as_str() {
         "accept" => {
             let _: NoteRequest = call.json_or_default(payload).await?;
             ReferralStep::Accept
         }
-        "return" => {
-            let body: ReasonRequest = call.json(payload).await?;
-            let reason = text(body.reason, "reason", "reason_required", MAX_TEXT)?;
-            ReferralStep::Return { reason }
-        }
-        "answer" => {
-            let body: AnswerRequest = call.json(payload).await?;
-            let result = text(body.result, "result", "result_required", MAX_SUMMARY)?;
-            let documents = documents(body.documents, "referral_document")?;
-            ReferralStep::Answer { result, documents }
-        }
-        other => {
-            return Err(ApiError::NotFound(format!(
-                "no referral step {other:?}; use accept, return or answer"
-            )));
-        }
+        "return" => return_step(call.json(payload).await?)?,
+        "answer" => answer_step(call.json(payload).await?)?,
+        other => return Err(no_step(other)),
     };
     let referral = call.referral_step(principal, id, step).await?;
     let added = referral.timeline.len().saturating_sub(1);
@@ -149,4 +117,61 @@ pub async fn referral_step_handler(
         steps_detail(&referral.timeline[added..]),
     );
     Ok(HttpResponse::Ok().json(referral))
+}
+
+/// The referral a request describes: the rules of `POST /v1/referrals`, which the console's
+/// form follows too.
+pub fn new_referral(body: ReferralRequest) -> Result<NewReferral, ApiError> {
+    let to = body.to.as_deref().unwrap_or_default();
+    let to = Org::parse(to).ok_or_else(|| {
+        ApiError::invalid(
+            "invalid_referral",
+            format!("to {to:?} is not an organisation (amr:<province>, samr, ca:<province>, miit)"),
+        )
+    })?;
+    let subject = text(body.subject, "subject", "invalid_referral", MAX_NAME)?;
+    let domain = body.domain.as_deref().map(DomainName::parse).transpose()?;
+    let summary = text(body.summary, "summary", "invalid_referral", MAX_SUMMARY)?;
+    let documents = documents(body.documents, "referral_document")?;
+    Ok(NewReferral {
+        to,
+        subject,
+        domain,
+        summary,
+        documents,
+    })
+}
+
+fn no_step(step: &str) -> ApiError {
+    ApiError::NotFound(format!(
+        "no referral step {step:?}; use accept, return or answer"
+    ))
+}
+
+fn return_step(body: ReasonRequest) -> Result<ReferralStep, ApiError> {
+    let reason = text(body.reason, "reason", "reason_required", MAX_TEXT)?;
+    Ok(ReferralStep::Return { reason })
+}
+
+fn answer_step(body: AnswerRequest) -> Result<ReferralStep, ApiError> {
+    let result = text(body.result, "result", "result_required", MAX_SUMMARY)?;
+    let documents = documents(body.documents, "referral_document")?;
+    Ok(ReferralStep::Answer { result, documents })
+}
+
+/// The receiver's step named as in its path (`accept`, `return`, `answer`) from a JSON body,
+/// by the rules its endpoint applies: for the console, which turns its forms into the same
+/// bodies.
+pub fn referral_step_of(step: &str, body: &[u8]) -> Result<ReferralStep, ApiError> {
+    Ok(match step {
+        "accept" => {
+            if !body.iter().all(u8::is_ascii_whitespace) {
+                let _: NoteRequest = parse_json(body)?;
+            }
+            ReferralStep::Accept
+        }
+        "return" => return_step(parse_json(body)?)?,
+        "answer" => answer_step(parse_json(body)?)?,
+        other => return Err(no_step(other)),
+    })
 }

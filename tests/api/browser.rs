@@ -744,7 +744,10 @@ async fn every_page_opens_in_both_languages() {
         .await
         .unwrap();
     let case_page = format!("/console/cases/{}", case["id"].as_str().unwrap());
-    let pages: Vec<(&str, String)> = [
+    let admin = app.admin_token.clone();
+    let auditor = app.create_key("auditor", None).await;
+    let telecom = app.create_key("telecom", None).await;
+    let agency_pages = [
         "/console/",
         "/console/inbox",
         "/console/entries",
@@ -754,37 +757,171 @@ async fn every_page_opens_in_both_languages() {
         "/console/cases",
         "/console/cases/new",
         case_page.as_str(),
+        "/console/referrals",
+        "/console/referrals/new",
+        "/console/records?verify=shop.example.cn",
+        "/console/records/import",
+        "/console/providers",
         "/console/no-such-page",
         "/lookup",
         "/lookup?domain=shop.example.cn",
         "/notice",
-    ]
-    .into_iter()
-    .map(|p| ("agency", p.to_string()))
-    .collect();
+    ];
+    let sessions: [(&str, &String, &[&str]); 4] = [
+        ("agency", &amr, &agency_pages),
+        (
+            "telecom",
+            &telecom,
+            &["/console/records/import", "/console/inbox"],
+        ),
+        (
+            "admin",
+            &admin,
+            &[
+                "/console/admin/keys",
+                "/console/admin/providers",
+                "/console/admin/protected",
+                "/console/audit",
+            ],
+        ),
+        (
+            "auditor",
+            &auditor,
+            &["/console/audit", "/console/entries", "/console/providers"],
+        ),
+    ];
     let mut chrome = Chrome::start(&app, "pages", &[]).await;
-    chrome.sign_in(&amr).await;
-    for lang in ["zh-CN", "en"] {
+    for (role, token, pages) in sessions {
+        chrome.sign_in(token).await;
+        for lang in ["zh-CN", "en"] {
+            chrome
+                .open(&format!("/console/language?to={lang}&next=/console/"))
+                .await;
+            for page in pages {
+                chrome.open(page).await;
+                let html_lang: Value = chrome
+                    .client
+                    .execute("return document.documentElement.lang", vec![])
+                    .await
+                    .unwrap();
+                assert_eq!(html_lang, lang, "{role} {page}");
+                chrome.axe().await;
+                let name = page
+                    .trim_matches('/')
+                    .replace(['/', '?', '='], "_")
+                    .chars()
+                    .take(40)
+                    .collect::<String>();
+                chrome.shot(&format!("{role}-{lang}-{name}")).await;
+            }
+        }
+        chrome.open("/console/").await;
+        chrome.sign_out().await;
+    }
+    close(chrome).await;
+}
+
+/// A communications administration imports recordals from a file with one bad line: the
+/// progress bar follows the upload, nothing is applied and the bad line is shown; the file
+/// corrected, every line is applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recordal_import_shows_its_bad_line_then_applies() {
+    let app = spawn_app_with(Store::Embedded, |_| {}).await;
+    let telecom = app.create_key("telecom", None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let line = |n: usize, province: &str| {
+        json!({
+            "icp_number": format!("沪ICP备{n:08}号"),
+            "sponsor_name": "上海某某有限公司",
+            "sponsor_code": siteban::domain::Uscc::with_check_character(&format!("91310000MA{n:07}"))
+                .unwrap()
+                .to_string(),
+            "domains": [format!("r{n}.example.cn")],
+            "access_provider": "Example Hosting Shanghai",
+            "access_province": province,
+        })
+        .to_string()
+    };
+    let bad = dir.path().join("recordals-bad.ndjson");
+    std::fs::write(
+        &bad,
+        format!("{}\n{}\n{}\n", line(1, "31"), line(2, "99"), line(3, "31")),
+    )
+    .unwrap();
+    let good = dir.path().join("recordals.ndjson");
+    std::fs::write(
+        &good,
+        format!("{}\n{}\n{}\n", line(1, "31"), line(2, "31"), line(3, "31")),
+    )
+    .unwrap();
+
+    let mut chrome = Chrome::start(&app, "import", &[]).await;
+    chrome.sign_in(&telecom).await;
+    chrome.open("/console/records/import").await;
+    chrome.axe().await;
+    for (file, expect) in [(&bad, "invalid_province"), (&good, "")] {
         chrome
-            .open(&format!("/console/language?to={lang}&next=/console/"))
-            .await;
-        for (_, page) in &pages {
-            chrome.open(page).await;
-            let html_lang: Value = chrome
-                .client
-                .execute("return document.documentElement.lang", vec![])
-                .await
-                .unwrap();
-            assert_eq!(html_lang, lang, "{page}");
+            .find("#f-file")
+            .await
+            .send_keys(file.to_str().unwrap())
+            .await
+            .unwrap();
+        chrome
+            .find("#import-form button[type=submit]")
+            .await
+            .click()
+            .await
+            .unwrap();
+        // htmx swaps the answer into the page; the bar shows the whole upload sent.
+        let result = chrome.find("#import-result").await;
+        eventually(DEADLINE, "the import's answer", || async {
+            !result.text().await.unwrap_or_default().trim().is_empty()
+                || !chrome
+                    .find("#import-result")
+                    .await
+                    .text()
+                    .await
+                    .unwrap_or_default()
+                    .trim()
+                    .is_empty()
+        })
+        .await;
+        let text = chrome.find("#import-result").await.text().await.unwrap();
+        let progress: Value = chrome
+            .client
+            .execute(
+                "return document.getElementById('import-progress').value",
+                vec![],
+            )
+            .await
+            .unwrap();
+        if expect.is_empty() {
+            assert!(!text.contains("import_rejected"), "{text}");
+            chrome.shot("applied").await;
+        } else {
+            assert!(
+                text.contains(expect) && text.contains("import_rejected"),
+                "{text}"
+            );
+            assert!(text.contains('2'), "the bad line's number: {text}");
+            assert_eq!(progress, 100, "the bar followed the upload");
             chrome.axe().await;
-            let name = page
-                .trim_matches('/')
-                .replace(['/', '?', '='], "_")
-                .chars()
-                .take(40)
-                .collect::<String>();
-            chrome.shot(&format!("{lang}-{name}")).await;
+            chrome.shot("bad-line").await;
+            let recordal = app
+                .get(
+                    &telecom,
+                    "/v1/recordals/%E6%B2%AAICP%E5%A4%8700000001%E5%8F%B7",
+                )
+                .await;
+            assert_eq!(recordal.status(), 404, "nothing applied");
         }
     }
+    let recordal = app
+        .get(
+            &telecom,
+            "/v1/recordals/%E6%B2%AAICP%E5%A4%8700000003%E5%8F%B7",
+        )
+        .await;
+    assert_eq!(recordal.status(), 200, "every line applied");
     close(chrome).await;
 }

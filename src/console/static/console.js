@@ -13,8 +13,10 @@
       bar.value = Math.round((evt.detail.loaded / evt.detail.total) * 100);
     }
   });
-  form.addEventListener("htmx:beforeSwap", function (evt) {
-    if (evt.detail.xhr.status === 422) {
+  // htmx fires beforeSwap on the element it swaps into, outside the form.
+  document.body.addEventListener("htmx:beforeSwap", function (evt) {
+    if (evt.detail.requestConfig && evt.detail.requestConfig.elt === form &&
+        evt.detail.xhr.status === 422) {
       evt.detail.shouldSwap = true;
       evt.detail.isError = false;
     }

@@ -2,7 +2,7 @@
 # Console pages under load with ENTRIES (default 1,000,000) entries loaded in the embedded
 # store: a signed-in agency session asks each page with wrk (CONNS connections, one server
 # worker, each side pinned to its own core) for SECONDS seconds; the p99 at the server comes
-# from the node's own request histogram (`siteban_request_seconds`, per route), as
+# from the node's own request histogram (`siteban_http_request_duration_seconds`, per route), as
 # Prometheus's histogram_quantile computes it (linear within the bucket), beside wrk's p99 at
 # the client. Target: every page at most 20 ms at the server.
 # Usage: benches/console.sh   (env: ENTRIES=1000000 SECONDS=8 CONNS=4 PROFILE=dist)
@@ -54,7 +54,7 @@ for page in "${pages[@]}"; do
         -H "Cookie: siteban_session=$session" -H "Accept-Language: zh-CN" "$base$page")
     rps=$(awk '/Requests\/sec/ {print $2}' <<< "$out")
     client=$(awk '$1 == "99%" {print $2}' <<< "$out")
-    metrics=$(curl -s "$base/metrics")
+    curl -s "$base/metrics" > "$work/metrics"
     route=$(python3 - "$page" <<'PY'
 import sys
 page = sys.argv[1].split("?")[0]
@@ -64,17 +64,19 @@ if page.startswith("/console/entries/") and parts[3] not in ("new",):
 print(page)
 PY
 )
-    server=$(python3 - "$route" <<PY
+    server=$(python3 - "$route" "$work/metrics" <<'PY'
 import re, sys
 route = sys.argv[1]
-text = """$metrics"""
+text = open(sys.argv[2]).read()
 buckets = []
-for m in re.finditer(r'siteban_request_seconds_bucket\{([^}]*)\} (\d+)', text):
+for m in re.finditer(r'siteban_http_request_duration_seconds_bucket\{([^}]*)\} (\d+)', text):
     labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
     if labels.get("route") == route:
         le = labels["le"]
         buckets.append((float("inf") if le == "+Inf" else float(le), int(m.group(2))))
 buckets.sort()
+if not buckets:
+    sys.exit(f"no histogram for route {route}")
 total = buckets[-1][1]
 rank = 0.99 * total
 lower, below = 0.0, 0

@@ -690,3 +690,55 @@ async fn the_public_pages_are_rate_limited_per_address() {
     assert!(statuses.contains(&429), "{statuses:?}");
     assert_eq!(statuses[0], 200);
 }
+
+/// Sessions live in the store: a session opened on one node is served by another node of the
+/// same Redis, and signing out on the second ends it on the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_node_of_a_shared_store_serves_a_session() {
+    let redis = crate::helpers::RedisServer::start();
+    let url = redis.url();
+    let first = crate::helpers::spawn_app_on_redis(|s| s.store.redis_url = url.clone()).await;
+    let second = crate::helpers::spawn_app_on_redis(|s| s.store.redis_url = url.clone()).await;
+    let token = first.create_key("agency", Some("11")).await;
+    crate::helpers::eventually(
+        crate::helpers::DEADLINE,
+        "the second node to know the key",
+        || async { second.registry.auth.authenticate(&token).is_some() },
+    )
+    .await;
+    let mut browser = Browser::new(&first);
+    assert_eq!(
+        browser.sign_in(&token).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let sessions = first.registry.store.sessions().await.unwrap();
+    assert_eq!(sessions.len(), 1, "one session in the shared store");
+    // The same browser, on the other node: its cookie is for the host, not the port.
+    let on_second = |path: &str| second.url(path);
+    let answer = browser
+        .client
+        .get(on_second("/console/entries"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer.status(),
+        StatusCode::OK,
+        "the second node serves the session"
+    );
+    let answer = browser
+        .client
+        .post(on_second("/console/sign-out"))
+        .form(&[("csrf", browser.csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    let (status, _) = browser.get("/console/entries").await;
+    assert_eq!(
+        status,
+        StatusCode::SEE_OTHER,
+        "signed out on the first node too"
+    );
+    drop(redis);
+}

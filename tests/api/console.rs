@@ -742,3 +742,86 @@ async fn any_node_of_a_shared_store_serves_a_session() {
     );
     drop(redis);
 }
+
+/// A session unused for `console.idle_minutes` has ended: the next page is the sign-in form,
+/// and the session is gone from the store.
+#[tokio::test]
+async fn an_idle_session_ends() {
+    let app = spawn_app(Store::Embedded).await;
+    let token = app.create_key("agency", Some("11")).await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in(&token).await;
+    assert_eq!(browser.get("/console/").await.0, StatusCode::OK);
+    // Thirty-one minutes without use, as the store records it.
+    let mut session = app.registry.store.sessions().await.unwrap().remove(0);
+    let expect = session.version;
+    session.version += 1;
+    session.last_seen = session.last_seen - time::Duration::minutes(31);
+    app.registry
+        .store
+        .put_session(&session, expect)
+        .await
+        .unwrap();
+    let (status, to) = browser.get("/console/").await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{to}");
+    assert!(app.registry.store.sessions().await.unwrap().is_empty());
+}
+
+/// A suspension is ordered by a case still open: the public pages say nothing of it.
+#[tokio::test]
+async fn the_public_pages_say_nothing_of_an_open_case() {
+    let app = spawn_app(Store::Embedded).await;
+    let amr = app.create_key("agency", Some("11")).await;
+    let ca = app.create_key("telecom", Some("11")).await;
+    let case: Value = app
+        .post(
+            &amr,
+            "/v1/cases",
+            &json!({"domain": "suspended.example.cn", "recorded": false, "access_province": "11",
+                    "category": "fraud", "summary": "fraud"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = case["id"].as_str().unwrap();
+    let step = |token: &str, step: &str, body: Value| {
+        let path = format!("/v1/cases/{id}/{step}");
+        let token = token.to_string();
+        let app = &app;
+        async move {
+            let answer = app.post(&token, &path, &body).await;
+            assert_eq!(
+                answer.status(),
+                200,
+                "{path}: {}",
+                answer.text().await.unwrap()
+            );
+        }
+    };
+    step(&ca, "accept", json!({})).await;
+    let letter = json!({"number": "京市监函〔2024〕7号", "authority": "北京市市场监督管理局", "date": "2024-05-01"});
+    step(
+        &amr,
+        "suspension-request",
+        json!({"letter": letter, "ground": "property"}),
+    )
+    .await;
+    step(&ca, "suspend", json!({})).await;
+    assert_eq!(
+        app.check(&amr, "suspended.example.cn").await["match"]["status"],
+        "suspended"
+    );
+    let public: Value = reqwest::Client::new()
+        .get(app.url("/v1/public/check?domain=suspended.example.cn"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        public,
+        json!({"domain": "suspended.example.cn", "listed": false})
+    );
+}

@@ -63,6 +63,7 @@ impl Application {
         ));
         tokio::spawn(follow(Arc::clone(&registry), shutdown_rx.clone()));
         tokio::spawn(index_named_documents(Arc::clone(&registry)));
+        tokio::spawn(index_entry_notices(Arc::clone(&registry)));
         tokio::spawn(housekeeping(Arc::clone(&limits), shutdown_rx.clone()));
         if settings.notices.deliver {
             tokio::spawn(run_delivery(
@@ -217,6 +218,17 @@ async fn index_named_documents(registry: Arc<Registry>) {
         Ok(rows) => tracing::info!(rows, "documents named by older records indexed"),
         Err(e) => {
             tracing::warn!(error = %e, "cannot index the documents older records name; the next start tries again")
+        }
+    }
+}
+
+/// Indexes by entry the notices older than that index, once per store, beside serving.
+async fn index_entry_notices(registry: Arc<Registry>) {
+    match registry.index_entry_notices().await {
+        Ok(0) => {}
+        Ok(rows) => tracing::info!(rows, "older notices indexed by entry"),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot index older notices by entry; the next start tries again")
         }
     }
 }

@@ -12,7 +12,7 @@ use super::{ConsoleError, Form, Shown, Staff, see_other};
 use crate::api::ApiError;
 use crate::api::entries::{CreateEntryRequest, decision, parse_listing, reason};
 use crate::auth::policy;
-use crate::domain::{Category, DomainName};
+use crate::domain::{Category, DomainName, Role};
 use crate::model::EntryStatus;
 use crate::registry::{EntryFilter, Lifted, Listing, ReviewAsked, ReviewDecision, Subject};
 use crate::store::StatusFilter;
@@ -96,9 +96,17 @@ async fn page(staff: Staff, path: web::Path<String>) -> Shown {
         .rev()
         .find(|e| e.status == EntryStatus::Pending)
         .cloned();
+    let mut notices = Vec::new();
+    for entry in history.iter().rev() {
+        notices.extend(staff.entry_notices(by, entry).await?);
+    }
+    // A provider's key learns the names of no other provider.
+    let own = matches!(by.role, Role::AccessProvider | Role::DnsProvider)
+        .then(|| by.provider_id.clone().unwrap_or_default());
     let providers = staff.providers().await.unwrap_or_default();
     let names: std::collections::HashMap<_, _> = providers
         .iter()
+        .filter(|p| own.as_ref().is_none_or(|own| *own == p.id))
         .map(|p| (p.id.clone(), p.name.clone()))
         .collect();
     staff.page(
@@ -110,6 +118,7 @@ async fn page(staff: Staff, path: web::Path<String>) -> Shown {
             pending => super::v(&pending),
             history => super::v(&history.iter().rev().collect::<Vec<_>>()),
             provider_names => super::v(&names),
+            notices => super::v(&notices),
             may_write => super::v(&staff.may(policy::WRITE_ENTRIES)),
         },
     )

@@ -11,6 +11,7 @@ use super::i18n::Lang;
 use super::{Form, SESSION_COOKIE, SIGN_IN_COOKIE, Shown, Staff, local_path, render, see_other};
 use crate::api::{ApiError, State};
 use crate::auth::policy;
+use crate::notices::model::NoticeStatus;
 
 #[derive(Deserialize)]
 pub struct Next {
@@ -129,8 +130,8 @@ pub async fn home(staff: Staff) -> Shown {
         None
     };
     let overdue = if staff.may(policy::COMPLIANCE) {
-        let compliance = staff.compliance().await?;
-        Some(compliance.iter().map(|c| c.overdue_open).sum::<u64>())
+        let counts = staff.notice_counts().await?;
+        Some(counts.get(&NoticeStatus::Overdue).copied().unwrap_or(0))
     } else {
         None
     };

@@ -2,6 +2,7 @@
 //! reloaded at once after a change), providers and the binding of provider keys, notices and
 //! their acknowledgement, the compliance report, locating a site, the feed and the audit log.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -9,9 +10,10 @@ use uuid::Uuid;
 
 use super::{Registry, RegistryError, RegistryResult};
 use crate::audit::AuditRecord;
+use crate::auth::Principal;
 use crate::domain::{DomainName, Role};
-use crate::model::{Event, KeyRecord, Location, ProviderKind};
-use crate::notices::model::{Notice, Provider};
+use crate::model::{Entry, Event, KeyRecord, Location, ProviderKind};
+use crate::notices::model::{Notice, NoticeStatus, Provider};
 use crate::store::notices::{NoticeChange, NoticePage, NoticePageQuery};
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -146,6 +148,61 @@ impl Registry {
     /// A page of a provider's notices, oldest first.
     pub async fn provider_notices(&self, query: NoticePageQuery) -> RegistryResult<NoticePage> {
         Ok(self.store.provider_notices(query).await?)
+    }
+
+    /// The notices written about `entry`, oldest first, that `by` may read: every one for a
+    /// regulator or auditor, its own provider's for a provider's key.
+    pub async fn entry_notices(
+        &self,
+        by: &Principal,
+        entry: &Entry,
+    ) -> RegistryResult<Vec<Notice>> {
+        let mut notices = self.store.entry_notices(entry.id).await?;
+        if matches!(by.role, Role::AccessProvider | Role::DnsProvider) {
+            let own = by.provider_id.as_deref();
+            notices.retain(|n| own == Some(n.provider_id.as_str()));
+        }
+        Ok(notices)
+    }
+
+    /// How many notices are in each status, all providers together: a read of a few counters.
+    pub async fn notice_counts(&self) -> RegistryResult<BTreeMap<NoticeStatus, u64>> {
+        Ok(self.store.notice_counts().await?)
+    }
+
+    /// Indexes by entry the notices written before that index existed, once per store: every
+    /// provider's notices, a page at a time, then marks the index complete. Rows already there
+    /// stay, and notices written meanwhile index themselves, so nodes may run it together.
+    /// Answers how many rows it wrote (0 when the index was complete).
+    pub async fn index_entry_notices(&self) -> RegistryResult<usize> {
+        if self.store.entry_notices_complete().await? {
+            return Ok(0);
+        }
+        let mut written = 0;
+        for provider in self.store.providers().await? {
+            let mut after = None;
+            loop {
+                let page = self
+                    .store
+                    .provider_notices(NoticePageQuery {
+                        provider_id: provider.id.clone(),
+                        status: None,
+                        after,
+                        limit: 1000,
+                    })
+                    .await?;
+                let rows: Vec<(Uuid, Uuid)> =
+                    page.notices.iter().map(|n| (n.entry_id, n.id)).collect();
+                written += rows.len();
+                self.store.add_entry_notice_rows(rows, false).await?;
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => break,
+                }
+            }
+        }
+        self.store.add_entry_notice_rows(Vec::new(), true).await?;
+        Ok(written)
     }
 
     /// One notice, if `own` (the provider a provider key speaks for; `None` for others) may

@@ -103,6 +103,21 @@ pub trait NoticeStore: Send + Sync {
 
     /// How many notices are in each status, all providers together.
     async fn notice_counts(&self) -> StoreResult<BTreeMap<NoticeStatus, u64>>;
+
+    /// Every notice written about an entry, oldest first, from the index each notice write
+    /// adds to in its own transaction or script.
+    async fn entry_notices(&self, entry_id: Uuid) -> StoreResult<Vec<Notice>>;
+
+    /// Adds (entry id, notice id) rows to that index, for notices written before it existed,
+    /// and with `complete` marks it as covering them all.
+    async fn add_entry_notice_rows(
+        &self,
+        rows: Vec<(Uuid, Uuid)>,
+        complete: bool,
+    ) -> StoreResult<()>;
+
+    /// Whether the index covers the notices written before it existed.
+    async fn entry_notices_complete(&self) -> StoreResult<bool>;
 }
 
 /// Claims due attempts for `node`: each claim is one atomic update, so of several nodes

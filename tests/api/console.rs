@@ -825,3 +825,67 @@ async fn the_public_pages_say_nothing_of_an_open_case() {
         json!({"domain": "suspended.example.cn", "listed": false})
     );
 }
+
+/// An entry's page lists the notices its listing ordered, with their state; a provider's key
+/// sees only its own. On Redis, an index emptied as an older store's would be is rebuilt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entrys_page_shows_its_notices_and_their_state() {
+    let redis = crate::helpers::RedisServer::start();
+    let url = redis.url();
+    let app = crate::helpers::spawn_app_on_redis(|s| s.store.redis_url = url.clone()).await;
+    let agency = app.create_key("agency", Some("11")).await;
+    let access = app
+        .create_provider(&json!({"name": "联通北京", "kind": "access", "ranges": ["192.0.2.0/24"]}))
+        .await;
+    let dns = app
+        .create_provider(
+            &json!({"name": "万网解析", "kind": "dns", "nameservers": ["dnsv.example"]}),
+        )
+        .await;
+    let mut body = entry_body("shop.example.cn");
+    body["providers"] = json!([access["id"], dns["id"]]);
+    assert_eq!(app.post(&agency, "/v1/entries", &body).await.status(), 201);
+    let provider_key = app.provider_key(&dns).await;
+
+    let mut staff = Browser::new(&app);
+    staff.sign_in(&agency).await;
+    let (_, page) = staff.get("/console/entries/shop.example.cn").await;
+    for shown in ["联通北京", "万网解析", "停止接入", "停止解析"] {
+        assert!(page.contains(shown), "{shown}: {page}");
+    }
+    let mut provider = Browser::new(&app);
+    provider.sign_in(&provider_key).await;
+    let (status, page) = provider.get("/console/entries/shop.example.cn").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(
+        page.contains("万网解析") && !page.contains("联通北京"),
+        "{page}"
+    );
+
+    // Emptied, as in a store written before the index: rebuilt from the providers' notices.
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("{siteban}:notices:entry:*")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 2, "one entry's index and the mark: {keys:?}");
+    let _: () = redis::cmd("DEL")
+        .arg(&keys)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let (_, page) = staff.get("/console/entries/shop.example.cn").await;
+    assert!(
+        !page.contains("停止接入") && page.contains("尚未向任何服务提供者发出通知"),
+        "{page}"
+    );
+    assert_eq!(app.registry.index_entry_notices().await.unwrap(), 2);
+    assert_eq!(app.registry.index_entry_notices().await.unwrap(), 0, "once");
+    let (_, page) = staff.get("/console/entries/shop.example.cn").await;
+    assert!(
+        page.contains("停止接入") && page.contains("停止解析"),
+        "{page}"
+    );
+}

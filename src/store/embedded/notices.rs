@@ -31,9 +31,13 @@ const DEADLINES: TableDefinition<(u64, u128), ()> = TableDefinition::new("notice
 const BY_PROVIDER: TableDefinition<(&str, u128), ()> = TableDefinition::new("notices_by_provider");
 /// Status → number of notices in it.
 const COUNTS: TableDefinition<&str, u64> = TableDefinition::new("notice_counts");
+/// The `meta` row set once `BY_ENTRY` covers the notices written before it existed.
+const ENTRY_INDEX_COMPLETE: &str = "notices_by_entry_complete";
+/// (entry id, notice id) → (): the notices written about each entry.
+const BY_ENTRY: TableDefinition<(u128, u128), ()> = TableDefinition::new("notices_by_entry");
 
 pub(super) fn create_tables(txn: &redb::WriteTransaction) -> StoreResult<()> {
-    create_tables!(txn; PROVIDERS, NOTICES, OUTBOX, DEADLINES, BY_PROVIDER, COUNTS);
+    create_tables!(txn; PROVIDERS, NOTICES, OUTBOX, DEADLINES, BY_PROVIDER, COUNTS, BY_ENTRY);
     Ok(())
 }
 
@@ -66,6 +70,10 @@ fn write_notice(
         txn.open_table(BY_PROVIDER)
             .map_err(db_err)?
             .insert((new.provider_id.as_str(), id), ())
+            .map_err(db_err)?;
+        txn.open_table(BY_ENTRY)
+            .map_err(db_err)?
+            .insert((new.entry_id.as_u128(), id), ())
             .map_err(db_err)?;
     }
     let old_status = old.map(|n| n.status);
@@ -304,6 +312,60 @@ impl NoticeStore for EmbeddedStore {
                 out.insert(status, counter(&table, status.as_str())?);
             }
             Ok(out)
+        })
+        .await
+    }
+
+    async fn entry_notices(&self, entry_id: Uuid) -> StoreResult<Vec<Notice>> {
+        self.reading(move |txn| {
+            let index = txn.open_table(BY_ENTRY).map_err(db_err)?;
+            let notices = txn.open_table(NOTICES).map_err(db_err)?;
+            let entry = entry_id.as_u128();
+            let mut out = Vec::new();
+            for row in index
+                .range((entry, 0)..=(entry, u128::MAX))
+                .map_err(db_err)?
+            {
+                let (key, _) = row.map_err(db_err)?;
+                if let Some(notice) = read_decoded::<u128, Notice>(&notices, key.value().1)? {
+                    out.push(notice);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn add_entry_notice_rows(
+        &self,
+        rows: Vec<(Uuid, Uuid)>,
+        complete: bool,
+    ) -> StoreResult<()> {
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            {
+                let mut index = txn.open_table(BY_ENTRY).map_err(db_err)?;
+                for (entry, notice) in rows {
+                    index
+                        .insert((entry.as_u128(), notice.as_u128()), ())
+                        .map_err(db_err)?;
+                }
+                if complete {
+                    txn.open_table(super::META)
+                        .map_err(db_err)?
+                        .insert(ENTRY_INDEX_COMPLETE, 1)
+                        .map_err(db_err)?;
+                }
+            }
+            txn.commit().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn entry_notices_complete(&self) -> StoreResult<bool> {
+        self.reading(|txn| {
+            let meta = txn.open_table(super::META).map_err(db_err)?;
+            Ok(super::counter(&meta, ENTRY_INDEX_COMPLETE)? == 1)
         })
         .await
     }

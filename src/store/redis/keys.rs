@@ -163,6 +163,14 @@ impl Keys {
     pub(super) fn provider_notices(provider_id: &str) -> String {
         format!("{}:notices:provider:{provider_id}", Self::TAG)
     }
+    /// The ids of the notices written about an entry (sorted set, score 0, by id).
+    pub(super) fn entry_notices(entry_id: Uuid) -> String {
+        format!("{}:notices:entry:{}", Self::TAG, entry_id.simple())
+    }
+    /// Set to 1 once the entry index covers the notices written before it existed.
+    pub(super) fn entry_notices_complete() -> String {
+        Self::named("notices:entry:complete")
+    }
 }
 
 /// Registrations and recordals: four families of bucketed hashes, their staging copies, and
@@ -265,6 +273,14 @@ mod tests {
                 format!("{{siteban}}:session:{simple}"),
             ),
             (Keys::folder(Folder::Sessions), "{siteban}:sessions".into()),
+            (
+                Keys::entry_notices(id),
+                format!("{{siteban}}:notices:entry:{simple}"),
+            ),
+            (
+                Keys::entry_notices_complete(),
+                "{siteban}:notices:entry:complete".into(),
+            ),
             (
                 Keys::document(&"ab".repeat(32)),
                 format!("{{siteban}}:document:{}", "ab".repeat(32)),

@@ -25,21 +25,22 @@ use crate::store::{StoreError, StoreResult, clamp_limit};
 /// nothing, the script it extends does. Its locals are named apart from the extended
 /// script's (`notice_`), and it declares no `seq`, which the success answer after it reads.
 ///
-/// KEYS, the last 3 + 2n: the outbox, the deadlines, the counts, then each notice's hash and
-/// its provider's index.
+/// KEYS, the last 3 + 3n: the outbox, the deadlines, the counts, then each notice's hash, its
+/// provider's index and its entry's index.
 ///
 /// ARGV, the last 4n + 1: each notice's id, document, outbox score and deadline score (''
 /// when it has none), then n, the number of notices.
 const NOTICE_WRITES: &str = r#"
 local notice_count = tonumber(ARGV[#ARGV])
-local notice_keys = #KEYS - 3 - 2 * notice_count
+local notice_keys = #KEYS - 3 - 3 * notice_count
 local notice_args = #ARGV - 1 - 4 * notice_count
 local notice_outbox = KEYS[notice_keys + 1]
 local notice_deadlines = KEYS[notice_keys + 2]
 local notice_counts = KEYS[notice_keys + 3]
 for i = 0, notice_count - 1 do
-  local notice = KEYS[notice_keys + 4 + 2 * i]
-  local provider_notices = KEYS[notice_keys + 5 + 2 * i]
+  local notice = KEYS[notice_keys + 4 + 3 * i]
+  local provider_notices = KEYS[notice_keys + 5 + 3 * i]
+  local entry_notices = KEYS[notice_keys + 6 + 3 * i]
   local id = ARGV[notice_args + 1 + 4 * i]
   local doc = ARGV[notice_args + 2 + 4 * i]
   local outbox_score = ARGV[notice_args + 3 + 4 * i]
@@ -48,6 +49,7 @@ for i = 0, notice_count - 1 do
   if outbox_score ~= '' then redis.call('ZADD', notice_outbox, outbox_score, id) end
   if deadline_score ~= '' then redis.call('ZADD', notice_deadlines, deadline_score, id) end
   redis.call('ZADD', provider_notices, 0, id)
+  redis.call('ZADD', entry_notices, 0, id)
   redis.call('HINCRBY', notice_counts, 'pending', 1)
 end
 "#;
@@ -126,7 +128,8 @@ pub(super) fn append_new_notices(
     for notice in notices {
         invocation
             .key(Keys::notice(notice.id))
-            .key(Keys::provider_notices(&notice.provider_id));
+            .key(Keys::provider_notices(&notice.provider_id))
+            .key(Keys::entry_notices(notice.entry_id));
     }
     for notice in notices {
         invocation
@@ -450,6 +453,55 @@ impl NoticeStore for RedisStore {
                 )
             })
             .collect())
+    }
+
+    async fn entry_notices(&self, entry_id: Uuid) -> StoreResult<Vec<Notice>> {
+        let ids: Vec<String> = redis::cmd("ZRANGE")
+            .arg(Keys::entry_notices(entry_id))
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_err)?;
+        self.read_notices(&ids).await
+    }
+
+    async fn add_entry_notice_rows(
+        &self,
+        rows: Vec<(Uuid, Uuid)>,
+        complete: bool,
+    ) -> StoreResult<()> {
+        // Each row is its own idempotent ZADD: a pipeline cut short leaves rows that a rerun
+        // adds again, and the mark goes last.
+        let mut pipe = redis::pipe();
+        for (entry, notice) in &rows {
+            pipe.cmd("ZADD")
+                .arg(Keys::entry_notices(*entry))
+                .arg(0)
+                .arg(notice.simple().to_string())
+                .ignore();
+        }
+        if complete {
+            pipe.cmd("SET")
+                .arg(Keys::entry_notices_complete())
+                .arg(1)
+                .ignore();
+        }
+        if rows.is_empty() && !complete {
+            return Ok(());
+        }
+        pipe.query_async::<()>(&mut self.conn.clone())
+            .await
+            .map_err(redis_err)
+    }
+
+    async fn entry_notices_complete(&self) -> StoreResult<bool> {
+        let mark: Option<u8> = redis::cmd("GET")
+            .arg(Keys::entry_notices_complete())
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_err)?;
+        Ok(mark == Some(1))
     }
 }
 

@@ -11,6 +11,7 @@ mod behaviour;
 mod cases;
 mod dns;
 mod documents;
+mod locating;
 mod notice_processes;
 mod notices;
 mod processes;
@@ -83,6 +84,9 @@ on_both_stores!(
     state_changes_are_audited_in_a_chain,
     providers_are_managed_and_keys_bound_to_them,
     listing_locates_the_site_and_notifies_its_providers,
+    listings_never_wait_for_a_failing_upstream,
+    a_site_that_moves_is_followed,
+    idn_sites_are_located,
     webhooks_are_signed_retried_and_delivered,
     overdue_notices_change_status_on_time,
     the_four_routes_end_to_end,

@@ -274,7 +274,8 @@ mod tests {
     fn access(id: &str, range: &str) -> Provider {
         serde_json::from_value(serde_json::json!({
             "id": id, "name": id, "kind": "access", "ranges": [range],
-            "created_at": "2026-01-01T00:00:00Z"
+            "webhook_secret": "", "created_at": "2026-01-01T00:00:00Z",
+            "updated_at": "2026-01-01T00:00:00Z"
         }))
         .unwrap()
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 
 use super::Notices;
 use super::worker::backoff;
@@ -27,6 +27,8 @@ pub async fn run_locating(notices: Arc<Notices>, mut shutdown: watch::Receiver<b
     let poll = Duration::from_millis(notices.locate.poll_interval_ms);
     let lease = Duration::from_millis(notices.locate.lease_ms);
     let slots = Arc::new(Semaphore::new(notices.locate.concurrency));
+    let (outcomes, recorder_rx) = mpsc::unbounded_channel();
+    tokio::spawn(record(Arc::clone(&notices), recorder_rx));
     let mut failing = false;
     loop {
         // Claim no more than can run now: a claimed job waiting here would run its lease down.
@@ -68,29 +70,85 @@ pub async fn run_locating(notices: Arc<Notices>, mut shutdown: watch::Receiver<b
                 return;
             };
             let notices = Arc::clone(&notices);
+            let outcomes = outcomes.clone();
             tokio::spawn(async move {
-                let result = match attempt(&notices, job.clone()).await {
-                    Ok(result) => result,
+                let result = attempt(&notices, job.clone()).await;
+                drop(slot);
+                match result {
+                    Ok(Some(outcome)) => {
+                        let _ = outcomes.send(outcome);
+                    }
+                    Ok(None) => notices
+                        .metrics
+                        .locate_attempts
+                        .with_label_values(&["ended"])
+                        .inc(),
                     Err(e) => {
                         // The lease runs out and another attempt follows.
-                        tracing::warn!(entry_id = %job.entry_id, error = %e, "cannot record a locate attempt; it will be retried");
-                        "lost"
+                        tracing::warn!(entry_id = %job.entry_id, error = %e, "a locate attempt failed in the store; it will be retried");
+                        notices
+                            .metrics
+                            .locate_attempts
+                            .with_label_values(&["lost"])
+                            .inc();
                     }
-                };
-                drop(slot);
-                notices
-                    .metrics
-                    .locate_attempts
-                    .with_label_values(&[result])
-                    .inc();
+                }
             });
         }
     }
 }
 
-/// Locates the site of `job`, which this node holds, and records the outcome; answers the
-/// metric label of the result.
-async fn attempt(notices: &Notices, job: LocateJob) -> StoreResult<&'static str> {
+/// Records finished attempts, as many as have arrived in one store write, while this node
+/// still holds each job; then hands the notices written to delivery.
+async fn record(
+    notices: Arc<Notices>,
+    mut outcomes: mpsc::UnboundedReceiver<(LocateOutcome, &'static str)>,
+) {
+    let mut batch = Vec::new();
+    while outcomes.recv_many(&mut batch, 64).await > 0 {
+        let written: Vec<Vec<Notice>> = batch.iter().map(|(o, _)| o.notices.clone()).collect();
+        let labels: Vec<&'static str> = batch.iter().map(|(_, label)| *label).collect();
+        let recorded = notices
+            .store
+            .record_locations(batch.drain(..).map(|(o, _)| o).collect())
+            .await;
+        match recorded {
+            Ok(recorded) => {
+                for ((recorded, written), label) in recorded.iter().zip(&written).zip(&labels) {
+                    let label = match recorded {
+                        Recorded::Written(_) => {
+                            notices.written(written);
+                            *label
+                        }
+                        Recorded::Lost => "lost",
+                        Recorded::Ended => "ended",
+                    };
+                    notices
+                        .metrics
+                        .locate_attempts
+                        .with_label_values(&[label])
+                        .inc();
+                }
+            }
+            Err(e) => {
+                // The leases run out and other attempts follow.
+                tracing::warn!(error = %e, attempts = labels.len(), "cannot record locate attempts; they will be retried");
+                notices
+                    .metrics
+                    .locate_attempts
+                    .with_label_values(&["lost"])
+                    .inc_by(labels.len() as u64);
+            }
+        }
+    }
+}
+
+/// Locates the site of `job`, which this node holds: the outcome to record, with the metric
+/// label of its result; `None` when the entry is no longer active (its job is removed here).
+async fn attempt(
+    notices: &Notices,
+    job: LocateJob,
+) -> StoreResult<Option<(LocateOutcome, &'static str)>> {
     let store = notices.store.as_ref();
     let entry = store
         .history(&job.domain)
@@ -119,24 +177,16 @@ async fn attempt(notices: &Notices, job: LocateJob) -> StoreResult<&'static str>
                 notices: Vec::new(),
             };
             store.record_location(outcome).await?;
-            return Ok("ended");
+            return Ok(None);
         }
     };
     let found = notices.locate(&job.domain, &all).await;
     let now = crate::model::now();
     let (outcome, label) = outcome_of(notices, &entry, job, found, &all, now);
-    let written = outcome.notices.clone();
     if let Some(error) = &outcome.location.error {
         tracing::info!(domain = %entry.domain, attempts = outcome.location.attempts, error = %error, "locating a listed site failed; it will be retried");
     }
-    match store.record_location(outcome).await? {
-        Recorded::Written(_) => {
-            notices.written(&written);
-            Ok(label)
-        }
-        Recorded::Lost => Ok("lost"),
-        Recorded::Ended => Ok("ended"),
-    }
+    Ok(Some((outcome, label)))
 }
 
 /// What an attempt that found `found` writes: the entry's location (what was found before

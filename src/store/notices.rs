@@ -68,16 +68,26 @@ pub async fn claim_locate_jobs(
     lease: Duration,
     limit: usize,
 ) -> StoreResult<Vec<LocateJob>> {
-    let mut out = Vec::new();
-    for id in store.locate_due(now, limit).await? {
-        let node_id = node.to_string();
-        let change: LocateJobChange =
-            Arc::new(move |job: &mut LocateJob| job.claim(&node_id, now, lease));
-        if let Some((job, true)) = store.update_locate_job(id, change).await? {
-            out.push(job);
-        }
+    let due = store.locate_due(now, limit).await?;
+    if due.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(out)
+    let node_id = node.to_string();
+    let change: LocateJobChange =
+        Arc::new(move |job: &mut LocateJob| job.claim(&node_id, now, lease));
+    let updates = due
+        .into_iter()
+        .map(|id| (id, Arc::clone(&change)))
+        .collect();
+    Ok(store
+        .update_locate_jobs(updates)
+        .await?
+        .into_iter()
+        .filter_map(|outcome| match outcome {
+            Some((job, true)) => Some(job),
+            _ => None,
+        })
+        .collect())
 }
 
 /// Which of a provider's notices a page holds: those after `after` (ids are time-ordered),
@@ -134,6 +144,19 @@ pub trait NoticeStore: Send + Sync {
         change: LocateJobChange,
     ) -> StoreResult<Option<(LocateJob, bool)>>;
 
+    /// Applies several changes to locate jobs, each atomic on its own; the answers are in the
+    /// order given. The embedded store shares one transaction among them.
+    async fn update_locate_jobs(
+        &self,
+        updates: Vec<(Uuid, LocateJobChange)>,
+    ) -> StoreResult<Vec<Option<(LocateJob, bool)>>> {
+        let mut out = Vec::with_capacity(updates.len());
+        for (id, change) in updates {
+            out.push(self.update_locate_job(id, change).await?);
+        }
+        Ok(out)
+    }
+
     /// Writes a locate job for an entry that has none (one listed before locating ran in the
     /// background, or without it); false when the entry has one already.
     async fn put_locate_job(&self, job: LocateJob) -> StoreResult<bool>;
@@ -143,6 +166,16 @@ pub trait NoticeStore: Send + Sync {
     /// is no longer held (another node took it over), and the job alone is removed when the
     /// entry is no longer active.
     async fn record_location(&self, outcome: LocateOutcome) -> StoreResult<Recorded>;
+
+    /// Writes several finished locate attempts, each atomic on its own; the answers are in the
+    /// order given. The embedded store shares one transaction among them.
+    async fn record_locations(&self, outcomes: Vec<LocateOutcome>) -> StoreResult<Vec<Recorded>> {
+        let mut out = Vec::with_capacity(outcomes.len());
+        for outcome in outcomes {
+            out.push(self.record_location(outcome).await?);
+        }
+        Ok(out)
+    }
 
     /// How many locate jobs are due at `now`, and the due time of the earliest of them.
     async fn locate_queue(&self, now: Timestamp) -> StoreResult<(u64, Option<u64>)>;

@@ -69,6 +69,30 @@ pub(super) fn write_locate_job(
     Ok(())
 }
 
+/// Writes one finished locate attempt inside an open transaction (`record_location`).
+fn record_in(txn: &redb::WriteTransaction, outcome: LocateOutcome) -> StoreResult<Recorded> {
+    let id = outcome.job.entry_id.as_u128();
+    let Some(old) = read_locate_job(txn, id)? else {
+        return Ok(Recorded::Lost);
+    };
+    if !old.held_by(&outcome.node, outcome.attempt) {
+        return Ok(Recorded::Lost);
+    }
+    let mut entry = read_entry(&txn.open_table(ENTRIES).map_err(db_err)?, id)?;
+    if !still_located(&entry) {
+        write_locate_job(txn, id, Some(&old), None)?;
+        return Ok(Recorded::Ended);
+    }
+    entry.location = Some(outcome.location);
+    entry.providers = outcome.providers;
+    write_entry(txn, &entry)?;
+    for notice in &outcome.notices {
+        write_notice(txn, None, notice)?;
+    }
+    write_locate_job(txn, id, Some(&old), Some(&outcome.job))?;
+    Ok(Recorded::Written(Box::new(entry)))
+}
+
 fn read_locate_job(txn: &redb::WriteTransaction, id: u128) -> StoreResult<Option<LocateJob>> {
     read_decoded::<u128, LocateJob>(&txn.open_table(LOCATE_JOBS).map_err(db_err)?, id)
 }
@@ -260,6 +284,38 @@ impl NoticeStore for EmbeddedStore {
         .await
     }
 
+    async fn update_locate_jobs(
+        &self,
+        updates: Vec<(Uuid, LocateJobChange)>,
+    ) -> StoreResult<Vec<Option<(LocateJob, bool)>>> {
+        // One transaction, so one sync to disk, for a whole round of claims: listings share
+        // the one writer with the locate worker.
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            let mut out = Vec::with_capacity(updates.len());
+            let mut wrote = false;
+            for (id, change) in updates {
+                let Some(old) = read_locate_job(&txn, id.as_u128())? else {
+                    out.push(None);
+                    continue;
+                };
+                let mut new = old.clone();
+                if change(&mut new) {
+                    write_locate_job(&txn, id.as_u128(), Some(&old), Some(&new))?;
+                    wrote = true;
+                    out.push(Some((new, true)));
+                } else {
+                    out.push(Some((old, false)));
+                }
+            }
+            if wrote {
+                txn.commit().map_err(db_err)?;
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn put_locate_job(&self, job: LocateJob) -> StoreResult<bool> {
         self.blocking(move |db| {
             let txn = db.begin_write().map_err(db_err)?;
@@ -275,30 +331,21 @@ impl NoticeStore for EmbeddedStore {
     }
 
     async fn record_location(&self, outcome: LocateOutcome) -> StoreResult<Recorded> {
+        let mut recorded = self.record_locations(vec![outcome]).await?;
+        Ok(recorded.pop().unwrap_or(Recorded::Lost))
+    }
+
+    async fn record_locations(&self, outcomes: Vec<LocateOutcome>) -> StoreResult<Vec<Recorded>> {
+        // One transaction for the batch; each outcome checks its own job, so one that lost its
+        // lease writes nothing and leaves the others be.
         self.blocking(move |db| {
             let txn = db.begin_write().map_err(db_err)?;
-            let id = outcome.job.entry_id.as_u128();
-            let Some(old) = read_locate_job(&txn, id)? else {
-                return Ok(Recorded::Lost);
-            };
-            if !old.held_by(&outcome.node, outcome.attempt) {
-                return Ok(Recorded::Lost);
+            let mut out = Vec::with_capacity(outcomes.len());
+            for outcome in outcomes {
+                out.push(record_in(&txn, outcome)?);
             }
-            let mut entry = read_entry(&txn.open_table(ENTRIES).map_err(db_err)?, id)?;
-            if !still_located(&entry) {
-                write_locate_job(&txn, id, Some(&old), None)?;
-                txn.commit().map_err(db_err)?;
-                return Ok(Recorded::Ended);
-            }
-            entry.location = Some(outcome.location);
-            entry.providers = outcome.providers;
-            write_entry(&txn, &entry)?;
-            for notice in &outcome.notices {
-                write_notice(&txn, None, notice)?;
-            }
-            write_locate_job(&txn, id, Some(&old), Some(&outcome.job))?;
             txn.commit().map_err(db_err)?;
-            Ok(Recorded::Written(Box::new(entry)))
+            Ok(out)
         })
         .await
     }

@@ -32,12 +32,12 @@ for run in $(seq 1 "$RUNS"); do
             "$LISTINGS" "$CONCURRENCY" "$QPS" | tee -a "$work/$mode.txt"
     done
 done
-base=$(grep -o 'listings_per_s=[0-9.]*' "$work/off.txt" | cut -d= -f2 | median)
+base=$(grep -o 'listings_per_s=[0-9.]*' "$work/off.txt" | cut -d= -f2 | median || true)
 for mode in off answer blackhole; do
     for field in listings_per_s p50_ms p99_ms max_ms drain_s; do
-        value=$(grep -o "$field=[0-9.]*" "$work/$mode.txt" | cut -d= -f2 | median)
-        [ -n "$value" ] && printf '%s median %s=%s\n' "$mode" "$field" "$value"
+        value=$(grep -o "$field=[0-9.]*" "$work/$mode.txt" | cut -d= -f2 | median || true)
+        if [ -n "$value" ]; then printf '%s median %s=%s\n' "$mode" "$field" "$value"; fi
     done
-    rate=$(grep -o 'listings_per_s=[0-9.]*' "$work/$mode.txt" | cut -d= -f2 | median)
+    rate=$(grep -o 'listings_per_s=[0-9.]*' "$work/$mode.txt" | cut -d= -f2 | median || true)
     printf '%s ratio to off=%s\n' "$mode" "$(python3 -c "print(round($rate / $base, 2))")"
 done

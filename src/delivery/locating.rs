@@ -18,6 +18,21 @@ use crate::notices::model::{LocatedProvider, Notice, NoticeBasis, Provider};
 use crate::store::StoreResult;
 use crate::store::notices::{LocateOutcome, Recorded, claim_locate_jobs};
 
+/// How long the worker waits after being woken by a new job before claiming, so that the jobs
+/// of listings arriving together are claimed together.
+const GATHER: Duration = Duration::from_millis(50);
+
+/// The most jobs claimed at once.
+const MAX_BATCH: usize = 64;
+
+/// How many jobs one claim takes: at least `concurrency`, and no more than the quota lets
+/// through in half a lease (an attempt costs about four queries), up to `MAX_BATCH`.
+fn claim_batch(settings: &crate::settings::LocateSettings) -> usize {
+    let half_lease = settings.lease_ms as f64 / 2000.0;
+    let sites = half_lease * f64::from(settings.max_queries_per_second) / 4.0;
+    (sites as usize).clamp(settings.concurrency.min(MAX_BATCH), MAX_BATCH)
+}
+
 /// The most changes of location an entry keeps; older ones are dropped first.
 const HISTORY_KEPT: usize = 100;
 
@@ -27,13 +42,14 @@ pub async fn run_locating(notices: Arc<Notices>, mut shutdown: watch::Receiver<b
     let poll = Duration::from_millis(notices.locate.poll_interval_ms);
     let lease = Duration::from_millis(notices.locate.lease_ms);
     let slots = Arc::new(Semaphore::new(notices.locate.concurrency));
+    let batch = claim_batch(&notices.locate);
     let (outcomes, recorder_rx) = mpsc::unbounded_channel();
     tokio::spawn(record(Arc::clone(&notices), recorder_rx));
     let mut failing = false;
     loop {
-        // Claim no more than can run now: a claimed job waiting here would run its lease down.
-        let free = slots.available_permits();
-        if free == 0 {
+        // Claim only when a lookup can start, and as many as the quota gets through in half a
+        // lease: a claimed job waits here for a slot while its lease runs.
+        if slots.available_permits() == 0 {
             tokio::select! {
                 _ = shutdown.changed() => return,
                 permit = Arc::clone(&slots).acquire_owned() => drop(permit),
@@ -42,7 +58,7 @@ pub async fn run_locating(notices: Arc<Notices>, mut shutdown: watch::Receiver<b
         }
         let now = crate::model::now();
         let claimed =
-            match claim_locate_jobs(notices.store.as_ref(), &notices.node_id, now, lease, free)
+            match claim_locate_jobs(notices.store.as_ref(), &notices.node_id, now, lease, batch)
                 .await
             {
                 Ok(claimed) => {
@@ -60,7 +76,11 @@ pub async fn run_locating(notices: Arc<Notices>, mut shutdown: watch::Receiver<b
         if claimed.is_empty() {
             tokio::select! {
                 _ = shutdown.changed() => return,
-                _ = notices.wake_locate.notified() => {}
+                _ = notices.wake_locate.notified() => {
+                    // Let the jobs of a burst of listings gather, so that one claim (one
+                    // write) takes many of them instead of one write per listing.
+                    tokio::time::sleep(GATHER).await;
+                }
                 _ = tokio::time::sleep(poll) => {}
             }
             continue;

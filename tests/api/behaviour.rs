@@ -17,7 +17,7 @@ pub use crate::cases::{
     the_four_routes_end_to_end,
 };
 pub use crate::locating::{
-    a_site_that_moves_is_followed, idn_sites_are_located,
+    a_site_that_moves_is_followed, idn_sites_are_located, imports_are_located_unless_told_not_to,
     listings_never_wait_for_a_failing_upstream,
 };
 pub use crate::notices::{

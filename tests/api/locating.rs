@@ -321,6 +321,68 @@ pub async fn idn_sites_are_located(store: Store) {
     .await;
 }
 
+pub async fn imports_are_located_unless_told_not_to(store: Store) {
+    let dns = example_upstream().await;
+    let relay = DnsRelay::start(dns.address).await;
+    let app = locating_app(store, &relay).await;
+    let agency = app.create_key("agency", None).await;
+    let (hosting, _, dnsco) = providers(&app).await;
+    let dates = siteban::domain::DateWindow::until_today(
+        siteban::settings::DocumentSettings::default().earliest_date,
+    );
+    let file = |domain: &str| {
+        let mut body = entry_body(domain);
+        body["decision"]["date"] = "2024-05-01".into();
+        siteban::import::read(format!("{body}\n").as_bytes(), dates).unwrap()
+    };
+    let located = file("shop.example.cn");
+    let report = app
+        .registry
+        .import(located.listings, located.lines, located.sha256, true)
+        .await
+        .unwrap();
+    assert_eq!(report.imported, 1);
+    let entry = entry_when(&app, &agency, "shop.example.cn", "located", |c| {
+        c["location"]["status"] == "located"
+    })
+    .await;
+    let mut told: Vec<&str> = entry["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    told.sort();
+    let mut expected = vec![
+        hosting["id"].as_str().unwrap(),
+        dnsco["id"].as_str().unwrap(),
+    ];
+    expected.sort();
+    assert_eq!(told, expected);
+
+    // `--no-locate`: no location, no job, nobody told.
+    let quiet = file("direct.example.cn");
+    app.registry
+        .import(quiet.listings, quiet.lines, quiet.sha256, false)
+        .await
+        .unwrap();
+    let history: Value = app
+        .get(&agency, "/v1/entries/direct.example.cn")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(history["current"]["location"].is_null(), "{history}");
+    let due = app
+        .registry
+        .store
+        .locate_due(siteban::model::now(), 100)
+        .await
+        .unwrap();
+    let id: uuid::Uuid = history["current"]["id"].as_str().unwrap().parse().unwrap();
+    assert!(!due.contains(&id));
+}
+
 const ADMIN: &str = "locate-process-admin-token-0123456789";
 
 fn node_env(redis: &RedisServer, dir: &std::path::Path, dns: &str) -> Vec<(&'static str, String)> {

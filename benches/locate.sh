@@ -6,8 +6,11 @@
 # and (c) the time from the last listing (the black hole's end) until every entry is located and
 # both providers of every entry have received their webhook. The example `locate_load` starts
 # the DNS server, the relay and the node; with two or more cores the node is pinned to CPU 1 and
-# the load to CPU 0. RUNS runs of the three modes, interleaved; medians reported.
-# Usage: benches/locate.sh   (env: LISTINGS=10000 CONCURRENCY=16 RUNS=3 QPS=2000 PROFILE=dist)
+# the load to CPU 0. RUNS runs of the three modes, interleaved; medians reported. With
+# NO_WEBHOOKS=1 the providers have no webhook (they would pull their notices), and the drain
+# ends when every notice is written: what locating costs without the pushes it leads to.
+# Usage: benches/locate.sh   (env: LISTINGS=10000 CONCURRENCY=16 RUNS=3 QPS=2000 PROFILE=dist
+#        NO_WEBHOOKS=)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PROFILE=${PROFILE:-dist}

@@ -192,10 +192,16 @@ async fn main() -> anyhow::Result<()> {
             .json(&body)
             .send()
     };
-    for provider in [
-        json!({"name": "hosting", "kind": "access", "ranges": ["203.0.113.0/24"], "webhook_url": hook}),
-        json!({"name": "dns co", "kind": "dns", "nameservers": ["dnsco.cn"], "webhook_url": hook}),
+    // With NO_WEBHOOKS set, the providers pull their notices: nothing is pushed, and the
+    // drain ends when every notice is written.
+    let push = std::env::var_os("NO_WEBHOOKS").is_none();
+    for mut provider in [
+        json!({"name": "hosting", "kind": "access", "ranges": ["203.0.113.0/24"]}),
+        json!({"name": "dns co", "kind": "dns", "nameservers": ["dnsco.cn"]}),
     ] {
+        if push {
+            provider["webhook_url"] = json!(hook);
+        }
         post(ADMIN, "/v1/providers", provider)
             .await?
             .error_for_status()?;
@@ -243,7 +249,31 @@ async fn main() -> anyhow::Result<()> {
         // to be told.
         black_hole.store(false, Ordering::SeqCst);
         let lifted = Instant::now();
-        while arrivals.lock().unwrap().len() < 2 * listings {
+        let notices_written = || async {
+            let text = client
+                .get(format!("{base}/metrics"))
+                .send()
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            Some(
+                text.lines()
+                    .filter(|l| l.starts_with("siteban_notices_created_total{"))
+                    .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                    .sum::<f64>() as usize,
+            )
+        };
+        loop {
+            let done = if push {
+                arrivals.lock().unwrap().len()
+            } else {
+                notices_written().await.unwrap_or(0)
+            };
+            if done >= 2 * listings {
+                break;
+            }
             anyhow::ensure!(
                 lifted.elapsed() < Duration::from_secs(1800),
                 "not drained after 30 minutes: {} webhooks",
@@ -252,7 +282,7 @@ async fn main() -> anyhow::Result<()> {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         line.push_str(&format!(
-            " qps={qps} drain_s={:.1}",
+            " qps={qps} webhooks={push} drain_s={:.1}",
             lifted.elapsed().as_secs_f64()
         ));
     }

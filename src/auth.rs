@@ -230,6 +230,8 @@ pub mod policy {
     pub const MANAGE_PROVIDERS: &[Role] = &[Admin];
     pub const READ_PROVIDERS: &[Role] = &[Admin, Agency, Telecom, Auditor];
     pub const LOCATE: &[Role] = &[Admin, Agency, Telecom];
+    /// Locating a listed site again now.
+    pub const RELOCATE: &[Role] = &[Agency, Telecom];
     pub const READ_NOTICES: &[Role] = &[Agency, Telecom, AccessProvider, DnsProvider, Auditor];
     pub const ACK_NOTICES: &[Role] = &[AccessProvider, DnsProvider];
     pub const COMPLIANCE: &[Role] = &[Agency, Telecom, Auditor];

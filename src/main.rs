@@ -42,6 +42,10 @@ enum Command {
         #[arg(long, default_value_t = 4, requires = "url",
               value_parser = clap::value_parser!(u16).range(1..=64))]
         concurrency: u16,
+        /// Queue no locate jobs: the entries are not located, and no provider is told. (With
+        /// --url, the node's `locate.on_listing` decides.)
+        #[arg(long, conflicts_with = "url")]
+        no_locate: bool,
         /// The NDJSON file; `-` reads standard input.
         file: PathBuf,
     },
@@ -135,8 +139,9 @@ async fn main() -> anyhow::Result<()> {
             config,
             node,
             concurrency,
+            no_locate,
             file,
-        } => return import(config, node, concurrency.into(), file).await,
+        } => return import(config, node, concurrency.into(), !no_locate, file).await,
         Command::Audit { command } => return audit(command).await,
         Command::Health { url } => {
             let status = siteban::startup::probe(&url)?;
@@ -159,6 +164,7 @@ async fn import(
     config: Option<PathBuf>,
     node: NodeOptions,
     concurrency: usize,
+    locate: bool,
     file: PathBuf,
 ) -> anyhow::Result<()> {
     let settings = Settings::load(config.as_deref())?;
@@ -201,7 +207,7 @@ async fn import(
     let store = commands::open_store(&settings, "import", &operand, Needs::Listings).await?;
     let registry = siteban::startup::build_registry(&settings, store, None)?;
     let report = registry
-        .import(read.listings, read.lines, read.sha256)
+        .import(read.listings, read.lines, read.sha256, locate)
         .await?;
     writeln!(
         out,

@@ -151,6 +151,9 @@ pub struct NewEntry {
     pub replaces: Option<Uuid>,
     /// The referral case written in the same atomic step, when the entry comes from one.
     pub case: Option<CaseWrite>,
+    /// The job of locating the site, written in the same atomic step; `None` when it is not
+    /// located.
+    pub locate: Option<LocateJob>,
 }
 
 /// A referral case document written in the same atomic step as a registry change, so that
@@ -210,6 +213,7 @@ impl NewEntry {
             suspended_until: None,
             replaces: None,
             case: None,
+            locate: None,
         }
     }
 }
@@ -338,6 +342,7 @@ impl Entry {
             suspended_until: self.expires_at,
             replaces: None,
             case: None,
+            locate: None,
         }
     }
 
@@ -694,6 +699,8 @@ pub enum ProviderKind {
 }
 
 impl ProviderKind {
+    pub const ALL: [ProviderKind; 2] = [ProviderKind::Access, ProviderKind::Dns];
+
     pub fn parse(text: &str) -> Option<ProviderKind> {
         match text {
             "access" => Some(ProviderKind::Access),
@@ -719,11 +726,46 @@ pub struct LocatedProvider {
     pub matched_by: String,
 }
 
+/// Where locating an entry's site stands: `pending` until the first attempt ends, then
+/// `located` or `failed` after each attempt (a failed one is retried with back-off).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LocationStatus {
+    Pending,
+    Located,
+    Failed,
+}
+
+/// A change of where a site sits, found by locating it again: when, and from which addresses
+/// and name servers to which.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LocationChange {
+    #[schema(value_type = String, format = DateTime)]
+    pub at: Timestamp,
+    #[schema(value_type = Vec<String>)]
+    pub from_addresses: Vec<IpAddr>,
+    #[schema(value_type = Vec<String>)]
+    pub from_nameservers: Vec<DomainName>,
+    #[schema(value_type = Vec<String>)]
+    pub to_addresses: Vec<IpAddr>,
+    #[schema(value_type = Vec<String>)]
+    pub to_nameservers: Vec<DomainName>,
+}
+
 /// What locating a site found: its addresses (after following CNAMEs), the name servers of its
-/// zone, and the providers they map to. Kept on the entry as evidence of who was told and why.
+/// zone, and the providers they map to. Kept on the entry as evidence of who was told and why,
+/// with where locating stands and how the site moved.
 #[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Location {
+    /// Records written before locating ran in the background have no status: they were
+    /// located when listed.
+    #[serde(default = "LocationStatus::located")]
+    pub status: LocationStatus,
+    /// Attempts made since the last one that succeeded (0 while pending or once located).
+    #[serde(default)]
+    pub attempts: u32,
+    #[serde(default)]
     #[schema(value_type = Vec<String>)]
     pub addresses: Vec<IpAddr>,
     /// The CNAME chain from the name to the addresses, in order.
@@ -731,13 +773,130 @@ pub struct Location {
     pub cnames: Vec<String>,
     /// The zone whose name servers were found (the name itself or its closest parent).
     pub zone: Option<String>,
+    #[serde(default)]
     #[schema(value_type = Vec<String>)]
     pub nameservers: Vec<DomainName>,
+    #[serde(default)]
     pub providers: Vec<LocatedProvider>,
-    #[schema(value_type = String, format = DateTime)]
-    pub located_at: Timestamp,
-    /// Set when a lookup failed or ran out of time; what was found before is still given.
+    /// When the last attempt ended; absent while pending.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub located_at: Option<Timestamp>,
+    /// Set when the last attempt failed or ran out of time; what was found before is kept.
     pub error: Option<String>,
+    /// When the next attempt is due (a retry, or the periodic refresh).
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub next_attempt_at: Option<Timestamp>,
+    /// Every change of addresses or name servers found by a later attempt, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<LocationChange>,
+}
+
+impl LocationStatus {
+    fn located() -> LocationStatus {
+        LocationStatus::Located
+    }
+}
+
+impl Location {
+    /// A location not looked up yet, its first attempt due at `due`.
+    pub fn pending(due: Timestamp) -> Location {
+        Location {
+            status: LocationStatus::Pending,
+            attempts: 0,
+            addresses: Vec::new(),
+            cnames: Vec::new(),
+            zone: None,
+            nameservers: Vec::new(),
+            providers: Vec::new(),
+            located_at: None,
+            error: None,
+            next_attempt_at: Some(due),
+            history: Vec::new(),
+        }
+    }
+}
+
+/// The job of locating an entry's site, in the store beside the entry: due at `due_at`, or
+/// held by a node until its lease ends. It lasts while the entry is active: after each attempt
+/// it is due again, for a retry or for the periodic refresh.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocateJob {
+    pub entry_id: Uuid,
+    pub domain: DomainName,
+    /// The kinds of provider this entry notifies (a suspension tells DNS providers only).
+    pub kinds: Vec<ProviderKind>,
+    /// Attempts started, all together; a claim is identified by this number.
+    pub attempts: u32,
+    /// Attempts failed since the last success.
+    pub failures: u32,
+    pub due_at: Timestamp,
+    pub held_by: Option<String>,
+    pub lease_until: Option<Timestamp>,
+}
+
+impl LocateJob {
+    pub fn new(
+        entry_id: Uuid,
+        domain: DomainName,
+        kinds: Vec<ProviderKind>,
+        due_at: Timestamp,
+    ) -> LocateJob {
+        LocateJob {
+            entry_id,
+            domain,
+            kinds,
+            attempts: 0,
+            failures: 0,
+            due_at,
+            held_by: None,
+            lease_until: None,
+        }
+    }
+
+    /// When the worker must look at the job: when it is due, or when its lease runs out.
+    pub fn due_ms(&self) -> u64 {
+        epoch_ms(self.lease_until.unwrap_or(self.due_at))
+    }
+
+    /// Takes the job for `node` until `now + lease`, if it is due and no live lease holds it.
+    pub fn claim(&mut self, node: &str, now: Timestamp, lease: std::time::Duration) -> bool {
+        if self.due_ms() > epoch_ms(now) {
+            return false;
+        }
+        self.attempts += 1;
+        self.held_by = Some(node.to_string());
+        self.lease_until = Some(now + lease);
+        true
+    }
+
+    /// Whether `node` still holds attempt `attempt` (no other node took it over meanwhile).
+    pub fn held_by(&self, node: &str, attempt: u32) -> bool {
+        self.attempts == attempt && self.held_by.as_deref() == Some(node)
+    }
+
+    /// Ends the held attempt: due again at `next`, a failure counted or the count reset.
+    pub fn finish(&mut self, failed: bool, next: Timestamp) {
+        self.failures = if failed { self.failures + 1 } else { 0 };
+        self.due_at = next;
+        self.held_by = None;
+        self.lease_until = None;
+    }
+
+    /// Makes the job due at `now` (an explicit request), unless an attempt is running.
+    pub fn hurry(&mut self, now: Timestamp) -> bool {
+        if self.held_by.is_some() && self.due_ms() > epoch_ms(now) {
+            return false;
+        }
+        self.due_at = now;
+        self.held_by = None;
+        self.lease_until = None;
+        true
+    }
+}
+
+/// Milliseconds since the Unix epoch: the score of time-ordered store indexes.
+pub fn epoch_ms(at: Timestamp) -> u64 {
+    (at.unix_timestamp_nanos() / 1_000_000).max(0) as u64
 }
 
 /// A secret kept as it is because it is used as it is (an HMAC key: a webhook's, a TSIG

@@ -14,8 +14,8 @@ use crate::model::Entry;
 /// The environment variable a token is read from when no `--token-file` is given.
 pub const TOKEN_ENV: &str = "SITEBAN_TOKEN";
 
-/// How long one request may take. A listing may spend `locate.listing_budget_ms` locating the
-/// site and `index.read_your_writes_ms` waiting for the index; both are seconds at most.
+/// How long one request may take. A listing may spend `index.read_your_writes_ms` waiting for
+/// the index (it never waits for locating); that is seconds at most.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How often a listing answered `429 rate_limited` is sent again, each time after the

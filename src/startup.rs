@@ -16,6 +16,7 @@ use crate::api::limits::Limits;
 use crate::audit::Refusals;
 use crate::auth::{Authenticator, new_token};
 use crate::delivery::Notices;
+use crate::delivery::locating::run_locating;
 use crate::delivery::worker::run_delivery;
 use crate::dns::DnsServer;
 use crate::index::Index;
@@ -67,6 +68,10 @@ impl Application {
         tokio::spawn(housekeeping(Arc::clone(&limits), shutdown_rx.clone()));
         if settings.notices.deliver {
             tokio::spawn(run_delivery(
+                Arc::clone(&registry.notices),
+                shutdown_rx.clone(),
+            ));
+            tokio::spawn(run_locating(
                 Arc::clone(&registry.notices),
                 shutdown_rx.clone(),
             ));

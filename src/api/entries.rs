@@ -352,6 +352,22 @@ pub async fn reject_lift(call: Call, path: web::Path<String>, payload: web::Payl
     review(call, path, payload, Subject::Lift, false).await
 }
 
+/// Have the site of a domain's active entry located again now, in the background (the entry's
+/// `location` shows when); a provider found that was not told gets its stop notice.
+#[utoipa::path(post, path = "/v1/entries/{domain}/locate", operation_id = "locate_entry", tag = "entries",
+    params(("domain" = String, Path, format = "domain-name", min_length = 1, max_length = 1024, description = "the listed domain")),
+    responses((status = 202, body = EntryWithNotices, description = "queued: the entry as it stands, `notices` empty"),
+              (status = 404, description = "not_listed"),
+              (status = 422, description = "invalid_domain")),
+    security(("bearer" = [])))]
+pub async fn locate(call: Call, path: web::Path<String>) -> Answer {
+    let principal = call.require_for(policy::RELOCATE, &path)?;
+    let domain = DomainName::parse(&path)?;
+    let entry = call.relocate(&domain).await?;
+    tracing::info!(domain = %entry.domain, entry_id = %entry.id, by = %principal.key_id, "locating again asked for");
+    Ok(HttpResponse::Accepted().json(with_notices(entry, &[])))
+}
+
 /// A domain's current entry and its whole history.
 #[utoipa::path(get, path = "/v1/entries/{domain}", operation_id = "get_entry", tag = "entries",
     params(("domain" = String, Path, format = "domain-name", min_length = 1, max_length = 1024, description = "the domain")),

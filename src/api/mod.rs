@@ -218,6 +218,7 @@ pub fn audit_action(method: &str, route: &str) -> Option<String> {
         ("POST", "/v1/entries/{domain}/reject") => "entry.reject",
         ("POST", "/v1/entries/{domain}/lift/approve") => "entry.lift_approve",
         ("POST", "/v1/entries/{domain}/lift/reject") => "entry.lift_reject",
+        ("POST", "/v1/entries/{domain}/locate") => "entry.locate",
         ("POST", "/v1/keys") => "key.create",
         ("DELETE", "/v1/keys/{id}") => "key.revoke",
         ("POST", "/v1/protected") => "protected.add",
@@ -655,6 +656,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .default_service(not_allowed("POST")),
     )
     .service(
+        web::resource("/v1/entries/{domain}/locate")
+            .route(web::post().to(entries::locate))
+            .default_service(not_allowed("POST")),
+    )
+    .service(
         web::resource("/v1/entries/{domain}/approve")
             .route(web::post().to(entries::approve))
             .default_service(not_allowed("POST")),
@@ -827,7 +833,7 @@ fn case_routes(cfg: &mut web::ServiceConfig) {
     paths(
         keys::create, keys::list, keys::revoke,
         entries::create, entries::list, entries::get, entries::lift, entries::approve, entries::reject,
-        entries::approve_lift, entries::reject_lift,
+        entries::approve_lift, entries::reject_lift, entries::locate,
         protected::list, protected::add, protected::remove, audit::list,
         check::one, check::batch,
         feed::feed, feed::snapshot, feed::rpz,

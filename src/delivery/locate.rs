@@ -1,17 +1,23 @@
 //! Locating a site: its addresses (following CNAMEs) and the name servers of its zone, looked
 //! up with hickory's resolver against the configured upstream servers, then mapped to the
-//! providers that host those addresses or run those name servers. Lookups are bounded in time;
-//! a failure is reported in the result, never raised, because a listing must not fail for it.
+//! providers that host those addresses or run those name servers. Lookups are bounded in time
+//! and paced by the node's quota (`locate.max_queries_per_second`); a failure is reported in
+//! the result, never raised. Names are compared as A-labels: hickory prints names in Unicode,
+//! and an IDN zone would otherwise never match its owner names.
 
 use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
 use std::time::Duration;
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
-use hickory_resolver::proto::rr::{RData, RecordType};
+use hickory_resolver::proto::rr::{Name, RData, RecordType};
 use hickory_resolver::{Resolver, TokioResolver};
 
 use crate::domain::DomainName;
+use crate::model::LocationStatus;
 use crate::notices::model::{LocatedProvider, Location, Provider};
 use crate::settings::LocateSettings;
 
@@ -23,6 +29,8 @@ pub enum LocateError {
 
 pub struct Locator {
     resolver: TokioResolver,
+    /// The node's quota of queries to the upstream, shared by every lookup.
+    quota: DefaultDirectRateLimiter,
 }
 
 impl Locator {
@@ -60,7 +68,23 @@ impl Locator {
         let resolver = builder
             .build()
             .map_err(|e| LocateError::Resolver(e.to_string()))?;
-        Ok(Locator { resolver })
+        let rate = NonZeroU32::new(settings.max_queries_per_second).unwrap_or(NonZeroU32::MIN);
+        // A burst no larger than the lookups that run at once: resolvers drop parts of bursts.
+        let burst = NonZeroU32::new((settings.concurrency as u32).clamp(1, rate.get()))
+            .unwrap_or(NonZeroU32::MIN);
+        let quota = RateLimiter::direct(Quota::per_second(rate).allow_burst(burst));
+        Ok(Locator { resolver, quota })
+    }
+
+    /// Waits until the quota allows `queries` more queries.
+    async fn pace(&self, queries: u32) {
+        let n = NonZeroU32::new(queries).unwrap_or(NonZeroU32::MIN);
+        if self.quota.until_n_ready(n).await.is_err() {
+            // More than the burst at once: take them one by one.
+            for _ in 0..queries {
+                self.quota.until_ready().await;
+            }
+        }
     }
 
     /// Looks the site up, spending at most `budget` on it, and maps what it finds to
@@ -117,19 +141,29 @@ impl Locator {
             })
             .collect();
         Location {
+            status: if errors.is_empty() {
+                LocationStatus::Located
+            } else {
+                LocationStatus::Failed
+            },
+            attempts: 0,
             addresses,
             cnames,
             zone,
             nameservers,
             providers,
-            located_at: crate::model::now(),
+            located_at: Some(crate::model::now()),
             error: (!errors.is_empty()).then(|| errors.join("; ")),
+            next_attempt_at: None,
+            history: Vec::new(),
         }
     }
 
     /// The addresses of the name and the CNAME chain that led to them. A name without
     /// addresses is an empty answer, not an error.
     async fn addresses(&self, domain: &DomainName) -> Result<(Vec<IpAddr>, Vec<String>), String> {
+        // One A and one AAAA query.
+        self.pace(2).await;
         match self.resolver.lookup_ip(format!("{domain}.")).await {
             Ok(lookup) => {
                 let mut addresses: Vec<IpAddr> = lookup.iter().collect();
@@ -139,7 +173,7 @@ impl Locator {
                 let mut cnames: Vec<String> = Vec::new();
                 for record in lookup.as_lookup().answers() {
                     if let RData::CNAME(target) = &record.data {
-                        let target = trim_dot(&target.0.to_string());
+                        let target = ascii(&target.0);
                         if !cnames.contains(&target) {
                             cnames.push(target);
                         }
@@ -161,6 +195,7 @@ impl Locator {
     ) -> Result<(Option<String>, Vec<DomainName>), String> {
         let registrable = psl::domain_str(domain.as_str()).unwrap_or(domain.as_str());
         for zone in domain.suffixes() {
+            self.pace(1).await;
             let found = match self
                 .resolver
                 .lookup(format!("{zone}."), RecordType::NS)
@@ -169,9 +204,9 @@ impl Locator {
                 Ok(lookup) => lookup
                     .answers()
                     .iter()
-                    .filter(|record| trim_dot(&record.name.to_string()) == zone)
+                    .filter(|record| ascii(&record.name) == zone)
                     .filter_map(|record| match &record.data {
-                        RData::NS(ns) => DomainName::parse(&ns.0.to_string()).ok(),
+                        RData::NS(ns) => DomainName::parse(&ascii(&ns.0)).ok(),
                         _ => None,
                     })
                     .collect::<Vec<_>>(),
@@ -192,6 +227,8 @@ impl Locator {
     }
 }
 
-fn trim_dot(name: &str) -> String {
-    name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase()
+/// A name as lower-case A-labels without the final dot, the form `DomainName` holds.
+fn ascii(name: &Name) -> String {
+    let text = name.to_ascii();
+    text.strip_suffix('.').unwrap_or(&text).to_ascii_lowercase()
 }

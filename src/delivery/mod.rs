@@ -1,24 +1,27 @@
 //! The notice service of a node: telling providers to stop serving a listed site. A listing
-//! locates the site (`locate`) and plans one notice per provider found or named (`prepare`);
-//! the registry writes them with the entry in one atomic write, and lifting writes `restore`
-//! notices the same way. The worker (`worker`) pushes notices to providers' webhooks, signed,
-//! with retries. Notices as data and their state changes are in `notices`; the store keeps
-//! them (`store::notices`); the registry's sweeper marks them overdue.
+//! plans one notice per provider named and a locate job (`prepare`); the registry writes them
+//! with the entry in one atomic write, and lifting writes `restore` notices the same way. The
+//! locate worker (`locating`) looks the site up (`locate`) in the background and writes what it
+//! found with the notices to the providers found. The delivery worker (`worker`) pushes notices
+//! to providers' webhooks, signed, with retries. Notices as data and their state changes are in
+//! `notices`; the store keeps them (`store::notices`); the registry's sweeper marks them
+//! overdue.
 
 pub mod locate;
+pub mod locating;
 pub mod worker;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus::{
-    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
 };
 use tokio::sync::Notify;
 
 use crate::domain::DomainName;
-use crate::model::NewEntry;
-use crate::notices::model::{Location, Notice, NoticeBasis, NoticePlan, Provider};
+use crate::model::{LocateJob, Location, NewEntry, ProviderKind};
+use crate::notices::model::{Notice, NoticeBasis, NoticePlan, Provider};
 use crate::settings::{LocateSettings, NoticeSettings};
 use crate::store::{Store, StoreResult};
 use locate::Locator;
@@ -31,6 +34,11 @@ pub struct NoticeMetrics {
     pub overdue_marked: IntCounter,
     pub by_status: IntGaugeVec,
     pub overdue: IntGauge,
+    /// Locate attempts made by this node, by result (located, failed, lost).
+    pub locate_attempts: IntCounterVec,
+    /// Locate jobs due now, and how long the earliest of them has been due.
+    pub locate_queue: IntGauge,
+    pub locate_oldest_seconds: Gauge,
 }
 
 impl NoticeMetrics {
@@ -76,6 +84,27 @@ impl NoticeMetrics {
             "Notices past their deadline without an acknowledgement",
         )
         .expect("valid metric");
+        let locate_attempts = IntCounterVec::new(
+            Opts::new(
+                "siteban_locate_attempts_total",
+                "Locate attempts made by this node, by result (located, failed, lost, ended)",
+            ),
+            &["result"],
+        )
+        .expect("valid metric");
+        let locate_queue = IntGauge::new(
+            "siteban_locate_queue",
+            "Locate jobs due now (listings not yet located, retries and refreshes)",
+        )
+        .expect("valid metric");
+        let locate_oldest_seconds = Gauge::new(
+            "siteban_locate_oldest_due_seconds",
+            "How long the earliest due locate job has been due",
+        )
+        .expect("valid metric");
+        metrics.register(Box::new(locate_attempts.clone()));
+        metrics.register(Box::new(locate_queue.clone()));
+        metrics.register(Box::new(locate_oldest_seconds.clone()));
         metrics.register(Box::new(created.clone()));
         metrics.register(Box::new(deliveries.clone()));
         metrics.register(Box::new(delivery_seconds.clone()));
@@ -89,6 +118,9 @@ impl NoticeMetrics {
             overdue_marked,
             by_status,
             overdue,
+            locate_attempts,
+            locate_queue,
+            locate_oldest_seconds,
         }
     }
 }
@@ -109,6 +141,8 @@ pub struct Notices {
     pub body: WebhookBody,
     /// Wakes the delivery worker when this node writes notices.
     pub(crate) wake: Notify,
+    /// Wakes the locate worker when this node writes locate jobs.
+    pub(crate) wake_locate: Notify,
     pub(crate) http: reqwest::Client,
 }
 
@@ -136,6 +170,7 @@ impl Notices {
             body,
             node_id: format!("n_{}", &crate::auth::new_key_id()[2..]),
             wake: Notify::new(),
+            wake_locate: Notify::new(),
             http,
         })
     }
@@ -150,28 +185,32 @@ impl Notices {
         }
     }
 
-    /// Locates `domain` within the listing budget.
+    /// Locates `domain` within the budget of one attempt.
     pub async fn locate(&self, domain: &DomainName, providers: &[Provider]) -> Location {
         let budget = Duration::from_millis(self.locate.listing_budget_ms);
         self.locator.locate(domain, providers, budget).await
     }
 
-    /// Locates the site of `new` (when configured) and plans a stop notice to each provider
-    /// found or `named`; records both on `new`.
-    pub async fn prepare(&self, new: &mut NewEntry, providers: &[Provider]) -> Vec<Notice> {
+    /// Plans a stop notice to each provider `named` on `new` (of `kinds`), at once, and, when
+    /// listings are located, a locate job due now; records both on `new`. `providers` holds
+    /// at least the named ones.
+    pub fn prepare(
+        &self,
+        new: &mut NewEntry,
+        providers: &[Provider],
+        kinds: &[ProviderKind],
+    ) -> Vec<Notice> {
         let named = std::mem::take(&mut new.providers);
         if self.locate.on_listing {
-            let location = self.locate(&new.domain, providers).await;
-            if let Some(error) = &location.error {
-                tracing::warn!(domain = %new.domain, error = %error, "locating a listed site failed; listing it anyway");
-            }
-            new.location = Some(location);
+            new.location = Some(Location::pending(new.listed_at));
+            new.locate = Some(LocateJob::new(
+                new.id,
+                new.domain.clone(),
+                kinds.to_vec(),
+                new.listed_at,
+            ));
         }
-        let mut chosen: Vec<String> = new
-            .location
-            .iter()
-            .flat_map(|l| l.providers.iter().map(|p| p.id.clone()))
-            .collect();
+        let mut chosen: Vec<String> = Vec::new();
         for id in named {
             if !chosen.contains(&id) {
                 chosen.push(id);
@@ -187,6 +226,7 @@ impl Notices {
         let notices: Vec<Notice> = chosen
             .iter()
             .filter_map(|id| providers.iter().find(|p| &p.id == id))
+            .filter(|p| kinds.contains(&p.kind))
             .map(|p| {
                 plan.notice(
                     (&new.id, &new.domain, new.scope, &basis),
@@ -198,6 +238,11 @@ impl Notices {
             .collect();
         new.providers = chosen;
         notices
+    }
+
+    /// Wakes the locate worker for the locate jobs this node wrote.
+    pub fn queued(&self) {
+        self.wake_locate.notify_one();
     }
 
     /// Counts the notices a write made and wakes the delivery worker for them.
@@ -228,6 +273,13 @@ impl Notices {
                 .copied()
                 .unwrap_or(0) as i64,
         );
+        let now = crate::model::now();
+        let (due, oldest) = self.store.locate_queue(now).await?;
+        self.metrics.locate_queue.set(due as i64);
+        let age = oldest.map_or(0.0, |ms| {
+            (crate::notices::model::epoch_ms(now).saturating_sub(ms)) as f64 / 1000.0
+        });
+        self.metrics.locate_oldest_seconds.set(age);
         Ok(())
     }
 }

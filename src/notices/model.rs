@@ -310,9 +310,7 @@ impl Restores {
 }
 
 /// Milliseconds since the Unix epoch, the score of the stores' time indexes.
-pub fn epoch_ms(at: Timestamp) -> u64 {
-    (at.unix_timestamp_nanos() / 1_000_000).max(0) as u64
-}
+pub use crate::model::epoch_ms;
 
 impl Notice {
     fn set_status(&mut self, status: NoticeStatus, at: Timestamp, note: Option<String>) {

@@ -1,7 +1,8 @@
 //! Listing a domain, approving or rejecting a listing that waits for a second key, and reading
 //! entries; lifting is `lifts.rs`'s. A listing that takes effect is one atomic write of the
-//! entry, its event and the notices it orders (`NoticeStore::list_with_notices`); the answer
-//! waits until this node's index shows it. Entries answered carry the `document_uploaded`
+//! entry, its event, the notices it orders and its locate job
+//! (`NoticeStore::list_with_notices`); the answer waits until this node's index shows it, and
+//! never for locating, which the locate worker does (`delivery::locating`). Entries answered carry the `document_uploaded`
 //! flags (`documents`).
 
 use uuid::Uuid;
@@ -9,8 +10,8 @@ use uuid::Uuid;
 use super::{Registry, RegistryError, RegistryResult};
 use crate::auth::Principal;
 use crate::domain::{Category, Decision, DomainName, Role, Scope};
-use crate::model::{Actor, Entry, NewEntry, Review as Reviewed, Timestamp};
-use crate::notices::model::{Notice, NoticeAction, Provider};
+use crate::model::{Actor, Entry, EntryStatus, LocateJob, NewEntry, Review as Reviewed, Timestamp};
+use crate::notices::model::{Notice, NoticeAction, Provider, ProviderKind};
 use crate::store::{EntryQuery, StatusFilter};
 
 /// A listing as submitted, its fields validated; the registry's rules are checked by
@@ -112,10 +113,9 @@ impl Registry {
         mut listing: Listing,
     ) -> RegistryResult<(Entry, Vec<Notice>)> {
         let approval = self.settings.entries.require_approval;
-        // A listing that takes effect now needs every provider to map what locating finds
-        // (and the named ones); one waiting for approval only needs its named providers.
-        let needs_all =
-            !approval && (self.settings.locate.on_listing || !listing.providers.is_empty());
+        // A listing that takes effect now needs the providers it names to notify them at once;
+        // one waiting for approval only checks that they exist.
+        let needs_all = !approval && !listing.providers.is_empty();
         let providers = if needs_all {
             self.named_providers(&listing.providers).await?
         } else {
@@ -144,22 +144,26 @@ impl Registry {
     }
 
     /// Writes a listing that takes effect now (a direct listing, a case's suspension or
-    /// closure): locates the site, plans a stop notice for each provider found or named whose
-    /// stop action is one of `actions`, writes entry and notices in one atomic write and waits
-    /// for this node's index. `providers` is every provider.
+    /// closure): plans a stop notice for each provider named whose stop action is one of
+    /// `actions` and a job to locate the site (the providers it finds of those kinds are told
+    /// then), writes entry, notices and job in one atomic write and waits for this node's
+    /// index, never for DNS. `providers` holds at least the named ones.
     pub(crate) async fn write_listing(
         &self,
         mut new: NewEntry,
         providers: &[Provider],
         actions: &[NoticeAction],
     ) -> crate::store::StoreResult<(Entry, Vec<Notice>)> {
-        let providers: Vec<Provider> = providers
-            .iter()
-            .filter(|p| actions.contains(&p.kind.stop_action()))
-            .cloned()
+        let kinds: Vec<ProviderKind> = ProviderKind::ALL
+            .into_iter()
+            .filter(|k| actions.contains(&k.stop_action()))
             .collect();
-        let notices = self.notices.prepare(&mut new, &providers).await;
+        let notices = self.notices.prepare(&mut new, providers, &kinds);
+        let queued = new.locate.is_some();
         let entry = self.store.list_with_notices(new, notices.clone()).await?;
+        if queued {
+            self.notices.queued();
+        }
         Ok(self.settled(entry, notices).await)
     }
 
@@ -205,15 +209,22 @@ impl Registry {
     ) -> crate::store::StoreResult<(Entry, Vec<Notice>)> {
         let providers = self.store.providers().await?;
         let mut new = pending.as_new();
-        let notices = self.notices.prepare(&mut new, &providers).await;
+        let notices = self
+            .notices
+            .prepare(&mut new, &providers, &ProviderKind::ALL);
         let mut approved = pending;
         approved.location = new.location;
         approved.providers = new.providers;
         approved.review = Some(review);
+        let job = new.locate;
+        let queued = job.is_some();
         let entry = self
             .store
-            .approve_with_notices(approved, notices.clone())
+            .approve_with_notices(approved, notices.clone(), job)
             .await?;
+        if queued {
+            self.notices.queued();
+        }
         Ok(self.settled(entry, notices).await)
     }
 
@@ -224,6 +235,38 @@ impl Registry {
         let seq = entry.lift.as_ref().map_or(entry.seq, |lift| lift.seq);
         self.await_index(seq).await;
         (entry, notices)
+    }
+
+    /// Has the site of `domain`'s active entry located again now, by the locate worker of
+    /// some node; answers the entry as it stands. An entry without a locate job (listed
+    /// before locating ran in the background, or without it) gets one.
+    pub async fn relocate(&self, domain: &DomainName) -> RegistryResult<Entry> {
+        let current = self
+            .history(domain)
+            .await?
+            .into_iter()
+            .rev()
+            .find(crate::store::notices::still_located)
+            .ok_or_else(|| RegistryError::NotListed("this domain has no active entry".into()))?;
+        let now = crate::model::now();
+        let hurry: crate::store::notices::LocateJobChange =
+            std::sync::Arc::new(move |job: &mut LocateJob| job.hurry(now));
+        if self
+            .store
+            .update_locate_job(current.id, hurry)
+            .await?
+            .is_none()
+        {
+            let kinds = if current.status == EntryStatus::Suspended {
+                vec![ProviderKind::Access]
+            } else {
+                ProviderKind::ALL.to_vec()
+            };
+            let job = LocateJob::new(current.id, current.domain.clone(), kinds, now);
+            self.store.put_locate_job(job).await?;
+        }
+        self.notices.queued();
+        Ok(self.marked(current).await)
     }
 
     /// Every entry ever made for `domain`, oldest first.

@@ -1,12 +1,13 @@
 //! The bulk import of entries (`siteban import`): listings checked as `POST /v1/entries`
-//! checks them (the protected names), then written in atomic batches without locating or
-//! notices, as seeding and migrations need, and one audit record for the whole file.
+//! checks them (the protected names), then written in atomic batches, each entry with its
+//! locate job unless told not to (the locate worker then tells the providers it finds), and
+//! one audit record for the whole file.
 
 use super::{Listing, Registry, RegistryError, RegistryResult};
 use crate::audit::AuditEvent;
 use crate::auth::Principal;
 use crate::domain::Role;
-use crate::model::Actor;
+use crate::model::{Actor, LocateJob, Location, ProviderKind};
 
 /// What an import wrote.
 #[derive(Debug, Clone)]
@@ -34,12 +35,14 @@ impl Registry {
     /// Imports `listings` (each with its line number) read from a file of `lines` lines whose
     /// SHA-256 is `sha256`. Every listing is checked first; one that touches a protected name
     /// stops the import before anything is written, and every such line is named. An entry
-    /// whose domain is already listed is skipped. The import is audited as one record.
+    /// whose domain is already listed is skipped. With `locate`, each entry is written with a
+    /// locate job. The import is audited as one record.
     pub async fn import(
         &self,
         listings: Vec<(usize, Listing)>,
         lines: usize,
         sha256: String,
+        locate: bool,
     ) -> RegistryResult<ImportReport> {
         let by = Principal::from_actor(import_actor());
         let now = crate::model::now();
@@ -55,7 +58,17 @@ impl Registry {
                 });
                 continue;
             }
-            entries.push(listing.into_entry(&by, now));
+            let mut entry = listing.into_entry(&by, now);
+            if locate {
+                entry.location = Some(Location::pending(now));
+                entry.locate = Some(LocateJob::new(
+                    entry.id,
+                    entry.domain.clone(),
+                    ProviderKind::ALL.to_vec(),
+                    now,
+                ));
+            }
+            entries.push(entry);
         }
         if !errors.is_empty() {
             return Err(RegistryError::invalid(
@@ -65,6 +78,9 @@ impl Registry {
         }
         let total = entries.len() as u64;
         let imported = self.store.import(entries).await?;
+        if locate {
+            self.notices.queued();
+        }
         let report = ImportReport {
             lines,
             imported,

@@ -18,10 +18,25 @@ pub struct LocateSettings {
     pub timeout_ms: u64,
     /// Tries per query and name server.
     pub attempts: usize,
-    /// Whether listing an entry locates it.
+    /// Whether listing an entry (and importing one) queues it to be located in the background.
     pub on_listing: bool,
-    /// The most a listing waits for locating, all lookups together.
+    /// The most one attempt at locating a site spends, all lookups together (the name dates
+    /// from when the listing itself waited for it).
     pub listing_budget_ms: u64,
+    /// DNS queries the locate worker sends per second at most, on this node.
+    pub max_queries_per_second: u32,
+    /// Sites this node locates at once, at most.
+    pub concurrency: usize,
+    /// How often every active entry is located again, in hours.
+    pub refresh_hours: u64,
+    /// How long a node holds a locate attempt before another node may take it over.
+    pub lease_ms: u64,
+    /// First retry delay of a failed attempt; each further one doubles it, up to
+    /// `backoff_max_ms`, with jitter.
+    pub backoff_base_ms: u64,
+    pub backoff_max_ms: u64,
+    /// How often the locate worker looks for due jobs when nothing wakes it.
+    pub poll_interval_ms: u64,
 }
 
 impl Default for LocateSettings {
@@ -32,6 +47,13 @@ impl Default for LocateSettings {
             attempts: 2,
             on_listing: true,
             listing_budget_ms: 3000,
+            max_queries_per_second: 50,
+            concurrency: 8,
+            refresh_hours: 24,
+            lease_ms: 30_000,
+            backoff_base_ms: 5000,
+            backoff_max_ms: 3_600_000,
+            poll_interval_ms: 500,
         }
     }
 }
@@ -50,7 +72,32 @@ impl LocateSettings {
             ("locate.timeout_ms", self.timeout_ms),
             ("locate.attempts", self.attempts as u64),
             ("locate.listing_budget_ms", self.listing_budget_ms),
+            (
+                "locate.max_queries_per_second",
+                u64::from(self.max_queries_per_second),
+            ),
+            ("locate.concurrency", self.concurrency as u64),
+            ("locate.refresh_hours", self.refresh_hours),
+            ("locate.backoff_base_ms", self.backoff_base_ms),
+            ("locate.poll_interval_ms", self.poll_interval_ms),
         ])?;
+        if self.backoff_max_ms < self.backoff_base_ms {
+            return Err(invalid(
+                "locate.backoff_max_ms",
+                "must be at least locate.backoff_base_ms",
+            ));
+        }
+        // A lease that could end while the attempt still runs would let another node locate
+        // the same site at once, and both would ask the upstream.
+        if self.lease_ms <= self.listing_budget_ms {
+            return Err(invalid(
+                "locate.lease_ms",
+                "must be longer than locate.listing_budget_ms",
+            ));
+        }
+        if self.refresh_hours > 24 * 366 {
+            return Err(invalid("locate.refresh_hours", "must be at most a year"));
+        }
         Ok(())
     }
 }
@@ -158,5 +205,22 @@ mod tests {
         settings.notices.lease_ms = settings.notices.webhook_timeout_ms;
         let error = settings.validate().unwrap_err().to_string();
         assert!(error.contains("notices.lease_ms"), "{error}");
+        for (key, change) in [
+            (
+                "locate.lease_ms",
+                (|s: &mut Settings| s.locate.lease_ms = 100) as fn(&mut Settings),
+            ),
+            ("locate.max_queries_per_second", |s| {
+                s.locate.max_queries_per_second = 0
+            }),
+            ("locate.concurrency", |s| s.locate.concurrency = 0),
+            ("locate.refresh_hours", |s| s.locate.refresh_hours = 0),
+            ("locate.backoff_max_ms", |s| s.locate.backoff_max_ms = 1),
+        ] {
+            let mut settings = Settings::default();
+            change(&mut settings);
+            let error = settings.validate().unwrap_err().to_string();
+            assert!(error.contains(key), "{key}: {error}");
+        }
     }
 }

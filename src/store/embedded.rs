@@ -713,9 +713,18 @@ impl Store for EmbeddedStore {
                 .blocking(move |db| {
                     let txn = db.begin_write().map_err(db_err)?;
                     let (mut count, mut last) = (0, 0);
-                    for new in batch {
+                    for mut new in batch {
+                        let job = new.locate.take();
                         match write_listing(&txn, Entry::from_new(new, 0), retention, None, None) {
                             Ok(entry) => {
+                                if let Some(job) = &job {
+                                    notices::write_locate_job(
+                                        &txn,
+                                        job.entry_id.as_u128(),
+                                        None,
+                                        Some(job),
+                                    )?;
+                                }
                                 count += 1;
                                 last = entry.seq;
                             }

@@ -13,12 +13,82 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::StoreResult;
-use crate::model::{Entry, LiftRequest, NewEntry};
+use crate::model::{Entry, LiftRequest, LocateJob, Location, NewEntry};
 use crate::notices::model::{Notice, NoticeStatus, Provider, Restores};
 
 /// A change to apply to a notice inside the store's atomic update; it returns whether it
 /// changed anything (nothing is written otherwise).
 pub type NoticeChange = Arc<dyn Fn(&mut Notice) -> bool + Send + Sync>;
+
+/// A change to a locate job inside the store's atomic update; it returns whether it changed
+/// anything.
+pub type LocateJobChange = Arc<dyn Fn(&mut LocateJob) -> bool + Send + Sync>;
+
+/// A finished locate attempt of attempt number `attempt` by `node`, as the worker would write
+/// it.
+#[derive(Debug, Clone)]
+pub struct LocateOutcome {
+    pub node: String,
+    pub attempt: u32,
+    /// The job afterwards: due again for a retry or the next refresh.
+    pub job: LocateJob,
+    pub location: Location,
+    /// Every provider told about the entry, those of `notices` included.
+    pub providers: Vec<String>,
+    /// Stop notices to the providers found that were not told before.
+    pub notices: Vec<Notice>,
+}
+
+/// What became of a recorded locate attempt.
+#[derive(Debug, Clone)]
+pub enum Recorded {
+    /// Written; the entry afterwards.
+    Written(Box<Entry>),
+    /// Not written: the attempt is no longer this node's.
+    Lost,
+    /// The entry is no longer active: its job was removed, nothing else written.
+    Ended,
+}
+
+/// Whether `entry` still needs locating: active or suspended, not lifted.
+pub fn still_located(entry: &Entry) -> bool {
+    entry.lift.is_none()
+        && matches!(
+            entry.status,
+            crate::model::EntryStatus::Active | crate::model::EntryStatus::Suspended
+        )
+}
+
+/// Claims due locate jobs for `node`, each in one atomic update, so of several nodes racing
+/// for the same job exactly one wins it.
+pub async fn claim_locate_jobs(
+    store: &dyn NoticeStore,
+    node: &str,
+    now: Timestamp,
+    lease: Duration,
+    limit: usize,
+) -> StoreResult<Vec<LocateJob>> {
+    let due = store.locate_due(now, limit).await?;
+    if due.is_empty() {
+        return Ok(Vec::new());
+    }
+    let node_id = node.to_string();
+    let change: LocateJobChange =
+        Arc::new(move |job: &mut LocateJob| job.claim(&node_id, now, lease));
+    let updates = due
+        .into_iter()
+        .map(|id| (id, Arc::clone(&change)))
+        .collect();
+    Ok(store
+        .update_locate_jobs(updates)
+        .await?
+        .into_iter()
+        .filter_map(|outcome| match outcome {
+            Some((job, true)) => Some(job),
+            _ => None,
+        })
+        .collect())
+}
 
 /// Which of a provider's notices a page holds: those after `after` (ids are time-ordered),
 /// optionally of one status, at most `limit`.
@@ -49,16 +119,66 @@ pub trait NoticeStore: Send + Sync {
     /// One provider, read alone.
     async fn provider(&self, id: &str) -> StoreResult<Option<Provider>>;
 
-    /// Lists an entry and writes its notices in the same atomic write.
+    /// Lists an entry and writes its notices and its locate job (`entry.locate`) in the same
+    /// atomic write.
     async fn list_with_notices(&self, entry: NewEntry, notices: Vec<Notice>) -> StoreResult<Entry>;
 
     /// Approves the pending entry `approved` (its fields as they are to be listed, `review`
-    /// set) and writes its notices, in one atomic write. `NotPending` when it no longer waits.
+    /// set) and writes its notices and locate job, in one atomic write. `NotPending` when it
+    /// no longer waits.
     async fn approve_with_notices(
         &self,
         approved: Entry,
         notices: Vec<Notice>,
+        job: Option<LocateJob>,
     ) -> StoreResult<Entry>;
+
+    /// Ids of the entries whose locate job is due (or whose lease ran out), earliest first.
+    async fn locate_due(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<Uuid>>;
+
+    /// Applies `change` to the locate job of entry `id` atomically; the job afterwards and
+    /// whether it changed, or `None` when the entry has no job.
+    async fn update_locate_job(
+        &self,
+        id: Uuid,
+        change: LocateJobChange,
+    ) -> StoreResult<Option<(LocateJob, bool)>>;
+
+    /// Applies several changes to locate jobs, each atomic on its own; the answers are in the
+    /// order given. The embedded store shares one transaction among them.
+    async fn update_locate_jobs(
+        &self,
+        updates: Vec<(Uuid, LocateJobChange)>,
+    ) -> StoreResult<Vec<Option<(LocateJob, bool)>>> {
+        let mut out = Vec::with_capacity(updates.len());
+        for (id, change) in updates {
+            out.push(self.update_locate_job(id, change).await?);
+        }
+        Ok(out)
+    }
+
+    /// Writes a locate job for an entry that has none (one listed before locating ran in the
+    /// background, or without it); false when the entry has one already.
+    async fn put_locate_job(&self, job: LocateJob) -> StoreResult<bool>;
+
+    /// Writes a finished locate attempt in one atomic write: the job, the entry's location
+    /// and providers, and the notices to the providers newly found; nothing when the attempt
+    /// is no longer held (another node took it over), and the job alone is removed when the
+    /// entry is no longer active.
+    async fn record_location(&self, outcome: LocateOutcome) -> StoreResult<Recorded>;
+
+    /// Writes several finished locate attempts, each atomic on its own; the answers are in the
+    /// order given. The embedded store shares one transaction among them.
+    async fn record_locations(&self, outcomes: Vec<LocateOutcome>) -> StoreResult<Vec<Recorded>> {
+        let mut out = Vec::with_capacity(outcomes.len());
+        for outcome in outcomes {
+            out.push(self.record_location(outcome).await?);
+        }
+        Ok(out)
+    }
+
+    /// How many locate jobs are due at `now`, and the due time of the earliest of them.
+    async fn locate_queue(&self, now: Timestamp) -> StoreResult<(u64, Option<u64>)>;
 
     /// Lifts the active entry of the request's domain and writes its `restore` notices, in the
     /// same atomic write, ending any pending lift of the entry. With `request.approval`, the

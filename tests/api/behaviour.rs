@@ -16,6 +16,10 @@ pub use crate::cases::{
     organisations_are_told_of_new_inbox_items, referrals_cross_between_the_sides,
     the_four_routes_end_to_end,
 };
+pub use crate::locating::{
+    a_site_that_moves_is_followed, idn_sites_are_located, imports_are_located_unless_told_not_to,
+    listings_never_wait_for_a_failing_upstream,
+};
 pub use crate::notices::{
     listing_locates_the_site_and_notifies_its_providers, overdue_notices_change_status_on_time,
     providers_are_managed_and_keys_bound_to_them, webhooks_are_signed_retried_and_delivered,

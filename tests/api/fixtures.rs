@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -98,6 +99,126 @@ edge    IN AAAA 2001:db8::7
 pub async fn example_dns() -> TestDns {
     TestDns::start(&[("example.cn.", EXAMPLE_CN), ("cdn-net.cn.", CDN_NET_CN)]).await
 }
+
+/// A UDP relay in front of an upstream DNS server that misbehaves on demand: it drops the first
+/// `drop_first` queries, answers the others after `delay_ms`, or, black-holed, never answers.
+/// Its upstream may be switched, so that a site seems to move between two lookups.
+pub struct DnsRelay {
+    pub address: SocketAddr,
+    state: Arc<RelayState>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+struct RelayState {
+    upstream: Mutex<SocketAddr>,
+    drop_first: AtomicUsize,
+    delay_ms: AtomicU64,
+    black_hole: AtomicBool,
+    /// Queries received, dropped ones included.
+    seen: AtomicUsize,
+}
+
+impl DnsRelay {
+    pub async fn start(upstream: SocketAddr) -> DnsRelay {
+        let socket = Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        let address = socket.local_addr().unwrap();
+        let state = Arc::new(RelayState {
+            upstream: Mutex::new(upstream),
+            drop_first: AtomicUsize::new(0),
+            delay_ms: AtomicU64::new(0),
+            black_hole: AtomicBool::new(false),
+            seen: AtomicUsize::new(0),
+        });
+        let shared = Arc::clone(&state);
+        let task = tokio::spawn(async move {
+            let mut buf = vec![0u8; 65_535];
+            loop {
+                let Ok((n, client)) = socket.recv_from(&mut buf).await else {
+                    return;
+                };
+                shared.seen.fetch_add(1, Ordering::SeqCst);
+                if shared.black_hole.load(Ordering::SeqCst) {
+                    continue;
+                }
+                let dropped = shared
+                    .drop_first
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                        left.checked_sub(1)
+                    })
+                    .is_ok();
+                if dropped {
+                    continue;
+                }
+                let query = buf[..n].to_vec();
+                let upstream = *shared.upstream.lock().unwrap();
+                let delay = Duration::from_millis(shared.delay_ms.load(Ordering::SeqCst));
+                let socket = Arc::clone(&socket);
+                tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    let out = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+                    out.send_to(&query, upstream).await.unwrap();
+                    let mut answer = vec![0u8; 65_535];
+                    if let Ok(Ok(n)) =
+                        tokio::time::timeout(Duration::from_secs(5), out.recv(&mut answer)).await
+                    {
+                        let _ = socket.send_to(&answer[..n], client).await;
+                    }
+                });
+            }
+        });
+        DnsRelay {
+            address,
+            state,
+            task,
+        }
+    }
+
+    pub fn drop_first(&self, n: usize) {
+        self.state.drop_first.store(n, Ordering::SeqCst);
+    }
+
+    pub fn delay(&self, ms: u64) {
+        self.state.delay_ms.store(ms, Ordering::SeqCst);
+    }
+
+    pub fn black_hole(&self, on: bool) {
+        self.state.black_hole.store(on, Ordering::SeqCst);
+    }
+
+    pub fn switch_to(&self, upstream: SocketAddr) {
+        *self.state.upstream.lock().unwrap() = upstream;
+    }
+
+    pub fn seen(&self) -> usize {
+        self.state.seen.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for DnsRelay {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The zone of an IDN site, 例子.中国, in its A-label form: served by `dnsco.cn`, hosted at
+/// an address of the CDN's range.
+pub const IDN_ZONE: &str = "\
+$ORIGIN xn--fsqu00a.xn--fiqs8s.
+$TTL 60
+@       IN SOA ns1.dnsco.cn. hostmaster.dnsco.cn. 1 3600 600 86400 60
+@       IN NS  ns1.dnsco.cn.
+@       IN A   203.0.113.9
+";
+
+/// `shop.example.cn` after it moved: its own zone now, hosted at another provider's address.
+pub const MOVED_EXAMPLE_CN: &str = "\
+$ORIGIN example.cn.
+$TTL 60
+@       IN SOA ns1.dnsco.cn. hostmaster.example.cn. 2 3600 600 86400 60
+@       IN NS  ns1.dnsco.cn.
+@       IN NS  ns2.dnsco.cn.
+shop    IN A   198.51.100.20
+";
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]

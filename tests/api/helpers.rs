@@ -245,6 +245,9 @@ pub fn test_settings(store: Store, data_dir: &Path, redis: Option<&RedisServer>)
     settings.locate.timeout_ms = 200;
     settings.locate.attempts = 1;
     settings.locate.listing_budget_ms = 500;
+    settings.locate.backoff_base_ms = 50;
+    settings.locate.backoff_max_ms = 400;
+    settings.locate.poll_interval_ms = 20;
     settings.notices.poll_interval_ms = 20;
     settings.notices.backoff_base_ms = 50;
     settings.notices.backoff_max_ms = 400;

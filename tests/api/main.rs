@@ -14,6 +14,7 @@ mod console;
 mod console_pages;
 mod dns;
 mod documents;
+mod locating;
 mod notice_processes;
 mod notices;
 mod processes;
@@ -86,6 +87,10 @@ on_both_stores!(
     state_changes_are_audited_in_a_chain,
     providers_are_managed_and_keys_bound_to_them,
     listing_locates_the_site_and_notifies_its_providers,
+    listings_never_wait_for_a_failing_upstream,
+    a_site_that_moves_is_followed,
+    idn_sites_are_located,
+    imports_are_located_unless_told_not_to,
     webhooks_are_signed_retried_and_delivered,
     overdue_notices_change_status_on_time,
     the_four_routes_end_to_end,

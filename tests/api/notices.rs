@@ -246,8 +246,8 @@ pub async fn listing_locates_the_site_and_notifies_its_providers(store: Store) {
     );
     assert!(located["error"].is_null());
 
-    // Listing locates the site, stores what it found, and notifies the providers found and
-    // the one named.
+    // Listing answers at once, the location pending, and notifies the provider named; the
+    // locate worker then stores what it found and notifies the providers found.
     let response = app
         .post(
             &agency,
@@ -257,10 +257,33 @@ pub async fn listing_locates_the_site_and_notifies_its_providers(store: Store) {
         .await;
     assert_eq!(response.status(), 201);
     let entry: Value = response.json().await.unwrap();
-    assert_eq!(entry["location"]["addresses"], located["addresses"]);
-    let mut sent: Vec<(String, String)> = entry["notices"]
+    assert_eq!(entry["location"]["status"], "pending", "{entry}");
+    assert_eq!(entry["location"]["attempts"], 0);
+    let named: Vec<&str> = entry["notices"]
         .as_array()
         .unwrap()
+        .iter()
+        .map(|n| n["provider_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(named, [other["id"].as_str().unwrap()]);
+    let entry = once_located(&app, &agency, "shop.example.cn").await;
+    assert_eq!(entry["location"]["status"], "located", "{entry}");
+    assert_eq!(entry["location"]["addresses"], located["addresses"]);
+    assert!(entry["location"]["next_attempt_at"].is_string());
+    let mut all = Vec::new();
+    for p in [&hosting, &other, &dnsco] {
+        let query = format!("provider={}", p["id"].as_str().unwrap());
+        let provider = p["id"].as_str().unwrap().to_string();
+        eventually(DEADLINE, "the provider found told", || {
+            let (app, agency, query) = (&app, &agency, &query);
+            async move { !notices_of(app, agency, query).await.is_empty() }
+        })
+        .await;
+        let theirs = notices_of(&app, &agency, &query).await;
+        assert!(theirs.iter().all(|n| n["provider_id"] == provider.as_str()));
+        all.extend(theirs);
+    }
+    let mut sent: Vec<(String, String)> = all
         .iter()
         .map(|n| {
             (
@@ -433,8 +456,47 @@ pub async fn listing_locates_the_site_and_notifies_its_providers(store: Store) {
     let response = app.list(&agency, "nowhere.example.org").await;
     assert_eq!(response.status(), 201);
     let entry: Value = response.json().await.unwrap();
-    assert!(entry["location"]["error"].is_string(), "{entry}");
     assert_eq!(entry["notices"], json!([]));
+    let entry = once_located(&app, &agency, "nowhere.example.org").await;
+    assert_eq!(entry["location"]["status"], "failed", "{entry}");
+    assert!(entry["location"]["error"].is_string(), "{entry}");
+    assert!(entry["location"]["attempts"].as_u64().unwrap() >= 1);
+}
+
+/// The current entry of `domain` once its first locate attempt has ended.
+pub async fn once_located(app: &TestApp, token: &str, domain: &str) -> Value {
+    entry_when(app, token, domain, "its first locate attempt", |current| {
+        current["location"]["status"] != "pending"
+    })
+    .await
+}
+
+/// The current entry of `domain` once `holds` holds for it (`what` says what is awaited).
+pub async fn entry_when(
+    app: &TestApp,
+    token: &str,
+    domain: &str,
+    what: &str,
+    holds: impl Fn(&Value) -> bool,
+) -> Value {
+    let start = std::time::Instant::now();
+    loop {
+        let history: Value = app
+            .get(token, &format!("/v1/entries/{domain}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let current = history["current"].clone();
+        if holds(&current) {
+            return current;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "{domain}: timed out waiting for {what}: {current}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 pub async fn webhooks_are_signed_retried_and_delivered(store: Store) {

@@ -28,6 +28,11 @@ const MATRIX: &[(&str, &str, &[&str])] = &[
     ),
     ("POST", "/v1/entries/{listed}/lift", &["agency", "telecom"]),
     (
+        "POST",
+        "/v1/entries/{listed}/locate",
+        &["agency", "telecom"],
+    ),
+    (
         "GET",
         "/v1/check?domain=a.example.cn",
         &[

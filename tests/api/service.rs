@@ -169,7 +169,7 @@ async fn the_bulk_import_checks_protected_names_and_is_audited_once() {
     let bad = format!("{}\n{}\n", line("a.example.cn"), line("x.gov.cn"));
     let file = siteban::import::read(bad.as_bytes(), dates()).unwrap();
     let refused = registry
-        .import(file.listings, file.lines, file.sha256)
+        .import(file.listings, file.lines, file.sha256, true)
         .await;
     match refused {
         Err(RegistryError::Invalid { code, message }) => {
@@ -191,10 +191,23 @@ async fn the_bulk_import_checks_protected_names_and_is_audited_once() {
     let sha256 = file.sha256.clone();
     assert_eq!(sha256.len(), 64);
     let report = registry
-        .import(file.listings, file.lines, file.sha256)
+        .import(file.listings, file.lines, file.sha256, true)
         .await
         .unwrap();
     assert_eq!((report.lines, report.imported, report.skipped), (3, 2, 0));
+    // Each imported entry waits to be located, its job due now.
+    let imported = registry
+        .history(&DomainName::parse("a.example.cn").unwrap())
+        .await
+        .unwrap();
+    let location = imported[0].location.as_ref().expect("a pending location");
+    assert_eq!(location.status, siteban::model::LocationStatus::Pending);
+    let due = registry
+        .store
+        .locate_due(siteban::model::now(), 10)
+        .await
+        .unwrap();
+    assert!(due.contains(&imported[0].id), "{due:?}");
     let audit = registry.audit_records(0, 100).await.unwrap();
     assert_eq!(audit.len(), 1, "one record for the whole import");
     assert_eq!(audit[0].event.action, "entry.import");

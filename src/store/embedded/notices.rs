@@ -7,16 +7,19 @@ use std::collections::BTreeMap;
 
 use crate::model::Timestamp;
 use async_trait::async_trait;
-use redb::{ReadableDatabase, TableDefinition};
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use uuid::Uuid;
 
 use super::{
-    EmbeddedStore, counter, db_err, decode, encode, read_decoded, take_pending, write_lift,
-    write_listing,
+    ENTRIES, EmbeddedStore, counter, db_err, decode, encode, read_decoded, read_entry,
+    take_pending, write_entry, write_lift, write_listing,
 };
-use crate::model::{Entry, LiftRequest, NewEntry};
+use crate::model::{Entry, LiftRequest, LocateJob, NewEntry};
 use crate::notices::model::{Notice, NoticeStatus, Provider, Restores, epoch_ms};
-use crate::store::notices::{NoticeChange, NoticePage, NoticePageQuery, NoticeStore};
+use crate::store::notices::{
+    LocateJobChange, LocateOutcome, NoticeChange, NoticePage, NoticePageQuery, NoticeStore,
+    Recorded, still_located,
+};
 use crate::store::{StoreResult, clamp_limit};
 
 /// Provider id → JSON of the provider.
@@ -35,10 +38,68 @@ const COUNTS: TableDefinition<&str, u64> = TableDefinition::new("notice_counts")
 const ENTRY_INDEX_COMPLETE: &str = "notices_by_entry_complete";
 /// (entry id, notice id) → (): the notices written about each entry.
 const BY_ENTRY: TableDefinition<(u128, u128), ()> = TableDefinition::new("notices_by_entry");
+/// Entry id → JSON of the entry's locate job.
+const LOCATE_JOBS: TableDefinition<u128, &[u8]> = TableDefinition::new("locate_jobs");
+/// (due time in ms, entry id): locate jobs the locate worker must look at.
+const LOCATE_DUE: TableDefinition<(u64, u128), ()> = TableDefinition::new("locate_due");
 
 pub(super) fn create_tables(txn: &redb::WriteTransaction) -> StoreResult<()> {
-    create_tables!(txn; PROVIDERS, NOTICES, OUTBOX, DEADLINES, BY_PROVIDER, COUNTS, BY_ENTRY);
+    create_tables!(txn; PROVIDERS, NOTICES, OUTBOX, DEADLINES, BY_PROVIDER, COUNTS, BY_ENTRY,
+        LOCATE_JOBS, LOCATE_DUE);
     Ok(())
+}
+
+/// Writes the locate job `new` over `old` (none for a new job; `new` none removes it) and moves
+/// its row in the due index to match.
+pub(super) fn write_locate_job(
+    txn: &redb::WriteTransaction,
+    id: u128,
+    old: Option<&LocateJob>,
+    new: Option<&LocateJob>,
+) -> StoreResult<()> {
+    let mut due = txn.open_table(LOCATE_DUE).map_err(db_err)?;
+    if let Some(old) = old {
+        due.remove((old.due_ms(), id)).map_err(db_err)?;
+    }
+    let mut jobs = txn.open_table(LOCATE_JOBS).map_err(db_err)?;
+    match new {
+        Some(new) => {
+            due.insert((new.due_ms(), id), ()).map_err(db_err)?;
+            jobs.insert(id, encode(new)?.as_slice()).map_err(db_err)?;
+        }
+        None => {
+            jobs.remove(id).map_err(db_err)?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes one finished locate attempt inside an open transaction (`record_location`).
+fn record_in(txn: &redb::WriteTransaction, outcome: LocateOutcome) -> StoreResult<Recorded> {
+    let id = outcome.job.entry_id.as_u128();
+    let Some(old) = read_locate_job(txn, id)? else {
+        return Ok(Recorded::Lost);
+    };
+    if !old.held_by(&outcome.node, outcome.attempt) {
+        return Ok(Recorded::Lost);
+    }
+    let mut entry = read_entry(&txn.open_table(ENTRIES).map_err(db_err)?, id)?;
+    if !still_located(&entry) {
+        write_locate_job(txn, id, Some(&old), None)?;
+        return Ok(Recorded::Ended);
+    }
+    entry.location = Some(outcome.location);
+    entry.providers = outcome.providers;
+    write_entry(txn, &entry)?;
+    for notice in &outcome.notices {
+        write_notice(txn, None, notice)?;
+    }
+    write_locate_job(txn, id, Some(&old), Some(&outcome.job))?;
+    Ok(Recorded::Written(Box::new(entry)))
+}
+
+fn read_locate_job(txn: &redb::WriteTransaction, id: u128) -> StoreResult<Option<LocateJob>> {
+    read_decoded::<u128, LocateJob>(&txn.open_table(LOCATE_JOBS).map_err(db_err)?, id)
 }
 
 /// Writes `new` over `old` (none for a new notice) and moves its index rows to match.
@@ -97,6 +158,7 @@ impl EmbeddedStore {
     async fn list_in_one_write(
         &self,
         notices: Vec<Notice>,
+        job: Option<LocateJob>,
         list: impl FnOnce(&redb::WriteTransaction, u64) -> StoreResult<Entry> + Send + 'static,
     ) -> StoreResult<Entry> {
         let retention = self.retention;
@@ -106,6 +168,9 @@ impl EmbeddedStore {
                 let entry = list(&txn, retention)?;
                 for notice in &notices {
                     write_notice(&txn, None, notice)?;
+                }
+                if let Some(job) = &job {
+                    write_locate_job(&txn, job.entry_id.as_u128(), None, Some(job))?;
                 }
                 txn.commit().map_err(db_err)?;
                 Ok(entry)
@@ -150,8 +215,13 @@ impl NoticeStore for EmbeddedStore {
         .await
     }
 
-    async fn list_with_notices(&self, new: NewEntry, notices: Vec<Notice>) -> StoreResult<Entry> {
-        self.list_in_one_write(notices, move |txn, retention| {
+    async fn list_with_notices(
+        &self,
+        mut new: NewEntry,
+        notices: Vec<Notice>,
+    ) -> StoreResult<Entry> {
+        let job = new.locate.take();
+        self.list_in_one_write(notices, job, move |txn, retention| {
             let (replaces, case) = (new.replaces, new.case.clone());
             let entry = Entry::from_new(new, 0);
             write_listing(txn, entry, retention, replaces, case.as_ref())
@@ -163,8 +233,9 @@ impl NoticeStore for EmbeddedStore {
         &self,
         approved: Entry,
         notices: Vec<Notice>,
+        job: Option<LocateJob>,
     ) -> StoreResult<Entry> {
-        self.list_in_one_write(notices, move |txn, retention| {
+        self.list_in_one_write(notices, job, move |txn, retention| {
             take_pending(txn, approved.domain.as_str(), approved.id)?;
             write_listing(txn, approved, retention, None, None)
         })
@@ -192,6 +263,114 @@ impl NoticeStore for EmbeddedStore {
             .await?;
         self.advance_head(entry.lift.as_ref().map_or(entry.seq, |l| l.seq));
         Ok((entry, notices))
+    }
+
+    async fn locate_due(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<Uuid>> {
+        self.blocking(move |db| due_ids(db, LOCATE_DUE, now, limit))
+            .await
+    }
+
+    async fn update_locate_job(
+        &self,
+        id: Uuid,
+        change: LocateJobChange,
+    ) -> StoreResult<Option<(LocateJob, bool)>> {
+        // One write transaction at a time: the read and the write cannot interleave with
+        // another node's claim (nodes of an embedded store share one process).
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            let Some(old) = read_locate_job(&txn, id.as_u128())? else {
+                return Ok(None);
+            };
+            let mut new = old.clone();
+            if !change(&mut new) {
+                return Ok(Some((old, false)));
+            }
+            write_locate_job(&txn, id.as_u128(), Some(&old), Some(&new))?;
+            txn.commit().map_err(db_err)?;
+            Ok(Some((new, true)))
+        })
+        .await
+    }
+
+    async fn update_locate_jobs(
+        &self,
+        updates: Vec<(Uuid, LocateJobChange)>,
+    ) -> StoreResult<Vec<Option<(LocateJob, bool)>>> {
+        // One transaction, so one sync to disk, for a whole round of claims: listings share
+        // the one writer with the locate worker.
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            let mut out = Vec::with_capacity(updates.len());
+            let mut wrote = false;
+            for (id, change) in updates {
+                let Some(old) = read_locate_job(&txn, id.as_u128())? else {
+                    out.push(None);
+                    continue;
+                };
+                let mut new = old.clone();
+                if change(&mut new) {
+                    write_locate_job(&txn, id.as_u128(), Some(&old), Some(&new))?;
+                    wrote = true;
+                    out.push(Some((new, true)));
+                } else {
+                    out.push(Some((old, false)));
+                }
+            }
+            if wrote {
+                txn.commit().map_err(db_err)?;
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn put_locate_job(&self, job: LocateJob) -> StoreResult<bool> {
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            let id = job.entry_id.as_u128();
+            if read_locate_job(&txn, id)?.is_some() {
+                return Ok(false);
+            }
+            write_locate_job(&txn, id, None, Some(&job))?;
+            txn.commit().map_err(db_err)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn record_location(&self, outcome: LocateOutcome) -> StoreResult<Recorded> {
+        let mut recorded = self.record_locations(vec![outcome]).await?;
+        Ok(recorded.pop().unwrap_or(Recorded::Lost))
+    }
+
+    async fn record_locations(&self, outcomes: Vec<LocateOutcome>) -> StoreResult<Vec<Recorded>> {
+        // One transaction for the batch; each outcome checks its own job, so one that lost its
+        // lease writes nothing and leaves the others be.
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            let mut out = Vec::with_capacity(outcomes.len());
+            for outcome in outcomes {
+                out.push(record_in(&txn, outcome)?);
+            }
+            txn.commit().map_err(db_err)?;
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn locate_queue(&self, now: Timestamp) -> StoreResult<(u64, Option<u64>)> {
+        self.reading(move |txn| {
+            let table = txn.open_table(LOCATE_DUE).map_err(db_err)?;
+            let first = table.first().map_err(db_err)?.map(|(k, _)| k.value().0);
+            let mut due = 0;
+            for row in table.range(..=(epoch_ms(now), u128::MAX)).map_err(db_err)? {
+                row.map_err(db_err)?;
+                due += 1;
+            }
+            Ok((due, first.filter(|ms| *ms <= epoch_ms(now))))
+        })
+        .await
     }
 
     async fn notice(&self, id: Uuid) -> StoreResult<Option<Notice>> {

@@ -101,16 +101,6 @@ impl RedisStore {
         }
     }
 
-    /// The list script's call for `entry` (its keys all share the hash tag). With
-    /// `approving`, the entry must be the pending one and leaves the pending set.
-    fn list_invocation(
-        &self,
-        entry: &Entry,
-        approving: Option<Uuid>,
-    ) -> StoreResult<redis::ScriptInvocation<'_>> {
-        self.list_invocation_of(&self.scripts.list, entry, approving, None, None)
-    }
-
     /// The call of `script`, the list script or one extending it, for `entry`, replacing the
     /// suspension `replaces` and writing `case` when given.
     pub(super) fn list_invocation_of<'a>(
@@ -375,6 +365,11 @@ fn decode_entry(mut hash: HashMap<String, Vec<u8>>) -> StoreResult<Entry> {
             ended.review = lift.review;
         }
     }
+    if let Some(located) = hash.remove(LOCATED) {
+        let located: LocatedDoc = serde_json::from_slice(&located).map_err(StoreError::corrupt)?;
+        entry.location = Some(located.location);
+        entry.providers = located.providers;
+    }
     if let Some(pending) = hash.remove(PENDING_LIFT) {
         entry.pending_lift = Some(serde_json::from_slice(&pending).map_err(StoreError::corrupt)?);
     }
@@ -385,6 +380,17 @@ fn decode_entry(mut hash: HashMap<String, Vec<u8>>) -> StoreResult<Entry> {
             .collect::<StoreResult<_>>()?;
     }
     Ok(entry)
+}
+
+/// The entry hash's field holding what locating found since the listing (`LocatedDoc`), which
+/// takes the place of the listing document's `location` and `providers`.
+pub(super) const LOCATED: &str = "located";
+
+/// What the `located` field of an entry hash holds.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(super) struct LocatedDoc {
+    pub(super) location: crate::model::Location,
+    pub(super) providers: Vec<String>,
 }
 
 /// The entry hash's field holding its pending lift (JSON), while one waits.
@@ -586,14 +592,22 @@ impl RedisStore {
         let mut conn = self.conn.clone();
         for chunk in entries.chunks(1000) {
             let mut pipe = redis::pipe();
-            pipe.load_script(&self.scripts.list).ignore();
+            pipe.load_script(&self.notice_scripts.list).ignore();
             let mut invocations = Vec::with_capacity(chunk.len());
             let entries: Vec<Entry> = chunk
                 .iter()
                 .map(|new| Entry::from_new(new.clone(), 0))
                 .collect();
-            for entry in &entries {
-                invocations.push(self.list_invocation(entry, None)?);
+            for (entry, new) in entries.iter().zip(chunk) {
+                let mut invocation =
+                    self.list_invocation_of(&self.notice_scripts.list, entry, None, None, None)?;
+                super::notices::append_job_and_notices(
+                    &mut invocation,
+                    entry.id,
+                    new.locate.as_ref(),
+                    &[],
+                )?;
+                invocations.push(invocation);
             }
             for invocation in &invocations {
                 pipe.invoke_script(invocation);

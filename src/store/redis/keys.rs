@@ -159,6 +159,14 @@ impl Keys {
     pub(super) fn notice_counts() -> String {
         Self::named("notices:counts")
     }
+    /// An entry's locate job (`doc`, `ver`), under the entry's id.
+    pub(super) fn locate_job(entry: Uuid) -> String {
+        format!("{}:locate:job:{}", Self::TAG, entry.simple())
+    }
+    /// Entry ids scored by when their locate job is due (or its lease ends).
+    pub(super) fn locate_due() -> String {
+        Self::named("locate:due")
+    }
     /// A provider's notice ids, all with score 0 so that they are read in id order.
     pub(super) fn provider_notices(provider_id: &str) -> String {
         format!("{}:notices:provider:{provider_id}", Self::TAG)

@@ -12,12 +12,16 @@ use async_trait::async_trait;
 use redis::{AsyncCommands, Script, ScriptInvocation};
 use uuid::Uuid;
 
+use super::entries::LocatedDoc;
 use super::keys::Keys;
 use super::scripts::{LIFT, LIST, Lua, VERSION_MOVED, WRITTEN, outcomes};
 use super::{RedisStore, redis_err};
-use crate::model::{Entry, LiftRequest, NewEntry};
+use crate::model::{Entry, LiftRequest, LocateJob, NewEntry};
 use crate::notices::model::{Notice, NoticeStatus, Provider, Restores, epoch_ms};
-use crate::store::notices::{NoticeChange, NoticePage, NoticePageQuery, NoticeStore};
+use crate::store::notices::{
+    LocateJobChange, LocateOutcome, NoticeChange, NoticePage, NoticePageQuery, NoticeStore,
+    Recorded, still_located,
+};
 use crate::store::{StoreError, StoreResult, clamp_limit};
 
 /// Writes the notices passed at the end of the call. Counting from the end keeps this
@@ -54,6 +58,85 @@ for i = 0, notice_count - 1 do
 end
 "#;
 
+/// Writes a listing's locate job, in the list script after the notice writes (whose
+/// `notice_keys` and `notice_args` it reads). KEYS just before the notices' part: the job's
+/// hash, the due index. ARGV just before the notices' part: the entry id, the job's document,
+/// its due score ('' when the listing has no job).
+const LOCATE_WRITE: &str = r#"
+local locate_score = ARGV[notice_args]
+if locate_score ~= '' then
+  redis.call('HSET', KEYS[notice_keys - 1], 'doc', ARGV[notice_args - 1], 'ver', 1)
+  redis.call('ZADD', KEYS[notice_keys], locate_score, ARGV[notice_args - 2])
+end
+"#;
+
+/// Compare-and-set of a locate job, moving its row in the due index.
+///
+/// KEYS: 1 the job hash, 2 the due index. ARGV: 1 the entry id, 2 the version read, 3 the new
+/// document, 4 its due score.
+///
+/// Answers `WRITTEN`, or `VERSION_MOVED` when the version moved on (the caller reads again).
+const UPDATE_LOCATE: Lua = Lua {
+    keys: "job due",
+    argv: "id expected doc score",
+    outcomes: outcomes![WRITTEN, VERSION_MOVED],
+    body: r#"
+local ver = redis.call('HGET', job, 'ver')
+if ver ~= expected then return VERSION_MOVED end
+redis.call('HSET', job, 'doc', doc, 'ver', tonumber(ver) + 1)
+redis.call('ZADD', due, score, id)
+return WRITTEN
+"#,
+};
+
+/// Writes a locate job unless the entry has one.
+///
+/// KEYS: 1 the job hash, 2 the due index. ARGV: 1 the entry id, 2 the document, 3 its due
+/// score. Answers `WRITTEN`, or `VERSION_MOVED` when a job is there already.
+const PUT_LOCATE: Lua = Lua {
+    keys: "job due",
+    argv: "id doc score",
+    outcomes: outcomes![WRITTEN, VERSION_MOVED],
+    body: r#"
+if redis.call('EXISTS', job) == 1 then return VERSION_MOVED end
+redis.call('HSET', job, 'doc', doc, 'ver', 1)
+redis.call('ZADD', due, score, id)
+return WRITTEN
+"#,
+};
+
+/// The entry is no longer active: its locate job was removed.
+const ENDED: i64 = 2;
+
+/// Records a finished locate attempt: the job (compare-and-set on the version the worker read
+/// after its claim), the entry's `located` field, and the new notices, spliced in as in the
+/// list script. A lifted entry only loses its job.
+///
+/// KEYS: 1 the job hash, 2 the due index, 3 the entry hash, then the notice keys.
+/// ARGV: 1 the entry id, 2 the version read, 3 the job's new document, 4 its due score,
+/// 5 the `located` document, then the notice arguments.
+///
+/// Answers `{WRITTEN, 0}`, `{VERSION_MOVED, 0}` or `{ENDED, 0}`.
+const RECORD_LOCATION: Lua = Lua {
+    keys: "job due entry",
+    argv: "id expected doc score located",
+    outcomes: outcomes![WRITTEN, VERSION_MOVED, ENDED],
+    body: r#"
+local ver = redis.call('HGET', job, 'ver')
+if ver ~= expected then return {VERSION_MOVED, 0} end
+if redis.call('HEXISTS', entry, 'lift') == 1 or redis.call('EXISTS', entry) == 0 then
+  redis.call('DEL', job)
+  redis.call('ZREM', due, id)
+  return {ENDED, 0}
+end
+redis.call('HSET', job, 'doc', doc, 'ver', tonumber(ver) + 1)
+redis.call('ZADD', due, score, id)
+redis.call('HSET', entry, 'located', located) -- entries::LOCATED
+local seq = 0
+return {WRITTEN, seq}
+"#,
+};
+
 /// Where the notice writes go: right before the success answer of the list and lift scripts,
 /// after every check that can refuse the write.
 const SUCCESS: &str = "return {WRITTEN, seq}";
@@ -88,9 +171,12 @@ return WRITTEN
 const UPDATE_TRIES: usize = 16;
 
 pub(super) struct Scripts {
-    list: Script,
+    pub(super) list: Script,
     lift: Script,
     update: Script,
+    update_locate: Script,
+    put_locate: Script,
+    record_location: Script,
 }
 
 /// `script` with the notice writes spliced in before its success answer.
@@ -102,14 +188,43 @@ fn with_notice_writes(script: &str) -> String {
     script.replacen(SUCCESS, &format!("{NOTICE_WRITES}{SUCCESS}"), 1)
 }
 
+/// `script` with the notice writes and then the locate job's write spliced in before its
+/// success answer.
+fn with_job_and_notice_writes(script: &str) -> String {
+    with_notice_writes(script).replacen(SUCCESS, &format!("{LOCATE_WRITE}{SUCCESS}"), 1)
+}
+
 impl Scripts {
     pub(super) fn new() -> Scripts {
         Scripts {
-            list: Script::new(&with_notice_writes(&LIST.text())),
+            list: Script::new(&with_job_and_notice_writes(&LIST.text())),
             lift: Script::new(&with_notice_writes(&LIFT.text())),
             update: UPDATE.script(),
+            update_locate: UPDATE_LOCATE.script(),
+            put_locate: PUT_LOCATE.script(),
+            record_location: Script::new(&with_notice_writes(&RECORD_LOCATION.text())),
         }
     }
+}
+
+/// Appends a listing's locate job (or its absence) and its notices to a call of the extended
+/// list script, in the layout `LOCATE_WRITE` and `NOTICE_WRITES` read.
+pub(super) fn append_job_and_notices(
+    invocation: &mut ScriptInvocation<'_>,
+    entry: Uuid,
+    job: Option<&LocateJob>,
+    notices: &[Notice],
+) -> StoreResult<()> {
+    invocation
+        .key(Keys::locate_job(entry))
+        .key(Keys::locate_due())
+        .arg(entry.simple().to_string())
+        .arg(match job {
+            Some(job) => serde_json::to_vec(job).map_err(StoreError::corrupt)?,
+            None => Vec::new(),
+        })
+        .arg(score(job.map(LocateJob::due_ms)));
+    append_new_notices(invocation, notices)
 }
 
 fn score(ms: Option<u64>) -> String {
@@ -156,10 +271,11 @@ impl RedisStore {
         replaces: Option<Uuid>,
         case: Option<&crate::model::CaseWrite>,
         notices: Vec<Notice>,
+        job: Option<LocateJob>,
     ) -> StoreResult<Entry> {
         let mut invocation =
             self.list_invocation_of(&self.notice_scripts.list, &entry, approving, replaces, case)?;
-        append_new_notices(&mut invocation, &notices)?;
+        append_job_and_notices(&mut invocation, entry.id, job.as_ref(), &notices)?;
         match self.invoke_list_with(invocation).await? {
             Ok(seq) => Ok(Entry {
                 seq,
@@ -198,6 +314,23 @@ impl RedisStore {
             .arg(old.status.as_str())
             .arg(new.status.as_str());
         Ok(invocation)
+    }
+
+    async fn read_locate_job(&self, id: Uuid) -> StoreResult<Option<(LocateJob, String)>> {
+        let (doc, ver): (Option<Vec<u8>>, Option<String>) = redis::cmd("HMGET")
+            .arg(Keys::locate_job(id))
+            .arg("doc")
+            .arg("ver")
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_err)?;
+        match (doc, ver) {
+            (Some(doc), Some(ver)) => Ok(Some((
+                serde_json::from_slice(&doc).map_err(StoreError::corrupt)?,
+                ver,
+            ))),
+            _ => Ok(None),
+        }
     }
 
     async fn read_notice(&self, id: Uuid) -> StoreResult<Option<(Notice, String)>> {
@@ -281,10 +414,14 @@ impl NoticeStore for RedisStore {
             .transpose()
     }
 
-    async fn list_with_notices(&self, new: NewEntry, notices: Vec<Notice>) -> StoreResult<Entry> {
-        let (replaces, case) = (new.replaces, new.case.clone());
+    async fn list_with_notices(
+        &self,
+        mut new: NewEntry,
+        notices: Vec<Notice>,
+    ) -> StoreResult<Entry> {
+        let (replaces, case, job) = (new.replaces, new.case.clone(), new.locate.take());
         let entry = Entry::from_new(new, 0);
-        self.list_entry_with_notices(entry, None, replaces, case.as_ref(), notices)
+        self.list_entry_with_notices(entry, None, replaces, case.as_ref(), notices, job)
             .await
     }
 
@@ -292,11 +429,123 @@ impl NoticeStore for RedisStore {
         &self,
         approved: Entry,
         notices: Vec<Notice>,
+        job: Option<LocateJob>,
     ) -> StoreResult<Entry> {
         // The list script itself refuses unless this very entry is the pending one.
         let id = approved.id;
-        self.list_entry_with_notices(approved, Some(id), None, None, notices)
+        self.list_entry_with_notices(approved, Some(id), None, None, notices, job)
             .await
+    }
+
+    async fn locate_due(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<Uuid>> {
+        self.due(Keys::locate_due(), now, limit).await
+    }
+
+    async fn update_locate_job(
+        &self,
+        id: Uuid,
+        change: LocateJobChange,
+    ) -> StoreResult<Option<(LocateJob, bool)>> {
+        for _ in 0..UPDATE_TRIES {
+            let Some((old, ver)) = self.read_locate_job(id).await? else {
+                return Ok(None);
+            };
+            let mut new = old.clone();
+            if !change(&mut new) {
+                return Ok(Some((old, false)));
+            }
+            let written: i64 = self
+                .notice_scripts
+                .update_locate
+                .key(Keys::locate_job(id))
+                .key(Keys::locate_due())
+                .arg(id.simple().to_string())
+                .arg(&ver)
+                .arg(serde_json::to_vec(&new).map_err(StoreError::corrupt)?)
+                .arg(new.due_ms())
+                .invoke_async(&mut self.conn.clone())
+                .await
+                .map_err(redis_err)?;
+            if written == WRITTEN {
+                return Ok(Some((new, true)));
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "the locate job of {id} kept changing while being updated"
+        )))
+    }
+
+    async fn put_locate_job(&self, job: LocateJob) -> StoreResult<bool> {
+        let written: i64 = self
+            .notice_scripts
+            .put_locate
+            .key(Keys::locate_job(job.entry_id))
+            .key(Keys::locate_due())
+            .arg(job.entry_id.simple().to_string())
+            .arg(serde_json::to_vec(&job).map_err(StoreError::corrupt)?)
+            .arg(job.due_ms())
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_err)?;
+        Ok(written == WRITTEN)
+    }
+
+    async fn record_location(&self, outcome: LocateOutcome) -> StoreResult<Recorded> {
+        let id = outcome.job.entry_id;
+        let Some((held, ver)) = self.read_locate_job(id).await? else {
+            return Ok(Recorded::Lost);
+        };
+        if !held.held_by(&outcome.node, outcome.attempt) {
+            return Ok(Recorded::Lost);
+        }
+        let located = LocatedDoc {
+            location: outcome.location,
+            providers: outcome.providers,
+        };
+        let mut invocation = self.notice_scripts.record_location.prepare_invoke();
+        invocation
+            .key(Keys::locate_job(id))
+            .key(Keys::locate_due())
+            .key(Keys::entry(id))
+            .arg(id.simple().to_string())
+            .arg(&ver)
+            .arg(serde_json::to_vec(&outcome.job).map_err(StoreError::corrupt)?)
+            .arg(outcome.job.due_ms())
+            .arg(serde_json::to_vec(&located).map_err(StoreError::corrupt)?);
+        append_new_notices(&mut invocation, &outcome.notices)?;
+        let (answer, _): (i64, i64) = invocation
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_err)?;
+        match answer {
+            WRITTEN => match self.read_entries(&[id.simple().to_string()]).await?.pop() {
+                Some(entry) if still_located(&entry) => Ok(Recorded::Written(Box::new(entry))),
+                _ => Ok(Recorded::Ended),
+            },
+            ENDED => Ok(Recorded::Ended),
+            _ => Ok(Recorded::Lost),
+        }
+    }
+
+    async fn locate_queue(&self, now: Timestamp) -> StoreResult<(u64, Option<u64>)> {
+        let (due, first): (u64, Vec<(String, f64)>) = redis::pipe()
+            .cmd("ZCOUNT")
+            .arg(Keys::locate_due())
+            .arg("-inf")
+            .arg(epoch_ms(now))
+            .cmd("ZRANGE")
+            .arg(Keys::locate_due())
+            .arg(0)
+            .arg(0)
+            .arg("WITHSCORES")
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_err)?;
+        let oldest = first
+            .first()
+            .map(|(_, ms)| *ms as u64)
+            .filter(|ms| *ms <= epoch_ms(now));
+        Ok((due, oldest))
     }
 
     async fn lift_with_notices(

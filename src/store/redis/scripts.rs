@@ -396,10 +396,9 @@ return version
 "#,
 };
 
-/// The scripts above, as the store runs them. The lift script has no entry here: only its
-/// extension with notices runs (`notices.rs`).
+/// The scripts above, as the store runs them. The list and lift scripts have no entry here:
+/// only their extensions with notices (and, for listing, the locate job) run (`notices.rs`).
 pub(super) struct Scripts {
-    pub(super) list: Script,
     pub(super) propose: Script,
     pub(super) reject: Script,
     pub(super) request_lift: Script,
@@ -411,7 +410,6 @@ pub(super) struct Scripts {
 impl Scripts {
     pub(super) fn new() -> Scripts {
         Scripts {
-            list: LIST.script(),
             propose: PROPOSE.script(),
             reject: REJECT.script(),
             request_lift: REQUEST_LIFT.script(),

@@ -24,6 +24,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/review", web::get().to(queue))
         .route("/entries/{domain}", web::get().to(page))
         .route("/entries/{domain}/lift", web::post().to(lift))
+        .route("/entries/{domain}/locate", web::post().to(locate))
         .route("/entries/{domain}/{step}", web::post().to(review));
 }
 
@@ -31,6 +32,7 @@ pub fn audit_action(route: &str) -> Option<&'static str> {
     Some(match route {
         "/console/entries/new" => "entry.submit",
         "/console/entries/{domain}/lift" => "entry.lift",
+        "/console/entries/{domain}/locate" => "entry.locate",
         "/console/entries/{domain}/{step}" => "entry.review",
         _ => return None,
     })
@@ -120,6 +122,7 @@ async fn page(staff: Staff, path: web::Path<String>) -> Shown {
             provider_names => super::v(&names),
             notices => super::v(&notices),
             may_write => super::v(&staff.may(policy::WRITE_ENTRIES)),
+            may_relocate => super::v(&staff.may(policy::RELOCATE)),
         },
     )
 }
@@ -238,6 +241,16 @@ async fn lift(staff: Staff, path: web::Path<String>, payload: web::Payload) -> S
             "lift requested; waits for a second key's approval",
         );
     }
+    Ok(see_other(&format!("/console/entries/{domain}")))
+}
+
+/// Has the site located again now, by the locate worker of some node.
+async fn locate(staff: Staff, path: web::Path<String>, payload: web::Payload) -> Shown {
+    staff.require(policy::RELOCATE)?;
+    staff.note(path.as_str(), "");
+    staff.form(payload).await?;
+    let domain = DomainName::parse(&path)?;
+    staff.relocate(&domain).await?;
     Ok(see_other(&format!("/console/entries/{domain}")))
 }
 

@@ -889,3 +889,38 @@ async fn an_entrys_page_shows_its_notices_and_their_state() {
         "{page}"
     );
 }
+
+/// Where locating stands shows on the entry's page, and the page asks for a new locate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entrys_page_shows_where_locating_stands_and_locates_again() {
+    let app = spawn_app_with(Store::Embedded, |s| s.locate.on_listing = true).await;
+    let agency = app.create_key("agency", Some("11")).await;
+    app.listed(&agency, "shop.example.cn").await;
+    let mut staff = Browser::new(&app);
+    staff.sign_in(&agency).await;
+    let (_, page) = staff.get("/console/entries/shop.example.cn").await;
+    assert!(
+        page.contains("定位中") || page.contains("定位失败"),
+        "nothing answers the test's upstream, so it is pending or failed: {page}"
+    );
+    assert!(
+        page.contains("/console/entries/shop.example.cn/locate"),
+        "{page}"
+    );
+    let (status, to) = staff
+        .post("/console/entries/shop.example.cn/locate", &[])
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{to}");
+    let (_, page) = staff.get_in("/console/entries/shop.example.cn", "en").await;
+    assert!(
+        page.contains("Being located") || page.contains("Locating failed"),
+        "{page}"
+    );
+    assert!(
+        audit(&app)
+            .await
+            .iter()
+            .any(|r| r["action"] == "entry.locate"),
+        "audited as the key"
+    );
+}

@@ -62,6 +62,7 @@ for page in "${pages[@]}"; do
     out=$(taskset -c 1 wrk -t1 -c"$CONNS" -d"${SECONDS_EACH}s" --latency \
         -H "Cookie: siteban_session=$session" -H "Accept-Language: zh-CN" "$base$page")
     rps=$(awk '/Requests\/sec/ {print $2}' <<< "$out")
+    if grep -q "Non-2xx" <<< "$out"; then echo "$page: $(grep Non-2xx <<< "$out")" >&2; fi
     client=$(awk '$1 == "99%" {print $2}' <<< "$out")
     curl -s "$base/metrics" > "$work/metrics"
     route=$(python3 - "$page" <<'PY'
@@ -78,7 +79,8 @@ import re, sys
 route = sys.argv[1]
 def read(path):
     counts = {}
-    for m in re.finditer(r'siteban_http_request_duration_seconds_bucket\{([^}]*)\} (\d+)', open(path).read()):
+    # A route's own braces (`{domain}`) sit inside the label set: match the line whole.
+    for m in re.finditer(r'^siteban_http_request_duration_seconds_bucket\{(.*)\} (\d+)$', open(path).read(), re.M):
         labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
         if labels.get("route") == route:
             le = labels["le"]

@@ -219,7 +219,7 @@ pub fn build_registry(
 /// beside serving (a store written by this version has nothing to do).
 async fn index_named_documents(registry: Arc<Registry>) {
     match registry.index_named_documents().await {
-        Ok(0) => {}
+        // Logged even when there was nothing to do: that the store was read through is news.
         Ok(rows) => tracing::info!(rows, "documents named by older records indexed"),
         Err(e) => {
             tracing::warn!(error = %e, "cannot index the documents older records name; the next start tries again")

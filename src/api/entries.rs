@@ -145,6 +145,22 @@ pub fn parse_listing(
     ))
 }
 
+/// The listing a request asks for, its fields validated in the contract's order.
+pub fn listing_of(body: CreateEntryRequest, dates: DateWindow) -> Result<Listing, ApiError> {
+    let (domain, scope, category, decision, reason) = parse_listing(&body, dates)?;
+    Ok(Listing {
+        domain,
+        scope,
+        category,
+        decision,
+        reason,
+        providers: body.providers.unwrap_or_default(),
+        override_protection: body
+            .override_protection
+            .map(|o| o.justification.unwrap_or_default()),
+    })
+}
+
 /// The penalty decision a listing rests on, or the document that orders a lift: refused with
 /// `required` and `why` when absent, with `invalid` when it does not parse or is not dated
 /// within `dates`.
@@ -203,19 +219,8 @@ pub async fn create(call: Call, payload: web::Payload) -> Answer {
     if let Some(domain) = &body.domain {
         call.note(domain.clone(), "");
     }
-    let (domain, scope, category, decision, reason) = parse_listing(&body, call.document_dates())?;
-    call.note(domain.as_str(), "");
-    let listing = Listing {
-        domain,
-        scope,
-        category,
-        decision,
-        reason,
-        providers: body.providers.unwrap_or_default(),
-        override_protection: body
-            .override_protection
-            .map(|o| o.justification.unwrap_or_default()),
-    };
+    let listing = listing_of(body, call.document_dates())?;
+    call.note(listing.domain.as_str(), "");
     let domain = listing.domain.clone();
     let (entry, written) = call.list(principal, listing).await?;
     if let Some(o) = &entry.protection_override {

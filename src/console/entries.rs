@@ -10,11 +10,11 @@ use serde_json::{Value as Json, json};
 
 use super::{ConsoleError, Form, Shown, Staff, see_other};
 use crate::api::ApiError;
-use crate::api::entries::{CreateEntryRequest, decision, parse_listing, reason};
+use crate::api::entries::{CreateEntryRequest, decision, listing_of, reason};
 use crate::auth::policy;
 use crate::domain::{Category, DomainName, Role};
 use crate::model::EntryStatus;
-use crate::registry::{EntryFilter, Lifted, Listing, ReviewAsked, ReviewDecision, Subject};
+use crate::registry::{EntryFilter, Lifted, ReviewAsked, ReviewDecision, Subject};
 use crate::store::StatusFilter;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -187,21 +187,8 @@ async fn create(staff: Staff, payload: web::Payload) -> Shown {
     let by = staff.require(policy::WRITE_ENTRIES)?;
     let form = staff.form(payload).await?;
     let listed = async {
-        let body = listing_request(&form)?;
-        let (domain, scope, category, decision, reason) =
-            parse_listing(&body, staff.document_dates())?;
-        staff.note(domain.as_str(), "");
-        let listing = Listing {
-            domain,
-            scope,
-            category,
-            decision,
-            reason,
-            providers: body.providers.unwrap_or_default(),
-            override_protection: body
-                .override_protection
-                .map(|o| o.justification.unwrap_or_default()),
-        };
+        let listing = listing_of(listing_request(&form)?, staff.document_dates())?;
+        staff.note(listing.domain.as_str(), "");
         Ok::<_, ConsoleError>(staff.list(by, listing).await?)
     }
     .await;

@@ -57,17 +57,27 @@ pub async fn fallback(req: HttpRequest, state: State) -> HttpResponse {
             if let Err(e) = spend(&req) {
                 return failed(&req, e);
             }
-            page(
-                &req,
-                &state,
-                "notice",
-                domain.as_str(),
-                Some(listing),
-                StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS,
-            )
+            blocked(&req, &state, &domain, listing)
         }
         _ => not_found(),
     }
+}
+
+/// The notice for a visitor of a listed site: `451 Unavailable For Legal Reasons`.
+fn blocked(
+    req: &HttpRequest,
+    state: &State,
+    domain: &DomainName,
+    listing: PublicView,
+) -> HttpResponse {
+    page(
+        req,
+        state,
+        "notice",
+        domain.as_str(),
+        Some(listing),
+        StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS,
+    )
 }
 
 /// `GET /`: the console, or the notice when the `Host` is a listed name (see [`fallback`]).
@@ -76,14 +86,7 @@ pub async fn root(req: HttpRequest, state: State) -> HttpResponse {
     if let Ok(domain) = DomainName::parse(host_name(&host))
         && let Ok(Some(listing)) = find(&state, &domain).await
     {
-        return page(
-            &req,
-            &state,
-            "notice",
-            domain.as_str(),
-            Some(listing),
-            StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS,
-        );
+        return blocked(&req, &state, &domain, listing);
     }
     super::see_other("/console/")
 }

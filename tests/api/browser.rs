@@ -274,9 +274,43 @@ async fn fill_document(chrome: &Chrome, prefix: &str, number: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_staff_walk_a_case_through_the_console() {
     let app = spawn_app_with(Store::Embedded, |_| {}).await;
-    let amr = app.create_key("agency", Some("11")).await;
-    let ca = app.create_key("telecom", Some("11")).await;
     let mut chrome = Chrome::start(&app, "case", &[]).await;
+
+    // The administrator issues the two organisations' keys; each token is shown once.
+    chrome.sign_in(&app.admin_token).await;
+    let mut tokens = Vec::new();
+    for (name, role) in [
+        ("北京市市场监督管理局", "agency"),
+        ("北京市通信管理局", "telecom"),
+    ] {
+        chrome.open("/console/admin/keys").await;
+        chrome.fill("f-name", name).await;
+        chrome
+            .find(&format!("#f-role option[value='{role}']"))
+            .await
+            .click()
+            .await
+            .unwrap();
+        chrome
+            .find("#f-province option[value='11']")
+            .await
+            .click()
+            .await
+            .unwrap();
+        chrome.submit("/console/admin/keys").await;
+        let token = chrome
+            .find("#new-token")
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .expect("the new token is shown");
+        tokens.push(token);
+    }
+    chrome.axe().await;
+    chrome.shot("admin-key-created").await;
+    chrome.sign_out().await;
+    let (amr, ca) = (tokens[0].clone(), tokens[1].clone());
 
     // AMR 11 opens the case; the credit code is judged as it is typed.
     chrome.sign_in(&amr).await;

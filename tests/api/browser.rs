@@ -1,5 +1,6 @@
 //! The console and the public pages in a real browser: Debian's Chromium driven through its
-//! ChromeDriver over WebDriver (fantoccini), against the real server. Each test saves
+//! ChromeDriver over WebDriver (fantoccini), against the real `siteban` binary, started for
+//! each test on an embedded store of its own. Each test saves
 //! screenshots under `target/browser/` and runs axe-core (installed from npm by
 //! `scripts/test` into `target/browser-tools/`) on the pages it visits, failing on any
 //! serious or critical violation. Chromium asks for Simplified Chinese first, as a case
@@ -15,7 +16,100 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
 use crate::dns::Unbound;
-use crate::helpers::{DEADLINE, Store, TestApp, eventually, free_port, spawn_app_with};
+use crate::helpers::{DEADLINE, Node, entry_body, eventually, expect, free_port};
+
+/// The real `siteban` binary, serving on a free port with an embedded store of its own;
+/// `env` adds settings (`SITEBAN__SECTION__KEY`).
+struct Binary {
+    node: Node,
+    address: String,
+    admin_token: String,
+    client: reqwest::Client,
+    dns_address: Option<SocketAddr>,
+    _dir: tempfile::TempDir,
+}
+
+impl Binary {
+    async fn start(env: &[(&str, String)]) -> Binary {
+        let dir = tempfile::tempdir().unwrap();
+        let admin_token = format!("admin-{}", siteban::auth::new_token());
+        let mut vars = vec![
+            (
+                "SITEBAN__STORE__PATH",
+                dir.path().join("data").display().to_string(),
+            ),
+            ("SITEBAN__AUTH__ADMIN_TOKEN", admin_token.clone()),
+        ];
+        vars.extend(env.iter().map(|(k, v)| (*k, v.clone())));
+        let node = Node::start(&vars, dir.path().join("siteban.log"));
+        let client = crate::helpers::client();
+        node.wait_ready(&client).await;
+        let dns_address = env
+            .iter()
+            .find(|(k, _)| *k == "SITEBAN__DNS__LISTEN")
+            .map(|(_, v)| v.parse().unwrap());
+        Binary {
+            address: node.url(""),
+            node,
+            admin_token,
+            client,
+            dns_address,
+            _dir: dir,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        self.node.url(path)
+    }
+
+    async fn create_key(&self, role: &str, province: Option<&str>) -> String {
+        let mut body = json!({"name": format!("test {role}"), "role": role});
+        if let Some(p) = province {
+            body["province"] = json!(p);
+        }
+        let answer = self.post(&self.admin_token, "/v1/keys", &body).await;
+        expect(answer, 201, "creating a key").await["token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    async fn get(&self, token: &str, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn post(&self, token: &str, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn listed(&self, token: &str, domain: &str) -> Value {
+        let answer = self.post(token, "/v1/entries", &entry_body(domain)).await;
+        expect(answer, 201, "listing").await
+    }
+
+    async fn check(&self, token: &str, domain: &str) -> Value {
+        let answer = self
+            .client
+            .get(self.url("/v1/check"))
+            .query(&[("domain", domain)])
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        expect(answer, 200, "a check").await
+    }
+}
 
 /// A ChromeDriver of the test's own, on a free port, and one browser session in it.
 struct Chrome {
@@ -47,7 +141,7 @@ fn axe_source() -> String {
 impl Chrome {
     /// Starts ChromeDriver and a headless Chromium; `resolve` maps names to addresses (what
     /// a resolver answered), as Chromium's own host resolver rules.
-    async fn start(app: &TestApp, test: &'static str, resolve: &[(&str, SocketAddr)]) -> Chrome {
+    async fn start(app: &Binary, test: &'static str, resolve: &[(&str, SocketAddr)]) -> Chrome {
         let port = free_port();
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
@@ -273,7 +367,7 @@ async fn fill_document(chrome: &Chrome, prefix: &str, number: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_staff_walk_a_case_through_the_console() {
-    let app = spawn_app_with(Store::Embedded, |_| {}).await;
+    let app = Binary::start(&[]).await;
     let mut chrome = Chrome::start(&app, "case", &[]).await;
 
     // The administrator issues the two organisations' keys; each token is shown once.
@@ -412,10 +506,10 @@ async fn three_staff_walk_a_case_through_the_console() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listing_and_a_lift_pass_the_four_eyes_queue() {
-    let app = spawn_app_with(Store::Embedded, |s| {
-        s.entries.require_approval = true;
-        s.entries.require_lift_approval = true;
-    })
+    let app = Binary::start(&[
+        ("SITEBAN__ENTRIES__REQUIRE_APPROVAL", "true".into()),
+        ("SITEBAN__ENTRIES__REQUIRE_LIFT_APPROVAL", "true".into()),
+    ])
     .await;
     let first = app.create_key("agency", Some("11")).await;
     let second = app.create_key("agency", Some("11")).await;
@@ -466,7 +560,7 @@ async fn a_listing_and_a_lift_pass_the_four_eyes_queue() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forms_need_their_token_a_revoked_key_ends_the_session_and_the_language_switches() {
-    let app = spawn_app_with(Store::Embedded, |_| {}).await;
+    let app = Binary::start(&[]).await;
     let agency = app.create_key("agency", Some("11")).await;
     let mut chrome = Chrome::start(&app, "session", &[]).await;
     chrome.sign_in(&agency).await;
@@ -535,7 +629,7 @@ async fn forms_need_their_token_a_revoked_key_ends_the_session_and_the_language_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_case_page_works_with_the_keyboard_alone() {
-    let app = spawn_app_with(Store::Embedded, |_| {}).await;
+    let app = Binary::start(&[]).await;
     let amr = app.create_key("agency", Some("11")).await;
     let ca = app.create_key("telecom", Some("11")).await;
     let case = app
@@ -633,12 +727,12 @@ async fn the_case_page_works_with_the_keyboard_alone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blocked_visitor_reaches_the_notice_page_through_unbound() {
     let unbound_port = free_port();
-    let app = spawn_app_with(Store::Embedded, |s| {
-        s.dns.listen = "127.0.0.1:0".into();
-        s.dns.workers = 1;
-        s.dns.rpz_notice_host = "notice.cn.".into();
-        s.dns.notify = vec![format!("127.0.0.1:{unbound_port}")];
-    })
+    let app = Binary::start(&[
+        ("SITEBAN__DNS__LISTEN", format!("127.0.0.1:{}", free_port())),
+        ("SITEBAN__DNS__WORKERS", "1".into()),
+        ("SITEBAN__DNS__RPZ_NOTICE_HOST", "notice.cn.".into()),
+        ("SITEBAN__DNS__NOTIFY", format!("127.0.0.1:{unbound_port}")),
+    ])
     .await;
     let agency = app.create_key("agency", Some("11")).await;
     app.listed(&agency, "counterfeit-shop.cn").await;
@@ -763,7 +857,7 @@ async fn lookup_a(server: SocketAddr, name: &str) -> Option<(Option<String>, std
 /// axe-core on each and a screenshot of each.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_page_opens_in_both_languages() {
-    let app = spawn_app_with(Store::Embedded, |_| {}).await;
+    let app = Binary::start(&[]).await;
     let amr = app.create_key("agency", Some("11")).await;
     app.listed(&amr, "shop.example.cn").await;
     let case = app
@@ -860,7 +954,7 @@ async fn every_page_opens_in_both_languages() {
 /// corrected, every line is applied.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recordal_import_shows_its_bad_line_then_applies() {
-    let app = spawn_app_with(Store::Embedded, |_| {}).await;
+    let app = Binary::start(&[]).await;
     let telecom = app.create_key("telecom", None).await;
     let dir = tempfile::tempdir().unwrap();
     let line = |n: usize, province: &str| {

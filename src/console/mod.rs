@@ -165,9 +165,19 @@ async fn switch_language(query: web::Query<LanguageQuery>) -> HttpResponse {
 }
 
 /// A path on this site to return to; anything else (another site, a scheme) goes home.
+/// Browsers drop tabs and line breaks from a URL and read `\\` as `/`, so `/\t/host` and
+/// `/\\host` would leave the site: a path with either, or any blank, is refused too.
 pub fn local_path(next: Option<&str>) -> String {
     match next {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p.into(),
+        Some(p)
+            if p.starts_with('/')
+                && !p.starts_with("//")
+                && !p
+                    .chars()
+                    .any(|c| c == '\\' || c.is_whitespace() || c.is_control()) =>
+        {
+            p.into()
+        }
         _ => "/console/".into(),
     }
 }
@@ -657,4 +667,28 @@ fn random_token() -> String {
 /// A value of a page's context, from anything serialisable.
 pub fn v<T: Serialize + ?Sized>(value: &T) -> Value {
     Value::from(minijinja::value::Serde(value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_path;
+
+    #[test]
+    fn only_paths_of_this_site_are_returned_to() {
+        for (next, to) in [
+            (
+                Some("/console/cases?state=held"),
+                "/console/cases?state=held",
+            ),
+            (None, "/console/"),
+            (Some("https://evil.example/"), "/console/"),
+            (Some("//evil.example/"), "/console/"),
+            (Some("/\\evil.example/"), "/console/"),
+            (Some("/\t/evil.example/"), "/console/"),
+            (Some("/\n/evil.example/"), "/console/"),
+            (Some("console/"), "/console/"),
+        ] {
+            assert_eq!(local_path(next), to, "{next:?}");
+        }
+    }
 }

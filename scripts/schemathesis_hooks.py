@@ -13,7 +13,7 @@ supplies what schemathesis needs so that a request generated as valid is valid
   where the body cannot say it (the body's code is the path's, a referral goes to the other
   side, a provider update keeps the stored kind, a key expires in the future); it changes
   only values that are already well formed, and schemathesis judges the request as sent;
-- `filter_failure`, which drops two failures that the registry's state decides (see there);
+- `filter_failure`, which drops three failures that the registry's state decides (see there);
 - the serializers of the import bodies (NDJSON, CSV) and of document uploads, whose bytes
   must start as their media type says (JSON Schema does not judge bytes).
 """
@@ -313,13 +313,16 @@ REVIEWS = (
 
 @schemathesis.hook
 def filter_failure(ctx, failure, case, response):
-    """Keeps every failure but two that the registry's state, not the request, decides:
+    """Keeps every failure but three that the registry's state, not the request, decides:
 
     - `ensure_resource_availability` (ST302) on approving or rejecting an entry, or its lift,
       that a listing just made. The stateful phase links a listing to every path below its
       Location, review included; but only an entry held for four-eyes review (or a lift
       waiting for approval) can be approved or rejected, and for any other the contract
       answers 404 not_pending.
+    - `ensure_resource_availability` (ST302) on locating again (`POST .../locate`) an entry
+      that a listing just made, answered 404 not_listed: the stateful phase links the listing
+      to its lift as well, and once the lift ran there is no active entry to locate.
     - `positive_data_acceptance` (ST202) on a recordals import refused only because a sponsor
       has a listed site (operator_blacklisted): the single `PUT` answers that with 409, which
       the check expects, and an import reports it on the line, in its 422.
@@ -329,6 +332,8 @@ def filter_failure(ctx, failure, case, response):
     answer = _answer(response)
     if code == "ST302" and path in REVIEWS:
         return not (isinstance(answer, dict) and answer.get("error", {}).get("code") == "not_pending")
+    if code == "ST302" and path == "/v1/entries/{domain}/locate":
+        return not (isinstance(answer, dict) and answer.get("error", {}).get("code") == "not_listed")
     if code == "ST202" and path == "/v1/recordals/import" and isinstance(answer, dict):
         errors = answer.get("errors") or []
         return not (errors and all(e.get("code") == "operator_blacklisted" for e in errors))

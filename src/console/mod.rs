@@ -325,7 +325,12 @@ fn html_answer(status: StatusCode, html: String) -> HttpResponse {
 }
 
 /// An error page: what the code means in the reader's language, and a way back.
-fn failure_page(lang: Lang, status: StatusCode, code: &str, staff: Option<&Staff>) -> HttpResponse {
+fn failure_page(
+    lang: Lang,
+    status: StatusCode,
+    code: &'static str,
+    staff: Option<&Staff>,
+) -> HttpResponse {
     let mut answer = render(
         status,
         "error.html",
@@ -336,24 +341,10 @@ fn failure_page(lang: Lang, status: StatusCode, code: &str, staff: Option<&Staff
             status => v(&status.as_u16()),
         },
     );
-    answer.extensions_mut().insert(crate::api::error::ErrorCode(
-        // The codes are the API's own, which are `'static`; an unknown one is `internal`.
-        static_code(code),
-    ));
     answer
-}
-
-fn static_code(code: &str) -> &'static str {
-    // Leaked once per distinct code: the set of codes is small and fixed.
-    static CODES: LazyLock<std::sync::Mutex<HashMap<String, &'static str>>> =
-        LazyLock::new(Default::default);
-    let mut codes = CODES.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(code) = codes.get(code) {
-        return code;
-    }
-    let leaked: &'static str = Box::leak(code.to_string().into_boxed_str());
-    codes.insert(code.to_string(), leaked);
-    leaked
+        .extensions_mut()
+        .insert(crate::api::error::ErrorCode(code));
+    answer
 }
 
 /// Replaces the body of a console error answer that a handler or an extractor gave without

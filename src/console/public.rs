@@ -23,7 +23,7 @@ pub struct DomainQuery {
 /// `GET /notice`: the blocked name is the `Host` the visitor's browser asked for.
 pub async fn notice(req: HttpRequest, state: State) -> HttpResponse {
     if let Err(e) = spend(&req) {
-        return limited(&req, e);
+        return failed(&req, e);
     }
     let host = req.connection_info().host().to_string();
     let name = host_name(&host);
@@ -35,7 +35,7 @@ pub async fn notice(req: HttpRequest, state: State) -> HttpResponse {
         // A host that is not a domain name (an address): nothing is listed under it.
         Err(_) => None,
     };
-    page(&req, &state, "notice", name, listing, StatusCode::OK)
+    page(&req, &state, name, listing, StatusCode::OK)
 }
 
 /// What a listed site's visitor gets on any other path of its name: the RPZ sent the name to
@@ -73,7 +73,6 @@ fn blocked(
     page(
         req,
         state,
-        "notice",
         domain.as_str(),
         Some(listing),
         StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS,
@@ -106,18 +105,11 @@ pub async fn lookup(
         return page_of(&req, &state, None, None, None, StatusCode::OK);
     };
     if let Err(e) = spend(&req) {
-        return limited(&req, e);
+        return failed(&req, e);
     }
     match DomainName::parse(asked) {
         Ok(domain) => match find(&state, &domain).await {
-            Ok(listing) => page(
-                &req,
-                &state,
-                "lookup",
-                domain.as_str(),
-                listing,
-                StatusCode::OK,
-            ),
+            Ok(listing) => page(&req, &state, domain.as_str(), listing, StatusCode::OK),
             Err(e) => failed(&req, e),
         },
         Err(e) => page_of(
@@ -131,10 +123,10 @@ pub async fn lookup(
     }
 }
 
+/// The answer page for `name`: its listing, or "not listed".
 fn page(
     req: &HttpRequest,
     state: &State,
-    _kind: &str,
     name: &str,
     listing: Option<PublicView>,
     status: StatusCode,
@@ -168,10 +160,6 @@ fn page_of(
             objection_contact => super::v(&&state.settings.console.objection_contact),
         },
     )
-}
-
-fn limited(req: &HttpRequest, e: ApiError) -> HttpResponse {
-    failed(req, e)
 }
 
 fn failed(req: &HttpRequest, e: ApiError) -> HttpResponse {

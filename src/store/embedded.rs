@@ -81,6 +81,15 @@ fn db_err(e: impl Into<redb::Error>) -> StoreError {
 }
 
 impl EmbeddedStore {
+    /// Whether the `meta` mark `name` (set to 1 once a backfill completes) is set.
+    pub(super) async fn marked(&self, name: &'static str) -> StoreResult<bool> {
+        self.reading(move |txn| {
+            let meta = txn.open_table(META).map_err(db_err)?;
+            Ok(counter(&meta, name)? == 1)
+        })
+        .await
+    }
+
     /// Opens (or creates) the database in `dir`, checking its format version.
     pub fn open(dir: &Path, retention: u64) -> StoreResult<EmbeddedStore> {
         std::fs::create_dir_all(dir).map_err(|e| {

@@ -75,6 +75,16 @@ fn decode_docs<'a, T: serde::de::DeserializeOwned>(
 }
 
 impl RedisStore {
+    /// Whether the mark `key` (set to 1 once a backfill completes) is set.
+    pub(super) async fn marked(&self, key: String) -> StoreResult<bool> {
+        let mark: Option<u8> = redis::cmd("GET")
+            .arg(key)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_err)?;
+        Ok(mark == Some(1))
+    }
+
     /// Every document of the hash `key`, in no particular order.
     async fn hash_docs<T: serde::de::DeserializeOwned>(&self, key: String) -> StoreResult<Vec<T>> {
         let docs: Vec<Vec<u8>> = self.conn.clone().hvals(key).await.map_err(redis_err)?;

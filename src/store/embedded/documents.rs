@@ -166,10 +166,6 @@ impl DocumentStore for EmbeddedStore {
     }
 
     async fn document_refs_complete(&self) -> StoreResult<bool> {
-        self.reading(|txn| {
-            let meta = txn.open_table(super::META).map_err(db_err)?;
-            Ok(super::counter(&meta, super::REFS_COMPLETE)? == 1)
-        })
-        .await
+        self.marked(super::REFS_COMPLETE).await
     }
 }

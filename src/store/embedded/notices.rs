@@ -542,11 +542,7 @@ impl NoticeStore for EmbeddedStore {
     }
 
     async fn entry_notices_complete(&self) -> StoreResult<bool> {
-        self.reading(|txn| {
-            let meta = txn.open_table(super::META).map_err(db_err)?;
-            Ok(super::counter(&meta, ENTRY_INDEX_COMPLETE)? == 1)
-        })
-        .await
+        self.marked(ENTRY_INDEX_COMPLETE).await
     }
 }
 

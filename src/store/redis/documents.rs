@@ -165,11 +165,6 @@ impl DocumentStore for RedisStore {
     }
 
     async fn document_refs_complete(&self) -> StoreResult<bool> {
-        let mark: Option<u8> = redis::cmd("GET")
-            .arg(Keys::document_refs_complete())
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(redis_err)?;
-        Ok(mark == Some(1))
+        self.marked(Keys::document_refs_complete()).await
     }
 }

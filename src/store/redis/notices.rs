@@ -745,12 +745,7 @@ impl NoticeStore for RedisStore {
     }
 
     async fn entry_notices_complete(&self) -> StoreResult<bool> {
-        let mark: Option<u8> = redis::cmd("GET")
-            .arg(Keys::entry_notices_complete())
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(redis_err)?;
-        Ok(mark == Some(1))
+        self.marked(Keys::entry_notices_complete()).await
     }
 }
 

@@ -84,6 +84,8 @@ pub fn new_key_id() -> String {
 /// in whole on every change, so authentication never locks and never calls the store.
 pub struct Authenticator {
     admin: Option<(TokenHash, Arc<Principal>)>,
+    /// Who a request without a token is, on an open mirror (`mirror.open`); none elsewhere.
+    anonymous: Option<Arc<Principal>>,
     /// Keyed by token digest. The digest is already uniformly random, so the fast hasher
     /// loses nothing to a hash-flooding attacker, who cannot choose digests.
     keys: ArcSwap<KeyMap>,
@@ -113,10 +115,31 @@ impl Authenticator {
                     }),
                 )
             }),
+            anonymous: None,
             keys: ArcSwap::from_pointee(KeyMap::default()),
             version: std::sync::Mutex::new(0),
             changes: tokio::sync::watch::Sender::new(0),
         }
+    }
+
+    /// Serves requests without a token as a read-only principal: what an open mirror does for
+    /// the clients of the network it sits in. Such a principal may check and read the feed,
+    /// the snapshot and the RPZ, as an auditor may, and nothing else exists on a mirror.
+    pub fn open_to_all(mut self) -> Authenticator {
+        self.anonymous = Some(Arc::new(Principal {
+            key_id: "anonymous".into(),
+            name: "anonymous client of an open mirror".into(),
+            role: Role::Auditor,
+            province: None,
+            expires_at: None,
+            provider_id: None,
+        }));
+        self
+    }
+
+    /// Who a request without a token is: nobody, unless this is an open mirror.
+    pub fn anonymous(&self) -> Option<Arc<Principal>> {
+        self.anonymous.clone()
     }
 
     pub fn authenticate(&self, token: &str) -> Option<Arc<Principal>> {

@@ -31,6 +31,13 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Serve as an edge mirror of a registry: `serve` with `[mirror] upstream` required.
+    Mirror {
+        /// Settings file, layered over config/default.toml; it sets `mirror.upstream` and
+        /// `mirror.token_file`.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Import entries from an NDJSON file (one POST /v1/entries body per line), into the store
     /// or, with --url, through a running node.
     Import {
@@ -112,6 +119,20 @@ impl NodeOptions {
     }
 }
 
+/// Runs a node (a registry node, or a mirror) until a signal stops it.
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    siteban::telemetry::init(&settings.log);
+    let app = Application::build(settings).await?;
+    let handle = app.handle();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        handle.stop(true).await;
+    });
+    app.run_until_stopped().await?;
+    Ok(())
+}
+
 /// Says on standard error what a command works on, so that its output is never mistaken for
 /// another store's.
 fn using(what: std::fmt::Arguments) -> anyhow::Result<()> {
@@ -123,17 +144,14 @@ fn using(what: std::fmt::Arguments) -> anyhow::Result<()> {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { config } => {
+        Command::Serve { config } => serve(Settings::load(config.as_deref())?).await?,
+        Command::Mirror { config } => {
             let settings = Settings::load(config.as_deref())?;
-            siteban::telemetry::init(&settings.log);
-            let app = Application::build(settings).await?;
-            let handle = app.handle();
-            tokio::spawn(async move {
-                shutdown_signal().await;
-                tracing::info!("shutting down");
-                handle.stop(true).await;
-            });
-            app.run_until_stopped().await?;
+            anyhow::ensure!(
+                settings.mirror.enabled(),
+                "a mirror needs mirror.upstream (and mirror.token_file) in its settings"
+            );
+            serve(settings).await?;
         }
         Command::Import {
             config,

@@ -28,6 +28,7 @@ use crate::registry::{
 use crate::settings::{Backend, Settings};
 use crate::store::Store;
 use crate::store::embedded::EmbeddedStore;
+use crate::store::mirror::MirrorStore;
 use crate::store::redis::{self as redis_store, RedisStore};
 
 pub struct Application {
@@ -41,13 +42,19 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-        let admin_token = admin_token(&settings)?;
-        let store = open_store(&settings).await?;
-        let registry = Arc::new(build_registry(&settings, store, Some(&admin_token))?);
-        registry
-            .bootstrap()
-            .await
-            .context("cannot load the index from the store")?;
+        let mirror = settings.mirror.enabled();
+        // A mirror has no administrator: its own keys come from its settings.
+        let (store, admin_token): (Arc<dyn Store>, _) = if mirror {
+            (Arc::new(MirrorStore::new(&settings)?), None)
+        } else {
+            (open_store(&settings).await?, Some(admin_token(&settings)?))
+        };
+        let registry = Arc::new(build_registry(&settings, store, admin_token.as_deref())?);
+        registry.bootstrap().await.context(if mirror {
+            "cannot load the index: no local copy, and the upstream did not give its snapshot"
+        } else {
+            "cannot load the index from the store"
+        })?;
         let limits = Arc::new(Limits::new(
             &settings.limits,
             registry.metrics.rate_limited.clone(),
@@ -56,40 +63,12 @@ impl Application {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let refusal_interval = Duration::from_secs(settings.limits.refusal_audit_seconds);
         let refusals = Arc::new(Refusals::new(refusal_interval));
-        tokio::spawn(flush_refusals(
-            Arc::clone(&registry),
-            Arc::clone(&refusals),
-            refusal_interval,
-            shutdown_rx.clone(),
-        ));
         tokio::spawn(follow(Arc::clone(&registry), shutdown_rx.clone()));
-        tokio::spawn(index_named_documents(Arc::clone(&registry)));
-        tokio::spawn(index_entry_notices(Arc::clone(&registry)));
         tokio::spawn(housekeeping(Arc::clone(&limits), shutdown_rx.clone()));
-        if settings.notices.deliver {
-            tokio::spawn(run_delivery(
-                Arc::clone(&registry.notices),
-                shutdown_rx.clone(),
-            ));
-            tokio::spawn(run_locating(
-                Arc::clone(&registry.notices),
-                shutdown_rx.clone(),
-            ));
-            tokio::spawn(run_overdue_sweeper(
-                Arc::clone(&registry),
-                shutdown_rx.clone(),
-            ));
-            tokio::spawn(run_announcer(Arc::clone(&registry), shutdown_rx.clone()));
-        }
-        tokio::spawn(run_session_sweeper(
-            Arc::clone(&registry),
-            shutdown_rx.clone(),
-        ));
-        if settings.cases.expire {
-            tokio::spawn(run_expiry_sweeper(
-                Arc::clone(&registry),
-                shutdown_rx.clone(),
-            ));
+        if mirror {
+            tokio::spawn(keep_copy(Arc::clone(&registry), shutdown_rx.clone()));
+        } else {
+            spawn_registry_tasks(&registry, &refusals, shutdown_rx.clone());
         }
 
         // The DNS listener binds before the HTTP one, so that a taken DNS port fails the start
@@ -110,16 +89,22 @@ impl Application {
             n => n,
         };
         let server = HttpServer::new(move || {
-            App::new()
+            let app = App::new()
                 .app_data(data.clone())
                 .app_data(limit_data.clone())
                 .app_data(refusal_data.clone())
                 .wrap_fn(observe)
-                .wrap(TracingLogger::default())
-                .configure(crate::console::routes)
-                .configure(crate::api::routes)
-                // After the API's routes, so that this, not the API's, answers unknown paths.
-                .default_service(web::to(crate::console::fallback))
+                .wrap(TracingLogger::default());
+            if mirror {
+                app.configure(crate::api::mirror_routes)
+                    .default_service(web::to(crate::api::mirror_refusal))
+            } else {
+                app.configure(crate::console::routes)
+                    .configure(crate::api::routes)
+                    // After the API's routes, so that this, not the API's, answers unknown
+                    // paths.
+                    .default_service(web::to(crate::console::fallback))
+            }
         })
         .workers(workers)
         .client_request_timeout(Duration::from_millis(settings.limits.header_timeout_ms))
@@ -134,6 +119,7 @@ impl Application {
         tracing::info!(
             port,
             backend = ?settings.store.backend,
+            mirror,
             tls = settings.server.tls.cert_path.is_some(),
             "siteban serving"
         );
@@ -174,6 +160,9 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
         let _ = self.shutdown.send(true);
+        if self.registry.settings.mirror.enabled() {
+            save_copy(&self.registry).await;
+        }
         if let Some(dns) = self.dns {
             // Joining the listener's thread blocks; do it off the runtime's own threads.
             let _ = tokio::task::spawn_blocking(move || dns.stop()).await;
@@ -200,7 +189,11 @@ pub fn build_registry(
     Ok(Registry {
         store,
         index: Index::new(settings.index.overlay_max),
-        auth: Arc::new(Authenticator::new(admin_token)),
+        auth: Arc::new(if settings.mirror.enabled() && settings.mirror.open {
+            Authenticator::new(admin_token).open_to_all()
+        } else {
+            Authenticator::new(admin_token)
+        }),
         metrics,
         notices: Arc::new(notices),
         configured_protection: settings
@@ -213,6 +206,96 @@ pub fn build_registry(
         health: FollowerHealth::new(),
         inbox_wake: tokio::sync::Notify::new(),
     })
+}
+
+/// What only a registry node runs beside serving: audit of refused requests, the one-time
+/// index backfills, notice delivery and locating, the sweepers and the inbox announcer.
+fn spawn_registry_tasks(
+    registry: &Arc<Registry>,
+    refusals: &Arc<Refusals>,
+    shutdown_rx: watch::Receiver<bool>,
+) {
+    let settings = &registry.settings;
+    tokio::spawn(flush_refusals(
+        Arc::clone(registry),
+        Arc::clone(refusals),
+        Duration::from_secs(settings.limits.refusal_audit_seconds),
+        shutdown_rx.clone(),
+    ));
+    tokio::spawn(index_named_documents(Arc::clone(registry)));
+    tokio::spawn(index_entry_notices(Arc::clone(registry)));
+    if settings.notices.deliver {
+        tokio::spawn(run_delivery(
+            Arc::clone(&registry.notices),
+            shutdown_rx.clone(),
+        ));
+        tokio::spawn(run_locating(
+            Arc::clone(&registry.notices),
+            shutdown_rx.clone(),
+        ));
+        tokio::spawn(run_overdue_sweeper(
+            Arc::clone(registry),
+            shutdown_rx.clone(),
+        ));
+        tokio::spawn(run_announcer(Arc::clone(registry), shutdown_rx.clone()));
+    }
+    tokio::spawn(run_session_sweeper(
+        Arc::clone(registry),
+        shutdown_rx.clone(),
+    ));
+    if settings.cases.expire {
+        tokio::spawn(run_expiry_sweeper(
+            Arc::clone(registry),
+            shutdown_rx.clone(),
+        ));
+    }
+}
+
+/// Keeps a mirror's local copy: rewritten every `mirror.save_seconds` when the set changed
+/// (and once more at shutdown, by `Application::run_until_stopped`).
+async fn keep_copy(registry: Arc<Registry>, mut shutdown: watch::Receiver<bool>) {
+    let period = Duration::from_secs(registry.settings.mirror.save_seconds);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut saved = None;
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tick.tick() => {}
+        }
+        let seq = registry.index.seq();
+        if saved != Some(seq) && save_copy(&registry).await {
+            saved = Some(seq);
+        }
+    }
+}
+
+/// Writes a mirror's local copy from one view of the index; returns whether it was written.
+async fn save_copy(registry: &Registry) -> bool {
+    let view = registry.index.view();
+    let seq = view.seq();
+    let path = crate::store::mirror::copy_path(&registry.settings);
+    let target = path.clone();
+    let written = tokio::task::spawn_blocking(move || {
+        crate::store::mirror::save_copy(&target, |out| {
+            crate::index::snapshot::write_json(out, &view)
+        })
+    })
+    .await;
+    match written {
+        Ok(Ok(())) => {
+            tracing::debug!(seq, path = %path.display(), "local copy saved");
+            true
+        }
+        Ok(Err(e)) => {
+            tracing::error!(path = %path.display(), error = %e, "cannot save the mirror's local copy");
+            false
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "saving the mirror's local copy failed");
+            false
+        }
+    }
 }
 
 /// Indexes the documents named by records older than the document index, once per store,

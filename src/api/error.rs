@@ -62,6 +62,10 @@ pub enum ApiError {
          taken effect: read it back or send it again"
     )]
     StoreUnavailable(String),
+    /// A request only the registry serves, sent to a mirror: `405` for a write, `404` for a
+    /// read.
+    #[error("{message}")]
+    Mirror { write: bool, message: String },
     #[error("internal error")]
     Internal(String),
 }
@@ -98,6 +102,8 @@ impl ApiError {
             ApiError::RequestTimeout(_) => "request_timeout",
             ApiError::SnapshotRequired(_) => "snapshot_required",
             ApiError::StoreUnavailable(_) => "store_unavailable",
+            ApiError::Mirror { write: true, .. } => "read_only_mirror",
+            ApiError::Mirror { write: false, .. } => "not_on_mirror",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -137,7 +143,10 @@ impl ResponseError for ApiError {
             | ApiError::NotPending(_) => StatusCode::NOT_FOUND,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
-            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::MethodNotAllowed(_) | ApiError::Mirror { write: true, .. } => {
+                StatusCode::METHOD_NOT_ALLOWED
+            }
+            ApiError::Mirror { write: false, .. } => StatusCode::NOT_FOUND,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Domain(_) | ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::AlreadyListed(_) | ApiError::Conflict { .. } => StatusCode::CONFLICT,
@@ -161,6 +170,11 @@ impl ResponseError for ApiError {
         }
         if let ApiError::MethodNotAllowed(allow) = self {
             response.insert_header(("Allow", *allow));
+        }
+        if let ApiError::Mirror { write: true, .. } = self {
+            // A mirror's writable surface is empty; what it serves is read with GET (and the
+            // batch check with POST, routed before this answer).
+            response.insert_header(("Allow", "GET"));
         }
         if let ApiError::RateLimited { retry_after, .. } = self {
             response.insert_header(("Retry-After", retry_after.to_string()));
@@ -215,6 +229,12 @@ impl From<RegistryError> for ApiError {
             RegistryError::Store(StoreError::Unavailable(cause)) => {
                 ApiError::StoreUnavailable(cause)
             }
+            RegistryError::Store(StoreError::Mirror(what)) => ApiError::Mirror {
+                write: true,
+                message: format!(
+                    "this node is a mirror and holds no {what}: send this to the registry"
+                ),
+            },
             RegistryError::Store(e) => ApiError::Internal(e.to_string()),
             RegistryError::Internal(cause) => ApiError::Internal(cause),
         }

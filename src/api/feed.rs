@@ -12,11 +12,12 @@ use serde::{Deserialize, Serialize};
 use super::{Answer, ApiError, Call};
 use crate::auth::policy;
 use crate::dns::zone::{ZoneConfig, write_zone};
-use crate::domain::{Category, Scope};
 use crate::model::Event;
 
 const MAX_WAIT_SECONDS: u64 = 30;
 const MAX_LIMIT: usize = 10_000;
+/// How a cache may keep a page of the feed: stored, but revalidated here on every request.
+const FEED_CACHE: &str = "public, no-cache";
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -48,8 +49,10 @@ struct SnapshotQuery {
 
 /// Events after `after`, optionally waiting for one.
 #[utoipa::path(get, path = "/v1/feed", tag = "feed",
-    params(FeedQuery),
-    responses((status = 200, body = FeedPage, headers(("X-Blacklist-Seq" = u64))),
+    params(FeedQuery,
+           ("If-None-Match" = Option<String>, Header, description = "an ETag from an earlier answer of the same after and limit")),
+    responses((status = 200, body = FeedPage, headers(("X-Blacklist-Seq" = u64), ("ETag" = String), ("Cache-Control" = String))),
+              (status = 304, description = "no event since the page the given ETag names"),
               (status = 410, description = "snapshot_required")),
     security(("bearer" = [])))]
 pub async fn feed(call: Call) -> Answer {
@@ -87,18 +90,24 @@ pub async fn feed(call: Call) -> Answer {
         }
     }
     let next = events.last().map_or(after, |e| e.seq);
+    // Events never change once numbered, so the page from `after` to `next` (of this limit)
+    // is always the same: a cache in front (a CDN, a mirror's proxy) revalidates with
+    // `If-None-Match` and gets `304` while nothing new arrived. `public, no-cache` lets a shared
+    // cache keep the page but sends every request here, where the key is checked.
+    let etag = format!("W/\"feed-{after}-{next}-{limit}\"");
+    let seq = call.index.seq();
+    if none_match(&call.req, &etag) {
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, etag))
+            .insert_header((header::CACHE_CONTROL, FEED_CACHE))
+            .insert_header((super::SEQ_HEADER, seq))
+            .finish());
+    }
     Ok(HttpResponse::Ok()
-        .insert_header((super::SEQ_HEADER, call.index.seq()))
+        .insert_header((super::SEQ_HEADER, seq))
+        .insert_header((header::ETAG, etag))
+        .insert_header((header::CACHE_CONTROL, FEED_CACHE))
         .json(FeedPage { events, next }))
-}
-
-#[derive(Serialize)]
-struct SnapshotEntry<'a> {
-    domain: &'a str,
-    scope: Scope,
-    entry_id: uuid::Uuid,
-    category: Category,
-    status: &'static str,
 }
 
 /// The active set as of `seq`, as JSON or as text lines.
@@ -113,27 +122,7 @@ pub async fn snapshot(call: Call) -> Answer {
     let seq = view.seq();
     match params.format.as_deref() {
         None | Some("json") => {
-            let body = stream_body(move |out| {
-                write!(out, "{{\"seq\":{},\"entries\":[", view.seq())?;
-                for (i, (domain, record)) in view.iter().enumerate() {
-                    if i > 0 {
-                        out.write_all(b",")?;
-                    }
-                    let entry = SnapshotEntry {
-                        domain,
-                        scope: Scope::from_u8(record.scope).unwrap_or_default(),
-                        entry_id: uuid::Uuid::from_bytes(record.entry_id),
-                        category: Category::from_u8(record.category).unwrap_or(Category::Other),
-                        status: if record.is_suspended() {
-                            "suspended"
-                        } else {
-                            "active"
-                        },
-                    };
-                    serde_json::to_writer(&mut *out, &entry)?;
-                }
-                out.write_all(b"]}")
-            });
+            let body = stream_body(move |out| crate::index::snapshot::write_json(out, &view));
             Ok(HttpResponse::Ok()
                 .insert_header((super::SEQ_HEADER, seq))
                 .content_type("application/json")

@@ -180,7 +180,10 @@ pub(crate) fn limits(req: &HttpRequest) -> Result<&limits::Limits, ApiError> {
 }
 
 fn principal(req: &HttpRequest, registry: &Registry) -> Option<Arc<Principal>> {
-    registry.auth.authenticate(token(req)?)
+    match token(req) {
+        Some(token) => registry.auth.authenticate(token),
+        None => registry.auth.anonymous(),
+    }
 }
 
 /// The bearer token a request presents.
@@ -550,15 +553,10 @@ pub fn not_allowed(allow: &'static str) -> actix_web::Route {
     )
 }
 
-/// Every route of the service. Checks come first and dynamic paths last: actix tries the
-/// routes in order, and a path with a `{parameter}` costs a regular-expression match.
-pub fn routes(cfg: &mut web::ServiceConfig) {
+/// What a mirror serves as a registry node does: checks, the feed, the snapshot, the RPZ and
+/// the operations endpoints, all answered from the index (the feed from the mirror's window).
+fn read_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/v1/public/check")
-            .route(web::get().to(public::check))
-            .default_service(not_allowed("GET")),
-    )
-    .service(
         web::resource("/v1/check")
             .route(web::get().to(check::one))
             .route(web::post().to(check::batch))
@@ -597,87 +595,122 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::resource("/metrics")
             .route(web::get().to(ops::metrics))
             .default_service(not_allowed("GET")),
-    )
-    .service(
-        web::resource("/openapi.json")
-            .route(web::get().to(ops::openapi))
-            .default_service(not_allowed("GET")),
-    )
-    .service(
-        web::resource("/v1/entries")
-            .route(web::post().to(entries::create))
-            .route(web::get().to(entries::list))
-            .default_service(not_allowed("POST, GET")),
-    )
-    .service(
-        web::resource("/v1/keys")
-            .route(web::post().to(keys::create))
-            .route(web::get().to(keys::list))
-            .default_service(not_allowed("POST, GET")),
-    )
-    .configure(notice_routes)
-    .configure(case_routes)
-    .configure(records::routes)
-    .configure(document_routes)
-    .service(
-        web::resource("/v1/keys/{id}")
-            .route(web::delete().to(keys::revoke))
-            .default_service(not_allowed("DELETE")),
-    )
-    .service(
-        web::resource("/v1/protected")
-            .route(web::get().to(protected::list))
-            .route(web::post().to(protected::add))
-            .default_service(not_allowed("GET, POST")),
-    )
-    .service(
-        web::resource("/v1/audit")
-            .route(web::get().to(audit::list))
-            .default_service(not_allowed("GET")),
-    )
-    .service(
-        web::resource("/v1/protected/{domain}")
-            .route(web::delete().to(protected::remove))
-            .default_service(not_allowed("DELETE")),
-    )
-    .service(
-        web::resource("/v1/entries/{domain}/lift")
-            .route(web::post().to(entries::lift))
-            .default_service(not_allowed("POST")),
-    )
-    .service(
-        web::resource("/v1/entries/{domain}/lift/approve")
-            .route(web::post().to(entries::approve_lift))
-            .default_service(not_allowed("POST")),
-    )
-    .service(
-        web::resource("/v1/entries/{domain}/lift/reject")
-            .route(web::post().to(entries::reject_lift))
-            .default_service(not_allowed("POST")),
-    )
-    .service(
-        web::resource("/v1/entries/{domain}/locate")
-            .route(web::post().to(entries::locate))
-            .default_service(not_allowed("POST")),
-    )
-    .service(
-        web::resource("/v1/entries/{domain}/approve")
-            .route(web::post().to(entries::approve))
-            .default_service(not_allowed("POST")),
-    )
-    .service(
-        web::resource("/v1/entries/{domain}/reject")
-            .route(web::post().to(entries::reject))
-            .default_service(not_allowed("POST")),
-    )
-    .service(
-        web::resource("/v1/entries/{domain}")
-            .route(web::get().to(entries::get))
-            .default_service(not_allowed("GET")),
-    )
-    .default_service(web::to(|| async {
-        Err::<actix_web::HttpResponse, _>(ApiError::NotFound("no such path".into()))
-    }));
+    );
+}
+
+/// The routes of a mirror (`mirror.upstream` set); everything else is `mirror_refusal`.
+pub fn mirror_routes(cfg: &mut web::ServiceConfig) {
+    read_routes(cfg);
+}
+
+/// What a mirror answers to any request it does not serve: `405 read_only_mirror` for a
+/// write, `404 not_on_mirror` for a read of what only the registry holds. No key is needed to
+/// learn that, and nothing is read.
+pub async fn mirror_refusal(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    let write = !matches!(
+        *req.method(),
+        actix_web::http::Method::GET | actix_web::http::Method::HEAD
+    );
+    let message = if write {
+        "this node is a mirror: it takes no writes; send them to the registry"
+    } else {
+        "this node is a mirror: it serves checks, the feed, the snapshot and the RPZ; ask the registry for the rest"
+    };
+    Err(ApiError::Mirror {
+        write,
+        message: message.into(),
+    })
+}
+
+/// Every route of the service. Checks come first and dynamic paths last: actix tries the
+/// routes in order, and a path with a `{parameter}` costs a regular-expression match.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.configure(read_routes)
+        .service(
+            web::resource("/v1/public/check")
+                .route(web::get().to(public::check))
+                .default_service(not_allowed("GET")),
+        )
+        .service(
+            web::resource("/openapi.json")
+                .route(web::get().to(ops::openapi))
+                .default_service(not_allowed("GET")),
+        )
+        .service(
+            web::resource("/v1/entries")
+                .route(web::post().to(entries::create))
+                .route(web::get().to(entries::list))
+                .default_service(not_allowed("POST, GET")),
+        )
+        .service(
+            web::resource("/v1/keys")
+                .route(web::post().to(keys::create))
+                .route(web::get().to(keys::list))
+                .default_service(not_allowed("POST, GET")),
+        )
+        .configure(notice_routes)
+        .configure(case_routes)
+        .configure(records::routes)
+        .configure(document_routes)
+        .service(
+            web::resource("/v1/keys/{id}")
+                .route(web::delete().to(keys::revoke))
+                .default_service(not_allowed("DELETE")),
+        )
+        .service(
+            web::resource("/v1/protected")
+                .route(web::get().to(protected::list))
+                .route(web::post().to(protected::add))
+                .default_service(not_allowed("GET, POST")),
+        )
+        .service(
+            web::resource("/v1/audit")
+                .route(web::get().to(audit::list))
+                .default_service(not_allowed("GET")),
+        )
+        .service(
+            web::resource("/v1/protected/{domain}")
+                .route(web::delete().to(protected::remove))
+                .default_service(not_allowed("DELETE")),
+        )
+        .service(
+            web::resource("/v1/entries/{domain}/lift")
+                .route(web::post().to(entries::lift))
+                .default_service(not_allowed("POST")),
+        )
+        .service(
+            web::resource("/v1/entries/{domain}/lift/approve")
+                .route(web::post().to(entries::approve_lift))
+                .default_service(not_allowed("POST")),
+        )
+        .service(
+            web::resource("/v1/entries/{domain}/lift/reject")
+                .route(web::post().to(entries::reject_lift))
+                .default_service(not_allowed("POST")),
+        )
+        .service(
+            web::resource("/v1/entries/{domain}/locate")
+                .route(web::post().to(entries::locate))
+                .default_service(not_allowed("POST")),
+        )
+        .service(
+            web::resource("/v1/entries/{domain}/approve")
+                .route(web::post().to(entries::approve))
+                .default_service(not_allowed("POST")),
+        )
+        .service(
+            web::resource("/v1/entries/{domain}/reject")
+                .route(web::post().to(entries::reject))
+                .default_service(not_allowed("POST")),
+        )
+        .service(
+            web::resource("/v1/entries/{domain}")
+                .route(web::get().to(entries::get))
+                .default_service(not_allowed("GET")),
+        )
+        .default_service(web::to(|| async {
+            Err::<actix_web::HttpResponse, _>(ApiError::NotFound("no such path".into()))
+        }));
 }
 
 /// Routes of providers, locating and notices; static paths here come before the dynamic

@@ -32,6 +32,12 @@ pub async fn readyz(state: State, req: HttpRequest) -> Result<HttpResponse, ApiE
     operations(&req)?;
     let seq = state.index.seq();
     Ok(match state.readiness().await {
+        // A mirror also says how long ago its upstream last confirmed what it serves.
+        Ok(()) if state.settings.mirror.enabled() => HttpResponse::Ok().json(json!({
+            "status": "ready",
+            "seq": seq,
+            "stale_seconds": state.health.stale_for().as_secs(),
+        })),
         Ok(()) => HttpResponse::Ok().json(json!({"status": "ready", "seq": seq})),
         Err(reason) => HttpResponse::ServiceUnavailable().json(json!({
             "status": "not_ready",

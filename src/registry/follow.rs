@@ -12,6 +12,12 @@ use crate::store::StoreError;
 pub async fn follow(registry: Arc<Registry>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     let block = Duration::from_millis(registry.settings.index.follow_block_ms);
     let mut backoff = Duration::from_millis(100);
+    // A mirror's upstream is shared by thousands of mirrors: they back off further, and every
+    // pause is jittered so that they do not come back all at once.
+    let max_backoff = match &registry.settings.mirror {
+        mirror if mirror.enabled() => Duration::from_millis(mirror.max_backoff_ms),
+        _ => Duration::from_secs(2),
+    };
     let mut failing = false;
     // The event at the index's sequence, as applied here; unknown after a (re)load.
     let mut applied: Option<(u64, uuid::Uuid)> = None;
@@ -69,10 +75,10 @@ pub async fn follow(registry: Arc<Registry>, mut shutdown: tokio::sync::watch::R
                 }
                 failing = true;
                 // A reload is costly: the back-off runs in full, whatever writes wait.
-                if sleep_or_stop(&mut shutdown, None, backoff).await {
+                if sleep_or_stop(&mut shutdown, None, jittered(backoff)).await {
                     return;
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(2));
+                backoff = (backoff * 2).min(max_backoff);
             }
             Err(e) => {
                 registry
@@ -84,13 +90,24 @@ pub async fn follow(registry: Arc<Registry>, mut shutdown: tokio::sync::watch::R
                     tracing::warn!(error = %e, "the feed follower cannot read the store; checks are answered from the last index");
                 }
                 failing = true;
-                if sleep_or_stop(&mut shutdown, Some(&registry.health.wake), backoff).await {
+                if sleep_or_stop(
+                    &mut shutdown,
+                    Some(&registry.health.wake),
+                    jittered(backoff),
+                )
+                .await
+                {
                     return;
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(2));
+                backoff = (backoff * 2).min(max_backoff);
             }
         }
     }
+}
+
+/// Somewhere from half of `delay` to all of it.
+fn jittered(delay: Duration) -> Duration {
+    delay.mul_f64(rand::random_range(0.5..=1.0))
 }
 
 /// Sleeps for `delay` unless shutdown or a wake-up comes first; returns whether shutdown did.

@@ -38,7 +38,7 @@ mod sessions;
 mod sweep;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::auth::Authenticator;
@@ -84,8 +84,9 @@ pub struct Registry {
 /// What the follower last knew of the store, for readiness and the lag metrics.
 pub struct FollowerHealth {
     started: Instant,
-    /// Milliseconds after `started` of the last successful read from the store.
-    last_ok_ms: AtomicU64,
+    /// Milliseconds after `started` of the last successful read from the store; negative when
+    /// what the node loaded at start was already that old.
+    last_ok_ms: AtomicI64,
     /// Newest feed sequence seen in the store.
     pub head: AtomicU64,
     /// Cuts the follower's back-off short: a write of this node waits for it.
@@ -96,22 +97,28 @@ impl FollowerHealth {
     pub fn new() -> FollowerHealth {
         FollowerHealth {
             started: Instant::now(),
-            last_ok_ms: AtomicU64::new(0),
+            last_ok_ms: AtomicI64::new(0),
             head: AtomicU64::new(0),
             wake: tokio::sync::Notify::new(),
         }
     }
 
     pub fn mark_ok(&self, head: u64) {
-        self.last_ok_ms
-            .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+        self.mark_ok_aged(head, Duration::ZERO);
+    }
+
+    /// As `mark_ok`, for what was known to be current `age` ago (a mirror's local copy).
+    pub fn mark_ok_aged(&self, head: u64, age: Duration) {
+        let at = self.started.elapsed().as_millis() as i64 - age.as_millis() as i64;
+        self.last_ok_ms.store(at, Ordering::Relaxed);
         self.head.fetch_max(head, Ordering::Relaxed);
     }
 
     /// Time since the store last answered the follower.
     pub fn stale_for(&self) -> Duration {
-        let now = self.started.elapsed().as_millis() as u64;
-        Duration::from_millis(now.saturating_sub(self.last_ok_ms.load(Ordering::Relaxed)))
+        let now = self.started.elapsed().as_millis() as i64;
+        let since = now.saturating_sub(self.last_ok_ms.load(Ordering::Relaxed));
+        Duration::from_millis(since.max(0) as u64)
     }
 }
 
@@ -129,7 +136,8 @@ impl Registry {
         self.index.load(active.seq, &active.records);
         let (version, keys) = self.store.keys().await?;
         self.auth.replace(version, &keys);
-        self.health.mark_ok(active.seq);
+        self.health
+            .mark_ok_aged(active.seq, active.age.unwrap_or_default());
         tracing::info!(
             entries = active.records.len(),
             seq = active.seq,
@@ -172,6 +180,18 @@ impl Registry {
             ));
         }
         let stale = self.health.stale_for();
+        let mirror = &self.settings.mirror;
+        if mirror.enabled() {
+            // A mirror answers from what it has while the upstream is away, up to a limit.
+            if stale > Duration::from_secs(mirror.max_staleness_seconds) {
+                return Err(format!(
+                    "the upstream has not answered for {} s (mirror.max_staleness_seconds is {})",
+                    stale.as_secs(),
+                    mirror.max_staleness_seconds
+                ));
+            }
+            return Ok(());
+        }
         let limit =
             Duration::from_millis(self.settings.index.follow_block_ms) + Duration::from_secs(5);
         if stale > limit {

@@ -16,6 +16,7 @@ mod entries;
 mod index;
 mod limits;
 mod log;
+mod mirror;
 mod notices;
 mod records;
 mod server;
@@ -35,6 +36,7 @@ pub use entries::{EntrySettings, ProtectionSettings};
 pub use index::{FeedSettings, IndexSettings};
 pub use limits::{LimitSettings, RateSettings};
 pub use log::{LogFormat, LogSettings};
+pub use mirror::{MIRROR_ROLES, MirrorKeySettings, MirrorSettings};
 pub use notices::{LocateSettings, NoticeSettings};
 pub use records::RecordSettings;
 pub use server::{ServerSettings, TlsSettings};
@@ -59,6 +61,7 @@ pub struct Settings {
     pub records: RecordSettings,
     pub documents: DocumentSettings,
     pub console: ConsoleSettings,
+    pub mirror: MirrorSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -174,6 +177,7 @@ impl Settings {
         self.dns.validate()?;
         self.documents.validate()?;
         self.console.validate()?;
+        self.mirror.validate()?;
         Ok(())
     }
 

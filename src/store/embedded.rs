@@ -666,7 +666,11 @@ impl Store for EmbeddedStore {
                 let (domain, bytes) = row.map_err(db_err)?;
                 records.push(decode_active(domain.value(), bytes.value())?);
             }
-            Ok(ActiveSet { seq, records })
+            Ok(ActiveSet {
+                seq,
+                records,
+                age: None,
+            })
         })
         .await
     }

@@ -5,6 +5,7 @@
 pub mod cases;
 pub mod documents;
 pub mod embedded;
+pub mod mirror;
 pub mod notices;
 pub mod records;
 pub mod redis;
@@ -71,6 +72,9 @@ pub enum StoreError {
     /// directory open; redb admits one process at a time.
     #[error("another process holds the embedded store in {}", .0.display())]
     Held(std::path::PathBuf),
+    /// This node is a mirror: it holds the active set only, not this.
+    #[error("this node is a mirror of the registry and holds no {0}")]
+    Mirror(&'static str),
 }
 
 impl StoreError {
@@ -129,6 +133,9 @@ pub struct FollowBatch {
 pub struct ActiveSet {
     pub seq: u64,
     pub records: Vec<ActiveRecord>,
+    /// How long ago the set was known to be current, when not now: a mirror's local copy,
+    /// read at start, is as old as its last save.
+    pub age: Option<Duration>,
 }
 
 pub use cases::CaseStore;

@@ -683,7 +683,7 @@ impl Unbound {
     }
 
     /// The response code Unbound gives for `name`, if it answers.
-    async fn status(&self, name: &str) -> Option<ResponseCode> {
+    pub(crate) async fn status(&self, name: &str) -> Option<ResponseCode> {
         let reply = udp(
             self.address(),
             &query(name, RecordType::A).to_vec().unwrap(),

@@ -477,6 +477,9 @@ impl TestApp {
     }
 }
 
+/// Rate limits off, as in the in-process tests.
+pub const UNLIMITED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/unlimited.toml");
+
 /// A `siteban serve` process, configured through the environment as an operator would.
 pub struct Node {
     pub port: u16,
@@ -486,15 +489,27 @@ pub struct Node {
 
 impl Node {
     pub fn start(env: &[(&str, String)], log: PathBuf) -> Node {
-        let port = free_port();
-        let log_file = std::fs::File::create(&log).unwrap();
+        Node::start_at(free_port(), "serve", UNLIMITED.as_ref(), env, log)
+    }
+
+    /// `siteban <command> --config <config>` listening on `port`, its standard error appended
+    /// to `log` (so that a restart keeps what came before).
+    pub fn start_at(
+        port: u16,
+        command: &str,
+        config: &Path,
+        env: &[(&str, String)],
+        log: PathBuf,
+    ) -> Node {
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_siteban"))
-            .arg("serve")
-            // Rate limits off, as in the in-process tests.
-            .args([
-                "--config",
-                concat!(env!("CARGO_MANIFEST_DIR"), "/config/unlimited.toml"),
-            ])
+            .arg(command)
+            .arg("--config")
+            .arg(config)
             .env("SITEBAN__SERVER__LISTEN", format!("127.0.0.1:{port}"))
             .env("SITEBAN__SERVER__WORKERS", "1")
             .env("SITEBAN__INDEX__FOLLOW_BLOCK_MS", "1000")
@@ -532,6 +547,13 @@ impl Node {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Whether the process has exited (a start that failed, for one).
+    pub fn exited(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_none_or(|child| child.try_wait().ok().flatten().is_some())
     }
 
     pub fn kill(&mut self) {

@@ -15,6 +15,7 @@ mod console_pages;
 mod dns;
 mod documents;
 mod locating;
+mod mirror;
 mod notice_processes;
 mod notices;
 mod processes;

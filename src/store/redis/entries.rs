@@ -582,6 +582,7 @@ impl RedisStore {
         Ok(ActiveSet {
             seq: seq.unwrap_or(0),
             records,
+            age: None,
         })
     }
 

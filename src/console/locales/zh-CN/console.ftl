@@ -303,5 +303,7 @@ error-case-changed = 其他机构同时办理了该案件，请刷新后重试�
 error-suspended = 该域名正处于暂停接入状态。
 error-invalid-referral = 转办函信息不正确。
 error-snapshot-required = 变更记录已超出保留期，请重新获取完整快照。
+error-read-only-mirror = 本服务器是名单库的镜像节点，不接受修改，请在名单库控制台中操作。
+error-not-on-mirror = 本服务器是名单库的镜像节点，只保存黑名单本身，请到名单库控制台查询。
 error-store-unavailable = 数据存储暂时不可用，操作可能未生效，请稍后查看后重试。
 error-internal = 系统内部错误，已记录，请联系系统管理员。

@@ -1,0 +1,133 @@
+//! The JSON form of a whole view, `{"seq", "entries": [{"domain", "scope", "entry_id",
+//! "category", "status"}]}`: what `GET /v1/snapshot` sends and what a mirror reads back from
+//! its upstream and keeps as its local copy. One writer and one reader, so the two never drift.
+
+use std::io::Write;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::View;
+use crate::domain::{Category, DomainName, Scope};
+use crate::model::ActiveRecord;
+
+#[derive(Serialize)]
+struct Written<'a> {
+    domain: &'a str,
+    scope: Scope,
+    entry_id: Uuid,
+    category: Category,
+    status: &'static str,
+}
+
+/// Writes `view` as a JSON snapshot.
+pub fn write_json(out: &mut impl Write, view: &View) -> std::io::Result<()> {
+    write!(out, "{{\"seq\":{},\"entries\":[", view.seq())?;
+    for (i, (domain, record)) in view.iter().enumerate() {
+        if i > 0 {
+            out.write_all(b",")?;
+        }
+        let entry = Written {
+            domain,
+            scope: Scope::from_u8(record.scope).unwrap_or_default(),
+            entry_id: Uuid::from_bytes(record.entry_id),
+            category: Category::from_u8(record.category).unwrap_or(Category::Other),
+            status: if record.is_suspended() {
+                "suspended"
+            } else {
+                "active"
+            },
+        };
+        serde_json::to_writer(&mut *out, &entry)?;
+    }
+    out.write_all(b"]}")
+}
+
+#[derive(Deserialize)]
+struct Read<'a> {
+    seq: u64,
+    #[serde(borrow)]
+    entries: Vec<ReadEntry<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ReadEntry<'a> {
+    #[serde(borrow)]
+    domain: std::borrow::Cow<'a, str>,
+    scope: Scope,
+    entry_id: Uuid,
+    category: Category,
+    #[serde(borrow)]
+    status: std::borrow::Cow<'a, str>,
+}
+
+/// Reads a JSON snapshot back: its sequence and every record. Any name or field this version
+/// cannot read is an error, never skipped: a copy missing one listing would serve it as clean.
+pub fn read_json(bytes: &[u8]) -> Result<(u64, Vec<ActiveRecord>), String> {
+    let read: Read = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    let mut records = Vec::with_capacity(read.entries.len());
+    for entry in read.entries {
+        let domain = DomainName::parse(&entry.domain)
+            .map_err(|e| format!("entry {:?}: {e}", entry.domain))?;
+        let suspended = match &*entry.status {
+            "active" => false,
+            "suspended" => true,
+            other => return Err(format!("entry {:?}: status {other:?}", entry.domain)),
+        };
+        records.push(ActiveRecord {
+            domain,
+            entry_id: entry.entry_id,
+            scope: entry.scope,
+            category: entry.category,
+            suspended,
+        });
+    }
+    Ok((read.seq, records))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::Index;
+
+    #[test]
+    fn a_written_view_reads_back_whole() {
+        let index = Index::new(16);
+        let records: Vec<ActiveRecord> = (0..40)
+            .map(|i| ActiveRecord {
+                domain: DomainName::parse(&format!("shop{i}.example.cn")).unwrap(),
+                entry_id: Uuid::now_v7(),
+                scope: if i % 2 == 0 {
+                    Scope::Exact
+                } else {
+                    Scope::Subtree
+                },
+                category: Category::CounterfeitGoods,
+                suspended: i % 5 == 0,
+            })
+            .collect();
+        index.load(77, &records);
+        let mut out = Vec::new();
+        write_json(&mut out, &index.view()).unwrap();
+        let (seq, mut read) = read_json(&out).unwrap();
+        assert_eq!(seq, 77);
+        read.sort_by(|a, b| a.domain.as_str().cmp(b.domain.as_str()));
+        let mut expected = records;
+        expected.sort_by(|a, b| a.domain.as_str().cmp(b.domain.as_str()));
+        assert_eq!(read, expected);
+    }
+
+    #[test]
+    fn a_damaged_snapshot_is_refused_not_skipped() {
+        let id = Uuid::now_v7();
+        let entry = |domain: &str, status: &str| {
+            format!(
+                r#"{{"seq":3,"entries":[{{"domain":"{domain}","scope":"exact","entry_id":"{id}","category":"counterfeit_goods","status":"{status}"}}]}}"#
+            )
+        };
+        assert!(read_json(entry("shop.example.cn", "active").as_bytes()).is_ok());
+        assert!(read_json(entry("not a name", "active").as_bytes()).is_err());
+        assert!(read_json(entry("shop.example.cn", "gone").as_bytes()).is_err());
+        assert!(read_json(b"{\"seq\":3,\"entries\":[").is_err());
+    }
+}

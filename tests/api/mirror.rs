@@ -1,0 +1,646 @@
+//! Edge mirrors as operators run them: a registry process and `siteban mirror` processes
+//! following it over HTTP(S). Listings reach every mirror; a mirror keeps answering while the
+//! registry is down and catches up after; past the feed's retention it reloads from a
+//! snapshot; restarted while the registry is down it serves its local copy; Unbound transfers
+//! the RPZ from a mirror; writes and the registry's own reads are refused with mirror codes;
+//! a mirror's own keys and roles decide who reads it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hickory_proto::op::ResponseCode;
+use serde_json::{Value, json};
+use sha2::Digest;
+
+use crate::dns::Unbound;
+use crate::helpers::{DEADLINE, Node, UNLIMITED, entry_body, eventually, expect, free_port};
+
+const ADMIN: &str = "mirror-test-admin-token-0123456789";
+
+/// A registry node on the embedded store in `dir`, on `port`.
+fn registry(dir: &Path, port: u16, extra: &[(&'static str, String)]) -> Node {
+    let mut env = vec![
+        ("SITEBAN__STORE__BACKEND", "embedded".to_string()),
+        (
+            "SITEBAN__STORE__PATH",
+            dir.join("registry").display().to_string(),
+        ),
+        ("SITEBAN__AUTH__ADMIN_TOKEN", ADMIN.to_string()),
+    ];
+    env.extend(extra.iter().cloned());
+    Node::start_at(
+        port,
+        "serve",
+        UNLIMITED.as_ref(),
+        &env,
+        dir.join("registry.log"),
+    )
+}
+
+/// The mirror's own clients: a key of each role a mirror takes, by token.
+const CHECKER: &str = "mirror-client-access-token";
+const RESOLVER: &str = "mirror-client-dns-token";
+
+fn sha256(token: &str) -> String {
+    hex::encode(sha2::Sha256::digest(token.as_bytes()))
+}
+
+/// The settings file of a mirror called `name` in `dir`: rate limits off, and its own keys.
+fn mirror_config(dir: &Path, name: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.toml"));
+    let unlimited = std::fs::read_to_string(UNLIMITED).unwrap();
+    std::fs::write(
+        &path,
+        format!(
+            "{unlimited}\n[[mirror.keys]]\nname = \"gateway\"\nrole = \"access_provider\"\ntoken_sha256 = \"{}\"\n\
+             [[mirror.keys]]\nname = \"resolver\"\nrole = \"dns_provider\"\ntoken_sha256 = \"{}\"\n",
+            sha256(CHECKER),
+            sha256(RESOLVER)
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// `siteban mirror` called `name`, following `upstream` with the token in `dir/upstream-token`,
+/// its local copy in `dir/<name>/`.
+fn mirror(
+    dir: &Path,
+    name: &str,
+    port: u16,
+    upstream: &str,
+    extra: &[(&'static str, String)],
+) -> Node {
+    let mut env = vec![
+        ("SITEBAN__MIRROR__UPSTREAM", upstream.to_string()),
+        (
+            "SITEBAN__MIRROR__TOKEN_FILE",
+            dir.join("upstream-token").display().to_string(),
+        ),
+        ("SITEBAN__STORE__PATH", dir.join(name).display().to_string()),
+        ("SITEBAN__MIRROR__SAVE_SECONDS", "1".to_string()),
+        ("SITEBAN__MIRROR__WAIT_SECONDS", "2".to_string()),
+        ("SITEBAN__MIRROR__MAX_BACKOFF_MS", "300".to_string()),
+    ];
+    env.extend(extra.iter().cloned());
+    Node::start_at(
+        port,
+        "mirror",
+        &mirror_config(dir, name),
+        &env,
+        dir.join(format!("{name}.log")),
+    )
+}
+
+/// A key of `role` on the registry (`provider` bound, for a provider role).
+async fn registry_key(client: &reqwest::Client, node: &Node, role: &str) -> String {
+    let mut body = json!({"name": role, "role": role});
+    if role.ends_with("_provider") {
+        let kind = if role == "dns_provider" {
+            "dns"
+        } else {
+            "access"
+        };
+        let provider = expect(
+            client
+                .post(node.url("/v1/providers"))
+                .bearer_auth(ADMIN)
+                .json(&json!({"name": format!("{kind} co"), "kind": kind}))
+                .send()
+                .await
+                .unwrap(),
+            201,
+            "a provider",
+        )
+        .await;
+        body["provider_id"] = provider["id"].clone();
+    }
+    let key = expect(
+        client
+            .post(node.url("/v1/keys"))
+            .bearer_auth(ADMIN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap(),
+        201,
+        "a key",
+    )
+    .await;
+    key["token"].as_str().unwrap().to_string()
+}
+
+/// A registry with an agency key, and the provider key mirrors follow it with (in
+/// `dir/upstream-token`).
+async fn registry_with_keys(
+    client: &reqwest::Client,
+    dir: &Path,
+    port: u16,
+    extra: &[(&'static str, String)],
+) -> (Node, String) {
+    let node = registry(dir, port, extra);
+    node.wait_ready(client).await;
+    let agency = registry_key(client, &node, "agency").await;
+    let provider = registry_key(client, &node, "dns_provider").await;
+    std::fs::write(dir.join("upstream-token"), format!("{provider}\n")).unwrap();
+    (node, agency)
+}
+
+async fn list(client: &reqwest::Client, node: &Node, agency: &str, domain: &str) {
+    expect(
+        client
+            .post(node.url("/v1/entries"))
+            .bearer_auth(agency)
+            .json(&entry_body(domain))
+            .send()
+            .await
+            .unwrap(),
+        201,
+        &format!("listing {domain}"),
+    )
+    .await;
+}
+
+/// Whether the node answers `domain` as listed to `token`; `None` if it does not answer 200.
+async fn listed(client: &reqwest::Client, node: &Node, token: &str, domain: &str) -> Option<bool> {
+    let response = client
+        .get(node.url("/v1/check"))
+        .query(&[("domain", domain)])
+        .bearer_auth(token)
+        .send()
+        .await
+        .ok()?;
+    if response.status() != 200 {
+        return None;
+    }
+    response.json::<Value>().await.ok()?["listed"].as_bool()
+}
+
+async fn eventually_listed(client: &reqwest::Client, node: &Node, domain: &str, want: bool) {
+    eventually(
+        DEADLINE,
+        &format!("{domain} listed={want} on a mirror"),
+        || async { listed(client, node, CHECKER, domain).await == Some(want) },
+    )
+    .await;
+}
+
+async fn readyz(client: &reqwest::Client, node: &Node) -> (u16, Value) {
+    let response = client.get(node.url("/readyz")).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listings_reach_every_mirror_which_refuses_writes_and_checks_its_own_keys() {
+    let client = crate::helpers::client();
+    let dir = tempfile::tempdir().unwrap();
+    let (registry, agency) = registry_with_keys(&client, dir.path(), free_port(), &[]).await;
+    let upstream = registry.url("");
+    let a = mirror(dir.path(), "a", free_port(), &upstream, &[]);
+    let b = mirror(
+        dir.path(),
+        "b",
+        free_port(),
+        &upstream,
+        &[("SITEBAN__MIRROR__OPEN", "true".into())],
+    );
+    a.wait_ready(&client).await;
+    b.wait_ready(&client).await;
+
+    list(&client, &registry, &agency, "counterfeit-shop.cn").await;
+    for node in [&a, &b] {
+        eventually_listed(&client, node, "www.counterfeit-shop.cn", true).await;
+    }
+    assert_eq!(
+        listed(&client, &a, CHECKER, "honest-shop.cn").await,
+        Some(false)
+    );
+
+    // The mirror's feed and snapshot are the registry's, sequence numbers and all.
+    let feed = |node: &Node, token: &'static str| {
+        let request = client
+            .get(node.url("/v1/feed?after=0"))
+            .bearer_auth(token)
+            .send();
+        async move { expect(request.await.unwrap(), 200, "the feed").await }
+    };
+    let upstream_feed = expect(
+        client
+            .get(registry.url("/v1/feed?after=0"))
+            .bearer_auth(&agency)
+            .send()
+            .await
+            .unwrap(),
+        200,
+        "the registry's feed",
+    )
+    .await;
+    assert_eq!(feed(&a, CHECKER).await, upstream_feed);
+    let snapshot = |node: &Node, token: String| {
+        let request = client
+            .get(node.url("/v1/snapshot"))
+            .bearer_auth(token)
+            .send();
+        async move { expect(request.await.unwrap(), 200, "the snapshot").await }
+    };
+    assert_eq!(
+        snapshot(&a, CHECKER.into()).await,
+        snapshot(&registry, agency.clone()).await
+    );
+    // The feed answers conditional requests, on the registry as on the mirror.
+    for (node, token) in [(&registry, agency.as_str()), (&a, CHECKER)] {
+        let first = client
+            .get(node.url("/v1/feed?after=0"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(first.status(), 200);
+        assert_eq!(first.headers()["cache-control"], "public, no-cache");
+        let etag = first.headers()["etag"].to_str().unwrap().to_string();
+        let again = client
+            .get(node.url("/v1/feed?after=0"))
+            .bearer_auth(token)
+            .header("If-None-Match", &etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 304, "{}", node.url(""));
+        assert!(again.bytes().await.unwrap().is_empty());
+        // A page from another cursor is another page.
+        let other = client
+            .get(node.url("/v1/feed?after=1"))
+            .bearer_auth(token)
+            .header("If-None-Match", &etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(other.status(), 200);
+    }
+
+    // Writes, and reads of what only the registry holds, say this is a mirror.
+    for (method, path) in [
+        ("POST", "/v1/entries"),
+        ("POST", "/v1/entries/counterfeit-shop.cn/lift"),
+        ("POST", "/v1/keys"),
+        ("DELETE", "/v1/keys/k_1"),
+        ("PUT", "/v1/recordals/x"),
+        ("POST", "/v1/cases"),
+    ] {
+        let response = client
+            .request(method.parse().unwrap(), a.url(path))
+            .bearer_auth(CHECKER)
+            .json(&entry_body("counterfeit-shop.cn"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.headers()["allow"], "GET", "{method} {path}");
+        let body = expect(response, 405, &format!("{method} {path}")).await;
+        assert_eq!(body["error"]["code"], "read_only_mirror", "{method} {path}");
+    }
+    for path in [
+        "/v1/entries/counterfeit-shop.cn",
+        "/v1/entries",
+        "/v1/keys",
+        "/v1/notices",
+        "/v1/audit",
+        "/console/",
+        "/openapi.json",
+    ] {
+        let response = client
+            .get(a.url(path))
+            .bearer_auth(CHECKER)
+            .send()
+            .await
+            .unwrap();
+        let body = expect(response, 404, path).await;
+        assert_eq!(body["error"]["code"], "not_on_mirror", "{path}");
+    }
+    // Nothing was written upstream.
+    let entries = expect(
+        client
+            .get(registry.url("/v1/entries"))
+            .bearer_auth(&agency)
+            .send()
+            .await
+            .unwrap(),
+        200,
+        "the registry's entries",
+    )
+    .await;
+    assert_eq!(entries["entries"].as_array().unwrap().len(), 1);
+
+    // The mirror's own keys and roles decide; the registry's keys mean nothing there.
+    let check = |node: &Node, token: Option<&str>, path: &str| {
+        let mut request = client.get(node.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    let path = "/v1/check?domain=counterfeit-shop.cn";
+    assert_eq!(
+        check(&a, None, path).await,
+        401,
+        "a keyed mirror needs a key"
+    );
+    assert_eq!(check(&a, Some(&agency), path).await, 401);
+    assert_eq!(check(&a, Some(CHECKER), path).await, 200);
+    assert_eq!(check(&a, Some(RESOLVER), path).await, 200);
+    assert_eq!(check(&a, Some(CHECKER), "/v1/rpz").await, 403);
+    assert_eq!(check(&a, Some(RESOLVER), "/v1/rpz").await, 200);
+    assert_eq!(
+        check(&b, None, path).await,
+        200,
+        "an open mirror needs none"
+    );
+    assert_eq!(check(&b, None, "/v1/rpz").await, 200);
+    assert_eq!(check(&b, Some("wrong-token"), path).await, 401);
+
+    let (status, ready) = readyz(&client, &a).await;
+    assert_eq!(status, 200, "{ready}");
+    assert!(ready["stale_seconds"].as_u64().unwrap() < 10, "{ready}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mirrors_outlive_the_registry_serve_their_copy_and_catch_up() {
+    let client = crate::helpers::client();
+    let dir = tempfile::tempdir().unwrap();
+    let registry_port = free_port();
+    let (mut registry, agency) = registry_with_keys(&client, dir.path(), registry_port, &[]).await;
+    let upstream = registry.url("");
+    let mirror_port = free_port();
+    let staleness = ("SITEBAN__MIRROR__MAX_STALENESS_SECONDS", "4".to_string());
+    let mut edge = mirror(
+        dir.path(),
+        "edge",
+        mirror_port,
+        &upstream,
+        std::slice::from_ref(&staleness),
+    );
+    edge.wait_ready(&client).await;
+    list(&client, &registry, &agency, "counterfeit-shop.cn").await;
+    eventually_listed(&client, &edge, "counterfeit-shop.cn", true).await;
+
+    registry.kill();
+    // Checks go on from what the mirror has; it stays ready within its staleness limit...
+    assert_eq!(
+        listed(&client, &edge, CHECKER, "counterfeit-shop.cn").await,
+        Some(true)
+    );
+    assert_eq!(readyz(&client, &edge).await.0, 200);
+    // ...then says how stale it is, answering all the same.
+    eventually(DEADLINE, "the mirror to say it is stale", || async {
+        readyz(&client, &edge).await.0 == 503
+    })
+    .await;
+    let (_, body) = readyz(&client, &edge).await;
+    assert!(
+        body["reason"].as_str().unwrap().contains("upstream"),
+        "{body}"
+    );
+    assert_eq!(
+        listed(&client, &edge, CHECKER, "counterfeit-shop.cn").await,
+        Some(true)
+    );
+
+    // Restarted while the registry is down, it serves its local copy at once.
+    edge.kill();
+    let edge = mirror(dir.path(), "edge", mirror_port, &upstream, &[staleness]);
+    eventually(DEADLINE, "the restarted mirror to answer", || async {
+        listed(&client, &edge, CHECKER, "counterfeit-shop.cn").await == Some(true)
+    })
+    .await;
+    let log = std::fs::read_to_string(&edge.log).unwrap();
+    assert!(
+        log.contains("serving from the mirror's local copy"),
+        "{log}"
+    );
+
+    // The registry back, the mirror catches up with what was written since.
+    let registry = registry_at(dir.path(), registry_port);
+    registry.wait_ready(&client).await;
+    list(&client, &registry, &agency, "late-listed.cn").await;
+    expect(
+        client
+            .post(registry.url("/v1/entries/counterfeit-shop.cn/lift"))
+            .bearer_auth(&agency)
+            .json(&crate::helpers::lift_body())
+            .send()
+            .await
+            .unwrap(),
+        200,
+        "the lift",
+    )
+    .await;
+    eventually_listed(&client, &edge, "late-listed.cn", true).await;
+    eventually_listed(&client, &edge, "counterfeit-shop.cn", false).await;
+    eventually(DEADLINE, "the mirror to be ready again", || async {
+        readyz(&client, &edge).await.0 == 200
+    })
+    .await;
+}
+
+fn registry_at(dir: &Path, port: u16) -> Node {
+    registry(dir, port, &[])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirror_behind_the_feeds_retention_reloads_from_a_snapshot() {
+    let client = crate::helpers::client();
+    let dir = tempfile::tempdir().unwrap();
+    let retention = [("SITEBAN__FEED__RETENTION", "3".to_string())];
+    let (registry, agency) = registry_with_keys(&client, dir.path(), free_port(), &retention).await;
+    let upstream = registry.url("");
+    let port = free_port();
+    let mut edge = mirror(dir.path(), "edge", port, &upstream, &[]);
+    edge.wait_ready(&client).await;
+    list(&client, &registry, &agency, "counterfeit-shop.cn").await;
+    eventually_listed(&client, &edge, "counterfeit-shop.cn", true).await;
+    // The copy on disk holds the listing before the mirror goes away.
+    let copy = dir.path().join("edge").join("mirror-copy.json");
+    eventually(DEADLINE, "the local copy to be saved", || async {
+        std::fs::read_to_string(&copy).is_ok_and(|c| c.contains("counterfeit-shop.cn"))
+    })
+    .await;
+    edge.kill();
+
+    // More changes than the feed keeps.
+    for i in 0..5 {
+        list(&client, &registry, &agency, &format!("shop{i}.example.cn")).await;
+    }
+    expect(
+        client
+            .post(registry.url("/v1/entries/counterfeit-shop.cn/lift"))
+            .bearer_auth(&agency)
+            .json(&crate::helpers::lift_body())
+            .send()
+            .await
+            .unwrap(),
+        200,
+        "the lift",
+    )
+    .await;
+
+    let edge = mirror(dir.path(), "edge", port, &upstream, &[]);
+    eventually_listed(&client, &edge, "shop4.example.cn", true).await;
+    eventually_listed(&client, &edge, "counterfeit-shop.cn", false).await;
+    for i in 0..5 {
+        assert_eq!(
+            listed(&client, &edge, CHECKER, &format!("shop{i}.example.cn")).await,
+            Some(true)
+        );
+    }
+    let log = std::fs::read_to_string(&edge.log).unwrap();
+    assert!(log.contains("snapshot loaded from the upstream"), "{log}");
+    // What it reloaded replaced the copy: after a restart it is what it serves.
+    eventually(DEADLINE, "the new copy to be saved", || async {
+        std::fs::read_to_string(&copy).is_ok_and(|c| !c.contains("counterfeit-shop.cn"))
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirror_follows_a_registry_over_https_and_refuses_a_wrong_key() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = crate::helpers::client();
+    let dir = tempfile::tempdir().unwrap();
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let port = free_port();
+    let tls = [
+        (
+            "SITEBAN__SERVER__TLS__CERT_PATH",
+            cert.display().to_string(),
+        ),
+        ("SITEBAN__SERVER__TLS__KEY_PATH", key.display().to_string()),
+    ];
+    let _registry = registry(dir.path(), port, &tls);
+    let https = reqwest::Client::builder()
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(certified.cert.pem().as_bytes()).unwrap(),
+        )
+        .build()
+        .unwrap();
+    let base = format!("https://localhost:{port}");
+    eventually(DEADLINE, "the registry to serve HTTPS", || async {
+        https
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    let key_of = |role: &'static str| {
+        let request = https
+            .post(format!("{base}/v1/keys"))
+            .bearer_auth(ADMIN)
+            .json(&json!({"name": role, "role": role}))
+            .send();
+        async move {
+            expect(request.await.unwrap(), 201, "a key").await["token"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let agency = key_of("agency").await;
+    let auditor = key_of("auditor").await;
+    std::fs::write(dir.path().join("upstream-token"), &auditor).unwrap();
+    expect(
+        https
+            .post(format!("{base}/v1/entries"))
+            .bearer_auth(&agency)
+            .json(&entry_body("counterfeit-shop.cn"))
+            .send()
+            .await
+            .unwrap(),
+        201,
+        "a listing",
+    )
+    .await;
+
+    // Without the registry's certificate authority, the mirror cannot start.
+    let mut untrusting = mirror(dir.path(), "untrusting", free_port(), &base, &[]);
+    eventually(
+        DEADLINE,
+        "a mirror that cannot trust the upstream to stop",
+        || {
+            let exited = untrusting.exited();
+            async move { exited }
+        },
+    )
+    .await;
+    let log = std::fs::read_to_string(&untrusting.log).unwrap();
+    assert!(log.contains("cannot load the index"), "{log}");
+
+    let ca = [("SITEBAN__MIRROR__CA_FILE", cert.display().to_string())];
+    let edge = mirror(dir.path(), "edge", free_port(), &base, &ca);
+    edge.wait_ready(&client).await;
+    eventually_listed(&client, &edge, "counterfeit-shop.cn", true).await;
+
+    // A key the registry does not know is refused, and the log says what to fix.
+    std::fs::write(dir.path().join("upstream-token"), "not-a-key").unwrap();
+    let mut refused = mirror(dir.path(), "refused", free_port(), &base, &ca);
+    eventually(DEADLINE, "a mirror with a wrong key to stop", || {
+        let exited = refused.exited();
+        async move { exited }
+    })
+    .await;
+    let log = std::fs::read_to_string(&refused.log).unwrap();
+    assert!(log.contains("refused the mirror's key (401"), "{log}");
+    assert!(
+        !log.contains("not-a-key"),
+        "the token is never logged: {log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unbound_transfers_the_rpz_from_a_mirror_and_blocks_a_registry_listing() {
+    let client = crate::helpers::client();
+    let dir = tempfile::tempdir().unwrap();
+    let (registry, agency) = registry_with_keys(&client, dir.path(), free_port(), &[]).await;
+    list(&client, &registry, &agency, "counterfeit-shop.cn").await;
+    let dns_port = free_port();
+    let unbound_port = free_port();
+    let edge = mirror(
+        dir.path(),
+        "edge",
+        free_port(),
+        &registry.url(""),
+        &[
+            ("SITEBAN__DNS__LISTEN", format!("127.0.0.1:{dns_port}")),
+            ("SITEBAN__DNS__NOTIFY", format!("127.0.0.1:{unbound_port}")),
+        ],
+    );
+    edge.wait_ready(&client).await;
+    let primary: SocketAddr = format!("127.0.0.1:{dns_port}").parse().unwrap();
+    let unbound = Unbound::start_with(unbound_port, primary, "");
+    let nx = Some(ResponseCode::NXDomain);
+    let ok = Some(ResponseCode::NoError);
+    eventually(
+        DEADLINE,
+        "Unbound to load the zone from the mirror",
+        || async { unbound.status("www.counterfeit-shop.cn.").await == nx },
+    )
+    .await;
+    assert_eq!(unbound.status("late-listed.cn.").await, ok);
+    // A listing on the registry reaches Unbound through the mirror (NOTIFY, then IXFR).
+    list(&client, &registry, &agency, "late-listed.cn").await;
+    eventually(
+        Duration::from_secs(10),
+        "Unbound to block a listing made on the registry",
+        || async { unbound.status("late-listed.cn.").await == nx },
+    )
+    .await;
+    assert_eq!(
+        unbound.status("honest-shop.cn.").await,
+        ok,
+        "{}",
+        unbound.log()
+    );
+}

@@ -16,6 +16,10 @@ use crate::model::Event;
 
 const MAX_WAIT_SECONDS: u64 = 30;
 const MAX_LIMIT: usize = 10_000;
+/// Up to this many entries, the JSON snapshot of a view is written once, kept in memory (about
+/// 110 bytes an entry) and shared by every request for that view; larger sets are streamed to
+/// each request, never held whole.
+const SHARED_SNAPSHOT_MAX: usize = 2_000_000;
 /// How a cache may keep a page of the feed: stored, but revalidated here on every request.
 const FEED_CACHE: &str = "public, no-cache";
 
@@ -121,6 +125,18 @@ pub async fn snapshot(call: Call) -> Answer {
     let view = call.index.view();
     let seq = view.seq();
     match params.format.as_deref() {
+        None | Some("json") if view.len() <= SHARED_SNAPSHOT_MAX => {
+            // Written once per view and sent to every request for it, as many mirrors
+            // reloading at once ask for the same one.
+            let index = std::sync::Arc::clone(&call.index);
+            let body = tokio::task::spawn_blocking(move || index.snapshot.json(&view))
+                .await
+                .map_err(|e| ApiError::Internal(format!("writing a snapshot: {e}")))?;
+            Ok(HttpResponse::Ok()
+                .insert_header((super::SEQ_HEADER, seq))
+                .content_type("application/json")
+                .body(body))
+        }
         None | Some("json") => {
             let body = stream_body(move |out| crate::index::snapshot::write_json(out, &view));
             Ok(HttpResponse::Ok()

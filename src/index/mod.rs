@@ -91,6 +91,8 @@ pub struct Index {
     overlay_max: usize,
     merging: AtomicBool,
     seed: u64,
+    /// The JSON snapshot of the latest view asked for, shared by every request for it.
+    pub snapshot: snapshot::Shared,
 }
 
 impl Index {
@@ -109,6 +111,7 @@ impl Index {
             overlay_max: overlay_max.max(1),
             merging: AtomicBool::new(false),
             seed,
+            snapshot: snapshot::Shared::default(),
         })
     }
 

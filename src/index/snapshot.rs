@@ -1,8 +1,10 @@
 //! The JSON form of a whole view, `{"seq", "entries": [{"domain", "scope", "entry_id",
 //! "category", "status"}]}`: what `GET /v1/snapshot` sends and what a mirror reads back from
-//! its upstream and keeps as its local copy. One writer and one reader, so the two never drift.
+//! its upstream and keeps as its local copy. One writer and one reader, so the two never drift;
+//! and the latest view's JSON kept once for every request of it (`Shared`).
 
 use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -41,6 +43,51 @@ pub fn write_json(out: &mut impl Write, view: &View) -> std::io::Result<()> {
         serde_json::to_writer(&mut *out, &entry)?;
     }
     out.write_all(b"]}")
+}
+
+/// The JSON of the latest view a snapshot was asked of, written once and shared by every
+/// request for that same view: a thousand mirrors reloading at once cost one serialisation.
+#[derive(Default)]
+pub struct Shared {
+    latest: Mutex<Option<Arc<SharedBody>>>,
+}
+
+struct SharedBody {
+    view: Arc<View>,
+    json: OnceLock<bytes::Bytes>,
+}
+
+impl Shared {
+    /// The JSON of `view`. The first request for a view writes it while the others for the
+    /// same view wait for it: call this on a blocking thread.
+    pub fn json(&self, view: &Arc<View>) -> bytes::Bytes {
+        let body = {
+            let mut latest = self.latest.lock().unwrap_or_else(|e| e.into_inner());
+            match &*latest {
+                // The same view, not only the same sequence: a reload may give a sequence
+                // number again to another set.
+                Some(body) if Arc::ptr_eq(&body.view, view) => Arc::clone(body),
+                _ => {
+                    let body = Arc::new(SharedBody {
+                        view: Arc::clone(view),
+                        json: OnceLock::new(),
+                    });
+                    *latest = Some(Arc::clone(&body));
+                    body
+                }
+            }
+        };
+        body.json
+            .get_or_init(|| {
+                let mut out = Vec::with_capacity(view.len() * 110 + 64);
+                // Plain records into memory: serde_json cannot fail here.
+                if let Err(e) = write_json(&mut out, view) {
+                    tracing::error!(error = %e, "writing a snapshot to memory failed");
+                }
+                out.into()
+            })
+            .clone()
+    }
 }
 
 #[derive(Deserialize)]
@@ -115,6 +162,31 @@ mod tests {
         let mut expected = records;
         expected.sort_by(|a, b| a.domain.as_str().cmp(b.domain.as_str()));
         assert_eq!(read, expected);
+    }
+
+    #[test]
+    fn a_shared_body_is_written_once_per_view() {
+        let index = Index::new(16);
+        let record = |name: &str| ActiveRecord {
+            domain: DomainName::parse(name).unwrap(),
+            entry_id: Uuid::now_v7(),
+            scope: Scope::Exact,
+            category: Category::CounterfeitGoods,
+            suspended: false,
+        };
+        index.load(5, &[record("a.example.cn")]);
+        let shared = Shared::default();
+        let first = shared.json(&index.view());
+        let again = shared.json(&index.view());
+        assert_eq!(first.as_ptr(), again.as_ptr(), "one body for one view");
+        let mut expected = Vec::new();
+        write_json(&mut expected, &index.view()).unwrap();
+        assert_eq!(first, expected);
+        // Another set at the same sequence is another view, and another body.
+        index.load(5, &[record("b.example.cn")]);
+        let other = shared.json(&index.view());
+        assert!(String::from_utf8_lossy(&other).contains("b.example.cn"));
+        assert!(!String::from_utf8_lossy(&other).contains("a.example.cn"));
     }
 
     #[test]

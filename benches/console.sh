@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # Console pages under load with ENTRIES (default 1,000,000) entries loaded in the embedded
 # store: a signed-in agency session asks each page with wrk (CONNS connections, one server
-# worker, each side pinned to its own core) for SECONDS seconds; the p99 at the server comes
+# worker, each side pinned to its own core) for DURATION seconds; the p99 at the server comes
 # from the node's own request histogram (`siteban_http_request_duration_seconds`, per route), as
 # Prometheus's histogram_quantile computes it (linear within the bucket), beside wrk's p99 at
 # the client, each page after a second of warm-up that is not counted. Target: every page
 # at most 20 ms at the server.
-# Usage: benches/console.sh   (env: ENTRIES=1000000 SECONDS=8 CONNS=4 PROFILE=dist)
+# Usage: benches/console.sh   (env: ENTRIES=1000000 DURATION=8 CONNS=4 PROFILE=dist)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PROFILE=${PROFILE:-dist}
 ENTRIES=${ENTRIES:-1000000}
-SECONDS_EACH=${SECONDS:-8}
+SECONDS_EACH=${DURATION:-8}
 CONNS=${CONNS:-4}
 ADMIN=bench-admin-token-0123456789abcdef
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }

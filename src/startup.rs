@@ -205,6 +205,7 @@ pub fn build_registry(
         settings: settings.clone(),
         health: FollowerHealth::new(),
         inbox_wake: tokio::sync::Notify::new(),
+        recent: crate::index::recent::Recent::new(crate::registry::RECENT_EVENTS),
     })
 }
 

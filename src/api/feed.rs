@@ -70,20 +70,25 @@ pub async fn feed(call: Call) -> Answer {
             "wait must be from 0 to {MAX_WAIT_SECONDS} seconds"
         )));
     }
-    let mut events = call.events(after, limit).await?;
+    let mut events = if wait > 0 {
+        call.events_for_long_poll(after, limit).await?
+    } else {
+        call.events(after, limit).await?
+    };
     if events.is_empty() && wait > 0 {
         // Held until the answer is sent: the cap counts waiting requests only.
         let _slot = super::limits(&call.req)?.long_poll()?;
         // The index moves when the follower applies a new event; wake on that, then read the
-        // store again so the answer comes from the authoritative feed. A key revoked or
-        // expiring meanwhile ends the wait at once: nothing more is sent on its behalf.
+        // events it applied (kept in memory: a thousand waiting mirrors cost no store read).
+        // A key revoked or expiring meanwhile ends the wait at once: nothing more is sent on
+        // its behalf.
         let arrived = call
             .index
             .wait_for(after.saturating_add(1), Duration::from_secs(wait));
         tokio::select! {
             arrived = arrived => {
                 if arrived {
-                    events = call.events(after, limit).await?;
+                    events = call.events_for_long_poll(after, limit).await?;
                 }
             }
             () = call.key_ends() => return Err(ApiError::Unauthenticated),

@@ -33,6 +33,11 @@ fn claim_batch(settings: &crate::settings::LocateSettings) -> usize {
     (sites as usize).clamp(settings.concurrency.min(MAX_BATCH), MAX_BATCH)
 }
 
+/// How long the recorder waits after a finished attempt for others to write with it, and the
+/// most it writes at once.
+const RECORD_GATHER: Duration = Duration::from_millis(100);
+const RECORD_MAX: usize = 256;
+
 /// The most changes of location an entry keeps; older ones are dropped first.
 const HISTORY_KEPT: usize = 100;
 
@@ -125,7 +130,23 @@ async fn record(
     mut outcomes: mpsc::UnboundedReceiver<(LocateOutcome, &'static str)>,
 ) {
     let mut batch = Vec::new();
-    while outcomes.recv_many(&mut batch, 64).await > 0 {
+    while outcomes.recv_many(&mut batch, RECORD_MAX).await > 0 {
+        // Every write is a durable commit, taken on the same store and core as the listings:
+        // gather what else finishes within `RECORD_GATHER` into it, rather than one commit
+        // per lookup.
+        let gathered = tokio::time::sleep(RECORD_GATHER);
+        tokio::pin!(gathered);
+        while batch.len() < RECORD_MAX {
+            let room = RECORD_MAX - batch.len();
+            tokio::select! {
+                _ = &mut gathered => break,
+                received = outcomes.recv_many(&mut batch, room) => {
+                    if received == 0 {
+                        break;
+                    }
+                }
+            }
+        }
         let written: Vec<Vec<Notice>> = batch.iter().map(|(o, _)| o.notices.clone()).collect();
         let labels: Vec<&'static str> = batch.iter().map(|(_, label)| *label).collect();
         let recorded = notices

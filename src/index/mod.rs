@@ -7,6 +7,7 @@
 //! past `overlay_max`, a background thread folds it into a new base, so the cost of a write stays
 //! bounded by the overlay size rather than the number of entries.
 
+pub mod recent;
 pub mod snapshot;
 pub mod table;
 

@@ -37,6 +37,8 @@ pub async fn follow(registry: Arc<Registry>, mut shutdown: tokio::sync::watch::R
                 if let Some((version, keys)) = &batch.keys {
                     registry.auth.replace(*version, keys);
                 }
+                // Before the index moves, so that a long-poll woken by it finds the events.
+                registry.recent.push(&batch.events);
                 match registry.index.apply(&batch.events) {
                     Ok(()) => {
                         if let Some(last) = batch.events.last() {

@@ -79,7 +79,13 @@ pub struct Registry {
     pub configured_protection: Vec<DomainName>,
     /// Wakes the inbox announcer when a case or referral changes on this node.
     pub inbox_wake: tokio::sync::Notify,
+    /// The latest events the follower applied, for the feed's long-polls.
+    pub recent: crate::index::recent::Recent,
 }
+
+/// How many of the latest events a node keeps in memory for the feed's long-polls: a follower
+/// woken by a new event reads it from there, not from the store.
+pub const RECENT_EVENTS: usize = 10_000;
 
 /// What the follower last knew of the store, for readiness and the lag metrics.
 pub struct FollowerHealth {
@@ -133,6 +139,7 @@ impl Registry {
     pub async fn bootstrap(&self) -> StoreResult<()> {
         let started = Instant::now();
         let active = self.store.active_set().await?;
+        self.recent.reset(active.seq);
         self.index.load(active.seq, &active.records);
         let (version, keys) = self.store.keys().await?;
         self.auth.replace(version, &keys);

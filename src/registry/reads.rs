@@ -290,6 +290,25 @@ impl Registry {
         Ok(self.store.events(after, limit).await?)
     }
 
+    /// Events after `after` for a long-poll, which waits for the index when there are none:
+    /// from the events this node applied when it holds them all and knows of nothing newer in
+    /// the store, so that thousands of waiting followers woken by one event cost no store
+    /// read; from the store otherwise.
+    pub async fn events_for_long_poll(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> RegistryResult<Vec<Event>> {
+        if let Some(events) = self.recent.after(after, limit.clamp(1, 10_000))
+            && (!events.is_empty()
+                || self.recent.last()
+                    >= self.health.head.load(std::sync::atomic::Ordering::Relaxed))
+        {
+            return Ok(events);
+        }
+        self.events(after, limit).await
+    }
+
     /// Audit records after `after`, at most `limit`, in order.
     pub async fn audit_records(
         &self,

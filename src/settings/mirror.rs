@@ -29,6 +29,9 @@ pub struct MirrorSettings {
     pub wait_seconds: u64,
     /// The longest pause between attempts while the upstream fails (with jitter).
     pub max_backoff_ms: u64,
+    /// After a page of events, how long the next long-poll waits, so that a burst of events
+    /// comes in a few pages: what a mirror costs the registry is bounded by this.
+    pub pause_ms: u64,
     /// How many of the latest events the mirror keeps, for its own feed and IXFR.
     pub feed_window: u64,
     /// Serve checks, the feed, the snapshot and the RPZ without a key.
@@ -68,6 +71,7 @@ impl Default for MirrorSettings {
             max_staleness_seconds: 300,
             wait_seconds: 25,
             max_backoff_ms: 30_000,
+            pause_ms: 250,
             feed_window: 100_000,
             open: false,
             keys: Vec::new(),
@@ -92,6 +96,12 @@ impl MirrorSettings {
             ("mirror.max_backoff_ms", self.max_backoff_ms),
             ("mirror.feed_window", self.feed_window),
         ])?;
+        if self.pause_ms > 10_000 {
+            return Err(invalid(
+                "mirror.pause_ms",
+                "must be at most 10000: a listing must reach a mirror within seconds",
+            ));
+        }
         if self.wait_seconds > 30 {
             return Err(invalid(
                 "mirror.wait_seconds",

@@ -11,59 +11,34 @@
 mod refused;
 mod upstream;
 
-use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
 use super::{ActiveSet, EntryQuery, FollowBatch, FollowCursor, Store, StoreError, StoreResult};
 use crate::audit::{AuditEvent, AuditRecord};
 use crate::domain::{DomainName, Role};
+use crate::index::recent::Recent;
 use crate::model::{
     Entry, Event, KeyRecord, NewEntry, PendingLift, ProtectedName, Review, ReviewedLift, Timestamp,
 };
 use crate::settings::Settings;
 pub use upstream::Upstream;
 
-/// The latest events, after `base`: the sequence the active set was loaded at.
-struct Window {
-    base: u64,
-    events: VecDeque<Event>,
-    capacity: usize,
-    /// The upstream's newest sequence, as its last answer said.
-    head: u64,
-}
-
-impl Window {
-    fn last(&self) -> u64 {
-        self.base + self.events.len() as u64
-    }
-
-    fn push(&mut self, events: &[Event]) {
-        for event in events {
-            if event.seq != self.last() + 1 {
-                // The follower applies the same batch and reloads on a gap; keep the window
-                // contiguous by starting it over here.
-                self.events.clear();
-                self.base = event.seq - 1;
-            }
-            self.events.push_back(event.clone());
-            if self.events.len() > self.capacity {
-                self.events.pop_front();
-                self.base += 1;
-            }
-        }
-        self.head = self.head.max(self.last());
-    }
-}
-
 pub struct MirrorStore {
     upstream: Upstream,
+    /// After a page with events (not a full one), the next long-poll waits this long.
+    pause: Duration,
+    /// When the last page with events arrived, and whether it was full.
+    last_page: Mutex<Option<(Instant, bool)>>,
     copy: PathBuf,
-    window: Mutex<Window>,
+    /// The latest events received, for the mirror's own feed and IXFR.
+    window: Recent,
+    /// The upstream's newest sequence, as its last answer said.
+    head: AtomicU64,
     keys: Vec<KeyRecord>,
     /// Whether the first load, which reads the local copy, has been made.
     started: AtomicBool,
@@ -89,13 +64,11 @@ impl MirrorStore {
             .collect();
         Ok(MirrorStore {
             upstream: Upstream::new(mirror)?,
+            pause: Duration::from_millis(mirror.pause_ms),
+            last_page: Mutex::new(None),
             copy: copy_path(settings),
-            window: Mutex::new(Window {
-                base: 0,
-                events: VecDeque::new(),
-                capacity: mirror.feed_window as usize,
-                head: 0,
-            }),
+            window: Recent::new(mirror.feed_window as usize),
+            head: AtomicU64::new(0),
             keys,
             started: AtomicBool::new(false),
         })
@@ -104,10 +77,6 @@ impl MirrorStore {
     /// Where the local copy is kept.
     pub fn copy_path(&self) -> &Path {
         &self.copy
-    }
-
-    fn window(&self) -> std::sync::MutexGuard<'_, Window> {
-        self.window.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The active set from the local copy, if there is a readable one.
@@ -189,29 +158,31 @@ fn holds_no(what: &'static str) -> StoreError {
 #[async_trait]
 impl Store for MirrorStore {
     async fn events(&self, after: u64, limit: usize) -> StoreResult<Vec<Event>> {
-        let window = self.window();
-        if after < window.base {
-            return Err(StoreError::SnapshotRequired {
-                oldest: window.base + 1,
-            });
-        }
-        let skip = (after - window.base) as usize;
-        Ok(window
-            .events
-            .iter()
-            .skip(skip)
-            .take(super::clamp_limit(limit))
-            .cloned()
-            .collect())
+        self.window
+            .after(after, super::clamp_limit(limit))
+            .ok_or(StoreError::SnapshotRequired {
+                oldest: self.window.base() + 1,
+            })
     }
 
     async fn head(&self) -> StoreResult<u64> {
-        Ok(self.window().head)
+        Ok(self.head.load(Ordering::Relaxed))
     }
 
     async fn follow(&self, cursor: FollowCursor, _block: Duration) -> StoreResult<FollowBatch> {
         let keys = (cursor.keys_version != 1).then(|| (1, self.keys.clone()));
+        // A burst of listings reaches the mirror in a few pages rather than one request per
+        // event: that bounds what each mirror costs the registry (a page and a new long-poll
+        // per pause at most). A full page means more is waiting: no pause then.
+        let last = *self.last_page.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, false)) = last {
+            tokio::time::sleep_until((at + self.pause).into()).await;
+        }
         let page = self.upstream.feed(cursor.seq).await?;
+        if !page.events.is_empty() {
+            *self.last_page.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some((Instant::now(), page.full));
+        }
         if page.head < cursor.seq {
             // The upstream is behind what this mirror applied: restored from an older copy,
             // or its feed was given to other writes. Load its set again.
@@ -220,15 +191,16 @@ impl Store for MirrorStore {
                 page.head, cursor.seq
             )));
         }
-        let mut window = self.window();
-        if window.last() != cursor.seq {
-            window.events.clear();
-            window.base = cursor.seq;
+        if self.window.last() != cursor.seq {
+            self.window.reset(cursor.seq);
         }
-        window.push(&page.events);
-        window.head = window.head.max(page.head);
+        self.window.push(&page.events);
+        let head = self
+            .head
+            .fetch_max(page.head, Ordering::Relaxed)
+            .max(page.head);
         Ok(FollowBatch {
-            head: window.head,
+            head,
             events: page.events,
             keys,
         })
@@ -244,10 +216,8 @@ impl Store for MirrorStore {
             }
             None => self.upstream.snapshot().await?,
         };
-        let mut window = self.window();
-        window.events.clear();
-        window.base = set.seq;
-        window.head = window.head.max(set.seq);
+        self.window.reset(set.seq);
+        self.head.fetch_max(set.seq, Ordering::Relaxed);
         Ok(set)
     }
 
@@ -326,42 +296,5 @@ impl Store for MirrorStore {
 
     async fn unprotect(&self, _name: &DomainName) -> StoreResult<bool> {
         Err(holds_no("protected names"))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::{Category, Scope};
-    use crate::model::EventKind;
-
-    fn event(seq: u64) -> Event {
-        Event {
-            seq,
-            kind: EventKind::Listed,
-            domain: DomainName::parse(&format!("shop{seq}.example.cn")).unwrap(),
-            scope: Scope::Exact,
-            entry_id: uuid::Uuid::now_v7(),
-            category: Category::CounterfeitGoods,
-            at: Timestamp::now(),
-        }
-    }
-
-    #[test]
-    fn the_window_keeps_the_latest_events_contiguous() {
-        let mut window = Window {
-            base: 10,
-            events: VecDeque::new(),
-            capacity: 3,
-            head: 10,
-        };
-        window.push(&[event(11), event(12)]);
-        assert_eq!((window.base, window.last()), (10, 12));
-        window.push(&[event(13), event(14)]);
-        assert_eq!((window.base, window.last(), window.head), (11, 14, 14));
-        // A gap starts the window over at the event after it.
-        window.push(&[event(20)]);
-        assert_eq!((window.base, window.last()), (19, 20));
-        assert_eq!(window.events.len(), 1);
     }
 }

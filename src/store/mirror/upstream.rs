@@ -17,13 +17,19 @@ pub struct Upstream {
     /// The base URL, without a trailing `/`.
     url: String,
     token: String,
+    /// For the feed's long-polls: one kept-alive connection.
     http: reqwest::Client,
+    /// For snapshots: a connection of its own, closed after each, so that the registry keeps
+    /// no buffer sized for a snapshot beside every mirror's long-poll.
+    bulk: reqwest::Client,
     wait: u64,
 }
 
 /// One answer of the upstream's feed.
 pub struct FeedAnswer {
     pub events: Vec<Event>,
+    /// Whether the page was full: more events wait upstream.
+    pub full: bool,
     /// The upstream's own index sequence (`X-Blacklist-Seq`).
     pub head: u64,
 }
@@ -50,30 +56,43 @@ impl Upstream {
             path.display()
         );
         crate::notices::install_crypto_provider();
-        let mut http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            // Redirects could carry the key to another host; the registry never redirects.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("siteban-mirror/", env!("CARGO_PKG_VERSION")))
-            .tcp_keepalive(Duration::from_secs(30));
-        if let Some(ca) = &settings.ca_file {
-            let pem = std::fs::read(ca)
-                .with_context(|| format!("cannot read mirror.ca_file {}", ca.display()))?;
-            let certificates = reqwest::Certificate::from_pem_bundle(&pem)
-                .with_context(|| format!("mirror.ca_file {} is not PEM", ca.display()))?;
-            anyhow::ensure!(
-                !certificates.is_empty(),
-                "mirror.ca_file {} holds no certificate",
-                ca.display()
-            );
-            for certificate in certificates {
-                http = http.add_root_certificate(certificate);
+        let certificates = match &settings.ca_file {
+            Some(ca) => {
+                let pem = std::fs::read(ca)
+                    .with_context(|| format!("cannot read mirror.ca_file {}", ca.display()))?;
+                let certificates = reqwest::Certificate::from_pem_bundle(&pem)
+                    .with_context(|| format!("mirror.ca_file {} is not PEM", ca.display()))?;
+                anyhow::ensure!(
+                    !certificates.is_empty(),
+                    "mirror.ca_file {} holds no certificate",
+                    ca.display()
+                );
+                certificates
             }
-        }
+            None => Vec::new(),
+        };
+        let client = |pooled: bool| {
+            let mut builder = reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(10))
+                // Redirects could carry the key to another host; the registry never redirects.
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("siteban-mirror/", env!("CARGO_PKG_VERSION")))
+                .tcp_keepalive(Duration::from_secs(30));
+            if !pooled {
+                builder = builder.pool_max_idle_per_host(0);
+            }
+            for certificate in &certificates {
+                builder = builder.add_root_certificate(certificate.clone());
+            }
+            builder
+                .build()
+                .context("cannot build the upstream's client")
+        };
         Ok(Upstream {
             url: settings.upstream.trim_end_matches('/').to_string(),
             token,
-            http: http.build().context("cannot build the upstream's client")?,
+            http: client(true)?,
+            bulk: client(false)?,
             wait: settings.wait_seconds,
         })
     }
@@ -86,7 +105,9 @@ impl Upstream {
         );
         // The upstream holds a long-poll for `wait` seconds; past that and a margin, the
         // connection is taken for dead.
-        let response = self.get(&url, Duration::from_secs(self.wait + 15)).await?;
+        let response = self
+            .get(&self.http, &url, Duration::from_secs(self.wait + 15))
+            .await?;
         let head = seq_header(&response);
         let body = response
             .bytes()
@@ -99,6 +120,7 @@ impl Upstream {
             .unwrap_or(0)
             .max(page.events.last().map_or(0, |e| e.seq));
         Ok(FeedAnswer {
+            full: page.events.len() >= PAGE,
             events: page.events,
             head,
         })
@@ -107,7 +129,7 @@ impl Upstream {
     /// The upstream's whole active set.
     pub async fn snapshot(&self) -> StoreResult<ActiveSet> {
         let url = format!("{}/v1/snapshot", self.url);
-        let response = self.get(&url, Duration::from_secs(600)).await?;
+        let response = self.get(&self.bulk, &url, Duration::from_secs(600)).await?;
         let body = response
             .bytes()
             .await
@@ -132,9 +154,13 @@ impl Upstream {
     }
 
     /// A `GET` with the key; any answer but `200` is an error that says what to do.
-    async fn get(&self, url: &str, timeout: Duration) -> StoreResult<reqwest::Response> {
-        let response = self
-            .http
+    async fn get(
+        &self,
+        http: &reqwest::Client,
+        url: &str,
+        timeout: Duration,
+    ) -> StoreResult<reqwest::Response> {
+        let response = http
             .get(url)
             .bearer_auth(&self.token)
             .timeout(timeout)

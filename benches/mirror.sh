@@ -11,8 +11,11 @@
 #  3. a mirror's check throughput against the registry node's, in the same run: the other
 #     mirrors stopped, each server pinned to core 0, wrk (4 connections, one thread) on core 1,
 #     RUNS alternating rounds of DURATION seconds, medians compared (target at least 0.9x).
+# PAUSE_MS sets the mirrors' mirror.pause_ms (default 250): the listings here come one at a
+# time, each after every mirror has the one before, so each waits out that pause; 0 shows the
+# propagation itself.
 # Usage: benches/mirror.sh   (env: MIRRORS=100 LISTINGS=200 ENTRIES=100000 RUNS=3 DURATION=8
-#                             PROFILE=dist)
+#                             PAUSE_MS=250 PROFILE=dist)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PROFILE=${PROFILE:-dist}
@@ -21,6 +24,7 @@ LISTINGS=${LISTINGS:-200}
 ENTRIES=${ENTRIES:-100000}
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-8}
+PAUSE_MS=${PAUSE_MS:-250}
 ADMIN=bench-admin-token-0123456789abcdef
 CLIENT_TOKEN=bench-mirror-client-token-0123456789
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
@@ -74,6 +78,7 @@ start_mirror() {
     SITEBAN__MIRROR__UPSTREAM="$registry" SITEBAN__MIRROR__TOKEN_FILE="$work/upstream-token" \
         SITEBAN__STORE__PATH="$work/mirror$1" SITEBAN__SERVER__LISTEN="127.0.0.1:$port" \
         SITEBAN__SERVER__WORKERS=1 SITEBAN__LOG__LEVEL=warn SITEBAN__MIRROR__SAVE_SECONDS="${2:-30}" \
+        SITEBAN__MIRROR__PAUSE_MS="$PAUSE_MS" \
         target/$PROFILE/siteban mirror --config "$work/mirror.toml" 2> "$work/mirror$1.log" &
     mpids+=($!)
     pids+=($!)

@@ -12,7 +12,7 @@ use rand::Rng;
 use tokio::sync::{Semaphore, mpsc, watch};
 
 use super::Notices;
-use super::worker::backoff;
+use super::worker::{backoff, gather};
 use crate::model::{Entry, LocateJob, Location, LocationChange, LocationStatus, Timestamp};
 use crate::notices::model::{LocatedProvider, Notice, NoticeBasis, Provider};
 use crate::store::StoreResult;
@@ -33,8 +33,9 @@ fn claim_batch(settings: &crate::settings::LocateSettings) -> usize {
     (sites as usize).clamp(settings.concurrency.min(MAX_BATCH), MAX_BATCH)
 }
 
-/// How long the recorder waits after a finished attempt for others to write with it, and the
-/// most it writes at once.
+/// How long the recorder waits after a finished attempt for others to write with it (every
+/// write is a durable commit on the store and core that serve the listings), and the most it
+/// writes at once.
 const RECORD_GATHER: Duration = Duration::from_millis(100);
 const RECORD_MAX: usize = 256;
 
@@ -130,23 +131,7 @@ async fn record(
     mut outcomes: mpsc::UnboundedReceiver<(LocateOutcome, &'static str)>,
 ) {
     let mut batch = Vec::new();
-    while outcomes.recv_many(&mut batch, RECORD_MAX).await > 0 {
-        // Every write is a durable commit, taken on the same store and core as the listings:
-        // gather what else finishes within `RECORD_GATHER` into it, rather than one commit
-        // per lookup.
-        let gathered = tokio::time::sleep(RECORD_GATHER);
-        tokio::pin!(gathered);
-        while batch.len() < RECORD_MAX {
-            let room = RECORD_MAX - batch.len();
-            tokio::select! {
-                _ = &mut gathered => break,
-                received = outcomes.recv_many(&mut batch, room) => {
-                    if received == 0 {
-                        break;
-                    }
-                }
-            }
-        }
+    while gather(&mut outcomes, &mut batch, RECORD_MAX, RECORD_GATHER).await > 0 {
         let written: Vec<Vec<Notice>> = batch.iter().map(|(o, _)| o.notices.clone()).collect();
         let labels: Vec<&'static str> = batch.iter().map(|(_, label)| *label).collect();
         let recorded = notices

@@ -108,7 +108,7 @@ pub async fn run_delivery(notices: Arc<Notices>, mut shutdown: watch::Receiver<b
 /// still holds each attempt.
 async fn record(notices: Arc<Notices>, mut outcomes: mpsc::UnboundedReceiver<Outcome>) {
     let mut batch = Vec::new();
-    while outcomes.recv_many(&mut batch, notices.settings.batch).await > 0 {
+    while gather(&mut outcomes, &mut batch, notices.settings.batch, RECORD_GATHER).await > 0 {
         let updates = batch
             .iter()
             .map(|outcome| (outcome.notice.id, change_for(&notices, outcome)))
@@ -123,6 +123,37 @@ async fn record(notices: Arc<Notices>, mut outcomes: mpsc::UnboundedReceiver<Out
         }
         batch.clear();
     }
+}
+
+/// How long the recorder waits after an outcome for others to write with it: the webhook
+/// has been sent; only the write of its result waits, and one commit takes many.
+const RECORD_GATHER: Duration = Duration::from_millis(100);
+
+/// Receives into `batch` what `receiver` has, waiting for the first item, then for up to
+/// `window` for more, until `max`; returns how many are in `batch` (0: the sender is gone).
+pub(super) async fn gather<T>(
+    receiver: &mut mpsc::UnboundedReceiver<T>,
+    batch: &mut Vec<T>,
+    max: usize,
+    window: Duration,
+) -> usize {
+    if receiver.recv_many(batch, max).await == 0 {
+        return 0;
+    }
+    let deadline = tokio::time::sleep(window);
+    tokio::pin!(deadline);
+    while batch.len() < max {
+        let room = max - batch.len();
+        tokio::select! {
+            _ = &mut deadline => break,
+            received = receiver.recv_many(batch, room) => {
+                if received == 0 {
+                    break;
+                }
+            }
+        }
+    }
+    batch.len()
 }
 
 fn change_for(notices: &Notices, outcome: &Outcome) -> NoticeChange {

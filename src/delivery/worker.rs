@@ -108,7 +108,15 @@ pub async fn run_delivery(notices: Arc<Notices>, mut shutdown: watch::Receiver<b
 /// still holds each attempt.
 async fn record(notices: Arc<Notices>, mut outcomes: mpsc::UnboundedReceiver<Outcome>) {
     let mut batch = Vec::new();
-    while gather(&mut outcomes, &mut batch, notices.settings.batch, RECORD_GATHER).await > 0 {
+    while gather(
+        &mut outcomes,
+        &mut batch,
+        notices.settings.batch,
+        RECORD_GATHER,
+    )
+    .await
+        > 0
+    {
         let updates = batch
             .iter()
             .map(|outcome| (outcome.notice.id, change_for(&notices, outcome)))

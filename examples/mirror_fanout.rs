@@ -112,26 +112,16 @@ async fn reached(
         if Instant::now() > deadline {
             return Err(format!("{mirror} never listed {domain}"));
         }
-        let page: Value = client
-            .get(format!("{mirror}/v1/feed?after={after}&wait=30&limit=100"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?
-            .json()
-            .await
-            .map_err(|e| e.to_string())?;
+        let page = get_json(
+            client,
+            &format!("{mirror}/v1/feed?after={after}&wait=30&limit=100"),
+            token,
+        )
+        .await?;
         let events = page["events"].as_array().cloned().unwrap_or_default();
         if events.iter().any(|e| e["domain"] == domain) {
-            let check: Value = client
-                .get(format!("{mirror}/v1/check?domain={domain}"))
-                .bearer_auth(token)
-                .send()
-                .await
-                .map_err(|e| e.to_string())?
-                .json()
-                .await
-                .map_err(|e| e.to_string())?;
+            let check =
+                get_json(client, &format!("{mirror}/v1/check?domain={domain}"), token).await?;
             if check["listed"] == true {
                 return Ok(Instant::now());
             }
@@ -141,4 +131,16 @@ async fn reached(
         }
         after = page["next"].as_u64().unwrap_or(after);
     }
+}
+
+async fn get_json(client: &reqwest::Client, url: &str, token: &str) -> Result<Value, String> {
+    client
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())
 }

@@ -570,6 +570,26 @@ impl Drop for Node {
     }
 }
 
+/// Whether the node answers `domain` as listed to `token`; `None` if it does not answer 200.
+pub async fn listed(
+    client: &reqwest::Client,
+    node: &Node,
+    token: &str,
+    domain: &str,
+) -> Option<bool> {
+    let response = client
+        .get(node.url("/v1/check"))
+        .query(&[("domain", domain)])
+        .bearer_auth(token)
+        .send()
+        .await
+        .ok()?;
+    if response.status() != 200 {
+        return None;
+    }
+    response.json::<Value>().await.ok()?["listed"].as_bool()
+}
+
 /// The body of `response`, after asserting its status; a failure shows what came back.
 pub async fn expect(response: reqwest::Response, status: u16, what: &str) -> Value {
     let got = response.status().as_u16();

@@ -14,7 +14,9 @@ use serde_json::{Value, json};
 use sha2::Digest;
 
 use crate::dns::Unbound;
-use crate::helpers::{DEADLINE, Node, UNLIMITED, entry_body, eventually, expect, free_port};
+use crate::helpers::{
+    DEADLINE, Node, UNLIMITED, entry_body, eventually, expect, free_port, lift_body, listed,
+};
 
 const ADMIN: &str = "mirror-test-admin-token-0123456789";
 
@@ -162,19 +164,19 @@ async fn list(client: &reqwest::Client, node: &Node, agency: &str, domain: &str)
     .await;
 }
 
-/// Whether the node answers `domain` as listed to `token`; `None` if it does not answer 200.
-async fn listed(client: &reqwest::Client, node: &Node, token: &str, domain: &str) -> Option<bool> {
-    let response = client
-        .get(node.url("/v1/check"))
-        .query(&[("domain", domain)])
-        .bearer_auth(token)
-        .send()
-        .await
-        .ok()?;
-    if response.status() != 200 {
-        return None;
-    }
-    response.json::<Value>().await.ok()?["listed"].as_bool()
+async fn lift(client: &reqwest::Client, node: &Node, agency: &str, domain: &str) {
+    expect(
+        client
+            .post(node.url(&format!("/v1/entries/{domain}/lift")))
+            .bearer_auth(agency)
+            .json(&lift_body())
+            .send()
+            .await
+            .unwrap(),
+        200,
+        &format!("lifting {domain}"),
+    )
+    .await;
 }
 
 async fn eventually_listed(client: &reqwest::Client, node: &Node, domain: &str, want: bool) {
@@ -423,18 +425,7 @@ async fn mirrors_outlive_the_registry_serve_their_copy_and_catch_up() {
     let registry = registry_at(dir.path(), registry_port);
     registry.wait_ready(&client).await;
     list(&client, &registry, &agency, "late-listed.cn").await;
-    expect(
-        client
-            .post(registry.url("/v1/entries/counterfeit-shop.cn/lift"))
-            .bearer_auth(&agency)
-            .json(&crate::helpers::lift_body())
-            .send()
-            .await
-            .unwrap(),
-        200,
-        "the lift",
-    )
-    .await;
+    lift(&client, &registry, &agency, "counterfeit-shop.cn").await;
     eventually_listed(&client, &edge, "late-listed.cn", true).await;
     eventually_listed(&client, &edge, "counterfeit-shop.cn", false).await;
     eventually(DEADLINE, "the mirror to be ready again", || async {
@@ -471,18 +462,7 @@ async fn a_mirror_behind_the_feeds_retention_reloads_from_a_snapshot() {
     for i in 0..5 {
         list(&client, &registry, &agency, &format!("shop{i}.example.cn")).await;
     }
-    expect(
-        client
-            .post(registry.url("/v1/entries/counterfeit-shop.cn/lift"))
-            .bearer_auth(&agency)
-            .json(&crate::helpers::lift_body())
-            .send()
-            .await
-            .unwrap(),
-        200,
-        "the lift",
-    )
-    .await;
+    lift(&client, &registry, &agency, "counterfeit-shop.cn").await;
 
     let edge = mirror(dir.path(), "edge", port, &upstream, &[]);
     eventually_listed(&client, &edge, "shop4.example.cn", true).await;

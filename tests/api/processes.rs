@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{DEADLINE, Node, RedisServer, entry_body, eventually};
+use crate::helpers::{DEADLINE, Node, RedisServer, entry_body, eventually, listed};
 
 const ADMIN: &str = "process-test-admin-token-0123456789";
 
@@ -42,20 +42,6 @@ async fn make_key(client: &reqwest::Client, node: &Node, role: &str) -> (String,
         key["id"].as_str().unwrap().into(),
         key["token"].as_str().unwrap().into(),
     )
-}
-
-async fn listed(client: &reqwest::Client, node: &Node, token: &str, domain: &str) -> Option<bool> {
-    let response = client
-        .get(node.url("/v1/check"))
-        .query(&[("domain", domain)])
-        .bearer_auth(token)
-        .send()
-        .await
-        .ok()?;
-    if response.status() != 200 {
-        return None;
-    }
-    response.json::<Value>().await.ok()?["listed"].as_bool()
 }
 
 async fn post_entry(

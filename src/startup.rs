@@ -225,6 +225,7 @@ fn spawn_registry_tasks(
     ));
     tokio::spawn(index_named_documents(Arc::clone(registry)));
     tokio::spawn(index_entry_notices(Arc::clone(registry)));
+    tokio::spawn(give_older_entries_locate_jobs(Arc::clone(registry)));
     if settings.notices.deliver {
         tokio::spawn(run_delivery(
             Arc::clone(&registry.notices),
@@ -318,6 +319,16 @@ async fn index_entry_notices(registry: Arc<Registry>) {
         Ok(rows) => tracing::info!(rows, "older notices indexed by entry"),
         Err(e) => {
             tracing::warn!(error = %e, "cannot index older notices by entry; the next start tries again")
+        }
+    }
+}
+
+async fn give_older_entries_locate_jobs(registry: Arc<Registry>) {
+    match registry.give_older_entries_locate_jobs().await {
+        Ok(0) => {}
+        Ok(jobs) => tracing::info!(jobs, "older entries given locate jobs"),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot give older entries locate jobs; the next start tries again")
         }
     }
 }

@@ -257,16 +257,54 @@ impl Registry {
             .await?
             .is_none()
         {
-            let kinds = if current.status == EntryStatus::Suspended {
-                vec![ProviderKind::Access]
-            } else {
-                ProviderKind::ALL.to_vec()
-            };
-            let job = LocateJob::new(current.id, current.domain.clone(), kinds, now);
-            self.store.put_locate_job(job).await?;
+            self.store.put_locate_job(job_for(&current, now)).await?;
         }
         self.notices.queued();
         Ok(self.marked(current).await)
+    }
+
+    /// Gives a locate job to every active entry located before locating ran in the
+    /// background (it has a location and no job), once per store, so that it is located
+    /// again every `locate.refresh_hours` like the rest; each job is due at a random time
+    /// within that period, so that a large registry is not located all at once. Entries
+    /// without a location were listed with locating off and stay so. Answers how many jobs
+    /// were written.
+    pub async fn give_older_entries_locate_jobs(&self) -> RegistryResult<usize> {
+        if !self.settings.locate.on_listing || self.store.locate_jobs_complete().await? {
+            return Ok(0);
+        }
+        let period_ms = self.settings.locate.refresh_hours.saturating_mul(3_600_000);
+        let now = crate::model::now();
+        let mut written = 0;
+        let mut after = 0;
+        loop {
+            let (page, next) = self
+                .store
+                .entries(EntryQuery {
+                    filter: StatusFilter::Active,
+                    after,
+                    limit: 1000,
+                })
+                .await?;
+            let jobs = page
+                .iter()
+                .filter(|entry| entry.location.is_some())
+                .map(|entry| {
+                    let offset = rand::random_range(0..period_ms.max(1));
+                    job_for(entry, now + std::time::Duration::from_millis(offset))
+                })
+                .collect();
+            written += self.store.put_locate_jobs(jobs, false).await?;
+            match next {
+                Some(next) => after = next,
+                None => break,
+            }
+        }
+        self.store.put_locate_jobs(Vec::new(), true).await?;
+        if written > 0 {
+            self.notices.queued();
+        }
+        Ok(written)
     }
 
     /// Every entry ever made for `domain`, oldest first.
@@ -392,4 +430,14 @@ fn within_province(
         ))),
         _ => Ok(()),
     }
+}
+
+/// The locate job of `entry`, due at `due`: a suspension tells access providers only.
+fn job_for(entry: &Entry, due: Timestamp) -> LocateJob {
+    let kinds = if entry.status == EntryStatus::Suspended {
+        vec![ProviderKind::Access]
+    } else {
+        ProviderKind::ALL.to_vec()
+    };
+    LocateJob::new(entry.id, entry.domain.clone(), kinds, due)
 }

@@ -161,6 +161,14 @@ pub trait NoticeStore: Send + Sync {
     /// background, or without it); false when the entry has one already.
     async fn put_locate_job(&self, job: LocateJob) -> StoreResult<bool>;
 
+    /// Writes locate jobs for the entries that have none, as `put_locate_job` does, in one
+    /// write where the store can; with `complete`, also marks that every entry located before
+    /// locating ran in the background has its job. Answers how many were written.
+    async fn put_locate_jobs(&self, jobs: Vec<LocateJob>, complete: bool) -> StoreResult<usize>;
+
+    /// Whether `put_locate_jobs(…, true)` has been made on this store.
+    async fn locate_jobs_complete(&self) -> StoreResult<bool>;
+
     /// Writes a finished locate attempt in one atomic write: the job, the entry's location
     /// and providers, and the notices to the providers newly found; nothing when the attempt
     /// is no longer held (another node took it over), and the job alone is removed when the

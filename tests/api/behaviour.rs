@@ -18,7 +18,7 @@ pub use crate::cases::{
 };
 pub use crate::locating::{
     a_site_that_moves_is_followed, idn_sites_are_located, imports_are_located_unless_told_not_to,
-    listings_never_wait_for_a_failing_upstream,
+    listings_never_wait_for_a_failing_upstream, older_located_entries_get_locate_jobs_once,
 };
 pub use crate::notices::{
     listing_locates_the_site_and_notifies_its_providers, overdue_notices_change_status_on_time,

@@ -383,6 +383,87 @@ pub async fn imports_are_located_unless_told_not_to(store: Store) {
     assert!(!due.contains(&id));
 }
 
+/// A store written before locating ran in the background holds entries that were located
+/// when listed and have no locate job: at start each gets one, due within
+/// `locate.refresh_hours`, once per store; an entry listed without locating gets none.
+pub async fn older_located_entries_get_locate_jobs_once(store: Store) {
+    // A node with locating off leaves the store as an older version would have.
+    let app = spawn_app_with(store, |s| s.locate.on_listing = false).await;
+    assert!(!app.registry.store.locate_jobs_complete().await.unwrap());
+    let dates = siteban::domain::DateWindow::until_today(
+        siteban::settings::DocumentSettings::default().earliest_date,
+    );
+    let old_entry = |domain: &str, located: bool| {
+        let mut body = entry_body(domain);
+        body["decision"]["date"] = "2024-05-01".into();
+        let (_, listing) = siteban::import::read(format!("{body}\n").as_bytes(), dates)
+            .unwrap()
+            .listings
+            .remove(0);
+        let now = siteban::model::now();
+        siteban::model::NewEntry {
+            id: uuid::Uuid::now_v7(),
+            domain: listing.domain,
+            scope: listing.scope,
+            category: listing.category,
+            reason: listing.reason,
+            decision: listing.decision,
+            listed_at: now,
+            listed_by: siteban::model::Actor {
+                key_id: "k_old".into(),
+                name: "an older version".into(),
+                role: siteban::domain::Role::Agency,
+                province: None,
+            },
+            protection_override: None,
+            location: located.then(|| siteban::model::Location::pending(now)),
+            providers: Vec::new(),
+            suspended_until: None,
+            replaces: None,
+            case: None,
+            locate: None,
+        }
+    };
+    let located = old_entry("old.example.cn", true);
+    let unlocated = old_entry("quiet.example.cn", false);
+    let (located_id, unlocated_id) = (located.id, unlocated.id);
+    app.registry
+        .store
+        .import(vec![located, unlocated])
+        .await
+        .unwrap();
+
+    // A node of this version with locating on, started on such a store, gives the located
+    // entry its job, and only it.
+    assert_eq!(
+        app.registry.give_older_entries_locate_jobs().await.unwrap(),
+        0,
+        "not with locating off"
+    );
+    let mut settings = app.registry.settings.clone();
+    settings.locate.on_listing = true;
+    let node = siteban::startup::build_registry(
+        &settings,
+        std::sync::Arc::clone(&app.registry.store),
+        None,
+    )
+    .unwrap();
+    let written = node.give_older_entries_locate_jobs().await.unwrap();
+    assert_eq!(written, 1);
+    let within_the_period = siteban::model::now() + std::time::Duration::from_secs(25 * 3600);
+    let due = app
+        .registry
+        .store
+        .locate_due(within_the_period, 100)
+        .await
+        .unwrap();
+    assert!(due.contains(&located_id), "{due:?}");
+    assert!(!due.contains(&unlocated_id), "{due:?}");
+    // Once per store: a second start gives nothing more.
+    assert_eq!(node.give_older_entries_locate_jobs().await.unwrap(), 0);
+    assert!(app.registry.store.locate_jobs_complete().await.unwrap());
+}
+
 const ADMIN: &str = "locate-process-admin-token-0123456789";
 
 fn node_env(redis: &RedisServer, dir: &std::path::Path, dns: &str) -> Vec<(&'static str, String)> {

@@ -92,6 +92,7 @@ on_both_stores!(
     a_site_that_moves_is_followed,
     idn_sites_are_located,
     imports_are_located_unless_told_not_to,
+    older_located_entries_get_locate_jobs_once,
     webhooks_are_signed_retried_and_delivered,
     overdue_notices_change_status_on_time,
     the_four_routes_end_to_end,

@@ -36,6 +36,8 @@ const BY_PROVIDER: TableDefinition<(&str, u128), ()> = TableDefinition::new("not
 const COUNTS: TableDefinition<&str, u64> = TableDefinition::new("notice_counts");
 /// The `meta` row set once `BY_ENTRY` covers the notices written before it existed.
 const ENTRY_INDEX_COMPLETE: &str = "notices_by_entry_complete";
+/// Set once every entry located before locating ran in the background has a locate job.
+const LOCATE_JOBS_COMPLETE: &str = "locate_jobs_complete";
 /// (entry id, notice id) → (): the notices written about each entry.
 const BY_ENTRY: TableDefinition<(u128, u128), ()> = TableDefinition::new("notices_by_entry");
 /// Entry id → JSON of the entry's locate job.
@@ -337,6 +339,33 @@ impl NoticeStore for EmbeddedStore {
             Ok(true)
         })
         .await
+    }
+
+    async fn put_locate_jobs(&self, jobs: Vec<LocateJob>, complete: bool) -> StoreResult<usize> {
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            let mut written = 0;
+            for job in jobs {
+                let id = job.entry_id.as_u128();
+                if read_locate_job(&txn, id)?.is_none() {
+                    write_locate_job(&txn, id, None, Some(&job))?;
+                    written += 1;
+                }
+            }
+            if complete {
+                txn.open_table(super::META)
+                    .map_err(db_err)?
+                    .insert(LOCATE_JOBS_COMPLETE, 1)
+                    .map_err(db_err)?;
+            }
+            txn.commit().map_err(db_err)?;
+            Ok(written)
+        })
+        .await
+    }
+
+    async fn locate_jobs_complete(&self) -> StoreResult<bool> {
+        self.marked(LOCATE_JOBS_COMPLETE).await
     }
 
     async fn record_location(&self, outcome: LocateOutcome) -> StoreResult<Recorded> {

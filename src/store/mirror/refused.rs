@@ -72,6 +72,14 @@ impl NoticeStore for MirrorStore {
         Err(holds_no("providers and notices"))
     }
 
+    async fn put_locate_jobs(&self, _jobs: Vec<LocateJob>, _complete: bool) -> StoreResult<usize> {
+        Err(holds_no("providers and notices"))
+    }
+
+    async fn locate_jobs_complete(&self) -> StoreResult<bool> {
+        Err(holds_no("providers and notices"))
+    }
+
     async fn record_location(&self, _outcome: LocateOutcome) -> StoreResult<Recorded> {
         Err(holds_no("providers and notices"))
     }

@@ -179,6 +179,11 @@ impl Keys {
     pub(super) fn entry_notices_complete() -> String {
         Self::named("notices:entry:complete")
     }
+
+    /// Set once every entry located before locating ran in the background has a locate job.
+    pub(super) fn locate_jobs_complete() -> String {
+        Self::named("locate:complete")
+    }
 }
 
 /// Registrations and recordals: four families of bucketed hashes, their staging copies, and
@@ -288,6 +293,10 @@ mod tests {
             (
                 Keys::entry_notices_complete(),
                 "{siteban}:notices:entry:complete".into(),
+            ),
+            (
+                Keys::locate_jobs_complete(),
+                "{siteban}:locate:complete".into(),
             ),
             (
                 Keys::document(&"ab".repeat(32)),

@@ -490,6 +490,29 @@ impl NoticeStore for RedisStore {
         Ok(written == WRITTEN)
     }
 
+    async fn put_locate_jobs(&self, jobs: Vec<LocateJob>, complete: bool) -> StoreResult<usize> {
+        // One script a job (each checks its own key); the mark goes last, once all are in.
+        let mut written = 0;
+        for job in jobs {
+            if self.put_locate_job(job).await? {
+                written += 1;
+            }
+        }
+        if complete {
+            let () = redis::cmd("SET")
+                .arg(Keys::locate_jobs_complete())
+                .arg(1)
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(redis_err)?;
+        }
+        Ok(written)
+    }
+
+    async fn locate_jobs_complete(&self) -> StoreResult<bool> {
+        self.marked(Keys::locate_jobs_complete()).await
+    }
+
     async fn record_location(&self, outcome: LocateOutcome) -> StoreResult<Recorded> {
         let id = outcome.job.entry_id;
         let Some((held, ver)) = self.read_locate_job(id).await? else {

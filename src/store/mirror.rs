@@ -42,6 +42,11 @@ pub struct MirrorStore {
     keys: Vec<KeyRecord>,
     /// Whether the first load, which reads the local copy, has been made.
     started: AtomicBool,
+    /// Since when the upstream has answered with a sequence older than this mirror's.
+    behind_since: Mutex<Option<Instant>>,
+    /// How long the upstream may stay behind before the mirror loads its set again: two
+    /// long-polls, in which a node that lagged for a moment has caught up.
+    behind_for: Duration,
 }
 
 impl MirrorStore {
@@ -71,6 +76,8 @@ impl MirrorStore {
             head: AtomicU64::new(0),
             keys,
             started: AtomicBool::new(false),
+            behind_since: Mutex::new(None),
+            behind_for: Duration::from_secs(2 * mirror.wait_seconds),
         })
     }
 
@@ -184,13 +191,30 @@ impl Store for MirrorStore {
                 Some((Instant::now(), page.full));
         }
         if page.head < cursor.seq {
-            // The upstream is behind what this mirror applied: restored from an older copy,
-            // or its feed was given to other writes. Load its set again.
-            return Err(StoreError::corrupt(format!(
-                "the upstream is at {} but this mirror applied {}",
-                page.head, cursor.seq
-            )));
+            // The upstream is behind what this mirror applied. One node of several behind a
+            // load balancer may lag for a moment; a registry restored from an older copy, or
+            // whose feed numbers were given to other writes, stays behind: then load its set
+            // again.
+            let mut behind = self.behind_since.lock().unwrap_or_else(|e| e.into_inner());
+            let since = *behind.get_or_insert_with(Instant::now);
+            if since.elapsed() < self.behind_for {
+                return Ok(FollowBatch {
+                    head: cursor.seq,
+                    events: Vec::new(),
+                    keys,
+                });
+            }
+            *behind = None;
+            let why = format!(
+                "the upstream has been behind this mirror for {} s: it is at {}, this mirror applied {}",
+                self.behind_for.as_secs(),
+                page.head,
+                cursor.seq
+            );
+            tracing::warn!("{why}; loading its set again");
+            return Err(StoreError::corrupt(why));
         }
+        *self.behind_since.lock().unwrap_or_else(|e| e.into_inner()) = None;
         if self.window.last() != cursor.seq {
             self.window.reset(cursor.seq);
         }

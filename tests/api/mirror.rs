@@ -434,6 +434,59 @@ async fn mirrors_outlive_the_registry_serve_their_copy_and_catch_up() {
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirror_loads_the_set_again_when_the_registry_goes_back_in_time() {
+    let client = crate::helpers::client();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let (mut registry, agency) = registry_with_keys(&client, dir.path(), port, &[]).await;
+    let edge = mirror(dir.path(), "edge", free_port(), &registry.url(""), &[]);
+    edge.wait_ready(&client).await;
+    list(&client, &registry, &agency, "counterfeit-shop.cn").await;
+    // The registry's store as it stands now, kept aside as a backup would be.
+    registry.kill();
+    let data = dir.path().join("registry");
+    let backup = dir.path().join("backup");
+    copy_dir(&data, &backup);
+    let mut registry = registry_at(dir.path(), port);
+    registry.wait_ready(&client).await;
+    list(&client, &registry, &agency, "late-listed.cn").await;
+    list(&client, &registry, &agency, "exact-shop.cn").await;
+    eventually_listed(&client, &edge, "exact-shop.cn", true).await;
+
+    // Restored from the backup, the registry is two events behind the mirror: once it stays
+    // behind for two long-polls, the mirror loads its set again.
+    registry.kill();
+    std::fs::remove_dir_all(&data).unwrap();
+    copy_dir(&backup, &data);
+    let registry = registry_at(dir.path(), port);
+    registry.wait_ready(&client).await;
+    eventually_listed(&client, &edge, "late-listed.cn", false).await;
+    assert_eq!(
+        listed(&client, &edge, CHECKER, "exact-shop.cn").await,
+        Some(false)
+    );
+    assert_eq!(
+        listed(&client, &edge, CHECKER, "counterfeit-shop.cn").await,
+        Some(true)
+    );
+    let log = std::fs::read_to_string(&edge.log).unwrap();
+    assert!(log.contains("has been behind this mirror"), "{log}");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
 fn registry_at(dir: &Path, port: u16) -> Node {
     registry(dir, port, &[])
 }

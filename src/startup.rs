@@ -161,7 +161,7 @@ impl Application {
         let result = self.server.await;
         let _ = self.shutdown.send(true);
         if self.registry.settings.mirror.enabled() {
-            save_copy(&self.registry).await;
+            write_copy(&self.registry).await;
         }
         if let Some(dns) = self.dns {
             // Joining the listener's thread blocks; do it off the runtime's own threads.
@@ -266,14 +266,14 @@ async fn keep_copy(registry: Arc<Registry>, mut shutdown: watch::Receiver<bool>)
             _ = tick.tick() => {}
         }
         let seq = registry.index.seq();
-        if saved != Some(seq) && save_copy(&registry).await {
+        if saved != Some(seq) && write_copy(&registry).await {
             saved = Some(seq);
         }
     }
 }
 
 /// Writes a mirror's local copy from one view of the index; returns whether it was written.
-async fn save_copy(registry: &Registry) -> bool {
+async fn write_copy(registry: &Registry) -> bool {
     let view = registry.index.view();
     let seq = view.seq();
     let path = crate::store::mirror::copy_path(&registry.settings);

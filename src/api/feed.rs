@@ -1,6 +1,8 @@
 //! `/v1/feed`, `/v1/snapshot` and `/v1/rpz`: how providers keep their own copy of the active
-//! set. The feed is read from the store; snapshots and zones are written from one consistent
-//! view of this node's index, so their `seq` is exact.
+//! set. The feed is read from the store, except that a long-poll is answered from the events
+//! this node applied when they hold all it asks for (`Registry::events_for_long_poll`);
+//! snapshots and zones are written from one consistent view of this node's index, so their
+//! `seq` is exact.
 
 use std::io::Write;
 use std::time::Duration;

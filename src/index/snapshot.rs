@@ -4,7 +4,7 @@
 //! and the latest view's JSON kept once for every request of it (`Shared`).
 
 use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -53,7 +53,10 @@ pub struct Shared {
 }
 
 struct SharedBody {
-    view: Arc<View>,
+    /// The view it is the JSON of. Weak, so that a view no one reads any more (its base table
+    /// a whole copy of the set) is freed at once rather than kept until the next snapshot;
+    /// the allocation stays while this points at it, so no later view can take its address.
+    view: Weak<View>,
     json: OnceLock<bytes::Bytes>,
 }
 
@@ -66,10 +69,12 @@ impl Shared {
             match &*latest {
                 // The same view, not only the same sequence: a reload may give a sequence
                 // number again to another set.
-                Some(body) if Arc::ptr_eq(&body.view, view) => Arc::clone(body),
+                Some(body) if std::ptr::eq(body.view.as_ptr(), Arc::as_ptr(view)) => {
+                    Arc::clone(body)
+                }
                 _ => {
                     let body = Arc::new(SharedBody {
-                        view: Arc::clone(view),
+                        view: Arc::downgrade(view),
                         json: OnceLock::new(),
                     });
                     *latest = Some(Arc::clone(&body));

@@ -299,7 +299,7 @@ impl Registry {
         after: u64,
         limit: usize,
     ) -> RegistryResult<Vec<Event>> {
-        if let Some(events) = self.recent.after(after, limit.clamp(1, 10_000))
+        if let Some(events) = self.recent.after(after, crate::store::clamp_limit(limit))
             && (!events.is_empty()
                 || self.recent.last()
                     >= self.health.head.load(std::sync::atomic::Ordering::Relaxed))

@@ -81,11 +81,6 @@ impl MirrorStore {
         })
     }
 
-    /// Where the local copy is kept.
-    pub fn copy_path(&self) -> &Path {
-        &self.copy
-    }
-
     /// The active set from the local copy, if there is a readable one.
     async fn read_copy(&self) -> Option<ActiveSet> {
         let path = self.copy.clone();

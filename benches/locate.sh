@@ -9,7 +9,7 @@
 # the load to CPU 0. RUNS runs of the three modes, interleaved; medians reported. With
 # NO_WEBHOOKS=1 the providers have no webhook (they would pull their notices), and the drain
 # ends when every notice is written: what locating costs without the pushes it leads to.
-# Usage: benches/locate.sh   (env: LISTINGS=10000 CONCURRENCY=16 RUNS=3 QPS=2000 PROFILE=dist
+# Usage: benches/locate.sh   (env: LISTINGS=10000 CONCURRENCY=16 RUNS=3 QPS=500 PROFILE=dist
 #        NO_WEBHOOKS=)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +17,7 @@ PROFILE=${PROFILE:-dist}
 LISTINGS=${LISTINGS:-10000}
 CONCURRENCY=${CONCURRENCY:-16}
 RUNS=${RUNS:-3}
-QPS=${QPS:-2000}
+QPS=${QPS:-500}
 
 cargo build --profile "$PROFILE" --quiet --bin siteban --example locate_load
 work=$(mktemp -d)

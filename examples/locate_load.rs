@@ -118,7 +118,7 @@ async fn main() -> anyhow::Result<()> {
     let mode = args.get(2).cloned().unwrap_or("answer".into());
     let listings: usize = args.get(3).map_or(10_000, |n| n.parse().unwrap());
     let concurrency: usize = args.get(4).map_or(16, |n| n.parse().unwrap());
-    let qps: u32 = args.get(5).map_or(2000, |n| n.parse().unwrap());
+    let qps: u32 = args.get(5).map_or(500, |n| n.parse().unwrap());
     let locating = mode != "off";
     siteban::notices::install_crypto_provider();
 

@@ -59,11 +59,23 @@ pub fn read(input: impl BufRead, dates: DateWindow) -> Result<ImportFile, Import
 }
 
 /// Reads and validates every line as `read` does, keeping each line's text instead of its
-/// listing.
-pub fn read_bodies(input: impl BufRead, dates: DateWindow) -> Result<ImportBodies, ImportError> {
+/// listing; without `locate`, each body says `"locate": false`.
+pub fn read_bodies(
+    input: impl BufRead,
+    dates: DateWindow,
+    locate: bool,
+) -> Result<ImportBodies, ImportError> {
     let mut bodies = Vec::new();
     let (lines, _) = scan(input, dates, |line, text, _| {
-        bodies.push((line, text.to_string()));
+        let body = match serde_json::from_str::<serde_json::Value>(text) {
+            // Every line that reaches here is a JSON object.
+            Ok(serde_json::Value::Object(mut fields)) if !locate => {
+                fields.insert("locate".into(), false.into());
+                serde_json::Value::Object(fields).to_string()
+            }
+            _ => text.to_string(),
+        };
+        bodies.push((line, body));
     })?;
     Ok(ImportBodies { bodies, lines })
 }
@@ -91,11 +103,13 @@ fn scan(
             continue;
         }
         let parsed = parse_json::<CreateEntryRequest>(text.as_bytes())
-            .and_then(|body| parse_listing(&body, dates))
+            .and_then(|body| {
+                parse_listing(&body, dates).map(|fields| (fields, body.locate.unwrap_or(true)))
+            })
             .map_err(|e| format!("line {lines}: {}: {e}", e.code()));
         match parsed {
             // An import seeds the registry: it names no providers and overrides nothing.
-            Ok((domain, scope, category, decision, reason)) => each(
+            Ok(((domain, scope, category, decision, reason), locate)) => each(
                 lines,
                 text,
                 Listing {
@@ -105,6 +119,7 @@ fn scan(
                     decision,
                     reason,
                     providers: Vec::new(),
+                    locate,
                     override_protection: None,
                 },
             ),

@@ -49,9 +49,9 @@ enum Command {
         #[arg(long, default_value_t = 4, requires = "url",
               value_parser = clap::value_parser!(u16).range(1..=64))]
         concurrency: u16,
-        /// Queue no locate jobs: the entries are not located, and no provider is told. (With
-        /// --url, the node's `locate.on_listing` decides.)
-        #[arg(long, conflicts_with = "url")]
+        /// Queue no locate jobs: the entries are not located, and no provider is told (with
+        /// --url, each listing says `"locate": false`).
+        #[arg(long)]
         no_locate: bool,
         /// The NDJSON file; `-` reads standard input.
         file: PathBuf,
@@ -200,7 +200,7 @@ async fn import(
     let mut out = std::io::stdout().lock();
     if let Some(node) = node {
         using(format_args!("the running node at {}", node.url()))?;
-        let bodies = siteban::import::read_bodies(reader, dates)?;
+        let bodies = siteban::import::read_bodies(reader, dates, locate)?;
         let report = commands::import_through(&node, bodies, concurrency).await?;
         writeln!(
             out,

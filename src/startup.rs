@@ -227,14 +227,11 @@ fn spawn_registry_tasks(
     tokio::spawn(index_entry_notices(Arc::clone(registry)));
     tokio::spawn(give_older_entries_locate_jobs(Arc::clone(registry)));
     if settings.notices.deliver {
-        tokio::spawn(run_delivery(
+        spawn_background(
             Arc::clone(&registry.notices),
+            settings.notices.background_nice,
             shutdown_rx.clone(),
-        ));
-        tokio::spawn(run_locating(
-            Arc::clone(&registry.notices),
-            shutdown_rx.clone(),
-        ));
+        );
         tokio::spawn(run_overdue_sweeper(
             Arc::clone(registry),
             shutdown_rx.clone(),
@@ -250,6 +247,52 @@ fn spawn_registry_tasks(
             Arc::clone(registry),
             shutdown_rx.clone(),
         ));
+    }
+}
+
+/// Runs the delivery and locate workers on a thread of their own with its own runtime, at the
+/// nice value `nice`: a burst of lookups and webhooks then takes only the CPU that serving
+/// listings, checks and transfers leaves, and catches up after. The thread ends with the
+/// workers, at shutdown or when the application is dropped.
+fn spawn_background(notices: Arc<Notices>, nice: u8, shutdown: watch::Receiver<bool>) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .thread_name("siteban-background")
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the background runtime; workers run on the main one");
+            tokio::spawn(run_delivery(Arc::clone(&notices), shutdown.clone()));
+            tokio::spawn(run_locating(notices, shutdown));
+            return;
+        }
+    };
+    let started = std::thread::Builder::new()
+        .name("siteban-background".into())
+        .spawn(move || {
+            lower_priority(nice);
+            runtime.block_on(async move {
+                tokio::join!(
+                    run_delivery(Arc::clone(&notices), shutdown.clone()),
+                    run_locating(notices, shutdown),
+                );
+            });
+        });
+    if let Err(e) = started {
+        tracing::error!(error = %e, "cannot start the background thread");
+    }
+}
+
+/// Sets the calling thread's nice value (threads it starts inherit it). On Linux the nice
+/// value belongs to the thread, not the process.
+fn lower_priority(nice: u8) {
+    if nice == 0 {
+        return;
+    }
+    let thread = rustix::thread::gettid();
+    if let Err(e) = rustix::process::setpriority_process(Some(thread), i32::from(nice)) {
+        tracing::warn!(error = %e, nice, "cannot lower the background thread's priority");
     }
 }
 

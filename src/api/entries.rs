@@ -36,6 +36,9 @@ pub struct CreateEntryRequest {
     /// Ids of providers to notify besides those found by locating the site.
     #[schema(schema_with = schema::provider_ids)]
     pub providers: Option<Vec<String>>,
+    /// `false`: the site is not located, and only the providers named are told (`true` by
+    /// default; a node with `locate.on_listing = false` locates nothing).
+    pub locate: Option<bool>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -155,6 +158,7 @@ pub fn listing_of(body: CreateEntryRequest, dates: DateWindow) -> Result<Listing
         decision,
         reason,
         providers: body.providers.unwrap_or_default(),
+        locate: body.locate.unwrap_or(true),
         override_protection: body
             .override_protection
             .map(|o| o.justification.unwrap_or_default()),

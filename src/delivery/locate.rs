@@ -1,7 +1,8 @@
 //! Locating a site: its addresses (following CNAMEs) and the name servers of its zone, looked
 //! up with hickory's resolver against the configured upstream servers, then mapped to the
 //! providers that host those addresses or run those name servers. Lookups are bounded in time
-//! and paced by the node's quota (`locate.max_queries_per_second`); a failure is reported in
+//! and paced by the node's quota (`locate.max_queries_per_second`, which counts lookups: a
+//! lookup is the up to four queries of locating one site); a failure is reported in
 //! the result, never raised. Names are compared as A-labels: hickory prints names in Unicode,
 //! and an IDN zone would otherwise never match its owner names.
 
@@ -29,7 +30,7 @@ pub enum LocateError {
 
 pub struct Locator {
     resolver: TokioResolver,
-    /// The node's quota of queries to the upstream, shared by every lookup.
+    /// The node's quota of lookups (sites located) per second, shared by every caller.
     quota: DefaultDirectRateLimiter,
 }
 
@@ -76,17 +77,6 @@ impl Locator {
         Ok(Locator { resolver, quota })
     }
 
-    /// Waits until the quota allows `queries` more queries.
-    async fn pace(&self, queries: u32) {
-        let n = NonZeroU32::new(queries).unwrap_or(NonZeroU32::MIN);
-        if self.quota.until_n_ready(n).await.is_err() {
-            // More than the burst at once: take them one by one.
-            for _ in 0..queries {
-                self.quota.until_ready().await;
-            }
-        }
-    }
-
     /// Looks the site up, spending at most `budget` on it, and maps what it finds to
     /// `providers`. What was found before a failure or the end of the budget is kept.
     pub async fn locate(
@@ -95,6 +85,8 @@ impl Locator {
         providers: &[Provider],
         budget: Duration,
     ) -> Location {
+        // One lookup of the quota, taken before the budget starts to run.
+        self.quota.until_ready().await;
         let mut errors = Vec::new();
         let (addresses, zone) = tokio::join!(
             tokio::time::timeout(budget, self.addresses(domain)),
@@ -162,8 +154,6 @@ impl Locator {
     /// The addresses of the name and the CNAME chain that led to them. A name without
     /// addresses is an empty answer, not an error.
     async fn addresses(&self, domain: &DomainName) -> Result<(Vec<IpAddr>, Vec<String>), String> {
-        // One A and one AAAA query.
-        self.pace(2).await;
         match self.resolver.lookup_ip(format!("{domain}.")).await {
             Ok(lookup) => {
                 let mut addresses: Vec<IpAddr> = lookup.iter().collect();
@@ -195,7 +185,6 @@ impl Locator {
     ) -> Result<(Option<String>, Vec<DomainName>), String> {
         let registrable = psl::domain_str(domain.as_str()).unwrap_or(domain.as_str());
         for zone in domain.suffixes() {
-            self.pace(1).await;
             let found = match self
                 .resolver
                 .lookup(format!("{zone}."), RecordType::NS)

@@ -26,10 +26,10 @@ const GATHER: Duration = Duration::from_millis(50);
 const MAX_BATCH: usize = 64;
 
 /// How many jobs one claim takes: at least `concurrency`, and no more than the quota lets
-/// through in half a lease (an attempt costs about four queries), up to `MAX_BATCH`.
+/// through in half a lease, up to `MAX_BATCH`.
 fn claim_batch(settings: &crate::settings::LocateSettings) -> usize {
     let half_lease = settings.lease_ms as f64 / 2000.0;
-    let sites = half_lease * f64::from(settings.max_queries_per_second) / 4.0;
+    let sites = half_lease * f64::from(settings.max_queries_per_second);
     (sites as usize).clamp(settings.concurrency.min(MAX_BATCH), MAX_BATCH)
 }
 
@@ -43,7 +43,7 @@ const RECORD_MAX: usize = 256;
 const HISTORY_KEPT: usize = 100;
 
 /// Claims and works due locate jobs until `shutdown` fires, at most `locate.concurrency` at
-/// once; the locator paces the queries themselves (`locate.max_queries_per_second`).
+/// once; the locator paces the lookups themselves (`locate.max_queries_per_second`).
 pub async fn run_locating(notices: Arc<Notices>, mut shutdown: watch::Receiver<bool>) {
     let poll = Duration::from_millis(notices.locate.poll_interval_ms);
     let lease = Duration::from_millis(notices.locate.lease_ms);

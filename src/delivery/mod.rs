@@ -192,16 +192,17 @@ impl Notices {
     }
 
     /// Plans a stop notice to each provider `named` on `new` (of `kinds`), at once, and, when
-    /// listings are located, a locate job due now; records both on `new`. `providers` holds
-    /// at least the named ones.
+    /// listings are located and `locate` asks for it, a locate job due now; records both on
+    /// `new`. `providers` holds at least the named ones.
     pub fn prepare(
         &self,
         new: &mut NewEntry,
         providers: &[Provider],
         kinds: &[ProviderKind],
+        locate: bool,
     ) -> Vec<Notice> {
         let named = std::mem::take(&mut new.providers);
-        if self.locate.on_listing {
+        if self.locate.on_listing && locate {
             new.location = Some(Location::pending(new.listed_at));
             new.locate = Some(LocateJob::new(
                 new.id,

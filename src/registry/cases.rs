@@ -273,7 +273,7 @@ impl Registry {
         )?;
         new.suspended_until = Some(expires);
         Ok(self
-            .write_listing(new, providers, &[NoticeAction::StopAccess])
+            .write_listing(new, providers, &[NoticeAction::StopAccess], true)
             .await
             .map(|_| ()))
     }
@@ -331,7 +331,7 @@ impl Registry {
                 {
                     actions.push(NoticeAction::StopResolution);
                 }
-                self.write_listing(new, providers, &actions)
+                self.write_listing(new, providers, &actions, true)
                     .await
                     .map(|_| ())
             }

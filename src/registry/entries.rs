@@ -25,6 +25,8 @@ pub struct Listing {
     pub reason: String,
     /// Ids of providers to notify besides those found by locating the site.
     pub providers: Vec<String>,
+    /// Whether the site is located (when the node locates listings at all).
+    pub locate: bool,
     /// The justification given for listing a protected name deliberately (`Some("")` when
     /// an override was asked for without one).
     pub override_protection: Option<String>,
@@ -130,15 +132,17 @@ impl Registry {
             .check_protection(by, &listing.domain, listing.override_protection.as_deref())
             .await?;
         let named = std::mem::take(&mut listing.providers);
+        let locate = listing.locate;
         let mut new = listing.into_entry(by, crate::model::now());
         new.protection_override = protection_override;
         new.providers = named;
         let (entry, notices) = if approval {
-            // Locating and notices wait for the approval; the named providers are kept.
+            // Locating and notices wait for the approval (which locates as the node does);
+            // the named providers are kept.
             (self.store.propose(new).await?, Vec::new())
         } else {
             let all = [NoticeAction::StopAccess, NoticeAction::StopResolution];
-            self.write_listing(new, &providers, &all).await?
+            self.write_listing(new, &providers, &all, locate).await?
         };
         Ok((self.marked(entry).await, notices))
     }
@@ -146,19 +150,20 @@ impl Registry {
     /// Writes a listing that takes effect now (a direct listing, a case's suspension or
     /// closure): plans a stop notice for each provider named whose stop action is one of
     /// `actions` and a job to locate the site (the providers it finds of those kinds are told
-    /// then), writes entry, notices and job in one atomic write and waits for this node's
-    /// index, never for DNS. `providers` holds at least the named ones.
+    /// then, unless `locate` is false), writes entry, notices and job in one atomic write and
+    /// waits for this node's index, never for DNS. `providers` holds at least the named ones.
     pub(crate) async fn write_listing(
         &self,
         mut new: NewEntry,
         providers: &[Provider],
         actions: &[NoticeAction],
+        locate: bool,
     ) -> crate::store::StoreResult<(Entry, Vec<Notice>)> {
         let kinds: Vec<ProviderKind> = ProviderKind::ALL
             .into_iter()
             .filter(|k| actions.contains(&k.stop_action()))
             .collect();
-        let notices = self.notices.prepare(&mut new, providers, &kinds);
+        let notices = self.notices.prepare(&mut new, providers, &kinds, locate);
         let queued = new.locate.is_some();
         let entry = self.store.list_with_notices(new, notices.clone()).await?;
         if queued {
@@ -211,7 +216,7 @@ impl Registry {
         let mut new = pending.as_new();
         let notices = self
             .notices
-            .prepare(&mut new, &providers, &ProviderKind::ALL);
+            .prepare(&mut new, &providers, &ProviderKind::ALL, true);
         let mut approved = pending;
         approved.location = new.location;
         approved.providers = new.providers;

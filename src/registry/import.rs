@@ -35,8 +35,9 @@ impl Registry {
     /// Imports `listings` (each with its line number) read from a file of `lines` lines whose
     /// SHA-256 is `sha256`. Every listing is checked first; one that touches a protected name
     /// stops the import before anything is written, and every such line is named. An entry
-    /// whose domain is already listed is skipped. With `locate`, each entry is written with a
-    /// locate job. The import is audited as one record.
+    /// whose domain is already listed is skipped. With `locate`, each entry whose line does
+    /// not say `"locate": false` is written with a locate job. The import is audited as one
+    /// record.
     pub async fn import(
         &self,
         listings: Vec<(usize, Listing)>,
@@ -58,8 +59,9 @@ impl Registry {
                 });
                 continue;
             }
+            let located = locate && listing.locate;
             let mut entry = listing.into_entry(&by, now);
-            if locate {
+            if located {
                 entry.location = Some(Location::pending(now));
                 entry.locate = Some(LocateJob::new(
                     entry.id,
@@ -77,8 +79,9 @@ impl Registry {
             ));
         }
         let total = entries.len() as u64;
+        let queued = entries.iter().any(|e| e.locate.is_some());
         let imported = self.store.import(entries).await?;
-        if locate {
+        if queued {
             self.notices.queued();
         }
         let report = ImportReport {

@@ -23,7 +23,7 @@ pub struct LocateSettings {
     /// The most one attempt at locating a site spends, all lookups together (the name dates
     /// from when the listing itself waited for it).
     pub listing_budget_ms: u64,
-    /// DNS queries the locate worker sends per second at most, on this node.
+    /// Lookups (sites located, up to four DNS queries each) per second at most, on this node.
     pub max_queries_per_second: u32,
     /// Sites this node locates at once, at most.
     pub concurrency: usize,
@@ -128,6 +128,9 @@ pub struct NoticeSettings {
     pub sweep_interval_ms: u64,
     /// Whether this node runs the delivery worker and the overdue sweeper.
     pub deliver: bool,
+    /// The nice value (0 to 19) of the thread that delivers notices and locates sites: above
+    /// 0, serving requests gets the CPU first when both want it.
+    pub background_nice: u8,
 }
 
 impl Default for NoticeSettings {
@@ -146,6 +149,7 @@ impl Default for NoticeSettings {
             concurrency: 32,
             sweep_interval_ms: 1000,
             deliver: true,
+            background_nice: 10,
         }
     }
 }
@@ -177,6 +181,12 @@ impl NoticeSettings {
             return Err(invalid(
                 "notices.backoff_max_ms",
                 "must be at least notices.backoff_base_ms",
+            ));
+        }
+        if self.background_nice > 19 {
+            return Err(invalid(
+                "notices.background_nice",
+                "must be a nice value from 0 to 19",
             ));
         }
         // A lease shorter than a request could end while the request is still running, and
@@ -216,6 +226,9 @@ mod tests {
             ("locate.concurrency", |s| s.locate.concurrency = 0),
             ("locate.refresh_hours", |s| s.locate.refresh_hours = 0),
             ("locate.backoff_max_ms", |s| s.locate.backoff_max_ms = 1),
+            ("notices.background_nice", |s| {
+                s.notices.background_nice = 20
+            }),
         ] {
             let mut settings = Settings::default();
             change(&mut settings);

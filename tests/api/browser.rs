@@ -987,6 +987,7 @@ async fn a_recordal_import_shows_its_bad_line_then_applies() {
     chrome.sign_in(&telecom).await;
     chrome.open("/console/records/import").await;
     chrome.axe().await;
+    let mut before = String::new();
     for (file, expect) in [(&bad, "invalid_province"), (&good, "")] {
         chrome
             .find("#f-file")
@@ -1000,21 +1001,20 @@ async fn a_recordal_import_shows_its_bad_line_then_applies() {
             .click()
             .await
             .unwrap();
-        // htmx swaps the answer into the page; the bar shows the whole upload sent.
-        let result = chrome.find("#import-result").await;
+        // htmx swaps the answer into the page (the second answer replaces the first); the bar
+        // shows the whole upload sent.
         eventually(DEADLINE, "the import's answer", || async {
-            !result.text().await.unwrap_or_default().trim().is_empty()
-                || !chrome
-                    .find("#import-result")
-                    .await
-                    .text()
-                    .await
-                    .unwrap_or_default()
-                    .trim()
-                    .is_empty()
+            let text = chrome
+                .find("#import-result")
+                .await
+                .text()
+                .await
+                .unwrap_or_default();
+            !text.trim().is_empty() && text != before
         })
         .await;
         let text = chrome.find("#import-result").await.text().await.unwrap();
+        before.clone_from(&text);
         let progress: Value = chrome
             .client
             .execute(

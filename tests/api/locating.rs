@@ -381,6 +381,67 @@ pub async fn imports_are_located_unless_told_not_to(store: Store) {
         .unwrap();
     let id: uuid::Uuid = history["current"]["id"].as_str().unwrap().parse().unwrap();
     assert!(!due.contains(&id));
+
+    // `--no-locate --url`: each line sent to the running node says `"locate": false`; a line
+    // saying so in a direct import is not located either; a listing saying so tells only the
+    // providers it names.
+    let text = |domain: &str| {
+        let mut body = entry_body(domain);
+        body["decision"]["date"] = "2024-05-01".into();
+        format!("{body}\n")
+    };
+    let token_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(token_file.path(), &agency).unwrap();
+    let node = siteban::remote::Node::new(
+        &app.address,
+        siteban::remote::Token::read(Some(token_file.path())).unwrap(),
+    )
+    .unwrap();
+    let bodies =
+        siteban::import::read_bodies(text("remote.example.cn").as_bytes(), dates, false).unwrap();
+    let sent = siteban::commands::import_through(&node, bodies, 2)
+        .await
+        .unwrap();
+    assert_eq!(sent.listed, 1, "{:?}", sent.refused);
+    let mut line: Value = serde_json::from_str(&text("line.example.cn")).unwrap();
+    line["locate"] = false.into();
+    let read = siteban::import::read(format!("{line}\n").as_bytes(), dates).unwrap();
+    app.registry
+        .import(read.listings, read.lines, read.sha256, true)
+        .await
+        .unwrap();
+    let mut named = entry_body("named.example.cn");
+    named["locate"] = false.into();
+    named["providers"] = json!([hosting["id"]]);
+    let listed = expect(
+        app.post(&agency, "/v1/entries", &named).await,
+        201,
+        "a listing not located",
+    )
+    .await;
+    assert_eq!(listed["notices"].as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(
+        listed["notices"][0]["provider_id"], hosting["id"],
+        "{listed}"
+    );
+    let due = app
+        .registry
+        .store
+        .locate_due(siteban::model::now(), 100)
+        .await
+        .unwrap();
+    for domain in ["remote.example.cn", "line.example.cn", "named.example.cn"] {
+        let history: Value = app
+            .get(&agency, &format!("/v1/entries/{domain}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(history["current"]["status"], "active", "{history}");
+        assert!(history["current"]["location"].is_null(), "{history}");
+        let id: uuid::Uuid = history["current"]["id"].as_str().unwrap().parse().unwrap();
+        assert!(!due.contains(&id), "{domain} has a locate job");
+    }
 }
 
 /// A store written before locating ran in the background holds entries that were located

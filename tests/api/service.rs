@@ -48,6 +48,7 @@ fn listing(domain: &str) -> Listing {
         decision: decision(),
         reason: "sold counterfeit goods".into(),
         providers: Vec::new(),
+        locate: true,
         override_protection: None,
     }
 }

@@ -225,6 +225,15 @@ impl RedisStore {
             if request.entry_id.is_some_and(|id| id != record.entry_id) {
                 return Err(Refused::NotListed.into());
             }
+            // What locating found, read before the entry: the notices derive from the entry's
+            // providers, and a locate write landing before the script (a provider told to
+            // stop) makes the script answer ACTIVE_CHANGED, so that it is told to restore.
+            let located: Option<Vec<u8>> = self
+                .conn
+                .clone()
+                .hget(Keys::entry(record.entry_id), LOCATED)
+                .await
+                .map_err(redis_err)?;
             let (entry, approving) = match &request.approval {
                 Some(approval) => {
                     self.pending_lift_as_stored(record.entry_id, &approval.request)
@@ -265,7 +274,8 @@ impl RedisStore {
                 .arg(domain.as_str())
                 .arg(current)
                 .arg(doc)
-                .arg(approving);
+                .arg(approving)
+                .arg(located.unwrap_or_default());
             let event = (kind, request.lifted_at, self.retention);
             let lifted = entry.clone().lifted(request.clone(), 0);
             let refs = rows_of(&lifted, RefKind::Entry, entry.id);

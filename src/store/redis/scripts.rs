@@ -216,16 +216,17 @@ redis.call('ZADD', by_seq_active, seq, id)
 /// there is none), 9 the document index.
 ///
 /// ARGV: 1 domain, 2 the active record read, 3 lift document, 4 the pending lift approved,
-/// as read ('' for a lift that needs no approval), 5 entry id, 6 scope, 7 category, 8 lift
-/// time, 9 feed retention, 10 event type, 11 the case version read ('' when no case is
-/// written), 12 the case document, 13 the document index rows of the lifted entry and the
-/// case.
+/// as read ('' for a lift that needs no approval), 5 the entry's `located` field as read
+/// ('' for none), 6 entry id, 7 scope, 8 category, 9 lift time, 10 feed retention, 11 event
+/// type, 12 the case version read ('' when no case is written), 13 the case document, 14 the
+/// document index rows of the lifted entry and the case.
 ///
-/// Answers `{WRITTEN, seq}`, `{NOT_LISTED, 0}`, `{ACTIVE_CHANGED, 0}`,
+/// Answers `{WRITTEN, seq}`, `{NOT_LISTED, 0}`, `{ACTIVE_CHANGED, 0}` (also when locating
+/// wrote since the read: the restore notices would miss a provider it told),
 /// `{LIFT_NOT_PENDING, 0}` or `{CASE_CHANGED, 0}`.
 pub(super) const LIFT: Lua = Lua {
     keys: "seq_counter feed active entry by_seq_active by_seq_lifted pending_lifts case doc_refs",
-    argv: "domain record lift approving id scope category at retention kind case_ver case_doc refs",
+    argv: "domain record lift approving located id scope category at retention kind case_ver case_doc refs",
     outcomes: outcomes![
         WRITTEN,
         NOT_LISTED,
@@ -239,6 +240,7 @@ pub(super) const LIFT: Lua = Lua {
 local current = redis.call('HGET', active, domain)
 if not current then return {NOT_LISTED, 0} end
 if current ~= record then return {ACTIVE_CHANGED, 0} end
+if (redis.call('HGET', entry, 'located') or '') ~= located then return {ACTIVE_CHANGED, 0} end
 if approving ~= '' and redis.call('HGET', entry, 'pending_lift') ~= approving then
   return {LIFT_NOT_PENDING, 0}
 end

@@ -42,6 +42,9 @@ pub async fn run_delivery(notices: Arc<Notices>, mut shutdown: watch::Receiver<b
     let (outcomes, recorder_rx) = mpsc::unbounded_channel();
     tokio::spawn(record(Arc::clone(&notices), recorder_rx));
     let mut failing = false;
+    // Claims wait for half the slots while sends are in flight.
+    let half = (notices.settings.concurrency / 2).clamp(1, notices.settings.batch);
+    let mut gathered = false;
     loop {
         // Claim no more than can be sent now: a claimed attempt is leased, and one waiting
         // here would only run its lease down.
@@ -53,6 +56,18 @@ pub async fn run_delivery(notices: Arc<Notices>, mut shutdown: watch::Receiver<b
             }
             continue;
         }
+        // With most slots busy, let a few more sends end first: every claim is a store
+        // write, and during a burst one claim per finished send would be one write per
+        // notice, on the store and core that serve the listings.
+        if free < half && !gathered {
+            gathered = true;
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = tokio::time::sleep(CLAIM_GATHER) => {}
+            }
+            continue;
+        }
+        gathered = false;
         let now = crate::model::now();
         let claimed =
             match claim_due(notices.store.as_ref(), &notices.node_id, now, lease, free).await {
@@ -132,6 +147,9 @@ async fn record(notices: Arc<Notices>, mut outcomes: mpsc::UnboundedReceiver<Out
         batch.clear();
     }
 }
+
+/// How long a claim waits for more sends to end when fewer than half the slots are free.
+const CLAIM_GATHER: Duration = Duration::from_millis(20);
 
 /// How long the recorder waits after an outcome for others to write with it: the webhook
 /// has been sent; only the write of its result waits, and one commit takes many.

@@ -21,6 +21,7 @@ macro_rules! create_tables {
 
 mod cases;
 mod documents;
+mod group;
 mod notices;
 mod records;
 
@@ -74,6 +75,8 @@ pub struct EmbeddedStore {
     head: watch::Sender<u64>,
     keys_version: watch::Sender<u64>,
     retention: u64,
+    /// Writes listings and the workers' batches, together when they arrive together.
+    writer: Arc<group::Writer>,
 }
 
 fn db_err(e: impl Into<redb::Error>) -> StoreError {
@@ -123,8 +126,13 @@ impl EmbeddedStore {
         records::create_tables(&txn)?;
         documents::create_tables(&txn)?;
         txn.commit().map_err(db_err)?;
+        let db = Arc::new(db);
+        let writer = group::Writer::start(Arc::clone(&db)).map_err(|e| {
+            StoreError::Unavailable(format!("cannot start the store's writer: {e}"))
+        })?;
         Ok(EmbeddedStore {
-            db: Arc::new(db),
+            writer: Arc::new(writer),
+            db,
             head: watch::channel(seq).0,
             keys_version: watch::channel(keys_version).0,
             retention: retention.max(1),

@@ -233,3 +233,49 @@ fn the_bulk_import_refuses_decisions_before_the_earliest_date() {
         Ok(_) => panic!("an import dated 1900 was read"),
     }
 }
+
+/// Listings arriving together are written together (one commit) on the embedded store: each
+/// is answered with its own sequence number, a repeat among them is refused alone, and every
+/// one answered is there after the store is opened again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listings_written_together_are_each_answered_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let (node, follower) = registry(dir.path(), &[]).await;
+    let agency = principal("k_agency", Role::Agency, Some("11"));
+    let domains: Vec<String> = (0..48)
+        .map(|n| format!("shop{}.example.cn", n % 40))
+        .collect();
+    let tasks: Vec<_> = domains
+        .iter()
+        .map(|domain| {
+            let (node, agency, domain) = (Arc::clone(&node), agency.clone(), domain.clone());
+            tokio::spawn(async move { node.list(&agency, listing(&domain)).await })
+        })
+        .collect();
+    let mut seqs = Vec::new();
+    let mut repeats = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok((entry, _)) => seqs.push(entry.seq),
+            Err(RegistryError::AlreadyListed(_)) => repeats += 1,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=40).collect::<Vec<u64>>());
+    assert_eq!(repeats, 8);
+    // The follower lets the store go once it sees the stop.
+    let gone = Arc::downgrade(&node);
+    drop(follower);
+    drop(node);
+    crate::helpers::eventually(crate::helpers::DEADLINE, "the store closed", || async {
+        gone.upgrade().is_none()
+    })
+    .await;
+
+    let (again, _follower) = registry(dir.path(), &[]).await;
+    for n in 0..40 {
+        let name = format!("shop{n}.example.cn");
+        assert!(again.index.lookup(&name).hit.is_some(), "{name} kept");
+    }
+}

@@ -155,26 +155,26 @@ fn write_notice(
 }
 
 impl EmbeddedStore {
-    /// Lists an entry (`list` writes it, given the feed retention) and writes its notices in
-    /// one transaction, then moves the head on.
+    /// Lists an entry (`list` writes it, given the feed retention) and writes its notices and
+    /// locate job in one transaction, shared with the listings that arrive with it (group
+    /// commit), then moves the head on.
     async fn list_in_one_write(
         &self,
         notices: Vec<Notice>,
         job: Option<LocateJob>,
-        list: impl FnOnce(&redb::WriteTransaction, u64) -> StoreResult<Entry> + Send + 'static,
+        list: impl Fn(&redb::WriteTransaction, u64) -> StoreResult<Entry> + Send + 'static,
     ) -> StoreResult<Entry> {
         let retention = self.retention;
         let entry = self
-            .blocking(move |db| {
-                let txn = db.begin_write().map_err(db_err)?;
-                let entry = list(&txn, retention)?;
+            .writer
+            .commit(move |txn| {
+                let entry = list(txn, retention)?;
                 for notice in &notices {
-                    write_notice(&txn, None, notice)?;
+                    write_notice(txn, None, notice)?;
                 }
                 if let Some(job) = &job {
-                    write_locate_job(&txn, job.entry_id.as_u128(), None, Some(job))?;
+                    write_locate_job(txn, job.entry_id.as_u128(), None, Some(job))?;
                 }
-                txn.commit().map_err(db_err)?;
                 Ok(entry)
             })
             .await?;
@@ -224,9 +224,8 @@ impl NoticeStore for EmbeddedStore {
     ) -> StoreResult<Entry> {
         let job = new.locate.take();
         self.list_in_one_write(notices, job, move |txn, retention| {
-            let (replaces, case) = (new.replaces, new.case.clone());
-            let entry = Entry::from_new(new, 0);
-            write_listing(txn, entry, retention, replaces, case.as_ref())
+            let entry = Entry::from_new(new.clone(), 0);
+            write_listing(txn, entry, retention, new.replaces, new.case.as_ref())
         })
         .await
     }
@@ -239,7 +238,7 @@ impl NoticeStore for EmbeddedStore {
     ) -> StoreResult<Entry> {
         self.list_in_one_write(notices, job, move |txn, retention| {
             take_pending(txn, approved.domain.as_str(), approved.id)?;
-            write_listing(txn, approved, retention, None, None)
+            write_listing(txn, approved.clone(), retention, None, None)
         })
         .await
     }
@@ -299,32 +298,27 @@ impl NoticeStore for EmbeddedStore {
         &self,
         updates: Vec<(Uuid, LocateJobChange)>,
     ) -> StoreResult<Vec<Option<(LocateJob, bool)>>> {
-        // One transaction, so one sync to disk, for a whole round of claims: listings share
-        // the one writer with the locate worker.
-        self.blocking(move |db| {
-            let txn = db.begin_write().map_err(db_err)?;
-            let mut out = Vec::with_capacity(updates.len());
-            let mut wrote = false;
-            for (id, change) in updates {
-                let Some(old) = read_locate_job(&txn, id.as_u128())? else {
-                    out.push(None);
-                    continue;
-                };
-                let mut new = old.clone();
-                if change(&mut new) {
-                    write_locate_job(&txn, id.as_u128(), Some(&old), Some(&new))?;
-                    wrote = true;
-                    out.push(Some((new, true)));
-                } else {
-                    out.push(Some((old, false)));
+        // One round of claims in one write, committed with the listings that arrive with it:
+        // listings share the one writer with the locate worker.
+        self.writer
+            .commit(move |txn| {
+                let mut out = Vec::with_capacity(updates.len());
+                for (id, change) in &updates {
+                    let Some(old) = read_locate_job(txn, id.as_u128())? else {
+                        out.push(None);
+                        continue;
+                    };
+                    let mut new = old.clone();
+                    if change(&mut new) {
+                        write_locate_job(txn, id.as_u128(), Some(&old), Some(&new))?;
+                        out.push(Some((new, true)));
+                    } else {
+                        out.push(Some((old, false)));
+                    }
                 }
-            }
-            if wrote {
-                txn.commit().map_err(db_err)?;
-            }
-            Ok(out)
-        })
-        .await
+                Ok(out)
+            })
+            .await
     }
 
     async fn put_locate_job(&self, job: LocateJob) -> StoreResult<bool> {
@@ -374,18 +368,18 @@ impl NoticeStore for EmbeddedStore {
     }
 
     async fn record_locations(&self, outcomes: Vec<LocateOutcome>) -> StoreResult<Vec<Recorded>> {
-        // One transaction for the batch; each outcome checks its own job, so one that lost its
-        // lease writes nothing and leaves the others be.
-        self.blocking(move |db| {
-            let txn = db.begin_write().map_err(db_err)?;
-            let mut out = Vec::with_capacity(outcomes.len());
-            for outcome in outcomes {
-                out.push(record_in(&txn, outcome)?);
-            }
-            txn.commit().map_err(db_err)?;
-            Ok(out)
-        })
-        .await
+        // One write for the batch, committed with the listings that arrive with it; each
+        // outcome checks its own job, so one that lost its lease writes nothing and leaves the
+        // others be.
+        self.writer
+            .commit(move |txn| {
+                let mut out = Vec::with_capacity(outcomes.len());
+                for outcome in &outcomes {
+                    out.push(record_in(txn, outcome.clone())?);
+                }
+                Ok(out)
+            })
+            .await
     }
 
     async fn locate_queue(&self, now: Timestamp) -> StoreResult<(u64, Option<u64>)> {
@@ -440,36 +434,31 @@ impl NoticeStore for EmbeddedStore {
         &self,
         updates: Vec<(Uuid, NoticeChange)>,
     ) -> StoreResult<Vec<Option<(Notice, bool)>>> {
-        // One transaction, so one sync to disk, for the whole batch: this is what keeps the
-        // delivery worker ahead of a burst of listings.
-        self.blocking(move |db| {
-            let txn = db.begin_write().map_err(db_err)?;
-            let mut out = Vec::with_capacity(updates.len());
-            let mut wrote = false;
-            for (id, change) in updates {
-                let old = read_decoded::<u128, Notice>(
-                    &txn.open_table(NOTICES).map_err(db_err)?,
-                    id.as_u128(),
-                )?;
-                let Some(old) = old else {
-                    out.push(None);
-                    continue;
-                };
-                let mut new = old.clone();
-                if change(&mut new) {
-                    write_notice(&txn, Some(&old), &new)?;
-                    wrote = true;
-                    out.push(Some((new, true)));
-                } else {
-                    out.push(Some((old, false)));
+        // One write for the whole batch, committed with the listings that arrive with it:
+        // this is what keeps the delivery worker ahead of a burst of listings.
+        self.writer
+            .commit(move |txn| {
+                let mut out = Vec::with_capacity(updates.len());
+                for (id, change) in &updates {
+                    let old = read_decoded::<u128, Notice>(
+                        &txn.open_table(NOTICES).map_err(db_err)?,
+                        id.as_u128(),
+                    )?;
+                    let Some(old) = old else {
+                        out.push(None);
+                        continue;
+                    };
+                    let mut new = old.clone();
+                    if change(&mut new) {
+                        write_notice(txn, Some(&old), &new)?;
+                        out.push(Some((new, true)));
+                    } else {
+                        out.push(Some((old, false)));
+                    }
                 }
-            }
-            if wrote {
-                txn.commit().map_err(db_err)?;
-            }
-            Ok(out)
-        })
-        .await
+                Ok(out)
+            })
+            .await
     }
 
     async fn outbox_due(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<Uuid>> {

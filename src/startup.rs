@@ -38,6 +38,8 @@ pub struct Application {
     limits: Arc<Limits>,
     shutdown: watch::Sender<bool>,
     dns: Option<DnsServer>,
+    /// The thread of delivery and locating, joined at shutdown.
+    background: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Application {
@@ -65,11 +67,12 @@ impl Application {
         let refusals = Arc::new(Refusals::new(refusal_interval));
         tokio::spawn(follow(Arc::clone(&registry), shutdown_rx.clone()));
         tokio::spawn(housekeeping(Arc::clone(&limits), shutdown_rx.clone()));
-        if mirror {
+        let background = if mirror {
             tokio::spawn(keep_copy(Arc::clone(&registry), shutdown_rx.clone()));
+            None
         } else {
-            spawn_registry_tasks(&registry, &refusals, shutdown_rx.clone());
-        }
+            spawn_registry_tasks(&registry, &refusals, shutdown_rx.clone())
+        };
 
         // The DNS listener binds before the HTTP one, so that a taken DNS port fails the start
         // before anything is served.
@@ -130,6 +133,7 @@ impl Application {
             limits,
             shutdown,
             dns,
+            background,
         })
     }
 
@@ -160,6 +164,11 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
         let _ = self.shutdown.send(true);
+        if let Some(background) = self.background {
+            // The workers stop at the signal (sends in flight are retried after their lease);
+            // joined here, they have let the store go before the process ends.
+            let _ = tokio::task::spawn_blocking(move || background.join()).await;
+        }
         if self.registry.settings.mirror.enabled() {
             write_copy(&self.registry).await;
         }
@@ -210,12 +219,13 @@ pub fn build_registry(
 }
 
 /// What only a registry node runs beside serving: audit of refused requests, the one-time
-/// index backfills, notice delivery and locating, the sweepers and the inbox announcer.
+/// index backfills, notice delivery and locating, the sweepers and the inbox announcer. Answers
+/// the thread of delivery and locating, when it runs.
 fn spawn_registry_tasks(
     registry: &Arc<Registry>,
     refusals: &Arc<Refusals>,
     shutdown_rx: watch::Receiver<bool>,
-) {
+) -> Option<std::thread::JoinHandle<()>> {
     let settings = &registry.settings;
     tokio::spawn(flush_refusals(
         Arc::clone(registry),
@@ -226,12 +236,14 @@ fn spawn_registry_tasks(
     tokio::spawn(index_named_documents(Arc::clone(registry)));
     tokio::spawn(index_entry_notices(Arc::clone(registry)));
     tokio::spawn(give_older_entries_locate_jobs(Arc::clone(registry)));
-    if settings.notices.deliver {
+    let background = settings.notices.deliver.then(|| {
         spawn_background(
             Arc::clone(&registry.notices),
             settings.notices.background_nice,
             shutdown_rx.clone(),
-        );
+        )
+    });
+    if settings.notices.deliver {
         tokio::spawn(run_overdue_sweeper(
             Arc::clone(registry),
             shutdown_rx.clone(),
@@ -248,39 +260,49 @@ fn spawn_registry_tasks(
             shutdown_rx.clone(),
         ));
     }
+    background.flatten()
 }
 
 /// Runs the delivery and locate workers on a thread of their own with its own runtime, at the
 /// nice value `nice`: a burst of lookups and webhooks then takes only the CPU that serving
 /// listings, checks and transfers leaves, and catches up after. The thread ends with the
-/// workers, at shutdown or when the application is dropped.
-fn spawn_background(notices: Arc<Notices>, nice: u8, shutdown: watch::Receiver<bool>) {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .thread_name("siteban-background")
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot start the background runtime; workers run on the main one");
-            tokio::spawn(run_delivery(Arc::clone(&notices), shutdown.clone()));
-            tokio::spawn(run_locating(notices, shutdown));
-            return;
-        }
-    };
+/// workers, at shutdown or when the application is dropped; its handle is for joining it.
+fn spawn_background(
+    notices: Arc<Notices>,
+    nice: u8,
+    shutdown: watch::Receiver<bool>,
+) -> Option<std::thread::JoinHandle<()>> {
+    let (thread_notices, thread_shutdown) = (Arc::clone(&notices), shutdown.clone());
     let started = std::thread::Builder::new()
         .name("siteban-background".into())
         .spawn(move || {
             lower_priority(nice);
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .thread_name("siteban-background")
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot start the background runtime: no notice is delivered and no site located on this node");
+                    return;
+                }
+            };
             runtime.block_on(async move {
                 tokio::join!(
-                    run_delivery(Arc::clone(&notices), shutdown.clone()),
-                    run_locating(notices, shutdown),
+                    run_delivery(Arc::clone(&thread_notices), thread_shutdown.clone()),
+                    run_locating(thread_notices, thread_shutdown),
                 );
             });
         });
-    if let Err(e) = started {
-        tracing::error!(error = %e, "cannot start the background thread");
+    match started {
+        Ok(thread) => Some(thread),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot start the background thread; the workers run on the main runtime");
+            tokio::spawn(run_delivery(Arc::clone(&notices), shutdown.clone()));
+            tokio::spawn(run_locating(notices, shutdown));
+            None
+        }
     }
 }
 

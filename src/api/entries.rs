@@ -37,7 +37,8 @@ pub struct CreateEntryRequest {
     #[schema(schema_with = schema::provider_ids)]
     pub providers: Option<Vec<String>>,
     /// `false`: the site is not located, and only the providers named are told (`true` by
-    /// default; a node with `locate.on_listing = false` locates nothing).
+    /// default; a node with `locate.on_listing = false` locates nothing). A listing waiting
+    /// for review is located as the node locates listings when it is approved.
     pub locate: Option<bool>,
 }
 

@@ -2,7 +2,7 @@
 //! up with hickory's resolver against the configured upstream servers, then mapped to the
 //! providers that host those addresses or run those name servers. Lookups are bounded in time
 //! and paced by the node's quota (`locate.max_queries_per_second`, which counts lookups: a
-//! lookup is the up to four queries of locating one site); a failure is reported in
+//! lookup is all the queries of locating one site); a failure is reported in
 //! the result, never raised. Names are compared as A-labels: hickory prints names in Unicode,
 //! and an IDN zone would otherwise never match its owner names.
 

@@ -23,7 +23,7 @@ pub struct LocateSettings {
     /// The most one attempt at locating a site spends, all lookups together (the name dates
     /// from when the listing itself waited for it).
     pub listing_budget_ms: u64,
-    /// Lookups (sites located, up to four DNS queries each) per second at most, on this node.
+    /// Lookups (sites located, several DNS queries each) per second at most, on this node.
     pub max_queries_per_second: u32,
     /// Sites this node locates at once, at most.
     pub concurrency: usize,

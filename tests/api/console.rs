@@ -587,7 +587,7 @@ async fn the_public_pages_tell_what_a_decision_made_public_and_nothing_else() {
     let app = spawn_app(Store::Embedded).await;
     let agency = app.create_key("agency", Some("11")).await;
     app.listed(&agency, "shop.example.cn").await;
-    let anonymous = reqwest::Client::new();
+    let anonymous = crate::helpers::client();
 
     // The notice host: the blocked name is the Host the visitor's browser asked for.
     let page = anonymous
@@ -677,7 +677,7 @@ async fn the_public_pages_are_rate_limited_per_address() {
         s.limits.rate.burst_seconds = 1;
     })
     .await;
-    let anonymous = reqwest::Client::new();
+    let anonymous = crate::helpers::client();
     let mut statuses = Vec::new();
     for _ in 0..5 {
         let answer = anonymous
@@ -812,7 +812,7 @@ async fn the_public_pages_say_nothing_of_an_open_case() {
         app.check(&amr, "suspended.example.cn").await["match"]["status"],
         "suspended"
     );
-    let public: Value = reqwest::Client::new()
+    let public: Value = crate::helpers::client()
         .get(app.url("/v1/public/check?domain=suspended.example.cn"))
         .send()
         .await

@@ -571,7 +571,7 @@ async fn a_node_killed_mid_lookup_leaves_the_job_to_another() {
     let dns = example_upstream().await;
     let relay = DnsRelay::start(dns.address).await;
     relay.black_hole(true);
-    let client = reqwest::Client::new();
+    let client = crate::helpers::client();
     let (dir1, dir2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let address = relay.address.to_string();
     let mut first = Node::start(

@@ -3,8 +3,8 @@
 //! it commits are written together next, in one transaction and one durable commit. A lone
 //! write is written at once. Each write is answered only after the commit that holds it; when
 //! one of a group is refused (or fails), the group's transaction is dropped, nothing of it
-//! written, and each of them is written again alone, so a refusal never takes another write
-//! with it.
+//! written, that write is answered with its refusal, and the others are written again
+//! without it, so a refusal never takes another write with it.
 
 use std::any::Any;
 use std::sync::Arc;
@@ -92,16 +92,31 @@ impl Drop for Writer {
     }
 }
 
-fn write_group(db: &Database, group: Vec<Waiting>) {
-    if group.len() > 1 {
+fn write_group(db: &Database, mut group: Vec<Waiting>) {
+    if group.len() == 1 {
+        let waiting = group.remove(0);
+        let _ = waiting.answer.send(write_one(db, &waiting.work));
+        return;
+    }
+    // A write that fails in the group's transaction is answered with its failure and left
+    // out, and the transaction is begun again without it: the writes before it see the same
+    // state again, so its answer stands, and the others are not held to it.
+    loop {
         match write_all(db, &group) {
-            Some(Ok(written)) => {
-                for (waiting, one) in group.into_iter().zip(written) {
-                    let _ = waiting.answer.send(Ok(one));
+            Written::All(answers) => {
+                for (waiting, answer) in group.into_iter().zip(answers) {
+                    let _ = waiting.answer.send(Ok(answer));
                 }
                 return;
             }
-            Some(Err(message)) => {
+            Written::Failed(at, error) => {
+                let waiting = group.remove(at);
+                let _ = waiting.answer.send(Err(error));
+                if group.is_empty() {
+                    return;
+                }
+            }
+            Written::NotCommitted(message) => {
                 for waiting in group {
                     let _ = waiting
                         .answer
@@ -109,34 +124,48 @@ fn write_group(db: &Database, group: Vec<Waiting>) {
                 }
                 return;
             }
-            // One was refused or failed: each is written alone below.
-            None => {}
         }
-    }
-    for waiting in group {
-        let _ = waiting.answer.send(write_one(db, &waiting.work));
     }
 }
 
-/// The whole group in one transaction: its answers, or the commit's failure (nothing written),
-/// or `None` when a write failed before the commit (the transaction is dropped unwritten).
-fn write_all(db: &Database, group: &[Waiting]) -> Option<Result<Vec<Answer>, String>> {
+enum Written {
+    /// Committed: every write's answer.
+    All(Vec<Answer>),
+    /// The write at this place failed, with this error; nothing was committed.
+    Failed(usize, StoreError),
+    /// The transaction could not begin or commit; nothing was written.
+    NotCommitted(String),
+}
+
+fn write_all(db: &Database, group: &[Waiting]) -> Written {
     let txn = match db.begin_write() {
         Ok(txn) => txn,
-        Err(e) => return Some(Err(e.to_string())),
+        Err(e) => return Written::NotCommitted(e.to_string()),
     };
-    let mut written = Vec::with_capacity(group.len());
-    for waiting in group {
-        written.push((waiting.work)(&txn).ok()?);
+    let mut answers = Vec::with_capacity(group.len());
+    for (at, waiting) in group.iter().enumerate() {
+        match run(&waiting.work, &txn) {
+            Ok(answer) => answers.push(answer),
+            Err(error) => return Written::Failed(at, error),
+        }
     }
-    Some(txn.commit().map(|()| written).map_err(|e| e.to_string()))
+    match txn.commit() {
+        Ok(()) => Written::All(answers),
+        Err(e) => Written::NotCommitted(e.to_string()),
+    }
 }
 
 fn write_one(db: &Database, work: &Work) -> StoreResult<Answer> {
     let txn = db.begin_write().map_err(db_err)?;
-    let written = work(&txn)?;
+    let written = run(work, &txn)?;
     txn.commit().map_err(db_err)?;
     Ok(written)
+}
+
+/// Runs one write; a panic in it fails that write alone, not the writer.
+fn run(work: &Work, txn: &WriteTransaction) -> StoreResult<Answer> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(txn)))
+        .unwrap_or_else(|_| Err(StoreError::unavailable("a store write failed unexpectedly")))
 }
 
 #[cfg(test)]
@@ -195,7 +224,7 @@ mod tests {
         assert_eq!(count(a_answer).unwrap(), 1);
         assert_eq!(count(b_answer).unwrap(), 2);
 
-        // A refused write in the middle: the others are written alone, in order.
+        // A refused write in the middle: the others are written together without it.
         let (c, c_answer) = waiting("c");
         let (again, again_answer) = waiting("a");
         let (d, d_answer) = waiting("d");
@@ -204,6 +233,22 @@ mod tests {
         assert!(count(again_answer).is_err());
         assert_eq!(count(d_answer).unwrap(), 4);
         assert_eq!(rows(&db), ["a", "b", "c", "d"]);
+
+        // A write that panics fails alone; the writer goes on.
+        let (e, e_answer) = waiting("e");
+        let (answer, panicked) = oneshot::channel();
+        let work: Work = Box::new(|_| panic!("a bug in a write"));
+        write_group(&db, vec![Waiting { work, answer }, e]);
+        assert!(panicked.blocking_recv().unwrap().is_err());
+        assert_eq!(count(e_answer).unwrap(), 5);
+
+        // Refused for a write before it in the same group: that write stays.
+        let (f, f_answer) = waiting("f");
+        let (f_again, f_again_answer) = waiting("f");
+        write_group(&db, vec![f, f_again]);
+        assert_eq!(count(f_answer).unwrap(), 6);
+        assert!(count(f_again_answer).is_err());
+        assert_eq!(rows(&db), ["a", "b", "c", "d", "e", "f"]);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -298,6 +298,10 @@ impl NoticeStore for EmbeddedStore {
         &self,
         updates: Vec<(Uuid, LocateJobChange)>,
     ) -> StoreResult<Vec<Option<(LocateJob, bool)>>> {
+        // Nothing to write: no commit (a durable one syncs the disk even when empty).
+        if updates.is_empty() {
+            return Ok(Vec::new());
+        }
         // One round of claims in one write, committed with the listings that arrive with it:
         // listings share the one writer with the locate worker.
         self.writer
@@ -368,6 +372,10 @@ impl NoticeStore for EmbeddedStore {
     }
 
     async fn record_locations(&self, outcomes: Vec<LocateOutcome>) -> StoreResult<Vec<Recorded>> {
+        // Nothing to write: no commit (a durable one syncs the disk even when empty).
+        if outcomes.is_empty() {
+            return Ok(Vec::new());
+        }
         // One write for the batch, committed with the listings that arrive with it; each
         // outcome checks its own job, so one that lost its lease writes nothing and leaves the
         // others be.
@@ -434,6 +442,10 @@ impl NoticeStore for EmbeddedStore {
         &self,
         updates: Vec<(Uuid, NoticeChange)>,
     ) -> StoreResult<Vec<Option<(Notice, bool)>>> {
+        // Nothing to write: no commit (a durable one syncs the disk even when empty).
+        if updates.is_empty() {
+            return Ok(Vec::new());
+        }
         // One write for the whole batch, committed with the listings that arrive with it:
         // this is what keeps the delivery worker ahead of a burst of listings.
         self.writer

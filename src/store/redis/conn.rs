@@ -72,10 +72,19 @@ fn store_route() -> SingleNodeRoutingInfo {
 }
 
 struct Direct {
+    dialer: Arc<Dialer>,
+    /// The runtime the store was opened on: every dial runs there, so that the connection's
+    /// task lives on it, whichever caller (a request, a worker on its own lower-priority
+    /// runtime) finds the connection missing.
+    home: Option<tokio::runtime::Handle>,
+    state: tokio::sync::Mutex<DirectState>,
+}
+
+/// What a dial needs: where the server is and how long to wait.
+struct Dialer {
     locate: Locate,
     config: AsyncConnectionConfig,
     timeout: Duration,
-    state: tokio::sync::Mutex<DirectState>,
 }
 
 enum Locate {
@@ -403,48 +412,7 @@ impl ConnectionLike for Conn {
     }
 }
 
-impl Direct {
-    fn new(locate: Locate, options: Options) -> Direct {
-        Direct {
-            locate,
-            config: AsyncConnectionConfig::new()
-                .set_connection_timeout(Some(options.timeout))
-                .set_response_timeout(Some(options.response_timeout)),
-            timeout: options.timeout,
-            state: tokio::sync::Mutex::new(DirectState::default()),
-        }
-    }
-
-    /// The live connection, dialling (and for Sentinel, locating the primary) when there is
-    /// none. The lock makes concurrent commands share one dial.
-    async fn connection(&self) -> RedisResult<(u64, MultiplexedConnection)> {
-        let mut state = self.state.lock().await;
-        if let Some((generation, conn)) = &state.current {
-            return Ok((*generation, conn.clone()));
-        }
-        if let Some((at, reason)) = &state.failed
-            && at.elapsed() < REDIAL_AFTER
-        {
-            return Err(RedisError::from((
-                ErrorKind::Io,
-                "store unreachable",
-                reason.clone(),
-            )));
-        }
-        match self.dial().await {
-            Ok(conn) => {
-                state.generation += 1;
-                state.failed = None;
-                state.current = Some((state.generation, conn.clone()));
-                Ok((state.generation, conn))
-            }
-            Err(e) => {
-                state.failed = Some((Instant::now(), e.to_string()));
-                Err(e)
-            }
-        }
-    }
-
+impl Dialer {
     async fn dial(&self) -> RedisResult<MultiplexedConnection> {
         match &self.locate {
             Locate::Fixed(info) => {
@@ -528,6 +496,67 @@ impl Direct {
             .into_iter()
             .find_map(Result::err)
             .unwrap_or_else(|| RedisError::from((ErrorKind::Io, "no sentinels configured"))))
+    }
+}
+
+impl Direct {
+    fn new(locate: Locate, options: Options) -> Direct {
+        Direct {
+            dialer: Arc::new(Dialer {
+                locate,
+                config: AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(options.timeout))
+                    .set_response_timeout(Some(options.response_timeout)),
+                timeout: options.timeout,
+            }),
+            home: tokio::runtime::Handle::try_current().ok(),
+            state: tokio::sync::Mutex::new(DirectState::default()),
+        }
+    }
+
+    /// The live connection, dialling (and for Sentinel, locating the primary) when there is
+    /// none. The lock makes concurrent commands share one dial.
+    async fn connection(&self) -> RedisResult<(u64, MultiplexedConnection)> {
+        let mut state = self.state.lock().await;
+        if let Some((generation, conn)) = &state.current {
+            return Ok((*generation, conn.clone()));
+        }
+        if let Some((at, reason)) = &state.failed
+            && at.elapsed() < REDIAL_AFTER
+        {
+            return Err(RedisError::from((
+                ErrorKind::Io,
+                "store unreachable",
+                reason.clone(),
+            )));
+        }
+        let dialled = match &self.home {
+            Some(home) => {
+                let dialer = Arc::clone(&self.dialer);
+                home.spawn(async move { dialer.dial().await })
+                    .await
+                    .unwrap_or_else(|e| {
+                        Err(RedisError::from((
+                            ErrorKind::Io,
+                            "the dial did not finish",
+                            e.to_string(),
+                        )))
+                    })
+            }
+            None => self.dialer.dial().await,
+        };
+        match dialled {
+            Ok(conn) => {
+                state.generation += 1;
+                state.failed = None;
+                state.current = Some((state.generation, conn.clone()));
+                Ok((state.generation, conn))
+            }
+            Err(e) => {
+                state.failed = Some((Instant::now(), e.to_string()));
+                Err(e)
+            }
+        }
     }
 
     async fn command(&self, cmd: &Cmd) -> RedisResult<Value> {

@@ -373,14 +373,15 @@ pub async fn imports_are_located_unless_told_not_to(store: Store) {
         .await
         .unwrap();
     assert!(history["current"]["location"].is_null(), "{history}");
-    let due = app
-        .registry
-        .store
-        .locate_due(siteban::model::now(), 100)
-        .await
-        .unwrap();
+    let due = || async {
+        app.registry
+            .store
+            .locate_due(siteban::model::now(), 100)
+            .await
+            .unwrap()
+    };
     let id: uuid::Uuid = history["current"]["id"].as_str().unwrap().parse().unwrap();
-    assert!(!due.contains(&id));
+    assert!(!due().await.contains(&id));
 
     // `--no-locate --url`: each line sent to the running node says `"locate": false`; a line
     // saying so in a direct import is not located either; a listing saying so tells only the
@@ -424,12 +425,7 @@ pub async fn imports_are_located_unless_told_not_to(store: Store) {
         listed["notices"][0]["provider_id"], hosting["id"],
         "{listed}"
     );
-    let due = app
-        .registry
-        .store
-        .locate_due(siteban::model::now(), 100)
-        .await
-        .unwrap();
+    let due = due().await;
     for domain in ["remote.example.cn", "line.example.cn", "named.example.cn"] {
         let history: Value = app
             .get(&agency, &format!("/v1/entries/{domain}"))

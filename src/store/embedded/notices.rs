@@ -100,6 +100,35 @@ fn record_in(txn: &redb::WriteTransaction, outcome: LocateOutcome) -> StoreResul
     Ok(Recorded::Written(Box::new(entry)))
 }
 
+/// A change of one record, as `NoticeChange` and `LocateJobChange` are.
+type Change<T> = std::sync::Arc<dyn Fn(&mut T) -> bool + Send + Sync>;
+
+/// A batch of compare-and-set changes in one open transaction: each record read, changed and
+/// written back when its change says so; the record and whether it changed, or `None` for
+/// one that is not there.
+fn change_each<T: Clone>(
+    txn: &redb::WriteTransaction,
+    updates: &[(Uuid, Change<T>)],
+    read: impl Fn(&redb::WriteTransaction, u128) -> StoreResult<Option<T>>,
+    write: impl Fn(&redb::WriteTransaction, u128, &T, &T) -> StoreResult<()>,
+) -> StoreResult<Vec<Option<(T, bool)>>> {
+    let mut out = Vec::with_capacity(updates.len());
+    for (id, change) in updates {
+        let Some(old) = read(txn, id.as_u128())? else {
+            out.push(None);
+            continue;
+        };
+        let mut new = old.clone();
+        if change(&mut new) {
+            write(txn, id.as_u128(), &old, &new)?;
+            out.push(Some((new, true)));
+        } else {
+            out.push(Some((old, false)));
+        }
+    }
+    Ok(out)
+}
+
 fn read_locate_job(txn: &redb::WriteTransaction, id: u128) -> StoreResult<Option<LocateJob>> {
     read_decoded::<u128, LocateJob>(&txn.open_table(LOCATE_JOBS).map_err(db_err)?, id)
 }
@@ -306,21 +335,9 @@ impl NoticeStore for EmbeddedStore {
         // listings share the one writer with the locate worker.
         self.writer
             .commit(move |txn| {
-                let mut out = Vec::with_capacity(updates.len());
-                for (id, change) in &updates {
-                    let Some(old) = read_locate_job(txn, id.as_u128())? else {
-                        out.push(None);
-                        continue;
-                    };
-                    let mut new = old.clone();
-                    if change(&mut new) {
-                        write_locate_job(txn, id.as_u128(), Some(&old), Some(&new))?;
-                        out.push(Some((new, true)));
-                    } else {
-                        out.push(Some((old, false)));
-                    }
-                }
-                Ok(out)
+                change_each(txn, &updates, read_locate_job, |txn, id, old, new| {
+                    write_locate_job(txn, id, Some(old), Some(new))
+                })
             })
             .await
     }
@@ -450,25 +467,12 @@ impl NoticeStore for EmbeddedStore {
         // this is what keeps the delivery worker ahead of a burst of listings.
         self.writer
             .commit(move |txn| {
-                let mut out = Vec::with_capacity(updates.len());
-                for (id, change) in &updates {
-                    let old = read_decoded::<u128, Notice>(
-                        &txn.open_table(NOTICES).map_err(db_err)?,
-                        id.as_u128(),
-                    )?;
-                    let Some(old) = old else {
-                        out.push(None);
-                        continue;
-                    };
-                    let mut new = old.clone();
-                    if change(&mut new) {
-                        write_notice(txn, Some(&old), &new)?;
-                        out.push(Some((new, true)));
-                    } else {
-                        out.push(Some((old, false)));
-                    }
-                }
-                Ok(out)
+                let read = |txn: &redb::WriteTransaction, id| {
+                    read_decoded::<u128, Notice>(&txn.open_table(NOTICES).map_err(db_err)?, id)
+                };
+                change_each(txn, &updates, read, |txn, _, old, new| {
+                    write_notice(txn, Some(old), new)
+                })
             })
             .await
     }

@@ -233,9 +233,27 @@ fn spawn_registry_tasks(
         Duration::from_secs(settings.limits.refusal_audit_seconds),
         shutdown_rx.clone(),
     ));
-    tokio::spawn(index_named_documents(Arc::clone(registry)));
-    tokio::spawn(index_entry_notices(Arc::clone(registry)));
-    tokio::spawn(give_older_entries_locate_jobs(Arc::clone(registry)));
+    let node = Arc::clone(registry);
+    tokio::spawn(async move {
+        backfill(
+            node.index_named_documents(),
+            "documents named by older records indexed",
+            "cannot index the documents older records name",
+        )
+        .await;
+        backfill(
+            node.index_entry_notices(),
+            "older notices indexed by entry",
+            "cannot index older notices by entry",
+        )
+        .await;
+        backfill(
+            node.give_older_entries_locate_jobs(),
+            "older entries given locate jobs",
+            "cannot give older entries locate jobs",
+        )
+        .await;
+    });
     let background = settings.notices.deliver.then(|| {
         spawn_background(
             Arc::clone(&registry.notices),
@@ -365,36 +383,17 @@ async fn write_copy(registry: &Registry) -> bool {
     }
 }
 
-/// Indexes the documents named by records older than the document index, once per store,
-/// beside serving (a store written by this version has nothing to do).
-async fn index_named_documents(registry: Arc<Registry>) {
-    match registry.index_named_documents().await {
-        // Logged even when there was nothing to do: that the store was read through is news.
-        Ok(rows) => tracing::info!(rows, "documents named by older records indexed"),
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot index the documents older records name; the next start tries again")
-        }
-    }
-}
-
-/// Indexes by entry the notices older than that index, once per store, beside serving.
-async fn index_entry_notices(registry: Arc<Registry>) {
-    match registry.index_entry_notices().await {
-        Ok(0) => {}
-        Ok(rows) => tracing::info!(rows, "older notices indexed by entry"),
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot index older notices by entry; the next start tries again")
-        }
-    }
-}
-
-async fn give_older_entries_locate_jobs(registry: Arc<Registry>) {
-    match registry.give_older_entries_locate_jobs().await {
-        Ok(0) => {}
-        Ok(jobs) => tracing::info!(jobs, "older entries given locate jobs"),
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot give older entries locate jobs; the next start tries again")
-        }
+/// Runs a one-time backfill of an older store beside serving (a store written by this version
+/// has nothing to do); `done` says what `count` things were, and a failure is tried again at
+/// the next start.
+async fn backfill(
+    work: impl std::future::Future<Output = crate::registry::RegistryResult<usize>>,
+    done: &'static str,
+    failed: &'static str,
+) {
+    match work.await {
+        Ok(count) => tracing::info!(count, "{done}"),
+        Err(e) => tracing::warn!(error = %e, "{failed}; the next start tries again"),
     }
 }
 

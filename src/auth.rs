@@ -244,6 +244,8 @@ pub mod policy {
         &[Agency, Telecom, Auditor, AccessProvider, DnsProvider];
     pub const CHECK: &[Role] = &[Agency, Telecom, AccessProvider, DnsProvider, Auditor];
     pub const FEED: &[Role] = &[Agency, Telecom, AccessProvider, DnsProvider, Auditor];
+    /// The transparency log: its key, checkpoints, tiles and proofs, to all who read the feed.
+    pub const LOG: &[Role] = FEED;
     pub const RPZ: &[Role] = &[Agency, Telecom, DnsProvider, Auditor];
     pub const READ_PROTECTED: &[Role] = &[Admin, Agency, Telecom, Auditor];
     pub const MANAGE_PROTECTED: &[Role] = &[Admin];

@@ -46,3 +46,5 @@ pub mod settings;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod tlog;
+pub mod verify;

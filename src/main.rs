@@ -61,6 +61,43 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Verify a registry's transparency log: its checkpoint against the pinned key and
+    /// against the one accepted before (kept in --state), and a snapshot or RPZ file against
+    /// the log. Exits 1 when the registry's answers contradict the log (a split view, a
+    /// rewritten history, a list the log does not make), 2 when the check could not be made.
+    Verify {
+        /// The registry (or any node of it), e.g. https://blacklist.example.gov.cn.
+        #[arg(long, value_name = "URL")]
+        url: String,
+        /// File holding a token that reads the feed; without it, SITEBAN_TOKEN.
+        #[arg(long, value_name = "PATH")]
+        token_file: Option<PathBuf>,
+        /// The log's verifier key, `<origin>+<id>+<key>`, pinned from a channel you trust.
+        #[arg(long)]
+        key: String,
+        /// The log's origin; by default the key's name.
+        #[arg(long)]
+        origin: Option<String>,
+        /// The file keeping the last checkpoint accepted; made at the first run.
+        #[arg(long, value_name = "PATH")]
+        state: PathBuf,
+        /// A `GET /v1/snapshot` answer to check against the log.
+        #[arg(long, value_name = "PATH", conflicts_with = "rpz")]
+        snapshot: Option<PathBuf>,
+        /// A `GET /v1/rpz` zone file to check against the log.
+        #[arg(long, value_name = "PATH")]
+        rpz: Option<PathBuf>,
+    },
+    /// Make a signer key for the transparency log (`tlog.key_file`): the private key goes to
+    /// the file, created readable by its owner only; the verifier key to pin is printed.
+    LogKey {
+        /// The log's origin, as `tlog.origin` will say.
+        #[arg(long)]
+        origin: String,
+        /// Where to write the signer key; it must not exist yet.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Exit 0 when the service answers 200 at the URL (for container health checks).
     Health {
         #[arg(long, default_value = "http://127.0.0.1:8080/healthz")]
@@ -161,11 +198,77 @@ async fn main() -> anyhow::Result<()> {
             file,
         } => return import(config, node, concurrency.into(), !no_locate, file).await,
         Command::Audit { command } => return audit(command).await,
+        Command::Verify {
+            url,
+            token_file,
+            key,
+            origin,
+            state,
+            snapshot,
+            rpz,
+        } => {
+            let node = Node::new(&url, Token::read(token_file.as_deref())?)?;
+            let origin = origin.unwrap_or_else(|| key.split('+').next().unwrap_or("").to_string());
+            let list = match (&snapshot, &rpz) {
+                (Some(path), _) => Some(siteban::verify::List::Snapshot(path)),
+                (None, Some(path)) => Some(siteban::verify::List::Rpz(path)),
+                (None, None) => None,
+            };
+            let outcome = siteban::verify::verify(&node, &key, &origin, &state, list).await;
+            let mut out = std::io::stdout().lock();
+            match outcome {
+                Ok(report) => {
+                    write!(out, "ok: checkpoint of {} leaves verified", report.size)?;
+                    if let Some(previous) = report.previous {
+                        write!(
+                            out,
+                            ", consistent with the one of {previous} accepted before"
+                        )?;
+                    }
+                    if let (Some(size), Some(entries)) = (report.list_size, report.entries) {
+                        write!(
+                            out,
+                            "; the list of {entries} items is the one the log's first {size} events make"
+                        )?;
+                    }
+                    writeln!(out)?;
+                }
+                Err(siteban::verify::Failure::Tampered(why)) => {
+                    writeln!(out, "FAILED: {why}")?;
+                    std::process::exit(1);
+                }
+                Err(siteban::verify::Failure::Unverified(why)) => {
+                    writeln!(out, "NOT VERIFIED: {why}")?;
+                    std::process::exit(2);
+                }
+            }
+        }
+        Command::LogKey { origin, out } => {
+            let skey = siteban::tlog::generate_key(&origin).map_err(anyhow::Error::msg)?;
+            let key = siteban::tlog::LogKey::new(&skey, &origin).map_err(anyhow::Error::msg)?;
+            write_secret(&out, &skey)?;
+            writeln!(std::io::stdout(), "{}", key.verifier())?;
+        }
         Command::Health { url } => {
             let status = siteban::startup::probe(&url)?;
             anyhow::ensure!(status == 200, "{url} answered {status}");
         }
     }
+    Ok(())
+}
+
+/// Writes `secret` to a new file readable by its owner only.
+fn write_secret(path: &std::path::Path, secret: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
+    writeln!(file, "{secret}")?;
+    file.sync_all()?;
     Ok(())
 }
 

@@ -21,6 +21,8 @@ pub struct Metrics {
     pub store_head_seq: IntGauge,
     pub follower_lag_events: IntGauge,
     pub follower_stale_seconds: Gauge,
+    pub log_size: IntGauge,
+    pub log_failures: IntCounter,
     pub follower_errors: IntCounterVec,
     pub rate_limited: IntCounterVec,
     pub audit_failures: IntCounter,
@@ -113,6 +115,14 @@ impl Metrics {
                     "siteban_follower_stale_seconds",
                     "Seconds since the follower last heard from the store",
                 ),
+            ),
+            log_size: gauge(
+                "siteban_log_size",
+                "Leaves of the transparency log's tree as this node last wrote or read it",
+            ),
+            log_failures: counter(
+                "siteban_log_failures_total",
+                "Times the transparency log could not grow",
             ),
             follower_errors: counters(
                 "siteban_follower_errors_total",

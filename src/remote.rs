@@ -191,6 +191,25 @@ impl Node {
         }
     }
 
+    /// The body of `GET path` (a path with its query), answered `200`; `what` names the read
+    /// in messages. Reads of the feed and the transparency log need a key that reads the
+    /// feed.
+    pub async fn read(&self, path: &str, what: &'static str) -> Result<Vec<u8>, RemoteError> {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(&self.token.0)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await.map_err(|e| self.unreachable(e))?;
+        match status {
+            200 => Ok(body.to_vec()),
+            _ => Err(self.refusal(status, &body, what, "a key that reads the feed")),
+        }
+    }
+
     /// Sends one listing request body to `POST /v1/entries` (an agency or telecom token). A
     /// wrong token or role is an error, since every other line would meet it too; a refusal
     /// of this line alone is `Listed::Failed`. Answers of `429` are waited out and sent again.

@@ -21,6 +21,7 @@ use crate::delivery::worker::run_delivery;
 use crate::dns::DnsServer;
 use crate::index::Index;
 use crate::metrics::Metrics;
+use crate::registry::log::run_log_keeper;
 use crate::registry::{
     FollowerHealth, Registry, follow, run_announcer, run_expiry_sweeper, run_overdue_sweeper,
     run_session_sweeper,
@@ -57,6 +58,11 @@ impl Application {
         } else {
             "cannot load the index from the store"
         })?;
+        if !mirror {
+            crate::registry::log::open(&registry)
+                .await
+                .context("cannot open the transparency log")?;
+        }
         let limits = Arc::new(Limits::new(
             &settings.limits,
             registry.metrics.rate_limited.clone(),
@@ -215,6 +221,7 @@ pub fn build_registry(
         health: FollowerHealth::new(),
         inbox_wake: tokio::sync::Notify::new(),
         recent: crate::index::recent::Recent::new(crate::registry::RECENT_EVENTS),
+        log: std::sync::OnceLock::new(),
     })
 }
 
@@ -233,6 +240,7 @@ fn spawn_registry_tasks(
         Duration::from_secs(settings.limits.refusal_audit_seconds),
         shutdown_rx.clone(),
     ));
+    tokio::spawn(run_log_keeper(Arc::clone(registry), shutdown_rx.clone()));
     let node = Arc::clone(registry);
     tokio::spawn(async move {
         backfill(

@@ -124,7 +124,7 @@ pub async fn feed(call: Call) -> Answer {
 /// The active set as of `seq`, as JSON or as text lines.
 #[utoipa::path(get, path = "/v1/snapshot", tag = "feed",
     params(SnapshotQuery),
-    responses((status = 200, description = "{\"seq\", \"entries\": [{\"domain\", \"scope\", \"entry_id\", \"category\", \"status\"}]}", headers(("X-Blacklist-Seq" = u64)))),
+    responses((status = 200, description = "{\"seq\", \"entries\": [{\"domain\", \"scope\", \"entry_id\", \"category\", \"status\"}]}", headers(("X-Blacklist-Seq" = u64), ("X-Log-Size" = u64)))),
     security(("bearer" = [])))]
 pub async fn snapshot(call: Call) -> Answer {
     call.require(policy::FEED)?;
@@ -141,6 +141,7 @@ pub async fn snapshot(call: Call) -> Answer {
                 .map_err(|e| ApiError::Internal(format!("writing a snapshot: {e}")))?;
             Ok(HttpResponse::Ok()
                 .insert_header((super::SEQ_HEADER, seq))
+                .insert_header((super::LOG_SIZE_HEADER, seq))
                 .content_type("application/json")
                 .body(body))
         }
@@ -148,6 +149,7 @@ pub async fn snapshot(call: Call) -> Answer {
             let body = stream_body(move |out| crate::index::snapshot::write_json(out, &view));
             Ok(HttpResponse::Ok()
                 .insert_header((super::SEQ_HEADER, seq))
+                .insert_header((super::LOG_SIZE_HEADER, seq))
                 .content_type("application/json")
                 .streaming(body))
         }
@@ -164,6 +166,7 @@ pub async fn snapshot(call: Call) -> Answer {
             });
             Ok(HttpResponse::Ok()
                 .insert_header((super::SEQ_HEADER, seq))
+                .insert_header((super::LOG_SIZE_HEADER, seq))
                 .content_type("text/plain; charset=utf-8")
                 .streaming(body))
         }
@@ -178,7 +181,7 @@ pub async fn snapshot(call: Call) -> Answer {
 #[utoipa::path(get, path = "/v1/rpz", tag = "feed",
     params(("If-None-Match" = Option<String>, Header, description = "an ETag from an earlier answer")),
     responses((status = 200, description = "RPZ zone file", content_type = "text/dns",
-               headers(("ETag" = String), ("X-Blacklist-Seq" = u64))),
+               headers(("ETag" = String), ("X-Blacklist-Seq" = u64), ("X-Log-Size" = u64))),
               (status = 304, description = "the zone has not changed since the given ETag")),
     security(("bearer" = [])))]
 pub async fn rpz(call: Call) -> Answer {
@@ -196,6 +199,7 @@ pub async fn rpz(call: Call) -> Answer {
     let body = stream_body(move |out| write_zone(out, &view, &zone));
     Ok(HttpResponse::Ok()
         .insert_header((super::SEQ_HEADER, seq))
+        .insert_header((super::LOG_SIZE_HEADER, seq))
         .insert_header((header::ETAG, etag))
         .content_type("text/dns")
         .streaming(body))

@@ -11,6 +11,7 @@ pub mod error;
 pub mod feed;
 pub mod keys;
 pub mod limits;
+pub mod log;
 pub mod notices;
 pub mod ops;
 pub mod protected;
@@ -141,6 +142,11 @@ impl FromRequest for Call {
 /// header name on every check.
 pub const SEQ_HEADER: actix_web::http::header::HeaderName =
     actix_web::http::header::HeaderName::from_static("x-blacklist-seq");
+
+/// The transparency log's tree size an answer matches (`/v1/log/checkpoint`, `/v1/snapshot`,
+/// `/v1/rpz`): the feed sequence it reflects, which is the number of the log's leaves.
+pub const LOG_SIZE_HEADER: actix_web::http::header::HeaderName =
+    actix_web::http::header::HeaderName::from_static("x-log-size");
 
 fn authenticate(req: &HttpRequest) -> Result<Call, ApiError> {
     let state = req
@@ -648,6 +654,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(keys::list))
                 .default_service(not_allowed("POST, GET")),
         )
+        .configure(log_routes)
         .configure(notice_routes)
         .configure(case_routes)
         .configure(records::routes)
@@ -704,13 +711,39 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .default_service(not_allowed("POST")),
         )
         .service(
+            web::resource("/v1/entries/{domain}/proof")
+                .route(web::get().to(log::entry_proof))
+                .default_service(not_allowed("GET")),
+        )
+        .service(
             web::resource("/v1/entries/{domain}")
                 .route(web::get().to(entries::get))
+                .default_service(not_allowed("GET")),
+        )
+        .service(
+            web::resource("/v1/log/tile/{path:.+}")
+                .route(web::get().to(log::tile))
                 .default_service(not_allowed("GET")),
         )
         .default_service(web::to(|| async {
             Err::<actix_web::HttpResponse, _>(ApiError::NotFound("no such path".into()))
         }));
+}
+
+/// The transparency log's static paths; its tiles' dynamic path comes last in `routes`.
+fn log_routes(cfg: &mut web::ServiceConfig) {
+    for (path, handler) in [
+        ("/v1/log/key", web::get().to(log::key)),
+        ("/v1/log/checkpoint", web::get().to(log::checkpoint)),
+        ("/v1/log/proof", web::get().to(log::proof)),
+        ("/v1/log/consistency", web::get().to(log::consistency)),
+    ] {
+        cfg.service(
+            web::resource(path)
+                .route(handler)
+                .default_service(not_allowed("GET")),
+        );
+    }
 }
 
 /// Routes of providers, locating and notices; static paths here come before the dynamic
@@ -883,6 +916,7 @@ fn case_routes(cfg: &mut web::ServiceConfig) {
         records::import_recordals, records::verify,
         documents::upload, documents::download, documents::meta,
         public::check,
+        log::key, log::checkpoint, log::tile, log::proof, log::consistency, log::entry_proof,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
     modifiers(&BearerAuth, &ErrorResponses)

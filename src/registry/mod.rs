@@ -29,6 +29,7 @@ mod follow;
 mod import;
 mod inbox;
 mod lifts;
+pub mod log;
 mod protection;
 mod public;
 mod reads;
@@ -81,6 +82,8 @@ pub struct Registry {
     pub inbox_wake: tokio::sync::Notify,
     /// The latest events the follower applied, for the feed's long-polls.
     pub recent: crate::index::recent::Recent,
+    /// The transparency log, once opened (`Log::open`); never on a mirror.
+    pub log: std::sync::OnceLock<log::Log>,
 }
 
 /// How many of the latest events a node keeps in memory for the feed's long-polls: a follower

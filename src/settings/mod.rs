@@ -21,6 +21,7 @@ mod notices;
 mod records;
 mod server;
 mod store;
+mod tlog;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -41,6 +42,7 @@ pub use notices::{LocateSettings, NoticeSettings};
 pub use records::RecordSettings;
 pub use server::{ServerSettings, TlsSettings};
 pub use store::{Backend, RedisTarget, StoreSettings};
+pub use tlog::TlogSettings;
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
@@ -62,6 +64,7 @@ pub struct Settings {
     pub documents: DocumentSettings,
     pub console: ConsoleSettings,
     pub mirror: MirrorSettings,
+    pub tlog: TlogSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -178,6 +181,7 @@ impl Settings {
         self.documents.validate()?;
         self.console.validate()?;
         self.mirror.validate()?;
+        self.tlog.validate()?;
         Ok(())
     }
 

@@ -22,6 +22,7 @@ macro_rules! create_tables {
 mod cases;
 mod documents;
 mod group;
+mod log;
 mod notices;
 mod records;
 
@@ -125,6 +126,7 @@ impl EmbeddedStore {
         cases::create_tables(&txn)?;
         records::create_tables(&txn)?;
         documents::create_tables(&txn)?;
+        log::create_tables(&txn)?;
         txn.commit().map_err(db_err)?;
         let db = Arc::new(db);
         let writer = group::Writer::start(Arc::clone(&db)).map_err(|e| {
@@ -397,8 +399,10 @@ fn append_event(txn: &redb::WriteTransaction, event: &Event, retention: u64) -> 
     events
         .insert(event.seq, encode(event)?.as_slice())
         .map_err(db_err)?;
-    if event.seq > retention {
-        let cutoff = event.seq - retention;
+    // Never past what the transparency log covers: its tree is built from the feed.
+    let logged = counter(&txn.open_table(META).map_err(db_err)?, log::LOG_SIZE)?;
+    let cutoff = event.seq.saturating_sub(retention).min(logged);
+    if cutoff > 0 {
         events.retain_in(..=cutoff, |_, _| false).map_err(db_err)?;
     }
     Ok(())

@@ -5,6 +5,7 @@
 pub mod cases;
 pub mod documents;
 pub mod embedded;
+pub mod log;
 pub mod mirror;
 pub mod notices;
 pub mod records;
@@ -140,6 +141,7 @@ pub struct ActiveSet {
 
 pub use cases::CaseStore;
 pub use documents::DocumentStore;
+pub use log::LogStore;
 pub use notices::NoticeStore;
 pub use records::RecordStore;
 
@@ -148,7 +150,7 @@ pub use records::RecordStore;
 /// together in `store/notices.rs`, `store/records.rs` and `store/documents.rs`.
 #[async_trait]
 pub trait Store:
-    NoticeStore + CaseStore + RecordStore + DocumentStore + Send + Sync + 'static
+    NoticeStore + CaseStore + RecordStore + DocumentStore + LogStore + Send + Sync + 'static
 {
     /// Every entry ever made for `domain`, oldest first.
     async fn history(&self, domain: &DomainName) -> StoreResult<Vec<Entry>>;

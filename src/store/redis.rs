@@ -27,6 +27,7 @@ mod documents;
 mod entries;
 mod follower;
 mod keys;
+mod log;
 mod notices;
 mod records;
 mod scripts;
@@ -59,8 +60,12 @@ pub struct RedisStore {
     notice_scripts: notices::Scripts,
     case_scripts: cases::Scripts,
     document_scripts: documents::Scripts,
+    log_scripts: log::Scripts,
     /// How many events the feed stream keeps, at least (it is trimmed approximately).
     retention: u64,
+    /// The transparency log's size as this node last read or wrote it: the feed is never
+    /// trimmed past it (`redis/log.rs`).
+    logged: std::sync::atomic::AtomicU64,
 }
 
 /// A Redis failure as the store reports it; every file of the Redis store maps errors
@@ -151,7 +156,9 @@ impl RedisStore {
             notice_scripts: notices::Scripts::new(),
             case_scripts: cases::Scripts::new(),
             document_scripts: documents::Scripts::new(),
+            log_scripts: log::Scripts::new(),
             retention: retention.max(1),
+            logged: std::sync::atomic::AtomicU64::new(0),
         })
     }
 

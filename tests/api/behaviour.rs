@@ -20,6 +20,9 @@ pub use crate::locating::{
     a_site_that_moves_is_followed, idn_sites_are_located, imports_are_located_unless_told_not_to,
     listings_never_wait_for_a_failing_upstream, older_located_entries_get_locate_jobs_once,
 };
+pub use crate::log::{
+    the_log_outlives_the_feeds_retention, the_log_proves_the_feed_with_tiles_and_proofs,
+};
 pub use crate::notices::{
     listing_locates_the_site_and_notifies_its_providers, overdue_notices_change_status_on_time,
     providers_are_managed_and_keys_bound_to_them, webhooks_are_signed_retried_and_delivered,

@@ -15,6 +15,7 @@ mod console_pages;
 mod dns;
 mod documents;
 mod locating;
+mod log;
 mod mirror;
 mod notice_processes;
 mod notices;
@@ -105,4 +106,6 @@ on_both_stores!(
     measures_decide_which_providers_are_told,
     operators_of_closed_cases_are_blacklisted,
     organisations_are_told_of_new_inbox_items,
+    the_log_proves_the_feed_with_tiles_and_proofs,
+    the_log_outlives_the_feeds_retention,
 );

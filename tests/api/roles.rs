@@ -168,6 +168,27 @@ const MATRIX: &[(&str, &str, &[&str])] = &[
     // about, as `{document}` is for it (tests/api/documents.rs has the refusals).
     ("GET", "/v1/documents/{document}", &ROLES),
     ("GET", "/v1/documents/{document}/meta", &ROLES),
+    // By now the listings above are in the log's tree.
+    ("GET", "/v1/log/key", FEED_ROLES),
+    ("GET", "/v1/log/checkpoint", FEED_ROLES),
+    ("GET", "/v1/log/tile/0/000.p/1", FEED_ROLES),
+    ("GET", "/v1/log/tile/entries/000.p/1", FEED_ROLES),
+    ("GET", "/v1/log/proof?seq=1", FEED_ROLES),
+    ("GET", "/v1/log/consistency?from=1", FEED_ROLES),
+    (
+        "GET",
+        "/v1/entries/{listed}/proof",
+        &["agency", "telecom", "auditor"],
+    ),
+];
+
+/// Who reads the feed, and so the transparency log.
+const FEED_ROLES: &[&str] = &[
+    "agency",
+    "telecom",
+    "access_provider",
+    "dns_provider",
+    "auditor",
 ];
 
 /// A PDF's bytes unique to `n`.

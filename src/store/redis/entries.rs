@@ -154,7 +154,7 @@ impl RedisStore {
             .arg(replaces.map_or(&[][..], |_| &replaced.as_bytes()[..]))
             .arg(replaced_end)
             .arg(replaced.simple().to_string());
-        let event = (kind, entry.listed_at, self.retention);
+        let event = (kind, entry.listed_at, self.retention_arg());
         let mut refs = rows_of(&entry, RefKind::Entry, entry.id);
         // The replaced suspension's end names the listing's decision as its document.
         if let Some(replaced) = replaces {
@@ -276,7 +276,7 @@ impl RedisStore {
                 .arg(doc)
                 .arg(approving)
                 .arg(located.unwrap_or_default());
-            let event = (kind, request.lifted_at, self.retention);
+            let event = (kind, request.lifted_at, self.retention_arg());
             let lifted = entry.clone().lifted(request.clone(), 0);
             let refs = rows_of(&lifted, RefKind::Entry, entry.id);
             event_and_case_args(&mut invocation, &entry, event, case, refs);
@@ -427,7 +427,7 @@ fn write_keys(invocation: &mut redis::ScriptInvocation<'_>, entry: Uuid) {
 fn event_and_case_args(
     invocation: &mut redis::ScriptInvocation<'_>,
     entry: &Entry,
-    (kind, at, retention): (EventKind, Timestamp, u64),
+    (kind, at, retention): (EventKind, Timestamp, String),
     case: Option<&CaseWrite>,
     mut refs: Vec<String>,
 ) {
@@ -537,7 +537,10 @@ impl RedisStore {
             .map(decode_event)
             .collect::<StoreResult<Vec<_>>>()?;
         check_contiguous(after, &events, head.unwrap_or(0))?;
-        check_retained(after, head.unwrap_or(0), self.retention)?;
+        // Events the transparency log does not cover yet are kept past the retention.
+        let head = head.unwrap_or(0);
+        let logged = self.logged.load(std::sync::atomic::Ordering::Relaxed);
+        check_retained(after, head, self.retention.max(head.saturating_sub(logged)))?;
         Ok(events)
     }
 

@@ -37,6 +37,14 @@ impl Keys {
     pub(super) fn seq() -> String {
         Self::named("seq")
     }
+    /// The transparency log's `size`, `checkpoint` and signer `key` (`redis/log.rs`).
+    pub(super) fn log(name: &str) -> String {
+        format!("{}:log:{name}", Self::TAG)
+    }
+    /// A tile of the transparency log's tree: level, index.
+    pub(super) fn log_tile(level: u8, index: u64) -> String {
+        format!("{}:log:tile:{level}:{index}", Self::TAG)
+    }
     /// The feed stream; its entry ids are `<seq>-0`.
     pub(super) fn feed() -> String {
         Self::named("feed")

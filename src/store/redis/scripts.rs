@@ -121,13 +121,17 @@ pub(super) use add_refs;
 
 /// What closes every script that changes the registry: the document index rows, the feed event
 /// of sequence `seq` (stream id `<seq>-0`, so stream order is sequence order) and the case
-/// document at its next version, when one is written.
+/// document at its next version, when one is written. `retention` is two numbers: how many
+/// events the feed keeps and the transparency log's size as the caller knows it; the feed
+/// drops an event only when it is beyond both.
 macro_rules! event_and_case {
     () => {
         concat!(
             add_refs!(),
             r#"
-redis.call('XADD', feed, 'MAXLEN', '~', retention, seq .. '-0',
+local keep, logged = string.match(retention, '^(%d+) (%d+)$')
+local oldest = math.max(0, math.min(tonumber(seq) - tonumber(keep), tonumber(logged))) + 1
+redis.call('XADD', feed, 'MINID', '~', string.format('%d', oldest), seq .. '-0',
   't', kind, 'd', domain, 's', scope, 'i', id, 'c', category, 'a', at)
 if case_ver ~= '' then
   redis.call('HSET', case, 'doc', case_doc, 'ver', tonumber(case_ver) + 1)

@@ -310,6 +310,7 @@ error-suspended = This domain is suspended.
 error-invalid-referral = The referral is not valid.
 error-snapshot-required = The change log no longer holds this; fetch a whole snapshot again.
 error-read-only-mirror = This server is a mirror of the registry and takes no changes; make them in the registry's console.
+error-not-in-log = The transparency log does not hold this (yet): the event or tree size is beyond its latest checkpoint, or the feed has dropped these events.
 error-not-on-mirror = This server is a mirror of the registry and holds only the blacklist; look this up in the registry's console.
 error-store-unavailable = The store is unavailable; the action may not have taken effect. Check, then try again later.
 error-internal = An internal error; it was logged. Please contact your administrator.

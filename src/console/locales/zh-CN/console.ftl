@@ -304,6 +304,7 @@ error-suspended = 该域名正处于暂停接入状态。
 error-invalid-referral = 转办函信息不正确。
 error-snapshot-required = 变更记录已超出保留期，请重新获取完整快照。
 error-read-only-mirror = 本服务器是名单库的镜像节点，不接受修改，请在名单库控制台中操作。
+error-not-in-log = 透明日志中（尚）无此内容：所查事件或树规模超出最新检查点，或变更流已不再保留这些事件。
 error-not-on-mirror = 本服务器是名单库的镜像节点，只保存黑名单本身，请到名单库控制台查询。
 error-store-unavailable = 数据存储暂时不可用，操作可能未生效，请稍后查看后重试。
 error-internal = 系统内部错误，已记录，请联系系统管理员。

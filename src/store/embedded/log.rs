@@ -1,0 +1,106 @@
+//! The embedded store's transparency log: tiles by level and index, the tree's size in
+//! `meta`, the checkpoint and the signer key in a table of notes. `append_event` reads the
+//! size so that the feed's retention never drops an event the tree does not cover.
+
+use async_trait::async_trait;
+use redb::{ReadableTable, TableDefinition};
+
+use super::{EmbeddedStore, META, counter, db_err};
+use crate::store::StoreResult;
+use crate::store::log::{LogStore, TileId};
+
+/// (level, index) → the tile's hashes.
+const TILES: TableDefinition<(u8, u64), &[u8]> = TableDefinition::new("log_tiles");
+/// `checkpoint`, `key` → bytes.
+const NOTES: TableDefinition<&str, &[u8]> = TableDefinition::new("log_notes");
+/// The `meta` counter of the tree's size.
+pub(super) const LOG_SIZE: &str = "log_size";
+
+pub(super) fn create_tables(txn: &redb::WriteTransaction) -> StoreResult<()> {
+    txn.open_table(TILES).map_err(db_err)?;
+    txn.open_table(NOTES).map_err(db_err)?;
+    Ok(())
+}
+
+#[async_trait]
+impl LogStore for EmbeddedStore {
+    async fn log_key(&self, generated: &str) -> StoreResult<String> {
+        let generated = generated.to_string();
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            let key = {
+                let mut notes = txn.open_table(NOTES).map_err(db_err)?;
+                let kept = notes
+                    .get("key")
+                    .map_err(db_err)?
+                    .map(|v| v.value().to_vec());
+                match kept {
+                    Some(kept) => {
+                        String::from_utf8(kept).map_err(crate::store::StoreError::corrupt)?
+                    }
+                    None => {
+                        notes.insert("key", generated.as_bytes()).map_err(db_err)?;
+                        generated
+                    }
+                }
+            };
+            txn.commit().map_err(db_err)?;
+            Ok(key)
+        })
+        .await
+    }
+
+    async fn log_head(&self) -> StoreResult<(u64, Option<Vec<u8>>)> {
+        self.reading(|txn| {
+            let meta = txn.open_table(META).map_err(db_err)?;
+            let notes = txn.open_table(NOTES).map_err(db_err)?;
+            let checkpoint = notes.get("checkpoint").map_err(db_err)?;
+            Ok((
+                counter(&meta, LOG_SIZE)?,
+                checkpoint.map(|v| v.value().to_vec()),
+            ))
+        })
+        .await
+    }
+
+    async fn log_tiles(&self, ids: &[TileId]) -> StoreResult<Vec<Option<Vec<u8>>>> {
+        let ids = ids.to_vec();
+        self.reading(move |txn| {
+            let tiles = txn.open_table(TILES).map_err(db_err)?;
+            ids.iter()
+                .map(|id| Ok(tiles.get(id).map_err(db_err)?.map(|v| v.value().to_vec())))
+                .collect()
+        })
+        .await
+    }
+
+    async fn grow_log(
+        &self,
+        from: u64,
+        to: u64,
+        tiles: Vec<(TileId, Vec<u8>)>,
+        checkpoint: Vec<u8>,
+    ) -> StoreResult<bool> {
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            {
+                let mut meta = txn.open_table(META).map_err(db_err)?;
+                if counter(&meta, LOG_SIZE)? != from {
+                    return Ok(false);
+                }
+                let mut table = txn.open_table(TILES).map_err(db_err)?;
+                for (id, data) in &tiles {
+                    table.insert(id, data.as_slice()).map_err(db_err)?;
+                }
+                let mut notes = txn.open_table(NOTES).map_err(db_err)?;
+                notes
+                    .insert("checkpoint", checkpoint.as_slice())
+                    .map_err(db_err)?;
+                meta.insert(LOG_SIZE, to).map_err(db_err)?;
+            }
+            txn.commit().map_err(db_err)?;
+            Ok(true)
+        })
+        .await
+    }
+}

@@ -1,0 +1,39 @@
+//! The part of the store that keeps the transparency log, implemented by both backends
+//! (`embedded/log.rs`, `redis/log.rs`): the tiles of the Merkle tree over the feed, the tree's
+//! size, its latest signed checkpoint and the signer key made at first start. The tiles are
+//! kept for the whole history, after the feed's retention has dropped their events: a store
+//! never trims an event the tree does not cover yet. What the tiles hold is `tlog`'s; the
+//! store keeps bytes.
+
+use async_trait::async_trait;
+
+use super::StoreResult;
+
+/// A tile by its level and its index within the level.
+pub type TileId = (u8, u64);
+
+#[async_trait]
+pub trait LogStore {
+    /// The log's signer key kept in the store; `generated` is kept when there is none yet,
+    /// so every node signs with the key of the first.
+    async fn log_key(&self, generated: &str) -> StoreResult<String>;
+
+    /// How many leaves the tree has, and the latest signed checkpoint (none before the
+    /// first).
+    async fn log_head(&self) -> StoreResult<(u64, Option<Vec<u8>>)>;
+
+    /// The data of each tile as stored, none for a tile never written. A tile grows until it
+    /// is full: the data of a smaller tree's tile is a prefix.
+    async fn log_tiles(&self, ids: &[TileId]) -> StoreResult<Vec<Option<Vec<u8>>>>;
+
+    /// Grows the tree from `from` leaves to `to`: writes `tiles` (each with all its data) and
+    /// `checkpoint` in one write, if the tree still has `from` leaves. False when another
+    /// node grew it first: nothing is written.
+    async fn grow_log(
+        &self,
+        from: u64,
+        to: u64,
+        tiles: Vec<(TileId, Vec<u8>)>,
+        checkpoint: Vec<u8>,
+    ) -> StoreResult<bool>;
+}

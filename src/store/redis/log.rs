@@ -1,0 +1,129 @@
+//! The Redis store's transparency log: a string per tile (`{siteban}:log:tile:<L>:<N>`), the
+//! tree's size, the latest checkpoint and the signer key. The tree grows by one script that
+//! checks the size first, so that of two nodes growing it at once one writes and the other
+//! reads what it wrote. The size read or written last bounds the feed's trimming
+//! (`retention_arg`).
+
+use std::sync::atomic::Ordering;
+
+use async_trait::async_trait;
+use redis::Script;
+
+use super::keys::Keys;
+use super::scripts::{Lua, VERSION_MOVED, WRITTEN, outcomes};
+use super::{RedisStore, redis_err};
+use crate::store::StoreResult;
+use crate::store::log::{LogStore, TileId};
+
+/// Grows the tree: if its size is still `from`, writes each tile (KEYS 3 on, ARGV 4 on, in
+/// the same order), the checkpoint and the size `to`.
+const GROW: Lua = Lua {
+    keys: "size checkpoint",
+    argv: "from to note",
+    outcomes: outcomes![WRITTEN, VERSION_MOVED],
+    body: r#"
+if (redis.call('GET', size) or '0') ~= from then return {VERSION_MOVED, 0} end
+for i = 3, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[i + 1])
+end
+redis.call('SET', checkpoint, note)
+redis.call('SET', size, to)
+return {WRITTEN, 0}
+"#,
+};
+
+pub(super) struct Scripts {
+    grow: Script,
+}
+
+impl Scripts {
+    pub(super) fn new() -> Scripts {
+        Scripts {
+            grow: GROW.script(),
+        }
+    }
+}
+
+impl RedisStore {
+    /// The retention argument of the list and lift scripts: how many events the feed keeps,
+    /// and the log's size as this node knows it.
+    pub(super) fn retention_arg(&self) -> String {
+        format!("{} {}", self.retention, self.logged.load(Ordering::Relaxed))
+    }
+
+    fn saw_log_size(&self, size: u64) {
+        self.logged.fetch_max(size, Ordering::Relaxed);
+    }
+}
+
+#[async_trait]
+impl LogStore for RedisStore {
+    async fn log_key(&self, generated: &str) -> StoreResult<String> {
+        let mut conn = self.conn.clone();
+        let (key,): (String,) = redis::pipe()
+            .cmd("SET")
+            .arg(Keys::log("key"))
+            .arg(generated)
+            .arg("NX")
+            .ignore()
+            .get(Keys::log("key"))
+            .query_async(&mut conn)
+            .await
+            .map_err(redis_err)?;
+        Ok(key)
+    }
+
+    async fn log_head(&self) -> StoreResult<(u64, Option<Vec<u8>>)> {
+        let (size, checkpoint): (Option<u64>, Option<Vec<u8>>) = redis::pipe()
+            .get(Keys::log("size"))
+            .get(Keys::log("checkpoint"))
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_err)?;
+        let size = size.unwrap_or(0);
+        self.saw_log_size(size);
+        Ok((size, checkpoint))
+    }
+
+    async fn log_tiles(&self, ids: &[TileId]) -> StoreResult<Vec<Option<Vec<u8>>>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for &(level, index) in ids {
+            pipe.get(Keys::log_tile(level, index));
+        }
+        pipe.query_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_err)
+    }
+
+    async fn grow_log(
+        &self,
+        from: u64,
+        to: u64,
+        tiles: Vec<(TileId, Vec<u8>)>,
+        checkpoint: Vec<u8>,
+    ) -> StoreResult<bool> {
+        let mut invocation = self.log_scripts.grow.prepare_invoke();
+        invocation
+            .key(Keys::log("size"))
+            .key(Keys::log("checkpoint"))
+            .arg(from.to_string())
+            .arg(to.to_string())
+            .arg(checkpoint);
+        for ((level, index), data) in &tiles {
+            invocation
+                .key(Keys::log_tile(*level, *index))
+                .arg(data.as_slice());
+        }
+        let (outcome, _): (i64, i64) = invocation
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_err)?;
+        if outcome == WRITTEN {
+            self.saw_log_size(to);
+        }
+        Ok(outcome == WRITTEN)
+    }
+}

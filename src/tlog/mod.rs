@@ -1,0 +1,227 @@
+//! The transparency log over the feed, pure: event `seq` is leaf `seq - 1` of a Merkle tree
+//! hashed as RFC 6962 / RFC 9162 hash it; the tree is stored as C2SP `tlog-tiles` and
+//! published as C2SP `tlog-checkpoint`s, signed notes (C2SP `signed-note`, Ed25519). The
+//! tile arithmetic, proofs and notes are the `tlog_tiles` and `signed_note` crates'; this
+//! module is the one place that uses them. What is stored where is `registry::log`'s.
+
+pub mod path;
+pub mod tree;
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use signed_note::{Note, StandardSigner, StandardVerifier, VerifierList};
+use tlog_tiles::{Checkpoint, HASH_SIZE, Hash, HashReader, Tile, record_hash};
+
+use crate::model::Event;
+pub use tree::{TileId, Tree};
+
+/// The first line of every leaf: names the encoding, so that another can follow one day.
+const LEAF_TAG: &str = "siteban/event/v1";
+
+/// The bytes of the leaf of `event`: a tag line, then one `name value` line per field of the
+/// event, in the feed's JSON order, each value exactly as the feed's JSON gives it.
+pub fn leaf(event: &Event) -> Vec<u8> {
+    format!(
+        "{LEAF_TAG}\nseq {}\ntype {}\ndomain {}\nscope {}\nentry_id {}\ncategory {}\nat {}\n",
+        event.seq,
+        event.kind.as_str(),
+        event.domain.as_str(),
+        event.scope.as_str(),
+        event.entry_id,
+        event.category.as_str(),
+        event.at,
+    )
+    .into_bytes()
+}
+
+/// The leaf hash of `event` (RFC 6962: SHA-256 of a zero byte and the leaf).
+pub fn leaf_hash(event: &Event) -> Hash {
+    record_hash(&leaf(event))
+}
+
+pub fn encode_hash(hash: &Hash) -> String {
+    STANDARD.encode(hash.0)
+}
+
+pub fn decode_hash(text: &str) -> Option<Hash> {
+    let bytes = STANDARD.decode(text).ok()?;
+    Some(Hash(bytes.try_into().ok()?))
+}
+
+/// The log's signing key: a C2SP signed-note signer key (`PRIVATE+KEY+name+id+key`).
+pub struct LogKey {
+    signer: StandardSigner,
+    origin: String,
+    /// The verifier key (`name+id+key`), what clients pin.
+    verifier: String,
+}
+
+impl std::fmt::Debug for LogKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogKey")
+            .field("verifier", &self.verifier)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A new signer key for the log named `origin`, from 32 bytes of the operating system's
+/// random generator.
+pub fn generate_key(origin: &str) -> Result<String, String> {
+    if !signed_note::is_key_name_valid(origin) {
+        return Err(format!(
+            "the log's origin {origin:?} cannot name a key: no spaces or '+'"
+        ));
+    }
+    let mut seed = [0u8; 32];
+    rand::fill(&mut seed);
+    let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
+    let mut public = vec![1u8];
+    public.extend_from_slice(signing.verifying_key().as_bytes());
+    let mut private = vec![1u8];
+    private.extend_from_slice(&seed);
+    Ok(format!(
+        "PRIVATE+KEY+{origin}+{:08x}+{}",
+        signed_note::key_id(origin, &public),
+        STANDARD.encode(private)
+    ))
+}
+
+impl LogKey {
+    /// The key of signer key text `skey`, signing checkpoints of the log `origin`.
+    pub fn new(skey: &str, origin: &str) -> Result<LogKey, String> {
+        let signer = StandardSigner::new(skey.trim())
+            .map_err(|e| format!("the log's signer key is not usable: {e}"))?;
+        let seed = skey
+            .trim()
+            .splitn(5, '+')
+            .nth(4)
+            .and_then(|k| STANDARD.decode(k).ok())
+            .filter(|k| k.len() == 33)
+            .ok_or("the log's signer key is not an Ed25519 key")?;
+        let signing = ed25519_dalek::SigningKey::try_from(&seed[1..])
+            .map_err(|_| "the log's signer key is not an Ed25519 key")?;
+        let name = signed_note::Signer::name(&signer).to_string();
+        let verifier = signed_note::new_ed25519_verifier_key(&name, &signing.verifying_key());
+        Ok(LogKey {
+            signer,
+            origin: origin.to_string(),
+            verifier,
+        })
+    }
+
+    /// The verifier key clients pin: `name+id+base64 key`.
+    pub fn verifier(&self) -> &str {
+        &self.verifier
+    }
+
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The signed checkpoint of a tree of `size` leaves with root `root`.
+    pub fn sign(&self, size: u64, root: Hash) -> Result<Vec<u8>, String> {
+        let checkpoint = Checkpoint::new(&self.origin, size, root, "")
+            .map_err(|e| format!("checkpoint: {e}"))?;
+        let mut note = Note::new(&checkpoint.to_bytes(), &[]).map_err(|e| e.to_string())?;
+        note.add_sigs(&[&self.signer]).map_err(|e| e.to_string())?;
+        Ok(note.to_bytes())
+    }
+}
+
+/// A checkpoint whose signature by the pinned key was checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verified {
+    pub origin: String,
+    pub size: u64,
+    pub root: Hash,
+    /// The note's text as signed.
+    pub text: Vec<u8>,
+}
+
+/// Opens signed checkpoint `note`: its signature by `verifier` (a verifier key,
+/// `name+id+key`) must hold, and its origin must be `origin`. Other signatures (witnesses')
+/// are let through unchecked.
+pub fn open_checkpoint(note: &[u8], verifier: &str, origin: &str) -> Result<Verified, String> {
+    let key = StandardVerifier::new(verifier.trim()).map_err(|e| format!("the pinned key: {e}"))?;
+    let note = Note::from_bytes(note).map_err(|e| format!("the checkpoint's note: {e}"))?;
+    note.verify(&VerifierList::new(vec![Box::new(key)]))
+        .map_err(|e| format!("the checkpoint's signature: {e}"))?;
+    let checkpoint = Checkpoint::from_bytes(note.text())
+        .map_err(|_| "the checkpoint's text is malformed".to_string())?;
+    if checkpoint.origin() != origin {
+        return Err(format!(
+            "the checkpoint is of the log {:?}, not {origin:?}",
+            checkpoint.origin()
+        ));
+    }
+    Ok(Verified {
+        origin: checkpoint.origin().to_string(),
+        size: checkpoint.size(),
+        root: *checkpoint.hash(),
+        text: note.text().to_vec(),
+    })
+}
+
+/// What a proof reads hashes from: tiles at hand, or, to learn which tiles a proof needs, a
+/// recorder of the hashes asked for (answering zeros).
+pub enum Reader {
+    Tiles(BTreeMap<TileId, Vec<u8>>),
+    Recorder(std::cell::RefCell<Vec<u64>>),
+}
+
+impl HashReader for Reader {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, tlog_tiles::Error> {
+        match self {
+            Reader::Recorder(asked) => {
+                asked.borrow_mut().extend_from_slice(indexes);
+                Ok(vec![Hash([0; HASH_SIZE]); indexes.len()])
+            }
+            Reader::Tiles(tiles) => indexes
+                .iter()
+                .map(|&index| {
+                    let tile = Tile::from_index(tree::TILE_HEIGHT, index);
+                    let data = tiles
+                        .get(&(tile.level(), tile.level_index()))
+                        .ok_or(tlog_tiles::Error::IndexesNotInTree)?;
+                    tile.hash_at_index(data, index)
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The tiles `prove` reads in the tree of `size` leaves, with the width each has in that
+/// tree: `prove` is run once over a recorder to learn which it asks for. The hashes a proof
+/// reads depend only on the sizes and indexes it is given.
+pub fn tiles_needed<T>(
+    size: u64,
+    prove: impl Fn(&Reader) -> Result<T, tlog_tiles::Error>,
+) -> Vec<(TileId, u64)> {
+    let recorder = Reader::Recorder(Default::default());
+    let _ = prove(&recorder);
+    let Reader::Recorder(asked) = recorder else {
+        unreachable!("made a recorder above")
+    };
+    let mut tiles = BTreeMap::new();
+    for index in asked.into_inner() {
+        let tile = Tile::from_index(tree::TILE_HEIGHT, index);
+        let id = (tile.level(), tile.level_index());
+        tiles.insert(id, tree::tile_width(size, id));
+    }
+    tiles.into_iter().collect()
+}
+
+/// Whether `proof` shows leaf `index`, of hash `leaf`, in the tree of `size` leaves and root
+/// `root`.
+pub fn check_inclusion(proof: &[Hash], size: u64, root: Hash, index: u64, leaf: Hash) -> bool {
+    index < size && tlog_tiles::check_record(&proof.to_vec(), size, root, index, leaf).is_ok()
+}
+
+/// Whether `proof` shows the tree of `old` leaves and root `old_root` to be a prefix of the
+/// tree of `size` leaves and root `root`.
+pub fn check_consistency(proof: &[Hash], size: u64, root: Hash, old: u64, old_root: Hash) -> bool {
+    (1..=size).contains(&old)
+        && tlog_tiles::check_tree(&proof.to_vec(), size, root, old, old_root).is_ok()
+}

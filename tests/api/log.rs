@@ -1,0 +1,779 @@
+//! The transparency log, checked by a verifier of its own written from RFC 9162 and C2SP
+//! (hashes, inclusion and consistency proofs, the signed note), not by the crates the
+//! service uses: the checkpoint's signature, its root against the leaves of the feed and the
+//! tiles, the proofs of events and entries, and a log that keeps proving what the feed's
+//! retention has dropped.
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use proptest::prelude::*;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::helpers::{Store, TestApp, expect, spawn_app_with};
+
+type H = [u8; 32];
+
+fn sha(parts: &[&[u8]]) -> H {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part);
+    }
+    hasher.finalize().into()
+}
+
+fn leaf_hash(leaf: &[u8]) -> H {
+    sha(&[&[0], leaf])
+}
+
+fn node(left: &H, right: &H) -> H {
+    sha(&[&[1], left, right])
+}
+
+/// RFC 9162 §2.1.1: the root of the tree over `leaves` (leaf hashes).
+fn mth(leaves: &[H]) -> H {
+    match leaves.len() {
+        0 => sha(&[]),
+        1 => leaves[0],
+        n => {
+            let k = n.next_power_of_two() / 2;
+            node(&mth(&leaves[..k]), &mth(&leaves[k..]))
+        }
+    }
+}
+
+/// RFC 9162 §2.1.3.2.
+fn verify_inclusion(index: u64, size: u64, leaf: H, proof: &[H], root: H) -> bool {
+    if index >= size {
+        return false;
+    }
+    let (mut f, mut s) = (index, size - 1);
+    let mut r = leaf;
+    for p in proof {
+        if s == 0 {
+            return false;
+        }
+        if f & 1 == 1 || f == s {
+            r = node(p, &r);
+            if f & 1 == 0 {
+                while f & 1 == 0 && f != 0 {
+                    f >>= 1;
+                    s >>= 1;
+                }
+            }
+        } else {
+            r = node(&r, p);
+        }
+        f >>= 1;
+        s >>= 1;
+    }
+    s == 0 && r == root
+}
+
+/// RFC 9162 §2.1.4.2.
+fn verify_consistency(first: u64, second: u64, first_hash: H, second_hash: H, proof: &[H]) -> bool {
+    if first == second {
+        return proof.is_empty() && first_hash == second_hash;
+    }
+    if first == 0 || first > second || proof.is_empty() {
+        return false;
+    }
+    let mut path = proof.to_vec();
+    if first.is_power_of_two() {
+        path.insert(0, first_hash);
+    }
+    let (mut f, mut s) = (first - 1, second - 1);
+    while f & 1 == 1 {
+        f >>= 1;
+        s >>= 1;
+    }
+    let (mut fr, mut sr) = (path[0], path[0]);
+    for c in &path[1..] {
+        if s == 0 {
+            return false;
+        }
+        if f & 1 == 1 || f == s {
+            fr = node(c, &fr);
+            sr = node(c, &sr);
+            if f & 1 == 0 {
+                while f & 1 == 0 && f != 0 {
+                    f >>= 1;
+                    s >>= 1;
+                }
+            }
+        } else {
+            sr = node(&sr, c);
+        }
+        f >>= 1;
+        s >>= 1;
+    }
+    fr == first_hash && sr == second_hash && s == 0
+}
+
+/// A checkpoint opened by hand (C2SP signed-note and tlog-checkpoint): the Ed25519 signature
+/// of the pinned verifier key `name+id+key` over the text must hold.
+fn open_checkpoint(note: &str, verifier: &str) -> (String, u64, H) {
+    let mut parts = verifier.trim().splitn(3, '+');
+    let (name, id, key) = (
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+        STANDARD.decode(parts.next().unwrap()).unwrap(),
+    );
+    assert_eq!(key[0], 1, "an Ed25519 key");
+    let key_id = sha(&[name.as_bytes(), b"\n", &key]);
+    assert_eq!(
+        id,
+        hex::encode(&key_id[..4]),
+        "the key id is the hash's first bytes"
+    );
+    let public = ed25519_dalek::VerifyingKey::from_bytes(&key[1..].try_into().unwrap()).unwrap();
+    let (text, signatures) = note.split_once("\n\n").expect("a text and its signatures");
+    let text = format!("{text}\n");
+    let mut verified = false;
+    for line in signatures.lines() {
+        let rest = line.strip_prefix("\u{2014} ").expect("a signature line");
+        let (signer, sig) = rest.split_once(' ').unwrap();
+        let sig = STANDARD.decode(sig).unwrap();
+        if signer == name && sig[..4] == key_id[..4] {
+            let signature = ed25519_dalek::Signature::from_slice(&sig[4..]).unwrap();
+            public
+                .verify_strict(text.as_bytes(), &signature)
+                .expect("the log's signature holds");
+            verified = true;
+        }
+    }
+    assert!(verified, "signed by the pinned key: {note}");
+    let lines: Vec<&str> = text.lines().collect();
+    let root = STANDARD.decode(lines[2]).unwrap().try_into().unwrap();
+    (lines[0].to_string(), lines[1].parse().unwrap(), root)
+}
+
+fn hashes(values: &Value) -> Vec<H> {
+    values
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            STANDARD
+                .decode(v.as_str().unwrap())
+                .unwrap()
+                .try_into()
+                .unwrap()
+        })
+        .collect()
+}
+
+/// The leaf of a feed event as `docs/api.md` defines it.
+fn leaf_of(event: &Value) -> String {
+    format!(
+        "siteban/event/v1\nseq {}\ntype {}\ndomain {}\nscope {}\nentry_id {}\ncategory {}\nat {}\n",
+        event["seq"],
+        event["type"].as_str().unwrap(),
+        event["domain"].as_str().unwrap(),
+        event["scope"].as_str().unwrap(),
+        event["entry_id"].as_str().unwrap(),
+        event["category"].as_str().unwrap(),
+        event["at"].as_str().unwrap(),
+    )
+}
+
+async fn text(app: &TestApp, token: &str, path: &str) -> String {
+    let response = app.get(token, path).await;
+    assert_eq!(response.status(), 200, "{path}");
+    response.text().await.unwrap()
+}
+
+async fn bytes(app: &TestApp, token: &str, path: &str) -> Vec<u8> {
+    let response = app.get(token, path).await;
+    assert_eq!(response.status(), 200, "{path}");
+    assert_eq!(
+        response.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    response.bytes().await.unwrap().to_vec()
+}
+
+/// Waits until the signed checkpoint covers `size` leaves; answers it opened.
+async fn checkpoint_at(app: &TestApp, token: &str, verifier: &str, size: u64) -> (u64, H) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let note = text(app, token, "/v1/log/checkpoint").await;
+        let (origin, at, root) = open_checkpoint(&note, verifier);
+        assert_eq!(origin, "test.siteban.invalid/log");
+        if at == size {
+            return (at, root);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the checkpoint covers {at} leaves, not {size}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn list_many(app: &TestApp, token: &str, from: usize, to: usize) {
+    for n in from..to {
+        app.listed(token, &format!("log{n}.example.cn")).await;
+    }
+}
+
+pub async fn the_log_proves_the_feed_with_tiles_and_proofs(store: Store) {
+    let app = spawn_app_with(store, |s| {
+        s.tlog.origin = "test.siteban.invalid/log".into();
+    })
+    .await;
+    let agency = app.create_key("agency", None).await;
+    let provider = app.create_key("dns_provider", None).await;
+    let verifier = text(&app, &provider, "/v1/log/key").await;
+    let (size, empty) = checkpoint_at(&app, &provider, &verifier, 0).await;
+    assert_eq!((size, empty), (0, sha(&[])));
+
+    list_many(&app, &agency, 0, 100).await;
+    let (first, first_root) = checkpoint_at(&app, &provider, &verifier, 100).await;
+    list_many(&app, &agency, 100, 290).await;
+    for n in 0..10 {
+        expect(
+            app.lift(&agency, &format!("log{n}.example.cn")).await,
+            200,
+            "a lift",
+        )
+        .await;
+    }
+    let (size, root) = checkpoint_at(&app, &provider, &verifier, 300).await;
+
+    // The leaves are the feed's events as docs/api.md spells them, and the root is theirs.
+    let events = app.feed(&provider, "after=0&limit=1000").await["events"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(events.len(), 300);
+    let leaves: Vec<H> = events
+        .iter()
+        .map(|e| leaf_hash(leaf_of(e).as_bytes()))
+        .collect();
+    assert_eq!(mth(&leaves), root, "the checkpoint's root is the feed's");
+    assert_eq!(mth(&leaves[..100]), first_root);
+
+    // The tiles: level 0 lists the leaf hashes, level 1 the root of each 256 of them; the
+    // entry bundles hold the leaves.
+    let full = bytes(&app, &provider, "/v1/log/tile/0/000").await;
+    let partial = bytes(&app, &provider, "/v1/log/tile/0/001.p/44").await;
+    assert_eq!([full, partial].concat(), leaves.concat());
+    let upper = bytes(&app, &provider, "/v1/log/tile/1/000.p/1").await;
+    assert_eq!(upper, mth(&leaves[..256]).to_vec());
+    let bundle = bytes(&app, &provider, "/v1/log/tile/entries/001.p/44").await;
+    let (length, rest) = bundle.split_at(2);
+    let first_leaf = leaf_of(&events[256]);
+    assert_eq!(
+        u16::from_be_bytes([length[0], length[1]]) as usize,
+        first_leaf.len()
+    );
+    assert!(rest.starts_with(first_leaf.as_bytes()));
+    for (path, code) in [
+        ("/v1/log/tile/0/001.p/45", "not_in_log"),
+        ("/v1/log/tile/0/002", "not_in_log"),
+        ("/v1/log/tile/0/1", "not_found"),
+    ] {
+        let body = expect(app.get(&provider, path).await, 404, path).await;
+        assert_eq!(body["error"]["code"], code, "{path}");
+    }
+
+    // Inclusion proofs of events, against the latest tree and an older one.
+    for seq in [1u64, 2, 100, 256, 257, 300] {
+        let proof = expect(
+            app.get(&provider, &format!("/v1/log/proof?seq={seq}"))
+                .await,
+            200,
+            "a proof",
+        )
+        .await;
+        assert_eq!(proof["size"], 300);
+        assert_eq!(
+            proof["leaf"].as_str().unwrap(),
+            leaf_of(&events[seq as usize - 1])
+        );
+        let leaf = leaf_hash(proof["leaf"].as_str().unwrap().as_bytes());
+        assert!(
+            verify_inclusion(seq - 1, size, leaf, &hashes(&proof["proof"]), root),
+            "{seq}"
+        );
+        assert!(!verify_inclusion(
+            seq % 300,
+            size,
+            leaf,
+            &hashes(&proof["proof"]),
+            root
+        ));
+    }
+    let old = expect(
+        app.get(&provider, "/v1/log/proof?seq=7&size=100").await,
+        200,
+        "old",
+    )
+    .await;
+    let leaf = leaf_hash(old["leaf"].as_str().unwrap().as_bytes());
+    assert!(verify_inclusion(
+        6,
+        100,
+        leaf,
+        &hashes(&old["proof"]),
+        first_root
+    ));
+
+    // Consistency between the two checkpoints, and a forged root caught.
+    let proof = expect(
+        app.get(&provider, &format!("/v1/log/consistency?from={first}"))
+            .await,
+        200,
+        "a consistency proof",
+    )
+    .await;
+    assert_eq!(proof["to"], 300);
+    let path = hashes(&proof["proof"]);
+    assert!(verify_consistency(first, size, first_root, root, &path));
+    let mut forged = first_root;
+    forged[0] ^= 1;
+    assert!(!verify_consistency(first, size, forged, root, &path));
+
+    // An entry's listing and lift, each proved.
+    let proofs = expect(
+        app.get(&agency, "/v1/entries/log3.example.cn/proof").await,
+        200,
+        "entry proofs",
+    )
+    .await;
+    let proved = proofs["events"].as_array().unwrap();
+    assert_eq!(proved.len(), 2);
+    assert_eq!(proved[0]["event"]["type"], "listed");
+    assert_eq!(proved[1]["event"]["type"], "lifted");
+    for event in proved {
+        let leaf = leaf_hash(event["leaf"].as_str().unwrap().as_bytes());
+        let index = event["index"].as_u64().unwrap();
+        assert!(verify_inclusion(
+            index,
+            size,
+            leaf,
+            &hashes(&event["proof"]),
+            root
+        ));
+        assert_eq!(leaves[index as usize], leaf);
+    }
+
+    // Sizes the log does not have, and bad parameters.
+    for (path, status, code) in [
+        ("/v1/log/proof?seq=301", 404, "not_in_log"),
+        ("/v1/log/proof?seq=1&size=301", 404, "not_in_log"),
+        ("/v1/log/proof?seq=0", 404, "not_in_log"),
+        ("/v1/log/proof", 400, "invalid_parameter"),
+        ("/v1/log/proof?seq=x", 400, "invalid_parameter"),
+        ("/v1/log/consistency?from=301", 404, "not_in_log"),
+        ("/v1/log/consistency?from=0", 404, "not_in_log"),
+        ("/v1/log/consistency", 400, "invalid_parameter"),
+    ] {
+        let body = expect(app.get(&provider, path).await, status, path).await;
+        assert_eq!(body["error"]["code"], code, "{path}");
+    }
+
+    // The snapshot and the zone say which tree they match.
+    for path in ["/v1/snapshot", "/v1/rpz"] {
+        let response = app.get(&provider, path).await;
+        assert_eq!(response.headers()["x-log-size"], "300", "{path}");
+    }
+}
+
+pub async fn the_log_outlives_the_feeds_retention(store: Store) {
+    let app = spawn_app_with(store, |s| {
+        s.tlog.origin = "test.siteban.invalid/log".into();
+        s.feed.retention = 5;
+    })
+    .await;
+    let agency = app.create_key("agency", None).await;
+    let auditor = app.create_key("auditor", None).await;
+    let verifier = text(&app, &auditor, "/v1/log/key").await;
+    let mut leaves = Vec::new();
+    for n in 0..270 {
+        let domain = format!("kept{n}.example.cn");
+        app.listed(&agency, &domain).await;
+        // Read while the feed holds it: the log keeps the hash of every event.
+        let page = app.feed(&auditor, &format!("after={n}&limit=1")).await;
+        if let Some(event) = page["events"].as_array().and_then(|e| e.first()) {
+            leaves.push(leaf_hash(leaf_of(event).as_bytes()));
+        }
+    }
+    let (size, root) = checkpoint_at(&app, &auditor, &verifier, 270).await;
+    let response = app.get(&auditor, "/v1/feed?after=0").await;
+    assert_eq!(response.status(), 410, "the feed dropped the oldest events");
+
+    // The hashes of every event remain, and make the signed root.
+    let full = bytes(&app, &auditor, "/v1/log/tile/0/000").await;
+    let partial = bytes(&app, &auditor, "/v1/log/tile/0/001.p/14").await;
+    let tiled: Vec<H> = [full, partial]
+        .concat()
+        .chunks(32)
+        .map(|c| c.try_into().unwrap())
+        .collect();
+    assert_eq!(mth(&tiled), root);
+    if leaves.len() == 270 {
+        assert_eq!(tiled, leaves);
+    }
+    // The first listing, long gone from the feed, is proved from its entry.
+    let proofs = expect(
+        app.get(&agency, "/v1/entries/kept0.example.cn/proof").await,
+        200,
+        "entry proofs",
+    )
+    .await;
+    let event = &proofs["events"][0];
+    assert_eq!(event["index"], 0);
+    let leaf = leaf_hash(event["leaf"].as_str().unwrap().as_bytes());
+    assert!(verify_inclusion(
+        0,
+        size,
+        leaf,
+        &hashes(&event["proof"]),
+        root
+    ));
+    // The dropped events' bundle is gone; their proof by sequence says so.
+    let body = expect(
+        app.get(&auditor, "/v1/log/tile/entries/000").await,
+        404,
+        "bundle",
+    )
+    .await;
+    assert_eq!(body["error"]["code"], "not_in_log");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// The service's tree, tiles and proofs at random sizes, checked by this file's verifier.
+    #[test]
+    fn every_proof_between_random_sizes_verifies(size in 1u64..1300, picks in prop::collection::vec((0u64..1300, 1u64..1300), 6)) {
+        use siteban::tlog::{Reader, Tree, tiles_needed};
+        let leaves: Vec<H> = (0..size).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+        let mut tree = Tree::empty();
+        let mut tiles = std::collections::BTreeMap::new();
+        let mut roots = Vec::new();
+        for leaf in &leaves {
+            tree.append(tlog_tiles::Hash(*leaf));
+            roots.push(tree.root().0);
+        }
+        tiles.extend(tree.take_changed());
+        prop_assert_eq!(tree.root().0, mth(&leaves));
+        for (index, old) in picks {
+            let (index, old) = (index % size, old % size + 1);
+            let held = |needed: Vec<((u8, u64), u64)>| {
+                let mut held = std::collections::BTreeMap::new();
+                for (id, width) in needed {
+                    held.insert(id, tiles[&id][..width as usize * 32].to_vec());
+                }
+                Reader::Tiles(held)
+            };
+            let reader = held(tiles_needed(size, |r: &Reader| tlog_tiles::prove_record(size, index, r)));
+            let proof = tlog_tiles::prove_record(size, index, &reader).unwrap();
+            let proof: Vec<H> = proof.iter().map(|h| h.0).collect();
+            prop_assert!(verify_inclusion(index, size, leaves[index as usize], &proof, mth(&leaves)));
+            let reader = held(tiles_needed(size, |r: &Reader| tlog_tiles::prove_tree(size, old, r)));
+            let consistency = tlog_tiles::prove_tree(size, old, &reader).unwrap();
+            let consistency: Vec<H> = consistency.iter().map(|h| h.0).collect();
+            prop_assert!(verify_consistency(old, size, roots[old as usize - 1], mth(&leaves), &consistency));
+            prop_assert_eq!(roots[old as usize - 1], mth(&leaves[..old as usize]));
+        }
+    }
+}
+
+/// `siteban log-key` makes a key file that a node signs with, and prints the verifier key the
+/// node then publishes; the file is its owner's alone, and is never overwritten.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_made_by_the_command_signs_the_checkpoints() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("log.key");
+    let run = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_siteban"))
+            .args(["log-key", "--origin", "test.siteban.invalid/log", "--out"])
+            .arg(&file)
+            .output()
+            .unwrap()
+    };
+    let made = run();
+    assert!(made.status.success(), "{made:?}");
+    let printed = String::from_utf8(made.stdout).unwrap();
+    assert!(
+        printed.starts_with("test.siteban.invalid/log+"),
+        "{printed}"
+    );
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(!run().status.success(), "an existing key file is kept");
+
+    let key_file = file.clone();
+    let app = spawn_app_with(Store::Embedded, move |s| {
+        s.tlog.origin = "test.siteban.invalid/log".into();
+        s.tlog.key_file = Some(key_file);
+    })
+    .await;
+    let auditor = app.create_key("auditor", None).await;
+    assert_eq!(text(&app, &auditor, "/v1/log/key").await, printed);
+    let agency = app.create_key("agency", None).await;
+    list_many(&app, &agency, 0, 3).await;
+    checkpoint_at(&app, &auditor, &printed, 3).await;
+}
+
+const FORK_ADMIN: &str = "fork-test-admin-token-0123456789";
+const FORK_ORIGIN: &str = "fork.siteban.invalid/log";
+
+/// A `siteban serve` on the embedded store in `dir`, signing with `key_file`.
+fn fork_node(dir: &std::path::Path, key_file: &std::path::Path) -> crate::helpers::Node {
+    crate::helpers::Node::start(
+        &[
+            ("SITEBAN__STORE__BACKEND", "embedded".into()),
+            ("SITEBAN__STORE__PATH", dir.display().to_string()),
+            ("SITEBAN__AUTH__ADMIN_TOKEN", FORK_ADMIN.into()),
+            ("SITEBAN__TLOG__ORIGIN", FORK_ORIGIN.into()),
+            ("SITEBAN__TLOG__KEY_FILE", key_file.display().to_string()),
+        ],
+        dir.with_extension("log"),
+    )
+}
+
+async fn fork_post(client: &reqwest::Client, url: String, token: &str, body: &Value) -> Value {
+    let response = client
+        .post(url)
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    response.json().await.unwrap()
+}
+
+/// Waits until `node`'s checkpoint covers `size` leaves.
+async fn fork_checkpoint(
+    client: &reqwest::Client,
+    node: &crate::helpers::Node,
+    token: &str,
+    size: u64,
+) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let response = client
+            .get(node.url("/v1/log/checkpoint"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        if response.headers()["x-log-size"] == size.to_string().as_str() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint of {size}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `siteban verify` as a provider runs it; answers its exit status and what it printed.
+fn run_verify(
+    node: &crate::helpers::Node,
+    dir: &std::path::Path,
+    key: &str,
+    list: &[&str],
+) -> (i32, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_siteban"))
+        .args(["verify", "--url", &node.url(""), "--key", key.trim()])
+        .arg("--token-file")
+        .arg(dir.join("token"))
+        .arg("--state")
+        .arg(dir.join("state.json"))
+        .args(list)
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code().unwrap_or(-1), said)
+}
+
+/// Two stores that share a history and then diverge, served under the same key: a provider
+/// that verified one of them catches the other as a split view; a snapshot or a zone that is
+/// not the list the log makes fails; the genuine ones pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn siteban_verify_catches_a_forked_feed_and_a_doctored_list() {
+    let client = crate::helpers::client();
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("log.key");
+    let made = std::process::Command::new(env!("CARGO_BIN_EXE_siteban"))
+        .args(["log-key", "--origin", FORK_ORIGIN, "--out"])
+        .arg(&key_file)
+        .output()
+        .unwrap();
+    let verifier = String::from_utf8(made.stdout).unwrap();
+    let (a_dir, b_dir) = (dir.path().join("a"), dir.path().join("b"));
+
+    // The common history: five listings on one store.
+    let mut a = fork_node(&a_dir, &key_file);
+    a.wait_ready(&client).await;
+    let agency = fork_post(
+        &client,
+        a.url("/v1/keys"),
+        FORK_ADMIN,
+        &serde_json::json!({"name": "agency", "role": "agency"}),
+    )
+    .await;
+    let agency = agency["token"].as_str().unwrap().to_string();
+    let auditor = fork_post(
+        &client,
+        a.url("/v1/keys"),
+        FORK_ADMIN,
+        &serde_json::json!({"name": "auditor", "role": "auditor"}),
+    )
+    .await;
+    let auditor = auditor["token"].as_str().unwrap().to_string();
+    std::fs::write(dir.path().join("token"), &auditor).unwrap();
+    for n in 0..5 {
+        fork_post(
+            &client,
+            a.url("/v1/entries"),
+            &agency,
+            &crate::helpers::entry_body(&format!("common{n}.example.cn")),
+        )
+        .await;
+    }
+    fork_checkpoint(&client, &a, &auditor, 5).await;
+    a.kill();
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(&a_dir)
+        .arg(&b_dir)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+
+    // The fork: each store takes listings the other never sees.
+    let a = fork_node(&a_dir, &key_file);
+    let b = fork_node(&b_dir, &key_file);
+    a.wait_ready(&client).await;
+    b.wait_ready(&client).await;
+    fork_post(
+        &client,
+        a.url("/v1/entries"),
+        &agency,
+        &crate::helpers::entry_body("only-a.example.cn"),
+    )
+    .await;
+    let lift = crate::helpers::lift_body();
+    fork_post(
+        &client,
+        a.url("/v1/entries/common0.example.cn/lift"),
+        &agency,
+        &lift,
+    )
+    .await;
+    for name in ["only-b.example.cn", "also-b.example.cn"] {
+        fork_post(
+            &client,
+            b.url("/v1/entries"),
+            &agency,
+            &crate::helpers::entry_body(name),
+        )
+        .await;
+    }
+    fork_checkpoint(&client, &a, &auditor, 7).await;
+    fork_checkpoint(&client, &b, &auditor, 7).await;
+
+    // A's log, and its snapshot and zone, verify.
+    let (status, said) = run_verify(&a, dir.path(), &verifier, &[]);
+    assert_eq!(status, 0, "{said}");
+    let snapshot = dir.path().join("snapshot.json");
+    let zone = dir.path().join("zone.rpz");
+    for (path, file) in [("/v1/snapshot", &snapshot), ("/v1/rpz", &zone)] {
+        let body = client
+            .get(a.url(path))
+            .bearer_auth(&auditor)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        std::fs::write(file, body).unwrap();
+    }
+    let (status, said) = run_verify(
+        &a,
+        dir.path(),
+        &verifier,
+        &["--snapshot", snapshot.to_str().unwrap()],
+    );
+    assert_eq!(status, 0, "{said}");
+    assert!(said.contains("the list of 5 items"), "{said}");
+    let (status, said) = run_verify(
+        &a,
+        dir.path(),
+        &verifier,
+        &["--rpz", zone.to_str().unwrap()],
+    );
+    assert_eq!(status, 0, "{said}");
+
+    // B signs a tree of the same size with another root: a split view.
+    let (status, said) = run_verify(&b, dir.path(), &verifier, &[]);
+    assert_eq!(status, 1, "{said}");
+    assert!(said.contains("split view"), "{said}");
+
+    // B grows; its tree is still no extension of A's.
+    fork_post(
+        &client,
+        b.url("/v1/entries"),
+        &agency,
+        &crate::helpers::entry_body("more-b.example.cn"),
+    )
+    .await;
+    fork_checkpoint(&client, &b, &auditor, 8).await;
+    let (status, said) = run_verify(&b, dir.path(), &verifier, &[]);
+    assert_eq!(status, 1, "{said}");
+    assert!(said.contains("not an extension"), "{said}");
+
+    // A snapshot with a name taken out, and a zone with a name slipped in, fail against A.
+    let text = std::fs::read_to_string(&snapshot).unwrap();
+    let mut doctored: Value = serde_json::from_str(&text).unwrap();
+    doctored["entries"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|e| e["domain"] != "only-a.example.cn");
+    std::fs::write(&snapshot, doctored.to_string()).unwrap();
+    let (status, said) = run_verify(
+        &a,
+        dir.path(),
+        &verifier,
+        &["--snapshot", snapshot.to_str().unwrap()],
+    );
+    assert_eq!(status, 1, "{said}");
+    assert!(said.contains("only-a.example.cn is missing"), "{said}");
+    let mut text = std::fs::read_to_string(&zone).unwrap();
+    text.push_str("common0.example.cn CNAME .\n");
+    std::fs::write(&zone, text).unwrap();
+    let (status, said) = run_verify(
+        &a,
+        dir.path(),
+        &verifier,
+        &["--rpz", zone.to_str().unwrap()],
+    );
+    assert_eq!(status, 1, "{said}");
+    assert!(said.contains("common0.example.cn is in the zone"), "{said}");
+
+    // Another key's checkpoint is refused; the state still holds A's.
+    let other = "other.invalid+01020304+AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=";
+    let (status, said) = run_verify(&a, dir.path(), other, &[]);
+    assert_ne!(status, 0, "{said}");
+    let (status, said) = run_verify(&a, dir.path(), &verifier, &[]);
+    assert_eq!(status, 0, "{said}");
+    drop((a, b));
+}

@@ -192,6 +192,20 @@ pub enum Tamper {
     Broken { seq: u64 },
     #[error("line {line} is not an audit record: {message}")]
     Unreadable { line: usize, message: String },
+    #[error("there is no audit record to verify")]
+    Empty,
+    #[error("the audit log's checkpoint does not verify: {0}")]
+    Checkpoint(String),
+    #[error(
+        "the log holds {found} records, and its signed checkpoint covers {signed}: records were \
+         removed from its end"
+    )]
+    Truncated { signed: u64, found: u64 },
+    #[error(
+        "the first {size} records are not the ones the signed checkpoint covers: records were \
+         altered, removed or renumbered, and the hashes after them computed again"
+    )]
+    NotSigned { size: u64 },
 }
 
 /// Checks a chain incrementally; feed it records in order.
@@ -199,6 +213,10 @@ pub struct Verifier {
     expected: u64,
     prev_sha256: String,
     pub verified: u64,
+    /// The audit log's Merkle tree over the records verified (`tlog::audit_leaf`).
+    tree: crate::tlog::Tree,
+    /// A tree size whose root to keep, and the root once the chain reaches it.
+    watched: Option<(u64, Option<tlog_tiles::Hash>)>,
 }
 
 impl Verifier {
@@ -213,6 +231,8 @@ impl Verifier {
             expected: seq + 1,
             prev_sha256: sha256.to_string(),
             verified: 0,
+            tree: crate::tlog::Tree::empty(),
+            watched: None,
         }
     }
 
@@ -238,7 +258,50 @@ impl Verifier {
         self.expected += 1;
         self.prev_sha256 = record.sha256.clone();
         self.verified += 1;
+        self.tree
+            .append(crate::tlog::audit_leaf_hash(record.seq, &record.sha256));
+        if let Some((size, root)) = &mut self.watched
+            && *size == self.tree.size()
+        {
+            *root = Some(self.tree.root());
+        }
         Ok(())
+    }
+
+    /// A verifier of a whole log (from its first record) that also checks it against a
+    /// signed checkpoint of the audit log (`check_anchor`).
+    pub fn anchored(checkpoint: &crate::tlog::Verified) -> Verifier {
+        let mut verifier = Verifier::new();
+        verifier.watched = Some((
+            checkpoint.size,
+            (checkpoint.size == 0).then_some(tlog_tiles::EMPTY_HASH),
+        ));
+        verifier
+    }
+
+    /// After the last record: that there was one, and, for an anchored verifier, that the
+    /// records reach the checkpoint's size and that the first of them make its root.
+    pub fn finish(self, checkpoint: Option<&crate::tlog::Verified>) -> Result<Verifier, Tamper> {
+        if self.verified == 0 {
+            return Err(Tamper::Empty);
+        }
+        if let Some(checkpoint) = checkpoint {
+            match self.watched {
+                Some((_, Some(root))) if root == checkpoint.root => {}
+                Some((_, Some(_))) => {
+                    return Err(Tamper::NotSigned {
+                        size: checkpoint.size,
+                    });
+                }
+                _ => {
+                    return Err(Tamper::Truncated {
+                        signed: checkpoint.size,
+                        found: self.verified,
+                    });
+                }
+            }
+        }
+        Ok(self)
     }
 
     /// The hash of the last verified record.
@@ -253,9 +316,19 @@ impl Default for Verifier {
     }
 }
 
-/// Verifies an NDJSON export.
-pub fn verify_ndjson(input: impl std::io::BufRead) -> Result<Verifier, Tamper> {
-    let mut verifier = Verifier::new();
+/// Opens a signed checkpoint of the audit log against the log's verifier key `key`
+/// (`<origin>+<id>+<key>`; the audit log's origin is the key's, with `/audit`).
+pub fn open_checkpoint(note: &[u8], key: &str) -> Result<crate::tlog::Verified, Tamper> {
+    let origin = crate::tlog::audit_origin(key.trim().split('+').next().unwrap_or_default());
+    crate::tlog::open_checkpoint(note, key, &origin).map_err(Tamper::Checkpoint)
+}
+
+/// Verifies an NDJSON export with `verifier` (`Verifier::new`, or `Verifier::anchored`),
+/// which `Verifier::finish` then completes.
+pub fn verify_ndjson(
+    input: impl std::io::BufRead,
+    mut verifier: Verifier,
+) -> Result<Verifier, Tamper> {
     for (i, line) in input.lines().enumerate() {
         let line = line.map_err(|e| Tamper::Unreadable {
             line: i + 1,

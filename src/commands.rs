@@ -76,8 +76,10 @@ pub async fn export_audit(
 
 /// Verifies the whole audit log of `source`: the verifier at its end, or the first break in
 /// the chain. An error is a failure to read the log, not a finding about it.
-pub async fn verify_audit(source: &Source) -> anyhow::Result<Result<Verifier, Tamper>> {
-    let mut verifier = Verifier::new();
+pub async fn verify_audit(
+    source: &Source,
+    mut verifier: Verifier,
+) -> anyhow::Result<Result<Verifier, Tamper>> {
     let mut broken = None;
     source
         .each_record(0, |record| match verifier.check(record) {
@@ -89,6 +91,42 @@ pub async fn verify_audit(source: &Source) -> anyhow::Result<Result<Verifier, Ta
         })
         .await?;
     Ok(broken.map_or(Ok(verifier), Err))
+}
+
+/// The audit log's signed checkpoint to verify `source` against, opened: from the node of
+/// `--url` with the pinned `key`; from the store with the settings' key (or the key kept in
+/// the store). None when there is no key to check with, or no checkpoint yet.
+pub async fn audit_anchor(
+    source: &Source,
+    config: Option<&std::path::Path>,
+    key: Option<&str>,
+) -> anyhow::Result<Option<Result<crate::tlog::Verified, Tamper>>> {
+    match source {
+        Source::Node(node) => {
+            let Some(key) = key else {
+                return Ok(None);
+            };
+            let note = node
+                .read("/v1/audit/checkpoint", "reading the audit log's checkpoint")
+                .await?;
+            Ok(Some(crate::audit::open_checkpoint(&note, key)))
+        }
+        Source::Store(store) => {
+            let (_, note) = store.log_head(crate::store::log::LogName::Audit).await?;
+            let Some(note) = note else {
+                return Ok(None);
+            };
+            let settings = Settings::load(config)?;
+            let log = crate::registry::log::Log::open(
+                store.as_ref(),
+                &settings.tlog.origin,
+                settings.tlog.key_file.as_deref(),
+            )
+            .await?;
+            let key = key.unwrap_or(log.verifier());
+            Ok(Some(crate::audit::open_checkpoint(&note, key)))
+        }
+    }
 }
 
 /// What a command would need from a running node, for the advice given when a server holds

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use siteban::audit::Verifier;
 use siteban::commands::{self, Needs, Source};
 use siteban::domain::DateWindow;
 use siteban::remote::{Node, Token};
@@ -128,6 +129,14 @@ enum AuditCommand {
         /// --url) is verified.
         #[arg(conflicts_with = "url")]
         file: Option<PathBuf>,
+        /// The transparency log's verifier key (`GET /v1/log/key`, pinned): the records are
+        /// also checked against the audit log's signed checkpoint (of --url, or --checkpoint
+        /// for a file). On the store, the key of the settings is used.
+        #[arg(long)]
+        key: Option<String>,
+        /// With a file: the audit log's signed checkpoint (`GET /v1/audit/checkpoint`).
+        #[arg(long, value_name = "PATH", requires = "key", requires = "file")]
+        checkpoint: Option<PathBuf>,
     },
 }
 
@@ -349,30 +358,77 @@ async fn audit(command: AuditCommand) -> anyhow::Result<()> {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             commands::export_audit(&source, after, &mut out).await?;
         }
-        AuditCommand::Verify { config, node, file } => {
-            let outcome = match file {
+        AuditCommand::Verify {
+            config,
+            node,
+            file,
+            key,
+            checkpoint,
+        } => {
+            let (outcome, anchor) = match file {
                 Some(file) => {
                     using(format_args!("the export in {}", file.display()))?;
                     let reader = std::io::BufReader::new(
                         std::fs::File::open(&file)
                             .with_context(|| format!("cannot open {}", file.display()))?,
                     );
-                    siteban::audit::verify_ndjson(reader)
+                    let anchor = match (&checkpoint, &key) {
+                        (Some(path), Some(key)) => Some(
+                            std::fs::read(path)
+                                .with_context(|| format!("cannot read {}", path.display()))
+                                .map(|note| siteban::audit::open_checkpoint(&note, key))?,
+                        ),
+                        (None, Some(_)) => anyhow::bail!(
+                            "with a file, --key needs --checkpoint: the audit log's signed checkpoint to check it against"
+                        ),
+                        _ => None,
+                    };
+                    match anchor {
+                        Some(Err(tamper)) => (Err(tamper), None),
+                        Some(Ok(anchor)) => (
+                            siteban::audit::verify_ndjson(reader, Verifier::anchored(&anchor)),
+                            Some(anchor),
+                        ),
+                        None => (siteban::audit::verify_ndjson(reader, Verifier::new()), None),
+                    }
                 }
                 None => {
-                    let source = source(config, &node, "audit verify").await?;
-                    commands::verify_audit(&source).await?
+                    let source = source(config.clone(), &node, "audit verify").await?;
+                    match commands::audit_anchor(&source, config.as_deref(), key.as_deref()).await?
+                    {
+                        Some(Err(tamper)) => (Err(tamper), None),
+                        Some(Ok(anchor)) => (
+                            commands::verify_audit(&source, Verifier::anchored(&anchor)).await?,
+                            Some(anchor),
+                        ),
+                        None => (
+                            commands::verify_audit(&source, Verifier::new()).await?,
+                            None,
+                        ),
+                    }
                 }
             };
+            let outcome = outcome.and_then(|verifier| verifier.finish(anchor.as_ref()));
             let mut out = std::io::stdout().lock();
             match outcome {
                 Ok(verifier) => {
-                    writeln!(
+                    write!(
                         out,
                         "ok: {} records verified; chain head {}",
                         verifier.verified,
                         verifier.head()
                     )?;
+                    match anchor {
+                        Some(anchor) => writeln!(
+                            out,
+                            "; the first {} are those the audit log's signed checkpoint covers",
+                            anchor.size
+                        )?,
+                        None => writeln!(
+                            out,
+                            "; not checked against a signed checkpoint (give --key)"
+                        )?,
+                    }
                 }
                 Err(tamper) => {
                     writeln!(out, "TAMPERED: {tamper}")?;

@@ -249,26 +249,25 @@ async fn check_list(
             let bytes = std::fs::read(path).map_err(|e| unreadable(path, &e))?;
             let snapshot: Snapshot =
                 serde_json::from_slice(&bytes).map_err(|e| unreadable(path, &e))?;
-            let set: BTreeMap<String, Active> = snapshot
-                .entries
-                .into_iter()
-                .map(|e| (e.domain, e.active))
-                .collect();
+            let mut set = BTreeMap::new();
+            for entry in snapshot.entries {
+                if set.insert(entry.domain.clone(), entry.active).is_some() {
+                    return Err(Failure::Tampered(format!(
+                        "the snapshot lists {} twice",
+                        entry.domain
+                    )));
+                }
+            }
             (snapshot.seq, Wanted::Snapshot(set))
         }
         List::Rpz(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| unreadable(path, &e))?;
-            let (serial, names) = read_zone(&text).map_err(|e| unreadable(path, &e))?;
-            // The serial is the size's low 32 bits: the latest size at most the checkpoint's.
-            let size = checkpoint
-                .size
-                .checked_sub((checkpoint.size.wrapping_sub(u64::from(serial))) & 0xffff_ffff)
-                .ok_or_else(|| {
-                    Failure::Tampered(format!(
-                        "the zone's serial {serial} is of no tree the log has had"
-                    ))
-                })?;
-            (size, Wanted::Zone(names))
+            let (serial, names) = read_zone(&text)
+                .map_err(|e| Failure::Tampered(format!("{}: {e}", path.display())))?;
+            (
+                size_of_serial(serial, checkpoint.size)?,
+                Wanted::Zone(names),
+            )
         }
     };
     if size > checkpoint.size {
@@ -279,7 +278,9 @@ async fn check_list(
         )));
     }
     let (root, replayed) = replay(node, size).await?;
-    let matches = if size == checkpoint.size {
+    let matches = if size == 0 {
+        true
+    } else if size == checkpoint.size {
         root == checkpoint.root
     } else {
         let proof = consistency_proof(node, size, checkpoint.size).await?;
@@ -432,11 +433,30 @@ impl Wanted {
     }
 }
 
+/// The tree size a zone of SOA serial `serial` (the size's low 32 bits) is of, near the
+/// checkpoint's `size`: serials compare as RFC 1982 says, so a zone a little newer than the
+/// checkpoint is newer, not four billion events older.
+fn size_of_serial(serial: u32, size: u64) -> Result<u64, Failure> {
+    let ahead = serial.wrapping_sub(size as u32);
+    let found = if ahead < 1 << 31 {
+        size.checked_add(u64::from(ahead))
+    } else {
+        size.checked_sub(u64::from(ahead.wrapping_neg()))
+    };
+    found.ok_or_else(|| {
+        Failure::Tampered(format!(
+            "the zone's serial {serial} is of no tree the log has had"
+        ))
+    })
+}
+
 /// The SOA serial and the owner names of the CNAME records of an RPZ zone file as `GET
-/// /v1/rpz` writes it.
+/// /v1/rpz` writes it. Every record must have the same target, and one that blocks: an
+/// `rpz-passthru.` record lets a name through.
 fn read_zone(text: &str) -> Result<(u32, std::collections::BTreeSet<String>), String> {
     let mut serial = None;
     let mut names = std::collections::BTreeSet::new();
+    let mut targets = std::collections::BTreeSet::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let fields: Vec<&str> = line.split_whitespace().collect();
         match fields.as_slice() {
@@ -448,8 +468,17 @@ fn read_zone(text: &str) -> Result<(u32, std::collections::BTreeSet<String>), St
                         .map_err(|_| format!("the SOA serial {value:?} is not a number"))?,
                 );
             }
-            [name, "CNAME", _] => {
-                names.insert(name.to_string());
+            [name, "CNAME", target] => {
+                if target.starts_with("rpz-passthru") {
+                    return Err(format!("{name} is let through ({target})"));
+                }
+                targets.insert(target.to_string());
+                if targets.len() > 1 {
+                    return Err("its records point at different targets".into());
+                }
+                if !names.insert(name.to_string()) {
+                    return Err(format!("{name} is in it twice"));
+                }
             }
             _ => return Err(format!("a line that is not of an RPZ zone: {line:?}")),
         }
@@ -472,5 +501,20 @@ mod tests {
         );
         assert!(read_zone("shop.example.cn A 192.0.2.1\n").is_err());
         assert!(read_zone("x.example.cn CNAME .\n").is_err());
+        let soa = "@ SOA ns. h. 1 1 1 1 1\n";
+        assert!(read_zone(&format!("{soa}a.cn CNAME rpz-passthru.\n")).is_err());
+        assert!(read_zone(&format!("{soa}a.cn CNAME .\nb.cn CNAME *.\n")).is_err());
+        assert!(read_zone(&format!("{soa}a.cn CNAME .\na.cn CNAME .\n")).is_err());
+    }
+
+    #[test]
+    fn a_serial_names_the_size_nearest_the_checkpoint() {
+        assert_eq!(size_of_serial(1000, 1000).unwrap(), 1000);
+        assert_eq!(size_of_serial(997, 1000).unwrap(), 997);
+        assert_eq!(size_of_serial(1003, 1000).unwrap(), 1003);
+        let big = (5u64 << 32) + 10;
+        assert_eq!(size_of_serial(5, big).unwrap(), big - 5);
+        assert_eq!(size_of_serial(20, big).unwrap(), big + 10);
+        assert!(size_of_serial(u32::MAX, 3).is_err());
     }
 }

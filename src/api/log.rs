@@ -15,8 +15,11 @@ use crate::registry::log::Inclusion;
 use crate::tlog::encode_hash;
 use crate::tlog::path::TilePath;
 
-/// Tiles never change: a partial tile's width is in its path.
+/// Tiles never change: a partial tile's width is in its path. Hash tiles show nothing of the
+/// list and any cache may keep them; entry bundles are the feed's events, for their reader
+/// alone.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+const IMMUTABLE_PRIVATE: &str = "private, max-age=31536000, immutable";
 
 /// The log's verifier key, `<name>+<id>+<key>` (C2SP signed-note), for pinning.
 #[utoipa::path(get, path = "/v1/log/key", tag = "log",
@@ -47,6 +50,23 @@ pub async fn checkpoint(call: Call) -> Answer {
         .body(checkpoint.note))
 }
 
+/// The latest checkpoint of the audit log (origin: the log's, with `/audit`), a signed note
+/// over the audit records' Merkle tree, for `siteban audit verify`.
+#[utoipa::path(get, path = "/v1/audit/checkpoint", tag = "audit",
+    responses((status = 200, description = "the signed checkpoint of the audit log", content_type = "text/plain",
+               headers(("X-Log-Size" = u64))),
+              (status = 404, description = "not_in_log: no checkpoint yet")),
+    security(("bearer" = [])))]
+pub async fn audit_checkpoint(call: Call) -> Answer {
+    call.require(policy::READ_AUDIT)?;
+    let checkpoint = call.audit_checkpoint()?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header((super::LOG_SIZE_HEADER, checkpoint.size))
+        .content_type("text/plain; charset=utf-8")
+        .body(checkpoint.note))
+}
+
 /// A tile: `tile/<L>/<N>[.p/<W>]` (hashes) or `tile/entries/<N>[.p/<W>]` (each entry a
 /// big-endian 16-bit length and the leaf), as C2SP `tlog-tiles` names them.
 #[utoipa::path(get, path = "/v1/log/tile/{path}", tag = "log",
@@ -60,8 +80,12 @@ pub async fn tile(call: Call, path: web::Path<String>) -> Answer {
     let tile = TilePath::parse(&path)
         .ok_or_else(|| ApiError::NotFound(format!("tile/{} is not a tile path", path.as_str())))?;
     let data = call.log_tile(tile).await?;
+    let cache = match tile {
+        TilePath::Hashes { .. } => IMMUTABLE,
+        TilePath::Entries { .. } => IMMUTABLE_PRIVATE,
+    };
     Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, IMMUTABLE))
+        .insert_header((header::CACHE_CONTROL, cache))
         .content_type("application/octet-stream")
         .body(data))
 }

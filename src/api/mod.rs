@@ -737,6 +737,7 @@ fn log_routes(cfg: &mut web::ServiceConfig) {
         ("/v1/log/checkpoint", web::get().to(log::checkpoint)),
         ("/v1/log/proof", web::get().to(log::proof)),
         ("/v1/log/consistency", web::get().to(log::consistency)),
+        ("/v1/audit/checkpoint", web::get().to(log::audit_checkpoint)),
     ] {
         cfg.service(
             web::resource(path)
@@ -917,6 +918,7 @@ fn case_routes(cfg: &mut web::ServiceConfig) {
         documents::upload, documents::download, documents::meta,
         public::check,
         log::key, log::checkpoint, log::tile, log::proof, log::consistency, log::entry_proof,
+        log::audit_checkpoint,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
     modifiers(&BearerAuth, &ErrorResponses)

@@ -13,6 +13,7 @@ use tokio::sync::watch;
 
 use super::{Registry, RegistryError, RegistryResult};
 use crate::model::{Entry, Event};
+use crate::store::log::LogName;
 use crate::store::{Store, StoreError};
 use crate::tlog::path::TilePath;
 use crate::tlog::tree::{TILE_WIDTH, edge_tiles, tile_width};
@@ -23,10 +24,14 @@ const PAGE: usize = 1000;
 /// How long the keeper sleeps when nothing wakes it, and after a failure.
 const IDLE: Duration = Duration::from_secs(1);
 
-/// The log as this node knows it: its key and the latest checkpoint it wrote or read.
+/// The logs as this node knows them: the key, and the latest checkpoint of each log it
+/// wrote or read.
 pub struct Log {
     key: LogKey,
-    latest: RwLock<Option<Checkpoint>>,
+    feed: RwLock<Option<Checkpoint>>,
+    audit: RwLock<Option<Checkpoint>>,
+    /// Why the stored audit log no longer matches its signed checkpoint, while it does not.
+    audit_broken: RwLock<Option<String>>,
 }
 
 /// A signed checkpoint: the tree's size and root, and the signed note.
@@ -46,9 +51,13 @@ pub struct Inclusion {
     pub proof: Vec<Hash>,
 }
 
+fn read<T: Clone>(lock: &RwLock<T>) -> T {
+    lock.read().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
 impl Log {
-    /// The log of the key in `key_file`, or else of the key kept in the store (made now when
-    /// the store keeps none).
+    /// The logs of the key in `key_file`, or else of the key kept in the store (made now
+    /// when the store keeps none).
     pub async fn open(
         store: &dyn Store,
         origin: &str,
@@ -66,7 +75,9 @@ impl Log {
         let key = LogKey::new(&skey, origin).map_err(anyhow::Error::msg)?;
         Ok(Log {
             key,
-            latest: RwLock::new(None),
+            feed: RwLock::new(None),
+            audit: RwLock::new(None),
+            audit_broken: RwLock::new(None),
         })
     }
 
@@ -75,32 +86,59 @@ impl Log {
         self.key.verifier()
     }
 
-    pub fn origin(&self) -> &str {
-        self.key.origin()
+    /// The origin of log `which`'s checkpoints.
+    pub fn origin(&self, which: LogName) -> String {
+        match which {
+            LogName::Feed => self.key.origin().to_string(),
+            LogName::Audit => tlog::audit_origin(self.key.origin()),
+        }
     }
 
-    /// The latest checkpoint this node wrote or read.
-    pub fn latest(&self) -> Option<Checkpoint> {
-        self.latest
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+    fn slot(&self, which: LogName) -> &RwLock<Option<Checkpoint>> {
+        match which {
+            LogName::Feed => &self.feed,
+            LogName::Audit => &self.audit,
+        }
     }
 
-    fn publish(&self, checkpoint: Checkpoint) {
-        let mut latest = self.latest.write().unwrap_or_else(|e| e.into_inner());
+    /// The latest checkpoint of log `which` this node wrote or read.
+    pub fn latest(&self, which: LogName) -> Option<Checkpoint> {
+        read(self.slot(which))
+    }
+
+    /// Keeps `checkpoint` as the latest unless a larger one is kept already.
+    fn publish(&self, which: LogName, checkpoint: Checkpoint) {
+        let mut latest = self.slot(which).write().unwrap_or_else(|e| e.into_inner());
         if latest.as_ref().is_none_or(|l| l.size <= checkpoint.size) {
             *latest = Some(checkpoint);
         }
     }
+
+    /// Keeps `checkpoint`, read from the store, as the latest even if it is smaller: the store
+    /// lost the newer one (a Redis failover that lost writes), and serving it would promise a
+    /// tree no one holds.
+    fn reset(&self, which: LogName, checkpoint: Checkpoint) {
+        *self.slot(which).write().unwrap_or_else(|e| e.into_inner()) = Some(checkpoint);
+    }
+
+    /// Why the stored audit log does not match its signed checkpoint, if it does not.
+    pub fn audit_broken(&self) -> Option<String> {
+        read(&self.audit_broken)
+    }
+
+    fn sign(&self, which: LogName, tree: &Tree) -> Result<Vec<u8>, StoreError> {
+        self.key
+            .sign(&self.origin(which), tree.size(), tree.root())
+            .map_err(StoreError::corrupt)
+    }
 }
 
-/// The tree as the store holds it, and its checkpoint.
-async fn load(store: &dyn Store) -> Result<(Tree, Option<Vec<u8>>), StoreError> {
-    let (size, note) = store.log_head().await?;
+/// Log `which`'s tree as the store holds it, and its checkpoint.
+async fn load(store: &dyn Store, which: LogName) -> Result<(Tree, Option<Vec<u8>>), StoreError> {
+    let (size, note) = store.log_head(which).await?;
     let edges = edge_tiles(size);
     let ids: Vec<TileId> = edges.iter().map(|(id, _)| *id).collect();
-    let data = store.log_tiles(&ids).await?;
+    let data = store.log_tiles(which, &ids).await?;
     let mut tiles = BTreeMap::new();
     for (id, data) in ids.into_iter().zip(data) {
         if let Some(data) = data {
@@ -111,8 +149,9 @@ async fn load(store: &dyn Store) -> Result<(Tree, Option<Vec<u8>>), StoreError> 
     Ok((tree, note))
 }
 
-/// Opens the log of `registry`'s settings and reads its latest checkpoint (signing one at
-/// first start), so that the node serves one from its first request.
+/// Opens the logs of `registry`'s settings and reads their latest checkpoints (signing them
+/// at first start), so that the node serves them from its first request. An audit log that
+/// does not match its checkpoint is reported, not refused: the node starts, not ready.
 pub async fn open(registry: &Registry) -> anyhow::Result<()> {
     let settings = &registry.settings.tlog;
     let log = Log::open(
@@ -121,34 +160,78 @@ pub async fn open(registry: &Registry) -> anyhow::Result<()> {
         settings.key_file.as_deref(),
     )
     .await?;
-    Keeper::start(registry, &log).await?;
+    if let Err(e) = Keeper::start(registry, &log, LogName::Feed).await {
+        // The blacklist is served all the same; the keeper tries again every second.
+        tracing::error!(error = %e, "the transparency log cannot be read; retrying");
+        registry.metrics.log_failures.inc();
+    }
+    if let Err(e) = Keeper::start(registry, &log, LogName::Audit).await {
+        audit_failed(registry, &log, &e);
+    }
     let _ = registry.log.set(log);
     Ok(())
 }
 
-/// Grows the log from the feed until it covers every event, then waits for the index to move
-/// (or a second) and grows it again; stops at shutdown.
+/// Marks the audit log as not matching its checkpoint: counted, logged, and `/readyz` 503.
+fn audit_failed(registry: &Registry, log: &Log, error: &KeeperError) {
+    let KeeperError::Tampered(why) = error else {
+        tracing::error!(error = %error, "the audit log cannot be checked; retrying");
+        return;
+    };
+    let mut broken = log.audit_broken.write().unwrap_or_else(|e| e.into_inner());
+    if broken.as_deref() != Some(why.as_str()) {
+        registry.metrics.audit_failures.inc();
+        tracing::error!(reason = %why, "the stored audit log does not match its signed checkpoint");
+    }
+    *broken = Some(why.clone());
+}
+
+/// Why a keeper stopped.
+#[derive(Debug, thiserror::Error)]
+enum KeeperError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// What the store holds contradicts what the log signed.
+    #[error("{0}")]
+    Tampered(String),
+}
+
+/// Grows both logs, the feed's from its events and the audit log from its records, until they
+/// cover everything stored; then waits for the index to move (or a second) and grows them
+/// again, checking each time that the stored audit records still end where the audit log
+/// signed; stops at shutdown.
 pub async fn run_log_keeper(registry: Arc<Registry>, mut shutdown: watch::Receiver<bool>) {
     let Some(log) = registry.log.get() else {
         return;
     };
     let mut applied = registry.index.subscribe();
-    let mut keeper: Option<Keeper> = None;
+    let mut keepers: [Option<Keeper>; 2] = [None, None];
     loop {
-        let result = match keeper.as_mut() {
-            Some(keeper) => keeper.catch_up(&registry, log).await,
-            None => match Keeper::start(&registry, log).await {
-                Ok(started) => {
-                    keeper = Some(started);
-                    continue;
+        for (slot, which) in keepers.iter_mut().zip([LogName::Feed, LogName::Audit]) {
+            let result = match slot.as_mut() {
+                Some(keeper) => keeper.catch_up(&registry, log).await,
+                None => Keeper::start(&registry, log, which).await.map(|started| {
+                    *slot = Some(started);
+                }),
+            };
+            match (result, which) {
+                (Ok(()), LogName::Audit) => {
+                    let mut broken = log.audit_broken.write().unwrap_or_else(|e| e.into_inner());
+                    if broken.take().is_some() {
+                        tracing::info!("the stored audit log matches its signed checkpoint again");
+                    }
                 }
-                Err(e) => Err(e),
-            },
-        };
-        if let Err(e) = result {
-            tracing::error!(error = %e, "the transparency log cannot grow; retrying");
-            registry.metrics.log_failures.inc();
-            keeper = None;
+                (Ok(()), LogName::Feed) => {}
+                (Err(e), LogName::Audit) => {
+                    audit_failed(&registry, log, &e);
+                    *slot = None;
+                }
+                (Err(e), LogName::Feed) => {
+                    tracing::error!(error = %e, "the transparency log cannot grow; retrying");
+                    registry.metrics.log_failures.inc();
+                    *slot = None;
+                }
+            }
         }
         tokio::select! {
             _ = applied.changed() => {}
@@ -158,100 +241,188 @@ pub async fn run_log_keeper(registry: Arc<Registry>, mut shutdown: watch::Receiv
     }
 }
 
-/// The tree this node grows, and the size the store holds.
+/// The tree this node grows, the size the store holds, and for the audit log the last record
+/// the tree covers.
 struct Keeper {
+    which: LogName,
     tree: Tree,
     stored: u64,
+    /// Audit log: the sequence and hash of the record at the tree's size.
+    head: (u64, String),
 }
 
 impl Keeper {
     /// The tree the store holds; its checkpoint signed again when it is missing or not
-    /// signed by this node's key (the key was replaced).
-    async fn start(registry: &Registry, log: &Log) -> Result<Keeper, StoreError> {
+    /// signed by this node's key (the key was replaced). For the audit log, the stored
+    /// record at the tree's size must be the one the tree's last leaf is.
+    async fn start(registry: &Registry, log: &Log, which: LogName) -> Result<Keeper, KeeperError> {
         let store = registry.store.as_ref();
-        let (tree, note) = load(store).await?;
+        let (tree, note) = load(store, which).await?;
         let root = tree.root();
         let signed = note.as_deref().and_then(|note| {
-            tlog::open_checkpoint(note, log.verifier(), log.origin())
+            tlog::open_checkpoint(note, log.verifier(), &log.origin(which))
                 .ok()
                 .filter(|c| c.size == tree.size())
         });
+        let mut keeper = Keeper {
+            which,
+            stored: tree.size(),
+            tree,
+            head: (0, crate::audit::GENESIS.to_string()),
+        };
+        if which == LogName::Audit {
+            keeper.head = keeper.audit_head(registry).await?;
+        }
         match signed {
             Some(checkpoint) if checkpoint.root != root => {
-                return Err(StoreError::corrupt(format!(
-                    "the log's checkpoint at {} does not match its tiles",
-                    tree.size()
+                return Err(KeeperError::Tampered(format!(
+                    "the {:?} log's checkpoint at {} does not match its tiles",
+                    which,
+                    keeper.tree.size()
                 )));
             }
-            Some(_) => log.publish(Checkpoint {
-                size: tree.size(),
-                root,
-                note: note.unwrap_or_default(),
-            }),
+            Some(_) => log.reset(
+                which,
+                Checkpoint {
+                    size: keeper.tree.size(),
+                    root,
+                    note: note.unwrap_or_default(),
+                },
+            ),
             None => {
-                let note = log
-                    .key
-                    .sign(tree.size(), root)
-                    .map_err(StoreError::corrupt)?;
+                let note = log.sign(which, &keeper.tree)?;
+                let size = keeper.tree.size();
                 if store
-                    .grow_log(tree.size(), tree.size(), Vec::new(), note.clone())
+                    .grow_log(which, size, size, Vec::new(), note.clone())
                     .await?
                 {
-                    log.publish(Checkpoint {
-                        size: tree.size(),
-                        root,
-                        note,
-                    });
+                    log.reset(which, Checkpoint { size, root, note });
                 }
             }
         }
-        registry.metrics.log_size.set(tree.size() as i64);
-        Ok(Keeper {
-            stored: tree.size(),
-            tree,
-        })
+        if which == LogName::Feed {
+            registry.metrics.log_size.set(keeper.tree.size() as i64);
+        }
+        Ok(keeper)
     }
 
-    /// Appends every event the feed holds after the tree, a page at a time, writing and
-    /// signing each page.
-    async fn catch_up(&mut self, registry: &Registry, log: &Log) -> Result<(), StoreError> {
-        loop {
-            let events = registry.store.events(self.tree.size(), PAGE).await?;
-            if events.is_empty() {
-                return Ok(());
+    /// The stored audit record at the tree's size, checked against the tree's last leaf
+    /// (read from its tile): its sequence and hash.
+    async fn audit_head(&self, registry: &Registry) -> Result<(u64, String), KeeperError> {
+        let size = self.tree.size();
+        if size == 0 {
+            return Ok((0, crate::audit::GENESIS.to_string()));
+        }
+        let record = registry.store.audit(size - 1, 1).await?.into_iter().next();
+        let Some(record) = record.filter(|r| r.seq == size) else {
+            return Err(KeeperError::Tampered(format!(
+                "the audit log signed {size} records, and the store no longer holds record {size}"
+            )));
+        };
+        let leaf = leaf_at(registry.store.as_ref(), LogName::Audit, size - 1).await?;
+        if record.sha256 != record.compute_hash()
+            || tlog::audit_leaf_hash(record.seq, &record.sha256) != leaf
+        {
+            return Err(KeeperError::Tampered(format!(
+                "audit record {size} is not the one the audit log signed"
+            )));
+        }
+        Ok((record.seq, record.sha256))
+    }
+
+    /// Appends what the store holds after the tree, a page at a time, writing and signing
+    /// each page; for the audit log, first checks that the record the tree ends with is
+    /// still stored as it was.
+    async fn catch_up(&mut self, registry: &Registry, log: &Log) -> Result<(), KeeperError> {
+        if self.which == LogName::Audit && self.tree.size() > 0 {
+            let head = self.audit_head(registry).await?;
+            if head != self.head {
+                return Err(KeeperError::Tampered(format!(
+                    "audit record {} changed since the audit log signed it",
+                    self.head.0
+                )));
             }
-            for event in &events {
-                if event.seq != self.tree.size() + 1 {
-                    return Err(StoreError::corrupt(format!(
-                        "the feed gives event {} after {}",
-                        event.seq,
-                        self.tree.size()
-                    )));
-                }
-                self.tree.append(tlog::leaf_hash(event));
+        }
+        loop {
+            let appended = match self.which {
+                LogName::Feed => self.append_events(registry).await?,
+                LogName::Audit => self.append_records(registry).await?,
+            };
+            if appended == 0 {
+                return Ok(());
             }
             self.write(registry, log).await?;
         }
     }
 
+    async fn append_events(&mut self, registry: &Registry) -> Result<usize, KeeperError> {
+        let events = registry.store.events(self.tree.size(), PAGE).await?;
+        for event in &events {
+            if event.seq != self.tree.size() + 1 {
+                return Err(StoreError::corrupt(format!(
+                    "the feed gives event {} after {}",
+                    event.seq,
+                    self.tree.size()
+                ))
+                .into());
+            }
+            self.tree.append(tlog::leaf_hash(event));
+        }
+        Ok(events.len())
+    }
+
+    /// Appends audit records, each checked to chain to the one before.
+    async fn append_records(&mut self, registry: &Registry) -> Result<usize, KeeperError> {
+        let records = registry.store.audit(self.tree.size(), PAGE).await?;
+        let mut chain = crate::audit::Verifier::after(self.head.0, &self.head.1);
+        for record in &records {
+            chain
+                .check(record)
+                .map_err(|e| KeeperError::Tampered(format!("the stored audit log: {e}")))?;
+            self.tree
+                .append(tlog::audit_leaf_hash(record.seq, &record.sha256));
+            self.head = (record.seq, record.sha256.clone());
+        }
+        Ok(records.len())
+    }
+
     /// Writes the grown tree and its signed checkpoint; when another node wrote first, reads
     /// the tree it wrote instead.
-    async fn write(&mut self, registry: &Registry, log: &Log) -> Result<(), StoreError> {
+    async fn write(&mut self, registry: &Registry, log: &Log) -> Result<(), KeeperError> {
         let store = registry.store.as_ref();
         let (size, root) = (self.tree.size(), self.tree.root());
-        let note = log.key.sign(size, root).map_err(StoreError::corrupt)?;
+        let note = log.sign(self.which, &self.tree)?;
         let tiles = self.tree.take_changed();
         if store
-            .grow_log(self.stored, size, tiles, note.clone())
+            .grow_log(self.which, self.stored, size, tiles, note.clone())
             .await?
         {
             self.stored = size;
-            log.publish(Checkpoint { size, root, note });
-            registry.metrics.log_size.set(size as i64);
+            log.publish(self.which, Checkpoint { size, root, note });
+            if self.which == LogName::Feed {
+                registry.metrics.log_size.set(size as i64);
+            }
         } else {
-            *self = Keeper::start(registry, log).await?;
+            *self = Keeper::start(registry, log, self.which).await?;
         }
         Ok(())
+    }
+}
+
+/// The hash of leaf `index` of log `which`, from its tile.
+async fn leaf_at(store: &dyn Store, which: LogName, index: u64) -> Result<Hash, StoreError> {
+    let id = (0, index / TILE_WIDTH);
+    let data = store.log_tiles(which, &[id]).await?;
+    let offset = (index % TILE_WIDTH) as usize * tlog_tiles::HASH_SIZE;
+    match data.into_iter().next().flatten() {
+        Some(data) if data.len() >= offset + tlog_tiles::HASH_SIZE => Ok(Hash(
+            data[offset..offset + tlog_tiles::HASH_SIZE]
+                .try_into()
+                .expect("a hash's length"),
+        )),
+        _ => Err(StoreError::corrupt(format!(
+            "leaf {index} of the {which:?} log is missing"
+        ))),
     }
 }
 
@@ -267,10 +438,19 @@ impl Registry {
         Ok(self.open_log()?.verifier().to_string())
     }
 
-    /// The latest signed checkpoint.
+    /// The latest signed checkpoint of the feed's log.
     pub fn log_checkpoint(&self) -> RegistryResult<Checkpoint> {
+        self.checkpoint_of(LogName::Feed)
+    }
+
+    /// The latest signed checkpoint of the audit log.
+    pub fn audit_checkpoint(&self) -> RegistryResult<Checkpoint> {
+        self.checkpoint_of(LogName::Audit)
+    }
+
+    fn checkpoint_of(&self, which: LogName) -> RegistryResult<Checkpoint> {
         self.open_log()?
-            .latest()
+            .latest(which)
             .ok_or_else(|| RegistryError::Absent {
                 code: "not_in_log",
                 message: "the log has no checkpoint yet".into(),
@@ -297,7 +477,7 @@ impl Registry {
     ) -> RegistryResult<T> {
         let needed = tlog::tiles_needed(size, &prove);
         let ids: Vec<TileId> = needed.iter().map(|(id, _)| *id).collect();
-        let data = self.store.log_tiles(&ids).await?;
+        let data = self.store.log_tiles(LogName::Feed, &ids).await?;
         let mut tiles = BTreeMap::new();
         for ((id, width), data) in needed.into_iter().zip(data) {
             let want = width as usize * tlog_tiles::HASH_SIZE;
@@ -369,7 +549,8 @@ impl Registry {
                 .filter(|e| e.seq == rebuilt.seq && e.entry_id == entry.id);
                 let event = match event {
                     Some(event) => event,
-                    None if self.leaf_hash_at(rebuilt.seq - 1).await?
+                    None if leaf_at(self.store.as_ref(), LogName::Feed, rebuilt.seq - 1)
+                        .await?
                         == tlog::leaf_hash(&rebuilt) =>
                     {
                         rebuilt
@@ -380,21 +561,6 @@ impl Registry {
             }
         }
         Ok((size, proofs))
-    }
-
-    /// The hash of leaf `index`, from its tile.
-    async fn leaf_hash_at(&self, index: u64) -> RegistryResult<Hash> {
-        let id = (0, index / TILE_WIDTH);
-        let data = self.store.log_tiles(&[id]).await?;
-        let offset = (index % TILE_WIDTH) as usize * tlog_tiles::HASH_SIZE;
-        match data.into_iter().next().flatten() {
-            Some(data) if data.len() >= offset + tlog_tiles::HASH_SIZE => Ok(Hash(
-                data[offset..offset + tlog_tiles::HASH_SIZE]
-                    .try_into()
-                    .expect("a hash's length"),
-            )),
-            _ => Err(not_in_log(format!("leaf {index} is not in the log"))),
-        }
     }
 
     /// The consistency proof of the tree of `old` leaves with that of `size` (default: the
@@ -430,7 +596,10 @@ impl Registry {
                 if tile_width(size, (level, index)) < width {
                     return Err(not_in_log("the log has no such tile yet"));
                 }
-                let data = self.store.log_tiles(&[(level, index)]).await?;
+                let data = self
+                    .store
+                    .log_tiles(LogName::Feed, &[(level, index)])
+                    .await?;
                 let want = width as usize * tlog_tiles::HASH_SIZE;
                 match data.into_iter().next().flatten() {
                     Some(data) if data.len() >= want => Ok(data[..want].to_vec()),
@@ -465,14 +634,16 @@ impl Registry {
 }
 
 /// The feed events an entry made, rebuilt from it: its listing (a suspension's, when it was
-/// one), and its lift or the end of its suspension.
+/// one), and its lift or the end of its suspension (a suspension replaced by a listing has
+/// none: the listing's event took its place).
 fn events_of(entry: &Entry) -> Vec<Event> {
+    use crate::model::{EntryStatus, EventKind};
     let mut listed = Event::listed(entry);
-    if entry.status == crate::model::EntryStatus::Expired {
-        listed.kind = crate::model::EventKind::Suspended;
+    if matches!(entry.status, EntryStatus::Expired | EntryStatus::Replaced) {
+        listed.kind = EventKind::Suspended;
     }
     let mut events = vec![listed];
-    if entry.lift.is_some() {
+    if entry.lift.is_some() && entry.status != EntryStatus::Replaced {
         events.push(Event::lifted(entry));
     }
     events

@@ -189,6 +189,11 @@ impl Registry {
                 self.index.seq()
             ));
         }
+        if let Some(why) = self.log.get().and_then(|log| log.audit_broken()) {
+            return Err(format!(
+                "the stored audit log does not match its signed checkpoint: {why}"
+            ));
+        }
         let stale = self.health.stale_for();
         let mirror = &self.settings.mirror;
         if mirror.enabled() {

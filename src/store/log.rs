@@ -1,6 +1,7 @@
-//! The part of the store that keeps the transparency log, implemented by both backends
-//! (`embedded/log.rs`, `redis/log.rs`): the tiles of the Merkle tree over the feed, the tree's
-//! size, its latest signed checkpoint and the signer key made at first start. The tiles are
+//! The part of the store that keeps the transparency logs, implemented by both backends
+//! (`embedded/log.rs`, `redis/log.rs`): for each log (`LogName`: the feed's, the audit
+//! log's), the tiles of its Merkle tree, the tree's size and its latest signed checkpoint;
+//! and the signer key made at first start. The tiles are
 //! kept for the whole history, after the feed's retention has dropped their events: a store
 //! never trims an event the tree does not cover yet. What the tiles hold is `tlog`'s; the
 //! store keeps bytes.
@@ -12,6 +13,13 @@ use super::StoreResult;
 /// A tile by its level and its index within the level.
 pub type TileId = (u8, u64);
 
+/// Which log: the one over the feed's events, or the one over the audit records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogName {
+    Feed,
+    Audit,
+}
+
 #[async_trait]
 pub trait LogStore {
     /// The log's signer key kept in the store; `generated` is kept when there is none yet,
@@ -20,17 +28,18 @@ pub trait LogStore {
 
     /// How many leaves the tree has, and the latest signed checkpoint (none before the
     /// first).
-    async fn log_head(&self) -> StoreResult<(u64, Option<Vec<u8>>)>;
+    async fn log_head(&self, log: LogName) -> StoreResult<(u64, Option<Vec<u8>>)>;
 
     /// The data of each tile as stored, none for a tile never written. A tile grows until it
     /// is full: the data of a smaller tree's tile is a prefix.
-    async fn log_tiles(&self, ids: &[TileId]) -> StoreResult<Vec<Option<Vec<u8>>>>;
+    async fn log_tiles(&self, log: LogName, ids: &[TileId]) -> StoreResult<Vec<Option<Vec<u8>>>>;
 
     /// Grows the tree from `from` leaves to `to`: writes `tiles` (each with all its data) and
     /// `checkpoint` in one write, if the tree still has `from` leaves. False when another
     /// node grew it first: nothing is written.
     async fn grow_log(
         &self,
+        log: LogName,
         from: u64,
         to: u64,
         tiles: Vec<(TileId, Vec<u8>)>,

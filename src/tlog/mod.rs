@@ -41,6 +41,21 @@ pub fn leaf_hash(event: &Event) -> Hash {
     record_hash(&leaf(event))
 }
 
+/// The leaf of audit record `seq` whose chained hash is `sha256`: the record's hash covers
+/// its content and the hash before it, so the leaf commits to the whole chain up to it.
+pub fn audit_leaf(seq: u64, sha256: &str) -> Vec<u8> {
+    format!("siteban/audit/v1\nseq {seq}\nsha256 {sha256}\n").into_bytes()
+}
+
+pub fn audit_leaf_hash(seq: u64, sha256: &str) -> Hash {
+    record_hash(&audit_leaf(seq, sha256))
+}
+
+/// The origin of the audit log's checkpoints: the feed log's, with `/audit` after it.
+pub fn audit_origin(origin: &str) -> String {
+    format!("{origin}/audit")
+}
+
 pub fn encode_hash(hash: &Hash) -> String {
     STANDARD.encode(hash.0)
 }
@@ -120,10 +135,10 @@ impl LogKey {
         &self.origin
     }
 
-    /// The signed checkpoint of a tree of `size` leaves with root `root`.
-    pub fn sign(&self, size: u64, root: Hash) -> Result<Vec<u8>, String> {
-        let checkpoint = Checkpoint::new(&self.origin, size, root, "")
-            .map_err(|e| format!("checkpoint: {e}"))?;
+    /// The signed checkpoint of the log `origin`, a tree of `size` leaves with root `root`.
+    pub fn sign(&self, origin: &str, size: u64, root: Hash) -> Result<Vec<u8>, String> {
+        let checkpoint =
+            Checkpoint::new(origin, size, root, "").map_err(|e| format!("checkpoint: {e}"))?;
         let mut note = Note::new(&checkpoint.to_bytes(), &[]).map_err(|e| e.to_string())?;
         note.add_sigs(&[&self.signer]).map_err(|e| e.to_string())?;
         Ok(note.to_bytes())

@@ -21,7 +21,8 @@ pub use crate::locating::{
     listings_never_wait_for_a_failing_upstream, older_located_entries_get_locate_jobs_once,
 };
 pub use crate::log::{
-    the_log_outlives_the_feeds_retention, the_log_proves_the_feed_with_tiles_and_proofs,
+    audit_tampering_is_caught_against_the_signed_checkpoint, the_log_outlives_the_feeds_retention,
+    the_log_proves_the_feed_with_tiles_and_proofs,
 };
 pub use crate::notices::{
     listing_locates_the_site_and_notifies_its_providers, overdue_notices_change_status_on_time,

@@ -185,13 +185,16 @@ async fn text(app: &TestApp, token: &str, path: &str) -> String {
     response.text().await.unwrap()
 }
 
+/// A tile's bytes: hash tiles any cache may keep, entry bundles only their reader's.
 async fn bytes(app: &TestApp, token: &str, path: &str) -> Vec<u8> {
     let response = app.get(token, path).await;
     assert_eq!(response.status(), 200, "{path}");
-    assert_eq!(
-        response.headers()["cache-control"],
+    let cache = if path.contains("/entries/") {
+        "private, max-age=31536000, immutable"
+    } else {
         "public, max-age=31536000, immutable"
-    );
+    };
+    assert_eq!(response.headers()["cache-control"], cache, "{path}");
     response.bytes().await.unwrap().to_vec()
 }
 
@@ -776,4 +779,270 @@ async fn siteban_verify_catches_a_forked_feed_and_a_doctored_list() {
     let (status, said) = run_verify(&a, dir.path(), &verifier, &[]);
     assert_eq!(status, 0, "{said}");
     drop((a, b));
+}
+
+/// `siteban audit verify` on an export, as an auditor runs it; answers its exit status and
+/// what it printed.
+fn audit_verify(file: &std::path::Path, extra: &[&std::ffi::OsStr]) -> (i32, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_siteban"))
+        .args(["audit", "verify"])
+        .arg(file)
+        .args(extra)
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code().unwrap_or(-1), said)
+}
+
+/// Records `records` as an export, each chained again after the one before (what a forger
+/// who recomputes every later hash writes).
+fn rechained(records: &[siteban::audit::AuditRecord]) -> String {
+    let mut out = String::new();
+    let (mut seq, mut prev) = (0, siteban::audit::GENESIS.to_string());
+    for record in records {
+        let again = siteban::audit::AuditRecord::chain(record.event.clone(), seq, &prev);
+        (seq, prev) = (again.seq, again.sha256.clone());
+        out.push_str(&serde_json::to_string(&again).unwrap());
+        out.push('\n');
+    }
+    out
+}
+
+/// The audit log has a Merkle log of its own with signed checkpoints: an export verifies
+/// against one, and each tampering an insider could try (records cut from the end, one
+/// altered and every later hash recomputed, one removed and the rest renumbered, an empty
+/// file) is caught; on the live store, records taken off the end turn the node not ready.
+pub async fn audit_tampering_is_caught_against_the_signed_checkpoint(store: Store) {
+    let app = spawn_app_with(store, |s| {
+        s.tlog.origin = "test.siteban.invalid/log".into();
+    })
+    .await;
+    let auditor = app.create_key("auditor", None).await;
+    let agency = app.create_key("agency", None).await;
+    list_many(&app, &agency, 0, 6).await;
+    let records: Vec<siteban::audit::AuditRecord> = serde_json::from_value(
+        app.get(&auditor, "/v1/audit?limit=1000")
+            .await
+            .json::<Value>()
+            .await
+            .unwrap()["records"]
+            .clone(),
+    )
+    .unwrap();
+    let count = records.len() as u64;
+    assert!(count >= 8, "{count} records");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let note = loop {
+        let response = app.get(&auditor, "/v1/audit/checkpoint").await;
+        assert_eq!(response.status(), 200);
+        if response.headers()["x-log-size"] == count.to_string().as_str() {
+            break response.bytes().await.unwrap();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no audit checkpoint of {count}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let key = text(&app, &auditor, "/v1/log/key").await;
+    let dir = tempfile::tempdir().unwrap();
+    let (file, checkpoint) = (
+        dir.path().join("audit.ndjson"),
+        dir.path().join("audit.checkpoint"),
+    );
+    std::fs::write(&checkpoint, &note).unwrap();
+    let anchored = [
+        std::ffi::OsStr::new("--key"),
+        std::ffi::OsStr::new(key.trim()),
+        std::ffi::OsStr::new("--checkpoint"),
+        checkpoint.as_os_str(),
+    ];
+    let lines: Vec<String> = records
+        .iter()
+        .map(|r| serde_json::to_string(r).unwrap())
+        .collect();
+
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let (status, said) = audit_verify(&file, &anchored);
+    assert_eq!(status, 0, "{said}");
+    assert!(
+        said.contains(&format!("the first {count} are those")),
+        "{said}"
+    );
+    let (status, said) = audit_verify(&file, &[]);
+    assert_eq!(
+        (status, said.contains("not checked against")),
+        (0, true),
+        "{said}"
+    );
+
+    // The last two records cut off: the chain is whole, the checkpoint says otherwise.
+    std::fs::write(&file, lines[..lines.len() - 2].join("\n")).unwrap();
+    assert_eq!(audit_verify(&file, &[]).0, 0, "the chain alone cannot tell");
+    let (status, said) = audit_verify(&file, &anchored);
+    assert_eq!(status, 1, "{said}");
+    assert!(said.contains("removed from its end"), "{said}");
+
+    // One record altered, every later hash computed again.
+    let mut altered = records.clone();
+    altered[2].event.target = "innocent.example.cn".into();
+    std::fs::write(&file, rechained(&altered)).unwrap();
+    assert_eq!(audit_verify(&file, &[]).0, 0, "the chain alone cannot tell");
+    let (status, said) = audit_verify(&file, &anchored);
+    assert_eq!(status, 1, "{said}");
+    assert!(
+        said.contains("not the ones the signed checkpoint covers"),
+        "{said}"
+    );
+
+    // One record removed, the rest renumbered and chained again (and one more made up, so
+    // that the count is right).
+    let mut renumbered = records.clone();
+    renumbered.remove(1);
+    renumbered.push(records[0].clone());
+    std::fs::write(&file, rechained(&renumbered)).unwrap();
+    let (status, said) = audit_verify(&file, &anchored);
+    assert_eq!(status, 1, "{said}");
+
+    // Nothing at all.
+    std::fs::write(&file, "").unwrap();
+    for extra in [&anchored[..], &[]] {
+        let (status, said) = audit_verify(&file, extra);
+        assert_eq!(status, 1, "{said}");
+        assert!(said.contains("no audit record"), "{said}");
+    }
+
+    // On the live Redis store: the last record popped off the list.
+    if store == Store::Redis {
+        let url = app.registry.settings.store.redis_url.clone();
+        let client = redis::Client::open(url.as_str()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let _: Option<Vec<u8>> = redis::cmd("RPOP")
+            .arg("{siteban}:audit")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let response = app.client.get(app.url("/readyz")).send().await.unwrap();
+            if response.status() == 503 {
+                let body: Value = response.json().await.unwrap();
+                assert!(
+                    body["reason"].as_str().unwrap().contains("audit log"),
+                    "{body}"
+                );
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "/readyz stayed 200");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let metrics = app
+            .client
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l.starts_with("siteban_audit_failures_total") && !l.ends_with(" 0")),
+            "{metrics}"
+        );
+    }
+}
+
+/// On the embedded store: a record deleted from the database while the node was down is
+/// caught at the next start (not ready), and by `siteban audit verify` on the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_deleted_from_the_embedded_store_is_caught_at_start() {
+    let client = crate::helpers::client();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let env = vec![
+        ("SITEBAN__STORE__BACKEND", "embedded".to_string()),
+        ("SITEBAN__STORE__PATH", store.display().to_string()),
+        ("SITEBAN__AUTH__ADMIN_TOKEN", FORK_ADMIN.to_string()),
+    ];
+    let mut node = crate::helpers::Node::start(&env, dir.path().join("node.log"));
+    node.wait_ready(&client).await;
+    for role in ["agency", "auditor", "telecom"] {
+        fork_post(
+            &client,
+            node.url("/v1/keys"),
+            FORK_ADMIN,
+            &serde_json::json!({"name": role, "role": role}),
+        )
+        .await;
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let response = client
+            .get(node.url("/v1/audit/checkpoint"))
+            .bearer_auth(FORK_ADMIN)
+            .send()
+            .await
+            .unwrap();
+        if response.headers()["x-log-size"] == "3" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no audit checkpoint of 3"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    node.kill();
+
+    let verify = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_siteban"))
+            .args(["audit", "verify"])
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .output()
+            .unwrap()
+    };
+    let intact = verify();
+    assert!(intact.status.success(), "{intact:?}");
+    {
+        let db = redb::Database::open(store.join("siteban.redb")).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let table: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("audit");
+            let mut audit = txn.open_table(table).unwrap();
+            audit.remove(3).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let cut = verify();
+    assert_eq!(cut.status.code(), Some(1), "{cut:?}");
+    assert!(
+        String::from_utf8_lossy(&cut.stdout).contains("removed from its end"),
+        "{cut:?}"
+    );
+
+    let node = crate::helpers::Node::start(&env, dir.path().join("node.log"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(response) = client.get(node.url("/readyz")).send().await
+            && response.status() == 503
+        {
+            let body: Value = response.json().await.unwrap();
+            assert!(
+                body["reason"].as_str().unwrap().contains("audit log"),
+                "{body}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the node did not report the cut"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

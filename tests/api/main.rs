@@ -108,4 +108,5 @@ on_both_stores!(
     organisations_are_told_of_new_inbox_items,
     the_log_proves_the_feed_with_tiles_and_proofs,
     the_log_outlives_the_feeds_retention,
+    audit_tampering_is_caught_against_the_signed_checkpoint,
 );

@@ -175,6 +175,7 @@ const MATRIX: &[(&str, &str, &[&str])] = &[
     ("GET", "/v1/log/tile/entries/000.p/1", FEED_ROLES),
     ("GET", "/v1/log/proof?seq=1", FEED_ROLES),
     ("GET", "/v1/log/consistency?from=1", FEED_ROLES),
+    ("GET", "/v1/audit/checkpoint", &["admin", "auditor"]),
     (
         "GET",
         "/v1/entries/{listed}/proof",

@@ -1,5 +1,5 @@
-//! The embedded store's transparency log: tiles by level and index, the tree's size in
-//! `meta`, the checkpoint and the signer key in a table of notes. `append_event` reads the
+//! The embedded store's transparency logs: tiles by level and index (a table per log), each
+//! tree's size in `meta`, the checkpoints and the signer key in a table of notes. `append_event` reads the
 //! size so that the feed's retention never drops an event the tree does not cover.
 
 use async_trait::async_trait;
@@ -7,17 +7,31 @@ use redb::{ReadableTable, TableDefinition};
 
 use super::{EmbeddedStore, META, counter, db_err};
 use crate::store::StoreResult;
-use crate::store::log::{LogStore, TileId};
+use crate::store::log::{LogName, LogStore, TileId};
 
-/// (level, index) → the tile's hashes.
+/// (level, index) → the tile's hashes, of the feed's log and of the audit log.
 const TILES: TableDefinition<(u8, u64), &[u8]> = TableDefinition::new("log_tiles");
-/// `checkpoint`, `key` → bytes.
+const AUDIT_TILES: TableDefinition<(u8, u64), &[u8]> = TableDefinition::new("audit_log_tiles");
+/// `checkpoint`, `audit_checkpoint`, `key` → bytes.
 const NOTES: TableDefinition<&str, &[u8]> = TableDefinition::new("log_notes");
-/// The `meta` counter of the tree's size.
+/// The `meta` counter of the feed log's size.
 pub(super) const LOG_SIZE: &str = "log_size";
+const AUDIT_LOG_SIZE: &str = "audit_log_size";
+
+/// A table of tiles.
+type Tiles = TableDefinition<'static, (u8, u64), &'static [u8]>;
+
+/// The tiles table, the size counter and the checkpoint note of `log`.
+fn of(log: LogName) -> (Tiles, &'static str, &'static str) {
+    match log {
+        LogName::Feed => (TILES, LOG_SIZE, "checkpoint"),
+        LogName::Audit => (AUDIT_TILES, AUDIT_LOG_SIZE, "audit_checkpoint"),
+    }
+}
 
 pub(super) fn create_tables(txn: &redb::WriteTransaction) -> StoreResult<()> {
     txn.open_table(TILES).map_err(db_err)?;
+    txn.open_table(AUDIT_TILES).map_err(db_err)?;
     txn.open_table(NOTES).map_err(db_err)?;
     Ok(())
 }
@@ -50,23 +64,25 @@ impl LogStore for EmbeddedStore {
         .await
     }
 
-    async fn log_head(&self) -> StoreResult<(u64, Option<Vec<u8>>)> {
-        self.reading(|txn| {
+    async fn log_head(&self, log: LogName) -> StoreResult<(u64, Option<Vec<u8>>)> {
+        let (_, size, note) = of(log);
+        self.reading(move |txn| {
             let meta = txn.open_table(META).map_err(db_err)?;
             let notes = txn.open_table(NOTES).map_err(db_err)?;
-            let checkpoint = notes.get("checkpoint").map_err(db_err)?;
+            let checkpoint = notes.get(note).map_err(db_err)?;
             Ok((
-                counter(&meta, LOG_SIZE)?,
+                counter(&meta, size)?,
                 checkpoint.map(|v| v.value().to_vec()),
             ))
         })
         .await
     }
 
-    async fn log_tiles(&self, ids: &[TileId]) -> StoreResult<Vec<Option<Vec<u8>>>> {
+    async fn log_tiles(&self, log: LogName, ids: &[TileId]) -> StoreResult<Vec<Option<Vec<u8>>>> {
         let ids = ids.to_vec();
+        let (table, _, _) = of(log);
         self.reading(move |txn| {
-            let tiles = txn.open_table(TILES).map_err(db_err)?;
+            let tiles = txn.open_table(table).map_err(db_err)?;
             ids.iter()
                 .map(|id| Ok(tiles.get(id).map_err(db_err)?.map(|v| v.value().to_vec())))
                 .collect()
@@ -76,27 +92,27 @@ impl LogStore for EmbeddedStore {
 
     async fn grow_log(
         &self,
+        log: LogName,
         from: u64,
         to: u64,
         tiles: Vec<(TileId, Vec<u8>)>,
         checkpoint: Vec<u8>,
     ) -> StoreResult<bool> {
+        let (table_of, size, note) = of(log);
         self.blocking(move |db| {
             let txn = db.begin_write().map_err(db_err)?;
             {
                 let mut meta = txn.open_table(META).map_err(db_err)?;
-                if counter(&meta, LOG_SIZE)? != from {
+                if counter(&meta, size)? != from {
                     return Ok(false);
                 }
-                let mut table = txn.open_table(TILES).map_err(db_err)?;
+                let mut table = txn.open_table(table_of).map_err(db_err)?;
                 for (id, data) in &tiles {
                     table.insert(id, data.as_slice()).map_err(db_err)?;
                 }
                 let mut notes = txn.open_table(NOTES).map_err(db_err)?;
-                notes
-                    .insert("checkpoint", checkpoint.as_slice())
-                    .map_err(db_err)?;
-                meta.insert(LOG_SIZE, to).map_err(db_err)?;
+                notes.insert(note, checkpoint.as_slice()).map_err(db_err)?;
+                meta.insert(size, to).map_err(db_err)?;
             }
             txn.commit().map_err(db_err)?;
             Ok(true)

@@ -15,7 +15,7 @@ use crate::records::{Recordal, Registration};
 use crate::store::StoreResult;
 use crate::store::cases::{Documents, Folder};
 use crate::store::documents::{DocumentRef, DocumentStore};
-use crate::store::log::{LogStore, TileId};
+use crate::store::log::{LogName, LogStore, TileId};
 use crate::store::notices::{
     LocateJobChange, LocateOutcome, NoticeChange, NoticePage, NoticePageQuery, NoticeStore,
     Recorded,
@@ -236,16 +236,17 @@ impl LogStore for MirrorStore {
         Err(holds_no("the transparency log"))
     }
 
-    async fn log_head(&self) -> StoreResult<(u64, Option<Vec<u8>>)> {
+    async fn log_head(&self, _log: LogName) -> StoreResult<(u64, Option<Vec<u8>>)> {
         Err(holds_no("the transparency log"))
     }
 
-    async fn log_tiles(&self, _ids: &[TileId]) -> StoreResult<Vec<Option<Vec<u8>>>> {
+    async fn log_tiles(&self, _log: LogName, _ids: &[TileId]) -> StoreResult<Vec<Option<Vec<u8>>>> {
         Err(holds_no("the transparency log"))
     }
 
     async fn grow_log(
         &self,
+        _log: LogName,
         _from: u64,
         _to: u64,
         _tiles: Vec<(TileId, Vec<u8>)>,

@@ -6,6 +6,8 @@
 
 use uuid::Uuid;
 
+use crate::store::log::LogName;
+
 use crate::domain::DomainName;
 use crate::store::StatusFilter;
 use crate::store::cases::Folder;
@@ -41,9 +43,24 @@ impl Keys {
     pub(super) fn log(name: &str) -> String {
         format!("{}:log:{name}", Self::TAG)
     }
-    /// A tile of the transparency log's tree: level, index.
-    pub(super) fn log_tile(level: u8, index: u64) -> String {
-        format!("{}:log:tile:{level}:{index}", Self::TAG)
+    /// The `size` or `checkpoint` of the feed's log (`log:`) or the audit log's
+    /// (`auditlog:`).
+    pub(super) fn log_of(log: LogName, name: &str) -> String {
+        format!("{}:{}:{name}", Self::TAG, Self::log_prefix(log))
+    }
+    /// A tile of a transparency log's tree: level, index.
+    pub(super) fn log_tile(log: LogName, level: u8, index: u64) -> String {
+        format!(
+            "{}:{}:tile:{level}:{index}",
+            Self::TAG,
+            Self::log_prefix(log)
+        )
+    }
+    fn log_prefix(log: LogName) -> &'static str {
+        match log {
+            LogName::Feed => "log",
+            LogName::Audit => "auditlog",
+        }
     }
     /// The feed stream; its entry ids are `<seq>-0`.
     pub(super) fn feed() -> String {

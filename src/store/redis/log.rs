@@ -1,5 +1,6 @@
-//! The Redis store's transparency log: a string per tile (`{siteban}:log:tile:<L>:<N>`), the
-//! tree's size, the latest checkpoint and the signer key. The tree grows by one script that
+//! The Redis store's transparency logs: a string per tile (`{siteban}:log:tile:<L>:<N>`, and
+//! `{siteban}:auditlog:…` for the audit log), each tree's size and latest checkpoint, and the
+//! signer key. The tree grows by one script that
 //! checks the size first, so that of two nodes growing it at once one writes and the other
 //! reads what it wrote. The size read or written last bounds the feed's trimming
 //! (`retention_arg`).
@@ -13,7 +14,7 @@ use super::keys::Keys;
 use super::scripts::{Lua, VERSION_MOVED, WRITTEN, outcomes};
 use super::{RedisStore, redis_err};
 use crate::store::StoreResult;
-use crate::store::log::{LogStore, TileId};
+use crate::store::log::{LogName, LogStore, TileId};
 
 /// Grows the tree: if its size is still `from`, writes each tile (KEYS 3 on, ARGV 4 on, in
 /// the same order), the checkpoint and the size `to`.
@@ -73,25 +74,27 @@ impl LogStore for RedisStore {
         Ok(key)
     }
 
-    async fn log_head(&self) -> StoreResult<(u64, Option<Vec<u8>>)> {
+    async fn log_head(&self, log: LogName) -> StoreResult<(u64, Option<Vec<u8>>)> {
         let (size, checkpoint): (Option<u64>, Option<Vec<u8>>) = redis::pipe()
-            .get(Keys::log("size"))
-            .get(Keys::log("checkpoint"))
+            .get(Keys::log_of(log, "size"))
+            .get(Keys::log_of(log, "checkpoint"))
             .query_async(&mut self.conn.clone())
             .await
             .map_err(redis_err)?;
         let size = size.unwrap_or(0);
-        self.saw_log_size(size);
+        if log == LogName::Feed {
+            self.saw_log_size(size);
+        }
         Ok((size, checkpoint))
     }
 
-    async fn log_tiles(&self, ids: &[TileId]) -> StoreResult<Vec<Option<Vec<u8>>>> {
+    async fn log_tiles(&self, log: LogName, ids: &[TileId]) -> StoreResult<Vec<Option<Vec<u8>>>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let mut pipe = redis::pipe();
         for &(level, index) in ids {
-            pipe.get(Keys::log_tile(level, index));
+            pipe.get(Keys::log_tile(log, level, index));
         }
         pipe.query_async(&mut self.conn.clone())
             .await
@@ -100,6 +103,7 @@ impl LogStore for RedisStore {
 
     async fn grow_log(
         &self,
+        log: LogName,
         from: u64,
         to: u64,
         tiles: Vec<(TileId, Vec<u8>)>,
@@ -107,21 +111,21 @@ impl LogStore for RedisStore {
     ) -> StoreResult<bool> {
         let mut invocation = self.log_scripts.grow.prepare_invoke();
         invocation
-            .key(Keys::log("size"))
-            .key(Keys::log("checkpoint"))
+            .key(Keys::log_of(log, "size"))
+            .key(Keys::log_of(log, "checkpoint"))
             .arg(from.to_string())
             .arg(to.to_string())
             .arg(checkpoint);
         for ((level, index), data) in &tiles {
             invocation
-                .key(Keys::log_tile(*level, *index))
+                .key(Keys::log_tile(log, *level, *index))
                 .arg(data.as_slice());
         }
         let (outcome, _): (i64, i64) = invocation
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(redis_err)?;
-        if outcome == WRITTEN {
+        if outcome == WRITTEN && log == LogName::Feed {
             self.saw_log_size(to);
         }
         Ok(outcome == WRITTEN)

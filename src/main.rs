@@ -79,6 +79,10 @@ enum Command {
         /// The log's origin; by default the key's name.
         #[arg(long)]
         origin: Option<String>,
+        /// A witness's verifier key (repeatable): the latest checkpoint the witnesses
+        /// cosigned is verified, and it must carry a cosignature of each.
+        #[arg(long = "witness", value_name = "KEY")]
+        witnesses: Vec<String>,
         /// The file keeping the last checkpoint accepted; made at the first run.
         #[arg(long, value_name = "PATH")]
         state: PathBuf,
@@ -212,6 +216,7 @@ async fn main() -> anyhow::Result<()> {
             token_file,
             key,
             origin,
+            witnesses,
             state,
             snapshot,
             rpz,
@@ -223,7 +228,8 @@ async fn main() -> anyhow::Result<()> {
                 (None, Some(path)) => Some(siteban::verify::List::Rpz(path)),
                 (None, None) => None,
             };
-            let outcome = siteban::verify::verify(&node, &key, &origin, &state, list).await;
+            let outcome =
+                siteban::verify::verify(&node, &key, &origin, &witnesses, &state, list).await;
             let mut out = std::io::stdout().lock();
             match outcome {
                 Ok(report) => {

@@ -23,6 +23,7 @@ pub struct Metrics {
     pub follower_stale_seconds: Gauge,
     pub log_size: IntGauge,
     pub log_failures: IntCounter,
+    pub witness_failures: IntCounter,
     pub follower_errors: IntCounterVec,
     pub rate_limited: IntCounterVec,
     pub audit_failures: IntCounter,
@@ -123,6 +124,10 @@ impl Metrics {
             log_failures: counter(
                 "siteban_log_failures_total",
                 "Times the transparency log could not grow",
+            ),
+            witness_failures: counter(
+                "siteban_log_witness_failures_total",
+                "Submissions of a checkpoint that a witness did not cosign",
             ),
             follower_errors: counters(
                 "siteban_follower_errors_total",

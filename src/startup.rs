@@ -21,7 +21,7 @@ use crate::delivery::worker::run_delivery;
 use crate::dns::DnsServer;
 use crate::index::Index;
 use crate::metrics::Metrics;
-use crate::registry::log::run_log_keeper;
+use crate::registry::log::{run_log_keeper, run_witnessing};
 use crate::registry::{
     FollowerHealth, Registry, follow, run_announcer, run_expiry_sweeper, run_overdue_sweeper,
     run_session_sweeper,
@@ -241,6 +241,7 @@ fn spawn_registry_tasks(
         shutdown_rx.clone(),
     ));
     tokio::spawn(run_log_keeper(Arc::clone(registry), shutdown_rx.clone()));
+    tokio::spawn(run_witnessing(Arc::clone(registry), shutdown_rx.clone()));
     let node = Arc::clone(registry);
     tokio::spawn(async move {
         backfill(

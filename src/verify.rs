@@ -71,14 +71,34 @@ pub async fn verify(
     node: &Node,
     verifier: &str,
     origin: &str,
+    witnesses: &[String],
     state_path: &Path,
     list: Option<List<'_>>,
 ) -> Result<Report, Failure> {
-    let note = node
-        .read("/v1/log/checkpoint", "reading the checkpoint")
-        .await?;
+    let note = if witnesses.is_empty() {
+        node.read("/v1/log/checkpoint", "reading the checkpoint")
+            .await?
+    } else {
+        node.read("/v1/log/witnessed", "reading the witnessed checkpoint")
+            .await?
+    };
     let checkpoint = tlog::open_checkpoint(&note, verifier, origin)
         .map_err(|e| Failure::Tampered(format!("the checkpoint does not verify: {e}")))?;
+    for witness in witnesses {
+        let key = tlog::WitnessKey::parse(witness)
+            .map_err(|e| Failure::Unverified(format!("--witness {witness}: {e}")))?;
+        let text = tlog::note_text(&note).unwrap_or_default();
+        let signatures = String::from_utf8_lossy(&note[text.len()..]).into_owned();
+        if !signatures
+            .lines()
+            .any(|line| key.cosigned(text, line).is_some())
+        {
+            return Err(Failure::Tampered(format!(
+                "the checkpoint of {} leaves is not cosigned by the witness {}",
+                checkpoint.size, key.name
+            )));
+        }
+    }
     let state = read_state(state_path)?;
     let previous = match &state {
         Some(state) => Some(consistent(node, state, &checkpoint).await?),

@@ -1,5 +1,5 @@
 //! `/v1/check`: is a name listed? Answered from this node's in-memory index only; a check
-//! never waits on the store.
+//! never waits on the store, unless it asks for the proof of a listing (`proof=true`).
 
 use std::borrow::Cow;
 
@@ -46,6 +46,10 @@ pub struct CheckResult<'a> {
     pub matched: Option<CheckMatch<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
+    /// With `proof=true`, for a listed name: the inclusion proof of the listing's event in
+    /// the transparency log, or null while the latest checkpoint does not cover it yet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proof: Option<Option<super::log::EventProof>>,
 }
 
 #[derive(Serialize)]
@@ -83,12 +87,14 @@ fn result<'a>(name: &'a DomainName, lookup: &Lookup, metrics: &Metrics) -> Check
         listed: matched.is_some(),
         matched,
         seq: None,
+        proof: None,
     }
 }
 
 /// Check one name.
 #[utoipa::path(get, path = "/v1/check", tag = "checks",
-    params(("domain" = String, Query, format = "domain-name", min_length = 1, max_length = 1024, description = "the name to check, Unicode or ASCII")),
+    params(("domain" = String, Query, format = "domain-name", min_length = 1, max_length = 1024, description = "the name to check, Unicode or ASCII"),
+           ("proof" = Option<bool>, Query, description = "with true, a listed name's answer carries the inclusion proof of its listing in the transparency log")),
     responses((status = 200, body = CheckResult, headers(("X-Blacklist-Seq" = u64))),
               (status = 422, description = "invalid_domain")),
     security(("bearer" = [])))]
@@ -100,6 +106,20 @@ pub async fn one(call: Call) -> Answer {
     let lookup = call.index.lookup(name.as_str());
     let mut body = result(&name, &lookup, &call.metrics);
     body.seq = Some(lookup.seq);
+    let proof = match query_param(call.req.query_string(), "proof").as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(ApiError::InvalidParameter(format!(
+                "proof {other:?} is not true or false"
+            )));
+        }
+    };
+    if let (true, Some(matched)) = (proof, &body.matched) {
+        let domain = DomainName::parse(matched.domain)?;
+        let inclusion = call.prove_listing(&domain, matched.entry_id).await?;
+        body.proof = Some(inclusion.map(super::log::EventProof::from));
+    }
     // One allocation of the right size rather than a growing string.
     let mut json = Vec::with_capacity(320);
     serde_json::to_writer(&mut json, &body).map_err(|e| ApiError::Internal(e.to_string()))?;

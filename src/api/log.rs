@@ -50,6 +50,23 @@ pub async fn checkpoint(call: Call) -> Answer {
         .body(checkpoint.note))
 }
 
+/// The latest checkpoint that the configured witnesses cosigned (C2SP `tlog-cosignature`):
+/// the log's signature, then one cosignature line per witness that cosigned it.
+#[utoipa::path(get, path = "/v1/log/witnessed", tag = "log",
+    responses((status = 200, description = "the checkpoint with its cosignatures", content_type = "text/plain",
+               headers(("X-Log-Size" = u64))),
+              (status = 404, description = "not_in_log: no witness has cosigned one")),
+    security(("bearer" = [])))]
+pub async fn witnessed(call: Call) -> Answer {
+    call.require(policy::LOG)?;
+    let (size, note) = call.log_witnessed().await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header((super::LOG_SIZE_HEADER, size))
+        .content_type("text/plain; charset=utf-8")
+        .body(note))
+}
+
 /// The latest checkpoint of the audit log (origin: the log's, with `/audit`), a signed note
 /// over the audit records' Merkle tree, for `siteban audit verify`.
 #[utoipa::path(get, path = "/v1/audit/checkpoint", tag = "audit",

@@ -735,6 +735,7 @@ fn log_routes(cfg: &mut web::ServiceConfig) {
     for (path, handler) in [
         ("/v1/log/key", web::get().to(log::key)),
         ("/v1/log/checkpoint", web::get().to(log::checkpoint)),
+        ("/v1/log/witnessed", web::get().to(log::witnessed)),
         ("/v1/log/proof", web::get().to(log::proof)),
         ("/v1/log/consistency", web::get().to(log::consistency)),
         ("/v1/audit/checkpoint", web::get().to(log::audit_checkpoint)),
@@ -918,7 +919,7 @@ fn case_routes(cfg: &mut web::ServiceConfig) {
         documents::upload, documents::download, documents::meta,
         public::check,
         log::key, log::checkpoint, log::tile, log::proof, log::consistency, log::entry_proof,
-        log::audit_checkpoint,
+        log::audit_checkpoint, log::witnessed,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
     modifiers(&BearerAuth, &ErrorResponses)

@@ -28,10 +28,135 @@ const IDLE: Duration = Duration::from_secs(1);
 /// wrote or read.
 pub struct Log {
     key: LogKey,
+    /// The witnesses each new checkpoint of the feed's log is submitted to.
+    witnesses: Vec<Witness>,
     feed: RwLock<Option<Checkpoint>>,
     audit: RwLock<Option<Checkpoint>>,
     /// Why the stored audit log no longer matches its signed checkpoint, while it does not.
     audit_broken: RwLock<Option<String>>,
+}
+
+/// A witness (C2SP `tlog-witness`) and the size it last cosigned, as far as this node knows.
+struct Witness {
+    key: tlog::WitnessKey,
+    url: String,
+    old: std::sync::atomic::AtomicU64,
+    http: reqwest::Client,
+}
+
+impl Witness {
+    /// Submits `checkpoint` with a consistency proof from the size the witness last cosigned
+    /// (learnt from its `409` when unknown); answers its verified cosignature lines, none
+    /// when it already holds a larger tree.
+    async fn submit(
+        &self,
+        registry: &Registry,
+        checkpoint: &Checkpoint,
+    ) -> Result<Vec<String>, String> {
+        use std::sync::atomic::Ordering;
+        let text = tlog::note_text(&checkpoint.note).ok_or("the checkpoint is not a note")?;
+        let mut old = self.old.load(Ordering::Relaxed);
+        for _ in 0..2 {
+            if old > checkpoint.size {
+                return Ok(Vec::new());
+            }
+            let proof = if old == 0 || old == checkpoint.size {
+                Vec::new()
+            } else {
+                registry
+                    .prove_consistency(old, Some(checkpoint.size))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .1
+            };
+            let response = self
+                .http
+                .post(format!("{}/add-checkpoint", self.url))
+                .body(tlog::add_checkpoint_body(old, &proof, &checkpoint.note))
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            let status = response.status().as_u16();
+            let body = response.text().await.map_err(|e| e.to_string())?;
+            match status {
+                200 => {
+                    let lines: Vec<String> = body
+                        .lines()
+                        .filter(|line| self.key.cosigned(text, line).is_some())
+                        .map(|line| format!("{line}\n"))
+                        .collect();
+                    if lines.is_empty() {
+                        return Err("its answer carries no cosignature by its key".into());
+                    }
+                    self.old.store(checkpoint.size, Ordering::Relaxed);
+                    return Ok(lines);
+                }
+                409 => {
+                    old = body
+                        .trim()
+                        .parse()
+                        .map_err(|_| format!("409 without a size: {body:?}"))?;
+                    self.old.store(old, Ordering::Relaxed);
+                }
+                _ => return Err(format!("it answered {status}: {}", body.trim())),
+            }
+        }
+        Err("it answered 409 twice".into())
+    }
+}
+
+/// Submits each new checkpoint of the feed's log to the witnesses and keeps it, with their
+/// cosignatures, as the witnessed checkpoint; stops at shutdown. A witness that fails is
+/// logged and asked again with the next checkpoint.
+pub async fn run_witnessing(registry: Arc<Registry>, mut shutdown: watch::Receiver<bool>) {
+    let Some(log) = registry.log.get().filter(|log| !log.witnesses.is_empty()) else {
+        return;
+    };
+    let mut submitted = 0;
+    loop {
+        if let Some(checkpoint) = log.latest(LogName::Feed).filter(|c| c.size > submitted) {
+            let witnessed = match registry.store.log_witnessed().await {
+                Ok(witnessed) => witnessed.map_or(0, |(size, _)| size),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the witnessed checkpoint");
+                    0
+                }
+            };
+            if witnessed < checkpoint.size {
+                let answers = futures_util::future::join_all(
+                    log.witnesses
+                        .iter()
+                        .map(|w| w.submit(&registry, &checkpoint)),
+                )
+                .await;
+                let mut note = checkpoint.note.clone();
+                for (witness, answer) in log.witnesses.iter().zip(answers) {
+                    match answer {
+                        Ok(lines) => lines
+                            .iter()
+                            .for_each(|l| note.extend_from_slice(l.as_bytes())),
+                        Err(e) => {
+                            registry.metrics.witness_failures.inc();
+                            tracing::warn!(witness = %witness.url, error = %e, size = checkpoint.size, "a witness did not cosign");
+                        }
+                    }
+                }
+                if note.len() > checkpoint.note.len()
+                    && let Err(e) = registry
+                        .store
+                        .put_log_witnessed(checkpoint.size, note)
+                        .await
+                {
+                    tracing::warn!(error = %e, "cannot keep the witnessed checkpoint");
+                }
+            }
+            submitted = checkpoint.size;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(IDLE) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
 }
 
 /// A signed checkpoint: the tree's size and root, and the signed note.
@@ -75,10 +200,38 @@ impl Log {
         let key = LogKey::new(&skey, origin).map_err(anyhow::Error::msg)?;
         Ok(Log {
             key,
+            witnesses: Vec::new(),
             feed: RwLock::new(None),
             audit: RwLock::new(None),
             audit_broken: RwLock::new(None),
         })
+    }
+
+    /// The log with the witnesses of `settings`, their keys checked.
+    pub fn with_witnesses(
+        mut self,
+        settings: &crate::settings::TlogSettings,
+    ) -> anyhow::Result<Log> {
+        if settings.witnesses.is_empty() {
+            return Ok(self);
+        }
+        crate::notices::install_crypto_provider();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_millis(settings.witness_timeout_ms))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("siteban/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        for witness in &settings.witnesses {
+            let key = tlog::WitnessKey::parse(&witness.key)
+                .map_err(|e| anyhow::anyhow!("tlog.witnesses {}: {e}", witness.url))?;
+            self.witnesses.push(Witness {
+                key,
+                url: witness.url.trim_end_matches('/').to_string(),
+                old: std::sync::atomic::AtomicU64::new(0),
+                http: http.clone(),
+            });
+        }
+        Ok(self)
     }
 
     /// The verifier key clients pin.
@@ -159,7 +312,8 @@ pub async fn open(registry: &Registry) -> anyhow::Result<()> {
         &settings.origin,
         settings.key_file.as_deref(),
     )
-    .await?;
+    .await?
+    .with_witnesses(settings)?;
     if let Err(e) = Keeper::start(registry, &log, LogName::Feed).await {
         // The blacklist is served all the same; the keeper tries again every second.
         tracing::error!(error = %e, "the transparency log cannot be read; retrying");
@@ -443,6 +597,15 @@ impl Registry {
         self.checkpoint_of(LogName::Feed)
     }
 
+    /// The latest checkpoint of the feed's log that the witnesses cosigned, its
+    /// cosignatures after the log's signature.
+    pub async fn log_witnessed(&self) -> RegistryResult<(u64, Vec<u8>)> {
+        self.open_log()?;
+        self.store.log_witnessed().await?.ok_or_else(|| {
+            not_in_log("no witness has cosigned a checkpoint yet (or none is configured)")
+        })
+    }
+
     /// The latest signed checkpoint of the audit log.
     pub fn audit_checkpoint(&self) -> RegistryResult<Checkpoint> {
         self.checkpoint_of(LogName::Audit)
@@ -561,6 +724,21 @@ impl Registry {
             }
         }
         Ok((size, proofs))
+    }
+
+    /// The inclusion proof of the listing of entry `entry_id` of `domain` in the latest
+    /// checkpoint's tree; none while the checkpoint does not cover it yet.
+    pub async fn prove_listing(
+        &self,
+        domain: &crate::domain::DomainName,
+        entry_id: uuid::Uuid,
+    ) -> RegistryResult<Option<Inclusion>> {
+        let history = self.store.history(domain).await?;
+        let Some(entry) = history.into_iter().find(|e| e.id == entry_id) else {
+            return Ok(None);
+        };
+        let (_, proofs) = self.prove_entries(std::slice::from_ref(&entry)).await?;
+        Ok(proofs.into_iter().find(|p| p.event.seq == entry.seq))
     }
 
     /// The consistency proof of the tree of `old` leaves with that of `size` (default: the

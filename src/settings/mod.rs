@@ -42,7 +42,7 @@ pub use notices::{LocateSettings, NoticeSettings};
 pub use records::RecordSettings;
 pub use server::{ServerSettings, TlsSettings};
 pub use store::{Backend, RedisTarget, StoreSettings};
-pub use tlog::TlogSettings;
+pub use tlog::{TlogSettings, WitnessSettings};
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]

@@ -17,6 +17,21 @@ pub struct TlogSettings {
     /// A file holding the signer key (`PRIVATE+KEY+<origin>+<id>+<key>`, from `siteban
     /// log-key`). Unset: the key is made at first start and kept in the store.
     pub key_file: Option<PathBuf>,
+    /// Witnesses (C2SP `tlog-witness`) the registry submits each new checkpoint to; their
+    /// cosignatures are served with it.
+    pub witnesses: Vec<WitnessSettings>,
+    /// How long one submission to a witness may take.
+    pub witness_timeout_ms: u64,
+}
+
+/// A witness: where it takes checkpoints, and its cosigning key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessSettings {
+    /// Its submission prefix: `add-checkpoint` is posted below it.
+    pub url: String,
+    /// Its verifier key, `<name>+<key id>+<base64 key>` (timestamped Ed25519, type 0x04).
+    pub key: String,
 }
 
 impl Default for TlogSettings {
@@ -24,6 +39,8 @@ impl Default for TlogSettings {
         TlogSettings {
             origin: "siteban.invalid/log".into(),
             key_file: None,
+            witnesses: Vec::new(),
+            witness_timeout_ms: 5000,
         }
     }
 }
@@ -40,6 +57,21 @@ impl TlogSettings {
                 "tlog.origin",
                 "must be a non-empty name without spaces or '+'",
             ));
+        }
+        super::positive([("tlog.witness_timeout_ms", self.witness_timeout_ms)])?;
+        for witness in &self.witnesses {
+            if !(witness.url.starts_with("http://") || witness.url.starts_with("https://")) {
+                return Err(invalid(
+                    "tlog.witnesses",
+                    format!("{:?} is not an http:// or https:// URL", witness.url),
+                ));
+            }
+            if witness.key.trim().splitn(3, '+').count() != 3 {
+                return Err(invalid(
+                    "tlog.witnesses",
+                    "a witness key is <name>+<key id>+<base64 key>",
+                ));
+            }
         }
         Ok(())
     }

@@ -45,4 +45,11 @@ pub trait LogStore {
         tiles: Vec<(TileId, Vec<u8>)>,
         checkpoint: Vec<u8>,
     ) -> StoreResult<bool>;
+
+    /// The latest checkpoint of the feed's log that witnesses cosigned, with its size.
+    async fn log_witnessed(&self) -> StoreResult<Option<(u64, Vec<u8>)>>;
+
+    /// Keeps `note`, the feed log's checkpoint of `size` leaves with witnesses'
+    /// cosignatures, unless one of a larger size is kept; answers whether it was kept.
+    async fn put_log_witnessed(&self, size: u64, note: Vec<u8>) -> StoreResult<bool>;
 }

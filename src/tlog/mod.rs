@@ -240,3 +240,90 @@ pub fn check_consistency(proof: &[Hash], size: u64, root: Hash, old: u64, old_ro
     (1..=size).contains(&old)
         && tlog_tiles::check_tree(&proof.to_vec(), size, root, old, old_root).is_ok()
 }
+
+/// A witness's cosigning key (C2SP `tlog-cosignature`, timestamped Ed25519), from its
+/// verifier key `<name>+<key id>+base64(0x04 || public key)`.
+#[derive(Debug, Clone)]
+pub struct WitnessKey {
+    pub name: String,
+    id: [u8; 4],
+    key: ed25519_dalek::VerifyingKey,
+}
+
+/// The signature type of a timestamped Ed25519 cosignature.
+const ALG_COSIGNATURE: u8 = 0x04;
+
+impl WitnessKey {
+    pub fn parse(vkey: &str) -> Result<WitnessKey, String> {
+        let mut parts = vkey.trim().splitn(3, '+');
+        let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err("a witness key is <name>+<key id>+<base64 key>".into());
+        };
+        let key = STANDARD
+            .decode(key)
+            .map_err(|_| "the witness key is not base64".to_string())?;
+        if key.len() != 33 || key[0] != ALG_COSIGNATURE {
+            return Err("the witness key is not a timestamped Ed25519 (0x04) key".into());
+        }
+        let public: [u8; 32] = key[1..].try_into().expect("33 bytes less one");
+        let key_id = cosigner_id(name, &public);
+        if !signed_note::is_key_name_valid(name) || hex::encode(key_id) != id {
+            return Err("the witness key's name or id does not match its key".into());
+        }
+        Ok(WitnessKey {
+            name: name.to_string(),
+            id: key_id,
+            key: ed25519_dalek::VerifyingKey::from_bytes(&public)
+                .map_err(|_| "the witness key is not an Ed25519 point".to_string())?,
+        })
+    }
+
+    /// The time of `line`'s cosignature of the checkpoint text `text` (the note without its
+    /// signatures), when `line` is this witness's signature line and it verifies.
+    pub fn cosigned(&self, text: &[u8], line: &str) -> Option<u64> {
+        let rest = line.strip_prefix("\u{2014} ")?;
+        let (name, signature) = rest.split_once(' ')?;
+        let signature = STANDARD.decode(signature.trim_end()).ok()?;
+        if name != self.name || signature.len() != 4 + 8 + 64 || signature[..4] != self.id {
+            return None;
+        }
+        let time = u64::from_be_bytes(signature[4..12].try_into().ok()?);
+        let mut message = format!("cosignature/v1\ntime {time}\n").into_bytes();
+        message.extend_from_slice(text);
+        let signature = ed25519_dalek::Signature::from_slice(&signature[12..]).ok()?;
+        self.key.verify_strict(&message, &signature).ok()?;
+        Some(time)
+    }
+}
+
+/// SHA-256(name || "\n" || 0x04 || public key)[:4].
+fn cosigner_id(name: &str, public: &[u8; 32]) -> [u8; 4] {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(name.as_bytes());
+    hasher.update(b"\n");
+    hasher.update([ALG_COSIGNATURE]);
+    hasher.update(public);
+    hasher.finalize()[..4]
+        .try_into()
+        .expect("four bytes of a hash")
+}
+
+/// The body of a C2SP `tlog-witness` `add-checkpoint` request: the old size, the consistency
+/// proof from it, an empty line, the signed checkpoint.
+pub fn add_checkpoint_body(old: u64, proof: &[Hash], note: &[u8]) -> Vec<u8> {
+    let mut body = format!("old {old}\n").into_bytes();
+    for hash in proof {
+        body.extend_from_slice(encode_hash(hash).as_bytes());
+        body.push(b'\n');
+    }
+    body.push(b'\n');
+    body.extend_from_slice(note);
+    body
+}
+
+/// The text of a signed note: what its signatures sign, without them.
+pub fn note_text(note: &[u8]) -> Option<&[u8]> {
+    let at = note.windows(2).position(|w| w == b"\n\n")?;
+    Some(&note[..=at])
+}

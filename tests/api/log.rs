@@ -115,39 +115,63 @@ fn verify_consistency(first: u64, second: u64, first_hash: H, second_hash: H, pr
 /// A checkpoint opened by hand (C2SP signed-note and tlog-checkpoint): the Ed25519 signature
 /// of the pinned verifier key `name+id+key` over the text must hold.
 fn open_checkpoint(note: &str, verifier: &str) -> (String, u64, H) {
+    try_open_checkpoint(note, verifier).unwrap_or_else(|e| panic!("{e}: {note}"))
+}
+
+/// `open_checkpoint`, answering why a checkpoint does not open.
+fn try_open_checkpoint(note: &str, verifier: &str) -> Result<(String, u64, H), String> {
     let mut parts = verifier.trim().splitn(3, '+');
     let (name, id, key) = (
-        parts.next().unwrap(),
-        parts.next().unwrap(),
-        STANDARD.decode(parts.next().unwrap()).unwrap(),
+        parts.next().ok_or("no key name")?,
+        parts.next().ok_or("no key id")?,
+        STANDARD
+            .decode(parts.next().ok_or("no key")?)
+            .map_err(|_| "a key not in base64")?,
     );
-    assert_eq!(key[0], 1, "an Ed25519 key");
+    if key.len() != 33 || key[0] != 1 {
+        return Err("not an Ed25519 key".into());
+    }
     let key_id = sha(&[name.as_bytes(), b"\n", &key]);
-    assert_eq!(
-        id,
-        hex::encode(&key_id[..4]),
-        "the key id is the hash's first bytes"
-    );
-    let public = ed25519_dalek::VerifyingKey::from_bytes(&key[1..].try_into().unwrap()).unwrap();
-    let (text, signatures) = note.split_once("\n\n").expect("a text and its signatures");
+    if id != hex::encode(&key_id[..4]) {
+        return Err("the key id is not the hash's first bytes".into());
+    }
+    let public = ed25519_dalek::VerifyingKey::from_bytes(&key[1..].try_into().unwrap())
+        .map_err(|_| "not a point")?;
+    let (text, signatures) = note.split_once("\n\n").ok_or("no text and signatures")?;
     let text = format!("{text}\n");
     let mut verified = false;
     for line in signatures.lines() {
-        let rest = line.strip_prefix("\u{2014} ").expect("a signature line");
-        let (signer, sig) = rest.split_once(' ').unwrap();
-        let sig = STANDARD.decode(sig).unwrap();
-        if signer == name && sig[..4] == key_id[..4] {
+        let rest = line
+            .strip_prefix("\u{2014} ")
+            .ok_or("not a signature line")?;
+        let (signer, sig) = rest
+            .split_once(' ')
+            .ok_or("a signature line without a space")?;
+        let sig = STANDARD
+            .decode(sig)
+            .map_err(|_| "a signature not in base64")?;
+        if signer == name && sig.len() == 68 && sig[..4] == key_id[..4] {
             let signature = ed25519_dalek::Signature::from_slice(&sig[4..]).unwrap();
             public
                 .verify_strict(text.as_bytes(), &signature)
-                .expect("the log's signature holds");
+                .map_err(|_| "the log's signature does not hold")?;
             verified = true;
         }
     }
-    assert!(verified, "signed by the pinned key: {note}");
+    if !verified {
+        return Err("not signed by the pinned key".into());
+    }
     let lines: Vec<&str> = text.lines().collect();
-    let root = STANDARD.decode(lines[2]).unwrap().try_into().unwrap();
-    (lines[0].to_string(), lines[1].parse().unwrap(), root)
+    let root = STANDARD
+        .decode(lines.get(2).ok_or("no root line")?)
+        .map_err(|_| "a root not in base64")?
+        .try_into()
+        .map_err(|_| "a root of the wrong length")?;
+    Ok((
+        lines[0].to_string(),
+        lines[1].parse().map_err(|_| "a size that is no number")?,
+        root,
+    ))
 }
 
 fn hashes(values: &Value) -> Vec<H> {
@@ -363,6 +387,44 @@ pub async fn the_log_proves_the_feed_with_tiles_and_proofs(store: Store) {
         ));
         assert_eq!(leaves[index as usize], leaf);
     }
+
+    // A check may ask for the proof of the listing it finds.
+    let checked = expect(
+        app.get(
+            &provider,
+            "/v1/check?domain=www.log150.example.cn&proof=true",
+        )
+        .await,
+        200,
+        "a check with its proof",
+    )
+    .await;
+    let proof = &checked["proof"];
+    assert_eq!(proof["event"]["domain"], "log150.example.cn");
+    let leaf = leaf_hash(proof["leaf"].as_str().unwrap().as_bytes());
+    let index = proof["index"].as_u64().unwrap();
+    assert!(verify_inclusion(
+        index,
+        size,
+        leaf,
+        &hashes(&proof["proof"]),
+        root
+    ));
+    for path in [
+        "/v1/check?domain=log150.example.cn",
+        "/v1/check?domain=clean.example.cn&proof=true",
+    ] {
+        let body = expect(app.get(&provider, path).await, 200, path).await;
+        assert!(body.get("proof").is_none(), "{body}");
+    }
+    let body = expect(
+        app.get(&provider, "/v1/check?domain=a.example.cn&proof=yes")
+            .await,
+        400,
+        "a bad proof parameter",
+    )
+    .await;
+    assert_eq!(body["error"]["code"], "invalid_parameter");
 
     // Sizes the log does not have, and bad parameters.
     for (path, status, code) in [
@@ -1045,4 +1107,284 @@ async fn a_record_deleted_from_the_embedded_store_is_caught_at_start() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A witness as C2SP `tlog-witness` and `tlog-cosignature` describe it, written for these
+/// tests from the specifications alone: it cosigns a checkpoint of the one log it knows only
+/// when its signature holds and it is consistent with the latest one it cosigned.
+struct TestWitness {
+    name: String,
+    signing: ed25519_dalek::SigningKey,
+    log_key: String,
+    /// The latest checkpoint cosigned: size, root.
+    latest: std::sync::Mutex<(u64, H)>,
+    /// Answers other than 200 and 409, by status.
+    refused: std::sync::Mutex<Vec<u16>>,
+}
+
+impl TestWitness {
+    fn vkey(&self) -> String {
+        let public = self.signing.verifying_key().to_bytes();
+        let id = sha(&[self.name.as_bytes(), b"\n", &[4], &public]);
+        let key = [&[4u8][..], &public].concat();
+        format!(
+            "{}+{}+{}",
+            self.name,
+            hex::encode(&id[..4]),
+            STANDARD.encode(key)
+        )
+    }
+
+    /// `add-checkpoint`: the status and body of the answer.
+    fn add_checkpoint(&self, body: &str) -> (u16, String) {
+        let Some((head, note)) = body.split_once("\n\n") else {
+            return (400, "no empty line".into());
+        };
+        let mut lines = head.lines();
+        let Some(old) = lines
+            .next()
+            .and_then(|l| l.strip_prefix("old "))
+            .and_then(|n| n.parse::<u64>().ok())
+        else {
+            return (400, "no old size".into());
+        };
+        let Some(proof) = lines
+            .map(|l| STANDARD.decode(l).ok().and_then(|h| <H>::try_from(h).ok()))
+            .collect::<Option<Vec<H>>>()
+        else {
+            return (400, "a proof line is not a hash".into());
+        };
+        let Ok((origin, size, root)) = try_open_checkpoint(note, &self.log_key) else {
+            return (403, "not signed by the log's key".into());
+        };
+        if origin != "witnessed.siteban.invalid/log" {
+            return (404, "unknown log".into());
+        }
+        if old > size {
+            return (400, "old is larger than the checkpoint".into());
+        }
+        let mut latest = self.latest.lock().unwrap();
+        if old != latest.0 {
+            return (409, format!("{}\n", latest.0));
+        }
+        let consistent = if old == 0 {
+            proof.is_empty()
+        } else if old == size {
+            if root != latest.1 {
+                return (409, format!("{}\n", latest.0));
+            }
+            true
+        } else {
+            verify_consistency(old, size, latest.1, root, &proof)
+        };
+        if !consistent {
+            return (422, "the consistency proof does not verify".into());
+        }
+        *latest = (size, root);
+        use ed25519_dalek::Signer;
+        let time = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let text = format!("{}\n", note.split_once("\n\n").unwrap().0);
+        let message = format!("cosignature/v1\ntime {time}\n{text}");
+        let signature = self.signing.sign(message.as_bytes()).to_bytes();
+        let public = self.signing.verifying_key().to_bytes();
+        let id = sha(&[self.name.as_bytes(), b"\n", &[4], &public]);
+        let cosignature = [&id[..4], &time.to_be_bytes()[..], &signature[..]].concat();
+        (
+            200,
+            format!("\u{2014} {} {}\n", self.name, STANDARD.encode(cosignature)),
+        )
+    }
+}
+
+/// Serves `witness` on a free port; answers its submission prefix.
+fn serve_witness(witness: std::sync::Arc<TestWitness>) -> String {
+    let port = crate::helpers::free_port();
+    let server = actix_web::HttpServer::new(move || {
+        let witness = std::sync::Arc::clone(&witness);
+        actix_web::App::new().route(
+            "/w/add-checkpoint",
+            actix_web::web::post().to(move |body: String| {
+                let witness = std::sync::Arc::clone(&witness);
+                async move {
+                    let (status, answer) = witness.add_checkpoint(&body);
+                    if status != 200 && status != 409 {
+                        witness.refused.lock().unwrap().push(status);
+                    }
+                    let content = if status == 409 {
+                        "text/x.tlog.size"
+                    } else {
+                        "text/plain"
+                    };
+                    actix_web::HttpResponse::build(
+                        actix_web::http::StatusCode::from_u16(status).unwrap(),
+                    )
+                    .content_type(content)
+                    .body(answer)
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .bind(("127.0.0.1", port))
+    .unwrap()
+    .run();
+    tokio::spawn(server);
+    format!("http://127.0.0.1:{port}/w")
+}
+
+/// Each new checkpoint goes to the witness, which checks it is consistent with what it saw
+/// before and cosigns it; the registry serves it cosigned, and `siteban verify --witness`
+/// takes it. A registry of the same key that forked from the history the witness saw gets
+/// no cosignature, and a verifier that asks for one is not satisfied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_witness_cosigns_what_is_consistent_and_refuses_a_fork() {
+    const ORIGIN: &str = "witnessed.siteban.invalid/log";
+    let dir = tempfile::tempdir().unwrap();
+    let skey = siteban::tlog::generate_key(ORIGIN).unwrap();
+    let log_key = siteban::tlog::LogKey::new(&skey, ORIGIN)
+        .unwrap()
+        .verifier()
+        .to_string();
+    let key_file = dir.path().join("log.key");
+    std::fs::write(&key_file, &skey).unwrap();
+    let witness = std::sync::Arc::new(TestWitness {
+        name: "witness.test.invalid/w1".into(),
+        signing: ed25519_dalek::SigningKey::from_bytes(&[7; 32]),
+        log_key: log_key.clone(),
+        latest: std::sync::Mutex::new((0, sha(&[]))),
+        refused: std::sync::Mutex::new(Vec::new()),
+    });
+    let url = serve_witness(std::sync::Arc::clone(&witness));
+    let settings = |s: &mut siteban::settings::Settings,
+                    key_file: std::path::PathBuf,
+                    url: String,
+                    vkey: String| {
+        s.tlog.origin = ORIGIN.into();
+        s.tlog.key_file = Some(key_file);
+        s.tlog.witnesses = vec![siteban::settings::WitnessSettings { url, key: vkey }];
+    };
+    let (k, u, v) = (key_file.clone(), url.clone(), witness.vkey());
+    let app = spawn_app_with(Store::Embedded, move |s| settings(s, k, u, v)).await;
+    let agency = app.create_key("agency", None).await;
+    let auditor = app.create_key("auditor", None).await;
+    list_many(&app, &agency, 0, 5).await;
+
+    // The registry serves the checkpoint with the witness's cosignature, which verifies.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let note = loop {
+        let response = app.get(&auditor, "/v1/log/witnessed").await;
+        if response.status() == 200 && response.headers()["x-log-size"] == "5" {
+            break response.text().await.unwrap();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no witnessed checkpoint of 5"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let (_, size, root) = open_checkpoint(&note, &log_key);
+    assert_eq!((size, root), *witness.latest.lock().unwrap());
+    let cosignature = note
+        .lines()
+        .find(|l| l.starts_with("\u{2014} witness.test.invalid/w1 "))
+        .expect("a cosignature line");
+    let bytes = STANDARD
+        .decode(cosignature.rsplit(' ').next().unwrap())
+        .unwrap();
+    let time = u64::from_be_bytes(bytes[4..12].try_into().unwrap());
+    let text = format!("{}\n", note.split_once("\n\n").unwrap().0);
+    let message = format!("cosignature/v1\ntime {time}\n{text}");
+    witness
+        .signing
+        .verifying_key()
+        .verify_strict(
+            message.as_bytes(),
+            &ed25519_dalek::Signature::from_slice(&bytes[12..]).unwrap(),
+        )
+        .expect("the cosignature holds");
+
+    // Who may read it: those who read the feed.
+    let response = app
+        .client
+        .get(app.url("/v1/log/witnessed"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let body = expect(
+        app.get(&app.admin_token, "/v1/log/witnessed").await,
+        403,
+        "admin",
+    )
+    .await;
+    assert_eq!(body["error"]["code"], "forbidden");
+    assert_eq!(app.get(&agency, "/v1/log/witnessed").await.status(), 200);
+
+    // siteban verify with the witness's key takes it; with another witness's key, not.
+    std::fs::write(dir.path().join("token"), &auditor).unwrap();
+    let verify = |witness_key: &str, state: &str| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_siteban"))
+            .args([
+                "verify",
+                "--url",
+                &app.address,
+                "--key",
+                &log_key,
+                "--witness",
+                witness_key,
+            ])
+            .arg("--token-file")
+            .arg(dir.path().join("token"))
+            .arg("--state")
+            .arg(dir.path().join(state))
+            .output()
+            .unwrap();
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
+    };
+    let (status, said) = verify(&witness.vkey(), "a.json");
+    assert_eq!(status, 0, "{said}");
+    let other = TestWitness {
+        name: "witness.test.invalid/w1".into(),
+        signing: ed25519_dalek::SigningKey::from_bytes(&[8; 32]),
+        log_key: log_key.clone(),
+        latest: std::sync::Mutex::new((0, sha(&[]))),
+        refused: std::sync::Mutex::new(Vec::new()),
+    };
+    let (status, said) = verify(&other.vkey(), "b.json");
+    assert_eq!(status, 1, "{said}");
+    assert!(said.contains("not cosigned by the witness"), "{said}");
+
+    // A fork under the same key: its longer history is not consistent with what the
+    // witness cosigned, so the witness refuses it and it has nothing witnessed to serve.
+    let (k, u, v) = (key_file.clone(), url.clone(), witness.vkey());
+    let fork = spawn_app_with(Store::Embedded, move |s| settings(s, k, u, v)).await;
+    let fork_agency = fork.create_key("agency", None).await;
+    let fork_auditor = fork.create_key("auditor", None).await;
+    list_many(&fork, &fork_agency, 100, 108).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while !witness.refused.lock().unwrap().contains(&422) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the witness was not asked to cosign the fork"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let body = expect(
+        fork.get(&fork_auditor, "/v1/log/witnessed").await,
+        404,
+        "no witnessed checkpoint",
+    )
+    .await;
+    assert_eq!(body["error"]["code"], "not_in_log");
+    assert_eq!(
+        witness.latest.lock().unwrap().0,
+        5,
+        "the witness kept the history it saw"
+    );
 }

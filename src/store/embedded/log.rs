@@ -17,6 +17,8 @@ const NOTES: TableDefinition<&str, &[u8]> = TableDefinition::new("log_notes");
 /// The `meta` counter of the feed log's size.
 pub(super) const LOG_SIZE: &str = "log_size";
 const AUDIT_LOG_SIZE: &str = "audit_log_size";
+/// The `meta` counter of the size of the witnessed checkpoint (note `witnessed`).
+const WITNESSED_SIZE: &str = "log_witnessed_size";
 
 /// A table of tiles.
 type Tiles = TableDefinition<'static, (u8, u64), &'static [u8]>;
@@ -113,6 +115,40 @@ impl LogStore for EmbeddedStore {
                 let mut notes = txn.open_table(NOTES).map_err(db_err)?;
                 notes.insert(note, checkpoint.as_slice()).map_err(db_err)?;
                 meta.insert(size, to).map_err(db_err)?;
+            }
+            txn.commit().map_err(db_err)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn log_witnessed(&self) -> StoreResult<Option<(u64, Vec<u8>)>> {
+        self.reading(|txn| {
+            let meta = txn.open_table(META).map_err(db_err)?;
+            let notes = txn.open_table(NOTES).map_err(db_err)?;
+            let Some(note) = notes.get("witnessed").map_err(db_err)? else {
+                return Ok(None);
+            };
+            Ok(Some((
+                counter(&meta, WITNESSED_SIZE)?,
+                note.value().to_vec(),
+            )))
+        })
+        .await
+    }
+
+    async fn put_log_witnessed(&self, size: u64, note: Vec<u8>) -> StoreResult<bool> {
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            {
+                let mut meta = txn.open_table(META).map_err(db_err)?;
+                let mut notes = txn.open_table(NOTES).map_err(db_err)?;
+                let kept = notes.get("witnessed").map_err(db_err)?.is_some();
+                if kept && counter(&meta, WITNESSED_SIZE)? > size {
+                    return Ok(false);
+                }
+                notes.insert("witnessed", note.as_slice()).map_err(db_err)?;
+                meta.insert(WITNESSED_SIZE, size).map_err(db_err)?;
             }
             txn.commit().map_err(db_err)?;
             Ok(true)

@@ -254,4 +254,12 @@ impl LogStore for MirrorStore {
     ) -> StoreResult<bool> {
         Err(holds_no("the transparency log"))
     }
+
+    async fn log_witnessed(&self) -> StoreResult<Option<(u64, Vec<u8>)>> {
+        Err(holds_no("the transparency log"))
+    }
+
+    async fn put_log_witnessed(&self, _size: u64, _note: Vec<u8>) -> StoreResult<bool> {
+        Err(holds_no("the transparency log"))
+    }
 }

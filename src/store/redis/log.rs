@@ -33,14 +33,29 @@ return {WRITTEN, 0}
 "#,
 };
 
+/// Keeps the witnessed checkpoint of `size` leaves unless one of a larger size is kept.
+const WITNESS: Lua = Lua {
+    keys: "kept_size note_key",
+    argv: "size note",
+    outcomes: outcomes![WRITTEN, VERSION_MOVED],
+    body: r#"
+if tonumber(redis.call('GET', kept_size) or '0') > tonumber(size) then return {VERSION_MOVED, 0} end
+redis.call('SET', note_key, note)
+redis.call('SET', kept_size, size)
+return {WRITTEN, 0}
+"#,
+};
+
 pub(super) struct Scripts {
     grow: Script,
+    witness: Script,
 }
 
 impl Scripts {
     pub(super) fn new() -> Scripts {
         Scripts {
             grow: GROW.script(),
+            witness: WITNESS.script(),
         }
     }
 }
@@ -128,6 +143,30 @@ impl LogStore for RedisStore {
         if outcome == WRITTEN && log == LogName::Feed {
             self.saw_log_size(to);
         }
+        Ok(outcome == WRITTEN)
+    }
+
+    async fn log_witnessed(&self) -> StoreResult<Option<(u64, Vec<u8>)>> {
+        let (size, note): (Option<u64>, Option<Vec<u8>>) = redis::pipe()
+            .get(Keys::log("witnessed_size"))
+            .get(Keys::log("witnessed"))
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_err)?;
+        Ok(note.map(|note| (size.unwrap_or(0), note)))
+    }
+
+    async fn put_log_witnessed(&self, size: u64, note: Vec<u8>) -> StoreResult<bool> {
+        let (outcome, _): (i64, i64) = self
+            .log_scripts
+            .witness
+            .key(Keys::log("witnessed_size"))
+            .key(Keys::log("witnessed"))
+            .arg(size.to_string())
+            .arg(note)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_err)?;
         Ok(outcome == WRITTEN)
     }
 }

@@ -26,7 +26,9 @@ cargo build --profile "$PROFILE" --quiet --bin siteban
 base_tree=${BASE_TREE:-target/tlog-base-src}
 if [ ! -d "$base_tree" ]; then git worktree add -q "$base_tree" "$BASE"; fi
 (cd "$base_tree" && git checkout -q "$BASE" && CARGO_TARGET_DIR="$OLDPWD/target/tlog-base" cargo build --profile "$PROFILE" --quiet --bin siteban)
-declare -A bin=([log]="target/$PROFILE/siteban" [base]="target/tlog-base/$PROFILE/siteban")
+declare -A bin=([log]="$PWD/target/$PROFILE/siteban" [base]="$PWD/target/tlog-base/$PROFILE/siteban")
+# Each build reads the settings files of its own tree.
+declare -A home=([log]="$PWD" [base]="$(cd "$base_tree" && pwd)")
 
 work=$(mktemp -d)
 pid=""
@@ -35,12 +37,12 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_ok() { for _ in $(seq 1 600); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "no answer from $1" >&2; exit 1; }
 
-start() { # binary: a fresh node; sets pid, port, AGENCY, AUDITOR
+start() { # build (log or base): a fresh node; sets pid, port, AGENCY, AUDITOR
     rm -rf "$work/data"
     port=$(free_port)
-    SITEBAN__STORE__PATH="$work/data" SITEBAN__SERVER__LISTEN="127.0.0.1:$port" SITEBAN__SERVER__WORKERS=1 \
-    SITEBAN__AUTH__ADMIN_TOKEN=$ADMIN SITEBAN__LOG__LEVEL=warn SITEBAN__LOCATE__ON_LISTING=false \
-    taskset -c 0 "$1" serve --config config/unlimited.toml &
+    (cd "${home[$1]}" && exec env SITEBAN__STORE__PATH="$work/data" SITEBAN__SERVER__LISTEN="127.0.0.1:$port" \
+        SITEBAN__SERVER__WORKERS=1 SITEBAN__AUTH__ADMIN_TOKEN=$ADMIN SITEBAN__LOG__LEVEL=warn \
+        SITEBAN__LOCATE__ON_LISTING=false taskset -c 0 "${bin[$1]}" serve --config config/unlimited.toml) &
     pid=$!
     wait_ok "http://127.0.0.1:$port/readyz"
     for role in agency auditor; do
@@ -84,14 +86,14 @@ print(f"{rps:.0f} {bad.group(1) if bad else 0}")' <<< "$out"
 declare -A results
 for run in $(seq 1 "$RUNS"); do
     for which in base log; do
-        start "${bin[$which]}"
+        start "$which"
         results[$which]+="$(TOKEN=$AGENCY run_wrk "http://127.0.0.1:$port/v1/entries" "$work/list.lua" "$CONNS");"
         stop
     done
 done
 
 # Checkpoint latency and tile serving, on the build with the log.
-start "${bin[log]}"
+start log
 latency=$(taskset -c 1 python3 - "$port" "$AGENCY" "$AUDITOR" "$SAMPLES" <<'PY'
 import http.client, json, statistics, sys, time
 port, agency, auditor, samples = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])

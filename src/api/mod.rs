@@ -720,17 +720,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(entries::get))
                 .default_service(not_allowed("GET")),
         )
-        .service(
-            web::resource("/v1/log/tile/{path:.+}")
-                .route(web::get().to(log::tile))
-                .default_service(not_allowed("GET")),
-        )
         .default_service(web::to(|| async {
             Err::<actix_web::HttpResponse, _>(ApiError::NotFound("no such path".into()))
         }));
 }
 
-/// The transparency log's static paths; its tiles' dynamic path comes last in `routes`.
+/// The transparency log's paths. Its tiles' path comes right after the static ones, before
+/// the other dynamic paths: a CDN's misses come here, and its prefix is the log's alone.
 fn log_routes(cfg: &mut web::ServiceConfig) {
     for (path, handler) in [
         ("/v1/log/key", web::get().to(log::key)),
@@ -746,6 +742,11 @@ fn log_routes(cfg: &mut web::ServiceConfig) {
                 .default_service(not_allowed("GET")),
         );
     }
+    cfg.service(
+        web::resource("/v1/log/tile/{path:.+}")
+            .route(web::get().to(log::tile))
+            .default_service(not_allowed("GET")),
+    );
 }
 
 /// Routes of providers, locating and notices; static paths here come before the dynamic

@@ -23,11 +23,19 @@ use crate::tlog::{self, LogKey, TileId, Tree};
 const PAGE: usize = 1000;
 /// How long the keeper sleeps when nothing wakes it, and after a failure.
 const IDLE: Duration = Duration::from_secs(1);
+/// After a wake, how long the keeper lets events gather before it grows the log: a burst of
+/// listings then costs a few log writes a second, not one each, and a checkpoint still
+/// covers a write well within a second.
+const GATHER: Duration = Duration::from_millis(250);
+/// Full tiles kept in memory for serving (8 KiB each): they never change.
+const CACHED_TILES: usize = 4096;
 
 /// The logs as this node knows them: the key, and the latest checkpoint of each log it
 /// wrote or read.
 pub struct Log {
     key: LogKey,
+    /// Full tiles of the feed's log read before, for serving without a store read.
+    full_tiles: std::sync::Mutex<std::collections::HashMap<TileId, bytes::Bytes>>,
     /// The witnesses each new checkpoint of the feed's log is submitted to.
     witnesses: Vec<Witness>,
     feed: RwLock<Option<Checkpoint>>,
@@ -176,6 +184,10 @@ pub struct Inclusion {
     pub proof: Vec<Hash>,
 }
 
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn read<T: Clone>(lock: &RwLock<T>) -> T {
     lock.read().unwrap_or_else(|e| e.into_inner()).clone()
 }
@@ -200,6 +212,7 @@ impl Log {
         let key = LogKey::new(&skey, origin).map_err(anyhow::Error::msg)?;
         Ok(Log {
             key,
+            full_tiles: std::sync::Mutex::new(std::collections::HashMap::new()),
             witnesses: Vec::new(),
             feed: RwLock::new(None),
             audit: RwLock::new(None),
@@ -392,6 +405,7 @@ pub async fn run_log_keeper(registry: Arc<Registry>, mut shutdown: watch::Receiv
             _ = tokio::time::sleep(IDLE) => {}
             _ = shutdown.changed() => return,
         }
+        tokio::time::sleep(GATHER).await;
     }
 }
 
@@ -763,7 +777,8 @@ impl Registry {
     /// The bytes of tile `path` as C2SP `tlog-tiles` serves them: hashes from the store,
     /// entries (each a big-endian 16-bit length and the leaf) from the feed while it holds
     /// them. Only what the latest checkpoint covers.
-    pub async fn log_tile(&self, path: TilePath) -> RegistryResult<Vec<u8>> {
+    pub async fn log_tile(&self, path: TilePath) -> RegistryResult<bytes::Bytes> {
+        let log = self.open_log()?;
         let size = self.log_checkpoint()?.size;
         match path {
             TilePath::Hashes {
@@ -774,15 +789,29 @@ impl Registry {
                 if tile_width(size, (level, index)) < width {
                     return Err(not_in_log("the log has no such tile yet"));
                 }
+                let full = width == TILE_WIDTH;
+                if full && let Some(data) = lock(&log.full_tiles).get(&(level, index)) {
+                    return Ok(data.clone());
+                }
                 let data = self
                     .store
                     .log_tiles(LogName::Feed, &[(level, index)])
                     .await?;
                 let want = width as usize * tlog_tiles::HASH_SIZE;
-                match data.into_iter().next().flatten() {
-                    Some(data) if data.len() >= want => Ok(data[..want].to_vec()),
-                    _ => Err(not_in_log("the log has no such tile")),
+                let data = match data.into_iter().next().flatten() {
+                    Some(data) if data.len() >= want => {
+                        bytes::Bytes::copy_from_slice(&data[..want])
+                    }
+                    _ => return Err(not_in_log("the log has no such tile")),
+                };
+                if full {
+                    let mut cached = lock(&log.full_tiles);
+                    if cached.len() >= CACHED_TILES {
+                        cached.clear();
+                    }
+                    cached.insert((level, index), data.clone());
                 }
+                Ok(data)
             }
             TilePath::Entries { index, width } => {
                 let first = index.saturating_mul(TILE_WIDTH);
@@ -805,7 +834,7 @@ impl Registry {
                     bundle.extend_from_slice(&(leaf.len() as u16).to_be_bytes());
                     bundle.extend_from_slice(&leaf);
                 }
-                Ok(bundle)
+                Ok(bundle.into())
             }
         }
     }

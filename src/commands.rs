@@ -123,8 +123,11 @@ pub async fn audit_anchor(
                 settings.tlog.key_file.as_deref(),
             )
             .await?;
+            let origin = crate::tlog::audit_origin(&settings.tlog.origin);
             let key = key.unwrap_or(log.verifier());
-            Ok(Some(crate::audit::open_checkpoint(&note, key)))
+            Ok(Some(
+                crate::tlog::open_checkpoint(&note, key, &origin).map_err(Tamper::Checkpoint),
+            ))
         }
     }
 }

@@ -93,7 +93,7 @@ pub async fn verify(
             .lines()
             .any(|line| key.cosigned(text, line).is_some())
         {
-            return Err(Failure::Tampered(format!(
+            return Err(Failure::Unverified(format!(
                 "the checkpoint of {} leaves is not cosigned by the witness {}",
                 checkpoint.size, key.name
             )));
@@ -101,6 +101,14 @@ pub async fn verify(
     }
     let state = read_state(state_path)?;
     let previous = match &state {
+        // The witnessed checkpoint may lag the latest one an earlier run accepted.
+        Some(state) if !witnesses.is_empty() && checkpoint.size < state.size => {
+            return Err(Failure::Unverified(format!(
+                "the latest witnessed checkpoint ({} leaves) is older than the one accepted \
+                 before ({}); verify again once the witnesses have cosigned a newer one",
+                checkpoint.size, state.size
+            )));
+        }
         Some(state) => Some(consistent(node, state, &checkpoint).await?),
         None => None,
     };

@@ -117,7 +117,12 @@ pub async fn one(call: Call) -> Answer {
     };
     if let (true, Some(matched)) = (proof, &body.matched) {
         let domain = DomainName::parse(matched.domain)?;
-        let inclusion = call.prove_listing(&domain, matched.entry_id).await?;
+        // No proof yet (no checkpoint covers the listing, or none at all): null.
+        let inclusion = match call.prove_listing(&domain, matched.entry_id).await {
+            Ok(inclusion) => inclusion,
+            Err(crate::registry::RegistryError::Absent { .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
         body.proof = Some(inclusion.map(super::log::EventProof::from));
     }
     // One allocation of the right size rather than a growing string.

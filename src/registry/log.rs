@@ -27,6 +27,8 @@ const IDLE: Duration = Duration::from_secs(1);
 /// listings then costs a few log writes a second, not one each, and a checkpoint still
 /// covers a write well within a second.
 const GATHER: Duration = Duration::from_millis(250);
+/// How long to wait before asking the witnesses again when none cosigned.
+const WITNESS_RETRY: Duration = Duration::from_secs(10);
 /// Full tiles kept in memory for serving (8 KiB each): they never change.
 const CACHED_TILES: usize = 4096;
 
@@ -149,13 +151,21 @@ pub async fn run_witnessing(registry: Arc<Registry>, mut shutdown: watch::Receiv
                         }
                     }
                 }
-                if note.len() > checkpoint.note.len()
-                    && let Err(e) = registry
-                        .store
-                        .put_log_witnessed(checkpoint.size, note)
-                        .await
+                if note.len() == checkpoint.note.len() {
+                    // No witness cosigned: ask again after a pause, even if the log is idle.
+                    tokio::select! {
+                        _ = tokio::time::sleep(WITNESS_RETRY) => {}
+                        _ = shutdown.changed() => return,
+                    }
+                    continue;
+                }
+                if let Err(e) = registry
+                    .store
+                    .put_log_witnessed(checkpoint.size, note)
+                    .await
                 {
                     tracing::warn!(error = %e, "cannot keep the witnessed checkpoint");
+                    continue;
                 }
             }
             submitted = checkpoint.size;
@@ -284,7 +294,12 @@ impl Log {
     /// lost the newer one (a Redis failover that lost writes), and serving it would promise a
     /// tree no one holds.
     fn reset(&self, which: LogName, checkpoint: Checkpoint) {
-        *self.slot(which).write().unwrap_or_else(|e| e.into_inner()) = Some(checkpoint);
+        let mut latest = self.slot(which).write().unwrap_or_else(|e| e.into_inner());
+        if which == LogName::Feed && latest.as_ref().is_some_and(|l| l.size > checkpoint.size) {
+            // The store lost events: the tiles cached may not be the tree's any more.
+            lock(&self.full_tiles).clear();
+        }
+        *latest = Some(checkpoint);
     }
 
     /// Why the stored audit log does not match its signed checkpoint, if it does not.
@@ -440,6 +455,7 @@ impl Keeper {
         };
         if which == LogName::Audit {
             keeper.head = keeper.audit_head(registry).await?;
+            keeper.extends_known(registry, log, note.is_some()).await?;
         }
         match signed {
             Some(checkpoint) if checkpoint.root != root => {
@@ -474,6 +490,50 @@ impl Keeper {
         Ok(keeper)
     }
 
+    /// For the audit log: a non-empty tree must have a checkpoint, and the tree must extend
+    /// the latest checkpoint this node accepted (its size reached, its root kept), so that
+    /// records rewritten and signed again after this node saw them are caught however the
+    /// store's tree was made to match.
+    async fn extends_known(
+        &self,
+        registry: &Registry,
+        log: &Log,
+        noted: bool,
+    ) -> Result<(), KeeperError> {
+        let size = self.tree.size();
+        if size > 0 && !noted {
+            return Err(KeeperError::Tampered(format!(
+                "the audit log holds {size} records and no checkpoint"
+            )));
+        }
+        let Some(known) = log.latest(LogName::Audit) else {
+            return Ok(());
+        };
+        if size < known.size {
+            return Err(KeeperError::Tampered(format!(
+                "the audit log's tree has {size} records, fewer than the {} this node saw signed",
+                known.size
+            )));
+        }
+        let root = if size == known.size {
+            self.tree.root()
+        } else {
+            registry
+                .tiles_for(LogName::Audit, size, |r| {
+                    tlog_tiles::tree_hash(known.size, r)
+                })
+                .await
+                .map_err(|e| KeeperError::Tampered(format!("the audit log's tiles: {e}")))?
+        };
+        if root != known.root {
+            return Err(KeeperError::Tampered(format!(
+                "the audit log's first {} records are not the ones this node saw signed",
+                known.size
+            )));
+        }
+        Ok(())
+    }
+
     /// The stored audit record at the tree's size, checked against the tree's last leaf
     /// (read from its tile): its sequence and hash.
     async fn audit_head(&self, registry: &Registry) -> Result<(u64, String), KeeperError> {
@@ -503,6 +563,13 @@ impl Keeper {
     /// still stored as it was.
     async fn catch_up(&mut self, registry: &Registry, log: &Log) -> Result<(), KeeperError> {
         if self.which == LogName::Audit && self.tree.size() > 0 {
+            let (stored, _) = registry.store.log_head(LogName::Audit).await?;
+            if stored < self.stored {
+                return Err(KeeperError::Tampered(format!(
+                    "the audit log's stored tree went back from {} records to {stored}",
+                    self.stored
+                )));
+            }
             let head = self.audit_head(registry).await?;
             if head != self.head {
                 return Err(KeeperError::Tampered(format!(
@@ -649,12 +716,13 @@ impl Registry {
     /// The tiles `prove` reads in the tree of `size` leaves, from the store.
     async fn tiles_for<T>(
         &self,
+        which: LogName,
         size: u64,
         prove: impl Fn(&tlog::Reader) -> Result<T, tlog_tiles::Error>,
     ) -> RegistryResult<T> {
         let needed = tlog::tiles_needed(size, &prove);
         let ids: Vec<TileId> = needed.iter().map(|(id, _)| *id).collect();
-        let data = self.store.log_tiles(LogName::Feed, &ids).await?;
+        let data = self.store.log_tiles(which, &ids).await?;
         let mut tiles = BTreeMap::new();
         for ((id, width), data) in needed.into_iter().zip(data) {
             let want = width as usize * tlog_tiles::HASH_SIZE;
@@ -696,7 +764,9 @@ impl Registry {
     async fn include(&self, event: Event, size: u64) -> RegistryResult<Inclusion> {
         let index = event.seq - 1;
         let proof = self
-            .tiles_for(size, |r| tlog_tiles::prove_record(size, index, r))
+            .tiles_for(LogName::Feed, size, |r| {
+                tlog_tiles::prove_record(size, index, r)
+            })
             .await?;
         Ok(Inclusion {
             leaf: tlog::leaf(&event),
@@ -769,7 +839,9 @@ impl Registry {
             )));
         }
         let proof = self
-            .tiles_for(size, |r| tlog_tiles::prove_tree(size, old, r))
+            .tiles_for(LogName::Feed, size, |r| {
+                tlog_tiles::prove_tree(size, old, r)
+            })
             .await?;
         Ok((size, proof))
     }

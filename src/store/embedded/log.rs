@@ -143,8 +143,15 @@ impl LogStore for EmbeddedStore {
             {
                 let mut meta = txn.open_table(META).map_err(db_err)?;
                 let mut notes = txn.open_table(NOTES).map_err(db_err)?;
-                let kept = notes.get("witnessed").map_err(db_err)?.is_some();
-                if kept && counter(&meta, WITNESSED_SIZE)? > size {
+                let kept = notes
+                    .get("witnessed")
+                    .map_err(db_err)?
+                    .map(|n| n.value().len());
+                let kept_size = counter(&meta, WITNESSED_SIZE)?;
+                // At the same size, the note with more cosignatures is kept.
+                if let Some(kept) = kept
+                    && (kept_size > size || (kept_size == size && kept >= note.len()))
+                {
                     return Ok(false);
                 }
                 notes.insert("witnessed", note.as_slice()).map_err(db_err)?;

@@ -33,13 +33,20 @@ return {WRITTEN, 0}
 "#,
 };
 
-/// Keeps the witnessed checkpoint of `size` leaves unless one of a larger size is kept.
+/// Keeps the witnessed checkpoint of `size` leaves unless one of a larger size is kept, or
+/// one of the same size with at least as many cosignatures (as long a note).
 const WITNESS: Lua = Lua {
     keys: "kept_size note_key",
     argv: "size note",
     outcomes: outcomes![WRITTEN, VERSION_MOVED],
     body: r#"
-if tonumber(redis.call('GET', kept_size) or '0') > tonumber(size) then return {VERSION_MOVED, 0} end
+local kept = redis.call('GET', note_key)
+if kept then
+  local at = tonumber(redis.call('GET', kept_size) or '0')
+  if at > tonumber(size) or (at == tonumber(size) and string.len(kept) >= string.len(note)) then
+    return {VERSION_MOVED, 0}
+  end
+end
 redis.call('SET', note_key, note)
 redis.call('SET', kept_size, size)
 return {WRITTEN, 0}

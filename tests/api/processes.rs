@@ -619,14 +619,13 @@ async fn commands_work_through_a_running_node_on_the_embedded_store() {
         "{said}"
     );
     // The same chain; on the store, also checked against the audit log's signed checkpoint,
-    // with the key the store keeps.
+    // with the key the store keeps (as far as the node signed it before it stopped).
     let chain: String = verified.split("; not checked").next().unwrap().to_string();
     let on_store = succeeded(&siteban(&["audit", "verify"], &cli_env));
-    assert_eq!(
-        on_store,
-        format!(
-            "{chain}; the first {records} are those the audit log's signed checkpoint covers\n"
-        )
+    assert!(
+        on_store.starts_with(&format!("{chain}; the first "))
+            && on_store.ends_with(" are those the audit log's signed checkpoint covers\n"),
+        "{on_store}"
     );
 }
 

@@ -43,11 +43,12 @@ pub struct Ack {
 #[derive(Clone)]
 pub struct Conn {
     inner: Arc<Inner>,
+    /// What a write through this handle waits for (`Conn::unacknowledged` waits for none).
+    ack: Option<Ack>,
 }
 
 struct Inner {
     kind: Kind,
-    ack: Option<Ack>,
     db: i64,
 }
 
@@ -147,11 +148,8 @@ impl Conn {
             ),
         };
         let conn = Conn {
-            inner: Arc::new(Inner {
-                kind,
-                ack: options.ack,
-                db,
-            }),
+            inner: Arc::new(Inner { kind, db }),
+            ack: options.ack,
         };
         // Fail at start, with the reason, when the store cannot be reached.
         if let Kind::Direct(direct) = &conn.inner.kind {
@@ -179,7 +177,7 @@ impl Conn {
                  disappear; set maxmemory-policy noeviction"
             );
         }
-        let Some(ack) = self.inner.ack else { return };
+        let Some(ack) = self.ack else { return };
         let info: RedisResult<String> = redis::cmd("INFO")
             .arg("replication")
             .query_async(self)
@@ -202,7 +200,7 @@ impl Conn {
     }
 
     async fn command(&self, cmd: &Cmd) -> RedisResult<Value> {
-        match self.inner.ack {
+        match self.ack {
             Some(ack) if is_write(cmd) => {
                 // The write and its WAIT in one pipeline: the same connection to the same
                 // primary, in order, so WAIT counts the replicas that hold this write.
@@ -233,7 +231,7 @@ impl Conn {
 
     async fn pipeline(&self, pipe: &Pipeline, want: Replies) -> RedisResult<Vec<Value>> {
         let Replies { offset, count } = want;
-        let ack = self.inner.ack.filter(|_| pipe.cmd_iter().any(is_write));
+        let ack = self.ack.filter(|_| pipe.cmd_iter().any(is_write));
         let Some(ack) = ack else {
             return self.send_pipeline(pipe, want).await;
         };
@@ -391,6 +389,19 @@ fn is_write(cmd: &Cmd) -> bool {
 struct Replies {
     offset: usize,
     count: usize,
+}
+
+impl Conn {
+    /// The same connection, its writes not waiting for replicas: for data the store can
+    /// make again from what was acknowledged (the transparency log's tiles, from the feed),
+    /// so that a replica that stops answering does not hold other commands behind its
+    /// `WAIT`s.
+    pub fn unacknowledged(&self) -> Conn {
+        Conn {
+            inner: Arc::clone(&self.inner),
+            ack: None,
+        }
+    }
 }
 
 impl ConnectionLike for Conn {

@@ -143,8 +143,10 @@ impl LogStore for RedisStore {
                 .key(Keys::log_tile(log, *level, *index))
                 .arg(data.as_slice());
         }
+        // Not waiting for replicas: the tree is made again from the feed if a failover loses
+        // this write, and the events it covers are still in the feed (`retention_arg`).
         let (outcome, _): (i64, i64) = invocation
-            .invoke_async(&mut self.conn.clone())
+            .invoke_async(&mut self.conn.unacknowledged())
             .await
             .map_err(redis_err)?;
         if outcome == WRITTEN && log == LogName::Feed {
@@ -171,7 +173,7 @@ impl LogStore for RedisStore {
             .key(Keys::log("witnessed"))
             .arg(size.to_string())
             .arg(note)
-            .invoke_async(&mut self.conn.clone())
+            .invoke_async(&mut self.conn.unacknowledged())
             .await
             .map_err(redis_err)?;
         Ok(outcome == WRITTEN)

@@ -107,7 +107,11 @@ pub async fn audit_anchor(
                 return Ok(None);
             };
             let note = node
-                .read("/v1/audit/checkpoint", "reading the audit log's checkpoint")
+                .read(
+                    "/v1/audit/checkpoint",
+                    "reading the audit log's checkpoint",
+                    crate::remote::AUDIT_KEY,
+                )
                 .await?;
             Ok(Some(crate::audit::open_checkpoint(&note, key)))
         }

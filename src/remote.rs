@@ -11,6 +11,11 @@ use crate::api::error::{ApiError, ErrorBody};
 use crate::audit::AuditRecord;
 use crate::model::Entry;
 
+/// What reading the audit log (and its checkpoint) takes.
+pub const AUDIT_KEY: &str = "an admin or auditor token";
+/// What reading the feed and the transparency log takes.
+pub const FEED_KEY: &str = "a key that reads the feed";
+
 /// The environment variable a token is read from when no `--token-file` is given.
 pub const TOKEN_ENV: &str = "SITEBAN_TOKEN";
 
@@ -169,32 +174,26 @@ impl Node {
     /// Up to `limit` (1 to 1000) audit records after `after`, oldest first
     /// (`GET /v1/audit`: an admin or auditor token).
     pub async fn audit(&self, after: u64, limit: usize) -> Result<Vec<AuditRecord>, RemoteError> {
-        let response = self
-            .http
-            .get(format!("{}/v1/audit?after={after}&limit={limit}", self.url))
-            .bearer_auth(&self.token.0)
-            .send()
-            .await
-            .map_err(|e| self.unreachable(e))?;
-        let status = response.status().as_u16();
-        let body = response.bytes().await.map_err(|e| self.unreachable(e))?;
-        match status {
-            200 => serde_json::from_slice::<AuditPage>(&body)
-                .map(|page| page.records)
-                .map_err(|e| self.unreadable("a page of the audit log", e)),
-            _ => Err(self.refusal(
-                status,
-                &body,
+        let body = self
+            .read(
+                &format!("/v1/audit?after={after}&limit={limit}"),
                 "reading the audit log",
-                "an admin or auditor token",
-            )),
-        }
+                AUDIT_KEY,
+            )
+            .await?;
+        serde_json::from_slice::<AuditPage>(&body)
+            .map(|page| page.records)
+            .map_err(|e| self.unreadable("a page of the audit log", e))
     }
 
     /// The body of `GET path` (a path with its query), answered `200`; `what` names the read
-    /// in messages. Reads of the feed and the transparency log need a key that reads the
-    /// feed.
-    pub async fn read(&self, path: &str, what: &'static str) -> Result<Vec<u8>, RemoteError> {
+    /// and `needs` the key it takes, in messages.
+    pub async fn read(
+        &self,
+        path: &str,
+        what: &'static str,
+        needs: &'static str,
+    ) -> Result<Vec<u8>, RemoteError> {
         let response = self
             .http
             .get(format!("{}{path}", self.url))
@@ -206,7 +205,7 @@ impl Node {
         let body = response.bytes().await.map_err(|e| self.unreachable(e))?;
         match status {
             200 => Ok(body.to_vec()),
-            _ => Err(self.refusal(status, &body, what, "a key that reads the feed")),
+            _ => Err(self.refusal(status, &body, what, needs)),
         }
     }
 

@@ -76,11 +76,19 @@ pub async fn verify(
     list: Option<List<'_>>,
 ) -> Result<Report, Failure> {
     let note = if witnesses.is_empty() {
-        node.read("/v1/log/checkpoint", "reading the checkpoint")
-            .await?
+        node.read(
+            "/v1/log/checkpoint",
+            "reading the checkpoint",
+            crate::remote::FEED_KEY,
+        )
+        .await?
     } else {
-        node.read("/v1/log/witnessed", "reading the witnessed checkpoint")
-            .await?
+        node.read(
+            "/v1/log/witnessed",
+            "reading the witnessed checkpoint",
+            crate::remote::FEED_KEY,
+        )
+        .await?
     };
     let checkpoint = tlog::open_checkpoint(&note, verifier, origin)
         .map_err(|e| Failure::Tampered(format!("the checkpoint does not verify: {e}")))?;
@@ -222,6 +230,7 @@ async fn consistency_proof(node: &Node, from: u64, to: u64) -> Result<Vec<Hash>,
         .read(
             &format!("/v1/log/consistency?from={from}&to={to}"),
             "reading a consistency proof",
+            crate::remote::FEED_KEY,
         )
         .await?;
     let answer: ConsistencyAnswer = serde_json::from_slice(&body)
@@ -338,7 +347,7 @@ async fn replay(node: &Node, size: u64) -> Result<(Hash, BTreeMap<String, Active
         let limit = (size - tree.size()).min(10_000);
         let path = format!("/v1/feed?after={}&limit={limit}", tree.size());
         let body = node
-            .read(&path, "reading the feed")
+            .read(&path, "reading the feed", crate::remote::FEED_KEY)
             .await
             .map_err(|e| match e {
                 RemoteError::Answer { status: 410, .. } => Failure::Unverified(

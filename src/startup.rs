@@ -21,7 +21,7 @@ use crate::delivery::worker::run_delivery;
 use crate::dns::DnsServer;
 use crate::index::Index;
 use crate::metrics::Metrics;
-use crate::registry::log::{run_log_keeper, run_witnessing};
+use crate::registry::log::{run_log_keeper, run_log_relay, run_witnessing};
 use crate::registry::{
     FollowerHealth, Registry, follow, run_announcer, run_expiry_sweeper, run_overdue_sweeper,
     run_session_sweeper,
@@ -75,6 +75,7 @@ impl Application {
         tokio::spawn(housekeeping(Arc::clone(&limits), shutdown_rx.clone()));
         let background = if mirror {
             tokio::spawn(keep_copy(Arc::clone(&registry), shutdown_rx.clone()));
+            tokio::spawn(run_log_relay(Arc::clone(&registry), shutdown_rx.clone()));
             None
         } else {
             spawn_registry_tasks(&registry, &refusals, shutdown_rx.clone())

@@ -607,6 +607,7 @@ fn read_routes(cfg: &mut web::ServiceConfig) {
 /// The routes of a mirror (`mirror.upstream` set); everything else is `mirror_refusal`.
 pub fn mirror_routes(cfg: &mut web::ServiceConfig) {
     read_routes(cfg);
+    feed_log_routes(cfg);
 }
 
 /// What a mirror answers to any request it does not serve: `405 read_only_mirror` for a
@@ -620,7 +621,7 @@ pub async fn mirror_refusal(req: HttpRequest) -> Result<actix_web::HttpResponse,
     let message = if write {
         "this node is a mirror: it takes no writes; send them to the registry"
     } else {
-        "this node is a mirror: it serves checks, the feed, the snapshot and the RPZ; ask the registry for the rest"
+        "this node is a mirror: it serves checks, the feed, the snapshot, the RPZ and the transparency log; ask the registry for the rest"
     };
     Err(ApiError::Mirror {
         write,
@@ -725,16 +726,26 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         }));
 }
 
-/// The transparency log's paths. Its tiles' path comes right after the static ones, before
-/// the other dynamic paths: a CDN's misses come here, and its prefix is the log's alone.
+/// The transparency logs' paths: the feed's (which a mirror serves too) and the audit
+/// log's checkpoint.
 fn log_routes(cfg: &mut web::ServiceConfig) {
+    feed_log_routes(cfg);
+    cfg.service(
+        web::resource("/v1/audit/checkpoint")
+            .route(web::get().to(log::audit_checkpoint))
+            .default_service(not_allowed("GET")),
+    );
+}
+
+/// The feed log's paths. Its tiles' path comes right after the static ones, before the
+/// other dynamic paths: a CDN's misses come here, and its prefix is the log's alone.
+fn feed_log_routes(cfg: &mut web::ServiceConfig) {
     for (path, handler) in [
         ("/v1/log/key", web::get().to(log::key)),
         ("/v1/log/checkpoint", web::get().to(log::checkpoint)),
         ("/v1/log/witnessed", web::get().to(log::witnessed)),
         ("/v1/log/proof", web::get().to(log::proof)),
         ("/v1/log/consistency", web::get().to(log::consistency)),
-        ("/v1/audit/checkpoint", web::get().to(log::audit_checkpoint)),
     ] {
         cfg.service(
             web::resource(path)

@@ -4,6 +4,8 @@
 //! first signs, and the others read what it wrote (`LogStore::grow_log`). The tree is a pure
 //! function of the feed, so whichever node grows it, it is the same tree.
 
+mod relay;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -18,6 +20,7 @@ use crate::store::{Store, StoreError};
 use crate::tlog::path::TilePath;
 use crate::tlog::tree::{TILE_WIDTH, edge_tiles, tile_width};
 use crate::tlog::{self, LogKey, TileId, Tree};
+pub use relay::run_log_relay;
 
 /// How many events the keeper reads at a time; it signs at least once per page.
 const PAGE: usize = 1000;
@@ -35,7 +38,11 @@ const CACHED_TILES: usize = 4096;
 /// The logs as this node knows them: the key, and the latest checkpoint of each log it
 /// wrote or read.
 pub struct Log {
-    key: LogKey,
+    /// The signer key; none on a mirror, which relays the upstream's checkpoints.
+    key: Option<LogKey>,
+    /// The verifier key clients pin, `<origin>+<id>+<key>`.
+    verifier: String,
+    origin: String,
     /// Full tiles of the feed's log read before, for serving without a store read.
     full_tiles: std::sync::Mutex<std::collections::HashMap<TileId, bytes::Bytes>>,
     /// The witnesses each new checkpoint of the feed's log is submitted to.
@@ -44,6 +51,8 @@ pub struct Log {
     audit: RwLock<Option<Checkpoint>>,
     /// Why the stored audit log no longer matches its signed checkpoint, while it does not.
     audit_broken: RwLock<Option<String>>,
+    /// On a mirror: why the upstream's latest checkpoint is not relayed, while it is not.
+    relay_broken: RwLock<Option<String>>,
 }
 
 /// A witness (C2SP `tlog-witness`) and the size it last cosigned, as far as this node knows.
@@ -221,12 +230,15 @@ impl Log {
         };
         let key = LogKey::new(&skey, origin).map_err(anyhow::Error::msg)?;
         Ok(Log {
-            key,
+            verifier: key.verifier().to_string(),
+            origin: origin.to_string(),
+            key: Some(key),
             full_tiles: std::sync::Mutex::new(std::collections::HashMap::new()),
             witnesses: Vec::new(),
             feed: RwLock::new(None),
             audit: RwLock::new(None),
             audit_broken: RwLock::new(None),
+            relay_broken: RwLock::new(None),
         })
     }
 
@@ -257,16 +269,34 @@ impl Log {
         Ok(self)
     }
 
+    /// The log of an upstream registry as a mirror relays it: no signer, and checkpoints
+    /// checked against `verifier`, whose name is the log's origin (as `siteban log-key` and
+    /// the key made at first start name it).
+    pub fn relayed(verifier: &str) -> Result<Log, String> {
+        let origin = tlog::verifier_origin(verifier)?;
+        Ok(Log {
+            key: None,
+            verifier: verifier.trim().to_string(),
+            origin,
+            full_tiles: std::sync::Mutex::new(std::collections::HashMap::new()),
+            witnesses: Vec::new(),
+            feed: RwLock::new(None),
+            audit: RwLock::new(None),
+            audit_broken: RwLock::new(None),
+            relay_broken: RwLock::new(None),
+        })
+    }
+
     /// The verifier key clients pin.
     pub fn verifier(&self) -> &str {
-        self.key.verifier()
+        &self.verifier
     }
 
     /// The origin of log `which`'s checkpoints.
     pub fn origin(&self, which: LogName) -> String {
         match which {
-            LogName::Feed => self.key.origin().to_string(),
-            LogName::Audit => tlog::audit_origin(self.key.origin()),
+            LogName::Feed => self.origin.clone(),
+            LogName::Audit => tlog::audit_origin(&self.origin),
         }
     }
 
@@ -307,8 +337,15 @@ impl Log {
         read(&self.audit_broken)
     }
 
+    /// On a mirror: why the upstream's latest checkpoint is not relayed, if it is not.
+    pub fn relay_broken(&self) -> Option<String> {
+        read(&self.relay_broken)
+    }
+
     fn sign(&self, which: LogName, tree: &Tree) -> Result<Vec<u8>, StoreError> {
         self.key
+            .as_ref()
+            .ok_or_else(|| StoreError::corrupt("a relayed log has no signer key"))?
             .sign(&self.origin(which), tree.size(), tree.root())
             .map_err(StoreError::corrupt)
     }
@@ -664,7 +701,11 @@ async fn leaf_at(store: &dyn Store, which: LogName, index: u64) -> Result<Hash, 
 impl Registry {
     fn open_log(&self) -> RegistryResult<&Log> {
         self.log.get().ok_or_else(|| {
-            RegistryError::Internal("the transparency log is not open on this node".into())
+            if self.settings.mirror.enabled() {
+                not_in_log("this mirror has not had the upstream's log key yet")
+            } else {
+                RegistryError::Internal("the transparency log is not open on this node".into())
+            }
         })
     }
 
@@ -680,11 +721,18 @@ impl Registry {
 
     /// The latest checkpoint of the feed's log that the witnesses cosigned, its
     /// cosignatures after the log's signature.
+    /// A mirror relays it from its upstream once the log's signature on it checks out.
     pub async fn log_witnessed(&self) -> RegistryResult<(u64, Vec<u8>)> {
-        self.open_log()?;
-        self.store.log_witnessed().await?.ok_or_else(|| {
+        let log = self.open_log()?;
+        let (size, note) = self.store.log_witnessed().await?.ok_or_else(|| {
             not_in_log("no witness has cosigned a checkpoint yet (or none is configured)")
-        })
+        })?;
+        match tlog::open_checkpoint(&note, log.verifier(), &log.origin(LogName::Feed)) {
+            Ok(checkpoint) if checkpoint.size == size => Ok((size, note)),
+            _ => Err(RegistryError::Store(StoreError::Unavailable(
+                "the witnessed checkpoint does not bear the log's signature".into(),
+            ))),
+        }
     }
 
     /// The latest signed checkpoint of the audit log.

@@ -194,6 +194,11 @@ impl Registry {
                 "the stored audit log does not match its signed checkpoint: {why}"
             ));
         }
+        if let Some(why) = self.log.get().and_then(|log| log.relay_broken()) {
+            return Err(format!(
+                "the upstream's transparency log does not check out: {why}"
+            ));
+        }
         let stale = self.health.stale_for();
         let mirror = &self.settings.mirror;
         if mirror.enabled() {

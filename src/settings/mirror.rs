@@ -38,6 +38,10 @@ pub struct MirrorSettings {
     pub open: bool,
     /// The mirror's own keys, for its own clients.
     pub keys: Vec<MirrorKeySettings>,
+    /// The upstream's transparency log key to pin (`<origin>+<id>+<key>`, from its `GET
+    /// /v1/log/key`); empty: taken from the upstream at start. The mirror relays only
+    /// checkpoints this key signed.
+    pub log_key: String,
 }
 
 /// One key of a mirror's own clients: only the SHA-256 of its token is configured.
@@ -75,6 +79,7 @@ impl Default for MirrorSettings {
             feed_window: 100_000,
             open: false,
             keys: Vec::new(),
+            log_key: String::new(),
         }
     }
 }
@@ -135,6 +140,10 @@ impl MirrorSettings {
                 ));
             }
         }
+        if !self.log_key.is_empty() {
+            crate::tlog::verifier_origin(&self.log_key)
+                .map_err(|e| invalid("mirror.log_key", e))?;
+        }
         if !self.enabled() {
             return Ok(());
         }
@@ -161,5 +170,34 @@ impl MirrorSettings {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pinned_log_key_must_be_a_verifier_key() {
+        let skey = crate::tlog::generate_key("registry.example.cn/log").unwrap();
+        let verifier = crate::tlog::LogKey::new(&skey, "registry.example.cn/log")
+            .unwrap()
+            .verifier()
+            .to_string();
+        let mut settings = MirrorSettings {
+            log_key: verifier,
+            ..MirrorSettings::default()
+        };
+        settings.validate().unwrap();
+        // The signer key itself, or anything else, is refused and named.
+        for wrong in [skey.as_str(), "registry.example.cn/log", "x+1+2"] {
+            settings.log_key = wrong.to_string();
+            let error = settings.validate().unwrap_err().to_string();
+            assert!(error.contains("mirror.log_key"), "{wrong}: {error}");
+            assert!(
+                !error.contains(wrong),
+                "the setting's text is not repeated: {error}"
+            );
+        }
     }
 }

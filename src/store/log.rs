@@ -52,4 +52,10 @@ pub trait LogStore {
     /// Keeps `note`, the feed log's checkpoint of `size` leaves with witnesses'
     /// cosignatures, unless one of a larger size is kept; answers whether it was kept.
     async fn put_log_witnessed(&self, size: u64, note: Vec<u8>) -> StoreResult<bool>;
+
+    /// The verifier key of the log this store relays from elsewhere (a mirror's upstream);
+    /// none for a store that keeps a log of its own.
+    async fn relayed_log_key(&self) -> StoreResult<Option<String>> {
+        Ok(None)
+    }
 }

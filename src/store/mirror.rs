@@ -1,13 +1,16 @@
 //! The store of an edge mirror: no database, but the registry it follows over HTTPS. The active
 //! set comes from the upstream's snapshot (or, at start, from the mirror's local copy), changes
 //! from long-polls of its feed; the latest events are kept for the mirror's own feed and IXFR.
-//! The keys are the mirror's own, from its settings. Everything else a registry node stores, a
-//! mirror does not hold: those methods answer `StoreError::Mirror` (`mirror/refused.rs`), and
-//! the API refuses such requests before they get here.
+//! The keys are the mirror's own, from its settings. The upstream's transparency log is read
+//! from it as asked for. Everything else a registry node stores, a mirror does not hold: those
+//! methods answer `StoreError::Mirror` (`mirror/refused.rs`), and the API refuses such
+//! requests before they get here.
 //!
-//! - `mirror/upstream.rs`: the HTTP client of the upstream's feed and snapshot.
+//! - `mirror/upstream.rs`: the HTTP client of the upstream's feed, snapshot and log.
+//! - `mirror/log.rs`: the upstream's transparency log.
 //! - `mirror/refused.rs`: the methods a mirror does not serve.
 
+mod log;
 mod refused;
 mod upstream;
 
@@ -47,6 +50,11 @@ pub struct MirrorStore {
     /// How long the upstream may stay behind before the mirror loads its set again: two
     /// long-polls, in which a node that lagged for a moment has caught up.
     behind_for: Duration,
+    /// The size of the upstream's latest checkpoint read, which sets how wide its tiles are.
+    log_size: AtomicU64,
+    log_tiles: log::Tiles,
+    /// `mirror.log_key`, if set.
+    log_key: Option<String>,
 }
 
 impl MirrorStore {
@@ -78,6 +86,9 @@ impl MirrorStore {
             started: AtomicBool::new(false),
             behind_since: Mutex::new(None),
             behind_for: Duration::from_secs(2 * mirror.wait_seconds),
+            log_size: AtomicU64::new(0),
+            log_tiles: log::Tiles::default(),
+            log_key: Some(mirror.log_key.trim().to_string()).filter(|k| !k.is_empty()),
         })
     }
 

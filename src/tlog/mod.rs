@@ -145,6 +145,15 @@ impl LogKey {
     }
 }
 
+/// The origin of the log whose verifier key is `verifier` (`<origin>+<id>+<key>`): the key's
+/// name, as `siteban log-key` and the key made at first start name it.
+pub fn verifier_origin(verifier: &str) -> Result<String, String> {
+    // Never the text itself in the error: it may be a signer key pasted in its place.
+    let key = StandardVerifier::new(verifier.trim())
+        .map_err(|e| format!("not a verifier key (<origin>+<id>+<key>): {e}"))?;
+    Ok(signed_note::Verifier::name(&key).to_string())
+}
+
 /// A checkpoint whose signature by the pinned key was checked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verified {

@@ -24,7 +24,7 @@ fn sha(parts: &[&[u8]]) -> H {
     hasher.finalize().into()
 }
 
-fn leaf_hash(leaf: &[u8]) -> H {
+pub(crate) fn leaf_hash(leaf: &[u8]) -> H {
     sha(&[&[0], leaf])
 }
 
@@ -45,7 +45,7 @@ fn mth(leaves: &[H]) -> H {
 }
 
 /// RFC 9162 §2.1.3.2.
-fn verify_inclusion(index: u64, size: u64, leaf: H, proof: &[H], root: H) -> bool {
+pub(crate) fn verify_inclusion(index: u64, size: u64, leaf: H, proof: &[H], root: H) -> bool {
     if index >= size {
         return false;
     }
@@ -114,7 +114,7 @@ fn verify_consistency(first: u64, second: u64, first_hash: H, second_hash: H, pr
 
 /// A checkpoint opened by hand (C2SP signed-note and tlog-checkpoint): the Ed25519 signature
 /// of the pinned verifier key `name+id+key` over the text must hold.
-fn open_checkpoint(note: &str, verifier: &str) -> (String, u64, H) {
+pub(crate) fn open_checkpoint(note: &str, verifier: &str) -> (String, u64, H) {
     try_open_checkpoint(note, verifier).unwrap_or_else(|e| panic!("{e}: {note}"))
 }
 
@@ -174,7 +174,7 @@ fn try_open_checkpoint(note: &str, verifier: &str) -> Result<(String, u64, H), S
     ))
 }
 
-fn hashes(values: &Value) -> Vec<H> {
+pub(crate) fn hashes(values: &Value) -> Vec<H> {
     values
         .as_array()
         .unwrap()
@@ -645,7 +645,7 @@ async fn fork_checkpoint(
 }
 
 /// `siteban verify` as a provider runs it; answers its exit status and what it printed.
-fn run_verify(
+pub(crate) fn run_verify(
     node: &crate::helpers::Node,
     dir: &std::path::Path,
     key: &str,

@@ -3,7 +3,8 @@
 //! registry is down and catches up after; past the feed's retention it reloads from a
 //! snapshot; restarted while the registry is down it serves its local copy; Unbound transfers
 //! the RPZ from a mirror; writes and the registry's own reads are refused with mirror codes;
-//! a mirror's own keys and roles decide who reads it.
+//! a mirror's own keys and roles decide who reads it; it relays the registry's transparency log
+//! once each checkpoint checks out.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -393,6 +394,13 @@ async fn mirrors_outlive_the_registry_serve_their_copy_and_catch_up() {
         Some(true)
     );
     assert_eq!(readyz(&client, &edge).await.0, 200);
+    // The log is read with the mirror's own keys, as its feed is.
+    for path in ["/v1/log/checkpoint", "/v1/log/tile/0/000"] {
+        let response = client.get(edge.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 401, "{path} without a key");
+        let (status, ..) = fetch(&client, &edge, "not-a-key-of-this-mirror", path).await;
+        assert_eq!(status, 401, "{path} with another key");
+    }
     // ...then says how stale it is, answering all the same.
     eventually(DEADLINE, "the mirror to say it is stale", || async {
         readyz(&client, &edge).await.0 == 503
@@ -676,4 +684,257 @@ async fn unbound_transfers_the_rpz_from_a_mirror_and_blocks_a_registry_listing()
         "{}",
         unbound.log()
     );
+}
+
+/// A `GET` of `path` on `node` with `token`: status, `X-Log-Size`, `Cache-Control`, body.
+async fn fetch(
+    client: &reqwest::Client,
+    node: &Node,
+    token: &str,
+    path: &str,
+) -> (u16, Option<u64>, String, Vec<u8>) {
+    let response = client
+        .get(node.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
+    };
+    let size = header("x-log-size").map(|s| s.parse().unwrap());
+    let cache = header("cache-control").unwrap_or_default();
+    let status = response.status().as_u16();
+    (
+        status,
+        size,
+        cache,
+        response.bytes().await.unwrap().to_vec(),
+    )
+}
+
+/// An upstream that is not what it says: it passes every `GET` on to `upstream`, but in its
+/// feed every event after `after` names another domain than the one the log holds.
+fn lying_upstream(upstream: String, after: u64) -> String {
+    let port = free_port();
+    let server = actix_web::HttpServer::new(move || {
+        let upstream = upstream.clone();
+        actix_web::App::new().default_service(actix_web::web::to(
+            move |req: actix_web::HttpRequest| {
+                let upstream = upstream.clone();
+                async move {
+                    let mut asked = reqwest::Client::new().get(format!("{upstream}{}", req.uri()));
+                    if let Some(auth) = req.headers().get("authorization") {
+                        asked = asked.header("authorization", auth.to_str().unwrap());
+                    }
+                    let response = asked.send().await.unwrap();
+                    let status = response.status().as_u16();
+                    let mut answer = actix_web::HttpResponse::build(
+                        actix_web::http::StatusCode::from_u16(status).unwrap(),
+                    );
+                    for name in ["x-blacklist-seq", "x-log-size", "content-type"] {
+                        if let Some(value) = response.headers().get(name) {
+                            answer.insert_header((name, value.to_str().unwrap().to_string()));
+                        }
+                    }
+                    let mut body = response.bytes().await.unwrap().to_vec();
+                    if req.path() == "/v1/feed" && status == 200 {
+                        let mut page: Value = serde_json::from_slice(&body).unwrap();
+                        for event in page["events"].as_array_mut().unwrap() {
+                            let seq = event["seq"].as_u64().unwrap();
+                            if seq > after {
+                                event["domain"] = json!(format!("forged{seq}.example.cn"));
+                            }
+                        }
+                        body = serde_json::to_vec(&page).unwrap();
+                    }
+                    answer.body(body)
+                }
+            },
+        ))
+    })
+    .workers(1)
+    .bind(("127.0.0.1", port))
+    .unwrap()
+    .run();
+    tokio::spawn(server);
+    format!("http://127.0.0.1:{port}")
+}
+
+/// A mirror relays the registry's transparency log: the same key, checkpoints, tiles and
+/// proofs, and `siteban verify` pointed at the mirror passes. Each checkpoint is relayed only
+/// once it checks out: a mirror pinned to another key relays none, and one whose upstream's
+/// feed is not what its log holds says so; both answer `/readyz` 503 with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirror_relays_the_registrys_log_once_it_checks_out() {
+    use crate::log::{hashes, leaf_hash, open_checkpoint, run_verify, verify_inclusion};
+    let client = crate::helpers::client();
+    let dir = tempfile::tempdir().unwrap();
+    let (registry, agency) = registry_with_keys(&client, dir.path(), free_port(), &[]).await;
+    let auditor = registry_key(&client, &registry, "auditor").await;
+    let (_, _, _, key) = fetch(&client, &registry, &auditor, "/v1/log/key").await;
+    let key = String::from_utf8(key).unwrap().trim().to_string();
+    let edge = mirror(
+        dir.path(),
+        "edge",
+        free_port(),
+        &registry.url(""),
+        &[("SITEBAN__MIRROR__LOG_KEY", key.clone())],
+    );
+    let stranger_key = siteban::tlog::LogKey::new(
+        &siteban::tlog::generate_key("siteban.invalid/log").unwrap(),
+        "siteban.invalid/log",
+    )
+    .unwrap()
+    .verifier()
+    .to_string();
+    let stranger = mirror(
+        dir.path(),
+        "stranger",
+        free_port(),
+        &registry.url(""),
+        &[("SITEBAN__MIRROR__LOG_KEY", stranger_key)],
+    );
+    edge.wait_ready(&client).await;
+
+    // A full tile's worth of listings and more.
+    let names: Vec<String> = (0..260).map(|n| format!("relayed{n}.example.cn")).collect();
+    for chunk in names.chunks(20) {
+        futures_util::future::join_all(chunk.iter().map(|n| list(&client, &registry, &agency, n)))
+            .await;
+    }
+    eventually(
+        DEADLINE,
+        "the mirror to relay the checkpoint of every listing",
+        || async {
+            let (_, upstream, _, _) =
+                fetch(&client, &registry, &auditor, "/v1/log/checkpoint").await;
+            let (status, relayed, _, _) =
+                fetch(&client, &edge, CHECKER, "/v1/log/checkpoint").await;
+            status == 200 && upstream.is_some_and(|u| u >= 260) && relayed == upstream
+        },
+    )
+    .await;
+    let size = fetch(&client, &edge, CHECKER, "/v1/log/checkpoint")
+        .await
+        .1
+        .unwrap();
+
+    // What the mirror serves is the registry's, byte for byte.
+    for path in [
+        "/v1/log/key".to_string(),
+        "/v1/log/checkpoint".to_string(),
+        "/v1/log/tile/0/000".to_string(),
+        "/v1/log/tile/1/000.p/1".to_string(),
+        format!("/v1/log/tile/0/001.p/{}", size - 256),
+        "/v1/log/proof?seq=7".to_string(),
+        format!("/v1/log/consistency?from=100&to={size}"),
+    ] {
+        let (status, _, cache, relayed) = fetch(&client, &edge, CHECKER, &path).await;
+        assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&relayed));
+        let (_, _, _, upstream) = fetch(&client, &registry, &auditor, &path).await;
+        assert_eq!(relayed, upstream, "{path}");
+        if path.contains("/tile/") {
+            assert_eq!(cache, "public, max-age=31536000, immutable", "{path}");
+        }
+    }
+    // ... and proves what the registry's log holds.
+    let (_, _, _, note) = fetch(&client, &edge, CHECKER, "/v1/log/checkpoint").await;
+    let (_, checkpoint_size, root) = open_checkpoint(&String::from_utf8(note).unwrap(), &key);
+    assert_eq!(checkpoint_size, size);
+    let (_, _, _, proof) = fetch(&client, &edge, CHECKER, "/v1/log/proof?seq=7").await;
+    let proof: Value = serde_json::from_slice(&proof).unwrap();
+    assert!(verify_inclusion(
+        6,
+        size,
+        leaf_hash(proof["leaf"].as_str().unwrap().as_bytes()),
+        &hashes(&proof["proof"]),
+        root
+    ));
+    // A provider verifies the mirror's list against the log, through the mirror.
+    let verifier = dir.path().join("verifier");
+    std::fs::create_dir_all(&verifier).unwrap();
+    std::fs::write(verifier.join("token"), CHECKER).unwrap();
+    let (_, _, _, snapshot) = fetch(&client, &edge, CHECKER, "/v1/snapshot").await;
+    let snapshot_file = verifier.join("snapshot.json");
+    std::fs::write(&snapshot_file, snapshot).unwrap();
+    let (status, said) = run_verify(
+        &edge,
+        &verifier,
+        &key,
+        &["--snapshot", snapshot_file.to_str().unwrap()],
+    );
+    assert_eq!(status, 0, "{said}");
+    // The audit log and entries' proofs are the registry's alone.
+    for path in [
+        "/v1/audit/checkpoint",
+        "/v1/entries/relayed1.example.cn/proof",
+    ] {
+        let (status, _, _, body) = fetch(&client, &edge, CHECKER, path).await;
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (404, Some("not_on_mirror")),
+            "{path}"
+        );
+    }
+    assert_eq!(readyz(&client, &edge).await.0, 200);
+    // The log is read with the mirror's own keys, as its feed is.
+    for path in ["/v1/log/checkpoint", "/v1/log/tile/0/000"] {
+        let response = client.get(edge.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 401, "{path} without a key");
+        let (status, ..) = fetch(&client, &edge, "not-a-key-of-this-mirror", path).await;
+        assert_eq!(status, 401, "{path} with another key");
+    }
+
+    // The mirror pinned to another key relays nothing, and says why.
+    let (status, body) = readyz(&client, &stranger).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body["reason"]
+            .as_str()
+            .unwrap()
+            .contains("does not check out"),
+        "{body}"
+    );
+    let (status, _, _, body) = fetch(&client, &stranger, CHECKER, "/v1/log/checkpoint").await;
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("not_in_log"))
+    );
+    eventually_listed(&client, &stranger, "relayed1.example.cn", true).await;
+
+    // A mirror whose upstream's feed is not what its log holds stops relaying it.
+    let head = size;
+    let fooled = mirror(
+        dir.path(),
+        "fooled",
+        free_port(),
+        &lying_upstream(registry.url(""), head),
+        &[("SITEBAN__MIRROR__LOG_KEY", key.clone())],
+    );
+    fooled.wait_ready(&client).await;
+    for name in ["after0.example.cn", "after1.example.cn"] {
+        list(&client, &registry, &agency, name).await;
+    }
+    eventually(
+        DEADLINE,
+        "the fooled mirror to say its upstream does not check out",
+        || async {
+            let (status, body) = readyz(&client, &fooled).await;
+            status == 503
+                && body["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("is not what its log"))
+        },
+    )
+    .await;
+    let (_, relayed, _, _) = fetch(&client, &fooled, CHECKER, "/v1/log/checkpoint").await;
+    assert!(relayed.is_none_or(|s| s <= head), "{relayed:?}");
+    let log = std::fs::read_to_string(dir.path().join("fooled.log")).unwrap();
+    assert!(log.contains("does not check out"), "{log}");
 }

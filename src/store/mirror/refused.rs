@@ -1,5 +1,5 @@
 //! What a mirror does not hold: providers, notices, shared records, documents, cases,
-//! referrals, sessions and the transparency log live only in the registry's store. Each method answers
+//! referrals and sessions live only in the registry's store. Each method answers
 //! `StoreError::Mirror`; the API refuses such requests before they reach the store.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -15,7 +15,6 @@ use crate::records::{Recordal, Registration};
 use crate::store::StoreResult;
 use crate::store::cases::{Documents, Folder};
 use crate::store::documents::{DocumentRef, DocumentStore};
-use crate::store::log::{LogName, LogStore, TileId};
 use crate::store::notices::{
     LocateJobChange, LocateOutcome, NoticeChange, NoticePage, NoticePageQuery, NoticeStore,
     Recorded,
@@ -227,39 +226,5 @@ impl Documents for MirrorStore {
 
     async fn delete_doc(&self, _folder: Folder, _id: Uuid) -> StoreResult<()> {
         Err(holds_no("cases, referrals and sessions"))
-    }
-}
-
-#[async_trait]
-impl LogStore for MirrorStore {
-    async fn log_key(&self, _generated: &str) -> StoreResult<String> {
-        Err(holds_no("the transparency log"))
-    }
-
-    async fn log_head(&self, _log: LogName) -> StoreResult<(u64, Option<Vec<u8>>)> {
-        Err(holds_no("the transparency log"))
-    }
-
-    async fn log_tiles(&self, _log: LogName, _ids: &[TileId]) -> StoreResult<Vec<Option<Vec<u8>>>> {
-        Err(holds_no("the transparency log"))
-    }
-
-    async fn grow_log(
-        &self,
-        _log: LogName,
-        _from: u64,
-        _to: u64,
-        _tiles: Vec<(TileId, Vec<u8>)>,
-        _checkpoint: Vec<u8>,
-    ) -> StoreResult<bool> {
-        Err(holds_no("the transparency log"))
-    }
-
-    async fn log_witnessed(&self) -> StoreResult<Option<(u64, Vec<u8>)>> {
-        Err(holds_no("the transparency log"))
-    }
-
-    async fn put_log_witnessed(&self, _size: u64, _note: Vec<u8>) -> StoreResult<bool> {
-        Err(holds_no("the transparency log"))
     }
 }

@@ -153,6 +153,22 @@ impl Upstream {
         })
     }
 
+    /// A read of the upstream's transparency log at `path` (`/v1/log/…`): the body and the
+    /// `X-Log-Size` header; none when the upstream answers `404` (no checkpoint yet, no such
+    /// tile, or a registry without the log).
+    pub async fn log(&self, path: &str) -> StoreResult<Option<(Option<u64>, bytes::Bytes)>> {
+        let url = format!("{}{path}", self.url);
+        let Some(response) = self.send(&self.http, &url, Duration::from_secs(30)).await? else {
+            return Ok(None);
+        };
+        let size = header_u64(&response, "x-log-size");
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| self.unreachable(path, e))?;
+        Ok(Some((size, body)))
+    }
+
     /// A `GET` with the key; any answer but `200` is an error that says what to do.
     async fn get(
         &self,
@@ -160,6 +176,19 @@ impl Upstream {
         url: &str,
         timeout: Duration,
     ) -> StoreResult<reqwest::Response> {
+        self.send(http, url, timeout).await?.ok_or_else(|| {
+            StoreError::Unavailable(format!("the upstream {} answered 404", self.url))
+        })
+    }
+
+    /// A `GET` with the key: the answer if `200`, none if `404`; any other answer is an error
+    /// that says what to do.
+    async fn send(
+        &self,
+        http: &reqwest::Client,
+        url: &str,
+        timeout: Duration,
+    ) -> StoreResult<Option<reqwest::Response>> {
         let response = http
             .get(url)
             .bearer_auth(&self.token)
@@ -168,7 +197,8 @@ impl Upstream {
             .await
             .map_err(|e| self.unreachable(url, e))?;
         match response.status().as_u16() {
-            200 => Ok(response),
+            200 => Ok(Some(response)),
+            404 => Ok(None),
             410 => Err(StoreError::SnapshotRequired { oldest: 0 }),
             status @ (401 | 403) => {
                 let message = format!(
@@ -191,11 +221,9 @@ impl Upstream {
 }
 
 fn seq_header(response: &reqwest::Response) -> Option<u64> {
-    response
-        .headers()
-        .get("x-blacklist-seq")?
-        .to_str()
-        .ok()?
-        .parse()
-        .ok()
+    header_u64(response, "x-blacklist-seq")
+}
+
+fn header_u64(response: &reqwest::Response, name: &str) -> Option<u64> {
+    response.headers().get(name)?.to_str().ok()?.parse().ok()
 }

@@ -115,6 +115,12 @@ pub async fn one(call: Call) -> Answer {
             )));
         }
     };
+    if proof && call.settings.mirror.enabled() {
+        return Err(ApiError::Mirror {
+            write: false,
+            message: "this node is a mirror: a listing's proof comes from the registry's entries; ask the registry, or prove the listing's event with GET /v1/log/proof".into(),
+        });
+    }
     if let (true, Some(matched)) = (proof, &body.matched) {
         let domain = DomainName::parse(matched.domain)?;
         // No proof yet (no checkpoint covers the listing, or none at all): null.

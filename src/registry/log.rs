@@ -53,6 +53,9 @@ pub struct Log {
     audit_broken: RwLock<Option<String>>,
     /// On a mirror: why the upstream's latest checkpoint is not relayed, while it is not.
     relay_broken: RwLock<Option<String>>,
+    /// On a mirror: the upstream's witnessed checkpoint (its size, the note) last found
+    /// consistent with the checkpoint relayed, and when it was read.
+    relayed_witnessed: RwLock<Option<(u64, Vec<u8>, std::time::Instant)>>,
 }
 
 /// A witness (C2SP `tlog-witness`) and the size it last cosigned, as far as this node knows.
@@ -239,6 +242,7 @@ impl Log {
             audit: RwLock::new(None),
             audit_broken: RwLock::new(None),
             relay_broken: RwLock::new(None),
+            relayed_witnessed: RwLock::new(None),
         })
     }
 
@@ -270,10 +274,11 @@ impl Log {
     }
 
     /// The log of an upstream registry as a mirror relays it: no signer, and checkpoints
-    /// checked against `verifier`, whose name is the log's origin (as `siteban log-key` and
-    /// the key made at first start name it).
-    pub fn relayed(verifier: &str) -> Result<Log, String> {
-        let origin = tlog::verifier_origin(verifier)?;
+    /// checked against `verifier` and `origin` (default the key's name, as `siteban log-key`
+    /// and the key made at first start name it).
+    pub fn relayed(verifier: &str, origin: Option<&str>) -> Result<Log, String> {
+        let named = tlog::verifier_origin(verifier)?;
+        let origin = origin.map_or(named, str::to_string);
         Ok(Log {
             key: None,
             verifier: verifier.trim().to_string(),
@@ -284,6 +289,7 @@ impl Log {
             audit: RwLock::new(None),
             audit_broken: RwLock::new(None),
             relay_broken: RwLock::new(None),
+            relayed_witnessed: RwLock::new(None),
         })
     }
 
@@ -356,7 +362,7 @@ async fn load(store: &dyn Store, which: LogName) -> Result<(Tree, Option<Vec<u8>
     let (size, note) = store.log_head(which).await?;
     let edges = edge_tiles(size);
     let ids: Vec<TileId> = edges.iter().map(|(id, _)| *id).collect();
-    let data = store.log_tiles(which, &ids).await?;
+    let data = store.log_tiles(which, size, &ids).await?;
     let mut tiles = BTreeMap::new();
     for (id, data) in ids.into_iter().zip(data) {
         if let Some(data) = data {
@@ -684,7 +690,7 @@ impl Keeper {
 /// The hash of leaf `index` of log `which`, from its tile.
 async fn leaf_at(store: &dyn Store, which: LogName, index: u64) -> Result<Hash, StoreError> {
     let id = (0, index / TILE_WIDTH);
-    let data = store.log_tiles(which, &[id]).await?;
+    let data = store.log_tiles(which, index + 1, &[id]).await?;
     let offset = (index % TILE_WIDTH) as usize * tlog_tiles::HASH_SIZE;
     match data.into_iter().next().flatten() {
         Some(data) if data.len() >= offset + tlog_tiles::HASH_SIZE => Ok(Hash(
@@ -721,18 +727,57 @@ impl Registry {
 
     /// The latest checkpoint of the feed's log that the witnesses cosigned, its
     /// cosignatures after the log's signature.
-    /// A mirror relays it from its upstream once the log's signature on it checks out.
+    /// A mirror reads its upstream's when asked (at most once a second) and serves it once
+    /// it is consistent with the checkpoint the mirror relays; one newer than that waits.
     pub async fn log_witnessed(&self) -> RegistryResult<(u64, Vec<u8>)> {
         let log = self.open_log()?;
-        let (size, note) = self.store.log_witnessed().await?.ok_or_else(|| {
-            not_in_log("no witness has cosigned a checkpoint yet (or none is configured)")
-        })?;
-        match tlog::open_checkpoint(&note, log.verifier(), &log.origin(LogName::Feed)) {
-            Ok(checkpoint) if checkpoint.size == size => Ok((size, note)),
-            _ => Err(RegistryError::Store(StoreError::Unavailable(
-                "the witnessed checkpoint does not bear the log's signature".into(),
-            ))),
+        let none =
+            || not_in_log("no witness has cosigned a checkpoint yet (or none is configured)");
+        if log.key.is_some() {
+            return self.store.log_witnessed().await?.ok_or_else(none);
         }
+        let kept = read(&log.relayed_witnessed);
+        if let Some((size, note, _)) = kept.as_ref().filter(|(.., at)| at.elapsed() < IDLE) {
+            return Ok((*size, note.clone()));
+        }
+        let kept = kept.map(|(size, note, _)| (size, note));
+        let Some((size, note)) = self.store.log_witnessed().await? else {
+            return kept.ok_or_else(none);
+        };
+        let relayed = self.log_checkpoint()?;
+        let witnessed = relay::opened(log, &note, "witnessed checkpoint")
+            .ok()
+            .filter(|w| w.size == size)
+            .ok_or_else(|| {
+                RegistryError::Store(StoreError::Unavailable(
+                    "the upstream's witnessed checkpoint does not bear its log's signature".into(),
+                ))
+            })?;
+        if size > relayed.size {
+            return kept.ok_or_else(|| {
+                not_in_log("the witnessed checkpoint is newer than the one this mirror relays yet; ask again in a second")
+            });
+        }
+        match relay::prefix(self, size, witnessed.root, &relayed).await {
+            Ok(()) => {}
+            Err(Some(e)) => return Err(RegistryError::Store(StoreError::unavailable(e))),
+            Err(None) => {
+                self.metrics.log_failures.inc();
+                tracing::error!(
+                    size,
+                    relayed = relayed.size,
+                    "the upstream's witnessed checkpoint is not a prefix of the checkpoint relayed"
+                );
+                return Err(RegistryError::Store(StoreError::Unavailable(
+                "the upstream's witnessed checkpoint is not consistent with the checkpoint this mirror relays".into(),
+            )));
+            }
+        }
+        *log.relayed_witnessed
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) =
+            Some((size, note.clone(), std::time::Instant::now()));
+        Ok((size, note))
     }
 
     /// The latest signed checkpoint of the audit log.
@@ -770,7 +815,7 @@ impl Registry {
     ) -> RegistryResult<T> {
         let needed = tlog::tiles_needed(size, &prove);
         let ids: Vec<TileId> = needed.iter().map(|(id, _)| *id).collect();
-        let data = self.store.log_tiles(which, &ids).await?;
+        let data = self.store.log_tiles(which, size, &ids).await?;
         let mut tiles = BTreeMap::new();
         for ((id, width), data) in needed.into_iter().zip(data) {
             let want = width as usize * tlog_tiles::HASH_SIZE;
@@ -915,7 +960,7 @@ impl Registry {
                 }
                 let data = self
                     .store
-                    .log_tiles(LogName::Feed, &[(level, index)])
+                    .log_tiles(LogName::Feed, size, &[(level, index)])
                     .await?;
                 let want = width as usize * tlog_tiles::HASH_SIZE;
                 let data = match data.into_iter().next().flatten() {

@@ -42,6 +42,9 @@ pub struct MirrorSettings {
     /// /v1/log/key`); empty: taken from the upstream at start. The mirror relays only
     /// checkpoints this key signed.
     pub log_key: String,
+    /// The origin of the upstream's log, the first line of its checkpoints; empty: the name
+    /// of its key, as `siteban log-key` and the key made at first start name it.
+    pub log_origin: String,
 }
 
 /// One key of a mirror's own clients: only the SHA-256 of its token is configured.
@@ -80,6 +83,7 @@ impl Default for MirrorSettings {
             open: false,
             keys: Vec::new(),
             log_key: String::new(),
+            log_origin: String::new(),
         }
     }
 }

@@ -30,9 +30,16 @@ pub trait LogStore {
     /// first).
     async fn log_head(&self, log: LogName) -> StoreResult<(u64, Option<Vec<u8>>)>;
 
-    /// The data of each tile as stored, none for a tile never written. A tile grows until it
-    /// is full: the data of a smaller tree's tile is a prefix.
-    async fn log_tiles(&self, log: LogName, ids: &[TileId]) -> StoreResult<Vec<Option<Vec<u8>>>>;
+    /// The data of each tile as stored, for a tree of at least `size` leaves; none for a tile
+    /// never written. A tile grows until it is full: the data of a smaller tree's tile is a
+    /// prefix. A store that keeps the tiles gives them as it holds them; one that relays
+    /// another's log (a mirror) reads them as wide as a tree of `size` leaves makes them.
+    async fn log_tiles(
+        &self,
+        log: LogName,
+        size: u64,
+        ids: &[TileId],
+    ) -> StoreResult<Vec<Option<Vec<u8>>>>;
 
     /// Grows the tree from `from` leaves to `to`: writes `tiles` (each with all its data) and
     /// `checkpoint` in one write, if the tree still has `from` leaves. False when another

@@ -50,9 +50,6 @@ pub struct MirrorStore {
     /// How long the upstream may stay behind before the mirror loads its set again: two
     /// long-polls, in which a node that lagged for a moment has caught up.
     behind_for: Duration,
-    /// The size of the upstream's latest checkpoint read, which sets how wide its tiles are.
-    log_size: AtomicU64,
-    log_tiles: log::Tiles,
     /// `mirror.log_key`, if set.
     log_key: Option<String>,
 }
@@ -86,8 +83,6 @@ impl MirrorStore {
             started: AtomicBool::new(false),
             behind_since: Mutex::new(None),
             behind_for: Duration::from_secs(2 * mirror.wait_seconds),
-            log_size: AtomicU64::new(0),
-            log_tiles: log::Tiles::default(),
             log_key: Some(mirror.log_key.trim().to_string()).filter(|k| !k.is_empty()),
         })
     }

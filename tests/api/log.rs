@@ -16,7 +16,7 @@ use crate::helpers::{Store, TestApp, expect, spawn_app_with};
 
 type H = [u8; 32];
 
-fn sha(parts: &[&[u8]]) -> H {
+pub(crate) fn sha(parts: &[&[u8]]) -> H {
     let mut hasher = Sha256::new();
     for part in parts {
         hasher.update(part);
@@ -1156,18 +1156,18 @@ async fn a_record_deleted_from_the_embedded_store_is_caught_at_start() {
 /// A witness as C2SP `tlog-witness` and `tlog-cosignature` describe it, written for these
 /// tests from the specifications alone: it cosigns a checkpoint of the one log it knows only
 /// when its signature holds and it is consistent with the latest one it cosigned.
-struct TestWitness {
-    name: String,
-    signing: ed25519_dalek::SigningKey,
-    log_key: String,
+pub(crate) struct TestWitness {
+    pub(crate) name: String,
+    pub(crate) signing: ed25519_dalek::SigningKey,
+    pub(crate) log_key: String,
     /// The latest checkpoint cosigned: size, root.
-    latest: std::sync::Mutex<(u64, H)>,
+    pub(crate) latest: std::sync::Mutex<(u64, H)>,
     /// Answers other than 200 and 409, by status.
-    refused: std::sync::Mutex<Vec<u16>>,
+    pub(crate) refused: std::sync::Mutex<Vec<u16>>,
 }
 
 impl TestWitness {
-    fn vkey(&self) -> String {
+    pub(crate) fn vkey(&self) -> String {
         let public = self.signing.verifying_key().to_bytes();
         let id = sha(&[self.name.as_bytes(), b"\n", &[4], &public]);
         let key = [&[4u8][..], &public].concat();
@@ -1201,7 +1201,7 @@ impl TestWitness {
         let Ok((origin, size, root)) = try_open_checkpoint(note, &self.log_key) else {
             return (403, "not signed by the log's key".into());
         };
-        if origin != "witnessed.siteban.invalid/log" {
+        if origin != self.log_key.split('+').next().unwrap() {
             return (404, "unknown log".into());
         }
         if old > size {
@@ -1244,7 +1244,7 @@ impl TestWitness {
 }
 
 /// Serves `witness` on a free port; answers its submission prefix.
-fn serve_witness(witness: std::sync::Arc<TestWitness>) -> String {
+pub(crate) fn serve_witness(witness: std::sync::Arc<TestWitness>) -> String {
     let port = crate::helpers::free_port();
     let server = actix_web::HttpServer::new(move || {
         let witness = std::sync::Arc::clone(&witness);

@@ -23,6 +23,16 @@ const ADMIN: &str = "mirror-test-admin-token-0123456789";
 
 /// A registry node on the embedded store in `dir`, on `port`.
 fn registry(dir: &Path, port: u16, extra: &[(&'static str, String)]) -> Node {
+    registry_configured(dir, port, UNLIMITED.as_ref(), extra)
+}
+
+/// A registry node on the embedded store in `dir`, on `port`, with the settings file `config`.
+fn registry_configured(
+    dir: &Path,
+    port: u16,
+    config: &Path,
+    extra: &[(&'static str, String)],
+) -> Node {
     let mut env = vec![
         ("SITEBAN__STORE__BACKEND", "embedded".to_string()),
         (
@@ -32,13 +42,7 @@ fn registry(dir: &Path, port: u16, extra: &[(&'static str, String)]) -> Node {
         ("SITEBAN__AUTH__ADMIN_TOKEN", ADMIN.to_string()),
     ];
     env.extend(extra.iter().cloned());
-    Node::start_at(
-        port,
-        "serve",
-        UNLIMITED.as_ref(),
-        &env,
-        dir.join("registry.log"),
-    )
+    Node::start_at(port, "serve", config, &env, dir.join("registry.log"))
 }
 
 /// The mirror's own clients: a key of each role a mirror takes, by token.
@@ -142,7 +146,11 @@ async fn registry_with_keys(
     port: u16,
     extra: &[(&'static str, String)],
 ) -> (Node, String) {
-    let node = registry(dir, port, extra);
+    keyed(client, dir, registry(dir, port, extra)).await
+}
+
+/// `node`, once ready, with an agency key, and the provider key mirrors follow it with.
+async fn keyed(client: &reqwest::Client, dir: &Path, node: Node) -> (Node, String) {
     node.wait_ready(client).await;
     let agency = registry_key(client, &node, "agency").await;
     let provider = registry_key(client, &node, "dns_provider").await;
@@ -764,19 +772,59 @@ fn lying_upstream(upstream: String, after: u64) -> String {
     format!("http://127.0.0.1:{port}")
 }
 
-/// A mirror relays the registry's transparency log: the same key, checkpoints, tiles and
-/// proofs, and `siteban verify` pointed at the mirror passes. Each checkpoint is relayed only
-/// once it checks out: a mirror pinned to another key relays none, and one whose upstream's
-/// feed is not what its log holds says so; both answer `/readyz` 503 with the reason.
+/// A mirror relays the registry's transparency log: the same key, checkpoints, witnessed
+/// checkpoints, tiles and proofs, and `siteban verify` pointed at the mirror passes, with the
+/// witness's cosignature required. Each checkpoint is relayed only once it checks out: a
+/// mirror pinned to another key relays none, and one whose upstream's feed is not what its
+/// log holds says so; both answer `/readyz` 503 with the reason.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mirror_relays_the_registrys_log_once_it_checks_out() {
-    use crate::log::{hashes, leaf_hash, open_checkpoint, run_verify, verify_inclusion};
+    use crate::log::{
+        TestWitness, hashes, leaf_hash, open_checkpoint, run_verify, serve_witness, sha,
+        verify_inclusion,
+    };
+    const ORIGIN: &str = "registry.test.invalid/log";
     let client = crate::helpers::client();
     let dir = tempfile::tempdir().unwrap();
-    let (registry, agency) = registry_with_keys(&client, dir.path(), free_port(), &[]).await;
+    // The registry signs with a key of its own file and has one witness.
+    let skey = siteban::tlog::generate_key(ORIGIN).unwrap();
+    let key = siteban::tlog::LogKey::new(&skey, ORIGIN)
+        .unwrap()
+        .verifier()
+        .to_string();
+    let key_file = dir.path().join("log.key");
+    std::fs::write(&key_file, &skey).unwrap();
+    let witness = std::sync::Arc::new(TestWitness {
+        name: "witness.test.invalid/mirrored".into(),
+        signing: ed25519_dalek::SigningKey::from_bytes(&[9; 32]),
+        log_key: key.clone(),
+        latest: std::sync::Mutex::new((0, sha(&[]))),
+        refused: std::sync::Mutex::new(Vec::new()),
+    });
+    let config = dir.path().join("registry.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{}
+[tlog]
+origin = \"{ORIGIN}\"
+key_file = \"{}\"
+[[tlog.witnesses]]
+url = \"{}\"
+key = \"{}\"
+",
+            std::fs::read_to_string(UNLIMITED).unwrap(),
+            key_file.display(),
+            serve_witness(std::sync::Arc::clone(&witness)),
+            witness.vkey()
+        ),
+    )
+    .unwrap();
+    let node = registry_configured(dir.path(), free_port(), &config, &[]);
+    let (registry, agency) = keyed(&client, dir.path(), node).await;
     let auditor = registry_key(&client, &registry, "auditor").await;
-    let (_, _, _, key) = fetch(&client, &registry, &auditor, "/v1/log/key").await;
-    let key = String::from_utf8(key).unwrap().trim().to_string();
+    let (_, _, _, published) = fetch(&client, &registry, &auditor, "/v1/log/key").await;
+    assert_eq!(String::from_utf8(published).unwrap().trim(), key);
     let edge = mirror(
         dir.path(),
         "edge",
@@ -854,7 +902,27 @@ async fn a_mirror_relays_the_registrys_log_once_it_checks_out() {
         &hashes(&proof["proof"]),
         root
     ));
-    // A provider verifies the mirror's list against the log, through the mirror.
+    // The witnessed checkpoint is relayed once it is consistent with the one relayed.
+    eventually(
+        DEADLINE,
+        "the mirror to relay the witnessed checkpoint",
+        || async {
+            let (_, upstream, _, _) =
+                fetch(&client, &registry, &auditor, "/v1/log/witnessed").await;
+            let (status, relayed, _, _) = fetch(&client, &edge, CHECKER, "/v1/log/witnessed").await;
+            status == 200 && relayed == upstream && relayed == Some(size)
+        },
+    )
+    .await;
+    let (_, _, _, witnessed) = fetch(&client, &edge, CHECKER, "/v1/log/witnessed").await;
+    let witnessed = String::from_utf8(witnessed).unwrap();
+    assert!(
+        witnessed.contains("\u{2014} witness.test.invalid/mirrored "),
+        "{witnessed}"
+    );
+    assert!(witness.refused.lock().unwrap().is_empty());
+    // A provider verifies the mirror's list against the log, through the mirror, and with
+    // the witness's cosignature.
     let verifier = dir.path().join("verifier");
     std::fs::create_dir_all(&verifier).unwrap();
     std::fs::write(verifier.join("token"), CHECKER).unwrap();
@@ -868,10 +936,14 @@ async fn a_mirror_relays_the_registrys_log_once_it_checks_out() {
         &["--snapshot", snapshot_file.to_str().unwrap()],
     );
     assert_eq!(status, 0, "{said}");
-    // The audit log and entries' proofs are the registry's alone.
+    let vkey = witness.vkey();
+    let (status, said) = run_verify(&edge, &verifier, &key, &["--witness", &vkey]);
+    assert_eq!(status, 0, "{said}");
+    // The audit log and listings' proofs are the registry's alone.
     for path in [
         "/v1/audit/checkpoint",
         "/v1/entries/relayed1.example.cn/proof",
+        "/v1/check?domain=relayed1.example.cn&proof=true",
     ] {
         let (status, _, _, body) = fetch(&client, &edge, CHECKER, path).await;
         let body: Value = serde_json::from_slice(&body).unwrap();

@@ -3,35 +3,38 @@
 //! checkpoint only once it is checked here:
 //!
 //! - signed by the pinned key (`mirror.log_key`, or the key the upstream gave at start);
-//! - consistent with the checkpoint relayed before (never smaller, never another tree);
+//! - consistent with the checkpoint relayed before (a smaller one, from a node of several
+//!   a moment behind, is passed over);
 //! - committing to the events the mirror relays in its own feed: the mirror grows a tree of
-//!   its own from them, from the upstream's tiles where its window starts, and proves it a
-//!   prefix of the upstream's.
+//!   its own from them, from the upstream's tiles where its window starts, up to the
+//!   checkpoint's size, and checks it is the checkpoint's tree or a prefix of it.
 //!
-//! A checkpoint that fails is not relayed; the mirror keeps serving the last one that passed,
-//! counts `siteban_log_failures_total`, and answers `/readyz` 503 with the reason until a
-//! checkpoint passes again.
+//! The upstream's witnessed checkpoint is read when asked for, and served once it is consistent
+//! with the checkpoint relayed (`Registry::log_witnessed`). A checkpoint that fails is not relayed; the mirror keeps serving the last one that
+//! passed, counts `siteban_log_failures_total`, and answers `/readyz` 503 with the reason until
+//! a checkpoint passes again. The relay reads the upstream's checkpoint at most once a second
+//! while the mirror's feed is ahead of it, and once a minute when it is not.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
-use tlog_tiles::Hash;
 use tokio::sync::watch;
 
-use super::{Checkpoint, IDLE, Log, PAGE};
+use super::{Checkpoint, IDLE, Log, PAGE, lock};
 use crate::registry::{Registry, RegistryError};
 use crate::store::StoreError;
 use crate::store::log::LogName;
 use crate::tlog::tree::edge_tiles;
 use crate::tlog::{self, TileId, Tree};
 
-/// How many sizes of the relayed tree are kept with their roots, for the next checkpoints to
-/// be proved against.
-const ROOTS: usize = 256;
+/// How long the relay waits when the checkpoint it relays covers the mirror's feed, unless
+/// the feed moves; and the longest wait between attempts to read the upstream's log key.
+const QUIET: Duration = Duration::from_secs(60);
 
 /// Why a round failed.
 #[derive(Debug, thiserror::Error)]
-enum RelayError {
+pub(super) enum RelayError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -42,31 +45,20 @@ enum RelayError {
 }
 
 /// Relays the upstream's log on a mirror: learns its key, then checks each new checkpoint
-/// (after every page of the feed applied, or every second) before serving it; stops at
-/// shutdown.
+/// before serving it; stops at shutdown.
 pub async fn run_log_relay(registry: Arc<Registry>, mut shutdown: watch::Receiver<bool>) {
-    let log = loop {
-        match registry.store.relayed_log_key().await {
-            Ok(Some(key)) => match Log::relayed(&key) {
-                Ok(log) => {
-                    let _ = registry.log.set(log);
-                    break registry.log.get().expect("just set");
-                }
-                Err(e) => tracing::error!(error = %e, "the upstream's log key is not usable"),
-            },
-            Ok(None) => return,
-            Err(e) => tracing::warn!(error = %e, "cannot read the upstream's log key; retrying"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(IDLE) => {}
-            _ = shutdown.changed() => return,
-        }
+    let Some(log) = open_relayed(&registry, &mut shutdown).await else {
+        return;
     };
     let mut applied = registry.index.subscribe();
     let mut relay = Relay::default();
     loop {
-        match relay.round(&registry, log).await {
-            Ok(()) => {
+        applied.borrow_and_update();
+        let result = relay.round(&registry, log).await;
+        let settled = result.is_ok();
+        match result {
+            Ok(false) => {}
+            Ok(true) => {
                 let mut broken = log.relay_broken.write().unwrap_or_else(|e| e.into_inner());
                 if broken.take().is_some() {
                     tracing::info!("the upstream's log checks out again");
@@ -79,6 +71,8 @@ pub async fn run_log_relay(registry: Arc<Registry>, mut shutdown: watch::Receive
                     tracing::error!(reason = %why, "the upstream's transparency log does not check out; relaying the last checkpoint that did");
                 }
                 *broken = Some(why);
+                // Tiles read before may be the ones that did not check out.
+                lock(&log.full_tiles).clear();
                 relay = Relay::default();
             }
             Err(e) => {
@@ -87,84 +81,158 @@ pub async fn run_log_relay(registry: Arc<Registry>, mut shutdown: watch::Receive
             }
         }
         tokio::select! {
-            _ = applied.changed() => {}
             _ = tokio::time::sleep(IDLE) => {}
             _ = shutdown.changed() => return,
+        }
+        let covered = log
+            .latest(LogName::Feed)
+            .is_some_and(|c| c.size >= registry.index.seq());
+        if settled && covered {
+            tokio::select! {
+                _ = applied.changed() => {}
+                _ = tokio::time::sleep(QUIET) => {}
+                _ = shutdown.changed() => return,
+            }
         }
     }
 }
 
-/// The tree of the events this mirror relayed, and its roots at recent sizes not yet proved
-/// to be the upstream's.
+/// The relayed log, once the upstream's key is known: `mirror.log_key`, or the key the
+/// upstream publishes (asked again, less and less often, while it cannot be read).
+async fn open_relayed<'r>(
+    registry: &'r Registry,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<&'r Log> {
+    let settings = &registry.settings.mirror;
+    let origin = Some(settings.log_origin.as_str()).filter(|o| !o.is_empty());
+    let mut pause = IDLE;
+    let mut said = false;
+    loop {
+        let failure = match registry.store.relayed_log_key().await {
+            Ok(Some(key)) => match Log::relayed(&key, origin) {
+                Ok(log) => {
+                    let _ = registry.log.set(log);
+                    return registry.log.get();
+                }
+                Err(e) => format!("the upstream's log key is not usable: {e}"),
+            },
+            Ok(None) => return None,
+            Err(e) => format!("cannot read the upstream's log key: {e}"),
+        };
+        if !said {
+            tracing::warn!(error = %failure, "the transparency log is not relayed until the upstream's key is read; retrying");
+            said = true;
+        } else {
+            tracing::debug!(error = %failure, "the upstream's log key is still not read");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = shutdown.changed() => return None,
+        }
+        pause = (pause * 2).min(QUIET);
+    }
+}
+
+/// The tree of the events this mirror relayed, checked up to the last checkpoint relayed.
 #[derive(Default)]
 struct Relay {
     tree: Option<Tree>,
-    roots: VecDeque<(u64, Hash)>,
 }
 
 impl Relay {
-    async fn round(&mut self, registry: &Registry, log: &Log) -> Result<(), RelayError> {
-        let (_, note) = registry.store.log_head(LogName::Feed).await?;
+    /// Reads the upstream's checkpoint and relays it if it checks out; answers whether one
+    /// was checked (none is when there is none yet, or it is older than the one relayed).
+    async fn round(&mut self, registry: &Registry, log: &Log) -> Result<bool, RelayError> {
+        let (size, note) = registry.store.log_head(LogName::Feed).await?;
+        let known = log.latest(LogName::Feed);
         let Some(note) = note else {
-            return Ok(());
+            if known.is_some() {
+                return Err(StoreError::Unavailable(
+                    "the upstream serves no checkpoint any more".into(),
+                )
+                .into());
+            }
+            return Ok(false);
         };
-        let checkpoint =
-            tlog::open_checkpoint(&note, log.verifier(), &log.origin(LogName::Feed))
-                .map_err(|e| RelayError::Contradicted(format!("the upstream's checkpoint: {e}")))?;
+        let checkpoint = opened(log, &note, "checkpoint")?;
+        if checkpoint.size != size {
+            return Err(StoreError::Unavailable(format!(
+                "the upstream's checkpoint of {} events came with X-Log-Size {size}",
+                checkpoint.size
+            ))
+            .into());
+        }
         let checkpoint = Checkpoint {
             size: checkpoint.size,
             root: checkpoint.root,
             note,
         };
-        if let Some(known) = log.latest(LogName::Feed) {
-            consistent(registry, &known, &checkpoint).await?;
+        match &known {
+            // A node of several behind a load balancer, a moment behind the one read before.
+            Some(known) if checkpoint.size < known.size => return Ok(false),
+            Some(known) => {
+                prefix(registry, known.size, known.root, &checkpoint)
+                    .await
+                    .map_err(|held| {
+                        held.unwrap_or_else(|| {
+                            RelayError::Contradicted(format!(
+                                "the upstream's checkpoint of {} events does not extend the one of {} relayed before",
+                                checkpoint.size, known.size
+                            ))
+                        })
+                    })?;
+            }
+            None => {}
         }
-        self.grow(registry, checkpoint.size).await?;
-        self.prove(registry, &checkpoint).await?;
+        self.check_feed(registry, &checkpoint).await?;
         registry.metrics.log_size.set(checkpoint.size as i64);
-        log.publish(LogName::Feed, checkpoint);
-        Ok(())
+        log.publish(LogName::Feed, checkpoint.clone());
+        Ok(true)
     }
 
-    /// Appends the events of the mirror's window after the tree; starts the tree, at the
-    /// window's start, from the upstream's tiles once its checkpoint covers that start.
-    async fn grow(&mut self, registry: &Registry, size: u64) -> Result<(), RelayError> {
+    /// Grows the tree of the mirror's own feed up to `checkpoint` (as far as the feed goes),
+    /// and checks it is the checkpoint's tree or a prefix of it. The tree starts where the
+    /// mirror's window starts, from the upstream's tiles, once a checkpoint covers that.
+    async fn check_feed(
+        &mut self,
+        registry: &Registry,
+        checkpoint: &Checkpoint,
+    ) -> Result<(), RelayError> {
         let store = registry.store.as_ref();
-        let tree = match self.tree.as_mut() {
-            Some(tree) => tree,
-            None => {
-                let start = match store.events(0, 1).await {
-                    Ok(events) => events.first().map_or(0, |e| e.seq - 1),
-                    Err(StoreError::SnapshotRequired { oldest }) => oldest.saturating_sub(1),
-                    Err(e) => return Err(e.into()),
-                };
-                if start > size {
-                    return Ok(());
-                }
-                let ids: Vec<TileId> = edge_tiles(start).iter().map(|(id, _)| *id).collect();
-                let data = store.log_tiles(LogName::Feed, &ids).await?;
-                let tiles: BTreeMap<TileId, Vec<u8>> = ids
-                    .into_iter()
-                    .zip(data)
-                    .filter_map(|(id, data)| Some((id, data?)))
-                    .collect();
-                let tree = Tree::from_edges(start, &tiles).map_err(StoreError::corrupt)?;
-                self.roots.push_back((start, tree.root()));
-                self.tree.insert(tree)
+        if self.tree.is_none() {
+            let start = match store.events(0, 1).await {
+                Ok(events) => events.first().map_or(0, |e| e.seq - 1),
+                Err(StoreError::SnapshotRequired { oldest }) => oldest.saturating_sub(1),
+                Err(e) => return Err(e.into()),
+            };
+            if start > checkpoint.size {
+                return Ok(());
             }
-        };
-        loop {
-            let events = match store.events(tree.size(), PAGE).await {
+            let ids: Vec<TileId> = edge_tiles(start).iter().map(|(id, _)| *id).collect();
+            let data = store
+                .log_tiles(LogName::Feed, checkpoint.size, &ids)
+                .await?;
+            let tiles: BTreeMap<TileId, Vec<u8>> = ids
+                .into_iter()
+                .zip(data)
+                .filter_map(|(id, data)| Some((id, data?)))
+                .collect();
+            self.tree = Some(Tree::from_edges(start, &tiles).map_err(StoreError::corrupt)?);
+        }
+        let tree = self.tree.as_mut().expect("the tree was just made");
+        while tree.size() < checkpoint.size {
+            let want = (checkpoint.size - tree.size()).min(PAGE as u64) as usize;
+            let events = match store.events(tree.size(), want).await {
                 Ok(events) => events,
                 Err(StoreError::SnapshotRequired { .. }) => {
                     // The mirror loaded its set again: start again where its window starts.
-                    *self = Relay::default();
+                    self.tree = None;
                     return Ok(());
                 }
                 Err(e) => return Err(e.into()),
             };
             if events.is_empty() {
-                return Ok(());
+                break;
             }
             for event in &events {
                 if event.seq != tree.size() + 1 {
@@ -178,85 +246,50 @@ impl Relay {
                 tree.append(tlog::leaf_hash(event));
             }
             tree.take_changed();
-            if self.roots.len() >= ROOTS {
-                self.roots.pop_front();
-            }
-            self.roots.push_back((tree.size(), tree.root()));
         }
-    }
-
-    /// Proves the relayed tree, at the largest size kept that `checkpoint` covers, a prefix of
-    /// the checkpoint's tree: the events this mirror relayed up to there are the ones the
-    /// upstream's log holds.
-    async fn prove(
-        &mut self,
-        registry: &Registry,
-        checkpoint: &Checkpoint,
-    ) -> Result<(), RelayError> {
-        let Some(&(size, root)) = self.roots.iter().rev().find(|(s, _)| *s <= checkpoint.size)
-        else {
-            return Ok(());
-        };
-        let holds = if size == 0 {
-            true
-        } else if size == checkpoint.size {
-            root == checkpoint.root
-        } else {
-            let proof = registry
-                .tiles_for(LogName::Feed, checkpoint.size, |r| {
-                    tlog_tiles::prove_tree(checkpoint.size, size, r)
+        let (size, root) = (tree.size(), tree.root());
+        prefix(registry, size, root, checkpoint)
+            .await
+            .map_err(|held| {
+                held.unwrap_or_else(|| {
+                    RelayError::Contradicted(format!(
+                        "the upstream's feed up to event {size} is not what its log of {} events holds",
+                        checkpoint.size
+                    ))
                 })
-                .await?;
-            tlog::check_consistency(&proof, checkpoint.size, checkpoint.root, size, root)
-        };
-        if !holds {
-            return Err(RelayError::Contradicted(format!(
-                "the upstream's feed up to event {size} is not what its log of {} events holds",
-                checkpoint.size
-            )));
-        }
-        self.roots.retain(|(s, _)| *s >= size);
-        Ok(())
+            })
     }
 }
 
-/// Checks that `checkpoint` extends `known`, the one relayed before: not smaller, the same
-/// tree at the same size, and a consistency proof from its tiles that holds.
-async fn consistent(
+/// Opens `note`, the upstream's `what`, against the pinned key and origin.
+pub(super) fn opened(log: &Log, note: &[u8], what: &str) -> Result<tlog::Verified, RelayError> {
+    tlog::open_checkpoint(note, log.verifier(), &log.origin(LogName::Feed))
+        .map_err(|e| RelayError::Contradicted(format!("the upstream's {what}: {e}")))
+}
+
+/// Checks that the tree of `size` leaves with root `root` is `checkpoint`'s tree or a prefix
+/// of it (a consistency proof from the upstream's tiles). `Err(None)`: it is not; `Err(Some)`:
+/// the check could not be made.
+pub(super) async fn prefix(
     registry: &Registry,
-    known: &Checkpoint,
+    size: u64,
+    root: tlog_tiles::Hash,
     checkpoint: &Checkpoint,
-) -> Result<(), RelayError> {
-    if checkpoint.size < known.size {
-        return Err(RelayError::Contradicted(format!(
-            "the upstream's log went back from {} events to {}",
-            known.size, checkpoint.size
-        )));
-    }
-    let holds = if checkpoint.size == known.size {
-        checkpoint.root == known.root
-    } else if known.size == 0 {
+) -> Result<(), Option<RelayError>> {
+    let holds = if size == checkpoint.size {
+        root == checkpoint.root
+    } else if size == 0 {
         true
+    } else if size > checkpoint.size {
+        false
     } else {
         let proof = registry
             .tiles_for(LogName::Feed, checkpoint.size, |r| {
-                tlog_tiles::prove_tree(checkpoint.size, known.size, r)
+                tlog_tiles::prove_tree(checkpoint.size, size, r)
             })
-            .await?;
-        tlog::check_consistency(
-            &proof,
-            checkpoint.size,
-            checkpoint.root,
-            known.size,
-            known.root,
-        )
+            .await
+            .map_err(|e| Some(e.into()))?;
+        tlog::check_consistency(&proof, checkpoint.size, checkpoint.root, size, root)
     };
-    if holds {
-        Ok(())
-    } else {
-        Err(RelayError::Contradicted(format!(
-            "the upstream's checkpoint of {} events does not extend the one of {} relayed before",
-            checkpoint.size, known.size
-        )))
-    }
+    if holds { Ok(()) } else { Err(None) }
 }

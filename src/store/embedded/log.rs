@@ -80,7 +80,12 @@ impl LogStore for EmbeddedStore {
         .await
     }
 
-    async fn log_tiles(&self, log: LogName, ids: &[TileId]) -> StoreResult<Vec<Option<Vec<u8>>>> {
+    async fn log_tiles(
+        &self,
+        log: LogName,
+        _size: u64,
+        ids: &[TileId],
+    ) -> StoreResult<Vec<Option<Vec<u8>>>> {
         let ids = ids.to_vec();
         let (table, _, _) = of(log);
         self.reading(move |txn| {

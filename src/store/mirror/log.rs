@@ -1,11 +1,8 @@
 //! The upstream's transparency log, as a mirror relays it: its checkpoint, witnessed
 //! checkpoint, verifier key and hash tiles, read from the upstream's `/v1/log/…` as they are
-//! asked for. Full tiles never change and are kept; the rest is read again each time. What
-//! the mirror serves of it is checked first (`registry::log::relay`). A mirror keeps no log of
-//! its own: it signs nothing and keeps no audit log.
-
-use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+//! asked for (the full tiles served are kept by `registry::log`, as on a registry node).
+//! Checkpoints are checked before the mirror serves them (`registry::log::relay`). A mirror
+//! keeps no log of its own: it signs nothing and keeps no audit log.
 
 use async_trait::async_trait;
 
@@ -13,32 +10,7 @@ use super::{MirrorStore, holds_no};
 use crate::store::log::{LogName, LogStore, TileId};
 use crate::store::{StoreError, StoreResult};
 use crate::tlog::path::TilePath;
-use crate::tlog::tree::{TILE_WIDTH, tile_width};
-
-/// Full tiles kept (8 KiB each).
-const KEPT_TILES: usize = 4096;
-
-/// The full tiles read from the upstream.
-#[derive(Default)]
-pub struct Tiles(std::sync::Mutex<HashMap<TileId, Vec<u8>>>);
-
-impl Tiles {
-    fn get(&self, id: TileId) -> Option<Vec<u8>> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&id)
-            .cloned()
-    }
-
-    fn keep(&self, id: TileId, data: Vec<u8>) {
-        let mut tiles = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if tiles.len() >= KEPT_TILES {
-            tiles.clear();
-        }
-        tiles.insert(id, data);
-    }
-}
+use crate::tlog::tree::tile_width;
 
 impl MirrorStore {
     /// Tile `id` as wide as the upstream's tree of `size` leaves makes it; none beyond it.
@@ -46,10 +18,6 @@ impl MirrorStore {
         let width = tile_width(size, id);
         if width == 0 {
             return Ok(None);
-        }
-        let full = width == TILE_WIDTH;
-        if full && let Some(data) = self.log_tiles.get(id) {
-            return Ok(Some(data));
         }
         let path = TilePath::Hashes {
             level: id.0,
@@ -67,11 +35,7 @@ impl MirrorStore {
                 width * tlog_tiles::HASH_SIZE as u64
             )));
         }
-        let data = data.to_vec();
-        if full {
-            self.log_tiles.keep(id, data.clone());
-        }
-        Ok(Some(data))
+        Ok(Some(data.to_vec()))
     }
 }
 
@@ -81,8 +45,8 @@ impl LogStore for MirrorStore {
         Err(holds_no("signer key"))
     }
 
-    /// The upstream's latest checkpoint and its size; the tiles read afterwards are as wide
-    /// as that size makes them.
+    /// The upstream's latest checkpoint and its size (`X-Log-Size`, which the relay checks
+    /// against the signed note).
     async fn log_head(&self, log: LogName) -> StoreResult<(u64, Option<Vec<u8>>)> {
         if log == LogName::Audit {
             return Err(holds_no("audit log"));
@@ -93,15 +57,18 @@ impl LogStore for MirrorStore {
         let size = size.ok_or_else(|| {
             StoreError::Unavailable("the upstream's checkpoint came without X-Log-Size".into())
         })?;
-        self.log_size.store(size, Ordering::Relaxed);
         Ok((size, Some(note.to_vec())))
     }
 
-    async fn log_tiles(&self, log: LogName, ids: &[TileId]) -> StoreResult<Vec<Option<Vec<u8>>>> {
+    async fn log_tiles(
+        &self,
+        log: LogName,
+        size: u64,
+        ids: &[TileId],
+    ) -> StoreResult<Vec<Option<Vec<u8>>>> {
         if log == LogName::Audit {
             return Err(holds_no("audit log"));
         }
-        let size = self.log_size.load(Ordering::Relaxed);
         futures_util::future::try_join_all(ids.iter().map(|id| self.upstream_tile(size, *id))).await
     }
 

@@ -110,7 +110,12 @@ impl LogStore for RedisStore {
         Ok((size, checkpoint))
     }
 
-    async fn log_tiles(&self, log: LogName, ids: &[TileId]) -> StoreResult<Vec<Option<Vec<u8>>>> {
+    async fn log_tiles(
+        &self,
+        log: LogName,
+        _size: u64,
+        ids: &[TileId],
+    ) -> StoreResult<Vec<Option<Vec<u8>>>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }

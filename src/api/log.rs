@@ -92,10 +92,21 @@ pub async fn audit_checkpoint(call: Call) -> Answer {
                headers(("Cache-Control" = String))),
               (status = 404, description = "not_in_log, not_found")),
     security(("bearer" = [])))]
-pub async fn tile(call: Call, path: web::Path<String>) -> Answer {
+pub async fn tile(call: Call) -> Answer {
+    if !matches!(
+        *call.req.method(),
+        actix_web::http::Method::GET | actix_web::http::Method::HEAD
+    ) {
+        return Err(ApiError::MethodNotAllowed("GET"));
+    }
     call.require(policy::LOG)?;
-    let tile = TilePath::parse(&path)
-        .ok_or_else(|| ApiError::NotFound(format!("tile/{} is not a tile path", path.as_str())))?;
+    let path = call
+        .req
+        .path()
+        .strip_prefix("/v1/log/tile/")
+        .unwrap_or_default();
+    let tile = TilePath::parse(path)
+        .ok_or_else(|| ApiError::NotFound(format!("tile/{path} is not a tile path")))?;
     let data = call.log_tile(tile).await?;
     let cache = match tile {
         TilePath::Hashes { .. } => IMMUTABLE,

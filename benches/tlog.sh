@@ -5,7 +5,9 @@
 #     connections; runs alternate between the two builds;
 #   - how long after a listing's 201 the signed checkpoint covers it (SAMPLES listings one
 #     after another, each awaited: p50, p99);
-#   - GET of a full hash tile against GET /healthz, the HTTP ceiling of the same server.
+#   - GET of a full hash tile against GET /healthz, the HTTP ceiling of the same server, and
+#     against GET of the console's stylesheet (5.9 KiB, compiled in), the same server sending
+#     a static body of nearly a tile's size.
 # The server runs with one worker pinned to core 0, wrk and the probes on core 1. Medians of
 # RUNS runs.
 # Usage: benches/tlog.sh   (env: PROFILE=thin BASE=08b16b5 DURATION=10 RUNS=3 CONNS=16
@@ -134,16 +136,17 @@ curl -fs -o /dev/null "http://127.0.0.1:$port/v1/log/tile/0/000" -H "Authorizati
 for run in $(seq 1 "$RUNS"); do
     results[ceiling]+="$(TOKEN=$AUDITOR run_wrk "http://127.0.0.1:$port/healthz" "$work/auth.lua" 50);"
     results[tile]+="$(TOKEN=$AUDITOR run_wrk "http://127.0.0.1:$port/v1/log/tile/0/000" "$work/auth.lua" 50);"
+    results[static]+="$(TOKEN=$AUDITOR run_wrk "http://127.0.0.1:$port/console/static/console.css" "$work/auth.lua" 50);"
 done
 stop
 
-python3 - "$latency" "${results[base]}" "${results[log]}" "${results[ceiling]}" "${results[tile]}" <<'PY'
+python3 - "$latency" "${results[base]}" "${results[log]}" "${results[ceiling]}" "${results[tile]}" "${results[static]}" <<'PY'
 import statistics, sys
 p50, p99, worst = sys.argv[1].split()
 def runs(s):
     return [tuple(map(float, r.split())) for r in s.split(";") if r]
-base, log, ceiling, tile = (runs(s) for s in sys.argv[2:6])
-for name, rs in [("base", base), ("log", log), ("ceiling", ceiling), ("tile", tile)]:
+base, log, ceiling, tile, static = (runs(s) for s in sys.argv[2:7])
+for name, rs in [("base", base), ("log", log), ("ceiling", ceiling), ("tile", tile), ("static", static)]:
     assert all(r[1] == 0 for r in rs), f"{name}: answers other than 2xx: {rs}"
 med = lambda rs: statistics.median(r[0] for r in rs)
 print(f"| measurement | median | runs |")
@@ -152,7 +155,10 @@ print(f"| listings/s, without the log ({len(base)} runs) | {med(base):.0f} | {[i
 print(f"| listings/s, with the log | {med(log):.0f} | {[int(r[0]) for r in log]} |")
 print(f"| GET /healthz (ceiling) | {med(ceiling):.0f} | {[int(r[0]) for r in ceiling]} |")
 print(f"| GET /v1/log/tile/0/000 (8 KiB) | {med(tile):.0f} | {[int(r[0]) for r in tile]} |")
+print(f"| GET /console/static/console.css (5.9 KiB, static) | {med(static):.0f} | {[int(r[0]) for r in static]} |")
 print(f"\nlistings with the log / without: {med(log) / med(base):.2f}")
 print(f"tile / ceiling: median of paired runs {statistics.median(t[0] / c[0] for t, c in zip(tile, ceiling)):.2f}")
+print(f"tile / static body: median of paired runs {statistics.median(t[0] / s[0] for t, s in zip(tile, static)):.2f}")
+print(f"static body / ceiling: median of paired runs {statistics.median(s[0] / c[0] for s, c in zip(static, ceiling)):.2f}")
 print(f"checkpoint covering a listing after its 201: p50 {p50} ms, p99 {p99} ms, max {worst} ms")
 PY

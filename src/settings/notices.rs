@@ -149,7 +149,7 @@ impl Default for NoticeSettings {
             concurrency: 32,
             sweep_interval_ms: 1000,
             deliver: true,
-            background_nice: 10,
+            background_nice: 19,
         }
     }
 }

@@ -232,10 +232,20 @@ impl Log {
             }
         };
         let key = LogKey::new(&skey, origin).map_err(anyhow::Error::msg)?;
-        Ok(Log {
-            verifier: key.verifier().to_string(),
-            origin: origin.to_string(),
-            key: Some(key),
+        Ok(Log::of(
+            key.verifier().to_string(),
+            origin.to_string(),
+            Some(key),
+        ))
+    }
+
+    /// The log of `verifier` and `origin`, signed with `key` if there is one, before any
+    /// checkpoint is known.
+    fn of(verifier: String, origin: String, key: Option<LogKey>) -> Log {
+        Log {
+            key,
+            verifier,
+            origin,
             full_tiles: std::sync::Mutex::new(std::collections::HashMap::new()),
             witnesses: Vec::new(),
             feed: RwLock::new(None),
@@ -243,7 +253,7 @@ impl Log {
             audit_broken: RwLock::new(None),
             relay_broken: RwLock::new(None),
             relayed_witnessed: RwLock::new(None),
-        })
+        }
     }
 
     /// The log with the witnesses of `settings`, their keys checked.
@@ -279,18 +289,7 @@ impl Log {
     pub fn relayed(verifier: &str, origin: Option<&str>) -> Result<Log, String> {
         let named = tlog::verifier_origin(verifier)?;
         let origin = origin.map_or(named, str::to_string);
-        Ok(Log {
-            key: None,
-            verifier: verifier.trim().to_string(),
-            origin,
-            full_tiles: std::sync::Mutex::new(std::collections::HashMap::new()),
-            witnesses: Vec::new(),
-            feed: RwLock::new(None),
-            audit: RwLock::new(None),
-            audit_broken: RwLock::new(None),
-            relay_broken: RwLock::new(None),
-            relayed_witnessed: RwLock::new(None),
-        })
+        Ok(Log::of(verifier.trim().to_string(), origin, None))
     }
 
     /// The verifier key clients pin.

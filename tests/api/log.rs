@@ -16,7 +16,7 @@ use crate::helpers::{Store, TestApp, expect, spawn_app_with};
 
 type H = [u8; 32];
 
-pub(crate) fn sha(parts: &[&[u8]]) -> H {
+fn sha(parts: &[&[u8]]) -> H {
     let mut hasher = Sha256::new();
     for part in parts {
         hasher.update(part);
@@ -1166,7 +1166,32 @@ pub(crate) struct TestWitness {
     pub(crate) refused: std::sync::Mutex<Vec<u16>>,
 }
 
+/// A signer key for the log `origin`, written to `dir/log.key`; answers the file and the
+/// verifier key.
+pub(crate) fn log_key_file(dir: &std::path::Path, origin: &str) -> (std::path::PathBuf, String) {
+    let skey = siteban::tlog::generate_key(origin).unwrap();
+    let verifier = siteban::tlog::LogKey::new(&skey, origin)
+        .unwrap()
+        .verifier()
+        .to_string();
+    let key_file = dir.join("log.key");
+    std::fs::write(&key_file, &skey).unwrap();
+    (key_file, verifier)
+}
+
 impl TestWitness {
+    /// The witness `name`, its key made from `seed`, of the log whose verifier key is
+    /// `log_key`; it has cosigned nothing yet.
+    pub(crate) fn new(name: &str, seed: u8, log_key: &str) -> std::sync::Arc<TestWitness> {
+        std::sync::Arc::new(TestWitness {
+            name: name.into(),
+            signing: ed25519_dalek::SigningKey::from_bytes(&[seed; 32]),
+            log_key: log_key.into(),
+            latest: std::sync::Mutex::new((0, sha(&[]))),
+            refused: std::sync::Mutex::new(Vec::new()),
+        })
+    }
+
     pub(crate) fn vkey(&self) -> String {
         let public = self.signing.verifying_key().to_bytes();
         let id = sha(&[self.name.as_bytes(), b"\n", &[4], &public]);
@@ -1287,20 +1312,8 @@ pub(crate) fn serve_witness(witness: std::sync::Arc<TestWitness>) -> String {
 async fn a_witness_cosigns_what_is_consistent_and_refuses_a_fork() {
     const ORIGIN: &str = "witnessed.siteban.invalid/log";
     let dir = tempfile::tempdir().unwrap();
-    let skey = siteban::tlog::generate_key(ORIGIN).unwrap();
-    let log_key = siteban::tlog::LogKey::new(&skey, ORIGIN)
-        .unwrap()
-        .verifier()
-        .to_string();
-    let key_file = dir.path().join("log.key");
-    std::fs::write(&key_file, &skey).unwrap();
-    let witness = std::sync::Arc::new(TestWitness {
-        name: "witness.test.invalid/w1".into(),
-        signing: ed25519_dalek::SigningKey::from_bytes(&[7; 32]),
-        log_key: log_key.clone(),
-        latest: std::sync::Mutex::new((0, sha(&[]))),
-        refused: std::sync::Mutex::new(Vec::new()),
-    });
+    let (key_file, log_key) = log_key_file(dir.path(), ORIGIN);
+    let witness = TestWitness::new("witness.test.invalid/w1", 7, &log_key);
     let url = serve_witness(std::sync::Arc::clone(&witness));
     let settings = |s: &mut siteban::settings::Settings,
                     key_file: std::path::PathBuf,

@@ -780,27 +780,15 @@ fn lying_upstream(upstream: String, after: u64) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mirror_relays_the_registrys_log_once_it_checks_out() {
     use crate::log::{
-        TestWitness, hashes, leaf_hash, open_checkpoint, run_verify, serve_witness, sha,
+        TestWitness, hashes, leaf_hash, log_key_file, open_checkpoint, run_verify, serve_witness,
         verify_inclusion,
     };
     const ORIGIN: &str = "registry.test.invalid/log";
     let client = crate::helpers::client();
     let dir = tempfile::tempdir().unwrap();
     // The registry signs with a key of its own file and has one witness.
-    let skey = siteban::tlog::generate_key(ORIGIN).unwrap();
-    let key = siteban::tlog::LogKey::new(&skey, ORIGIN)
-        .unwrap()
-        .verifier()
-        .to_string();
-    let key_file = dir.path().join("log.key");
-    std::fs::write(&key_file, &skey).unwrap();
-    let witness = std::sync::Arc::new(TestWitness {
-        name: "witness.test.invalid/mirrored".into(),
-        signing: ed25519_dalek::SigningKey::from_bytes(&[9; 32]),
-        log_key: key.clone(),
-        latest: std::sync::Mutex::new((0, sha(&[]))),
-        refused: std::sync::Mutex::new(Vec::new()),
-    });
+    let (key_file, key) = log_key_file(dir.path(), ORIGIN);
+    let witness = TestWitness::new("witness.test.invalid/mirrored", 9, &key);
     let config = dir.path().join("registry.toml");
     std::fs::write(
         &config,

@@ -10,7 +10,7 @@ use actix_web::dev::{Server, ServerHandle, Service};
 use actix_web::{App, HttpMessage, HttpServer, web};
 use anyhow::Context;
 use tokio::sync::watch;
-use tracing_actix_web::{RequestId, TracingLogger};
+use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder, TracingLogger};
 
 use crate::api::limits::Limits;
 use crate::audit::Refusals;
@@ -104,7 +104,7 @@ impl Application {
                 .app_data(limit_data.clone())
                 .app_data(refusal_data.clone())
                 .wrap_fn(observe)
-                .wrap(TracingLogger::default());
+                .wrap(TracingLogger::<RequestSpan>::new());
             if mirror {
                 app.configure(crate::api::mirror_routes)
                     .default_service(web::to(crate::api::mirror_refusal))
@@ -466,17 +466,17 @@ where
             Error = actix_web::Error,
         >,
 {
-    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
     let method = req.method().clone();
     let request_id = req.extensions().get::<RequestId>().copied();
     let registry = req.app_data::<web::Data<Registry>>().cloned();
     let refusals = req.app_data::<web::Data<Refusals>>().cloned();
-    let audited = crate::console::audit_action(method.as_str(), &route)
-        .unwrap_or_else(|| crate::api::audit_action(method.as_str(), &route));
     let start = Instant::now();
     let response = srv.call(req);
     async move {
         let mut response = response.await?;
+        let route = route(&response);
+        let audited = crate::console::audit_action(method.as_str(), &route)
+            .unwrap_or_else(|| crate::api::audit_action(method.as_str(), &route));
         if let (Some(registry), Some(action)) = (&registry, audited) {
             audit(
                 registry,
@@ -516,6 +516,45 @@ where
             );
         }
         Ok(response)
+    }
+}
+
+/// The route pattern a request matched, `unmatched` for none. Read once routing is done, it
+/// is found from the route's position, not searched for among every route.
+fn route<B>(response: &actix_web::dev::ServiceResponse<B>) -> String {
+    let request = response.request();
+    request.match_pattern().unwrap_or_else(|| {
+        // Tiles are served by their scope's default service, which names no pattern.
+        if request.path().starts_with("/v1/log/tile/") {
+            "/v1/log/tile/{path}".into()
+        } else {
+            "unmatched".into()
+        }
+    })
+}
+
+/// Every request's log span: tracing-actix-web's own, with the request id, made only when
+/// `log.level` lets spans of its level through. Its fields (the route among them, which
+/// before routing is a search through every route) cost nothing on a node logging warnings
+/// alone.
+struct RequestSpan;
+
+impl RootSpanBuilder for RequestSpan {
+    fn on_request_start(request: &actix_web::dev::ServiceRequest) -> tracing::Span {
+        if tracing::enabled!(tracing::Level::INFO) {
+            tracing_actix_web::root_span!(request)
+        } else {
+            tracing::Span::none()
+        }
+    }
+
+    fn on_request_end<B: actix_web::body::MessageBody>(
+        span: tracing::Span,
+        outcome: &Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>,
+    ) {
+        if !span.is_disabled() {
+            DefaultRootSpanBuilder::on_request_end(span, outcome);
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 //! (C2SP `tlog-tiles`), and inclusion and consistency proofs as JSON. Proofs of an entry's
 //! events are `GET /v1/entries/{domain}/proof`.
 
-use actix_web::http::header;
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
@@ -17,9 +17,11 @@ use crate::tlog::path::TilePath;
 
 /// Tiles never change: a partial tile's width is in its path. Hash tiles show nothing of the
 /// list and any cache may keep them; entry bundles are the feed's events, for their reader
-/// alone.
-const IMMUTABLE: &str = "public, max-age=31536000, immutable";
-const IMMUTABLE_PRIVATE: &str = "private, max-age=31536000, immutable";
+/// alone. Header values made once, not parsed on every answer.
+const IMMUTABLE: HeaderValue = HeaderValue::from_static("public, max-age=31536000, immutable");
+const IMMUTABLE_PRIVATE: HeaderValue =
+    HeaderValue::from_static("private, max-age=31536000, immutable");
+const OCTETS: HeaderValue = HeaderValue::from_static("application/octet-stream");
 
 /// The log's verifier key, `<name>+<id>+<key>` (C2SP signed-note), for pinning.
 #[utoipa::path(get, path = "/v1/log/key", tag = "log",
@@ -114,7 +116,7 @@ pub async fn tile(call: Call) -> Answer {
     };
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, cache))
-        .content_type("application/octet-stream")
+        .insert_header((header::CONTENT_TYPE, OCTETS))
         .body(data))
 }
 

@@ -317,6 +317,12 @@ impl Log {
         read(self.slot(which))
     }
 
+    /// The size of the latest checkpoint of log `which`, without copying its note.
+    pub fn latest_size(&self, which: LogName) -> Option<u64> {
+        let latest = self.slot(which).read().unwrap_or_else(|e| e.into_inner());
+        latest.as_ref().map(|c| c.size)
+    }
+
     /// Keeps `checkpoint` as the latest unless a larger one is kept already.
     fn publish(&self, which: LogName, checkpoint: Checkpoint) {
         let mut latest = self.slot(which).write().unwrap_or_else(|e| e.into_inner());
@@ -787,10 +793,7 @@ impl Registry {
     fn checkpoint_of(&self, which: LogName) -> RegistryResult<Checkpoint> {
         self.open_log()?
             .latest(which)
-            .ok_or_else(|| RegistryError::Absent {
-                code: "not_in_log",
-                message: "the log has no checkpoint yet".into(),
-            })
+            .ok_or_else(|| not_in_log("the log has no checkpoint yet"))
     }
 
     /// The size a proof is asked at: `size`, or the latest checkpoint's; never beyond it.
@@ -943,7 +946,9 @@ impl Registry {
     /// them. Only what the latest checkpoint covers.
     pub async fn log_tile(&self, path: TilePath) -> RegistryResult<bytes::Bytes> {
         let log = self.open_log()?;
-        let size = self.log_checkpoint()?.size;
+        let size = log
+            .latest_size(LogName::Feed)
+            .ok_or_else(|| not_in_log("the log has no checkpoint yet"))?;
         match path {
             TilePath::Hashes {
                 level,

@@ -619,6 +619,21 @@ pub async fn operations_endpoints(store: Store) {
     assert!(healthz.headers().contains_key("x-request-id"));
     let readyz = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(readyz.status(), 200);
+    // Requests are counted by the pattern of the route they took; tiles, served by a scope
+    // of their prefix, by the path of the API's description.
+    let auditor = app.create_key("auditor", None).await;
+    for path in [
+        "/v1/entries/m.example.cn",
+        "/v1/log/tile/0/000.p/1",
+        "/v1/no-such-path",
+    ] {
+        app.client
+            .get(app.url(path))
+            .bearer_auth(&auditor)
+            .send()
+            .await
+            .unwrap();
+    }
     let metrics = app
         .client
         .get(app.url("/metrics"))
@@ -631,6 +646,9 @@ pub async fn operations_endpoints(store: Store) {
     for name in [
         "siteban_http_requests_total{method=\"GET\",route=\"/v1/check\",status=\"200\"} 1",
         "siteban_http_request_duration_seconds_bucket{route=\"/v1/check\"",
+        "siteban_http_requests_total{method=\"GET\",route=\"/v1/entries/{domain}\",status=\"200\"} 1",
+        "siteban_http_requests_total{method=\"GET\",route=\"/v1/log/tile/{path}\"",
+        "siteban_http_requests_total{method=\"GET\",route=\"unmatched\",status=\"404\"} 1",
         "siteban_checks_total{result=\"listed\"} 1",
         "siteban_index_entries 1",
         "siteban_index_applied_seq 1",

@@ -520,29 +520,31 @@ where
 }
 
 /// The route pattern a request matched, `unmatched` for none. Read once routing is done, it
-/// is found from the route's position, not searched for among every route.
+/// is found from the route's position, not searched for among every route; and it is the
+/// route actix took, on the decoded path, so that an encoded path is counted and audited as
+/// the route it reached.
 fn route<B>(response: &actix_web::dev::ServiceResponse<B>) -> String {
     let request = response.request();
-    request.match_pattern().unwrap_or_else(|| {
-        // Tiles are served by their scope's default service, which names no pattern.
-        if request.path().starts_with("/v1/log/tile/") {
-            "/v1/log/tile/{path}".into()
-        } else {
-            "unmatched".into()
-        }
-    })
+    // Tiles are served by their scope's default service, which names no pattern: actix would
+    // search every route for one.
+    if request.path().starts_with("/v1/log/tile/") {
+        return "/v1/log/tile/{path}".into();
+    }
+    request
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".into())
 }
 
-/// Every request's log span: tracing-actix-web's own, with the request id, made only when
-/// `log.level` lets spans of its level through. Its fields (the route among them, which
-/// before routing is a search through every route) cost nothing on a node logging warnings
-/// alone.
+/// Every request's log span: tracing-actix-web's own, with the request id, made unless no
+/// subscriber takes anything at `info` or finer. Its fields (the route among them, which
+/// before routing is a search through every route) then cost nothing on a node that logs
+/// warnings alone.
 struct RequestSpan;
 
 impl RootSpanBuilder for RequestSpan {
     fn on_request_start(request: &actix_web::dev::ServiceRequest) -> tracing::Span {
-        if tracing::enabled!(tracing::Level::INFO) {
-            tracing_actix_web::root_span!(request)
+        if tracing::level_filters::LevelFilter::current() >= tracing::Level::INFO {
+            DefaultRootSpanBuilder::on_request_start(request)
         } else {
             tracing::Span::none()
         }

@@ -675,6 +675,11 @@ pub async fn state_changes_are_audited_in_a_chain(store: Store) {
     app.post(&agency, "/v1/check", &json!({"domains": ["a.example.cn"]}))
         .await;
     assert_eq!(app.lift(&agency, "audited.example.cn").await.status(), 200);
+    // A path spelled with escapes reaches its route, and is audited as that route.
+    let escaped = app
+        .post(&agency, "/v1/%65ntries", &entry_body("escaped.example.cn"))
+        .await;
+    assert_eq!(escaped.status(), 201);
 
     let response = app.get(&agency, "/v1/audit").await;
     assert_eq!(response.status(), 403);
@@ -703,6 +708,7 @@ pub async fn state_changes_are_audited_in_a_chain(store: Store) {
             ("entry.submit", 201, "ok"),
             ("entry.submit", 422, "public_suffix"),
             ("entry.lift", 200, "ok"),
+            ("entry.submit", 201, "ok"),
         ]
     );
     let submit = &records[2].event;
@@ -710,13 +716,14 @@ pub async fn state_changes_are_audited_in_a_chain(store: Store) {
     assert_eq!(submit.actor.province.map(|p| p.code()), Some("11"));
     assert_eq!(submit.address, "127.0.0.1");
     assert!(!submit.request_id.is_empty());
-    assert_eq!(page["next"], 5);
+    assert_eq!(records[5].event.target, "escaped.example.cn");
+    assert_eq!(page["next"], 6);
     let mut verifier = Verifier::new();
     for record in &records {
         verifier.check(record).unwrap();
     }
     let page: Value = app
-        .get(&auditor, "/v1/audit?after=5")
+        .get(&auditor, "/v1/audit?after=6")
         .await
         .json()
         .await

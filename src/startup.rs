@@ -527,8 +527,8 @@ fn route<B>(response: &actix_web::dev::ServiceResponse<B>) -> String {
     let request = response.request();
     // Tiles are served by their scope's default service, which names no pattern: actix would
     // search every route for one.
-    if request.path().starts_with("/v1/log/tile/") {
-        return "/v1/log/tile/{path}".into();
+    if request.path().starts_with(crate::api::log::TILE_PATHS) {
+        return crate::api::log::TILE_ROUTE.into();
     }
     request
         .match_pattern()

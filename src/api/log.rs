@@ -23,6 +23,11 @@ const IMMUTABLE_PRIVATE: HeaderValue =
     HeaderValue::from_static("private, max-age=31536000, immutable");
 const OCTETS: HeaderValue = HeaderValue::from_static("application/octet-stream");
 
+/// Where tiles are served: every path under it, by [`tile`] (a scope's default service, so
+/// that actix routes them without a regular expression), and the route they are counted as.
+pub const TILE_PATHS: &str = "/v1/log/tile/";
+pub const TILE_ROUTE: &str = "/v1/log/tile/{path}";
+
 /// The log's verifier key, `<name>+<id>+<key>` (C2SP signed-note), for pinning.
 #[utoipa::path(get, path = "/v1/log/key", tag = "log",
     responses((status = 200, description = "the verifier key", content_type = "text/plain")),
@@ -102,11 +107,7 @@ pub async fn tile(call: Call) -> Answer {
         return Err(ApiError::MethodNotAllowed("GET"));
     }
     call.require(policy::LOG)?;
-    let path = call
-        .req
-        .path()
-        .strip_prefix("/v1/log/tile/")
-        .unwrap_or_default();
+    let path = call.req.path().strip_prefix(TILE_PATHS).unwrap_or_default();
     let tile = TilePath::parse(path)
         .ok_or_else(|| ApiError::NotFound(format!("tile/{path} is not a tile path")))?;
     let data = call.log_tile(tile).await?;

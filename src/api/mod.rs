@@ -576,7 +576,7 @@ fn read_routes(cfg: &mut web::ServiceConfig) {
     )
     // The log's tiles are the other hot read: a CDN's misses and every verifier come here.
     // A scope of a fixed prefix, which actix matches without a regular expression.
-    .service(web::scope("/v1/log/tile").default_service(web::to(log::tile)))
+    .service(web::scope(log::TILE_PATHS.trim_end_matches('/')).default_service(web::to(log::tile)))
     // Only the bulk answers are worth compressing; checks are small and latency-bound.
     .service(
         web::resource("/v1/feed")

@@ -791,14 +791,19 @@ impl Registry {
     }
 
     fn checkpoint_of(&self, which: LogName) -> RegistryResult<Checkpoint> {
+        self.open_log()?.latest(which).ok_or_else(no_checkpoint)
+    }
+
+    /// The size of the latest checkpoint of log `which`, its note not copied.
+    fn checkpoint_size(&self, which: LogName) -> RegistryResult<u64> {
         self.open_log()?
-            .latest(which)
-            .ok_or_else(|| not_in_log("the log has no checkpoint yet"))
+            .latest_size(which)
+            .ok_or_else(no_checkpoint)
     }
 
     /// The size a proof is asked at: `size`, or the latest checkpoint's; never beyond it.
     fn proof_size(&self, size: Option<u64>) -> RegistryResult<u64> {
-        let latest = self.log_checkpoint()?.size;
+        let latest = self.checkpoint_size(LogName::Feed)?;
         match size {
             None => Ok(latest),
             Some(size) if size <= latest => Ok(size),
@@ -946,9 +951,7 @@ impl Registry {
     /// them. Only what the latest checkpoint covers.
     pub async fn log_tile(&self, path: TilePath) -> RegistryResult<bytes::Bytes> {
         let log = self.open_log()?;
-        let size = log
-            .latest_size(LogName::Feed)
-            .ok_or_else(|| not_in_log("the log has no checkpoint yet"))?;
+        let size = self.checkpoint_size(LogName::Feed)?;
         match path {
             TilePath::Hashes {
                 level,
@@ -1023,6 +1026,10 @@ fn events_of(entry: &Entry) -> Vec<Event> {
         events.push(Event::lifted(entry));
     }
     events
+}
+
+fn no_checkpoint() -> RegistryError {
+    not_in_log("the log has no checkpoint yet")
 }
 
 fn not_in_log(message: impl Into<String>) -> RegistryError {

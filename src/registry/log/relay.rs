@@ -85,8 +85,8 @@ pub async fn run_log_relay(registry: Arc<Registry>, mut shutdown: watch::Receive
             _ = shutdown.changed() => return,
         }
         let covered = log
-            .latest(LogName::Feed)
-            .is_some_and(|c| c.size >= registry.index.seq());
+            .latest_size(LogName::Feed)
+            .is_some_and(|size| size >= registry.index.seq());
         if settled && covered {
             tokio::select! {
                 _ = applied.changed() => {}
